@@ -1,0 +1,57 @@
+using System.Text;
+using FastEndpoints;
+using FluentValidation;
+
+namespace Backstop.Infrastructure.Data;
+
+/// <summary>Query parameters of every list endpoint: <c>?limit=</c> (1–100, default 50) and an opaque <c>?cursor=</c>.</summary>
+public abstract record PageRequest
+{
+    [QueryParam] public int? Limit { get; init; }
+    [QueryParam] public string? Cursor { get; init; }
+
+    public int Take => Limit ?? 50;
+
+    /// <summary>The id after which the page starts (lists are ordered by id, newest first), or null for the first page.</summary>
+    public string? After => Paging.Decode(Cursor);
+}
+
+public sealed record Page<T>(IReadOnlyList<T> Items, string? NextCursor);
+
+public static class Paging
+{
+    public static string Encode(string id) => Convert.ToBase64String(Encoding.UTF8.GetBytes(id)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    public static string? Decode(string? cursor)
+    {
+        if (string.IsNullOrEmpty(cursor)) return null;
+        try
+        {
+            var s = cursor.Replace('-', '+').Replace('_', '/');
+            s += new string('=', (4 - s.Length % 4) % 4);
+            return Encoding.UTF8.GetString(Convert.FromBase64String(s));
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
+    public static bool IsValidCursor(string? cursor) => string.IsNullOrEmpty(cursor) || Decode(cursor) is { Length: > 0 and <= 200 };
+
+    /// <summary>Given one row more than the page size, the page and the cursor of the next one.</summary>
+    public static Page<T> Of<T>(IReadOnlyList<T> rowsPlusOne, int take, Func<T, string> id) =>
+        rowsPlusOne.Count > take
+            ? new Page<T>(rowsPlusOne.Take(take).ToList(), Encode(id(rowsPlusOne[take - 1])))
+            : new Page<T>(rowsPlusOne, null);
+}
+
+public static class PagingValidation
+{
+    public static void AddPagingRules<T>(this AbstractValidator<T> validator) where T : PageRequest
+    {
+        validator.RuleFor(r => r.Limit).InclusiveBetween(1, 100).When(r => r.Limit is not null)
+            .WithMessage("limit must be between 1 and 100.");
+        validator.RuleFor(r => r.Cursor).Must(Paging.IsValidCursor).WithMessage("cursor is not a cursor this API returned.");
+    }
+}

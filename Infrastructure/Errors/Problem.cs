@@ -1,0 +1,83 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Backstop.Infrastructure.Errors;
+
+/// <summary>An RFC 9457 problem details body with Backstop's stable machine-readable <see cref="Code"/>.</summary>
+public sealed record Problem(
+    string Type,
+    string Title,
+    int Status,
+    string Detail,
+    string Code,
+    string? Instance,
+    string? RequestId,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IDictionary<string, string[]>? Errors = null)
+{
+    public const string ContentType = "application/problem+json";
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    public static Problem For(HttpContext context, int status, string code, string detail, IDictionary<string, string[]>? errors = null) =>
+        new("urn:backstop:problem:" + code, TitleFor(status), status, detail, code, context.Request.Path.Value, context.TraceIdentifier, errors);
+
+    /// <summary>Writes the problem as the whole response; the caller must not have started the response.</summary>
+    public static async Task WriteAsync(HttpContext context, int status, string code, string detail,
+        IDictionary<string, string[]>? errors = null, IDictionary<string, string>? headers = null)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = ContentType;
+        if (headers is not null)
+            foreach (var (name, value) in headers) context.Response.Headers[name] = value;
+        await context.Response.WriteAsync(JsonSerializer.Serialize(For(context, status, code, detail, errors), Json), context.RequestAborted);
+    }
+
+    public static string TitleFor(int status) => status switch
+    {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
+        422 => "Unprocessable Content",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status),
+    };
+
+    public static string DefaultCode(int status) => status switch
+    {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        406 => "not_acceptable",
+        409 => "conflict",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        429 => "rate_limited",
+        503 => "service_unavailable",
+        >= 500 => "internal_error",
+        _ => "error",
+    };
+}
+
+/// <summary>
+/// Thrown by handlers for a business rule that stops the request: becomes a problem response with
+/// <paramref name="status"/> and the stable <paramref name="code"/>.
+/// </summary>
+public class ProblemException(int status, string code, string detail, IDictionary<string, string>? headers = null)
+    : Exception(detail)
+{
+    public int Status { get; } = status;
+    public string Code { get; } = code;
+    public IDictionary<string, string>? Headers { get; } = headers;
+
+    public static ProblemException NotFound(string what) => new(404, "not_found", $"{what} was not found.");
+}

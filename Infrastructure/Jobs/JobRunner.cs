@@ -1,0 +1,154 @@
+using Backstop.Infrastructure.Data;
+using Dapper;
+using Hangfire;
+using Microsoft.Extensions.Options;
+using Serilog.Context;
+
+namespace Backstop.Infrastructure.Jobs;
+
+public sealed record JobRun
+{
+    public string Id { get; init; } = "";
+    public string JobId { get; init; } = "";
+    public DateTimeOffset StartedAt { get; init; }
+    public DateTimeOffset? FinishedAt { get; init; }
+    public string Outcome { get; init; } = "";
+    public long Items { get; init; }
+    public string? Error { get; init; }
+    public string CorrelationId { get; init; } = "";
+}
+
+public sealed class JobFailedException(string jobId, string error) : Exception($"Job {jobId} failed: {error}");
+
+/// <summary>
+/// Runs a recurring job under a lease row in our own database. Taking the lease is one conditional upsert: it
+/// succeeds only if no lease exists or the existing one has expired, so across any number of instances and
+/// Hangfire servers one run works and the others record themselves as <c>skipped</c> and return at once, holding
+/// no worker (unlike <c>[DisableConcurrentExecution]</c>, which waits on a distributed lock).
+/// </summary>
+public sealed class JobRunner(
+    IServiceScopeFactory scopes,
+    Db db,
+    TimeProvider time,
+    IOptions<JobsOptions> options,
+    IEnumerable<RecurringJobDefinition> definitions,
+    ILogger<JobRunner> log)
+{
+    public const string Succeeded = "succeeded";
+    public const string Failed = "failed";
+    public const string Skipped = "skipped";
+    public const string Running = "running";
+
+    /// <summary>The entry point Hangfire calls. Hangfire's own retries are off: the next scheduled run is the retry.</summary>
+    [AutomaticRetry(Attempts = 0)]
+    [JobDisplayName("{0}")]
+    public async Task RunScheduledAsync(string jobId, CancellationToken ct)
+    {
+        var run = await RunAsync(jobId, ct);
+        // Surfaces the failure in the Hangfire dashboard too; job_runs already has it.
+        if (run.Outcome == Failed) throw new JobFailedException(jobId, run.Error ?? "unknown error");
+    }
+
+    public RecurringJobDefinition? Find(string jobId) =>
+        definitions.FirstOrDefault(d => string.Equals(d.Id, jobId, StringComparison.Ordinal));
+
+    public async Task<JobRun> RunAsync(string jobId, CancellationToken ct)
+    {
+        var definition = Find(jobId) ?? throw new InvalidOperationException($"No recurring job has id '{jobId}'.");
+        var runId = Ids.New(time);
+        using var correlation = LogContext.PushProperty("CorrelationId", runId);
+        using var jobProperty = LogContext.PushProperty("JobId", jobId);
+
+        var started = time.GetUtcNow();
+        if (!await TryTakeLeaseAsync(jobId, runId, started, ct))
+        {
+            log.LogInformation("Job {JobId} skipped: another run holds its lease", jobId);
+            var skipped = new JobRun { Id = runId, JobId = jobId, StartedAt = started, FinishedAt = started, Outcome = Skipped, CorrelationId = runId };
+            await InsertRunAsync(skipped, ct);
+            return skipped;
+        }
+
+        try
+        {
+            var running = new JobRun { Id = runId, JobId = jobId, StartedAt = started, Outcome = Running, CorrelationId = runId };
+            await InsertRunAsync(running, ct);
+            log.LogInformation("Job {JobId} started", jobId);
+            JobRun finished;
+            try
+            {
+                await using var scope = scopes.CreateAsyncScope();
+                var job = (IRecurringJob)scope.ServiceProvider.GetRequiredService(definition.Type);
+                var items = await job.RunAsync(ct);
+                finished = running with { FinishedAt = time.GetUtcNow(), Outcome = Succeeded, Items = items };
+                log.LogInformation("Job {JobId} succeeded with {Items} items", jobId, items);
+            }
+            catch (Exception e)
+            {
+                var error = e.GetType().Name + ": " + e.Message;
+                finished = running with { FinishedAt = time.GetUtcNow(), Outcome = Failed, Error = error.Length > 2000 ? error[..2000] : error };
+                log.LogError(e, "Job {JobId} failed", jobId);
+            }
+
+            await FinishRunAsync(finished);
+            return finished;
+        }
+        finally
+        {
+            await ReleaseLeaseAsync(jobId, runId);
+        }
+    }
+
+    private async Task<bool> TryTakeLeaseAsync(string jobId, string holder, DateTimeOffset now, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        var taken = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            """
+            insert into job_leases (job_id, holder, lease_until, created_at, updated_at)
+            values (@jobId, @holder, @until, @now, @now)
+            on conflict (job_id) do update
+                set holder = excluded.holder, lease_until = excluded.lease_until, updated_at = excluded.updated_at
+                where job_leases.lease_until <= @now
+            returning holder
+            """,
+            new { jobId, holder, now, until = now.AddSeconds(options.Value.LeaseSeconds) }, cancellationToken: ct));
+        return taken == holder;
+    }
+
+    private async Task ReleaseLeaseAsync(string jobId, string holder)
+    {
+        try
+        {
+            await using var connection = await db.OpenAsync();
+            var now = time.GetUtcNow();
+            await connection.ExecuteAsync(
+                "update job_leases set lease_until = @now, updated_at = @now where job_id = @jobId and holder = @holder",
+                new { jobId, holder, now });
+        }
+        catch (Exception e)
+        {
+            // The lease expires by itself; a failed release only delays the next run.
+            log.LogWarning(e, "Could not release the lease of job {JobId}", jobId);
+        }
+    }
+
+    private async Task InsertRunAsync(JobRun run, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        await connection.ExecuteAsync(new CommandDefinition(
+            """
+            insert into job_runs (id, job_id, started_at, finished_at, outcome, items, error, correlation_id, created_at, updated_at)
+            values (@Id, @JobId, @StartedAt, @FinishedAt, @Outcome, @Items, @Error, @CorrelationId, @StartedAt, @StartedAt)
+            """, run, cancellationToken: ct));
+    }
+
+    private async Task FinishRunAsync(JobRun run)
+    {
+        // Not cancellable: a run that did its work must be recorded even when the host is stopping.
+        await using var connection = await db.OpenAsync();
+        await connection.ExecuteAsync(
+            """
+            update job_runs set finished_at = @FinishedAt, outcome = @Outcome, items = @Items, error = @Error, updated_at = @FinishedAt
+            where id = @Id
+            """, run);
+    }
+}

@@ -1,0 +1,164 @@
+using System.Text;
+using Backstop.Infrastructure.Configuration;
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Security;
+using Hangfire;
+using Hangfire.Dashboard;
+using Hangfire.InMemory;
+using Hangfire.PostgreSql;
+using Hangfire.PostgreSql.Factories;
+using Microsoft.Extensions.Options;
+
+namespace Backstop.Infrastructure.Jobs;
+
+public static class JobsExtensions
+{
+    public static IServiceCollection AddJobs(this IServiceCollection services)
+    {
+        services.AddCheckedOptions<JobsOptions>(JobsOptions.Section);
+        services.AddHangfire(c => c
+            .SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
+            .UseSimpleAssemblyNameTypeSerializer()
+            .UseRecommendedSerializerSettings());
+
+        // Our own storage instance rather than the static JobStorage.Current: several hosts in one process (tests,
+        // or two databases) must not share one.
+        services.AddSingleton<JobStorage>(sp =>
+        {
+            var database = sp.GetRequiredService<IOptions<DatabaseOptions>>().Value;
+            if (database.Dialect == Dialect.Postgres)
+            {
+                var storageOptions = new PostgreSqlStorageOptions { SchemaName = "hangfire", PrepareSchemaIfNecessary = true };
+                return new PostgreSqlStorage(new NpgsqlConnectionFactory(database.ConnectionString!, storageOptions), storageOptions);
+            }
+            // All durable state lives in our tables; Hangfire's in-memory storage only holds schedules and queues,
+            // which every start re-registers.
+            return new InMemoryStorage(new InMemoryStorageOptions());
+        });
+        services.AddSingleton<IRecurringJobManager>(sp => new RecurringJobManager(sp.GetRequiredService<JobStorage>()));
+
+        services.AddSingleton<JobRunner>();
+        services.AddHostedService<RecurringJobScheduler>();
+        services.AddHostedService<HangfireServerHost>();
+        services.AddRecurringJob<JobRunsRetentionJob>();
+        return services;
+    }
+
+    /// <summary>The dashboard at <c>/hangfire</c>, behind HTTP Basic <c>admin:&lt;admin key&gt;</c> and nothing else.</summary>
+    public static WebApplication UseJobsDashboard(this WebApplication app)
+    {
+        app.UseWhen(c => c.Request.Path.StartsWithSegments("/hangfire"), branch => branch.Use(async (context, next) =>
+        {
+            var adminKey = context.RequestServices.GetRequiredService<AdminKey>();
+            if (!BasicCredentialsMatch(context.Request.Headers.Authorization.ToString(), adminKey))
+            {
+                context.Response.StatusCode = 401;
+                context.Response.Headers.WWWAuthenticate = "Basic realm=\"Backstop jobs\", charset=\"UTF-8\"";
+                await Errors.Problem.WriteAsync(context, 401, "unauthorized", "The jobs dashboard needs the user 'admin' and the admin API key as password.");
+                return;
+            }
+            context.Items[DashboardAccess.Granted] = true;
+            await next(context);
+        }));
+        app.UseHangfireDashboard("/hangfire", new DashboardOptions
+        {
+            Authorization = [new DashboardAccess()],
+            DashboardTitle = "Backstop jobs",
+            AppPath = null,
+        }, app.Services.GetRequiredService<JobStorage>());
+        return app;
+    }
+
+    internal static bool BasicCredentialsMatch(string header, AdminKey adminKey)
+    {
+        if (!header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase)) return false;
+        string decoded;
+        try
+        {
+            decoded = Encoding.UTF8.GetString(Convert.FromBase64String(header["Basic ".Length..].Trim()));
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+        var colon = decoded.IndexOf(':');
+        if (colon < 0) return false;
+        var userOk = Secrets.FixedTimeEquals(decoded[..colon], "admin");
+        var passwordOk = adminKey.Matches(decoded[(colon + 1)..]);
+        return userOk & passwordOk;
+    }
+
+    /// <summary>Hangfire's default lets local requests in; ours lets in only what the Basic check above admitted.</summary>
+    private sealed class DashboardAccess : IDashboardAuthorizationFilter
+    {
+        public const string Granted = "backstop:dashboard-granted";
+
+        public bool Authorize(DashboardContext context) =>
+            context.GetHttpContext().Items.TryGetValue(Granted, out var granted) && granted is true;
+    }
+}
+
+/// <summary>
+/// Runs a Hangfire server over our storage when <c>Jobs:RunServer</c> is on. Decided at start rather than at
+/// registration, so configuration applied late (tests, environment) is honoured.
+/// </summary>
+internal sealed class HangfireServerHost(
+    IServiceScopeFactory scopes, JobStorage storage, IOptions<JobsOptions> options, ILogger<HangfireServerHost> log)
+    : IHostedService, IDisposable
+{
+    private BackgroundJobServer? server;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (!options.Value.RunServer)
+        {
+            log.LogInformation("Hangfire server disabled on this instance (Jobs:RunServer=false)");
+            return Task.CompletedTask;
+        }
+        server = new BackgroundJobServer(new BackgroundJobServerOptions
+        {
+            WorkerCount = options.Value.WorkerCount,
+            ServerName = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}",
+            Activator = new Hangfire.AspNetCore.AspNetCoreJobActivator(scopes),
+        }, storage);
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (server is null) return;
+        server.SendStop();
+        await server.WaitForShutdownAsync(cancellationToken);
+    }
+
+    public void Dispose() => server?.Dispose();
+}
+
+/// <summary>Registers every recurring job with Hangfire at start, with its configured or default schedule.</summary>
+internal sealed class RecurringJobScheduler(
+    IRecurringJobManager manager,
+    IEnumerable<RecurringJobDefinition> definitions,
+    IOptions<JobsOptions> options,
+    ILogger<RecurringJobScheduler> log) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        foreach (var definition in definitions)
+        {
+            var cron = options.Value.Schedules.TryGetValue(definition.Id, out var configured) ? configured.Trim() : definition.DefaultCron;
+            if (cron.Equals(JobsOptions.Disabled, StringComparison.OrdinalIgnoreCase))
+            {
+                manager.RemoveIfExists(definition.Id);
+                log.LogInformation("Recurring job {JobId} is disabled by configuration", definition.Id);
+                continue;
+            }
+            var id = definition.Id;
+            manager.AddOrUpdate<JobRunner>(id, r => r.RunScheduledAsync(id, CancellationToken.None), cron,
+                new RecurringJobOptions { TimeZone = TimeZoneInfo.Utc });
+            log.LogInformation("Recurring job {JobId} scheduled at {Cron} (UTC)", id, cron);
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

@@ -1,0 +1,44 @@
+using System.Text.RegularExpressions;
+using Backstop.Infrastructure.Configuration;
+
+namespace Backstop.Infrastructure.Jobs;
+
+public sealed partial class JobsOptions : IValidatedOptions
+{
+    public const string Section = "Jobs";
+    public const string Disabled = "disabled";
+
+    /// <summary>Whether this instance runs a Hangfire server (workers). The dashboard and schedules work without.</summary>
+    public bool RunServer { get; set; } = true;
+
+    public int WorkerCount { get; set; } = 2;
+
+    /// <summary>How long a run holds its job's lease; longer than any run should take, so a crashed run frees it.</summary>
+    public int LeaseSeconds { get; set; } = 900;
+
+    /// <summary>Cron schedule (UTC) per job id, overriding the job's default; <c>disabled</c> removes the schedule.</summary>
+    public Dictionary<string, string> Schedules { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Days that <c>job_runs</c> rows are kept.</summary>
+    public int RunRetentionDays { get; set; } = 30;
+
+    public IEnumerable<string> Validate()
+    {
+        if (WorkerCount is < 1 or > 64) yield return "Jobs:WorkerCount must be between 1 and 64.";
+        if (LeaseSeconds is < 10 or > 86400) yield return "Jobs:LeaseSeconds must be between 10 and 86400.";
+        if (RunRetentionDays is < 1 or > 3650) yield return "Jobs:RunRetentionDays must be between 1 and 3650.";
+        foreach (var (id, cron) in Schedules)
+            if (!IsCron(cron))
+                yield return $"Jobs:Schedules:{id} must be a cron expression of 5 or 6 fields or '{Disabled}' (got '{cron}').";
+    }
+
+    public static bool IsCron(string value)
+    {
+        if (value.Trim().Equals(Disabled, StringComparison.OrdinalIgnoreCase)) return true;
+        var fields = value.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return fields.Length is 5 or 6 && fields.All(f => CronField().IsMatch(f));
+    }
+
+    [GeneratedRegex(@"^[0-9A-Za-z\*/,\-\?#]+$")]
+    private static partial Regex CronField();
+}

@@ -1,0 +1,28 @@
+namespace Backstop.Infrastructure.Jobs;
+
+/// <summary>
+/// A sweep that runs on a schedule. Implementations are idempotent: a run may be skipped (lease held elsewhere),
+/// repeated, or cut short, and the next run picks up what is left. They return how many items they handled.
+/// </summary>
+public interface IRecurringJob
+{
+    /// <summary>Stable id: the Hangfire recurring job id, the <c>job_runs.job_id</c> and the key under <c>Jobs:Schedules</c>.</summary>
+    static abstract string Id { get; }
+
+    /// <summary>Cron (UTC) used when <c>Jobs:Schedules:&lt;id&gt;</c> is not set.</summary>
+    static abstract string DefaultCron { get; }
+
+    Task<long> RunAsync(CancellationToken ct);
+}
+
+public sealed record RecurringJobDefinition(string Id, string DefaultCron, Type Type);
+
+public static class RecurringJobRegistration
+{
+    public static IServiceCollection AddRecurringJob<T>(this IServiceCollection services) where T : class, IRecurringJob
+    {
+        services.AddScoped<T>();
+        services.AddSingleton(new RecurringJobDefinition(T.Id, T.DefaultCron, typeof(T)));
+        return services;
+    }
+}

@@ -1,0 +1,111 @@
+using System.Text.Json;
+using Backstop.Infrastructure.Data;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Prometheus;
+using Serilog;
+using Serilog.Context;
+using Serilog.Events;
+using Serilog.Formatting.Compact;
+
+namespace Backstop.Infrastructure.Observability;
+
+public static class ObservabilityExtensions
+{
+    public const string RequestIdHeader = "X-Request-Id";
+
+    public static IServiceCollection AddObservability(this IServiceCollection services)
+    {
+        // preserveStaticLogger: each host gets its own logger, so several hosts in one process (tests) do not fight
+        // over the static Log.Logger; sinks registered as ILogEventSink services are picked up too.
+        services.AddSerilog((sp, lc) => lc
+            .ReadFrom.Configuration(sp.GetRequiredService<IConfiguration>())
+            .ReadFrom.Services(sp)
+            .Enrich.FromLogContext()
+            .WriteTo.Console(new RenderedCompactJsonFormatter()), preserveStaticLogger: true);
+        services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
+        return services;
+    }
+
+    /// <summary>
+    /// Takes the caller's <c>X-Request-Id</c> when it is a sane token (else makes one), uses it as the request's
+    /// trace identifier, returns it on the response and puts it on every log line of the request.
+    /// </summary>
+    public static IApplicationBuilder UseRequestId(this IApplicationBuilder app) => app.Use(async (context, next) =>
+    {
+        var given = context.Request.Headers[RequestIdHeader].ToString();
+        var id = IsSafe(given) ? given : Guid.NewGuid().ToString("N");
+        context.TraceIdentifier = id;
+        context.Response.OnStarting(() =>
+        {
+            context.Response.Headers[RequestIdHeader] = id;
+            return Task.CompletedTask;
+        });
+        using (LogContext.PushProperty("CorrelationId", id))
+            await next(context);
+    });
+
+    // Anything else could forge log lines or headers; such an id is replaced, not echoed.
+    private static bool IsSafe(string id) =>
+        id.Length is > 0 and <= 128 && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':');
+
+    public static IApplicationBuilder UseBackstopRequestLogging(this IApplicationBuilder app) =>
+        app.UseSerilogRequestLogging(o =>
+        {
+            o.GetLevel = (context, _, error) =>
+                error is not null || context.Response.StatusCode >= 500 ? LogEventLevel.Error
+                : context.Request.Path.StartsWithSegments("/health") || context.Request.Path.StartsWithSegments("/metrics") ? LogEventLevel.Verbose
+                : LogEventLevel.Information;
+            o.EnrichDiagnosticContext = (diagnostics, context) =>
+            {
+                diagnostics.Set("RemoteIp", context.Connection.RemoteIpAddress?.ToString());
+                if (context.User.Identity?.IsAuthenticated == true)
+                    diagnostics.Set("Principal", context.User.Identity.Name);
+            };
+        });
+
+    public static WebApplication MapObservability(this WebApplication app)
+    {
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteHealth });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = WriteHealth });
+        app.MapMetrics("/metrics");
+        return app;
+    }
+
+    private static Task WriteHealth(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "application/json";
+        return context.Response.WriteAsync(JsonSerializer.Serialize(new
+        {
+            status = report.Status.ToString().ToLowerInvariant(),
+            checks = report.Entries.ToDictionary(e => e.Key, e => new
+            {
+                status = e.Value.Status.ToString().ToLowerInvariant(),
+                description = e.Value.Description,
+            }),
+        }, new JsonSerializerOptions(JsonSerializerDefaults.Web)));
+    }
+}
+
+/// <summary>Ready when the database answers and every migration this binary carries is recorded.</summary>
+public sealed class DatabaseHealthCheck(Db db, Migrator migrator) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default)
+    {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(5));
+            await using var connection = await db.OpenAsync(timeout.Token);
+            var pending = await migrator.PendingAsync(connection, timeout.Token);
+            return pending.Count == 0
+                ? HealthCheckResult.Healthy($"{db.Dialect} reachable, {migrator.Migrations.Count} migrations applied.")
+                : HealthCheckResult.Unhealthy($"Migrations not applied: {string.Join(", ", pending)}.");
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            // The exception type only: connection errors can carry the connection string's host and user.
+            return HealthCheckResult.Unhealthy($"{db.Dialect} database unreachable ({e.GetType().Name}).");
+        }
+    }
+}

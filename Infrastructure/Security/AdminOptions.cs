@@ -1,0 +1,32 @@
+using Backstop.Infrastructure.Configuration;
+
+namespace Backstop.Infrastructure.Security;
+
+public sealed class AdminOptions : IValidatedOptions
+{
+    public const string Section = "Admin";
+
+    /// <summary>The operator's key. When empty, the first start generates one and prints it once.</summary>
+    public string? ApiKey { get; set; }
+
+    public IEnumerable<string> Validate()
+    {
+        if (!string.IsNullOrEmpty(ApiKey) && ApiKey.Trim().Length < 32)
+            yield return "Admin:ApiKey must be at least 32 characters long.";
+    }
+}
+
+public sealed class SecurityOptions : IValidatedOptions
+{
+    public const string Section = "Security";
+
+    /// <summary>Addresses of reverse proxies whose X-Forwarded-For is believed.</summary>
+    public string[] TrustedProxies { get; set; } = [];
+
+    public IEnumerable<string> Validate()
+    {
+        for (var i = 0; i < TrustedProxies.Length; i++)
+            if (!System.Net.IPAddress.TryParse(TrustedProxies[i], out _))
+                yield return $"Security:TrustedProxies:{i} must be an IP address (got '{TrustedProxies[i]}').";
+    }
+}

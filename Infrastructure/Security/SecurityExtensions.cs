@@ -1,0 +1,18 @@
+using Backstop.Infrastructure.Configuration;
+using Microsoft.AspNetCore.Authentication;
+
+namespace Backstop.Infrastructure.Security;
+
+public static class SecurityExtensions
+{
+    public static IServiceCollection AddSecurity(this IServiceCollection services)
+    {
+        services.AddCheckedOptions<AdminOptions>(AdminOptions.Section);
+        services.AddCheckedOptions<SecurityOptions>(SecurityOptions.Section);
+        services.AddSingleton<AdminKey>();
+        services.AddAuthentication(BackstopClaims.Scheme)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(BackstopClaims.Scheme, null);
+        services.AddAuthorization();
+        return services;
+    }
+}

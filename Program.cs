@@ -1,0 +1,72 @@
+using Backstop.Infrastructure.Api;
+using Backstop.Infrastructure.Configuration;
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Errors;
+using Backstop.Infrastructure.Jobs;
+using Backstop.Infrastructure.Observability;
+using Backstop.Infrastructure.Security;
+using Prometheus;
+using Serilog;
+using Serilog.Formatting.Compact;
+
+// `backstop migrate [options]` applies migrations and exits; anything else runs the service.
+var migrateOnly = args.Length > 0 && args[0] == "migrate";
+var hostArgs = migrateOnly ? args[1..] : args;
+
+Log.Logger = new LoggerConfiguration().Enrich.FromLogContext().WriteTo.Console(new RenderedCompactJsonFormatter()).CreateLogger();
+try
+{
+    var builder = WebApplication.CreateBuilder(hostArgs);
+    if (!HasConfiguredUrls(builder.Configuration)) builder.WebHost.UseUrls("http://localhost:8080");
+    builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 1024 * 1024);
+
+    builder.Services
+        .AddObservability()
+        .AddData()
+        .AddSecurity()
+        .AddJobs()
+        .AddApi();
+
+    var app = builder.Build();
+    app.Services.GetRequiredService<ConfigurationCheck>().ThrowIfInvalid(app.Services);
+    await app.Services.GetRequiredService<Migrator>().MigrateAsync();
+    if (migrateOnly) return 0;
+    await app.Services.GetRequiredService<AdminKey>().InitializeAsync(Console.Out);
+
+    app.UseRequestId();
+    app.UseBackstopRequestLogging();
+    app.UseProblemResponses();
+    app.UseRouting();
+    app.UseHttpMetrics();
+    app.UseAuthentication();
+    app.UseAuthorization();
+    app.UseJobsDashboard();
+    app.MapApi();
+    app.MapObservability();
+
+    await app.RunAsync();
+    return 0;
+}
+catch (InvalidConfigurationException e)
+{
+    // One readable message naming every bad key; a stack trace would only bury it.
+    await Console.Error.WriteLineAsync(e.Message);
+    return 1;
+}
+catch (Exception e) when (e is not HostAbortedException)
+{
+    Log.Fatal(e, "Backstop stopped because of an unexpected error");
+    return 1;
+}
+finally
+{
+    await Log.CloseAndFlushAsync();
+}
+
+static bool HasConfiguredUrls(IConfiguration configuration) =>
+    !string.IsNullOrEmpty(configuration["urls"]) ||
+    !string.IsNullOrEmpty(configuration["http_ports"]) ||
+    !string.IsNullOrEmpty(configuration["https_ports"]) ||
+    configuration.GetSection("Kestrel:Endpoints").Exists();
+
+public partial class Program;
