@@ -28,7 +28,7 @@ try
         .AddApi();
 
     var app = builder.Build();
-    app.Services.GetRequiredService<ConfigurationCheck>().ThrowIfInvalid(app.Services);
+    app.Services.GetRequiredService<ConfigurationCheck>().ThrowIfInvalid(app.Configuration);
     await app.Services.GetRequiredService<Migrator>().MigrateAsync();
     if (migrateOnly) return 0;
     await app.Services.GetRequiredService<AdminKey>().InitializeAsync(Console.Out);

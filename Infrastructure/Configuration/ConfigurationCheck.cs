@@ -1,4 +1,5 @@
-using Microsoft.Extensions.Options;
+using System.ComponentModel;
+using System.Reflection;
 
 namespace Backstop.Infrastructure.Configuration;
 
@@ -15,46 +16,71 @@ public sealed class InvalidConfigurationException(IReadOnlyList<string> problems
 }
 
 /// <summary>
-/// Binds and validates every registered options class at once, so an operator sees every bad key in one message
-/// instead of fixing them one start at a time (ValidateOnStart stops at the first options class that fails).
+/// Checks every registered options class at once, so an operator sees every bad key in one message instead of
+/// fixing them one start at a time: <c>ValidateOnStart</c> stops at the first class that fails, and the binder at
+/// the first value it cannot convert.
 /// </summary>
 public sealed class ConfigurationCheck
 {
-    private readonly List<(string Section, Func<IServiceProvider, IValidatedOptions> Resolve)> entries = [];
+    private readonly List<(string Section, Type Type)> entries = [];
 
-    public void Add<T>(string section) where T : class, IValidatedOptions =>
-        entries.Add((section, sp => sp.GetRequiredService<IOptions<T>>().Value));
+    public void Add<T>(string section) where T : class, IValidatedOptions, new() => entries.Add((section, typeof(T)));
 
-    public IReadOnlyList<string> Problems(IServiceProvider services)
+    public IReadOnlyList<string> Problems(IConfiguration configuration)
     {
         var problems = new List<string>();
-        foreach (var (section, resolve) in entries)
+        foreach (var (sectionName, type) in entries)
         {
+            var section = configuration.GetSection(sectionName);
+            var unconvertible = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            foreach (var property in type.GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite))
+            {
+                var target = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+                if (!(target.IsPrimitive || target.IsEnum || target == typeof(TimeSpan) || target == typeof(decimal))) continue;
+                var value = section[property.Name];
+                if (value is null || TypeDescriptor.GetConverter(target).IsValid(value)) continue;
+                problems.Add($"{sectionName}:{property.Name} must be {Describe(target)} (got '{value}').");
+                unconvertible.Add(property.Name);
+            }
+
+            // Bind what converts, so the rules of the options class still run over the rest.
+            var convertible = section.AsEnumerable(makePathsRelative: true)
+                .Where(kv => kv.Value is not null && !unconvertible.Contains(kv.Key.Split(':')[0]));
+            var options = (IValidatedOptions)Activator.CreateInstance(type)!;
             try
             {
-                problems.AddRange(resolve(services).Validate());
+                new ConfigurationBuilder().AddInMemoryCollection(convertible).Build().Bind(options);
+                problems.AddRange(options.Validate());
             }
             catch (InvalidOperationException e)
             {
-                // The binder throws when a value cannot be converted ("abc" for a number): report it, keep checking.
-                problems.Add($"{section}: {e.Message}");
+                problems.Add($"{sectionName}: {e.Message}");
             }
         }
         return problems;
     }
 
-    public void ThrowIfInvalid(IServiceProvider services)
+    public void ThrowIfInvalid(IConfiguration configuration)
     {
-        var problems = Problems(services);
+        var problems = Problems(configuration);
         if (problems.Count > 0) throw new InvalidConfigurationException(problems);
     }
+
+    private static string Describe(Type type) => type switch
+    {
+        _ when type == typeof(bool) => "true or false",
+        _ when type == typeof(int) || type == typeof(long) => "a whole number",
+        _ when type == typeof(TimeSpan) => "a duration (hh:mm:ss)",
+        _ when type.IsEnum => "one of " + string.Join(", ", Enum.GetNames(type)),
+        _ => "a number",
+    };
 }
 
 public static class ConfigurationCheckExtensions
 {
     /// <summary>Binds <typeparamref name="T"/> to <paramref name="section"/> and adds it to the start-up check.</summary>
     public static IServiceCollection AddCheckedOptions<T>(this IServiceCollection services, string section)
-        where T : class, IValidatedOptions
+        where T : class, IValidatedOptions, new()
     {
         services.AddOptions<T>().BindConfiguration(section);
         Check(services).Add<T>(section);

@@ -2,6 +2,7 @@ using Backstop.Infrastructure.Data;
 using Dapper;
 using Hangfire;
 using Microsoft.Extensions.Options;
+using Prometheus;
 using Serilog.Context;
 
 namespace Backstop.Infrastructure.Jobs;
@@ -39,6 +40,9 @@ public sealed class JobRunner(
     public const string Skipped = "skipped";
     public const string Running = "running";
 
+    private static readonly Counter Runs = Metrics.CreateCounter(
+        "backstop_job_runs_total", "Recurring job runs by job and outcome.", "job", "outcome");
+
     /// <summary>The entry point Hangfire calls. Hangfire's own retries are off: the next scheduled run is the retry.</summary>
     [AutomaticRetry(Attempts = 0)]
     [JobDisplayName("{0}")]
@@ -65,6 +69,7 @@ public sealed class JobRunner(
             log.LogInformation("Job {JobId} skipped: another run holds its lease", jobId);
             var skipped = new JobRun { Id = runId, JobId = jobId, StartedAt = started, FinishedAt = started, Outcome = Skipped, CorrelationId = runId };
             await InsertRunAsync(skipped, ct);
+            Runs.WithLabels(jobId, Skipped).Inc();
             return skipped;
         }
 
@@ -90,6 +95,7 @@ public sealed class JobRunner(
             }
 
             await FinishRunAsync(finished);
+            Runs.WithLabels(jobId, finished.Outcome).Inc();
             return finished;
         }
         finally

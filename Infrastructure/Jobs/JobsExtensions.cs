@@ -26,9 +26,15 @@ public static class JobsExtensions
         services.AddSingleton<JobStorage>(sp =>
         {
             var database = sp.GetRequiredService<IOptions<DatabaseOptions>>().Value;
+            var jobs = sp.GetRequiredService<IOptions<JobsOptions>>().Value;
             if (database.Dialect == Dialect.Postgres)
             {
-                var storageOptions = new PostgreSqlStorageOptions { SchemaName = "hangfire", PrepareSchemaIfNecessary = true };
+                var storageOptions = new PostgreSqlStorageOptions
+                {
+                    SchemaName = "hangfire",
+                    PrepareSchemaIfNecessary = true,
+                    QueuePollInterval = TimeSpan.FromSeconds(jobs.PollIntervalSeconds),
+                };
                 return new PostgreSqlStorage(new NpgsqlConnectionFactory(database.ConnectionString!, storageOptions), storageOptions);
             }
             // All durable state lives in our tables; Hangfire's in-memory storage only holds schedules and queues,
@@ -120,6 +126,7 @@ internal sealed class HangfireServerHost(
             WorkerCount = options.Value.WorkerCount,
             ServerName = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}",
             Activator = new Hangfire.AspNetCore.AspNetCoreJobActivator(scopes),
+            SchedulePollingInterval = TimeSpan.FromSeconds(options.Value.PollIntervalSeconds),
         }, storage);
         return Task.CompletedTask;
     }

@@ -19,6 +19,9 @@ public sealed partial class JobsOptions : IValidatedOptions
     /// <summary>Cron schedule (UTC) per job id, overriding the job's default; <c>disabled</c> removes the schedule.</summary>
     public Dictionary<string, string> Schedules { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>How often a server looks for due schedules and (PostgreSQL) queued jobs.</summary>
+    public int PollIntervalSeconds { get; set; } = 5;
+
     /// <summary>Days that <c>job_runs</c> rows are kept.</summary>
     public int RunRetentionDays { get; set; } = 30;
 
@@ -26,6 +29,7 @@ public sealed partial class JobsOptions : IValidatedOptions
     {
         if (WorkerCount is < 1 or > 64) yield return "Jobs:WorkerCount must be between 1 and 64.";
         if (LeaseSeconds is < 10 or > 86400) yield return "Jobs:LeaseSeconds must be between 10 and 86400.";
+        if (PollIntervalSeconds is < 1 or > 300) yield return "Jobs:PollIntervalSeconds must be between 1 and 300.";
         if (RunRetentionDays is < 1 or > 3650) yield return "Jobs:RunRetentionDays must be between 1 and 3650.";
         foreach (var (id, cron) in Schedules)
             if (!IsCron(cron))

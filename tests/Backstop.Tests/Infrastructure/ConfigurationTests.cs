@@ -1,0 +1,49 @@
+using Backstop.Infrastructure.Configuration;
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Jobs;
+using Backstop.Infrastructure.Security;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Shouldly;
+
+namespace Backstop.Tests.Infrastructure;
+
+public sealed class ConfigurationTests
+{
+    private static IReadOnlyList<string> ProblemsOf(Dictionary<string, string?> values)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
+        var services = new ServiceCollection();
+        services.AddData().AddSecurity().AddJobs();
+        var check = (ConfigurationCheck)services.Single(d => d.ServiceType == typeof(ConfigurationCheck)).ImplementationInstance!;
+        return check.Problems(configuration);
+    }
+
+    [Fact]
+    public void Zero_configuration_is_valid() => ProblemsOf([]).ShouldBeEmpty();
+
+    [Fact]
+    public void Every_bad_or_missing_key_is_named_in_one_message()
+    {
+        var problems = ProblemsOf(new()
+        {
+            ["Database:Provider"] = "postgres",
+            ["Admin:ApiKey"] = "too-short",
+            ["Jobs:WorkerCount"] = "lots",
+            ["Jobs:Schedules:job-runs-retention"] = "every tuesday",
+            ["Security:TrustedProxies:0"] = "not-an-ip",
+        });
+        var message = new InvalidConfigurationException(problems).Message;
+
+        message.ShouldContain("Database:ConnectionString");
+        message.ShouldContain("Admin:ApiKey");
+        message.ShouldContain("Jobs:WorkerCount");
+        message.ShouldContain("Jobs:Schedules:job-runs-retention");
+        message.ShouldContain("Security:TrustedProxies:0");
+        message.ShouldNotContain("   at ");
+    }
+
+    [Fact]
+    public void Unknown_database_provider_is_refused() =>
+        ProblemsOf(new() { ["Database:Provider"] = "oracle" }).ShouldContain(p => p.Contains("Database:Provider"));
+}

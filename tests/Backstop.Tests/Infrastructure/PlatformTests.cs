@@ -1,0 +1,164 @@
+using System.Net;
+using Backstop.Infrastructure.Data;
+using Backstop.Tests.Support;
+using Dapper;
+using Microsoft.Extensions.DependencyInjection;
+using FastEndpoints;
+using Shouldly;
+
+namespace Backstop.Tests.Infrastructure;
+
+public abstract class PlatformTests(BackstopFactory app) : AppTest(app)
+{
+    [Fact]
+    public async Task Ready_when_the_database_answers_and_migrations_are_applied()
+    {
+        var response = await App.CreateClient().GetAsync("/health/ready");
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await response.JsonAsync()).GetProperty("status").GetString().ShouldBe("healthy");
+        (await App.CreateClient().GetAsync("/health/live")).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task Not_ready_while_a_migration_is_missing()
+    {
+        await using var connection = await App.OpenAsync();
+        var row = await connection.QuerySingleAsync<(string Id, string Module)>("select id, module from schema_migrations where id = '0001_platform'");
+        await connection.ExecuteAsync("delete from schema_migrations where id = '0001_platform'");
+        try
+        {
+            var response = await App.CreateClient().GetAsync("/health/ready");
+            response.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+            (await response.Content.ReadAsStringAsync()).ShouldContain("0001_platform");
+        }
+        finally
+        {
+            await connection.ExecuteAsync("insert into schema_migrations (id, module, applied_at) values (@Id, @Module, @now)",
+                new { row.Id, row.Module, now = App.Time.GetUtcNow() });
+        }
+        (await App.CreateClient().GetAsync("/health/ready")).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task Migrating_again_applies_nothing()
+    {
+        var migrator = App.Service<Migrator>();
+        await using var connection = await App.OpenAsync();
+        var before = await connection.ExecuteScalarAsync<long>("select count(*) from schema_migrations");
+        before.ShouldBe(migrator.Migrations.Count);
+
+        (await migrator.MigrateAsync()).ShouldBe(0);
+        (await migrator.MigrateAsync()).ShouldBe(0);
+        (await connection.ExecuteScalarAsync<long>("select count(*) from schema_migrations")).ShouldBe(before);
+    }
+
+    [Fact]
+    public async Task A_second_instance_on_the_same_database_starts_and_applies_nothing()
+    {
+        await using var sibling = new SiblingFactory(App);
+        (await sibling.CreateClient().GetAsync("/health/ready")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await sibling.Services.GetRequiredService<Migrator>().MigrateAsync()).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task Admin_endpoints_refuse_a_request_without_or_with_a_wrong_key()
+    {
+        var anonymous = await App.CreateClient().GetAsync("/v1/admin/jobs");
+        await anonymous.ShouldBeProblemAsync(401, "unauthorized");
+        anonymous.Headers.WwwAuthenticate.ToString().ShouldContain("Bearer");
+
+        var wrong = await App.ClientWithKey("not-the-admin-key-not-the-admin-key-123").GetAsync("/v1/admin/jobs");
+        await wrong.ShouldBeProblemAsync(401, "invalid_api_key");
+
+        (await App.AdminClient().GetAsync("/v1/admin/jobs")).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task Unknown_route_is_a_404_problem()
+    {
+        var response = await App.CreateClient().GetAsync("/v1/nothing-here");
+        var problem = await response.ShouldBeProblemAsync(404, "not_found");
+        problem.GetProperty("type").GetString().ShouldNotBeNullOrEmpty();
+        problem.GetProperty("title").GetString().ShouldBe("Not Found");
+        problem.GetProperty("instance").GetString().ShouldBe("/v1/nothing-here");
+    }
+
+    [Fact]
+    public async Task Invalid_query_is_a_400_problem_naming_the_field()
+    {
+        var response = await App.AdminClient().GetAsync("/v1/admin/jobs?limit=1000");
+        var problem = await response.ShouldBeProblemAsync(400, "validation_failed");
+        problem.GetProperty("errors").GetProperty("limit")[0].GetString()!.ShouldContain("between 1 and 100");
+    }
+
+    [Fact]
+    public async Task Unhandled_exception_is_a_500_problem_with_the_request_id_and_no_internals()
+    {
+        var client = App.AdminClient();
+        client.DefaultRequestHeaders.Add("X-Request-Id", "req-boom-1");
+        var response = await client.GetAsync("/test/boom");
+        var problem = await response.ShouldBeProblemAsync(500, "internal_error");
+        problem.GetProperty("requestId").GetString().ShouldBe("req-boom-1");
+        var body = await response.Content.ReadAsStringAsync();
+        body.ShouldNotContain("secret-internal-detail");
+        body.ShouldNotContain("   at ");
+        response.Headers.GetValues("X-Request-Id").Single().ShouldBe("req-boom-1");
+    }
+
+    [Fact]
+    public async Task Every_response_carries_a_request_id()
+    {
+        var generated = await App.CreateClient().GetAsync("/health/live");
+        generated.Headers.GetValues("X-Request-Id").Single().Length.ShouldBeGreaterThan(8);
+
+        var client = App.CreateClient();
+        client.DefaultRequestHeaders.Add("X-Request-Id", "abc-123");
+        (await client.GetAsync("/v1/nothing")).Headers.GetValues("X-Request-Id").Single().ShouldBe("abc-123");
+
+        var forged = App.CreateClient();
+        forged.DefaultRequestHeaders.TryAddWithoutValidation("X-Request-Id", "bad id\twith spaces");
+        (await forged.GetAsync("/health/live")).Headers.GetValues("X-Request-Id").Single().ShouldNotContain(" ");
+    }
+
+    [Fact]
+    public async Task Metrics_are_served_in_prometheus_text_format()
+    {
+        await App.CreateClient().GetAsync("/health/live");
+        var response = await App.CreateClient().GetAsync("/metrics");
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        var text = await response.Content.ReadAsStringAsync();
+        text.ShouldContain("http_requests_received_total");
+        text.ShouldContain("http_request_duration_seconds");
+    }
+
+    [Fact]
+    public async Task OpenApi_document_describes_the_endpoints_and_docs_are_served()
+    {
+        var response = await App.CreateClient().GetAsync("/openapi/v1.json");
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        var json = await response.JsonAsync();
+        json.GetProperty("paths").TryGetProperty("/v1/admin/jobs", out _).ShouldBeTrue();
+        json.GetProperty("paths").TryGetProperty("/v1/admin/jobs/{id}/run", out _).ShouldBeTrue();
+
+        var docs = await App.CreateClient().GetAsync("/docs/v1");
+        docs.StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await docs.Content.ReadAsStringAsync()).ShouldContain("openapi/v1.json");
+    }
+}
+
+public sealed class PlatformTestsOnSqlite(SqliteFactory app) : PlatformTests(app), IClassFixture<SqliteFactory>;
+
+public sealed class PlatformTestsOnPostgres(PostgresFactory app) : PlatformTests(app), IClassFixture<PostgresFactory>;
+
+/// <summary>Throws, to show what a caller sees of an unhandled exception. Exists only in the test host.</summary>
+public sealed class BoomEndpoint : EndpointWithoutRequest
+{
+    public override void Configure()
+    {
+        Get("/test/boom");
+        AllowAnonymous();
+    }
+
+    public override Task HandleAsync(CancellationToken ct) =>
+        throw new InvalidOperationException("secret-internal-detail");
+}
