@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Publishes the single-file binary and checks it as an operator would use it: zero-configuration start on
+# ./data/backstop.db, restart, `backstop migrate`, and the refusal of bad configuration.
+# Prints "smoke: N passed, N failed, N skipped" as its last line; exits non-zero when a check failed.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${SMOKE_OUT:-$(mktemp -d)/publish}
+work=$(mktemp -d)
+passed=0; failed=0; skipped=0
+pass() { echo "  ok   $1"; passed=$((passed+1)); }
+fail() { echo "  FAIL $1"; failed=$((failed+1)); }
+skip() { echo "  skip $1"; skipped=$((skipped+1)); }
+pid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+echo "smoke: publishing the single-file binary"
+if ! dotnet publish "$root/App.csproj" -c Release -r linux-x64 -o "$out" -p:UseAppHost=true > "$work/publish.log" 2>&1; then
+  tail -30 "$work/publish.log"; fail "dotnet publish"; echo "smoke: $passed passed, $failed failed, $skipped skipped"; exit 1
+fi
+bin="$out/backstop"
+[ -x "$bin" ] && pass "one executable 'backstop' is published ($(du -h "$bin" | cut -f1))" || fail "published executable missing"
+if ls "$out"/*.dll >/dev/null 2>&1; then fail "no loose assemblies beside the binary"; else pass "no loose assemblies beside the binary"; fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)); }
+
+wait_ready() { # url, seconds
+  for _ in $(seq 1 "$2"); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "$1" 2>/dev/null) && [ "$code" = 200 ] && return 0
+    sleep 1
+  done
+  return 1
+}
+
+start() { # log file, extra args...
+  local log=$1; shift
+  # No DOTNET_ROOT and no .NET on PATH: the binary must carry its runtime.
+  (cd "$work" && exec env -u DOTNET_ROOT PATH=/usr/bin:/bin "$bin" "$@" > "$log" 2>&1) &
+  pid=$!
+}
+stop() { kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=""; }
+
+port=$(free_port)
+start "$work/first.log" --urls "http://127.0.0.1:$port"
+if wait_ready "http://127.0.0.1:$port/health/ready" 60; then pass "zero-config start answers /health/ready"; else fail "zero-config start answers /health/ready"; cat "$work/first.log" | tail -20; fi
+[ -f "$work/data/backstop.db" ] && pass "creates ./data/backstop.db" || fail "creates ./data/backstop.db"
+key=$(grep -o 'bsa_[A-Za-z0-9_-]*' "$work/first.log" | head -1)
+[ -n "$key" ] && pass "first start prints a generated admin key" || fail "first start prints a generated admin key"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" "http://127.0.0.1:$port/v1/admin/jobs")
+[ "$code" = 200 ] && pass "the printed admin key opens /v1/admin/jobs" || fail "the printed admin key opens /v1/admin/jobs (got $code)"
+code=$(curl -s -o /dev/null -w '%{http_code}' -u "admin:$key" "http://127.0.0.1:$port/hangfire")
+[ "$code" = 200 ] && pass "the admin key opens the dashboard" || fail "the admin key opens the dashboard (got $code)"
+mode=$(sqlite3 "$work/data/backstop.db" 'pragma journal_mode' 2>/dev/null || true)
+if [ -n "$mode" ]; then [ "$mode" = wal ] && pass "database is in WAL mode" || fail "database is in WAL mode (got $mode)"; else skip "WAL mode (no sqlite3 client)"; fi
+stop
+
+start "$work/second.log" --urls "http://127.0.0.1:$port"
+if wait_ready "http://127.0.0.1:$port/health/ready" 60; then pass "restart on the same file answers /health/ready"; else fail "restart on the same file"; fi
+grep -q '0 migrations applied now' "$work/second.log" && pass "restart applies no migration" || fail "restart applies no migration"
+grep -q 'bsa_' "$work/second.log" && fail "restart does not print the admin key again" || pass "restart does not print the admin key again"
+stop
+
+if (cd "$work" && "$bin" migrate > "$work/migrate.log" 2>&1); then pass "'backstop migrate' exits 0"; else fail "'backstop migrate' exits 0"; fi
+
+(cd "$work" && env Database__Provider=postgres Admin__ApiKey=short Jobs__WorkerCount=lots "$bin" > "$work/bad.log" 2>&1)
+rc=$?
+[ "$rc" = 1 ] && pass "invalid configuration exits 1" || fail "invalid configuration exits 1 (got $rc)"
+if grep -q 'Database:ConnectionString' "$work/bad.log" && grep -q 'Admin:ApiKey' "$work/bad.log" && grep -q 'Jobs:WorkerCount' "$work/bad.log" && ! grep -q '   at ' "$work/bad.log"; then
+  pass "one message names every bad key, without a stack trace"
+else
+  fail "one message names every bad key"; cat "$work/bad.log"
+fi
+
+if (exec 3<>/dev/tcp/127.0.0.1/8080) 2>/dev/null; then
+  skip "default port 8080 (in use on this machine)"
+else
+  rm -rf "$work/data"
+  start "$work/default.log"
+  if wait_ready "http://localhost:8080/health/live" 60; then pass "with no --urls it listens on http://localhost:8080"; else fail "listens on http://localhost:8080"; fi
+  stop
+fi
+
+echo "smoke: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]
