@@ -1,0 +1,32 @@
+using System.Data.Common;
+
+namespace Backstop.Features.ApiKeys;
+
+/// <summary>
+/// The ApiKeys slice's public face to other slices (the Webhooks slice's Clerk handlers): provisioning of
+/// organizations and members by their external (Clerk) ids. Every method runs inside the caller's transaction, so
+/// what it writes commits or rolls back together with the caller's own writes (for a webhook: with the event's
+/// "processed" mark). Every method is idempotent by external ids and safe under concurrent calls: uniqueness is
+/// decided by the database (unique indexes + <c>on conflict</c>), never by read-then-write.
+/// </summary>
+public interface IOrganizationDirectory
+{
+    /// <summary>Creates the organization (if no organization has this external id) and the member (if the organization has no member with this external user id); updates the role of an existing member.</summary>
+    Task<ProvisionResult> ProvisionAsync(DbConnection connection, DbTransaction transaction, ProvisionRequest request, CancellationToken ct);
+
+    /// <summary>Removes (soft-deletes) the memberships of this external user in every organization; returns how many were removed.</summary>
+    Task<int> RemoveExternalUserAsync(DbConnection connection, DbTransaction transaction, string externalUserId, CancellationToken ct);
+}
+
+/// <param name="ExternalOrganizationId">The organization's id at the identity provider (Clerk <c>org_…</c>, or the user id for a personal organization).</param>
+/// <param name="Role"><c>owner</c>, <c>admin</c> or <c>member</c>.</param>
+public sealed record ProvisionRequest(
+    string ExternalOrganizationId,
+    string OrganizationName,
+    string? OrganizationSlug,
+    string ExternalUserId,
+    string? Email,
+    string? DisplayName,
+    string Role);
+
+public sealed record ProvisionResult(string OrganizationId, string MemberId, bool OrganizationCreated, bool MemberCreated);
