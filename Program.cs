@@ -4,6 +4,7 @@ using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Observability;
+using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Security;
 using Prometheus;
 using Serilog;
@@ -25,6 +26,7 @@ try
         .AddData()
         .AddSecurity()
         .AddJobs()
+        .AddOutbox()
         .AddApi();
 
     var app = builder.Build();

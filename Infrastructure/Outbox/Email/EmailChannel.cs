@@ -1,0 +1,109 @@
+using System.Net.Sockets;
+using Backstop.Infrastructure.Data;
+using MailKit;
+using MailKit.Net.Smtp;
+using MailKit.Security;
+using Microsoft.Extensions.Options;
+using MimeKit;
+
+namespace Backstop.Infrastructure.Outbox.Email;
+
+/// <summary>What the <c>email</c> channel stores: a rendered message (templates render before enqueueing).</summary>
+public sealed record EmailPayload(string To, string Subject, string Text, string? Html);
+
+/// <summary>A rendered email template.</summary>
+public sealed record EmailContent(string Subject, string Text, string Html);
+
+public static class OutboxEmail
+{
+    public const string Channel = "email";
+
+    public static OutboxEnvelope Create(string idempotencyKey, string to, EmailContent content, string? reference = null) =>
+        OutboxEnvelope.Create(Channel, idempotencyKey, new EmailPayload(to, content.Subject, content.Text, content.Html), reference);
+}
+
+/// <summary>
+/// Delivers email through SMTP (MailKit) when <c>Email:Smtp:Host</c> is set, else writes <c>.eml</c> files to
+/// <c>Email:PickupFolder</c> so that a zero-configuration install can read what it would have sent.
+/// </summary>
+internal sealed class EmailChannel(IOptions<EmailOptions> options, ILogger<EmailChannel> log) : IOutboxChannel
+{
+    public string Name => OutboxEmail.Channel;
+
+    public async Task<DeliveryResult> DeliverAsync(OutboxMessage message, CancellationToken ct)
+    {
+        var payload = message.PayloadAs<EmailPayload>();
+        if (!MailboxAddress.TryParse(payload.To, out var to))
+            return DeliveryResult.Permanent($"'{payload.To}' is not an email address.");
+
+        var o = options.Value;
+        var mime = new MimeMessage();
+        mime.From.Add(MailboxAddress.Parse(o.From));
+        mime.To.Add(to);
+        mime.Subject = payload.Subject;
+        // Stable per outbox message: a receiving server that sees a redelivery can tell it is the same message.
+        mime.MessageId = $"{message.Id}@backstop";
+        mime.Date = message.CreatedAt;
+        var body = new BodyBuilder { TextBody = payload.Text };
+        if (payload.Html is not null) body.HtmlBody = payload.Html;
+        mime.Body = body.ToMessageBody();
+
+        return o.UsesSmtp ? await SendSmtpAsync(mime, o.Smtp, ct) : await WriteFileAsync(mime, message, o.PickupFolder, ct);
+    }
+
+    private async Task<DeliveryResult> SendSmtpAsync(MimeMessage mime, SmtpOptions smtp, CancellationToken ct)
+    {
+        using var client = new SmtpClient { Timeout = smtp.TimeoutSeconds * 1000 };
+        try
+        {
+            var tls = smtp.TlsMode.Trim().ToLowerInvariant() switch
+            {
+                "none" => SecureSocketOptions.None,
+                "ssl" => SecureSocketOptions.SslOnConnect,
+                "starttls" => SecureSocketOptions.StartTls,
+                _ => SecureSocketOptions.Auto,
+            };
+            await client.ConnectAsync(smtp.Host!, smtp.Port, tls, ct);
+            if (!string.IsNullOrEmpty(smtp.User)) await client.AuthenticateAsync(smtp.User, smtp.Password ?? "", ct);
+            await client.SendAsync(mime, ct);
+            await client.DisconnectAsync(quit: true, ct);
+            return DeliveryResult.Sent(mime.MessageId);
+        }
+        catch (SmtpCommandException e)
+        {
+            // RFC 5321: 4yz is a transient negative reply (try again), 5yz a permanent one.
+            var code = (int)e.StatusCode;
+            var error = $"SMTP {code} during {e.ErrorCode}: {e.Message}";
+            return code is >= 400 and < 500 ? DeliveryResult.Transient(error) : DeliveryResult.Permanent(error);
+        }
+        catch (Exception e) when (e is SmtpProtocolException or IOException or SocketException or TimeoutException or ServiceNotConnectedException
+                                      or AuthenticationException or SslHandshakeException or OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            log.LogWarning("SMTP delivery to {Host}:{Port} failed: {Error}", smtp.Host, smtp.Port, e.GetType().Name);
+            return DeliveryResult.Transient($"{e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    private static async Task<DeliveryResult> WriteFileAsync(MimeMessage mime, OutboxMessage message, string folder, CancellationToken ct)
+    {
+        Directory.CreateDirectory(folder);
+        // Named by the message, so a redelivery overwrites rather than duplicates.
+        var name = $"{DapperSetup.ToSqliteText(message.CreatedAt)[..19].Replace(":", "").Replace("-", "")}_{message.Id}.eml";
+        var path = Path.Combine(folder, name);
+        var temp = path + ".tmp";
+        await using (var stream = File.Create(temp))
+            await mime.WriteToAsync(stream, ct);
+        File.Move(temp, path, overwrite: true);
+        return DeliveryResult.Sent(path);
+    }
+}
+
+internal static class EmailChannelRegistration
+{
+    public static IServiceCollection AddEmailChannel(this IServiceCollection services)
+    {
+        Configuration.ConfigurationCheckExtensions.AddCheckedOptions<EmailOptions>(services, EmailOptions.Section);
+        services.AddSingleton<IOutboxChannel, EmailChannel>();
+        return services;
+    }
+}

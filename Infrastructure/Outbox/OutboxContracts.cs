@@ -1,0 +1,103 @@
+using System.Data.Common;
+using System.Text.Json;
+
+namespace Backstop.Infrastructure.Outbox;
+
+/// <summary>
+/// Every side effect (email, SMS, provider call) is a row in <c>outbox_messages</c>, written in the caller's own
+/// transaction, so the message exists exactly when the state change that caused it committed.
+/// </summary>
+public interface IOutbox
+{
+    /// <summary>
+    /// Stores the message in the caller's transaction. The idempotency key is unique: enqueuing the same logical
+    /// message twice stores it once (<see cref="EnqueueResult.Created"/> false, the existing id returned).
+    /// Wakes this instance's dispatcher; delivery starts once the transaction has committed.
+    /// </summary>
+    Task<EnqueueResult> EnqueueAsync(DbConnection connection, DbTransaction transaction, OutboxEnvelope message, CancellationToken ct);
+}
+
+/// <param name="Channel">The <see cref="IOutboxChannel.Name"/> that delivers it (<c>email</c>, <c>sms</c>, …).</param>
+/// <param name="IdempotencyKey">Derived from the operation (e.g. <c>otp:{codeId}</c>), never from the clock; also sent to providers that accept one.</param>
+/// <param name="Payload">The channel's payload, stored as JSON.</param>
+/// <param name="Reference">Optional id of the enqueuing slice's row this message is about (e.g. an <c>sms_messages</c> id), for <see cref="IOutboxListener"/>s.</param>
+public sealed record OutboxEnvelope(string Channel, string IdempotencyKey, JsonElement Payload, string? Reference = null)
+{
+    public static OutboxEnvelope Create<T>(string channel, string idempotencyKey, T payload, string? reference = null) =>
+        new(channel, idempotencyKey, JsonSerializer.SerializeToElement(payload, OutboxJson.Options), reference);
+}
+
+public sealed record EnqueueResult(string Id, bool Created);
+
+public static class OutboxStatus
+{
+    public const string Pending = "pending";
+    public const string Sending = "sending";
+    public const string Sent = "sent";
+    public const string Dead = "dead";
+}
+
+public static class OutboxJson
+{
+    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web);
+}
+
+/// <summary>A claimed message as a channel sees it.</summary>
+public sealed record OutboxMessage
+{
+    public string Id { get; init; } = "";
+    public string Channel { get; init; } = "";
+    public string IdempotencyKey { get; init; } = "";
+    public string Payload { get; init; } = "{}";
+    public string? Reference { get; init; }
+    public string Status { get; init; } = "";
+    public int Attempts { get; init; }
+    public int MaxAttempts { get; init; }
+    public DateTimeOffset NextAttemptAt { get; init; }
+    public string? LastError { get; init; }
+    public string? ProviderId { get; init; }
+    public string? CorrelationId { get; init; }
+    public DateTimeOffset? SentAt { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset UpdatedAt { get; init; }
+
+    public T PayloadAs<T>() => JsonSerializer.Deserialize<T>(Payload, OutboxJson.Options)
+                               ?? throw new InvalidOperationException($"Outbox message {Id} has an empty payload.");
+}
+
+/// <summary>Delivers the messages of one channel. Registered as a singleton <see cref="IOutboxChannel"/>.</summary>
+public interface IOutboxChannel
+{
+    string Name { get; }
+
+    /// <summary>
+    /// Delivers once. Answer <see cref="DeliveryResult.Transient"/> for what may work later (network, timeout,
+    /// 5xx, 429) and <see cref="DeliveryResult.Permanent"/> for what never will; an exception counts as transient.
+    /// </summary>
+    Task<DeliveryResult> DeliverAsync(OutboxMessage message, CancellationToken ct);
+}
+
+public enum DeliveryOutcome
+{
+    Sent,
+    Transient,
+    Permanent,
+}
+
+public sealed record DeliveryResult(DeliveryOutcome Outcome, string? ProviderId = null, string? Error = null, TimeSpan? RetryAfter = null)
+{
+    public static DeliveryResult Sent(string? providerId = null) => new(DeliveryOutcome.Sent, providerId);
+
+    public static DeliveryResult Transient(string error, TimeSpan? retryAfter = null) => new(DeliveryOutcome.Transient, Error: error, RetryAfter: retryAfter);
+
+    public static DeliveryResult Permanent(string error) => new(DeliveryOutcome.Permanent, Error: error);
+}
+
+/// <summary>
+/// Told when a message reaches a final state (<c>sent</c> or <c>dead</c>), inside the transaction that records it,
+/// so a slice's own status row changes together with the outbox row. Registered as a singleton.
+/// </summary>
+public interface IOutboxListener
+{
+    Task OnFinishedAsync(DbConnection connection, DbTransaction transaction, OutboxMessage message, DeliveryResult result, CancellationToken ct);
+}

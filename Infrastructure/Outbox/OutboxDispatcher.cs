@@ -1,0 +1,191 @@
+using Backstop.Infrastructure.Data;
+using Dapper;
+using Microsoft.Extensions.Options;
+using Serilog.Context;
+
+namespace Backstop.Infrastructure.Outbox;
+
+/// <summary>
+/// Claims due messages and delivers them. Claiming is one conditional <c>update … returning</c>: a row is taken
+/// only while it is <c>pending</c> and due, or <c>sending</c> with an expired lease (its instance died), and the
+/// taker's claim token is written with a lease. Two instances racing for a row: on PostgreSQL the second update
+/// waits for the first's row lock and then re-checks the condition against the committed row (no longer claimable),
+/// on SQLite writers are serialised; either way one instance gets it. Results are recorded only while the claim
+/// token still matches, so a delivery that outlived its lease cannot overwrite the newer claim's outcome.
+/// </summary>
+public sealed class OutboxDispatcher(
+    Db db,
+    TimeProvider time,
+    IEnumerable<IOutboxChannel> channels,
+    IEnumerable<IOutboxListener> listeners,
+    IOptions<OutboxOptions> options,
+    ILogger<OutboxDispatcher> log)
+{
+    private readonly Dictionary<string, IOutboxChannel> byName = channels.ToDictionary(c => c.Name, StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Delivers every message due now, in claimed batches, until a claim comes back short. Returns how many were attempted.</summary>
+    public async Task<int> DispatchDueAsync(CancellationToken ct = default)
+    {
+        var o = options.Value;
+        var total = 0;
+        while (!ct.IsCancellationRequested)
+        {
+            var claim = Ids.New(time);
+            var batch = await ClaimAsync(claim, o.BatchSize, ct);
+            if (batch.Count == 0) break;
+            await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = o.Parallelism, CancellationToken = ct },
+                async (message, token) => await DeliverAsync(message, claim, token));
+            total += batch.Count;
+            if (batch.Count < o.BatchSize) break;
+        }
+        return total;
+    }
+
+    private async Task<IReadOnlyList<OutboxMessage>> ClaimAsync(string claim, int batchSize, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        await using var connection = await db.OpenAsync(ct);
+        var rows = await connection.QueryAsync<OutboxMessage>(new CommandDefinition(
+            """
+            update outbox_messages
+            set status = 'sending', lease_holder = @claim, lease_until = @leaseUntil, attempts = attempts + 1, updated_at = @now
+            where id in (
+                    select id from outbox_messages
+                    where (status = 'pending' and next_attempt_at <= @now) or (status = 'sending' and lease_until <= @now)
+                    order by next_attempt_at, id
+                    limit @batchSize)
+              and ((status = 'pending' and next_attempt_at <= @now) or (status = 'sending' and lease_until <= @now))
+            returning id, channel, idempotency_key, payload, reference, status, attempts, max_attempts, next_attempt_at,
+                      last_error, provider_id, correlation_id, sent_at, created_at, updated_at
+            """,
+            new { claim, now, leaseUntil = now.AddSeconds(options.Value.LeaseSeconds), batchSize }, cancellationToken: ct));
+        return rows.ToList();
+    }
+
+    private async Task DeliverAsync(OutboxMessage message, string claim, CancellationToken ct)
+    {
+        using var correlation = LogContext.PushProperty("CorrelationId", message.CorrelationId ?? message.Id);
+        using var messageProperty = LogContext.PushProperty("OutboxMessageId", message.Id);
+        var started = time.GetUtcNow();
+        DeliveryResult result;
+        if (!byName.TryGetValue(message.Channel, out var channel))
+        {
+            result = DeliveryResult.Permanent($"No channel '{message.Channel}' is registered.");
+        }
+        else
+        {
+            try
+            {
+                result = await channel.DeliverAsync(message, ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                // Shutting down: the lease expires and another round (or instance) delivers it.
+                throw;
+            }
+            catch (Exception e)
+            {
+                result = DeliveryResult.Transient(Truncate(e.GetType().Name + ": " + e.Message));
+            }
+        }
+
+        try
+        {
+            await RecordAsync(message, claim, started, result);
+        }
+        catch (Exception e)
+        {
+            // The claim stays until its lease expires; the message is then attempted again.
+            log.LogError(e, "Could not record the delivery result of outbox message {OutboxMessageId}", message.Id);
+        }
+    }
+
+    private async Task RecordAsync(OutboxMessage message, string claim, DateTimeOffset started, DeliveryResult result)
+    {
+        var now = time.GetUtcNow();
+        var exhausted = message.Attempts >= message.MaxAttempts;
+        var final = result.Outcome switch
+        {
+            DeliveryOutcome.Sent => OutboxStatus.Sent,
+            DeliveryOutcome.Permanent => OutboxStatus.Dead,
+            _ => exhausted ? OutboxStatus.Dead : OutboxStatus.Pending,
+        };
+        var nextAttemptAt = final == OutboxStatus.Pending ? now + RetryDelay(message.Channel, message.Attempts, result.RetryAfter) : message.NextAttemptAt;
+        var error = result.Error is null ? null : Truncate(result.Error);
+
+        // Not cancellable: a delivery that happened must be recorded even while the host stops.
+        await db.InTransactionAsync(async (connection, tx) =>
+        {
+            var updated = await connection.QuerySingleOrDefaultAsync<OutboxMessage>(new CommandDefinition(
+                """
+                update outbox_messages
+                set status = @final, next_attempt_at = @nextAttemptAt, lease_holder = null, lease_until = null,
+                    last_error = @error, provider_id = coalesce(@providerId, provider_id),
+                    sent_at = case when @final = 'sent' then @now else sent_at end, updated_at = @now
+                where id = @Id and lease_holder = @claim and status = 'sending'
+                returning id, channel, idempotency_key, payload, reference, status, attempts, max_attempts, next_attempt_at,
+                          last_error, provider_id, correlation_id, sent_at, created_at, updated_at
+                """,
+                new { message.Id, claim, final, nextAttemptAt, error, providerId = result.ProviderId, now }, tx));
+            if (updated is null)
+            {
+                log.LogWarning("Outbox message {OutboxMessageId} was claimed again before its result was recorded (lease expired)", message.Id);
+                return;
+            }
+
+            var outcome = final switch
+            {
+                OutboxStatus.Sent => "sent",
+                OutboxStatus.Dead => result.Outcome == DeliveryOutcome.Permanent ? "permanent_failure" : "attempts_exhausted",
+                _ => "retry",
+            };
+            await connection.ExecuteAsync(new CommandDefinition(
+                """
+                insert into outbox_attempts (id, message_id, attempt, outcome, error, retry_after_ms, started_at, finished_at, created_at, updated_at)
+                values (@id, @messageId, @attempt, @outcome, @error, @retryAfterMs, @started, @now, @now, @now)
+                """,
+                new
+                {
+                    id = Ids.New(time), messageId = message.Id, attempt = message.Attempts, outcome, error,
+                    retryAfterMs = result.RetryAfter is { } ra ? (long?)ra.TotalMilliseconds : null, started, now,
+                }, tx));
+
+            if (final != OutboxStatus.Pending)
+                foreach (var listener in listeners)
+                    await listener.OnFinishedAsync(connection, tx, updated, result, CancellationToken.None);
+        });
+
+        switch (final)
+        {
+            case OutboxStatus.Sent:
+                OutboxMetrics.Sent.WithLabels(message.Channel).Inc();
+                log.LogInformation("Outbox message {OutboxMessageId} ({Channel}) sent on attempt {Attempt}", message.Id, message.Channel, message.Attempts);
+                break;
+            case OutboxStatus.Dead:
+                OutboxMetrics.Dead.WithLabels(message.Channel).Inc();
+                log.LogWarning("Outbox message {OutboxMessageId} ({Channel}) is dead after attempt {Attempt}: {Error}", message.Id, message.Channel, message.Attempts, error);
+                break;
+            default:
+                OutboxMetrics.Retried.WithLabels(message.Channel).Inc();
+                log.LogInformation("Outbox message {OutboxMessageId} ({Channel}) failed attempt {Attempt}, retrying at {NextAttemptAt}: {Error}",
+                    message.Id, message.Channel, message.Attempts, nextAttemptAt, error);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// Exponential backoff: base × 2^(attempt−1), plus up to 20 % jitter so that instances retrying after one
+    /// outage do not all come back at the same instant; never earlier than the provider's <c>Retry-After</c>.
+    /// </summary>
+    internal TimeSpan RetryDelay(string channel, int attempt, TimeSpan? retryAfter)
+    {
+        var o = options.Value;
+        var (_, baseDelay) = o.ScheduleFor(channel);
+        var seconds = Math.Min(baseDelay * Math.Pow(2, Math.Max(0, attempt - 1)), o.MaxDelaySeconds);
+        seconds *= 1 + Random.Shared.NextDouble() * 0.2;
+        var delay = TimeSpan.FromSeconds(seconds);
+        return retryAfter is { } ra && ra > delay ? ra : delay;
+    }
+
+    private static string Truncate(string s) => s.Length > 2000 ? s[..2000] : s;
+}

@@ -1,0 +1,73 @@
+using System.Data.Common;
+using Backstop.Infrastructure.Data;
+using Dapper;
+using Microsoft.Extensions.Options;
+using Prometheus;
+
+namespace Backstop.Infrastructure.Outbox;
+
+internal static class OutboxMetrics
+{
+    public static readonly Counter Enqueued = Metrics.CreateCounter("backstop_outbox_enqueued_total", "Outbox messages stored, by channel.", "channel");
+    public static readonly Counter Sent = Metrics.CreateCounter("backstop_outbox_sent_total", "Outbox messages delivered, by channel.", "channel");
+    public static readonly Counter Retried = Metrics.CreateCounter("backstop_outbox_retried_total", "Outbox delivery attempts that failed transiently and were scheduled again, by channel.", "channel");
+    public static readonly Counter Dead = Metrics.CreateCounter("backstop_outbox_dead_total", "Outbox messages given up on (permanent failure or attempts exhausted), by channel.", "channel");
+    public static readonly Gauge Pending = Metrics.CreateGauge("backstop_outbox_pending", "Outbox messages waiting for delivery (pending or being sent), by channel, as of the last sweep.", "channel");
+}
+
+/// <summary>The <see cref="IOutbox"/>: one <c>insert … on conflict (idempotency_key) do nothing</c> in the caller's transaction.</summary>
+internal sealed class OutboxStore(TimeProvider time, IOptions<OutboxOptions> options, OutboxSignal signal, IHttpContextAccessor http) : IOutbox
+{
+    public async Task<EnqueueResult> EnqueueAsync(DbConnection connection, DbTransaction transaction, OutboxEnvelope message, CancellationToken ct)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(message.Channel);
+        ArgumentException.ThrowIfNullOrWhiteSpace(message.IdempotencyKey);
+        var now = time.GetUtcNow();
+        var id = Ids.New(time);
+        var (maxAttempts, _) = options.Value.ScheduleFor(message.Channel);
+        // The request id of the request that caused the message (carried into the dispatcher's log lines).
+        var correlationId = http.HttpContext?.TraceIdentifier ?? System.Diagnostics.Activity.Current?.TraceId.ToString();
+        var inserted = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            """
+            insert into outbox_messages (id, channel, idempotency_key, payload, reference, status, attempts, max_attempts,
+                                         next_attempt_at, correlation_id, created_at, updated_at)
+            values (@id, @Channel, @IdempotencyKey, @payload, @Reference, 'pending', 0, @maxAttempts, @now, @correlationId, @now, @now)
+            on conflict (idempotency_key) do nothing
+            returning id
+            """,
+            new { id, message.Channel, message.IdempotencyKey, payload = message.Payload.GetRawText(), message.Reference, maxAttempts, now, correlationId },
+            transaction, cancellationToken: ct));
+        if (inserted is null)
+        {
+            var existing = await connection.QuerySingleAsync<string>(new CommandDefinition(
+                "select id from outbox_messages where idempotency_key = @IdempotencyKey",
+                new { message.IdempotencyKey }, transaction, cancellationToken: ct));
+            return new EnqueueResult(existing, false);
+        }
+
+        OutboxMetrics.Enqueued.WithLabels(message.Channel).Inc();
+        // Before commit the dispatcher may not see the row yet (PostgreSQL); it then finds it at its next poll.
+        signal.Notify();
+        return new EnqueueResult(id, true);
+    }
+}
+
+/// <summary>Wakes the dispatch loop of this instance. Notifications coalesce: many enqueues, one wake-up.</summary>
+public sealed class OutboxSignal
+{
+    private readonly SemaphoreSlim semaphore = new(0, 1);
+
+    public void Notify()
+    {
+        try
+        {
+            semaphore.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already signalled: the pending wake-up will see this message too.
+        }
+    }
+
+    public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken ct) => semaphore.WaitAsync(timeout, ct);
+}
