@@ -1,3 +1,4 @@
+using Backstop.Features.Messaging;
 using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Data;
@@ -27,6 +28,7 @@ try
         .AddSecurity()
         .AddJobs()
         .AddOutbox()
+        .AddMessaging()
         .AddApi();
 
     var app = builder.Build();

@@ -1,0 +1,38 @@
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Jobs;
+using Dapper;
+
+namespace Backstop.Features.Messaging;
+
+/// <summary>Deletes one-time codes a day past their expiry and rate-limit windows older than a day, in bounded batches.</summary>
+public sealed class MessagingCleanupJob(Db db, TimeProvider time) : IRecurringJob
+{
+    private const int BatchSize = 1000;
+
+    public static string Id => "messaging-cleanup";
+    public static string DefaultCron => "15 * * * *";
+
+    public async Task<long> RunAsync(CancellationToken ct)
+    {
+        var cutoff = time.GetUtcNow().AddDays(-1);
+        long total = 0;
+        foreach (var sql in new[]
+                 {
+                     "delete from otp_codes where id in (select id from otp_codes where expires_at < @cutoff limit @BatchSize)",
+                     """
+                     delete from otp_rate_counters where (bucket, window_start) in
+                         (select bucket, window_start from otp_rate_counters where window_start < @cutoff limit @BatchSize)
+                     """,
+                 })
+        {
+            while (true)
+            {
+                await using var connection = await db.OpenAsync(ct);
+                var deleted = await connection.ExecuteAsync(new CommandDefinition(sql, new { cutoff, BatchSize }, cancellationToken: ct));
+                total += deleted;
+                if (deleted < BatchSize) break;
+            }
+        }
+        return total;
+    }
+}

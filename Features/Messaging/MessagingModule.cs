@@ -1,0 +1,24 @@
+using Backstop.Features.Webhooks;
+using Backstop.Infrastructure.Configuration;
+using Backstop.Infrastructure.Jobs;
+using Backstop.Infrastructure.Outbox;
+
+namespace Backstop.Features.Messaging;
+
+public static class MessagingModule
+{
+    /// <summary>SMS sending and status, consent (STOP/START/HELP), one-time codes. Needs <c>AddOutbox()</c>.</summary>
+    public static IServiceCollection AddMessaging(this IServiceCollection services)
+    {
+        services.AddCheckedOptions<MessagingOptions>(MessagingOptions.Section);
+        services.AddSingleton<PhoneNumberNormalizer>();
+        services.AddSingleton<SmsQueue>();
+        services.AddSingleton<OneTimeCodes>();
+        services.AddSingleton<IOutboxListener, SmsDeliveryListener>();
+        services.AddScoped<IWebhookHandler, InboundSmsHandler>();
+        services.AddScoped<IWebhookHandler, SmsStatusHandler>();
+        services.AddSingleton<IWebhookReply, InboundSmsReply>();
+        services.AddRecurringJob<MessagingCleanupJob>();
+        return services;
+    }
+}

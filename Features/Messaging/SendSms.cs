@@ -1,0 +1,44 @@
+using Backstop.Infrastructure.Data;
+using FastEndpoints;
+using FluentValidation;
+
+namespace Backstop.Features.Messaging;
+
+public sealed record SendSmsRequest
+{
+    public string To { get; init; } = "";
+    public string Body { get; init; } = "";
+}
+
+public sealed record SendSmsResponse(string Id, string Status, string To);
+
+/// <summary><c>POST /v1/sms</c>: queues an SMS through the outbox; 202 with its id.</summary>
+public sealed class SendSms(Db db, SmsQueue queue, PhoneNumberNormalizer phones) : Endpoint<SendSmsRequest, SendSmsResponse>
+{
+    public override void Configure()
+    {
+        Post("/v1/sms");
+        Policies(MessagingPolicies.Write);
+        Summary(s => s.Summary = "Send an SMS (queued; 202 with its id). Refused for opted-out recipients and organizations with SMS disabled.");
+    }
+
+    public sealed class Validator : Validator<SendSmsRequest>
+    {
+        public Validator(PhoneNumberNormalizer phones)
+        {
+            RuleFor(r => r.To).Must(to => phones.ToE164(to) is not null).WithErrorCode("invalid_phone_number")
+                .WithMessage("to must be a valid phone number, ideally in E.164 form (+14155550123).");
+            RuleFor(r => r.Body).NotEmpty().WithMessage("body is required.")
+                .MaximumLength(1600).WithMessage("body must be at most 1600 characters.");
+        }
+    }
+
+    public override async Task HandleAsync(SendSmsRequest req, CancellationToken ct)
+    {
+        queue.EnsureConfigured();
+        var organizationId = User.OrganizationId();
+        var to = phones.ToE164(req.To)!;
+        var id = await db.InTransactionAsync((c, tx) => queue.QueueAsync(c, tx, organizationId, to, req.Body, "sms", req.Body, ct), ct);
+        await Send.ResponseAsync(new SendSmsResponse(id, SmsStatus.Queued, to), 202, ct);
+    }
+}

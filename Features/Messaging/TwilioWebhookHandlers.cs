@@ -1,0 +1,156 @@
+using System.Security;
+using System.Text.Json;
+using Backstop.Features.Webhooks;
+using Backstop.Infrastructure.Data;
+using Dapper;
+using Microsoft.Extensions.Options;
+
+namespace Backstop.Features.Messaging;
+
+internal static class TwilioForm
+{
+    /// <summary>A field of a Twilio webhook, whose payload the inbox stores as a JSON object of the form fields.</summary>
+    public static string? Field(string payload, string name)
+    {
+        using var doc = JsonDocument.Parse(payload);
+        if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty(name, out var value)) return null;
+        return value.ValueKind switch
+        {
+            JsonValueKind.String => value.GetString(),
+            JsonValueKind.Number => value.GetRawText(),
+            JsonValueKind.Array when value.GetArrayLength() > 0 && value[0].ValueKind == JsonValueKind.String => value[0].GetString(),
+            _ => null,
+        };
+    }
+}
+
+/// <summary>
+/// <c>sms.inbound</c>: STOP-family keywords opt the sender out, START-family opt them back in; each change is
+/// audited with the message SID. The audit row is inserted first with <c>on conflict (message_sid) do nothing</c>: a
+/// redelivered or replayed message finds its row taken and changes nothing a second time.
+/// </summary>
+public sealed class InboundSmsHandler(TimeProvider time, PhoneNumberNormalizer phones, ILogger<InboundSmsHandler> log) : IWebhookHandler
+{
+    public const string EventType = "sms.inbound";
+
+    public string Provider => "twilio";
+
+    public bool Handles(string eventType) => eventType == EventType;
+
+    public async Task HandleAsync(WebhookContext context, CancellationToken ct)
+    {
+        var payload = context.Event.Payload;
+        var keyword = SmsKeywords.Classify(TwilioForm.Field(payload, "Body"));
+        if (keyword is SmsKeyword.None or SmsKeyword.Help) return;
+
+        var from = phones.ToE164(TwilioForm.Field(payload, "From"));
+        if (from is null)
+        {
+            log.LogWarning("Inbound SMS {EventId} has no valid sender number; consent unchanged", context.Event.EventId);
+            return;
+        }
+        var sid = TwilioForm.Field(payload, "MessageSid") ?? TwilioForm.Field(payload, "SmsSid") ?? context.Event.EventId;
+        var action = keyword == SmsKeyword.OptOut ? "opt_out" : "opt_in";
+        var now = time.GetUtcNow();
+        var (c, tx) = (context.Connection, context.Transaction);
+
+        var audited = await c.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            """
+            insert into sms_consent_audit (id, phone_number, action, method, keyword, message_sid, created_at)
+            values (@id, @from, @action, 'keyword', @keyword, @sid, @now)
+            on conflict (message_sid) do nothing
+            returning id
+            """,
+            new { id = Ids.New(time), from, action, keyword = TwilioForm.Field(payload, "Body")!.Trim().ToUpperInvariant(), sid, now }, tx, cancellationToken: ct));
+        if (audited is null) return;
+
+        if (keyword == SmsKeyword.OptOut)
+            await c.ExecuteAsync(new CommandDefinition(
+                """
+                insert into sms_opt_outs (phone_number, id, method, opted_out_at, created_at, updated_at)
+                values (@from, @id, 'keyword', @now, @now, @now)
+                on conflict (phone_number) do update set opted_out_at = excluded.opted_out_at, method = excluded.method, updated_at = excluded.updated_at
+                """, new { from, id = Ids.New(time), now }, tx, cancellationToken: ct));
+        else
+            await c.ExecuteAsync(new CommandDefinition(
+                "delete from sms_opt_outs where phone_number = @from", new { from }, tx, cancellationToken: ct));
+        log.LogInformation("SMS consent of a number changed by keyword: {Action} (message {MessageSid})", action, sid);
+    }
+}
+
+/// <summary>The TwiML answer to an inbound SMS, computed from the event alone so a duplicate gets the same answer.</summary>
+public sealed class InboundSmsReply(IOptions<MessagingOptions> options) : IWebhookReply
+{
+    public string Provider => "twilio";
+
+    public string EventType => InboundSmsHandler.EventType;
+
+    public WebhookReplyBody Reply(WebhookEvent webhookEvent)
+    {
+        var o = options.Value;
+        var text = SmsKeywords.Classify(TwilioForm.Field(webhookEvent.Payload, "Body")) switch
+        {
+            SmsKeyword.OptOut => o.OptOutReply,
+            SmsKeyword.OptIn => o.OptInReply,
+            SmsKeyword.Help => o.HelpReply,
+            _ => null,
+        };
+        return new WebhookReplyBody("text/xml", TwiML(text));
+    }
+
+    public static string TwiML(string? message) =>
+        message is null
+            ? """<?xml version="1.0" encoding="UTF-8"?><Response></Response>"""
+            : $"""<?xml version="1.0" encoding="UTF-8"?><Response><Message>{SecurityElement.Escape(message)}</Message></Response>""";
+}
+
+/// <summary>
+/// <c>sms.status</c>: moves an SMS forward (<c>queued</c> → <c>sent</c> → <c>delivered</c> | <c>failed</c>) and never
+/// back, so callbacks arriving out of order cannot undo a later state.
+/// </summary>
+public sealed class SmsStatusHandler(TimeProvider time, ILogger<SmsStatusHandler> log) : IWebhookHandler
+{
+    public const string EventType = "sms.status";
+
+    // A callback can overtake the outbox recording Twilio's SID; the inbox retries the event meanwhile.
+    private const int AttemptsWhileSidMayBeUnrecorded = 5;
+
+    public string Provider => "twilio";
+
+    public bool Handles(string eventType) => eventType == EventType;
+
+    public async Task HandleAsync(WebhookContext context, CancellationToken ct)
+    {
+        var payload = context.Event.Payload;
+        var sid = TwilioForm.Field(payload, "MessageSid") ?? TwilioForm.Field(payload, "SmsSid");
+        var (status, rank) = (TwilioForm.Field(payload, "MessageStatus") ?? TwilioForm.Field(payload, "SmsStatus")) switch
+        {
+            "sent" => (SmsStatus.Sent, 1),
+            "delivered" or "read" => (SmsStatus.Delivered, 2),
+            "undelivered" or "failed" => (SmsStatus.Failed, 2),
+            _ => ((string?)null, 0),
+        };
+        if (sid is null || status is null) return;
+
+        var errorCode = TwilioForm.Field(payload, "ErrorCode");
+        var now = time.GetUtcNow();
+        var updated = await context.Connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            """
+            update sms_messages
+            set status = @status, error_code = coalesce(@errorCode, error_code), updated_at = @now
+            where provider_sid = @sid
+              and (case status when 'queued' then 0 when 'sent' then 1 else 2 end) < @rank
+            returning id
+            """, new { status, errorCode = string.IsNullOrEmpty(errorCode) ? null : errorCode, now, sid, rank },
+            context.Transaction, cancellationToken: ct));
+        if (updated is not null) return;
+
+        var known = await context.Connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            "select id from sms_messages where provider_sid = @sid", new { sid }, context.Transaction, cancellationToken: ct));
+        if (known is not null) return; // already at this state or a later one
+
+        if (context.Event.Attempts < AttemptsWhileSidMayBeUnrecorded)
+            throw new InvalidOperationException($"No SMS with Twilio SID {sid} is recorded yet.");
+        log.LogWarning("Status callback for Twilio SID {MessageSid} that matches no SMS of this service; ignored", sid);
+    }
+}
