@@ -105,10 +105,15 @@ public sealed record OrganizationSmsSettingsRequest
     public bool? SmsEnabled { get; init; }
 }
 
+public sealed record OrganizationSmsSettingsQuery
+{
+    public string OrganizationId { get; init; } = "";
+}
+
 public sealed record OrganizationSmsSettings(string OrganizationId, bool SmsEnabled);
 
 /// <summary><c>GET /v1/admin/organizations/{organizationId}/sms-settings</c>: SMS is enabled unless an operator disabled it.</summary>
-public sealed class GetOrganizationSmsSettings(Db db) : Endpoint<OrganizationSmsSettingsRequest, OrganizationSmsSettings>
+public sealed class GetOrganizationSmsSettings(Db db) : Endpoint<OrganizationSmsSettingsQuery, OrganizationSmsSettings>
 {
     public override void Configure()
     {
@@ -117,7 +122,7 @@ public sealed class GetOrganizationSmsSettings(Db db) : Endpoint<OrganizationSms
         Summary(s => s.Summary = "Whether an organization may send SMS.");
     }
 
-    public override async Task HandleAsync(OrganizationSmsSettingsRequest req, CancellationToken ct)
+    public override async Task HandleAsync(OrganizationSmsSettingsQuery req, CancellationToken ct)
     {
         await using var connection = await db.OpenAsync(ct);
         var enabled = await connection.QuerySingleOrDefaultAsync<bool?>(new CommandDefinition(

@@ -9,31 +9,6 @@ using Shouldly;
 
 namespace Backstop.Tests.Infrastructure;
 
-/// <summary>The app wired to a local SMTP server and a local Twilio; the background dispatcher is off so each test drives delivery.</summary>
-public interface IMessagingServers
-{
-    SmtpTestServer Smtp { get; }
-    TwilioTestServer Twilio { get; }
-}
-
-public static class MessagingServerSettings
-{
-    public static void Apply(Dictionary<string, string?> settings, IMessagingServers servers)
-    {
-        settings["Outbox:DispatcherEnabled"] = "false";
-        settings["Email:Smtp:Host"] = "127.0.0.1";
-        settings["Email:Smtp:Port"] = servers.Smtp.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        settings["Email:Smtp:TlsMode"] = "none";
-        settings["Email:From"] = "Backstop <no-reply@backstop.test>";
-        settings["Twilio:AccountSid"] = TwilioTestServer.AccountSid;
-        settings["Twilio:AuthToken"] = TwilioTestServer.AuthToken;
-        settings["Twilio:From"] = TwilioTestServer.From;
-        settings["Twilio:BaseUrl"] = servers.Twilio.BaseUrl;
-        settings["Twilio:PublicBaseUrl"] = "https://backstop.example.com";
-        settings["Twilio:SendRatePerSecond"] = "1000";
-    }
-}
-
 public abstract class OutboxTests(BackstopFactory app) : AppTest(app)
 {
     private IMessagingServers Servers => (IMessagingServers)App;
@@ -343,50 +318,6 @@ public abstract class OutboxTests(BackstopFactory app) : AppTest(app)
     }
 }
 
-public sealed class OutboxTestsOnSqlite(OutboxTestsOnSqlite.Factory app) : OutboxTests(app), IClassFixture<OutboxTestsOnSqlite.Factory>
-{
-    public sealed class Factory : SqliteFactory, IMessagingServers
-    {
-        public SmtpTestServer Smtp { get; } = new();
-        public TwilioTestServer Twilio { get; private set; } = null!;
+public sealed class OutboxTestsOnSqlite(SqliteMessagingFactory app) : OutboxTests(app), IClassFixture<SqliteMessagingFactory>;
 
-        public override async ValueTask InitializeAsync()
-        {
-            Twilio = await TwilioTestServer.StartAsync();
-            await base.InitializeAsync();
-        }
-
-        protected override void Configure(Dictionary<string, string?> settings) => MessagingServerSettings.Apply(settings, this);
-
-        public override async ValueTask DisposeAsync()
-        {
-            await base.DisposeAsync();
-            await Smtp.DisposeAsync();
-            await Twilio.DisposeAsync();
-        }
-    }
-}
-
-public sealed class OutboxTestsOnPostgres(OutboxTestsOnPostgres.Factory app) : OutboxTests(app), IClassFixture<OutboxTestsOnPostgres.Factory>
-{
-    public sealed class Factory(PostgresServer server) : PostgresFactory(server), IMessagingServers
-    {
-        public SmtpTestServer Smtp { get; } = new();
-        public TwilioTestServer Twilio { get; private set; } = null!;
-
-        public override async ValueTask InitializeAsync()
-        {
-            Twilio = await TwilioTestServer.StartAsync();
-            await base.InitializeAsync();
-        }
-
-        protected override void Configure(Dictionary<string, string?> settings) => MessagingServerSettings.Apply(settings, this);
-
-        public override async ValueTask DisposeAsync()
-        {
-            await base.DisposeAsync();
-            await Smtp.DisposeAsync();
-            await Twilio.DisposeAsync();
-        }
-    }
-}
+public sealed class OutboxTestsOnPostgres(PostgresMessagingFactory app) : OutboxTests(app), IClassFixture<PostgresMessagingFactory>;

@@ -1,0 +1,44 @@
+using System.Text.Json;
+using Backstop.Features.Webhooks;
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Outbox;
+using Backstop.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Backstop.Tests.Features.Messaging;
+
+/// <summary>Small builders for the messaging tests: tenants, numbers, webhook events run through the slice's handlers.</summary>
+internal static class MessagingTestKit
+{
+    public static (HttpClient Client, string OrganizationId) Tenant(this BackstopFactory app, params string[] scopes)
+    {
+        var organizationId = "org" + Guid.NewGuid().ToString("N")[..12];
+        return (app.ClientWithKey(TestTenantAuthenticator.Key(organizationId, scopes.Length == 0 ? ["read", "write"] : scopes)), organizationId);
+    }
+
+    /// <summary>A random valid US number in E.164.</summary>
+    public static string NewNumber() => "+1415" + Random.Shared.Next(2000000, 9999999).ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    public static Task<int> DispatchAsync(this BackstopFactory app) => app.Service<OutboxDispatcher>().DispatchDueAsync(CancellationToken.None);
+
+    public static WebhookEvent TwilioEvent(this BackstopFactory app, string eventType, string eventId, IDictionary<string, string> form, int attempts = 0) =>
+        new(Guid.NewGuid().ToString(), "twilio", eventId, eventType, JsonSerializer.Serialize(form), app.Time.GetUtcNow(), attempts);
+
+    /// <summary>Runs the slice's handler for the event in one transaction, as the webhook inbox does.</summary>
+    public static async Task HandleAsync(this BackstopFactory app, WebhookEvent webhookEvent)
+    {
+        await using var scope = app.Services.CreateAsyncScope();
+        var handler = scope.ServiceProvider.GetServices<IWebhookHandler>().Single(h => h.Provider == webhookEvent.Provider && h.Handles(webhookEvent.EventType));
+        await app.Service<Db>().InTransactionAsync((c, t) => handler.HandleAsync(new WebhookContext(c, t, webhookEvent), CancellationToken.None));
+    }
+
+    public static WebhookReplyBody Reply(this BackstopFactory app, WebhookEvent webhookEvent) =>
+        app.Services.GetServices<IWebhookReply>().Single(r => r.Provider == webhookEvent.Provider && r.EventType == webhookEvent.EventType).Reply(webhookEvent);
+
+    public static Dictionary<string, string> Inbound(string from, string body, string sid) => new()
+    {
+        ["MessageSid"] = sid, ["SmsSid"] = sid, ["AccountSid"] = TwilioTestServer.AccountSid, ["From"] = from, ["To"] = TwilioTestServer.From, ["Body"] = body, ["NumMedia"] = "0",
+    };
+
+    public static string NewSid() => "SM" + Guid.NewGuid().ToString("N");
+}

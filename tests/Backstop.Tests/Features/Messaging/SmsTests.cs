@@ -1,0 +1,211 @@
+using System.Net;
+using System.Net.Http.Json;
+using Backstop.Tests.Support;
+using Dapper;
+using Shouldly;
+
+namespace Backstop.Tests.Features.Messaging;
+
+public abstract class SmsTests(BackstopFactory app) : AppTest(app)
+{
+    private TwilioTestServer Twilio => ((IMessagingServers)App).Twilio;
+
+    private async Task<string> StatusAsync(HttpClient client, string id) =>
+        (await (await client.GetAsync($"/v1/sms/{id}")).JsonAsync()).GetProperty("status").GetString()!;
+
+    private async Task<long> CountAsync(string sql, object args)
+    {
+        await using var connection = await App.OpenAsync();
+        return await connection.ExecuteScalarAsync<long>(sql, args);
+    }
+
+    [Fact]
+    public async Task An_sms_is_queued_delivered_once_and_follows_status_callbacks()
+    {
+        var (client, _) = App.Tenant();
+        var local = MessagingTestKit.NewNumber();
+        var response = await client.PostJsonAsync("/v1/sms", new { to = local[..2] + " (" + local[2..5] + ") " + local[5..8] + "-" + local[8..], body = "Your table is ready" });
+        response.StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        var json = await response.JsonAsync();
+        var id = json.GetProperty("id").GetString()!;
+        json.GetProperty("to").GetString().ShouldBe(local); // normalised to E.164
+        (await StatusAsync(client, id)).ShouldBe("queued");
+
+        await App.DispatchAsync();
+        await App.DispatchAsync();
+        var sent = Twilio.Accepted.Where(r => r.Form["To"] == local).ToList();
+        sent.Count.ShouldBe(1);
+        sent[0].Form["Body"].ShouldBe("Your table is ready");
+        (await StatusAsync(client, id)).ShouldBe("sent");
+
+        var sid = sent[0].Sid!;
+        await App.HandleAsync(App.TwilioEvent("sms.status", sid + ":delivered", new Dictionary<string, string> { ["MessageSid"] = sid, ["MessageStatus"] = "delivered" }));
+        (await StatusAsync(client, id)).ShouldBe("delivered");
+
+        // A late "sent" callback does not move it back.
+        await App.HandleAsync(App.TwilioEvent("sms.status", sid + ":sent", new Dictionary<string, string> { ["MessageSid"] = sid, ["MessageStatus"] = "sent" }));
+        (await StatusAsync(client, id)).ShouldBe("delivered");
+    }
+
+    [Fact]
+    public async Task A_failed_callback_marks_the_sms_failed_with_its_error_code()
+    {
+        var (client, _) = App.Tenant();
+        var to = MessagingTestKit.NewNumber();
+        var id = (await (await client.PostJsonAsync("/v1/sms", new { to, body = "x" })).JsonAsync()).GetProperty("id").GetString()!;
+        await App.DispatchAsync();
+        var sid = Twilio.Accepted.Single(r => r.Form["To"] == to).Sid!;
+        await App.HandleAsync(App.TwilioEvent("sms.status", sid + ":undelivered",
+            new Dictionary<string, string> { ["MessageSid"] = sid, ["MessageStatus"] = "undelivered", ["ErrorCode"] = "30003" }));
+        var view = await (await client.GetAsync($"/v1/sms/{id}")).JsonAsync();
+        view.GetProperty("status").GetString().ShouldBe("failed");
+        view.GetProperty("errorCode").GetString().ShouldBe("30003");
+    }
+
+    [Fact]
+    public async Task A_status_callback_for_an_unrecorded_sid_is_retried_by_the_inbox_then_ignored()
+    {
+        var sid = MessagingTestKit.NewSid();
+        var form = new Dictionary<string, string> { ["MessageSid"] = sid, ["MessageStatus"] = "delivered" };
+        await Should.ThrowAsync<InvalidOperationException>(() => App.HandleAsync(App.TwilioEvent("sms.status", sid, form, attempts: 0)));
+        await App.HandleAsync(App.TwilioEvent("sms.status", sid, form, attempts: 5));
+    }
+
+    [Fact]
+    public async Task A_message_that_goes_dead_shows_failed()
+    {
+        var (client, _) = App.Tenant();
+        var to = MessagingTestKit.NewNumber();
+        Twilio.Enqueue(400, code: 21610, message: "Attempt to send to unsubscribed recipient");
+        var id = (await (await client.PostJsonAsync("/v1/sms", new { to, body = "x" })).JsonAsync()).GetProperty("id").GetString()!;
+        await App.DispatchAsync();
+        var view = await (await client.GetAsync($"/v1/sms/{id}")).JsonAsync();
+        view.GetProperty("status").GetString().ShouldBe("failed");
+        view.GetProperty("error").GetString()!.ShouldContain("21610");
+    }
+
+    [Fact]
+    public async Task An_invalid_number_is_a_400_invalid_phone_number()
+    {
+        var (client, _) = App.Tenant();
+        await (await client.PostJsonAsync("/v1/sms", new { to = "12345", body = "x" })).ShouldBeProblemAsync(400, "invalid_phone_number");
+        await (await client.PostJsonAsync("/v1/sms", new { to = "+1415555", body = "x" })).ShouldBeProblemAsync(400, "invalid_phone_number");
+        await (await client.PostJsonAsync("/v1/sms", new { to = MessagingTestKit.NewNumber(), body = "" })).ShouldBeProblemAsync(400, "validation_failed");
+    }
+
+    [Fact]
+    public async Task An_opted_out_recipient_is_refused_and_nothing_is_sent()
+    {
+        var (client, organizationId) = App.Tenant();
+        var to = MessagingTestKit.NewNumber();
+        await App.HandleAsync(App.TwilioEvent("sms.inbound", MessagingTestKit.NewSid(), MessagingTestKit.Inbound(to, "STOP", MessagingTestKit.NewSid())));
+
+        await (await client.PostJsonAsync("/v1/sms", new { to, body = "promo" })).ShouldBeProblemAsync(403, "recipient_opted_out");
+        await App.DispatchAsync();
+
+        Twilio.Requests.ShouldNotContain(r => r.Form.GetValueOrDefault("To") == to);
+        (await CountAsync("select count(*) from sms_messages where organization_id = @organizationId", new { organizationId })).ShouldBe(0);
+        (await CountAsync("select count(*) from outbox_messages where payload like @p", new { p = $"%{to}%" })).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task An_organization_with_sms_disabled_is_refused()
+    {
+        var (client, organizationId) = App.Tenant();
+        var admin = App.AdminClient();
+        var settings = await admin.GetAsync($"/v1/admin/organizations/{organizationId}/sms-settings");
+        var settingsBody = await settings.Content.ReadAsStringAsync();
+        settings.StatusCode.ShouldBe(HttpStatusCode.OK, settingsBody);
+        (await settings.JsonAsync()).GetProperty("smsEnabled").GetBoolean().ShouldBeTrue(settingsBody);
+        (await admin.PutAsJsonAsync($"/v1/admin/organizations/{organizationId}/sms-settings", new { smsEnabled = false })).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        await (await client.PostJsonAsync("/v1/sms", new { to = MessagingTestKit.NewNumber(), body = "x" })).ShouldBeProblemAsync(403, "sms_disabled");
+        var (other, _) = App.Tenant();
+        (await other.PostJsonAsync("/v1/sms", new { to = MessagingTestKit.NewNumber(), body = "x" })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+
+        (await admin.PutAsJsonAsync($"/v1/admin/organizations/{organizationId}/sms-settings", new { smsEnabled = true })).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await client.PostJsonAsync("/v1/sms", new { to = MessagingTestKit.NewNumber(), body = "x" })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        await (await admin.PutAsJsonAsync($"/v1/admin/organizations/{organizationId}/sms-settings", new { })).ShouldBeProblemAsync(400, "validation_failed");
+    }
+
+    [Fact]
+    public async Task Another_organizations_sms_is_not_found_and_sending_needs_the_write_scope()
+    {
+        var (client, _) = App.Tenant();
+        var id = (await (await client.PostJsonAsync("/v1/sms", new { to = MessagingTestKit.NewNumber(), body = "x" })).JsonAsync()).GetProperty("id").GetString()!;
+        var (other, _) = App.Tenant();
+        await (await other.GetAsync($"/v1/sms/{id}")).ShouldBeProblemAsync(404, "not_found");
+
+        var (readOnly, _) = App.Tenant("read");
+        (await readOnly.PostJsonAsync("/v1/sms", new { to = MessagingTestKit.NewNumber(), body = "x" })).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        (await App.CreateClient().PostJsonAsync("/v1/sms", new { to = MessagingTestKit.NewNumber(), body = "x" })).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+    }
+
+    [Fact]
+    public async Task Stop_opts_out_with_an_audit_row_and_a_twiml_answer_and_a_duplicate_changes_nothing()
+    {
+        var from = MessagingTestKit.NewNumber();
+        var sid = MessagingTestKit.NewSid();
+        var stop = App.TwilioEvent("sms.inbound", sid, MessagingTestKit.Inbound(from, "  stop ", sid));
+
+        await App.HandleAsync(stop);
+        await App.HandleAsync(stop with { Id = Guid.NewGuid().ToString(), Attempts = 1 }); // redelivered / replayed
+
+        var reply = App.Reply(stop);
+        reply.ContentType.ShouldBe("text/xml");
+        reply.Body.ShouldBe("""<?xml version="1.0" encoding="UTF-8"?><Response><Message>You have been unsubscribed and will receive no more messages. Reply START to resubscribe.</Message></Response>""");
+
+        (await CountAsync("select count(*) from sms_opt_outs where phone_number = @from", new { from })).ShouldBe(1);
+        (await CountAsync("select count(*) from sms_consent_audit where phone_number = @from", new { from })).ShouldBe(1);
+
+        var admin = App.AdminClient();
+        var audit = await (await admin.GetAsync($"/v1/admin/sms/consent-audit?phoneNumber={Uri.EscapeDataString(from)}")).JsonAsync();
+        var row = audit.GetProperty("items").EnumerateArray().Single();
+        row.GetProperty("action").GetString().ShouldBe("opt_out");
+        row.GetProperty("method").GetString().ShouldBe("keyword");
+        row.GetProperty("keyword").GetString().ShouldBe("STOP");
+        row.GetProperty("messageSid").GetString().ShouldBe(sid);
+        var optOuts = await (await admin.GetAsync($"/v1/admin/sms/opt-outs?phoneNumber={Uri.EscapeDataString(from)}")).JsonAsync();
+        optOuts.GetProperty("items").EnumerateArray().Single().GetProperty("phoneNumber").GetString().ShouldBe(from);
+    }
+
+    [Fact]
+    public async Task Start_opts_back_in_and_sending_works_again()
+    {
+        var (client, _) = App.Tenant();
+        var from = MessagingTestKit.NewNumber();
+        foreach (var keyword in new[] { "UNSUBSCRIBE", "Yes" })
+        {
+            var sid = MessagingTestKit.NewSid();
+            await App.HandleAsync(App.TwilioEvent("sms.inbound", sid, MessagingTestKit.Inbound(from, keyword, sid)));
+        }
+
+        (await CountAsync("select count(*) from sms_opt_outs where phone_number = @from", new { from })).ShouldBe(0);
+        await using (var connection = await App.OpenAsync())
+            (await connection.QueryAsync<string>("select action from sms_consent_audit where phone_number = @from order by id", new { from }))
+                .ShouldBe(["opt_out", "opt_in"]);
+        var sidStart = MessagingTestKit.NewSid();
+        App.Reply(App.TwilioEvent("sms.inbound", sidStart, MessagingTestKit.Inbound(from, "start", sidStart))).Body.ShouldContain("<Message>You have been resubscribed.");
+        (await client.PostJsonAsync("/v1/sms", new { to = from, body = "welcome back" })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+    }
+
+    [Fact]
+    public async Task Help_is_answered_and_ordinary_messages_change_nothing()
+    {
+        var from = MessagingTestKit.NewNumber();
+        var help = App.TwilioEvent("sms.inbound", "h", MessagingTestKit.Inbound(from, "info", MessagingTestKit.NewSid()));
+        await App.HandleAsync(help);
+        App.Reply(help).Body.ShouldBe("""<?xml version="1.0" encoding="UTF-8"?><Response><Message>Reply STOP to unsubscribe, START to resubscribe. Msg&amp;data rates may apply.</Message></Response>""");
+
+        var chat = App.TwilioEvent("sms.inbound", "c", MessagingTestKit.Inbound(from, "STOP PLEASE", MessagingTestKit.NewSid()));
+        await App.HandleAsync(chat);
+        App.Reply(chat).Body.ShouldBe("""<?xml version="1.0" encoding="UTF-8"?><Response></Response>""");
+
+        (await CountAsync("select count(*) from sms_consent_audit where phone_number = @from", new { from })).ShouldBe(0);
+        (await CountAsync("select count(*) from sms_opt_outs where phone_number = @from", new { from })).ShouldBe(0);
+    }
+}
+
+public sealed class SmsTestsOnSqlite(SqliteMessagingFactory app) : SmsTests(app), IClassFixture<SqliteMessagingFactory>;
+
+public sealed class SmsTestsOnPostgres(PostgresMessagingFactory app) : SmsTests(app), IClassFixture<PostgresMessagingFactory>;
