@@ -1,0 +1,199 @@
+using System.Net;
+using Backstop.Tests.Support;
+using Dapper;
+using Shouldly;
+
+namespace Backstop.Tests.Features.Messaging;
+
+public abstract class OtpTests(BackstopFactory app) : AppTest(app)
+{
+    private IMessagingServers Servers => (IMessagingServers)App;
+
+    private static string NewEmail() => $"person-{Guid.NewGuid():N}@Example.com";
+
+    /// <summary>Sends a code by email, delivers it through the local SMTP server and reads it from the message received there.</summary>
+    private async Task<string> SendEmailCodeAsync(HttpClient client, string to)
+    {
+        var response = await client.PostJsonAsync("/v1/otp", new { channel = "email", to });
+        response.StatusCode.ShouldBe(HttpStatusCode.Accepted, await response.Content.ReadAsStringAsync());
+        await App.DispatchAsync();
+        var mail = Servers.Smtp.Received.Last(m => m.To.Contains(to.ToLowerInvariant()));
+        mail.Message.HtmlBody.ShouldNotBeNull().ShouldContain("verification code");
+        return mail.Message.Subject![^6..];
+    }
+
+    private static Task<HttpResponseMessage> VerifyAsync(HttpClient client, string to, string code) =>
+        client.PostJsonAsync("/v1/otp/verify", new { to, code });
+
+    [Fact]
+    public async Task An_emailed_code_verifies_once_and_only_its_hash_is_stored()
+    {
+        var (client, organizationId) = App.Tenant();
+        var to = NewEmail();
+        var code = await SendEmailCodeAsync(client, to);
+        code.ShouldMatch("^[0-9]{6}$");
+        var mail = Servers.Smtp.Received.Single(m => m.To.Contains(to.ToLowerInvariant()));
+        mail.Message.TextBody.ShouldNotBeNull().ShouldContain(code);
+        mail.Message.TextBody.ShouldContain("10 minutes");
+
+        await using (var connection = await App.OpenAsync())
+        {
+            var hash = await connection.QuerySingleAsync<string>("select code_hash from otp_codes where organization_id = @organizationId", new { organizationId });
+            hash.ShouldNotContain(code);
+            hash.Length.ShouldBe(64);
+        }
+
+        var wrong = code == "000000" ? "000001" : "000000";
+        await (await VerifyAsync(client, to, wrong)).ShouldBeProblemAsync(400, "invalid_code");
+        var ok = await VerifyAsync(client, to.ToUpperInvariant(), code); // identifiers are case-insensitive for email
+        ok.StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await ok.JsonAsync()).GetProperty("verified").GetBoolean().ShouldBeTrue();
+        await (await VerifyAsync(client, to, code)).ShouldBeProblemAsync(400, "invalid_code");
+
+        var (otherOrganization, _) = App.Tenant();
+        await (await VerifyAsync(otherOrganization, to, code)).ShouldBeProblemAsync(400, "invalid_code");
+    }
+
+    [Fact]
+    public async Task Twenty_concurrent_verifications_of_the_right_code_succeed_exactly_once()
+    {
+        var (client, _) = App.Tenant();
+        var to = NewEmail();
+        var code = await SendEmailCodeAsync(client, to);
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => Task.Run(() => VerifyAsync(client, to, code))));
+
+        responses.Count(r => r.StatusCode == HttpStatusCode.OK).ShouldBe(1);
+        responses.Count(r => r.StatusCode == HttpStatusCode.BadRequest).ShouldBe(19);
+    }
+
+    [Fact]
+    public async Task A_wrong_code_spends_an_attempt_and_five_wrong_ones_burn_the_code()
+    {
+        var (client, _) = App.Tenant();
+        var to = NewEmail();
+        var code = await SendEmailCodeAsync(client, to);
+        var wrong = code == "999999" ? "999998" : "999999";
+        for (var i = 0; i < 5; i++)
+            await (await VerifyAsync(client, to, wrong)).ShouldBeProblemAsync(400, "invalid_code");
+        await (await VerifyAsync(client, to, code)).ShouldBeProblemAsync(400, "invalid_code");
+    }
+
+    [Fact]
+    public async Task A_code_expires_after_ten_minutes()
+    {
+        var (client, _) = App.Tenant();
+        var to = NewEmail();
+        var code = await SendEmailCodeAsync(client, to);
+        App.Time.Advance(TimeSpan.FromMinutes(10));
+        await (await VerifyAsync(client, to, code)).ShouldBeProblemAsync(400, "invalid_code");
+
+        var fresh = await SendEmailCodeAsync(client, to);
+        App.Time.Advance(TimeSpan.FromMinutes(9));
+        (await VerifyAsync(client, to, fresh)).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task Three_codes_per_recipient_per_fifteen_minutes_then_429_with_retry_after()
+    {
+        var (client, _) = App.Tenant();
+        var (otherOrganization, _) = App.Tenant();
+        var to = NewEmail();
+        for (var i = 0; i < 3; i++)
+            (await client.PostJsonAsync("/v1/otp", new { channel = "email", to })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+
+        var limited = await client.PostJsonAsync("/v1/otp", new { channel = "email", to });
+        await limited.ShouldBeProblemAsync(429, "rate_limited");
+        var retryAfter = limited.Headers.RetryAfter?.Delta.ShouldNotBeNull() ?? TimeSpan.Zero;
+        retryAfter.ShouldBeInRange(TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(15));
+        // The limit protects the recipient: another organization cannot add to it either.
+        await (await otherOrganization.PostJsonAsync("/v1/otp", new { channel = "email", to })).ShouldBeProblemAsync(429, "rate_limited");
+        (await client.PostJsonAsync("/v1/otp", new { channel = "email", to = NewEmail() })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+
+        App.Time.Advance(retryAfter);
+        (await client.PostJsonAsync("/v1/otp", new { channel = "email", to })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+    }
+
+    [Fact]
+    public async Task Concurrent_sends_to_one_recipient_never_pass_the_limit()
+    {
+        var (client, organizationId) = App.Tenant();
+        var to = NewEmail();
+        var responses = await Task.WhenAll(Enumerable.Range(0, 20)
+            .Select(_ => Task.Run(() => client.PostJsonAsync("/v1/otp", new { channel = "email", to }))));
+        responses.Count(r => r.StatusCode == HttpStatusCode.Accepted).ShouldBe(3);
+        responses.Count(r => (int)r.StatusCode == 429).ShouldBe(17);
+        await using var connection = await App.OpenAsync();
+        (await connection.ExecuteScalarAsync<long>("select count(*) from otp_codes where organization_id = @organizationId", new { organizationId })).ShouldBe(3);
+    }
+
+    [Fact]
+    public async Task A_code_by_sms_goes_through_twilio_and_is_refused_for_opted_out_numbers()
+    {
+        var (client, organizationId) = App.Tenant();
+        var to = MessagingTestKit.NewNumber();
+        (await client.PostJsonAsync("/v1/otp", new { channel = "sms", to })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        await App.DispatchAsync();
+        var body = Servers.Twilio.Accepted.Single(r => r.Form["To"] == to).Form["Body"];
+        var code = body.Split(' ').Single(w => w.TrimEnd('.').Length == 6 && w.TrimEnd('.').All(char.IsAsciiDigit)).TrimEnd('.');
+        await using (var connection = await App.OpenAsync())
+            (await connection.QuerySingleAsync<string?>("select body from sms_messages where organization_id = @organizationId", new { organizationId })).ShouldBeNull();
+        (await VerifyAsync(client, to, code)).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        var optedOut = MessagingTestKit.NewNumber();
+        var sid = MessagingTestKit.NewSid();
+        await App.HandleAsync(App.TwilioEvent("sms.inbound", sid, MessagingTestKit.Inbound(optedOut, "STOPALL", sid)));
+        await (await client.PostJsonAsync("/v1/otp", new { channel = "sms", to = optedOut })).ShouldBeProblemAsync(403, "recipient_opted_out");
+        await (await client.PostJsonAsync("/v1/otp", new { channel = "sms", to = "not a number" })).ShouldBeProblemAsync(400, "invalid_phone_number");
+        await (await client.PostJsonAsync("/v1/otp", new { channel = "pigeon", to = "x@example.com" })).ShouldBeProblemAsync(400, "validation_failed");
+    }
+}
+
+public sealed class OtpTestsOnSqlite(SqliteMessagingFactory app) : OtpTests(app), IClassFixture<SqliteMessagingFactory>;
+
+public sealed class OtpTestsOnPostgres(PostgresMessagingFactory app) : OtpTests(app), IClassFixture<PostgresMessagingFactory>;
+
+/// <summary>The global limit, lowered so the test stays small; its own app so no other test shares the window.</summary>
+public abstract class OtpGlobalLimitTests(BackstopFactory app) : AppTest(app)
+{
+    [Fact]
+    public async Task The_global_limit_counts_every_recipient_and_answers_429_until_the_minute_is_over()
+    {
+        var (client, _) = App.Tenant();
+        App.Time.Advance(TimeSpan.FromSeconds(60 - App.Time.GetUtcNow().Second)); // start of a minute
+        App.Time.Advance(TimeSpan.FromSeconds(15));
+        for (var i = 0; i < 5; i++)
+            (await client.PostJsonAsync("/v1/otp", new { channel = "email", to = $"g{i}-{Guid.NewGuid():N}@example.com" })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+
+        var limited = await client.PostJsonAsync("/v1/otp", new { channel = "email", to = $"g-{Guid.NewGuid():N}@example.com" });
+        await limited.ShouldBeProblemAsync(429, "rate_limited");
+        limited.Headers.RetryAfter!.Delta.ShouldBe(TimeSpan.FromSeconds(45));
+
+        App.Time.Advance(TimeSpan.FromSeconds(45));
+        (await client.PostJsonAsync("/v1/otp", new { channel = "email", to = $"g-{Guid.NewGuid():N}@example.com" })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+    }
+}
+
+public sealed class OtpGlobalLimitTestsOnSqlite(OtpGlobalLimitTestsOnSqlite.Factory app) : OtpGlobalLimitTests(app), IClassFixture<OtpGlobalLimitTestsOnSqlite.Factory>
+{
+    public sealed class Factory : SqliteMessagingFactory
+    {
+        protected override void Configure(Dictionary<string, string?> settings)
+        {
+            base.Configure(settings);
+            settings["Messaging:Otp:GlobalLimitPerMinute"] = "5";
+        }
+    }
+}
+
+public sealed class OtpGlobalLimitTestsOnPostgres(OtpGlobalLimitTestsOnPostgres.Factory app) : OtpGlobalLimitTests(app), IClassFixture<OtpGlobalLimitTestsOnPostgres.Factory>
+{
+    public sealed class Factory(PostgresServer server) : PostgresMessagingFactory(server)
+    {
+        protected override void Configure(Dictionary<string, string?> settings)
+        {
+            base.Configure(settings);
+            settings["Messaging:Otp:GlobalLimitPerMinute"] = "5";
+        }
+    }
+}
