@@ -68,7 +68,7 @@ public abstract class OutboxTests(BackstopFactory app) : AppTest(app)
     public async Task An_smtp_4xx_is_retried_and_a_5xx_is_dead()
     {
         var to = $"user-{Guid.NewGuid():N}@example.com";
-        Servers.Smtp.RejectNextData("451 4.3.0 Try again later");
+        Servers.Smtp.RejectNextData(to, "451 4.3.0 Try again later");
         var retried = await EnqueueAsync(OutboxEmail.Create("test:" + Guid.NewGuid(), to, new EmailContent("S", "T", "<p>T</p>")));
         await DispatchAsync();
         (await RowAsync(retried.Id)).Status.ShouldBe(OutboxStatus.Pending);
@@ -78,7 +78,7 @@ public abstract class OutboxTests(BackstopFactory app) : AppTest(app)
         (await AttemptOutcomesAsync(retried.Id)).ShouldBe(["retry", "sent"]);
 
         var to2 = $"user-{Guid.NewGuid():N}@example.com";
-        Servers.Smtp.RejectNextData("550 5.1.1 No such user");
+        Servers.Smtp.RejectNextData(to2, "550 5.1.1 No such user");
         var dead = await EnqueueAsync(OutboxEmail.Create("test:" + Guid.NewGuid(), to2, new EmailContent("S", "T", "<p>T</p>")));
         await DispatchAsync();
         var row = await RowAsync(dead.Id);
@@ -111,7 +111,7 @@ public abstract class OutboxTests(BackstopFactory app) : AppTest(app)
     public async Task A_503_twice_then_success_sends_one_message_after_two_recorded_retries_at_1_and_2_seconds()
     {
         var to = NewNumber();
-        Servers.Twilio.Enqueue(503, message: "Service Unavailable", times: 2);
+        Servers.Twilio.Enqueue(to, 503, message: "Service Unavailable", times: 2);
         var sent = await EnqueueAsync(OutboxSms.Create("test:" + Guid.NewGuid(), to, "hello"));
         var start = App.Time.GetUtcNow();
 
@@ -141,7 +141,7 @@ public abstract class OutboxTests(BackstopFactory app) : AppTest(app)
     public async Task Transient_failures_stop_after_three_retries_and_the_message_is_dead()
     {
         var to = NewNumber();
-        Servers.Twilio.Enqueue(500, times: 4);
+        Servers.Twilio.Enqueue(to, 500, times: 4);
         var sent = await EnqueueAsync(OutboxSms.Create("test:" + Guid.NewGuid(), to, "hello"));
         for (var i = 0; i < 6; i++)
         {
@@ -157,7 +157,7 @@ public abstract class OutboxTests(BackstopFactory app) : AppTest(app)
     public async Task A_permanent_twilio_error_is_dead_after_one_try()
     {
         var to = NewNumber();
-        Servers.Twilio.Enqueue(400, code: 21610, message: "Attempt to send to unsubscribed recipient");
+        Servers.Twilio.Enqueue(to, 400, code: 21610, message: "Attempt to send to unsubscribed recipient");
         var sent = await EnqueueAsync(OutboxSms.Create("test:" + Guid.NewGuid(), to, "hello"));
 
         await DispatchAsync();
@@ -176,7 +176,7 @@ public abstract class OutboxTests(BackstopFactory app) : AppTest(app)
     public async Task A_429_waits_for_its_retry_after()
     {
         var to = NewNumber();
-        Servers.Twilio.Enqueue(429, code: 20429, message: "Too Many Requests", retryAfterSeconds: 30);
+        Servers.Twilio.Enqueue(to, 429, code: 20429, message: "Too Many Requests", retryAfterSeconds: 30);
         var sent = await EnqueueAsync(OutboxSms.Create("test:" + Guid.NewGuid(), to, "hello"));
         var start = App.Time.GetUtcNow();
 
@@ -278,7 +278,7 @@ public abstract class OutboxTests(BackstopFactory app) : AppTest(app)
     public async Task Admin_lists_dead_messages_and_retries_them()
     {
         var to = NewNumber();
-        Servers.Twilio.Enqueue(400, code: 21211, message: "Invalid 'To' Phone Number");
+        Servers.Twilio.Enqueue(to, 400, code: 21211, message: "Invalid 'To' Phone Number");
         var sent = await EnqueueAsync(OutboxSms.Create("test:" + Guid.NewGuid(), to, "hello"));
         await DispatchAsync();
 

@@ -15,7 +15,7 @@ public sealed class SmtpTestServer : IAsyncDisposable
 {
     private readonly TcpListener listener = new(IPAddress.Loopback, 0);
     private readonly CancellationTokenSource stop = new();
-    private readonly ConcurrentQueue<string> rejections = new();
+    private readonly List<(string To, string Reply)> rejections = [];
     private readonly Task acceptLoop;
 
     public SmtpTestServer()
@@ -28,9 +28,23 @@ public sealed class SmtpTestServer : IAsyncDisposable
 
     public ConcurrentQueue<ReceivedMail> Received { get; } = new();
 
-    public void RejectNextData(string reply, int times = 1)
+    /// <summary>The next <paramref name="times"/> messages to <paramref name="to"/> are refused at DATA with <paramref name="reply"/>.</summary>
+    public void RejectNextData(string to, string reply, int times = 1)
     {
-        for (var i = 0; i < times; i++) rejections.Enqueue(reply);
+        lock (rejections)
+            for (var i = 0; i < times; i++) rejections.Add((to, reply));
+    }
+
+    private string? NextRejection(IReadOnlyCollection<string> to)
+    {
+        lock (rejections)
+        {
+            var index = rejections.FindIndex(r => to.Contains(r.To));
+            if (index < 0) return null;
+            var reply = rejections[index].Reply;
+            rejections.RemoveAt(index);
+            return reply;
+        }
     }
 
     private async Task AcceptAsync()
@@ -88,7 +102,7 @@ public sealed class SmtpTestServer : IAsyncDisposable
                         var data = new StringBuilder();
                         while (await reader.ReadLineAsync(stop.Token) is { } dataLine && dataLine != ".")
                             data.Append(dataLine.StartsWith("..", StringComparison.Ordinal) ? dataLine[1..] : dataLine).Append("\r\n");
-                        if (rejections.TryDequeue(out var reply))
+                        if (NextRejection(to) is { } reply)
                         {
                             await writer.WriteLineAsync(reply);
                             break;

@@ -20,7 +20,7 @@ public sealed class TwilioTestServer : IAsyncDisposable
     public const string From = "+15005550006";
 
     private readonly WebApplication app;
-    private readonly ConcurrentQueue<Answer> answers = new();
+    private readonly List<Answer> answers = [];
 
     private TwilioTestServer(WebApplication app) => this.app = app;
 
@@ -43,9 +43,21 @@ public sealed class TwilioTestServer : IAsyncDisposable
         return server;
     }
 
-    public void Enqueue(int status, int? code = null, string? message = null, int? retryAfterSeconds = null, int times = 1)
+    /// <summary>The next <paramref name="times"/> requests to <paramref name="to"/> get this answer instead of a 201.</summary>
+    public void Enqueue(string to, int status, int? code = null, string? message = null, int? retryAfterSeconds = null, int times = 1)
     {
-        for (var i = 0; i < times; i++) answers.Enqueue(new Answer(status, code, message, retryAfterSeconds));
+        lock (answers)
+            for (var i = 0; i < times; i++) answers.Add(new Answer(to, status, code, message, retryAfterSeconds));
+    }
+
+    private Answer? NextAnswer(string? to)
+    {
+        lock (answers)
+        {
+            var answer = answers.FirstOrDefault(a => a.To == to);
+            if (answer is not null) answers.Remove(answer);
+            return answer;
+        }
     }
 
     private async Task HandleAsync(HttpContext context, string account)
@@ -61,7 +73,7 @@ public sealed class TwilioTestServer : IAsyncDisposable
             return;
         }
 
-        if (answers.TryDequeue(out var answer))
+        if (NextAnswer(fields.GetValueOrDefault("To")) is { } answer)
         {
             Requests.Enqueue(new TwilioRequest(account, fields, auth, null, answer.Status));
             if (answer.RetryAfterSeconds is { } ra) context.Response.Headers.RetryAfter = ra.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -89,7 +101,7 @@ public sealed class TwilioTestServer : IAsyncDisposable
         await app.DisposeAsync();
     }
 
-    private sealed record Answer(int Status, int? Code, string? Message, int? RetryAfterSeconds);
+    private sealed record Answer(string To, int Status, int? Code, string? Message, int? RetryAfterSeconds);
 }
 
 public sealed record TwilioRequest(string Account, IReadOnlyDictionary<string, string> Form, string Authorization, string? Sid, int Status);

@@ -76,7 +76,7 @@ public abstract class SmsTests(BackstopFactory app) : AppTest(app)
     {
         var (client, _) = App.Tenant();
         var to = MessagingTestKit.NewNumber();
-        Twilio.Enqueue(400, code: 21610, message: "Attempt to send to unsubscribed recipient");
+        Twilio.Enqueue(to, 400, code: 21610, message: "Attempt to send to unsubscribed recipient");
         var id = (await (await client.PostJsonAsync("/v1/sms", new { to, body = "x" })).JsonAsync()).GetProperty("id").GetString()!;
         await App.DispatchAsync();
         var view = await (await client.GetAsync($"/v1/sms/{id}")).JsonAsync();
@@ -178,6 +178,7 @@ public abstract class SmsTests(BackstopFactory app) : AppTest(app)
         {
             var sid = MessagingTestKit.NewSid();
             await App.HandleAsync(App.TwilioEvent("sms.inbound", sid, MessagingTestKit.Inbound(from, keyword, sid)));
+            App.Time.Advance(TimeSpan.FromSeconds(1));
         }
 
         (await CountAsync("select count(*) from sms_opt_outs where phone_number = @from", new { from })).ShouldBe(0);

@@ -1,0 +1,77 @@
+using Backstop.Features.Messaging;
+using Backstop.Infrastructure.Configuration;
+using Backstop.Infrastructure.Outbox;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Shouldly;
+
+namespace Backstop.Tests.Features.Messaging;
+
+public sealed class MessagingConfigurationTests
+{
+    private static IReadOnlyList<string> ProblemsOf(Dictionary<string, string?> values)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
+        var services = new ServiceCollection();
+        services.AddOutbox().AddMessaging();
+        var check = (ConfigurationCheck)services.Single(d => d.ServiceType == typeof(ConfigurationCheck)).ImplementationInstance!;
+        return check.Problems(configuration);
+    }
+
+    [Fact]
+    public void Zero_configuration_is_valid() => ProblemsOf([]).ShouldBeEmpty();
+
+    [Fact]
+    public void The_appsettings_defaults_are_valid()
+    {
+        var file = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "appsettings.json");
+        var configuration = new ConfigurationBuilder().AddJsonFile(Path.GetFullPath(file)).Build();
+        var services = new ServiceCollection();
+        services.AddOutbox().AddMessaging();
+        var check = (ConfigurationCheck)services.Single(d => d.ServiceType == typeof(ConfigurationCheck)).ImplementationInstance!;
+        check.Problems(configuration).ShouldBeEmpty();
+    }
+
+    [Fact]
+    public void A_half_configured_twilio_or_smtp_names_every_missing_key()
+    {
+        var message = new InvalidConfigurationException(ProblemsOf(new()
+        {
+            ["Twilio:From"] = "+15005550006",
+            ["Email:Smtp:Host"] = "smtp.example.com",
+            ["Email:Smtp:User"] = "mailer",
+            ["Email:Smtp:TlsMode"] = "sometimes",
+            ["Outbox:Channels:sms:MaxAttempts"] = "0",
+            ["Messaging:DefaultRegion"] = "Atlantis",
+        })).Message;
+
+        message.ShouldContain("Twilio:AccountSid");
+        message.ShouldContain("Twilio:AuthToken");
+        message.ShouldContain("Email:Smtp:Password");
+        message.ShouldContain("Email:Smtp:TlsMode");
+        message.ShouldContain("Outbox:Channels:sms:MaxAttempts");
+        message.ShouldContain("Messaging:DefaultRegion");
+    }
+
+    [Fact]
+    public void The_auth_token_alone_only_verifies_webhooks_and_is_valid() =>
+        ProblemsOf(new() { ["Twilio:AuthToken"] = "secret" }).ShouldBeEmpty();
+
+    [Theory]
+    [InlineData("STOP", SmsKeyword.OptOut)]
+    [InlineData("  stop  ", SmsKeyword.OptOut)]
+    [InlineData("Unsubscribe", SmsKeyword.OptOut)]
+    [InlineData("revoke", SmsKeyword.OptOut)]
+    [InlineData("optout", SmsKeyword.OptOut)]
+    [InlineData("START", SmsKeyword.OptIn)]
+    [InlineData("unstop", SmsKeyword.OptIn)]
+    [InlineData("yes", SmsKeyword.OptIn)]
+    [InlineData("HELP", SmsKeyword.Help)]
+    [InlineData("info", SmsKeyword.Help)]
+    [InlineData("STOP PLEASE", SmsKeyword.None)]
+    [InlineData("STOP.", SmsKeyword.None)]
+    [InlineData("", SmsKeyword.None)]
+    [InlineData(null, SmsKeyword.None)]
+    public void Keywords_are_whole_messages_with_case_and_surrounding_spaces_ignored(string? body, SmsKeyword expected) =>
+        SmsKeywords.Classify(body).ShouldBe(expected);
+}
