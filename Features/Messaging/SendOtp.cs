@@ -62,9 +62,9 @@ public sealed class SendOtp(Db db, OneTimeCodes codes, SmsQueue sms, IOutbox out
                 values (@id, @organizationId, @identifier, @Channel, @hash, @expiresAt, 0, @MaxAttempts, @now, @now)
                 """, new { id, organizationId, identifier, req.Channel, hash = OneTimeCodes.Hash(id, code), expiresAt, o.MaxAttempts, now }, tx, cancellationToken: ct));
             if (req.Channel == "sms")
-                await sms.QueueAsync(c, tx, organizationId, identifier, OneTimeCodeEmail.Sms(code, o.LifetimeMinutes), "otp", storedBody: null, ct);
+                await sms.QueueAsync(c, tx, organizationId, identifier, OneTimeCodeEmail.Sms(code, o.LifetimeMinutes), "otp", storedBody: null, sensitive: true, ct);
             else
-                await outbox.EnqueueAsync(c, tx, OutboxEmail.Create($"otp:{id}", identifier, OneTimeCodeEmail.Render(code, o.LifetimeMinutes), reference: id), ct);
+                await outbox.EnqueueAsync(c, tx, OutboxEmail.Create($"otp:{id}", identifier, OneTimeCodeEmail.Render(code, o.LifetimeMinutes), reference: id, sensitive: true), ct);
         }, ct);
 
         await Send.ResponseAsync(new SendOtpResponse(id, req.Channel, expiresAt), 202, ct);

@@ -38,7 +38,7 @@ public sealed class SendSms(Db db, SmsQueue queue, PhoneNumberNormalizer phones)
         queue.EnsureConfigured();
         var organizationId = User.OrganizationId();
         var to = phones.ToE164(req.To)!;
-        var id = await db.InTransactionAsync((c, tx) => queue.QueueAsync(c, tx, organizationId, to, req.Body, "sms", req.Body, ct), ct);
+        var id = await db.InTransactionAsync((c, tx) => queue.QueueAsync(c, tx, organizationId, to, req.Body, "sms", req.Body, sensitive: false, ct), ct);
         await Send.ResponseAsync(new SendSmsResponse(id, SmsStatus.Queued, to), 202, ct);
     }
 }

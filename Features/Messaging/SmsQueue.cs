@@ -32,8 +32,9 @@ public sealed class SmsQueue(IOutbox outbox, IOptions<TwilioOptions> twilio, Tim
     }
 
     /// <param name="storedBody">What <c>sms_messages</c> keeps of the body (null for one-time codes, which must not be kept in clear).</param>
+    /// <param name="sensitive">The body is a secret: the outbox erases it once the message is finished.</param>
     public async Task<string> QueueAsync(DbConnection connection, DbTransaction tx, string organizationId, string to, string body,
-        string kind, string? storedBody, CancellationToken ct)
+        string kind, string? storedBody, bool sensitive, CancellationToken ct)
     {
         var enabled = await connection.QuerySingleOrDefaultAsync<bool?>(new CommandDefinition(
             "select sms_enabled from organization_sms_settings where organization_id = @organizationId",
@@ -48,7 +49,7 @@ public sealed class SmsQueue(IOutbox outbox, IOptions<TwilioOptions> twilio, Tim
 
         var id = Ids.New(time);
         var now = time.GetUtcNow();
-        var queued = await outbox.EnqueueAsync(connection, tx, OutboxSms.Create($"sms:{id}", to, body, reference: id), ct);
+        var queued = await outbox.EnqueueAsync(connection, tx, OutboxSms.Create($"sms:{id}", to, body, reference: id, sensitive: sensitive), ct);
         await connection.ExecuteAsync(new CommandDefinition(
             """
             insert into sms_messages (id, organization_id, kind, to_number, body, status, outbox_message_id, created_at, updated_at)

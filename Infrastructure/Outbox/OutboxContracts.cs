@@ -21,10 +21,11 @@ public interface IOutbox
 /// <param name="IdempotencyKey">Derived from the operation (e.g. <c>otp:{codeId}</c>), never from the clock; also sent to providers that accept one.</param>
 /// <param name="Payload">The channel's payload, stored as JSON.</param>
 /// <param name="Reference">Optional id of the enqueuing slice's row this message is about (e.g. an <c>sms_messages</c> id), for <see cref="IOutboxListener"/>s.</param>
-public sealed record OutboxEnvelope(string Channel, string IdempotencyKey, JsonElement Payload, string? Reference = null)
+/// <param name="Sensitive">The payload holds a secret (a one-time code): it is erased once the message is sent or dead.</param>
+public sealed record OutboxEnvelope(string Channel, string IdempotencyKey, JsonElement Payload, string? Reference = null, bool Sensitive = false)
 {
-    public static OutboxEnvelope Create<T>(string channel, string idempotencyKey, T payload, string? reference = null) =>
-        new(channel, idempotencyKey, JsonSerializer.SerializeToElement(payload, OutboxJson.Options), reference);
+    public static OutboxEnvelope Create<T>(string channel, string idempotencyKey, T payload, string? reference = null, bool sensitive = false) =>
+        new(channel, idempotencyKey, JsonSerializer.SerializeToElement(payload, OutboxJson.Options), reference, sensitive);
 }
 
 public sealed record EnqueueResult(string Id, bool Created);
@@ -50,6 +51,7 @@ public sealed record OutboxMessage
     public string IdempotencyKey { get; init; } = "";
     public string Payload { get; init; } = "{}";
     public string? Reference { get; init; }
+    public bool Sensitive { get; init; }
     public string Status { get; init; } = "";
     public int Attempts { get; init; }
     public int MaxAttempts { get; init; }
@@ -60,6 +62,9 @@ public sealed record OutboxMessage
     public DateTimeOffset? SentAt { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset UpdatedAt { get; init; }
+
+    /// <summary>The payload of a sensitive message after it was sent or given up on.</summary>
+    public const string ErasedPayload = "{}";
 
     public T PayloadAs<T>() => JsonSerializer.Deserialize<T>(Payload, OutboxJson.Options)
                                ?? throw new InvalidOperationException($"Outbox message {Id} has an empty payload.");

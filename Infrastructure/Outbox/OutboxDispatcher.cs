@@ -46,16 +46,17 @@ public sealed class OutboxDispatcher(
         var now = time.GetUtcNow();
         await using var connection = await db.OpenAsync(ct);
         var rows = await connection.QueryAsync<OutboxMessage>(new CommandDefinition(
-            """
+            $"""
             update outbox_messages
             set status = 'sending', lease_holder = @claim, lease_until = @leaseUntil, attempts = attempts + 1, updated_at = @now
             where id in (
                     select id from outbox_messages
                     where (status = 'pending' and next_attempt_at <= @now) or (status = 'sending' and lease_until <= @now)
                     order by next_attempt_at, id
-                    limit @batchSize)
+                    limit @batchSize
+                    {(db.Dialect == Dialect.Postgres ? "for update skip locked" : "")})
               and ((status = 'pending' and next_attempt_at <= @now) or (status = 'sending' and lease_until <= @now))
-            returning id, channel, idempotency_key, payload, reference, status, attempts, max_attempts, next_attempt_at,
+            returning id, channel, idempotency_key, payload, reference, sensitive, status, attempts, max_attempts, next_attempt_at,
                       last_error, provider_id, correlation_id, sent_at, created_at, updated_at
             """,
             new { claim, now, leaseUntil = now.AddSeconds(options.Value.LeaseSeconds), batchSize }, cancellationToken: ct));
@@ -71,6 +72,10 @@ public sealed class OutboxDispatcher(
         if (!byName.TryGetValue(message.Channel, out var channel))
         {
             result = DeliveryResult.Permanent($"No channel '{message.Channel}' is registered.");
+        }
+        else if (message.Sensitive && message.Payload == OutboxMessage.ErasedPayload)
+        {
+            result = DeliveryResult.Permanent("The payload held a secret and was erased when the message was finished; it cannot be sent again.");
         }
         else
         {
@@ -120,13 +125,14 @@ public sealed class OutboxDispatcher(
                 """
                 update outbox_messages
                 set status = @final, next_attempt_at = @nextAttemptAt, lease_holder = null, lease_until = null,
+                    payload = case when sensitive and @final <> 'pending' then @erased else payload end,
                     last_error = @error, provider_id = coalesce(@providerId, provider_id),
                     sent_at = case when @final = 'sent' then @now else sent_at end, updated_at = @now
                 where id = @Id and lease_holder = @claim and status = 'sending'
-                returning id, channel, idempotency_key, payload, reference, status, attempts, max_attempts, next_attempt_at,
+                returning id, channel, idempotency_key, payload, reference, sensitive, status, attempts, max_attempts, next_attempt_at,
                           last_error, provider_id, correlation_id, sent_at, created_at, updated_at
                 """,
-                new { message.Id, claim, final, nextAttemptAt, error, providerId = result.ProviderId, now }, tx));
+                new { message.Id, claim, final, nextAttemptAt, error, providerId = result.ProviderId, now, erased = OutboxMessage.ErasedPayload }, tx));
             if (updated is null)
             {
                 log.LogWarning("Outbox message {OutboxMessageId} was claimed again before its result was recorded (lease expired)", message.Id);

@@ -29,13 +29,13 @@ internal sealed class OutboxStore(TimeProvider time, IOptions<OutboxOptions> opt
         var correlationId = http.HttpContext?.TraceIdentifier ?? System.Diagnostics.Activity.Current?.TraceId.ToString();
         var inserted = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
             """
-            insert into outbox_messages (id, channel, idempotency_key, payload, reference, status, attempts, max_attempts,
+            insert into outbox_messages (id, channel, idempotency_key, payload, reference, sensitive, status, attempts, max_attempts,
                                          next_attempt_at, correlation_id, created_at, updated_at)
-            values (@id, @Channel, @IdempotencyKey, @payload, @Reference, 'pending', 0, @maxAttempts, @now, @correlationId, @now, @now)
+            values (@id, @Channel, @IdempotencyKey, @payload, @Reference, @Sensitive, 'pending', 0, @maxAttempts, @now, @correlationId, @now, @now)
             on conflict (idempotency_key) do nothing
             returning id
             """,
-            new { id, message.Channel, message.IdempotencyKey, payload = message.Payload.GetRawText(), message.Reference, maxAttempts, now, correlationId },
+            new { id, message.Channel, message.IdempotencyKey, payload = message.Payload.GetRawText(), message.Reference, message.Sensitive, maxAttempts, now, correlationId },
             transaction, cancellationToken: ct));
         if (inserted is null)
         {

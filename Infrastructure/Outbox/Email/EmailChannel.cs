@@ -18,8 +18,8 @@ public static class OutboxEmail
 {
     public const string Channel = "email";
 
-    public static OutboxEnvelope Create(string idempotencyKey, string to, EmailContent content, string? reference = null) =>
-        OutboxEnvelope.Create(Channel, idempotencyKey, new EmailPayload(to, content.Subject, content.Text, content.Html), reference);
+    public static OutboxEnvelope Create(string idempotencyKey, string to, EmailContent content, string? reference = null, bool sensitive = false) =>
+        OutboxEnvelope.Create(Channel, idempotencyKey, new EmailPayload(to, content.Subject, content.Text, content.Html), reference, sensitive);
 }
 
 /// <summary>

@@ -11,8 +11,8 @@ public static class OutboxSms
 {
     public const string Channel = "sms";
 
-    public static OutboxEnvelope Create(string idempotencyKey, string to, string body, string? reference = null) =>
-        OutboxEnvelope.Create(Channel, idempotencyKey, new SmsPayload(to, body), reference);
+    public static OutboxEnvelope Create(string idempotencyKey, string to, string body, string? reference = null, bool sensitive = false) =>
+        OutboxEnvelope.Create(Channel, idempotencyKey, new SmsPayload(to, body), reference, sensitive);
 }
 
 /// <summary>

@@ -4,6 +4,7 @@ create table outbox_messages (
     idempotency_key text not null,
     payload text not null,
     reference text,
+    sensitive integer not null default 0,
     status text not null,
     attempts integer not null default 0,
     max_attempts integer not null,

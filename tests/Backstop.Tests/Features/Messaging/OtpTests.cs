@@ -41,6 +41,11 @@ public abstract class OtpTests(BackstopFactory app) : AppTest(app)
             var hash = await connection.QuerySingleAsync<string>("select code_hash from otp_codes where organization_id = @organizationId", new { organizationId });
             hash.ShouldNotContain(code);
             hash.Length.ShouldBe(64);
+            // The outbox erased the code from its copy once the email was sent.
+            var payload = await connection.QuerySingleAsync<string>(
+                "select o.payload from outbox_messages o join otp_codes c on o.idempotency_key = 'otp:' || c.id where c.organization_id = @organizationId",
+                new { organizationId });
+            payload.ShouldBe("{}");
         }
 
         var wrong = code == "000000" ? "000001" : "000000";
