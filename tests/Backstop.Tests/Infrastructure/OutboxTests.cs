@@ -197,7 +197,7 @@ public abstract class OutboxTests(BackstopFactory app) : AppTest(app)
     public async Task Two_app_instances_dispatching_at_once_deliver_each_message_once()
     {
         await using var sibling = new SiblingFactory(App);
-        var numbers = Enumerable.Range(0, 30).Select(_ => NewNumber()).Distinct().ToList();
+        var numbers = Enumerable.Range(0, 60).Select(_ => NewNumber()).Distinct().ToList();
         foreach (var number in numbers)
             await EnqueueAsync(OutboxSms.Create("test:" + Guid.NewGuid(), number, "race"));
 

@@ -19,6 +19,8 @@ public static class MessagingServerSettings
     public static void Apply(Dictionary<string, string?> settings, IMessagingServers servers)
     {
         settings["Outbox:DispatcherEnabled"] = "false";
+        // Small batches: concurrent dispatchers then interleave many claims, which is where a double claim would show.
+        settings["Outbox:BatchSize"] = "5";
         settings["Email:Smtp:Host"] = "127.0.0.1";
         settings["Email:Smtp:Port"] = servers.Smtp.Port.ToString(CultureInfo.InvariantCulture);
         settings["Email:Smtp:TlsMode"] = "none";
