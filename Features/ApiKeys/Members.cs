@@ -1,0 +1,105 @@
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Security;
+using FastEndpoints;
+using FluentValidation;
+
+namespace Backstop.Features.ApiKeys;
+
+public sealed record MemberResponse(
+    string Id, string OrganizationId, string? ExternalUserId, string? Email, string? DisplayName, string Role, DateTimeOffset CreatedAt)
+{
+    public static MemberResponse From(MemberRow r) => new(r.Id, r.OrganizationId, r.ExternalUserId, r.Email, r.DisplayName, r.Role, r.CreatedAt);
+}
+
+public sealed record AddMemberRequest
+{
+    public string OrgId { get; init; } = "";
+    /// <summary>The user's id at the identity provider (Clerk <c>user_…</c>).</summary>
+    public string? ExternalUserId { get; init; }
+    public string? Email { get; init; }
+    public string? DisplayName { get; init; }
+    public string Role { get; init; } = MemberRoles.Member;
+}
+
+/// <summary><c>POST /v1/admin/organizations/{orgId}/members</c>.</summary>
+public sealed class AddMember(OrganizationStore organizations) : Endpoint<AddMemberRequest, MemberResponse>
+{
+    public override void Configure()
+    {
+        Post("/v1/admin/organizations/{orgId}/members");
+        Roles(BackstopClaims.AdminRole);
+        Summary(s => s.Summary = "Add a member (owner, admin or member) to an organization.");
+    }
+
+    public sealed class Validator : Validator<AddMemberRequest>
+    {
+        public Validator()
+        {
+            RuleFor(r => r.Role).Must(MemberRoles.IsValid).WithMessage("role must be owner, admin or member.");
+            RuleFor(r => r).Must(r => !string.IsNullOrWhiteSpace(r.ExternalUserId) || !string.IsNullOrWhiteSpace(r.Email))
+                .WithName("externalUserId").WithMessage("externalUserId or email is required.");
+            RuleFor(r => r.ExternalUserId).MaximumLength(200).WithMessage("externalUserId must be at most 200 characters.");
+            RuleFor(r => r.Email!).EmailAddress().When(r => r.Email is not null).WithMessage("email must be an email address.")
+                .MaximumLength(320).WithMessage("email must be at most 320 characters.");
+            RuleFor(r => r.DisplayName).MaximumLength(200).WithMessage("displayName must be at most 200 characters.");
+        }
+    }
+
+    public override async Task HandleAsync(AddMemberRequest req, CancellationToken ct)
+    {
+        var row = await organizations.AddMemberAsync(req.OrgId, NullIfBlank(req.ExternalUserId), NullIfBlank(req.Email), NullIfBlank(req.DisplayName), req.Role, ct);
+        await Send.ResponseAsync(MemberResponse.From(row), 201, ct);
+    }
+
+    private static string? NullIfBlank(string? s) => string.IsNullOrWhiteSpace(s) ? null : s.Trim();
+}
+
+public sealed record ListMembersRequest : PageRequest
+{
+    public string OrgId { get; init; } = "";
+}
+
+/// <summary><c>GET /v1/admin/organizations/{orgId}/members</c>: current members, newest first, paginated.</summary>
+public sealed class ListMembers(OrganizationStore organizations) : Endpoint<ListMembersRequest, ListResponse<MemberResponse>>
+{
+    public override void Configure()
+    {
+        Get("/v1/admin/organizations/{orgId}/members");
+        Roles(BackstopClaims.AdminRole);
+        Summary(s => s.Summary = "List the members of an organization.");
+    }
+
+    public sealed class Validator : FastEndpoints.Validator<ListMembersRequest>
+    {
+        public Validator() => this.AddPagingRules();
+    }
+
+    public override async Task HandleAsync(ListMembersRequest req, CancellationToken ct)
+    {
+        var page = await organizations.ListMembersAsync(req.OrgId, req, ct);
+        await Send.OkAsync(new ListResponse<MemberResponse>(page.Items.Select(MemberResponse.From).ToList(), page.NextCursor), ct);
+    }
+}
+
+public sealed record RemoveMemberRequest
+{
+    public string OrgId { get; init; } = "";
+    public string MemberId { get; init; } = "";
+}
+
+/// <summary><c>DELETE /v1/admin/organizations/{orgId}/members/{memberId}</c>.</summary>
+public sealed class RemoveMember(OrganizationStore organizations) : Endpoint<RemoveMemberRequest>
+{
+    public override void Configure()
+    {
+        Delete("/v1/admin/organizations/{orgId}/members/{memberId}");
+        Roles(BackstopClaims.AdminRole);
+        Summary(s => s.Summary = "Remove a member from an organization.");
+    }
+
+    public override async Task HandleAsync(RemoveMemberRequest req, CancellationToken ct)
+    {
+        await organizations.RemoveMemberAsync(req.OrgId, req.MemberId, ct);
+        await Send.NoContentAsync(ct);
+    }
+}
