@@ -34,13 +34,13 @@ public sealed class AuthLockout(Db db, TimeProvider time, IOptions<LockoutOption
     {
         var now = time.GetUtcNow();
         await using var connection = await db.OpenAsync(ct);
-        var until = await connection.QuerySingleOrDefaultAsync<DateTimeOffset?>(new CommandDefinition(
+        var row = await connection.QuerySingleAsync<Counted>(new CommandDefinition(
             """
-            select max(locked_until) from auth_failures
+            select count(*) as failures, max(locked_until) as locked_until from auth_failures
             where ((scope = 'pair' and ip = @clientIp and prefix = @prefix) or (scope = 'ip' and ip = @clientIp and prefix = ''))
               and locked_until > @now
             """, new { clientIp, prefix, now }, cancellationToken: ct));
-        return until is { } u ? u - now : null;
+        return row.LockedUntil is { } u ? u - now : null;
     }
 
     public async Task RecordFailureAsync(string clientIp, string prefix, CancellationToken ct)

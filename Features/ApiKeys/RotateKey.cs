@@ -6,12 +6,12 @@ namespace Backstop.Features.ApiKeys;
 
 public sealed record RotateKeyRequest
 {
-    public string OrgId { get; init; } = "";
-    public string KeyId { get; init; } = "";
+    [RouteParam] public string OrgId { get; init; } = "";
+    [RouteParam] public string KeyId { get; init; } = "";
     /// <summary>Expiry of the new key; none by default.</summary>
-    public DateTimeOffset? ExpiresAt { get; init; }
+    [QueryParam] public DateTimeOffset? ExpiresAt { get; init; }
     /// <summary>How long the old key keeps working; default <c>ApiKeys:RotationOverlapMinutes</c> (24 h).</summary>
-    public int? OverlapMinutes { get; init; }
+    [QueryParam] public int? OverlapMinutes { get; init; }
 
     public sealed class Validator : Validator<RotateKeyRequest>
     {
