@@ -1,4 +1,3 @@
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
 using FluentValidation;
@@ -52,54 +51,4 @@ public sealed class AddMember(OrganizationStore organizations) : Endpoint<AddMem
     }
 
     private static string? NullIfBlank(string? s) => string.IsNullOrWhiteSpace(s) ? null : s.Trim();
-}
-
-public sealed record ListMembersRequest : PageRequest
-{
-    public string OrgId { get; init; } = "";
-}
-
-/// <summary><c>GET /v1/admin/organizations/{orgId}/members</c>: current members, newest first, paginated.</summary>
-public sealed class ListMembers(OrganizationStore organizations) : Endpoint<ListMembersRequest, ListResponse<MemberResponse>>
-{
-    public override void Configure()
-    {
-        Get("/v1/admin/organizations/{orgId}/members");
-        Roles(BackstopClaims.AdminRole);
-        Summary(s => s.Summary = "List the members of an organization.");
-    }
-
-    public sealed class Validator : FastEndpoints.Validator<ListMembersRequest>
-    {
-        public Validator() => this.AddPagingRules();
-    }
-
-    public override async Task HandleAsync(ListMembersRequest req, CancellationToken ct)
-    {
-        var page = await organizations.ListMembersAsync(req.OrgId, req, ct);
-        await Send.OkAsync(new ListResponse<MemberResponse>(page.Items.Select(MemberResponse.From).ToList(), page.NextCursor), ct);
-    }
-}
-
-public sealed record RemoveMemberRequest
-{
-    public string OrgId { get; init; } = "";
-    public string MemberId { get; init; } = "";
-}
-
-/// <summary><c>DELETE /v1/admin/organizations/{orgId}/members/{memberId}</c>.</summary>
-public sealed class RemoveMember(OrganizationStore organizations) : Endpoint<RemoveMemberRequest>
-{
-    public override void Configure()
-    {
-        Delete("/v1/admin/organizations/{orgId}/members/{memberId}");
-        Roles(BackstopClaims.AdminRole);
-        Summary(s => s.Summary = "Remove a member from an organization.");
-    }
-
-    public override async Task HandleAsync(RemoveMemberRequest req, CancellationToken ct)
-    {
-        await organizations.RemoveMemberAsync(req.OrgId, req.MemberId, ct);
-        await Send.NoContentAsync(ct);
-    }
 }
