@@ -45,6 +45,8 @@ public abstract class LockoutTests(BackstopFactory app) : AppTest(app)
             && e.Properties["ClientIp"].ToString() == $"\"{ip}\"").ToList();
         warnings.Count.ShouldBe(1);
         warnings[0].Properties["KeyPrefix"].ToString().ShouldBe($"\"{tenant.ApiKey.Prefix}\"");
+        var metrics = await (await App.CreateClient().GetAsync("/metrics")).Content.ReadAsStringAsync();
+        metrics.ShouldContain("backstop_auth_lockouts_total{scope=\"pair\"}");
     }
 
     [Fact]
