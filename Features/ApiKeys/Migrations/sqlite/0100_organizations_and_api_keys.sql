@@ -57,4 +57,5 @@ create table auth_failures (
     updated_at text not null,
     primary key (scope, ip, prefix)
 );
-create index ix_auth_failures_updated on auth_failures (updated_at);
+-- The cleanup job finds dead rows by window start.
+create index ix_auth_failures_window on auth_failures (window_started_at);

@@ -202,6 +202,11 @@ public abstract class ApiKeysTests(BackstopFactory app) : AppTest(app)
         await (await App.AdminClient().DeleteAsync($"/v1/admin/organizations/{mine.OrganizationId}/api-keys/{theirs.ApiKey.Id}")).ShouldBeProblemAsync(404, "not_found");
 
         (await App.Client(theirs).GetAsync("/v1/me")).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        // An organization id smuggled into the body is ignored: the key lands in the caller's organization.
+        var smuggled = await (await client.PostJsonAsync("/v1/api-keys", new { name = "smuggled", orgId = theirs.OrganizationId })).JsonAsync();
+        var me = await (await App.ClientWithKey(smuggled.GetProperty("key").GetString()!).GetAsync("/v1/me")).JsonAsync();
+        me.GetProperty("organization").GetProperty("id").GetString().ShouldBe(mine.OrganizationId);
     }
 
     [Fact]

@@ -37,6 +37,17 @@ public abstract class OrganizationsTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
+    public async Task Twenty_concurrent_creations_with_one_slug_make_one_organization()
+    {
+        var slug = "race-" + Guid.NewGuid().ToString("N")[..8];
+        var client = App.AdminClient();
+        var responses = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => Task.Run(() =>
+            client.PostJsonAsync("/v1/admin/organizations", new { name = "Race " + i, slug }))));
+        responses.Count(r => r.StatusCode == HttpStatusCode.Created).ShouldBe(1);
+        responses.Count(r => r.StatusCode == HttpStatusCode.Conflict).ShouldBe(19);
+    }
+
+    [Fact]
     public async Task Organizations_are_listed_newest_first_page_by_page()
     {
         var created = new List<string>();
