@@ -1,3 +1,4 @@
+using Backstop.Features.ApiKeys;
 using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Data;
@@ -28,6 +29,7 @@ try
         .AddData()
         .AddSecurity()
         .AddJobs()
+        .AddApiKeys()
         .AddApi();
 
     var app = builder.Build();
