@@ -1,3 +1,4 @@
+using Backstop.Features.ApiKeys;
 using Backstop.Features.Messaging;
 using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Configuration;
@@ -11,7 +12,10 @@ using Prometheus;
 using Serilog;
 using Serilog.Formatting.Compact;
 
-// `backstop migrate [options]` applies migrations and exits; anything else runs the service.
+// `backstop migrate [options]` applies migrations and exits; `backstop healthcheck [url]` probes a running instance
+// (for container HEALTHCHECKs, where no curl is installed); anything else runs the service.
+if (args.Length > 0 && args[0] == "healthcheck")
+    return await HealthProbe.RunAsync(args.Length > 1 ? args[1] : null);
 var migrateOnly = args.Length > 0 && args[0] == "migrate";
 var hostArgs = migrateOnly ? args[1..] : args;
 
@@ -27,6 +31,7 @@ try
         .AddData()
         .AddSecurity()
         .AddJobs()
+        .AddApiKeys()
         .AddOutbox()
         .AddMessaging()
         .AddApi();

@@ -1,6 +1,7 @@
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
 using Dapper;
+using Backstop.Infrastructure.Security;
 using FastEndpoints;
 
 namespace Backstop.Features.Messaging;
@@ -29,7 +30,7 @@ public sealed class GetSms(Db db) : Endpoint<GetSmsRequest, SmsView>
     public override void Configure()
     {
         Get("/v1/sms/{id}");
-        Policies(MessagingPolicies.Read);
+        Policies(BackstopPolicies.Read);
         Summary(s => s.Summary = "An SMS and its delivery status as reported by Twilio's status callbacks.");
     }
 

@@ -3,6 +3,7 @@ using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Email;
 using Dapper;
+using Backstop.Infrastructure.Security;
 using FastEndpoints;
 using FluentValidation;
 using Microsoft.Extensions.Options;
@@ -25,7 +26,7 @@ public sealed class SendOtp(Db db, OneTimeCodes codes, SmsQueue sms, IOutbox out
     public override void Configure()
     {
         Post("/v1/otp");
-        Policies(MessagingPolicies.Write);
+        Policies(BackstopPolicies.Write);
         Summary(s => s.Summary = "Send a one-time code (6 digits, 10 minutes, 5 attempts). Limited per recipient and globally (429 rate_limited).");
     }
 

@@ -1,4 +1,5 @@
 using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Security;
 using FastEndpoints;
 using FluentValidation;
 
@@ -18,7 +19,7 @@ public sealed class SendSms(Db db, SmsQueue queue, PhoneNumberNormalizer phones)
     public override void Configure()
     {
         Post("/v1/sms");
-        Policies(MessagingPolicies.Write);
+        Policies(BackstopPolicies.Write);
         Summary(s => s.Summary = "Send an SMS (queued; 202 with its id). Refused for opted-out recipients and organizations with SMS disabled.");
     }
 

@@ -25,7 +25,7 @@ public sealed class VerifyOtp(Db db, OneTimeCodes codes, TimeProvider time) : En
     public override void Configure()
     {
         Post("/v1/otp/verify");
-        Policies(MessagingPolicies.Write);
+        Policies(BackstopPolicies.Write);
         Summary(s => s.Summary = "Verify a one-time code: 200 once; a wrong code spends one of its attempts.");
     }
 

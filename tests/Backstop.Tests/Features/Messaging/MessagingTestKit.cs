@@ -10,10 +10,11 @@ namespace Backstop.Tests.Features.Messaging;
 /// <summary>Small builders for the messaging tests: tenants, numbers, webhook events run through the slice's handlers.</summary>
 internal static class MessagingTestKit
 {
-    public static (HttpClient Client, string OrganizationId) Tenant(this BackstopFactory app, params string[] scopes)
+    /// <summary>A fresh organization (through the ApiKeys admin API) and a client calling with one of its keys (default scopes: read, write).</summary>
+    public static async Task<(HttpClient Client, string OrganizationId)> TenantAsync(this BackstopFactory app, params string[] scopes)
     {
-        var organizationId = "org" + Guid.NewGuid().ToString("N")[..12];
-        return (app.ClientWithKey(TestTenantAuthenticator.Key(organizationId, scopes.Length == 0 ? ["read", "write"] : scopes)), organizationId);
+        var tenant = await app.CreateTenantAsync(scopes);
+        return (app.Client(tenant), tenant.OrganizationId);
     }
 
     /// <summary>A random valid US number in E.164.</summary>

@@ -28,7 +28,7 @@ public abstract class OtpTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task An_emailed_code_verifies_once_and_only_its_hash_is_stored()
     {
-        var (client, organizationId) = App.Tenant();
+        var (client, organizationId) = await App.TenantAsync();
         var to = NewEmail();
         var code = await SendEmailCodeAsync(client, to);
         code.ShouldMatch("^[0-9]{6}$");
@@ -55,14 +55,14 @@ public abstract class OtpTests(BackstopFactory app) : AppTest(app)
         (await ok.JsonAsync()).GetProperty("verified").GetBoolean().ShouldBeTrue();
         await (await VerifyAsync(client, to, code)).ShouldBeProblemAsync(400, "invalid_code");
 
-        var (otherOrganization, _) = App.Tenant();
+        var (otherOrganization, _) = await App.TenantAsync();
         await (await VerifyAsync(otherOrganization, to, code)).ShouldBeProblemAsync(400, "invalid_code");
     }
 
     [Fact]
     public async Task Twenty_concurrent_verifications_of_the_right_code_succeed_exactly_once()
     {
-        var (client, _) = App.Tenant();
+        var (client, _) = await App.TenantAsync();
         var to = NewEmail();
         var code = await SendEmailCodeAsync(client, to);
 
@@ -75,7 +75,7 @@ public abstract class OtpTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task A_wrong_code_spends_an_attempt_and_five_wrong_ones_burn_the_code()
     {
-        var (client, _) = App.Tenant();
+        var (client, _) = await App.TenantAsync();
         var to = NewEmail();
         var code = await SendEmailCodeAsync(client, to);
         var wrong = code == "999999" ? "999998" : "999999";
@@ -87,7 +87,7 @@ public abstract class OtpTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task A_code_expires_after_ten_minutes()
     {
-        var (client, _) = App.Tenant();
+        var (client, _) = await App.TenantAsync();
         var to = NewEmail();
         var code = await SendEmailCodeAsync(client, to);
         App.Time.Advance(TimeSpan.FromMinutes(10));
@@ -101,8 +101,8 @@ public abstract class OtpTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task Three_codes_per_recipient_per_fifteen_minutes_then_429_with_retry_after()
     {
-        var (client, _) = App.Tenant();
-        var (otherOrganization, _) = App.Tenant();
+        var (client, _) = await App.TenantAsync();
+        var (otherOrganization, _) = await App.TenantAsync();
         var to = NewEmail();
         for (var i = 0; i < 3; i++)
             (await client.PostJsonAsync("/v1/otp", new { channel = "email", to })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
@@ -122,7 +122,7 @@ public abstract class OtpTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task Concurrent_sends_to_one_recipient_never_pass_the_limit()
     {
-        var (client, organizationId) = App.Tenant();
+        var (client, organizationId) = await App.TenantAsync();
         var to = NewEmail();
         var responses = await Task.WhenAll(Enumerable.Range(0, 20)
             .Select(_ => Task.Run(() => client.PostJsonAsync("/v1/otp", new { channel = "email", to }))));
@@ -135,7 +135,7 @@ public abstract class OtpTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task A_code_by_sms_goes_through_twilio_and_is_refused_for_opted_out_numbers()
     {
-        var (client, organizationId) = App.Tenant();
+        var (client, organizationId) = await App.TenantAsync();
         var to = MessagingTestKit.NewNumber();
         (await client.PostJsonAsync("/v1/otp", new { channel = "sms", to })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
         await App.DispatchAsync();
@@ -164,7 +164,7 @@ public abstract class OtpGlobalLimitTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task The_global_limit_counts_every_recipient_and_answers_429_until_the_minute_is_over()
     {
-        var (client, _) = App.Tenant();
+        var (client, _) = await App.TenantAsync();
         App.Time.Advance(TimeSpan.FromSeconds(60 - App.Time.GetUtcNow().Second)); // start of a minute
         App.Time.Advance(TimeSpan.FromSeconds(15));
         for (var i = 0; i < 5; i++)

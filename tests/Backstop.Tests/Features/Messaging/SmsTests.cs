@@ -22,7 +22,7 @@ public abstract class SmsTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task An_sms_is_queued_delivered_once_and_follows_status_callbacks()
     {
-        var (client, _) = App.Tenant();
+        var (client, _) = await App.TenantAsync();
         var local = MessagingTestKit.NewNumber();
         var response = await client.PostJsonAsync("/v1/sms", new { to = local[..2] + " (" + local[2..5] + ") " + local[5..8] + "-" + local[8..], body = "Your table is ready" });
         response.StatusCode.ShouldBe(HttpStatusCode.Accepted);
@@ -50,7 +50,7 @@ public abstract class SmsTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task A_failed_callback_marks_the_sms_failed_with_its_error_code()
     {
-        var (client, _) = App.Tenant();
+        var (client, _) = await App.TenantAsync();
         var to = MessagingTestKit.NewNumber();
         var id = (await (await client.PostJsonAsync("/v1/sms", new { to, body = "x" })).JsonAsync()).GetProperty("id").GetString()!;
         await App.DispatchAsync();
@@ -74,7 +74,7 @@ public abstract class SmsTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task A_message_that_goes_dead_shows_failed()
     {
-        var (client, _) = App.Tenant();
+        var (client, _) = await App.TenantAsync();
         var to = MessagingTestKit.NewNumber();
         Twilio.Enqueue(to, 400, code: 21610, message: "Attempt to send to unsubscribed recipient");
         var id = (await (await client.PostJsonAsync("/v1/sms", new { to, body = "x" })).JsonAsync()).GetProperty("id").GetString()!;
@@ -87,7 +87,7 @@ public abstract class SmsTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task An_invalid_number_is_a_400_invalid_phone_number()
     {
-        var (client, _) = App.Tenant();
+        var (client, _) = await App.TenantAsync();
         await (await client.PostJsonAsync("/v1/sms", new { to = "12345", body = "x" })).ShouldBeProblemAsync(400, "invalid_phone_number");
         await (await client.PostJsonAsync("/v1/sms", new { to = "+1415555", body = "x" })).ShouldBeProblemAsync(400, "invalid_phone_number");
         await (await client.PostJsonAsync("/v1/sms", new { to = MessagingTestKit.NewNumber(), body = "" })).ShouldBeProblemAsync(400, "validation_failed");
@@ -96,7 +96,7 @@ public abstract class SmsTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task An_opted_out_recipient_is_refused_and_nothing_is_sent()
     {
-        var (client, organizationId) = App.Tenant();
+        var (client, organizationId) = await App.TenantAsync();
         var to = MessagingTestKit.NewNumber();
         await App.HandleAsync(App.TwilioEvent("sms.inbound", MessagingTestKit.NewSid(), MessagingTestKit.Inbound(to, "STOP", MessagingTestKit.NewSid())));
 
@@ -111,7 +111,7 @@ public abstract class SmsTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task An_organization_with_sms_disabled_is_refused()
     {
-        var (client, organizationId) = App.Tenant();
+        var (client, organizationId) = await App.TenantAsync();
         var admin = App.AdminClient();
         var settings = await admin.GetAsync($"/v1/admin/organizations/{organizationId}/sms-settings");
         var settingsBody = await settings.Content.ReadAsStringAsync();
@@ -120,7 +120,7 @@ public abstract class SmsTests(BackstopFactory app) : AppTest(app)
         (await admin.PutAsJsonAsync($"/v1/admin/organizations/{organizationId}/sms-settings", new { smsEnabled = false })).StatusCode.ShouldBe(HttpStatusCode.OK);
 
         await (await client.PostJsonAsync("/v1/sms", new { to = MessagingTestKit.NewNumber(), body = "x" })).ShouldBeProblemAsync(403, "sms_disabled");
-        var (other, _) = App.Tenant();
+        var (other, _) = await App.TenantAsync();
         (await other.PostJsonAsync("/v1/sms", new { to = MessagingTestKit.NewNumber(), body = "x" })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
 
         (await admin.PutAsJsonAsync($"/v1/admin/organizations/{organizationId}/sms-settings", new { smsEnabled = true })).StatusCode.ShouldBe(HttpStatusCode.OK);
@@ -131,13 +131,14 @@ public abstract class SmsTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task Another_organizations_sms_is_not_found_and_sending_needs_the_write_scope()
     {
-        var (client, _) = App.Tenant();
+        var (client, _) = await App.TenantAsync();
         var id = (await (await client.PostJsonAsync("/v1/sms", new { to = MessagingTestKit.NewNumber(), body = "x" })).JsonAsync()).GetProperty("id").GetString()!;
-        var (other, _) = App.Tenant();
+        var (other, _) = await App.TenantAsync();
         await (await other.GetAsync($"/v1/sms/{id}")).ShouldBeProblemAsync(404, "not_found");
 
-        var (readOnly, _) = App.Tenant("read");
-        (await readOnly.PostJsonAsync("/v1/sms", new { to = MessagingTestKit.NewNumber(), body = "x" })).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        var (readOnly, _) = await App.TenantAsync("read");
+        await (await readOnly.PostJsonAsync("/v1/sms", new { to = MessagingTestKit.NewNumber(), body = "x" })).ShouldBeProblemAsync(403, "insufficient_scope");
+        (await readOnly.GetAsync($"/v1/sms/{id}")).StatusCode.ShouldBe(HttpStatusCode.NotFound); // read scope suffices to look, but not across tenants
         (await App.CreateClient().PostJsonAsync("/v1/sms", new { to = MessagingTestKit.NewNumber(), body = "x" })).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
     }
 
@@ -172,7 +173,7 @@ public abstract class SmsTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task Start_opts_back_in_and_sending_works_again()
     {
-        var (client, _) = App.Tenant();
+        var (client, _) = await App.TenantAsync();
         var from = MessagingTestKit.NewNumber();
         foreach (var keyword in new[] { "UNSUBSCRIBE", "Yes" })
         {
