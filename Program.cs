@@ -1,3 +1,4 @@
+using Backstop.Features.Webhooks;
 using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Data;
@@ -25,7 +26,8 @@ try
         .AddData()
         .AddSecurity()
         .AddJobs()
-        .AddApi();
+        .AddApi()
+        .AddWebhooks();
 
     var app = builder.Build();
     app.Services.GetRequiredService<ConfigurationCheck>().ThrowIfInvalid(app.Configuration);
