@@ -22,7 +22,6 @@ public abstract class ReceiveWebhook(WebhookProviders providers, WebhookInbox in
     {
         Post(Path);
         AllowAnonymous();
-        Description(d => d.Accepts<string>("application/json", "application/x-www-form-urlencoded"));
         Summary(s => s.Summary = $"Webhook inbox for {WebhookProviders.ProviderOf(Route)} (signed deliveries only).");
     }
 
