@@ -105,6 +105,7 @@ public sealed class SignatureTests
         const string header = "t=1700000000,v1=8042376f6ca064adbe037642a718227dfd59047137eb49497a54c49eb0cfb724";
         EventUtility.ConstructEvent(body, header, "whsec_test_secret", 300, 1700000000 + 10, throwOnApiVersionMismatch: false).Id.ShouldBe("evt_test");
         Should.Throw<StripeException>(() => EventUtility.ConstructEvent(body, header, "whsec_test_secret", 300, 1700000000 + 301, false));
+        Should.Throw<StripeException>(() => EventUtility.ConstructEvent(body, header, "whsec_test_secret", 300, 1700000000 - 301, false));
         Should.Throw<StripeException>(() => EventUtility.ConstructEvent(body, header, "whsec_other", 300, 1700000000, false));
     }
 

@@ -114,6 +114,15 @@ public static class Deliveries
         }
     }
 
+    /// <summary>A Clerk delivery (svix-signed) of an arbitrary body.</summary>
+    public static HttpRequestMessage Clerk(string messageId, string body, DateTimeOffset now)
+    {
+        var ts = now.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+        var key = Convert.FromBase64String(ClerkSecret["whsec_".Length..]);
+        var signature = "v1," + Convert.ToBase64String(HmacSha256(key, $"{messageId}.{ts}.{body}"));
+        return Json("/webhooks/clerk", body, ("svix-id", messageId), ("svix-timestamp", ts), ("svix-signature", signature));
+    }
+
     private static HttpRequestMessage Json(string path, string body, params (string Name, string Value)[] headers)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
