@@ -64,21 +64,26 @@ public abstract class ReceiveWebhook(WebhookProviders providers, WebhookInbox in
             log.LogInformation("Duplicate {Provider} webhook event {EventId} acknowledged", provider, incoming.EventId);
         }
 
-        if (provider == "twilio")
+        var reply = await ReplyAsync(incoming, id, ct);
+        if (reply is not null)
         {
-            var reply = await TwilioReplyAsync(incoming, id, ct);
             await Send.StringAsync(reply.Body, 200, reply.ContentType, ct);
             return;
         }
         await Send.OkAsync(new { received = true, duplicate = id is null }, ct);
     }
 
-    private async Task<WebhookReplyBody> TwilioReplyAsync(IncomingWebhook incoming, string? id, CancellationToken ct)
+    /// <summary>
+    /// The body a registered <see cref="IWebhookReply"/> gives for this event (Twilio inbound SMS: the Messaging
+    /// slice's TwiML), computed from the stored event so that a duplicate delivery is answered like the first one.
+    /// Twilio without a reply gets empty TwiML; other providers a small JSON acknowledgement (null here).
+    /// </summary>
+    private async Task<WebhookReplyBody?> ReplyAsync(IncomingWebhook incoming, string? id, CancellationToken ct)
     {
         var replier = HttpContext.RequestServices.GetServices<IWebhookReply>()
             .FirstOrDefault(r => r.Provider == incoming.Provider && r.EventType == incoming.EventType);
-        if (replier is null) return new WebhookReplyBody("text/xml", """<?xml version="1.0" encoding="UTF-8"?><Response/>""");
-        // The stored event, so that a duplicate delivery is answered exactly like the first one.
+        if (replier is null)
+            return incoming.Provider == "twilio" ? new WebhookReplyBody("text/xml", """<?xml version="1.0" encoding="UTF-8"?><Response/>""") : null;
         var stored = id is null ? await inbox.FindAsync(incoming.Provider, incoming.EventId, ct) : await inbox.GetAsync(id, ct);
         return replier.Reply(stored?.ToEvent() ?? new WebhookEvent(id ?? "", incoming.Provider, incoming.EventId, incoming.EventType, incoming.Payload, DateTimeOffset.MinValue, 0));
     }

@@ -157,6 +157,42 @@ public abstract class WebhookInboxTests(BackstopFactory app) : AppTest(app), IAs
     }
 
     [Fact]
+    public async Task A_received_event_whose_inline_processing_never_ran_is_processed_by_the_next_sweep()
+    {
+        // As if the instance stopped between storing the event and processing it.
+        var eventId = Deliveries.NewId("paddle");
+        var now = App.Time.GetUtcNow();
+        await using (var connection = await App.OpenAsync())
+            await connection.ExecuteAsync(
+                """
+                insert into webhook_events (id, provider, event_id, event_type, payload, status, attempts, next_attempt_at, received_at, replay_count, created_at, updated_at)
+                values (@id, 'paddle', @eventId, 'test.effect', '{}', 'received', 0, @now, @now, 0, @now, @now)
+                """, new { id = Guid.NewGuid().ToString(), eventId, now });
+
+        await SweepAsync();
+
+        (await RowAsync("paddle", eventId)).Status.ShouldBe("processed");
+        (await EffectsAsync(eventId)).ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task A_duplicate_of_a_failed_event_does_not_trigger_an_early_retry()
+    {
+        var id = Deliveries.NewId("stripe");
+        App.Service<EffectLog>().FailuresLeft[id] = 1;
+        var client = App.CreateClient();
+
+        await client.SendAsync(Deliveries.Build("stripe", id, App.Time.GetUtcNow()));
+        var again = await client.SendAsync(Deliveries.Build("stripe", id, App.Time.GetUtcNow()));
+
+        again.StatusCode.ShouldBe(HttpStatusCode.OK);
+        var row = await RowAsync("stripe", id);
+        row.Status.ShouldBe("failed");
+        row.Attempts.ShouldBe(1);
+        App.Service<EffectLog>().Calls[id].ShouldBe(1);
+    }
+
+    [Fact]
     public async Task Retention_deletes_only_events_old_enough_for_their_status()
     {
         var now = App.Time.GetUtcNow();
