@@ -116,6 +116,7 @@ public sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory 
         await using var scope = scopes.CreateAsyncScope();
         await using var connection = await db.OpenAsync(ct);
         WebhookEventRow? claimed = null;
+        var committed = false;
         try
         {
             await using var tx = await Db.BeginAsync(connection, ct);
@@ -136,13 +137,14 @@ public sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory 
                 where id = @id and status = 'processing'
                 """, new { id, status, now }, tx, cancellationToken: ct));
             await tx.CommitAsync(ct);
+            committed = true;
 
             WebhookMetrics.Processed.WithLabels(claimed.Provider, status).Inc();
             log.LogInformation(replay ? "Webhook event {WebhookId} ({Provider} {EventType}) replayed: {Status}" : "Webhook event {WebhookId} ({Provider} {EventType}) {Status}",
                 id, claimed.Provider, claimed.EventType, status);
             return handler is null ? ProcessOutcome.Ignored : ProcessOutcome.Processed;
         }
-        catch (Exception e) when (claimed is not null)
+        catch (Exception e) when (claimed is not null && !committed)
         {
             // The transaction is disposed (rolled back) by now: nothing the handler wrote survives. The failure is
             // recorded on its own, without the caller's token, so a cancelled request still leaves its trace.
