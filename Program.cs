@@ -1,3 +1,4 @@
+using Backstop.Features.ApiKeys;
 using Backstop.Features.Webhooks;
 using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Configuration;
@@ -10,7 +11,10 @@ using Prometheus;
 using Serilog;
 using Serilog.Formatting.Compact;
 
-// `backstop migrate [options]` applies migrations and exits; anything else runs the service.
+// `backstop migrate [options]` applies migrations and exits; `backstop healthcheck [url]` probes a running instance
+// (for container HEALTHCHECKs, where no curl is installed); anything else runs the service.
+if (args.Length > 0 && args[0] == "healthcheck")
+    return await HealthProbe.RunAsync(args.Length > 1 ? args[1] : null);
 var migrateOnly = args.Length > 0 && args[0] == "migrate";
 var hostArgs = migrateOnly ? args[1..] : args;
 
@@ -26,6 +30,7 @@ try
         .AddData()
         .AddSecurity()
         .AddJobs()
+        .AddApiKeys()
         .AddApi()
         .AddWebhooks();
 

@@ -50,9 +50,11 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" "h
 [ "$code" = 200 ] && pass "the printed admin key opens /v1/admin/jobs" || fail "the printed admin key opens /v1/admin/jobs (got $code)"
 code=$(curl -s -o /dev/null -w '%{http_code}' -u "admin:$key" "http://127.0.0.1:$port/hangfire")
 [ "$code" = 200 ] && pass "the admin key opens the dashboard" || fail "the admin key opens the dashboard (got $code)"
+"$bin" healthcheck "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && pass "'backstop healthcheck' (the container HEALTHCHECK) succeeds" || fail "'backstop healthcheck' succeeds"
 mode=$(sqlite3 "$work/data/backstop.db" 'pragma journal_mode' 2>/dev/null || true)
 if [ -n "$mode" ]; then [ "$mode" = wal ] && pass "database is in WAL mode" || fail "database is in WAL mode (got $mode)"; else skip "WAL mode (no sqlite3 client)"; fi
 stop
+"$bin" healthcheck "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && fail "'backstop healthcheck' fails when nothing answers" || pass "'backstop healthcheck' fails when nothing answers"
 
 start "$work/second.log" --urls "http://127.0.0.1:$port"
 if wait_ready "http://127.0.0.1:$port/health/ready" 60; then pass "restart on the same file answers /health/ready"; else fail "restart on the same file"; fi

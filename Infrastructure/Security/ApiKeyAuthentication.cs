@@ -1,18 +1,38 @@
+using System.Globalization;
 using System.Security.Claims;
 using System.Text.Encodings.Web;
 using Backstop.Infrastructure.Errors;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Security;
 
 /// <summary>
-/// What a slice plugs in to accept tenant API keys: given the presented bearer token, answer a principal, a failure,
-/// or <c>null</c> when the token is not one of its keys.
+/// What a slice plugs in to accept tenant API keys: given the presented bearer token, answer a principal, a failure
+/// (made with <see cref="AuthFailure.Fail"/>), or <c>null</c> when the token is not one of its keys.
 /// </summary>
 public interface IApiKeyAuthenticator
 {
     Task<AuthenticateResult?> AuthenticateAsync(string token, HttpContext context, CancellationToken ct);
+
+    /// <summary>
+    /// The public part of the token that failed attempts are counted under together with the client address
+    /// (never secret: it is logged), or null when the token is not shaped like this authenticator's keys.
+    /// </summary>
+    string? PrefixOf(string token) => null;
+}
+
+/// <summary>
+/// Counts failed authentications in the database, per client address + key prefix and per client address, and
+/// answers whether either is locked out. Checked before any key is verified.
+/// </summary>
+public interface IAuthLockout
+{
+    /// <summary>How long the pair or the address stays locked, or null when neither is.</summary>
+    Task<TimeSpan?> LockedForAsync(string clientIp, string prefix, CancellationToken ct);
+
+    Task RecordFailureAsync(string clientIp, string prefix, CancellationToken ct);
 }
 
 public static class BackstopClaims
@@ -24,25 +44,74 @@ public static class BackstopClaims
     public const string Scope = "backstop:scope";
 }
 
+/// <summary>How authenticators fail a request, with a stable problem code.</summary>
+public static class AuthFailure
+{
+    internal const string CodeKey = "backstop:auth-failure";
+    internal const string GuessKey = "backstop:auth-guess";
+    internal const string RetryAfterKey = "backstop:auth-retry-after";
+
+    /// <param name="countsAsGuess">
+    /// Whether the attempt counts towards the brute-force lockout. A key that proves possession of a real secret
+    /// (revoked, expired, of a deleted organization) is no guess; counting it would let one forgotten client with
+    /// an old key lock every key of its office's address out.
+    /// </param>
+    public static AuthenticateResult Fail(HttpContext context, string code, string message, bool countsAsGuess = true)
+    {
+        context.Items[CodeKey] = code;
+        context.Items[GuessKey] = countsAsGuess;
+        return AuthenticateResult.Fail(message);
+    }
+}
+
 /// <summary>
 /// Authenticates <c>Authorization: Bearer &lt;key&gt;</c>: the operator's admin key, or a tenant key through the
-/// registered <see cref="IApiKeyAuthenticator"/>. Challenges and refusals answer problem+json.
+/// registered <see cref="IApiKeyAuthenticator"/>. A client address (or address + key prefix) locked out by
+/// <see cref="IAuthLockout"/> is refused with 429 before any key is looked at, even a valid one: otherwise the
+/// answer would tell an attacker which guess was right. Challenges and refusals answer problem+json.
 /// </summary>
 public sealed class ApiKeyAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
     ILoggerFactory logger,
     UrlEncoder encoder,
     AdminKey adminKey,
-    IEnumerable<IApiKeyAuthenticator> authenticators)
+    ClientIp clientIp,
+    IEnumerable<IApiKeyAuthenticator> authenticators,
+    IEnumerable<IAuthLockout> lockouts)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
-    private const string FailureCodeKey = "backstop:auth-failure";
+    public const string LockedOutCode = "api_key_locked_out";
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         var token = BearerToken(Request);
         if (token is null) return AuthenticateResult.NoResult();
 
+        var ip = clientIp.Resolve(Context);
+        var prefix = PrefixOf(token);
+        var lockout = lockouts.FirstOrDefault();
+        if (lockout is not null)
+        {
+            var left = await lockout.LockedForAsync(ip, prefix, Context.RequestAborted);
+            if (left is { } l)
+            {
+                Context.Items[AuthFailure.RetryAfterKey] = Math.Max(1, (long)Math.Ceiling(l.TotalSeconds));
+                return AuthFailure.Fail(Context, LockedOutCode,
+                    "Too many failed authentication attempts from this address; try again later.", countsAsGuess: false);
+            }
+        }
+
+        var result = await VerifyAsync(token);
+        if (!result.Succeeded && lockout is not null && Context.Items[AuthFailure.GuessKey] is true)
+        {
+            // Not cancellable: a client that hangs up right after sending must still be counted.
+            await lockout.RecordFailureAsync(ip, prefix, CancellationToken.None);
+        }
+        return result;
+    }
+
+    private async Task<AuthenticateResult> VerifyAsync(string token)
+    {
         if (token.StartsWith(AdminKey.Prefix, StringComparison.Ordinal) || adminKey.IsConfigured)
         {
             if (adminKey.Matches(token))
@@ -56,30 +125,60 @@ public sealed class ApiKeyAuthenticationHandler(
         foreach (var authenticator in authenticators)
         {
             var result = await authenticator.AuthenticateAsync(token, Context, Context.RequestAborted);
-            if (result is not null) return result;
+            if (result is null) continue;
+            if (!result.Succeeded && !Context.Items.ContainsKey(AuthFailure.CodeKey))
+                return AuthFailure.Fail(Context, "invalid_api_key", result.Failure?.Message ?? "The API key is not valid.");
+            return result;
         }
 
-        return Fail("invalid_api_key", "The API key is not valid.");
+        return AuthFailure.Fail(Context, "invalid_api_key", "The API key is not valid.");
     }
 
-    public AuthenticateResult Fail(string code, string message)
+    /// <summary>The token's public prefix for counting failures; never any of its secret part.</summary>
+    private string PrefixOf(string token)
     {
-        Context.Items[FailureCodeKey] = code;
-        return AuthenticateResult.Fail(message);
+        foreach (var authenticator in authenticators)
+            if (authenticator.PrefixOf(token) is { } prefix) return prefix;
+        return token.StartsWith(AdminKey.Prefix, StringComparison.Ordinal) ? AdminKey.Prefix : "other";
     }
 
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {
-        Response.Headers.WWWAuthenticate = "Bearer";
         var result = await Context.AuthenticateAsync(Scheme.Name);
-        if (Context.Items[FailureCodeKey] is string code && result.Failure is not null)
+        if (Context.Items[AuthFailure.CodeKey] is LockedOutCode && Context.Items[AuthFailure.RetryAfterKey] is long seconds)
+        {
+            await Problem.WriteAsync(Context, 429, LockedOutCode, result.Failure?.Message ?? "Locked out.",
+                headers: new Dictionary<string, string> { ["Retry-After"] = seconds.ToString(CultureInfo.InvariantCulture) });
+            return;
+        }
+
+        Response.Headers.WWWAuthenticate = "Bearer";
+        if (Context.Items[AuthFailure.CodeKey] is string code && result.Failure is not null)
             await Problem.WriteAsync(Context, 401, code, result.Failure.Message);
         else
             await Problem.WriteAsync(Context, 401, "unauthorized", "This endpoint needs an API key: send 'Authorization: Bearer <key>'.");
     }
 
-    protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
-        Problem.WriteAsync(Context, 403, "forbidden", "This API key is not allowed to use this endpoint.");
+    protected override Task HandleForbiddenAsync(AuthenticationProperties properties)
+    {
+        var missing = MissingScope();
+        return missing is null
+            ? Problem.WriteAsync(Context, 403, "forbidden", "This API key is not allowed to use this endpoint.")
+            : Problem.WriteAsync(Context, 403, "insufficient_scope", $"This API key lacks the '{missing}' scope this endpoint needs.");
+    }
+
+    /// <summary>The scope a scope policy of this endpoint asks for and the caller's key does not have.</summary>
+    private string? MissingScope()
+    {
+        var policies = Context.GetEndpoint()?.Metadata.GetOrderedMetadata<IAuthorizeData>().Select(a => a.Policy).OfType<string>() ?? [];
+        foreach (var policy in policies)
+        {
+            var accepted = BackstopPolicies.ScopesSatisfying(policy);
+            if (accepted is not null && !accepted.Any(s => Context.User.HasClaim(BackstopClaims.Scope, s)))
+                return policy["scope:".Length..];
+        }
+        return null;
+    }
 
     public static string? BearerToken(HttpRequest request)
     {

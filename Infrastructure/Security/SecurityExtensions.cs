@@ -10,9 +10,10 @@ public static class SecurityExtensions
         services.AddCheckedOptions<AdminOptions>(AdminOptions.Section);
         services.AddCheckedOptions<SecurityOptions>(SecurityOptions.Section);
         services.AddSingleton<AdminKey>();
+        services.AddSingleton<ClientIp>();
         services.AddAuthentication(BackstopClaims.Scheme)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(BackstopClaims.Scheme, null);
-        services.AddAuthorization();
+        services.AddAuthorizationBuilder().AddBackstopPolicies();
         return services;
     }
 }

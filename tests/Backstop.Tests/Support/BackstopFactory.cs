@@ -52,11 +52,27 @@ public abstract class BackstopFactory : WebApplicationFactory<Program>, IAsyncLi
         {
             services.RemoveAll<TimeProvider>();
             services.AddSingleton<TimeProvider>(Time);
+            services.AddTransient<IStartupFilter, TestClientIpStartupFilter>();
             ConfigureTestServices(services);
         });
     }
 
     protected virtual void ConfigureTestServices(IServiceCollection services) { }
+
+    /// <summary>Every client is a different machine: a random client address (see <see cref="TestClientIpStartupFilter"/>).</summary>
+    protected override void ConfigureClient(HttpClient client)
+    {
+        base.ConfigureClient(client);
+        TestClientIpStartupFilter.SetAddress(client, TestClientIpStartupFilter.RandomAddress());
+    }
+
+    /// <summary>A client with this key, calling from <paramref name="clientIp"/>.</summary>
+    public HttpClient ClientWithKey(string key, string clientIp)
+    {
+        var client = ClientWithKey(key);
+        TestClientIpStartupFilter.SetAddress(client, clientIp);
+        return client;
+    }
 
     public T Service<T>() where T : notnull => Services.GetRequiredService<T>();
 

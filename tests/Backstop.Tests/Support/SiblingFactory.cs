@@ -19,6 +19,13 @@ public sealed class SiblingFactory(BackstopFactory original, IDictionary<string,
         {
             services.RemoveAll<TimeProvider>();
             services.AddSingleton<TimeProvider>(original.Time);
+            services.AddTransient<IStartupFilter, TestClientIpStartupFilter>();
         });
+    }
+
+    protected override void ConfigureClient(HttpClient client)
+    {
+        base.ConfigureClient(client);
+        TestClientIpStartupFilter.SetAddress(client, TestClientIpStartupFilter.RandomAddress());
     }
 }

@@ -1,0 +1,54 @@
+using Backstop.Infrastructure.Security;
+using FastEndpoints;
+using FluentValidation;
+
+namespace Backstop.Features.ApiKeys;
+
+public sealed record MemberResponse(
+    string Id, string OrganizationId, string? ExternalUserId, string? Email, string? DisplayName, string Role, DateTimeOffset CreatedAt)
+{
+    public static MemberResponse From(MemberRow r) => new(r.Id, r.OrganizationId, r.ExternalUserId, r.Email, r.DisplayName, r.Role, r.CreatedAt);
+}
+
+public sealed record AddMemberRequest
+{
+    public string OrgId { get; init; } = "";
+    /// <summary>The user's id at the identity provider (Clerk <c>user_…</c>).</summary>
+    public string? ExternalUserId { get; init; }
+    public string? Email { get; init; }
+    public string? DisplayName { get; init; }
+    public string Role { get; init; } = MemberRoles.Member;
+}
+
+/// <summary><c>POST /v1/admin/organizations/{orgId}/members</c>.</summary>
+public sealed class AddMember(OrganizationStore organizations) : Endpoint<AddMemberRequest, MemberResponse>
+{
+    public override void Configure()
+    {
+        Post("/v1/admin/organizations/{orgId}/members");
+        Roles(BackstopClaims.AdminRole);
+        Summary(s => s.Summary = "Add a member (owner, admin or member) to an organization.");
+    }
+
+    public sealed class Validator : Validator<AddMemberRequest>
+    {
+        public Validator()
+        {
+            RuleFor(r => r.Role).Must(MemberRoles.IsValid).WithMessage("role must be owner, admin or member.");
+            RuleFor(r => r).Must(r => !string.IsNullOrWhiteSpace(r.ExternalUserId) || !string.IsNullOrWhiteSpace(r.Email))
+                .WithName("externalUserId").WithMessage("externalUserId or email is required.");
+            RuleFor(r => r.ExternalUserId).MaximumLength(200).WithMessage("externalUserId must be at most 200 characters.");
+            RuleFor(r => r.Email!).EmailAddress().When(r => r.Email is not null).WithMessage("email must be an email address.")
+                .MaximumLength(320).WithMessage("email must be at most 320 characters.");
+            RuleFor(r => r.DisplayName).MaximumLength(200).WithMessage("displayName must be at most 200 characters.");
+        }
+    }
+
+    public override async Task HandleAsync(AddMemberRequest req, CancellationToken ct)
+    {
+        var row = await organizations.AddMemberAsync(req.OrgId, NullIfBlank(req.ExternalUserId), NullIfBlank(req.Email), NullIfBlank(req.DisplayName), req.Role, ct);
+        await Send.ResponseAsync(MemberResponse.From(row), 201, ct);
+    }
+
+    private static string? NullIfBlank(string? s) => string.IsNullOrWhiteSpace(s) ? null : s.Trim();
+}

@@ -1,0 +1,147 @@
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Errors;
+using Backstop.Infrastructure.Security;
+using Dapper;
+using Microsoft.Extensions.Options;
+
+namespace Backstop.Features.ApiKeys;
+
+public sealed record ApiKeyRow
+{
+    public string Id { get; init; } = "";
+    public string OrganizationId { get; init; } = "";
+    public string Name { get; init; } = "";
+    public string Prefix { get; init; } = "";
+    public string Scopes { get; init; } = "";
+    public DateTimeOffset? ExpiresAt { get; init; }
+    public DateTimeOffset? RevokedAt { get; init; }
+    public DateTimeOffset? RotatedAt { get; init; }
+    public string? ReplacedById { get; init; }
+    public DateTimeOffset? LastUsedAt { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
+}
+
+/// <summary>A key as listed: never its secret or hash. <c>status</c>: <c>active</c>, <c>revoked</c> or <c>expired</c>.</summary>
+public sealed record ApiKeyResponse(
+    string Id, string Name, string Prefix, IReadOnlyList<string> Scopes, string Status, DateTimeOffset CreatedAt,
+    DateTimeOffset? ExpiresAt, DateTimeOffset? LastUsedAt, DateTimeOffset? RevokedAt, DateTimeOffset? RotatedAt, string? ReplacedById)
+{
+    public static ApiKeyResponse From(ApiKeyRow row, DateTimeOffset now) => new(
+        row.Id, row.Name, row.Prefix, ApiKeyStore.SplitScopes(row.Scopes),
+        row.RevokedAt is not null ? "revoked" : row.ExpiresAt <= now ? "expired" : "active",
+        row.CreatedAt, row.ExpiresAt, row.LastUsedAt, row.RevokedAt, row.RotatedAt, row.ReplacedById);
+}
+
+/// <summary>The only response that ever carries the key itself.</summary>
+public sealed record CreatedApiKeyResponse(
+    string Id, string Name, string Key, string Prefix, IReadOnlyList<string> Scopes, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt);
+
+/// <summary>Creating, listing, revoking and rotating keys; every statement is scoped by the organization id.</summary>
+public sealed class ApiKeyStore(Db db, TimeProvider time, IOptions<ApiKeysOptions> options)
+{
+    public static readonly IReadOnlyList<string> DefaultScopes = ["read", "write"];
+
+    private const string Columns = "id, organization_id, name, prefix, scopes, expires_at, revoked_at, rotated_at, replaced_by_id, last_used_at, created_at";
+
+    public static IReadOnlyList<string> SplitScopes(string scopes) => scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+
+    /// <summary>Scopes in canonical order without duplicates, stored space-separated.</summary>
+    public static string JoinScopes(IEnumerable<string> scopes) =>
+        string.Join(' ', BackstopPolicies.Scopes.Where(s => scopes.Contains(s, StringComparer.Ordinal)));
+
+    public async Task<CreatedApiKeyResponse> CreateAsync(string organizationId, string name, IReadOnlyList<string>? scopes,
+        DateTimeOffset? expiresAt, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        var created = await InsertAsync(connection, null, organizationId, name, JoinScopes(scopes ?? DefaultScopes), expiresAt, ct);
+        return created ?? throw ProblemException.NotFound("Organization");
+    }
+
+    private async Task<CreatedApiKeyResponse?> InsertAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction? tx,
+        string organizationId, string name, string scopes, DateTimeOffset? expiresAt, CancellationToken ct)
+    {
+        var (key, parts) = KeyFormat.Generate();
+        var now = time.GetUtcNow();
+        var id = Ids.New(time);
+        // One statement: the organization cannot be deleted between a check and the insert.
+        var inserted = await connection.ExecuteAsync(new CommandDefinition(
+            """
+            insert into api_keys (id, organization_id, name, lookup_id, prefix, key_hash, scopes, expires_at, created_at, updated_at)
+            select @id, @organizationId, @name, @lookupId, @prefix, @hash, @scopes, @expiresAt, @now, @now
+            where exists (select 1 from organizations where id = @organizationId and deleted_at is null)
+            """,
+            new { id, organizationId, name, lookupId = parts.LookupId, prefix = parts.Prefix, hash = Secrets.Hash(key), scopes, expiresAt, now },
+            tx, cancellationToken: ct));
+        return inserted == 0 ? null : new CreatedApiKeyResponse(id, name, key, parts.Prefix, SplitScopes(scopes), now, expiresAt);
+    }
+
+    public async Task<Page<ApiKeyResponse>> ListAsync(string organizationId, PageRequest page, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        var rows = (await connection.QueryAsync<ApiKeyRow>(new CommandDefinition(
+            $"""
+            select {Columns} from api_keys
+            where organization_id = @organizationId and (@After is null or id < @After)
+            order by id desc
+            limit @Limit
+            """, new { organizationId, page.After, Limit = page.Take + 1 }, cancellationToken: ct))).ToList();
+        var now = time.GetUtcNow();
+        var result = Paging.Of(rows, page.Take, r => r.Id);
+        return new Page<ApiKeyResponse>(result.Items.Select(r => ApiKeyResponse.From(r, now)).ToList(), result.NextCursor);
+    }
+
+    /// <summary>Revokes the key at once. Revoking a revoked key again is fine; a key of another organization is 404.</summary>
+    public async Task RevokeAsync(string organizationId, string keyId, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        var now = time.GetUtcNow();
+        var found = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+            "select count(*) from api_keys where id = @keyId and organization_id = @organizationId",
+            new { keyId, organizationId }, cancellationToken: ct));
+        if (found == 0) throw ProblemException.NotFound("API key");
+        await connection.ExecuteAsync(new CommandDefinition(
+            """
+            update api_keys set revoked_at = @now, updated_at = @now
+            where id = @keyId and organization_id = @organizationId and revoked_at is null
+            """, new { keyId, organizationId, now }, cancellationToken: ct));
+    }
+
+    /// <summary>
+    /// Replaces a live key with a new one of the same name and scopes. The old key keeps working until the end of
+    /// the overlap (or its own earlier expiry). The conditional update on <c>replaced_by_id is null</c> makes
+    /// concurrent rotations of one key produce exactly one replacement.
+    /// </summary>
+    public async Task<CreatedApiKeyResponse> RotateAsync(string organizationId, string keyId, DateTimeOffset? newExpiresAt,
+        int? overlapMinutes, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var overlapEnd = now.AddMinutes(overlapMinutes ?? options.Value.RotationOverlapMinutes);
+        return await db.InTransactionAsync(async (c, tx) =>
+        {
+            var old = await c.QuerySingleOrDefaultAsync<ApiKeyRow>(new CommandDefinition(
+                $"""
+                select {Columns} from api_keys
+                where id = @keyId and organization_id = @organizationId
+                  and organization_id in (select id from organizations where deleted_at is null)
+                """, new { keyId, organizationId }, tx, cancellationToken: ct)) ?? throw ProblemException.NotFound("API key");
+            if (old.ReplacedById is not null)
+                throw new ProblemException(409, "api_key_already_rotated", "This key was already rotated; rotate its replacement instead.");
+            if (old.RevokedAt is not null || old.ExpiresAt <= now)
+                throw new ProblemException(409, "api_key_not_active", "Only an active key can be rotated.");
+
+            var created = await InsertAsync(c, tx, organizationId, old.Name, old.Scopes, newExpiresAt, ct)
+                          ?? throw ProblemException.NotFound("API key");
+            var updated = await c.ExecuteAsync(new CommandDefinition(
+                """
+                update api_keys
+                set replaced_by_id = @newId, rotated_at = @now, updated_at = @now,
+                    expires_at = case when expires_at is not null and expires_at < @overlapEnd then expires_at else @overlapEnd end
+                where id = @keyId and organization_id = @organizationId and replaced_by_id is null and revoked_at is null
+                """, new { keyId, organizationId, newId = created.Id, now, overlapEnd }, tx, cancellationToken: ct));
+            // Lost a race with another rotation or a revocation: the whole transaction (and the new key) is rolled back.
+            if (updated == 0)
+                throw new ProblemException(409, "api_key_already_rotated", "This key was rotated or revoked at the same time; list the keys and retry.");
+            return created;
+        }, ct);
+    }
+}

@@ -1,0 +1,55 @@
+using Backstop.Infrastructure.Security;
+using FastEndpoints;
+using FluentValidation;
+
+namespace Backstop.Features.ApiKeys;
+
+public sealed record CreateKeyRequest
+{
+    /// <summary>Route value of the admin endpoint; the tenant endpoint always uses the caller's organization.</summary>
+    public string OrgId { get; init; } = "";
+    public string Name { get; init; } = "";
+    /// <summary><c>read</c>, <c>write</c>, <c>admin</c>; default <c>["read","write"]</c>.</summary>
+    public List<string>? Scopes { get; init; }
+    public DateTimeOffset? ExpiresAt { get; init; }
+
+    public sealed class Validator : Validator<CreateKeyRequest>
+    {
+        public Validator()
+        {
+            RuleFor(r => r.Name).NotEmpty().WithMessage("name is required.").MaximumLength(100).WithMessage("name must be at most 100 characters.");
+            RuleFor(r => r.Scopes!).NotEmpty().When(r => r.Scopes is not null).WithMessage("scopes must not be empty when given.");
+            RuleForEach(r => r.Scopes).Must(s => BackstopPolicies.Scopes.Contains(s)).WithMessage("each scope must be read, write or admin.");
+            RuleFor(r => r.ExpiresAt).Must(e => e is null || e > Resolve<TimeProvider>().GetUtcNow())
+                .WithMessage("expiresAt must be in the future.");
+        }
+    }
+}
+
+/// <summary><c>POST /v1/admin/organizations/{orgId}/api-keys</c>: the key is in this response only.</summary>
+public sealed class CreateKey(ApiKeyStore keys) : Endpoint<CreateKeyRequest, CreatedApiKeyResponse>
+{
+    public override void Configure()
+    {
+        Post("/v1/admin/organizations/{orgId}/api-keys");
+        Roles(BackstopClaims.AdminRole);
+        Summary(s => s.Summary = "Create an API key for an organization (the key is shown only in this response).");
+    }
+
+    public override async Task HandleAsync(CreateKeyRequest req, CancellationToken ct) =>
+        await Send.ResponseAsync(await keys.CreateAsync(req.OrgId, req.Name.Trim(), req.Scopes, req.ExpiresAt, ct), 201, ct);
+}
+
+/// <summary><c>POST /v1/api-keys</c>: an <c>admin</c>-scoped key creates a key of its own organization.</summary>
+public sealed class CreateOwnKey(ApiKeyStore keys) : Endpoint<CreateKeyRequest, CreatedApiKeyResponse>
+{
+    public override void Configure()
+    {
+        Post("/v1/api-keys");
+        Policies(BackstopPolicies.Admin);
+        Summary(s => s.Summary = "Create an API key of the caller's organization (scope admin).");
+    }
+
+    public override async Task HandleAsync(CreateKeyRequest req, CancellationToken ct) =>
+        await Send.ResponseAsync(await keys.CreateAsync(User.OrganizationId(), req.Name.Trim(), req.Scopes, req.ExpiresAt, ct), 201, ct);
+}

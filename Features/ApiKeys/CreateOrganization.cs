@@ -1,0 +1,40 @@
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Security;
+using FastEndpoints;
+using FluentValidation;
+
+namespace Backstop.Features.ApiKeys;
+
+public sealed record CreateOrganizationRequest
+{
+    public string Name { get; init; } = "";
+    public string? Slug { get; init; }
+}
+
+/// <summary><c>POST /v1/admin/organizations</c>: creates a tenant; without a slug one is derived from the name.</summary>
+public sealed class CreateOrganization(Db db, OrganizationStore organizations) : Endpoint<CreateOrganizationRequest, OrganizationResponse>
+{
+    public override void Configure()
+    {
+        Post("/v1/admin/organizations");
+        Roles(BackstopClaims.AdminRole);
+        Summary(s => s.Summary = "Create an organization (tenant).");
+    }
+
+    public sealed class Validator : Validator<CreateOrganizationRequest>
+    {
+        public Validator()
+        {
+            RuleFor(r => r.Name).NotEmpty().WithMessage("name is required.").MaximumLength(200).WithMessage("name must be at most 200 characters.");
+            RuleFor(r => r.Slug!).Matches(OrganizationStore.SlugPattern()).When(r => r.Slug is not null)
+                .WithMessage("slug must be 1-48 lowercase letters, digits and inner hyphens.");
+        }
+    }
+
+    public override async Task HandleAsync(CreateOrganizationRequest req, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        var (row, _) = await organizations.InsertAsync(connection, null, OrganizationStore.Normalize(req.Name), req.Slug, req.Slug is not null, null, ct);
+        await Send.ResponseAsync(OrganizationResponse.From(row), 201, ct);
+    }
+}

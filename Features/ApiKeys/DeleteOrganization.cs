@@ -1,0 +1,21 @@
+using Backstop.Infrastructure.Security;
+using FastEndpoints;
+
+namespace Backstop.Features.ApiKeys;
+
+/// <summary><c>DELETE /v1/admin/organizations/{orgId}</c>: soft-deletes it; its keys stop working at once.</summary>
+public sealed class DeleteOrganization(OrganizationStore organizations) : Endpoint<OrganizationIdRequest>
+{
+    public override void Configure()
+    {
+        Delete("/v1/admin/organizations/{orgId}");
+        Roles(BackstopClaims.AdminRole);
+        Summary(s => s.Summary = "Delete an organization (soft); its API keys are revoked.");
+    }
+
+    public override async Task HandleAsync(OrganizationIdRequest req, CancellationToken ct)
+    {
+        await organizations.DeleteAsync(req.OrgId, ct);
+        await Send.NoContentAsync(ct);
+    }
+}

@@ -1,0 +1,78 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Backstop.Features.ApiKeys;
+
+/// <summary>
+/// Tenant API keys look like <c>bsk_live_2aZ0kq9Xb7Lm_6Jd0...Qw4x9Tf2Kp</c>:
+/// <list type="bullet">
+/// <item><c>bsk_live_</c>: the type prefix secret scanners match on (<c>bsk_live_[0-9A-Za-z]{12}_[0-9A-Za-z]{30}</c>);</item>
+/// <item>12 base62 characters: the lookup id, public (shown as part of <see cref="Parsed.Prefix"/>, indexed);</item>
+/// <item>24 base62 characters: the secret, about 143 bits from the system CSPRNG;</item>
+/// <item>6 base62 characters: a checksum, the first 32 bits of SHA-256 over everything before it, so a mistyped
+/// or truncated key is rejected without a database lookup.</item>
+/// </list>
+/// Only SHA-256 of the whole key is stored.
+/// </summary>
+public static class KeyFormat
+{
+    public const string TypePrefix = "bsk_live_";
+    public const int LookupIdLength = 12;
+    public const int SecretLength = 24;
+    public const int ChecksumLength = 6;
+    public const int Length = 9 + LookupIdLength + 1 + SecretLength + ChecksumLength;
+
+    private const string Alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+    public sealed record Parsed(string LookupId, string Prefix);
+
+    public static (string Key, Parsed Parts) Generate()
+    {
+        // GetString draws each character uniformly (rejection sampling), so no modulo bias.
+        var lookupId = RandomNumberGenerator.GetString(Alphabet, LookupIdLength);
+        var secret = RandomNumberGenerator.GetString(Alphabet, SecretLength);
+        var body = TypePrefix + lookupId + "_" + secret;
+        return (body + Checksum(body), new Parsed(lookupId, TypePrefix + lookupId));
+    }
+
+    /// <summary>The public prefix of anything shaped like one of our keys (even with a wrong checksum), else null.</summary>
+    public static string? PrefixOf(string token)
+    {
+        if (!token.StartsWith(TypePrefix, StringComparison.Ordinal)) return null;
+        var id = token.AsSpan(TypePrefix.Length);
+        if (id.Length < LookupIdLength) return TypePrefix + "malformed";
+        foreach (var c in id[..LookupIdLength])
+            if (!IsBase62(c)) return TypePrefix + "malformed";
+        return TypePrefix + id[..LookupIdLength].ToString();
+    }
+
+    /// <summary>Parses a well-formed key whose checksum matches; null for anything else.</summary>
+    public static Parsed? TryParse(string token)
+    {
+        if (token.Length != Length || !token.StartsWith(TypePrefix, StringComparison.Ordinal)) return null;
+        var lookupId = token.Substring(TypePrefix.Length, LookupIdLength);
+        if (token[TypePrefix.Length + LookupIdLength] != '_') return null;
+        var rest = token.AsSpan(TypePrefix.Length + LookupIdLength + 1);
+        foreach (var c in lookupId) if (!IsBase62(c)) return null;
+        foreach (var c in rest) if (!IsBase62(c)) return null;
+        var body = token[..^ChecksumLength];
+        // The checksum is not secret (anyone can compute it), so an ordinary comparison is fine here.
+        return Checksum(body) == token[^ChecksumLength..] ? new Parsed(lookupId, TypePrefix + lookupId) : null;
+    }
+
+    public static string Checksum(string body)
+    {
+        var hash = SHA256.HashData(Encoding.ASCII.GetBytes(body));
+        var value = (ulong)System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(hash);
+        var chars = new char[ChecksumLength];
+        // 62^6 > 2^32: six characters hold every 32-bit value.
+        for (var i = ChecksumLength - 1; i >= 0; i--)
+        {
+            chars[i] = Alphabet[(int)(value % 62)];
+            value /= 62;
+        }
+        return new string(chars);
+    }
+
+    private static bool IsBase62(char c) => char.IsAsciiLetterOrDigit(c);
+}

@@ -1,0 +1,50 @@
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Security;
+using FastEndpoints;
+
+namespace Backstop.Features.ApiKeys;
+
+public sealed record ListKeysRequest : PageRequest
+{
+    public string OrgId { get; init; } = "";
+
+    public sealed class Validator : FastEndpoints.Validator<ListKeysRequest>
+    {
+        public Validator() => this.AddPagingRules();
+    }
+}
+
+/// <summary><c>GET /v1/admin/organizations/{orgId}/api-keys</c>: every key (live, revoked, expired), newest first.</summary>
+public sealed class ListKeys(OrganizationStore organizations, ApiKeyStore keys) : Endpoint<ListKeysRequest, ListResponse<ApiKeyResponse>>
+{
+    public override void Configure()
+    {
+        Get("/v1/admin/organizations/{orgId}/api-keys");
+        Roles(BackstopClaims.AdminRole);
+        Summary(s => s.Summary = "List an organization's API keys (never their secrets).");
+    }
+
+    public override async Task HandleAsync(ListKeysRequest req, CancellationToken ct)
+    {
+        await organizations.GetAsync(req.OrgId, ct);
+        var page = await keys.ListAsync(req.OrgId, req, ct);
+        await Send.OkAsync(new ListResponse<ApiKeyResponse>(page.Items, page.NextCursor), ct);
+    }
+}
+
+/// <summary><c>GET /v1/api-keys</c>: the caller's organization's keys (scope admin).</summary>
+public sealed class ListOwnKeys(ApiKeyStore keys) : Endpoint<ListKeysRequest, ListResponse<ApiKeyResponse>>
+{
+    public override void Configure()
+    {
+        Get("/v1/api-keys");
+        Policies(BackstopPolicies.Admin);
+        Summary(s => s.Summary = "List the caller's organization's API keys (scope admin).");
+    }
+
+    public override async Task HandleAsync(ListKeysRequest req, CancellationToken ct)
+    {
+        var page = await keys.ListAsync(User.OrganizationId(), req, ct);
+        await Send.OkAsync(new ListResponse<ApiKeyResponse>(page.Items, page.NextCursor), ct);
+    }
+}

@@ -1,0 +1,32 @@
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Security;
+using FastEndpoints;
+
+namespace Backstop.Features.ApiKeys;
+
+public sealed record ListMembersRequest : PageRequest
+{
+    public string OrgId { get; init; } = "";
+}
+
+/// <summary><c>GET /v1/admin/organizations/{orgId}/members</c>: current members, newest first, paginated.</summary>
+public sealed class ListMembers(OrganizationStore organizations) : Endpoint<ListMembersRequest, ListResponse<MemberResponse>>
+{
+    public override void Configure()
+    {
+        Get("/v1/admin/organizations/{orgId}/members");
+        Roles(BackstopClaims.AdminRole);
+        Summary(s => s.Summary = "List the members of an organization.");
+    }
+
+    public sealed class Validator : FastEndpoints.Validator<ListMembersRequest>
+    {
+        public Validator() => this.AddPagingRules();
+    }
+
+    public override async Task HandleAsync(ListMembersRequest req, CancellationToken ct)
+    {
+        var page = await organizations.ListMembersAsync(req.OrgId, req, ct);
+        await Send.OkAsync(new ListResponse<MemberResponse>(page.Items.Select(MemberResponse.From).ToList(), page.NextCursor), ct);
+    }
+}

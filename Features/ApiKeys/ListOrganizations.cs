@@ -1,0 +1,31 @@
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Security;
+using FastEndpoints;
+
+namespace Backstop.Features.ApiKeys;
+
+public sealed record ListOrganizationsRequest : PageRequest;
+
+public sealed record ListResponse<T>(IReadOnlyList<T> Items, string? NextCursor);
+
+/// <summary><c>GET /v1/admin/organizations</c>: live organizations, newest first, paginated.</summary>
+public sealed class ListOrganizations(OrganizationStore organizations) : Endpoint<ListOrganizationsRequest, ListResponse<OrganizationResponse>>
+{
+    public override void Configure()
+    {
+        Get("/v1/admin/organizations");
+        Roles(BackstopClaims.AdminRole);
+        Summary(s => s.Summary = "List organizations (newest first, paginated).");
+    }
+
+    public sealed class Validator : FastEndpoints.Validator<ListOrganizationsRequest>
+    {
+        public Validator() => this.AddPagingRules();
+    }
+
+    public override async Task HandleAsync(ListOrganizationsRequest req, CancellationToken ct)
+    {
+        var page = await organizations.ListAsync(req, ct);
+        await Send.OkAsync(new ListResponse<OrganizationResponse>(page.Items.Select(OrganizationResponse.From).ToList(), page.NextCursor), ct);
+    }
+}

@@ -1,0 +1,45 @@
+using Backstop.Infrastructure.Security;
+using FastEndpoints;
+
+namespace Backstop.Features.ApiKeys;
+
+public sealed record KeyIdRequest
+{
+    public string OrgId { get; init; } = "";
+    public string KeyId { get; init; } = "";
+}
+
+/// <summary><c>DELETE /v1/admin/organizations/{orgId}/api-keys/{keyId}</c>: the key answers 401 from now on.</summary>
+public sealed class RevokeKey(OrganizationStore organizations, ApiKeyStore keys) : Endpoint<KeyIdRequest>
+{
+    public override void Configure()
+    {
+        Delete("/v1/admin/organizations/{orgId}/api-keys/{keyId}");
+        Roles(BackstopClaims.AdminRole);
+        Summary(s => s.Summary = "Revoke an API key.");
+    }
+
+    public override async Task HandleAsync(KeyIdRequest req, CancellationToken ct)
+    {
+        await organizations.GetAsync(req.OrgId, ct);
+        await keys.RevokeAsync(req.OrgId, req.KeyId, ct);
+        await Send.NoContentAsync(ct);
+    }
+}
+
+/// <summary><c>DELETE /v1/api-keys/{keyId}</c>: revokes a key of the caller's organization (another's: 404).</summary>
+public sealed class RevokeOwnKey(ApiKeyStore keys) : Endpoint<KeyIdRequest>
+{
+    public override void Configure()
+    {
+        Delete("/v1/api-keys/{keyId}");
+        Policies(BackstopPolicies.Admin);
+        Summary(s => s.Summary = "Revoke an API key of the caller's organization (scope admin).");
+    }
+
+    public override async Task HandleAsync(KeyIdRequest req, CancellationToken ct)
+    {
+        await keys.RevokeAsync(User.OrganizationId(), req.KeyId, ct);
+        await Send.NoContentAsync(ct);
+    }
+}

@@ -1,0 +1,31 @@
+using Backstop.Infrastructure.Security;
+using FastEndpoints;
+using FluentValidation;
+
+namespace Backstop.Features.ApiKeys;
+
+public sealed record UpdateOrganizationRequest
+{
+    public string OrgId { get; init; } = "";
+    public string Name { get; init; } = "";
+}
+
+/// <summary><c>PATCH /v1/admin/organizations/{orgId}</c>: renames the organization (the slug stays).</summary>
+public sealed class UpdateOrganization(OrganizationStore organizations) : Endpoint<UpdateOrganizationRequest, OrganizationResponse>
+{
+    public override void Configure()
+    {
+        Patch("/v1/admin/organizations/{orgId}");
+        Roles(BackstopClaims.AdminRole);
+        Summary(s => s.Summary = "Rename an organization.");
+    }
+
+    public sealed class Validator : Validator<UpdateOrganizationRequest>
+    {
+        public Validator() =>
+            RuleFor(r => r.Name).NotEmpty().WithMessage("name is required.").MaximumLength(200).WithMessage("name must be at most 200 characters.");
+    }
+
+    public override async Task HandleAsync(UpdateOrganizationRequest req, CancellationToken ct) =>
+        await Send.OkAsync(OrganizationResponse.From(await organizations.RenameAsync(req.OrgId, OrganizationStore.Normalize(req.Name), ct)), ct);
+}

@@ -1,0 +1,269 @@
+using System.Net;
+using Backstop.Features.ApiKeys;
+using Backstop.Infrastructure.Jobs;
+using Backstop.Tests.Support;
+using Dapper;
+using Microsoft.Extensions.DependencyInjection;
+using Serilog.Core;
+using Serilog.Events;
+using Shouldly;
+
+namespace Backstop.Tests.Features.ApiKeys;
+
+/// <summary>Brute-force lockout with the default limits: 10 per address + prefix, 50 per address, 15 minutes.</summary>
+public abstract class LockoutTests(BackstopFactory app) : AppTest(app)
+{
+    public const string TrustedProxy = "10.0.0.1";
+
+    private LogCapture Logs => App.Services.GetServices<ILogEventSink>().OfType<LogCapture>().Single();
+
+    private static string NewIp() => TestClientIpStartupFilter.RandomAddress();
+
+    [Fact]
+    public async Task The_eleventh_failed_attempt_is_429_and_a_valid_key_from_the_locked_pair_is_refused_too()
+    {
+        var tenant = await App.CreateTenantAsync();
+        var ip = NewIp();
+        var typo = ApiKeysTests.MistypeSecret(tenant.Key);
+        for (var i = 0; i < 10; i++)
+            await (await App.ClientWithKey(typo, ip).GetAsync("/v1/me")).ShouldBeProblemAsync(401, "invalid_api_key");
+
+        var eleventh = await App.ClientWithKey(typo, ip).GetAsync("/v1/me");
+        await eleventh.ShouldBeProblemAsync(429, "api_key_locked_out");
+        eleventh.Headers.RetryAfter!.Delta.ShouldBe(TimeSpan.FromMinutes(15));
+
+        var valid = await App.ClientWithKey(tenant.Key, ip).GetAsync("/v1/me");
+        await valid.ShouldBeProblemAsync(429, "api_key_locked_out");
+        valid.Headers.RetryAfter.ShouldNotBeNull();
+
+        // Only that pair: the same key from elsewhere, and another prefix from the same address, still work.
+        (await App.ClientWithKey(tenant.Key, NewIp()).GetAsync("/v1/me")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var other = await App.CreateApiKeyAsync(tenant.OrganizationId);
+        (await App.ClientWithKey(other.Key, ip).GetAsync("/v1/me")).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        var warnings = Logs.Events.Where(e => e.Level == LogEventLevel.Warning && e.MessageTemplate.Text.StartsWith("Security:")
+            && e.Properties["ClientIp"].ToString() == $"\"{ip}\"").ToList();
+        warnings.Count.ShouldBe(1);
+        warnings[0].Properties["KeyPrefix"].ToString().ShouldBe($"\"{tenant.ApiKey.Prefix}\"");
+        var metrics = await (await App.CreateClient().GetAsync("/metrics")).Content.ReadAsStringAsync();
+        metrics.ShouldContain("backstop_auth_lockouts_total{scope=\"pair\"}");
+    }
+
+    [Fact]
+    public async Task A_locked_pair_is_unlocked_after_fifteen_minutes()
+    {
+        var tenant = await App.CreateTenantAsync();
+        var ip = NewIp();
+        var typo = ApiKeysTests.MistypeSecret(tenant.Key);
+        for (var i = 0; i < 10; i++) await App.ClientWithKey(typo, ip).GetAsync("/v1/me");
+        await (await App.ClientWithKey(tenant.Key, ip).GetAsync("/v1/me")).ShouldBeProblemAsync(429, "api_key_locked_out");
+
+        App.Time.Advance(TimeSpan.FromMinutes(15) - TimeSpan.FromSeconds(1));
+        var almost = await App.ClientWithKey(tenant.Key, ip).GetAsync("/v1/me");
+        await almost.ShouldBeProblemAsync(429, "api_key_locked_out");
+        almost.Headers.RetryAfter!.Delta.ShouldBe(TimeSpan.FromSeconds(1));
+
+        App.Time.Advance(TimeSpan.FromSeconds(1));
+        (await App.ClientWithKey(tenant.Key, ip).GetAsync("/v1/me")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        // A fresh window: one more failure is not a lockout.
+        await (await App.ClientWithKey(typo, ip).GetAsync("/v1/me")).ShouldBeProblemAsync(401, "invalid_api_key");
+        (await App.ClientWithKey(tenant.Key, ip).GetAsync("/v1/me")).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task Failures_older_than_the_window_do_not_add_up()
+    {
+        var tenant = await App.CreateTenantAsync();
+        var ip = NewIp();
+        var typo = ApiKeysTests.MistypeSecret(tenant.Key);
+        for (var i = 0; i < 9; i++) await App.ClientWithKey(typo, ip).GetAsync("/v1/me");
+        App.Time.Advance(TimeSpan.FromMinutes(15));
+        for (var i = 0; i < 9; i++) await (await App.ClientWithKey(typo, ip).GetAsync("/v1/me")).ShouldBeProblemAsync(401, "invalid_api_key");
+        (await App.ClientWithKey(tenant.Key, ip).GetAsync("/v1/me")).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task An_address_that_varies_the_prefix_is_locked_after_fifty_failures()
+    {
+        var tenant = await App.CreateTenantAsync();
+        var ip = NewIp();
+        for (var i = 0; i < 50; i++)
+            await (await App.ClientWithKey(KeyFormat.Generate().Key, ip).GetAsync("/v1/me")).ShouldBeProblemAsync(401, "invalid_api_key");
+
+        await (await App.ClientWithKey(KeyFormat.Generate().Key, ip).GetAsync("/v1/me")).ShouldBeProblemAsync(429, "api_key_locked_out");
+        await (await App.ClientWithKey(tenant.Key, ip).GetAsync("/v1/me")).ShouldBeProblemAsync(429, "api_key_locked_out");
+        await (await App.ClientWithKey("garbage-token", ip).GetAsync("/v1/me")).ShouldBeProblemAsync(429, "api_key_locked_out");
+        (await App.ClientWithKey(tenant.Key, NewIp()).GetAsync("/v1/me")).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task A_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored()
+    {
+        var tenant = await App.CreateTenantAsync();
+        var ip = NewIp();
+        var typo = ApiKeysTests.MistypeSecret(tenant.Key);
+        for (var i = 0; i < 10; i++)
+        {
+            var client = App.ClientWithKey(typo, ip);
+            client.DefaultRequestHeaders.Add("X-Forwarded-For", NewIp());
+            await client.GetAsync("/v1/me");
+        }
+        var last = App.ClientWithKey(tenant.Key, ip);
+        last.DefaultRequestHeaders.Add("X-Forwarded-For", NewIp());
+        await (await last.GetAsync("/v1/me")).ShouldBeProblemAsync(429, "api_key_locked_out");
+    }
+
+    [Fact]
+    public async Task Behind_a_trusted_proxy_the_forwarded_client_address_is_counted()
+    {
+        var tenant = await App.CreateTenantAsync();
+        var (attacker, bystander) = (NewIp(), NewIp());
+        var typo = ApiKeysTests.MistypeSecret(tenant.Key);
+        HttpClient ViaProxy(string key, string forwardedFor)
+        {
+            var client = App.ClientWithKey(key, TrustedProxy);
+            client.DefaultRequestHeaders.Add("X-Forwarded-For", forwardedFor);
+            return client;
+        }
+
+        // The attacker puts a made-up address in front; the proxy appends the address it saw, which is what counts.
+        for (var i = 0; i < 10; i++) await ViaProxy(typo, $"{NewIp()}, {attacker}").GetAsync("/v1/me");
+
+        await (await ViaProxy(tenant.Key, attacker).GetAsync("/v1/me")).ShouldBeProblemAsync(429, "api_key_locked_out");
+        (await ViaProxy(tenant.Key, bystander).GetAsync("/v1/me")).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task Two_instances_on_one_database_share_the_lockout()
+    {
+        var tenant = await App.CreateTenantAsync();
+        var ip = NewIp();
+        var typo = ApiKeysTests.MistypeSecret(tenant.Key);
+        await using var sibling = new SiblingFactory(App);
+        HttpClient SiblingClient(string key)
+        {
+            var client = sibling.CreateClient();
+            client.DefaultRequestHeaders.Authorization = new("Bearer", key);
+            TestClientIpStartupFilter.SetAddress(client, ip);
+            return client;
+        }
+
+        for (var i = 0; i < 5; i++) await App.ClientWithKey(typo, ip).GetAsync("/v1/me");
+        for (var i = 0; i < 5; i++) await (await SiblingClient(typo).GetAsync("/v1/me")).ShouldBeProblemAsync(401, "invalid_api_key");
+
+        await (await App.ClientWithKey(tenant.Key, ip).GetAsync("/v1/me")).ShouldBeProblemAsync(429, "api_key_locked_out");
+        await (await SiblingClient(tenant.Key).GetAsync("/v1/me")).ShouldBeProblemAsync(429, "api_key_locked_out");
+    }
+
+    [Fact]
+    public async Task A_revoked_key_is_refused_without_counting_towards_the_lockout()
+    {
+        var tenant = await App.CreateTenantAsync();
+        var ip = NewIp();
+        var other = await App.CreateApiKeyAsync(tenant.OrganizationId);
+        await App.AdminClient().DeleteAsync($"/v1/admin/organizations/{tenant.OrganizationId}/api-keys/{tenant.ApiKey.Id}");
+        for (var i = 0; i < 60; i++) await (await App.ClientWithKey(tenant.Key, ip).GetAsync("/v1/me")).ShouldBeProblemAsync(401, "api_key_revoked");
+        (await App.ClientWithKey(other.Key, ip).GetAsync("/v1/me")).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task The_cleanup_job_deletes_failure_records_whose_window_and_lock_have_ended()
+    {
+        var tenant = await App.CreateTenantAsync();
+        var (locked, counted) = (NewIp(), NewIp());
+        var typo = ApiKeysTests.MistypeSecret(tenant.Key);
+        for (var i = 0; i < 10; i++) await App.ClientWithKey(typo, locked).GetAsync("/v1/me");
+        App.Time.Advance(TimeSpan.FromMinutes(10));
+        await App.ClientWithKey(typo, counted).GetAsync("/v1/me");
+        App.Time.Advance(TimeSpan.FromMinutes(6)); // locked: lock ended; counted: window still open
+
+        var run = await App.Service<JobRunner>().RunAsync(AuthFailuresCleanupJob.Id, CancellationToken.None);
+        run.Outcome.ShouldBe("succeeded");
+
+        await using var connection = await App.OpenAsync();
+        (await connection.ExecuteScalarAsync<long>("select count(*) from auth_failures where ip = @locked", new { locked })).ShouldBe(0);
+        (await connection.ExecuteScalarAsync<long>("select count(*) from auth_failures where ip = @counted", new { counted })).ShouldBe(2);
+    }
+}
+
+public sealed class LockoutTestsOnSqlite(LockoutTestsOnSqlite.Factory app) : LockoutTests(app), IClassFixture<LockoutTestsOnSqlite.Factory>
+{
+    public sealed class Factory : SqliteFactory
+    {
+        protected override void Configure(Dictionary<string, string?> settings) => settings["Security:TrustedProxies:0"] = TrustedProxy;
+        protected override void ConfigureTestServices(IServiceCollection services) => services.AddSingleton<ILogEventSink, LogCapture>();
+    }
+}
+
+public sealed class LockoutTestsOnPostgres(LockoutTestsOnPostgres.Factory app) : LockoutTests(app), IClassFixture<LockoutTestsOnPostgres.Factory>
+{
+    public sealed class Factory(PostgresServer server) : PostgresFactory(server)
+    {
+        protected override void Configure(Dictionary<string, string?> settings) => settings["Security:TrustedProxies:0"] = TrustedProxy;
+        protected override void ConfigureTestServices(IServiceCollection services) => services.AddSingleton<ILogEventSink, LogCapture>();
+    }
+}
+
+/// <summary>Concurrent failures with the pair limit raised to 50: exact counts, and the lock lands exactly at the limit.</summary>
+public abstract class LockoutCountingTests(BackstopFactory app) : AppTest(app)
+{
+    [Fact]
+    public async Task Fifty_concurrent_bad_attempts_are_counted_exactly_and_lock_at_exactly_the_limit()
+    {
+        var tenant = await App.CreateTenantAsync();
+        var ip = TestClientIpStartupFilter.RandomAddress();
+        var typo = ApiKeysTests.MistypeSecret(tenant.Key);
+        var client = App.ClientWithKey(typo, ip);
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => Task.Run(() => client.GetAsync("/v1/me"))));
+        responses.ShouldAllBe(r => r.StatusCode == HttpStatusCode.Unauthorized);
+
+        await using var connection = await App.OpenAsync();
+        var rows = (await connection.QueryAsync<(string Scope, long Failures, string? LockedUntil)>(
+            "select scope, failures, cast(locked_until as text) from auth_failures where ip = @ip", new { ip })).ToDictionary(r => r.Scope);
+        rows["pair"].Failures.ShouldBe(50);
+        rows["pair"].LockedUntil.ShouldNotBeNull();
+        rows["ip"].Failures.ShouldBe(50);
+        rows["ip"].LockedUntil.ShouldBeNull();
+
+        await (await App.ClientWithKey(tenant.Key, ip).GetAsync("/v1/me")).ShouldBeProblemAsync(429, "api_key_locked_out");
+        var logs = App.Services.GetServices<ILogEventSink>().OfType<LogCapture>().Single();
+        logs.Events.Count(e => e.MessageTemplate.Text.StartsWith("Security:") && e.Properties["ClientIp"].ToString() == $"\"{ip}\"").ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task Forty_nine_concurrent_bad_attempts_do_not_lock()
+    {
+        var tenant = await App.CreateTenantAsync();
+        var ip = TestClientIpStartupFilter.RandomAddress();
+        var client = App.ClientWithKey(ApiKeysTests.MistypeSecret(tenant.Key), ip);
+        await Task.WhenAll(Enumerable.Range(0, 49).Select(_ => Task.Run(() => client.GetAsync("/v1/me"))));
+        (await App.ClientWithKey(tenant.Key, ip).GetAsync("/v1/me")).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+}
+
+public sealed class LockoutCountingTestsOnSqlite(LockoutCountingTestsOnSqlite.Factory app) : LockoutCountingTests(app), IClassFixture<LockoutCountingTestsOnSqlite.Factory>
+{
+    public sealed class Factory : SqliteFactory
+    {
+        protected override void Configure(Dictionary<string, string?> settings)
+        {
+            settings["ApiKeys:Lockout:MaxFailuresPerIpAndPrefix"] = "50";
+            settings["ApiKeys:Lockout:MaxFailuresPerIp"] = "1000";
+        }
+        protected override void ConfigureTestServices(IServiceCollection services) => services.AddSingleton<ILogEventSink, LogCapture>();
+    }
+}
+
+public sealed class LockoutCountingTestsOnPostgres(LockoutCountingTestsOnPostgres.Factory app) : LockoutCountingTests(app), IClassFixture<LockoutCountingTestsOnPostgres.Factory>
+{
+    public sealed class Factory(PostgresServer server) : PostgresFactory(server)
+    {
+        protected override void Configure(Dictionary<string, string?> settings)
+        {
+            settings["ApiKeys:Lockout:MaxFailuresPerIpAndPrefix"] = "50";
+            settings["ApiKeys:Lockout:MaxFailuresPerIp"] = "1000";
+        }
+        protected override void ConfigureTestServices(IServiceCollection services) => services.AddSingleton<ILogEventSink, LogCapture>();
+    }
+}

@@ -1,0 +1,38 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+
+namespace Backstop.Tests.Support;
+
+/// <summary>
+/// TestServer has no network connection, so <c>Connection.RemoteIpAddress</c> is null. This startup filter (test
+/// host only) sets it from the <see cref="Header"/> request header before anything else runs, and every test
+/// client gets a random address of its own (see <see cref="BackstopFactory"/>), so failed attempts of one test never
+/// lock out another. Lockout tests pick addresses explicitly.
+/// </summary>
+public sealed class TestClientIpStartupFilter : IStartupFilter
+{
+    public const string Header = "X-Test-Client-Ip";
+
+    public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+    {
+        app.Use((context, nextMiddleware) =>
+        {
+            if (IPAddress.TryParse(context.Request.Headers[Header].ToString(), out var address))
+                context.Connection.RemoteIpAddress = address;
+            return nextMiddleware(context);
+        });
+        next(app);
+    };
+
+    /// <summary>A random address in 198.18.0.0/15 (reserved for benchmarking, never a real client).</summary>
+    public static string RandomAddress() =>
+        $"198.{18 + Random.Shared.Next(2)}.{Random.Shared.Next(256)}.{Random.Shared.Next(1, 255)}";
+
+    public static void SetAddress(HttpClient client, string address)
+    {
+        client.DefaultRequestHeaders.Remove(Header);
+        client.DefaultRequestHeaders.Add(Header, address);
+    }
+}
