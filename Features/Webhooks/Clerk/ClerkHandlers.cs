@@ -3,11 +3,10 @@ using Backstop.Features.ApiKeys;
 namespace Backstop.Features.Webhooks.Clerk;
 
 /// <summary>
-/// Base of the Clerk handlers. The directory belongs to the ApiKeys slice and is resolved when an event is handled,
-/// not when handlers are built: the inbox builds every handler for every event, and a missing directory must fail
-/// (and retry) Clerk events only, never Stripe's or Twilio's.
+/// Base of the Clerk handlers. Provisioning goes through the ApiKeys slice's directory, inside the inbox's
+/// transaction, so the organization, the member and the event's "processed" mark commit together or not at all.
 /// </summary>
-public abstract class ClerkHandler(IServiceProvider services) : IWebhookHandler
+public abstract class ClerkHandler(IOrganizationDirectory directory) : IWebhookHandler
 {
     public string Provider => "clerk";
 
@@ -15,13 +14,11 @@ public abstract class ClerkHandler(IServiceProvider services) : IWebhookHandler
 
     public abstract Task HandleAsync(WebhookContext context, CancellationToken ct);
 
-    protected IOrganizationDirectory Directory =>
-        services.GetService<IOrganizationDirectory>()
-        ?? throw new InvalidOperationException("No IOrganizationDirectory is registered (the ApiKeys slice provides it).");
+    protected IOrganizationDirectory Directory => directory;
 }
 
 /// <summary><c>user.created</c>: the user's personal organization, with the user as owner, in the inbox's transaction.</summary>
-public sealed class ClerkUserCreatedHandler(IServiceProvider services, ILogger<ClerkUserCreatedHandler> log) : ClerkHandler(services)
+public sealed class ClerkUserCreatedHandler(IOrganizationDirectory directory, ILogger<ClerkUserCreatedHandler> log) : ClerkHandler(directory)
 {
     public override bool Handles(string eventType) => eventType == "user.created";
 
@@ -35,7 +32,7 @@ public sealed class ClerkUserCreatedHandler(IServiceProvider services, ILogger<C
 }
 
 /// <summary><c>organizationMembership.created</c>: the organization and the member with the mapped role.</summary>
-public sealed class ClerkMembershipCreatedHandler(IServiceProvider services, ILogger<ClerkMembershipCreatedHandler> log) : ClerkHandler(services)
+public sealed class ClerkMembershipCreatedHandler(IOrganizationDirectory directory, ILogger<ClerkMembershipCreatedHandler> log) : ClerkHandler(directory)
 {
     public override bool Handles(string eventType) => eventType == "organizationMembership.created";
 
@@ -49,7 +46,7 @@ public sealed class ClerkMembershipCreatedHandler(IServiceProvider services, ILo
 }
 
 /// <summary><c>user.deleted</c>: the user's memberships are removed everywhere.</summary>
-public sealed class ClerkUserDeletedHandler(IServiceProvider services, ILogger<ClerkUserDeletedHandler> log) : ClerkHandler(services)
+public sealed class ClerkUserDeletedHandler(IOrganizationDirectory directory, ILogger<ClerkUserDeletedHandler> log) : ClerkHandler(directory)
 {
     public override bool Handles(string eventType) => eventType == "user.deleted";
 
