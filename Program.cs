@@ -1,5 +1,6 @@
 using Backstop.Features.ApiKeys;
 using Backstop.Features.Messaging;
+using Backstop.Features.Webhooks;
 using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Data;
@@ -34,7 +35,8 @@ try
         .AddApiKeys()
         .AddOutbox()
         .AddMessaging()
-        .AddApi();
+        .AddApi()
+        .AddWebhooks();
 
     var app = builder.Build();
     app.Services.GetRequiredService<ConfigurationCheck>().ThrowIfInvalid(app.Configuration);

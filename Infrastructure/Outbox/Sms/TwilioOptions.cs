@@ -44,8 +44,7 @@ public sealed class TwilioOptions : IValidatedOptions
         }
         if (!Uri.TryCreate(BaseUrl, UriKind.Absolute, out var b) || b.Scheme is not ("http" or "https"))
             yield return $"Twilio:BaseUrl must be an absolute http(s) URL (got '{BaseUrl}').";
-        if (!string.IsNullOrWhiteSpace(PublicBaseUrl) && (!Uri.TryCreate(PublicBaseUrl, UriKind.Absolute, out var p) || p.Scheme is not ("http" or "https")))
-            yield return $"Twilio:PublicBaseUrl must be an absolute http(s) URL (got '{PublicBaseUrl}').";
+        // Twilio:PublicBaseUrl is validated by the Webhooks slice's options (it signs inbound requests with it).
         if (SendRatePerSecond is <= 0 or > 10_000) yield return "Twilio:SendRatePerSecond must be greater than 0 and at most 10000.";
         if (TimeoutSeconds is < 1 or > 300) yield return "Twilio:TimeoutSeconds must be between 1 and 300.";
     }

@@ -1,0 +1,39 @@
+using Backstop.Infrastructure.Errors;
+using Backstop.Infrastructure.Security;
+using FastEndpoints;
+
+namespace Backstop.Features.Webhooks;
+
+/// <summary>
+/// <c>POST /v1/admin/webhooks/{id}/replay</c>: runs the handler of a processed, ignored or dead event again, in one
+/// transaction with its new mark, and records the replay (replay_count, last_replayed_at, a log line). Received and
+/// failed events are the inbox job's: replaying them would race its retries.
+/// </summary>
+public sealed class ReplayWebhook(WebhookInbox inbox, ILogger<ReplayWebhook> log) : Endpoint<WebhookIdRequest, WebhookDetails>
+{
+    public override void Configure()
+    {
+        Post("/v1/admin/webhooks/{id}/replay");
+        Roles(BackstopClaims.AdminRole);
+        Summary(s => s.Summary = "Re-run the handler of a processed, ignored or dead webhook event.");
+    }
+
+    public override async Task HandleAsync(WebhookIdRequest req, CancellationToken ct)
+    {
+        var before = await inbox.GetAsync(req.Id, ct) ?? throw ProblemException.NotFound($"Webhook event '{req.Id}'");
+        log.LogInformation("Admin replays webhook event {WebhookId} ({Provider} {EventType}, {Status})", before.Id, before.Provider, before.EventType, before.Status);
+        var outcome = await inbox.ReplayAsync(req.Id, ct);
+        var after = await inbox.GetAsync(req.Id, ct) ?? throw ProblemException.NotFound($"Webhook event '{req.Id}'");
+        switch (outcome)
+        {
+            case ProcessOutcome.NotClaimed:
+                throw new ProblemException(409, "not_replayable",
+                    $"Only processed, ignored or dead events can be replayed; this one is {after.Status} and the inbox retries it by itself.");
+            case ProcessOutcome.Failed:
+                throw new ProblemException(422, "replay_failed", $"The handler failed again: {after.LastError}");
+            default:
+                await Send.OkAsync(WebhookDetails.Of(after), ct);
+                break;
+        }
+    }
+}
