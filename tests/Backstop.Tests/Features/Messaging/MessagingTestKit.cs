@@ -42,4 +42,19 @@ internal static class MessagingTestKit
     };
 
     public static string NewSid() => "SM" + Guid.NewGuid().ToString("N");
+
+    /// <summary>
+    /// A request as Twilio sends it to the inbox: form-encoded, signed with <c>X-Twilio-Signature</c> =
+    /// base64(HMAC-SHA1(auth token, public URL ‖ each parameter name‖value sorted by name)).
+    /// </summary>
+    public static HttpRequestMessage SignedTwilioRequest(string path, IDictionary<string, string> form)
+    {
+        var data = new System.Text.StringBuilder("https://backstop.example.com" + path);
+        foreach (var (name, value) in form.OrderBy(kv => kv.Key, StringComparer.Ordinal)) data.Append(name).Append(value);
+        var signature = Convert.ToBase64String(System.Security.Cryptography.HMACSHA1.HashData(
+            System.Text.Encoding.UTF8.GetBytes(TwilioTestServer.AuthToken), System.Text.Encoding.UTF8.GetBytes(data.ToString())));
+        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new FormUrlEncodedContent(form) };
+        request.Headers.Add("X-Twilio-Signature", signature);
+        return request;
+    }
 }
