@@ -45,6 +45,14 @@ public sealed class OutboxDispatcher(
     {
         var now = time.GetUtcNow();
         await using var connection = await db.OpenAsync(ct);
+        // A read first: an idle poll then takes no write lock (SQLite has one writer for the whole database).
+        var due = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            """
+            select id from outbox_messages
+            where (status = 'pending' and next_attempt_at <= @now) or (status = 'sending' and lease_until <= @now)
+            limit 1
+            """, new { now }, cancellationToken: ct));
+        if (due is null) return [];
         var rows = await connection.QueryAsync<OutboxMessage>(new CommandDefinition(
             $"""
             update outbox_messages
