@@ -291,6 +291,13 @@ public abstract class OutboxTests(BackstopFactory app) : AppTest(app)
             .GetProperty("items").EnumerateArray().ShouldNotContain(i => i.GetProperty("id").GetString() == sent.Id);
         await (await admin.GetAsync("/v1/admin/outbox?status=bogus")).ShouldBeProblemAsync(400, "validation_failed");
 
+        var detail = await (await admin.GetAsync($"/v1/admin/outbox/{sent.Id}")).JsonAsync();
+        detail.GetProperty("message").GetProperty("status").GetString().ShouldBe("dead");
+        var attempt = detail.GetProperty("attempts").EnumerateArray().Single();
+        attempt.GetProperty("outcome").GetString().ShouldBe("permanent_failure");
+        attempt.GetProperty("error").GetString()!.ShouldContain("21211");
+        await (await admin.GetAsync($"/v1/admin/outbox/{Guid.NewGuid()}")).ShouldBeProblemAsync(404, "not_found");
+
         var retried = await admin.PostAsync($"/v1/admin/outbox/{sent.Id}/retry", null);
         retried.StatusCode.ShouldBe(HttpStatusCode.OK);
         (await retried.JsonAsync()).GetProperty("status").GetString().ShouldBe("pending");
@@ -305,6 +312,16 @@ public abstract class OutboxTests(BackstopFactory app) : AppTest(app)
         var metrics = await (await App.CreateClient().GetAsync("/metrics")).Content.ReadAsStringAsync();
         metrics.ShouldContain("backstop_outbox_sent_total{channel=\"sms\"}");
         metrics.ShouldContain("backstop_outbox_dead_total{channel=\"sms\"}");
+    }
+
+    [Fact]
+    public async Task A_message_for_an_unknown_channel_is_dead_at_once()
+    {
+        var sent = await EnqueueAsync(OutboxEnvelope.Create("carrier-pigeon", "test:" + Guid.NewGuid(), new { to = "coop" }));
+        await DispatchAsync();
+        var row = await RowAsync(sent.Id);
+        row.Status.ShouldBe(OutboxStatus.Dead);
+        row.LastError.ShouldNotBeNull().ShouldContain("carrier-pigeon");
     }
 
     [Fact]
