@@ -22,6 +22,7 @@ public static class WebhooksModule
         services.AddRecurringJob<WebhookInboxJob>();
         services.AddRecurringJob<WebhookRetentionJob>();
 
+        services.AddSingleton<ClerkOrdering>();
         services.AddScoped<IWebhookHandler, ClerkUserCreatedHandler>();
         services.AddScoped<IWebhookHandler, ClerkMembershipCreatedHandler>();
         services.AddScoped<IWebhookHandler, ClerkUserDeletedHandler>();

@@ -18,13 +18,18 @@ public abstract class ClerkHandler(IOrganizationDirectory directory) : IWebhookH
 }
 
 /// <summary><c>user.created</c>: the user's personal organization, with the user as owner, in the inbox's transaction.</summary>
-public sealed class ClerkUserCreatedHandler(IOrganizationDirectory directory, ILogger<ClerkUserCreatedHandler> log) : ClerkHandler(directory)
+public sealed class ClerkUserCreatedHandler(IOrganizationDirectory directory, ClerkOrdering ordering, ILogger<ClerkUserCreatedHandler> log) : ClerkHandler(directory)
 {
     public override bool Handles(string eventType) => eventType == "user.created";
 
     public override async Task HandleAsync(WebhookContext context, CancellationToken ct)
     {
         var request = ClerkPayloads.PersonalOrganization(context.Event.Payload);
+        if (!await ordering.AdmitCreationAsync(context, request.ExternalUserId, ClerkOrdering.EventTime(context.Event), ct))
+        {
+            log.LogInformation("Clerk user.created for {ExternalUserId} is older than the user's deletion: not provisioned", request.ExternalUserId);
+            return;
+        }
         var result = await Directory.ProvisionAsync(context.Connection, context.Transaction, request, ct);
         log.LogInformation("Clerk user {ExternalUserId} provisioned: organization {OrganizationId} (created {OrganizationCreated}), member {MemberId} (created {MemberCreated})",
             request.ExternalUserId, result.OrganizationId, result.OrganizationCreated, result.MemberId, result.MemberCreated);
@@ -32,13 +37,18 @@ public sealed class ClerkUserCreatedHandler(IOrganizationDirectory directory, IL
 }
 
 /// <summary><c>organizationMembership.created</c>: the organization and the member with the mapped role.</summary>
-public sealed class ClerkMembershipCreatedHandler(IOrganizationDirectory directory, ILogger<ClerkMembershipCreatedHandler> log) : ClerkHandler(directory)
+public sealed class ClerkMembershipCreatedHandler(IOrganizationDirectory directory, ClerkOrdering ordering, ILogger<ClerkMembershipCreatedHandler> log) : ClerkHandler(directory)
 {
     public override bool Handles(string eventType) => eventType == "organizationMembership.created";
 
     public override async Task HandleAsync(WebhookContext context, CancellationToken ct)
     {
         var request = ClerkPayloads.Membership(context.Event.Payload);
+        if (!await ordering.AdmitCreationAsync(context, request.ExternalUserId, ClerkOrdering.EventTime(context.Event), ct))
+        {
+            log.LogInformation("Clerk membership of {ExternalUserId} is older than the user's deletion: not provisioned", request.ExternalUserId);
+            return;
+        }
         var result = await Directory.ProvisionAsync(context.Connection, context.Transaction, request, ct);
         log.LogInformation("Clerk membership of {ExternalUserId} in {ExternalOrganizationId} provisioned as {Role}: organization {OrganizationId}, member {MemberId}",
             request.ExternalUserId, request.ExternalOrganizationId, request.Role, result.OrganizationId, result.MemberId);
@@ -46,13 +56,14 @@ public sealed class ClerkMembershipCreatedHandler(IOrganizationDirectory directo
 }
 
 /// <summary><c>user.deleted</c>: the user's memberships are removed everywhere.</summary>
-public sealed class ClerkUserDeletedHandler(IOrganizationDirectory directory, ILogger<ClerkUserDeletedHandler> log) : ClerkHandler(directory)
+public sealed class ClerkUserDeletedHandler(IOrganizationDirectory directory, ClerkOrdering ordering, ILogger<ClerkUserDeletedHandler> log) : ClerkHandler(directory)
 {
     public override bool Handles(string eventType) => eventType == "user.deleted";
 
     public override async Task HandleAsync(WebhookContext context, CancellationToken ct)
     {
         var userId = ClerkPayloads.DeletedUserId(context.Event.Payload);
+        await ordering.RecordDeletionAsync(context, userId, ClerkOrdering.EventTime(context.Event), ct);
         var removed = await Directory.RemoveExternalUserAsync(context.Connection, context.Transaction, userId, ct);
         log.LogInformation("Clerk user {ExternalUserId} deleted: {Removed} memberships removed", userId, removed);
     }

@@ -139,6 +139,47 @@ public abstract class ClerkProvisioningTests(BackstopFactory app) : AppTest(app)
 
         (await CountAsync(orgId, userId)).ShouldBe((1, 0));
     }
+
+    private static string UserCreatedAt(string userId, long timestamp) =>
+        UserCreated(userId, "Late", $"{userId}@example.com").Replace("\"timestamp\":1716883200000", $"\"timestamp\":{timestamp}");
+
+    private static string UserDeletedAt(string userId, long timestamp) =>
+        $$$"""{"type":"user.deleted","object":"event","timestamp":{{{timestamp}}},"data":{"deleted":true,"id":"{{{userId}}}","object":"user"}}""";
+
+    [Fact]
+    public async Task A_user_created_that_arrives_after_a_newer_user_deleted_does_not_bring_the_user_back()
+    {
+        var userId = "user_" + Guid.NewGuid().ToString("N");
+        var client = App.CreateClient();
+        var now = App.Time.GetUtcNow();
+
+        (await client.SendAsync(Deliveries.Clerk("msg_" + Guid.NewGuid().ToString("N"), UserDeletedAt(userId, 1716883300000), now))).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await client.SendAsync(Deliveries.Clerk("msg_" + Guid.NewGuid().ToString("N"), UserCreatedAt(userId, 1716883200000), now))).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        (await CountAsync(userId, userId)).ShouldBe((0, 0));
+        await using var connection = await App.OpenAsync();
+        (await connection.ExecuteScalarAsync<string>(
+            "select status from webhook_events where provider = 'clerk' and payload like @p", new { p = $"%user.created%{userId}%" })).ShouldBe("processed");
+    }
+
+    [Fact]
+    public async Task Deletion_and_older_creation_processed_concurrently_always_end_with_the_user_removed()
+    {
+        // 20 distinct users, each with its deletion and its (older) creation delivered at the same moment:
+        // whichever transaction runs first, no user may end provisioned.
+        var client = App.CreateClient();
+        var now = App.Time.GetUtcNow();
+        var users = Enumerable.Range(0, 20).Select(_ => "user_" + Guid.NewGuid().ToString("N")).ToList();
+
+        await Task.WhenAll(users.SelectMany(u => new[]
+        {
+            Task.Run(() => client.SendAsync(Deliveries.Clerk("msg_" + Guid.NewGuid().ToString("N"), UserCreatedAt(u, 1716883200000), now))),
+            Task.Run(() => client.SendAsync(Deliveries.Clerk("msg_" + Guid.NewGuid().ToString("N"), UserDeletedAt(u, 1716883300000), now))),
+        }));
+
+        foreach (var u in users) (await CountAsync(u, u)).Members.ShouldBe(0, u);
+    }
+
 }
 
 public static class ClerkProvisioningServices
