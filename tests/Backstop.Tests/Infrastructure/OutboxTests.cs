@@ -328,10 +328,21 @@ public abstract class OutboxTests(BackstopFactory app) : AppTest(app)
     public async Task The_sweep_job_delivers_due_messages()
     {
         var to = NewNumber();
-        await EnqueueAsync(OutboxSms.Create("test:" + Guid.NewGuid(), to, "swept"));
+        var sent = await EnqueueAsync(OutboxSms.Create("test:" + Guid.NewGuid(), to, "swept"));
         var run = await App.Service<Backstop.Infrastructure.Jobs.JobRunner>().RunAsync(OutboxSweepJob.Id, CancellationToken.None);
         run.Outcome.ShouldBe("succeeded");
         Servers.Twilio.Accepted.Count(r => r.Form["To"] == to).ShouldBe(1);
+
+        // Sent messages (and their attempts) are kept for Outbox:RetentionDays (7), then deleted by the sweep.
+        App.Time.Advance(TimeSpan.FromDays(6));
+        await App.Service<Backstop.Infrastructure.Jobs.JobRunner>().RunAsync(OutboxSweepJob.Id, CancellationToken.None);
+        (await RowAsync(sent.Id)).Status.ShouldBe(OutboxStatus.Sent);
+        App.Time.Advance(TimeSpan.FromDays(1.1));
+        await App.Service<Backstop.Infrastructure.Jobs.JobRunner>().RunAsync(OutboxSweepJob.Id, CancellationToken.None);
+        await using var connection = await App.OpenAsync();
+        (await connection.ExecuteScalarAsync<long>("select count(*) from outbox_messages where id = @Id", new { sent.Id })).ShouldBe(0);
+        (await connection.ExecuteScalarAsync<long>("select count(*) from outbox_attempts where message_id = @Id", new { sent.Id })).ShouldBe(0);
+        (await App.CreateClient().GetStringAsync("/metrics")).ShouldContain("backstop_outbox_pending");
     }
 }
 

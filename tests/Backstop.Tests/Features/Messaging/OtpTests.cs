@@ -1,4 +1,5 @@
 using System.Net;
+using Backstop.Features.Messaging;
 using Backstop.Tests.Support;
 using Dapper;
 using Shouldly;
@@ -130,6 +131,27 @@ public abstract class OtpTests(BackstopFactory app) : AppTest(app)
         responses.Count(r => (int)r.StatusCode == 429).ShouldBe(17);
         await using var connection = await App.OpenAsync();
         (await connection.ExecuteScalarAsync<long>("select count(*) from otp_codes where organization_id = @organizationId", new { organizationId })).ShouldBe(3);
+    }
+
+    [Fact]
+    public async Task The_cleanup_job_removes_codes_and_windows_a_day_past_their_end_only()
+    {
+        var (client, organizationId) = await App.TenantAsync();
+        var to = NewEmail();
+        (await client.PostJsonAsync("/v1/otp", new { channel = "email", to })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        var bucket = "otp:to:" + to.ToLowerInvariant();
+        await using var connection = await App.OpenAsync();
+        (await connection.ExecuteScalarAsync<long>("select count(*) from otp_rate_counters where bucket = @bucket", new { bucket })).ShouldBe(1);
+
+        App.Time.Advance(TimeSpan.FromHours(23));
+        await App.Service<Backstop.Infrastructure.Jobs.JobRunner>().RunAsync(MessagingCleanupJob.Id, CancellationToken.None);
+        (await connection.ExecuteScalarAsync<long>("select count(*) from otp_codes where organization_id = @organizationId", new { organizationId })).ShouldBe(1);
+
+        App.Time.Advance(TimeSpan.FromHours(2));
+        var run = await App.Service<Backstop.Infrastructure.Jobs.JobRunner>().RunAsync(MessagingCleanupJob.Id, CancellationToken.None);
+        run.Outcome.ShouldBe("succeeded");
+        (await connection.ExecuteScalarAsync<long>("select count(*) from otp_codes where organization_id = @organizationId", new { organizationId })).ShouldBe(0);
+        (await connection.ExecuteScalarAsync<long>("select count(*) from otp_rate_counters where bucket = @bucket", new { bucket })).ShouldBe(0);
     }
 
     [Fact]
