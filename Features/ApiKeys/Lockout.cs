@@ -43,16 +43,20 @@ public sealed class AuthLockout(Db db, TimeProvider time, IOptions<LockoutOption
         return row.LockedUntil is { } u ? u - now : null;
     }
 
-    public async Task RecordFailureAsync(string clientIp, string prefix, CancellationToken ct)
+    public async Task<TimeSpan?> RecordFailureAsync(string clientIp, string prefix, CancellationToken ct)
     {
         var o = options.Value;
         Failures.Inc();
         await using var connection = await db.OpenAsync(ct);
-        await CountAsync(connection, PairScope, clientIp, prefix, o.MaxFailuresPerIpAndPrefix, ct);
-        await CountAsync(connection, IpScope, clientIp, "", o.MaxFailuresPerIp, ct);
+        var pair = await CountAsync(connection, PairScope, clientIp, prefix, o.MaxFailuresPerIpAndPrefix, ct);
+        var address = await CountAsync(connection, IpScope, clientIp, "", o.MaxFailuresPerIp, ct);
+        var now = time.GetUtcNow();
+        // Beyond the limit: this failure arrived after the lock (or raced past the read that checks it).
+        var until = new[] { pair.Beyond ? pair.LockedUntil : null, address.Beyond ? address.LockedUntil : null }.Max();
+        return until is { } u && u > now ? u - now : null;
     }
 
-    private async Task CountAsync(System.Data.Common.DbConnection connection, string scope, string ip, string prefix, int max, CancellationToken ct)
+    private async Task<(bool Beyond, DateTimeOffset? LockedUntil)> CountAsync(System.Data.Common.DbConnection connection, string scope, string ip, string prefix, int max, CancellationToken ct)
     {
         var o = options.Value;
         var now = time.GetUtcNow();
@@ -83,7 +87,8 @@ public sealed class AuthLockout(Db db, TimeProvider time, IOptions<LockoutOption
             returning failures, locked_until
             """, new { scope, ip, prefix, now, max, lockUntil, windowStart = now.AddMinutes(-o.WindowMinutes) }, cancellationToken: ct));
 
-        if (counted.Failures != max || counted.LockedUntil is null) return;
+        var result = (counted.Failures > max, counted.LockedUntil);
+        if (counted.Failures != max || counted.LockedUntil is null) return result;
         Lockouts.WithLabels(scope).Inc();
         if (scope == PairScope)
             log.LogWarning("Security: API key authentication locked out for client {ClientIp} and key prefix {KeyPrefix} until {LockedUntil} after {Failures} failed attempts",
@@ -91,6 +96,7 @@ public sealed class AuthLockout(Db db, TimeProvider time, IOptions<LockoutOption
         else
             log.LogWarning("Security: API key authentication locked out for client {ClientIp} (all key prefixes) until {LockedUntil} after {Failures} failed attempts",
                 ip, counted.LockedUntil, counted.Failures);
+        return result;
     }
 }
 

@@ -56,11 +56,31 @@ public static class JobsExtensions
         app.UseWhen(c => c.Request.Path.StartsWithSegments("/hangfire"), branch => branch.Use(async (context, next) =>
         {
             var adminKey = context.RequestServices.GetRequiredService<AdminKey>();
-            if (!BasicCredentialsMatch(context.Request.Headers.Authorization.ToString(), adminKey))
+            var header = context.Request.Headers.Authorization.ToString();
+            // The password is the admin key: guesses here count towards the same lockout as bearer keys, and a
+            // locked-out address is refused even with the right password.
+            var lockout = context.RequestServices.GetServices<IAuthLockout>().FirstOrDefault();
+            var ip = context.RequestServices.GetRequiredService<ClientIp>().Resolve(context);
+            if (header.Length > 0 && lockout is not null && await lockout.LockedForAsync(ip, DashboardPrefix, context.RequestAborted) is { } before)
             {
+                await LockedOutAsync(context, before);
+                return;
+            }
+            if (!BasicCredentialsMatch(header, adminKey))
+            {
+                if (header.Length > 0 && lockout is not null && await lockout.RecordFailureAsync(ip, DashboardPrefix, CancellationToken.None) is { } after)
+                {
+                    await LockedOutAsync(context, after);
+                    return;
+                }
                 context.Response.StatusCode = 401;
                 context.Response.Headers.WWWAuthenticate = "Basic realm=\"Backstop jobs\", charset=\"UTF-8\"";
                 await Errors.Problem.WriteAsync(context, 401, "unauthorized", "The jobs dashboard needs the user 'admin' and the admin API key as password.");
+                return;
+            }
+            if (lockout is not null && await lockout.LockedForAsync(ip, DashboardPrefix, CancellationToken.None) is { } raced)
+            {
+                await LockedOutAsync(context, raced);
                 return;
             }
             context.Items[DashboardAccess.Granted] = true;
@@ -74,6 +94,14 @@ public static class JobsExtensions
         }, app.Services.GetRequiredService<JobStorage>());
         return app;
     }
+
+    /// <summary>What dashboard password guesses are counted under, beside the client address.</summary>
+    public const string DashboardPrefix = "hangfire-dashboard";
+
+    private static Task LockedOutAsync(HttpContext context, TimeSpan left) =>
+        Errors.Problem.WriteAsync(context, 429, ApiKeyAuthenticationHandler.LockedOutCode,
+            "Too many failed authentication attempts from this address; try again later.",
+            headers: new Dictionary<string, string> { ["Retry-After"] = Math.Max(1, (long)Math.Ceiling(left.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture) });
 
     internal static bool BasicCredentialsMatch(string header, AdminKey adminKey)
     {

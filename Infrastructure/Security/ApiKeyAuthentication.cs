@@ -32,7 +32,12 @@ public interface IAuthLockout
     /// <summary>How long the pair or the address stays locked, or null when neither is.</summary>
     Task<TimeSpan?> LockedForAsync(string clientIp, string prefix, CancellationToken ct);
 
-    Task RecordFailureAsync(string clientIp, string prefix, CancellationToken ct);
+    /// <summary>
+    /// Counts one failure. Returns how long the pair or the address stays locked when this failure came after the
+    /// limit was reached (it must be answered 429, not 401), or null when it was within the limit. The counter row
+    /// decides, so of any burst of concurrent failures exactly the limit's worth are answered 401.
+    /// </summary>
+    Task<TimeSpan?> RecordFailureAsync(string clientIp, string prefix, CancellationToken ct);
 }
 
 public static class BackstopClaims
@@ -93,21 +98,27 @@ public sealed class ApiKeyAuthenticationHandler(
         if (lockout is not null)
         {
             var left = await lockout.LockedForAsync(ip, prefix, Context.RequestAborted);
-            if (left is { } l)
-            {
-                Context.Items[AuthFailure.RetryAfterKey] = Math.Max(1, (long)Math.Ceiling(l.TotalSeconds));
-                return AuthFailure.Fail(Context, LockedOutCode,
-                    "Too many failed authentication attempts from this address; try again later.", countsAsGuess: false);
-            }
+            if (left is { } l) return LockedOut(l);
         }
 
         var result = await VerifyAsync(token);
-        if (!result.Succeeded && lockout is not null && Context.Items[AuthFailure.GuessKey] is true)
-        {
+        if (lockout is null) return result;
+
+        // The check above is a read: requests of a concurrent burst all pass it before the limit is reached. So the
+        // counter decides again afterwards: a failure beyond the limit, and a success or a non-guess failure once the
+        // lock exists, are answered 429 like any attempt after the lock.
+        var locked = !result.Succeeded && Context.Items[AuthFailure.GuessKey] is true
             // Not cancellable: a client that hangs up right after sending must still be counted.
-            await lockout.RecordFailureAsync(ip, prefix, CancellationToken.None);
-        }
-        return result;
+            ? await lockout.RecordFailureAsync(ip, prefix, CancellationToken.None)
+            : await lockout.LockedForAsync(ip, prefix, CancellationToken.None);
+        return locked is { } lockedFor ? LockedOut(lockedFor) : result;
+    }
+
+    private AuthenticateResult LockedOut(TimeSpan left)
+    {
+        Context.Items[AuthFailure.RetryAfterKey] = Math.Max(1, (long)Math.Ceiling(left.TotalSeconds));
+        return AuthFailure.Fail(Context, LockedOutCode,
+            "Too many failed authentication attempts from this address; try again later.", countsAsGuess: false);
     }
 
     private async Task<AuthenticateResult> VerifyAsync(string token)

@@ -50,6 +50,49 @@ public abstract class LockoutTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
+    public async Task A_concurrent_burst_beyond_the_limit_gets_exactly_the_limit_of_answers_and_no_more()
+    {
+        // The lock check before verification is a read that a whole burst passes at once; the counter must still
+        // let exactly 10 attempts learn "invalid" and answer the rest 429.
+        var tenant = await App.CreateTenantAsync();
+        var ip = NewIp();
+        var client = App.ClientWithKey(ApiKeysTests.MistypeSecret(tenant.Key), ip);
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 40).Select(_ => Task.Run(() => client.GetAsync("/v1/me"))));
+
+        responses.Count(r => r.StatusCode == HttpStatusCode.Unauthorized).ShouldBe(10);
+        responses.Count(r => r.StatusCode == HttpStatusCode.TooManyRequests).ShouldBe(30);
+        responses.Where(r => r.StatusCode == HttpStatusCode.TooManyRequests).ShouldAllBe(r => r.Headers.RetryAfter != null);
+    }
+
+    [Fact]
+    public async Task Dashboard_password_guesses_count_towards_the_lockout_and_a_locked_address_is_refused_the_right_password()
+    {
+        var ip = NewIp();
+        HttpClient Basic(string password)
+        {
+            var c = App.CreateClient();
+            TestClientIpStartupFilter.SetAddress(c, ip);
+            c.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue(
+                "Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("admin:" + password)));
+            return c;
+        }
+
+        for (var i = 0; i < 10; i++)
+            (await Basic("wrong-guess-" + i).GetAsync("/hangfire")).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+
+        var right = await Basic(BackstopFactory.AdminKey).GetAsync("/hangfire");
+        await right.ShouldBeProblemAsync(429, "api_key_locked_out");
+        right.Headers.RetryAfter.ShouldNotBeNull();
+
+        var elsewhere = App.CreateClient();
+        TestClientIpStartupFilter.SetAddress(elsewhere, NewIp());
+        elsewhere.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue(
+            "Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("admin:" + BackstopFactory.AdminKey)));
+        (await elsewhere.GetAsync("/hangfire")).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
     public async Task A_locked_pair_is_unlocked_after_fifteen_minutes()
     {
         var tenant = await App.CreateTenantAsync();
