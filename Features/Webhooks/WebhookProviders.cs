@@ -132,8 +132,17 @@ public sealed class WebhookProviders(
             case WebhookRoute.TwilioSms:
             case WebhookRoute.TwilioStatus:
             {
-                var form = new FormReader(Encoding.UTF8.GetString(body)).ReadForm()
-                    .ToDictionary(kv => kv.Key, kv => kv.Value.Select(v => v ?? "").ToArray(), StringComparer.Ordinal);
+                Dictionary<string, string[]> form;
+                try
+                {
+                    form = new FormReader(Encoding.UTF8.GetString(body)).ReadForm()
+                        .ToDictionary(kv => kv.Key, kv => kv.Value.Select(v => v ?? "").ToArray(), StringComparer.Ordinal);
+                }
+                catch (InvalidDataException e)
+                {
+                    // FormReader's own limits (field count, key and value length): a bad request, not a server error.
+                    throw InvalidPayload("The form could not be read: " + e.Message);
+                }
                 var url = twilio.Value.PublicBaseUrl!.Trim().TrimEnd('/') + request.PathBase + request.Path + request.QueryString;
                 TwilioSignature.Verify(twilio.Value.AuthToken!.Trim(), url, form, Header("X-Twilio-Signature"));
                 var sid = form.TryGetValue("MessageSid", out var s) && s.Length > 0 && s[0].Length > 0 ? s[0] : null;

@@ -30,13 +30,16 @@ public sealed class OutboxDispatcher(
         var total = 0;
         while (!ct.IsCancellationRequested)
         {
+            // Claim no more than can be sent at once: a claimed message that waited behind slow deliveries could
+            // see its lease run out and be claimed (and sent) by another instance while this one still holds it.
+            var take = Math.Min(o.BatchSize, o.Parallelism);
             var claim = Ids.New(time);
-            var batch = await ClaimAsync(claim, o.BatchSize, ct);
+            var batch = await ClaimAsync(claim, take, ct);
             if (batch.Count == 0) break;
             await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = o.Parallelism, CancellationToken = ct },
                 async (message, token) => await DeliverAsync(message, claim, token));
             total += batch.Count;
-            if (batch.Count < o.BatchSize) break;
+            if (batch.Count < take) break;
         }
         return total;
     }
@@ -77,7 +80,12 @@ public sealed class OutboxDispatcher(
         using var messageProperty = LogContext.PushProperty("OutboxMessageId", message.Id);
         var started = time.GetUtcNow();
         DeliveryResult result;
-        if (!byName.TryGetValue(message.Channel, out var channel))
+        if (message.Attempts > message.MaxAttempts)
+        {
+            // Reclaimed after its last allowed attempt outlived its lease: never sent again, dead-lettered instead.
+            result = DeliveryResult.Permanent("The last allowed attempt did not finish within its lease; not sent again.");
+        }
+        else if (!byName.TryGetValue(message.Channel, out var channel))
         {
             result = DeliveryResult.Permanent($"No channel '{message.Channel}' is registered.");
         }
@@ -87,6 +95,13 @@ public sealed class OutboxDispatcher(
         }
         else
         {
+            // The claim must still be ours right before the provider is called, and the lease is renewed for the
+            // call: whatever delayed this delivery since the claim, another instance may not send it meanwhile.
+            if (!await RenewLeaseAsync(message.Id, claim, ct))
+            {
+                log.LogWarning("Outbox message {OutboxMessageId} lost its lease before it was sent; left to its new claim", message.Id);
+                return;
+            }
             try
             {
                 result = await channel.DeliverAsync(message, ct);
@@ -111,6 +126,18 @@ public sealed class OutboxDispatcher(
             // The claim stays until its lease expires; the message is then attempted again.
             log.LogError(e, "Could not record the delivery result of outbox message {OutboxMessageId}", message.Id);
         }
+    }
+
+    private async Task<bool> RenewLeaseAsync(string id, string claim, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        await using var connection = await db.OpenAsync(ct);
+        var renewed = await connection.ExecuteAsync(new CommandDefinition(
+            """
+            update outbox_messages set lease_until = @leaseUntil, updated_at = @now
+            where id = @id and lease_holder = @claim and status = 'sending' and lease_until > @now
+            """, new { id, claim, now, leaseUntil = now.AddSeconds(options.Value.LeaseSeconds) }, cancellationToken: ct));
+        return renewed == 1;
     }
 
     private async Task RecordAsync(OutboxMessage message, string claim, DateTimeOffset started, DeliveryResult result)

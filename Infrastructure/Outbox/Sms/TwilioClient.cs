@@ -10,7 +10,7 @@ namespace Backstop.Infrastructure.Outbox.Sms;
 /// <summary>The answer to a send: Twilio's message SID, or a classified failure.</summary>
 public sealed record TwilioSendResult(string? Sid, int HttpStatus, int? ErrorCode, string? Error, bool Transient, TimeSpan? RetryAfter)
 {
-    public bool Accepted => Sid is not null;
+    public bool Accepted => HttpStatus is >= 200 and < 300;
 }
 
 /// <summary>
@@ -19,7 +19,7 @@ public sealed record TwilioSendResult(string? Sid, int HttpStatus, int? ErrorCod
 /// <c>AccountSid:AuthToken</c>. Twilio takes no idempotency key, so the outbox's claim is what keeps a message from
 /// being sent twice.
 /// </summary>
-public sealed class TwilioClient(HttpClient http, IOptions<TwilioOptions> options, TimeProvider time)
+public sealed class TwilioClient(HttpClient http, IOptions<TwilioOptions> options, TimeProvider time, ILogger<TwilioClient> log)
 {
     public bool CanSend => options.Value.CanSend;
 
@@ -62,10 +62,10 @@ public sealed class TwilioClient(HttpClient http, IOptions<TwilioOptions> option
             var status = (int)response.StatusCode;
             if (response.IsSuccessStatusCode)
             {
+                // A 2xx means Twilio accepted the message: retrying an unreadable answer would send it twice.
                 var sid = TryRead(text, "sid");
-                return sid is not null
-                    ? new TwilioSendResult(sid, status, null, null, false, null)
-                    : new TwilioSendResult(null, status, null, "Twilio answered without a message sid.", true, null);
+                if (sid is null) log.LogWarning("Twilio accepted a message with HTTP {Status} but its answer carries no sid", status);
+                return new TwilioSendResult(sid, status, null, null, false, null);
             }
 
             int? code = null;

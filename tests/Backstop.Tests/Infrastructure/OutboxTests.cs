@@ -154,6 +154,21 @@ public abstract class OutboxTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
+    public async Task A_twilio_2xx_without_a_sid_counts_as_sent_and_is_not_sent_again()
+    {
+        var to = NewNumber();
+        Servers.Twilio.Enqueue(to, 200); // accepted, but the answer carries no sid
+        var sent = await EnqueueAsync(OutboxSms.Create("test:" + Guid.NewGuid(), to, "hello"));
+
+        await DispatchAsync();
+        App.Time.Advance(TimeSpan.FromMinutes(5));
+        await DispatchAsync();
+
+        RequestsTo(to).Count().ShouldBe(1);
+        (await RowAsync(sent.Id)).Status.ShouldBe(OutboxStatus.Sent);
+    }
+
+    [Fact]
     public async Task A_permanent_twilio_error_is_dead_after_one_try()
     {
         var to = NewNumber();

@@ -191,6 +191,19 @@ public abstract class WebhookDeliveryTests(BackstopFactory app) : AppTest(app), 
     }
 
     [Fact]
+    public async Task A_twilio_form_beyond_the_form_reader_limits_is_a_400_not_a_500()
+    {
+        var fields = string.Join("&", Enumerable.Range(0, 1100).Select(i => $"F{i}=x"));
+        var request = new HttpRequestMessage(HttpMethod.Post, "/webhooks/twilio/sms")
+        {
+            Content = new StringContent(fields, Encoding.UTF8, "application/x-www-form-urlencoded"),
+        };
+        request.Headers.TryAddWithoutValidation("X-Twilio-Signature", "AAAA");
+
+        await (await App.CreateClient().SendAsync(request)).ShouldBeProblemAsync(400, "invalid_payload");
+    }
+
+    [Fact]
     public async Task A_body_over_one_mebibyte_is_refused_with_413_and_not_stored()
     {
         var body = "{\"id\":\"evt_big\",\"pad\":\"" + new string('x', 1024 * 1024) + "\"}";
