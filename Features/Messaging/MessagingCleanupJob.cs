@@ -4,7 +4,7 @@ using Dapper;
 
 namespace Backstop.Features.Messaging;
 
-/// <summary>Deletes one-time codes a day past their expiry and rate-limit windows older than a day, in bounded batches.</summary>
+/// <summary>Deletes one-time codes a day past their expiry and rate-limit entries older than a day (the longest window is a day), in bounded batches.</summary>
 public sealed class MessagingCleanupJob(Db db, TimeProvider time) : IRecurringJob
 {
     private const int BatchSize = 1000;
@@ -19,10 +19,8 @@ public sealed class MessagingCleanupJob(Db db, TimeProvider time) : IRecurringJo
         foreach (var sql in new[]
                  {
                      "delete from otp_codes where id in (select id from otp_codes where expires_at < @cutoff limit @BatchSize)",
-                     """
-                     delete from otp_rate_counters where (bucket, window_start) in
-                         (select bucket, window_start from otp_rate_counters where window_start < @cutoff limit @BatchSize)
-                     """,
+                     "delete from otp_rate_events where id in (select id from otp_rate_events where created_at < @cutoff limit @BatchSize)",
+                     "delete from otp_rate_limits where bucket in (select bucket from otp_rate_limits where updated_at < @cutoff limit @BatchSize)",
                  })
         {
             while (true)

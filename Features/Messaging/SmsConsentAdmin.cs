@@ -59,6 +59,8 @@ public sealed record ConsentAuditView
     public string Method { get; init; } = "";
     public string? Keyword { get; init; }
     public string? MessageSid { get; init; }
+    /// <summary>False when the change was skipped because a message received later had already set the number's consent.</summary>
+    public bool Applied { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
 }
 
@@ -76,7 +78,7 @@ public sealed class ListConsentAudit(Db db) : Endpoint<ListConsentAuditRequest, 
     {
         Get("/v1/admin/sms/consent-audit");
         Roles(BackstopClaims.AdminRole);
-        Summary(s => s.Summary = "The SMS consent audit trail: number, action, method, message SID, time (newest first, paginated).");
+        Summary(s => s.Summary = "The SMS consent audit trail: number, action, method, message SID, whether it was applied, time (newest first, paginated).");
     }
 
     public sealed class Validator : Validator<ListConsentAuditRequest>
@@ -89,7 +91,7 @@ public sealed class ListConsentAudit(Db db) : Endpoint<ListConsentAuditRequest, 
         await using var connection = await db.OpenAsync(ct);
         var rows = (await connection.QueryAsync<ConsentAuditView>(new CommandDefinition(
             """
-            select id, phone_number, action, method, keyword, message_sid, created_at from sms_consent_audit
+            select id, phone_number, action, method, keyword, message_sid, applied, created_at from sms_consent_audit
             where (@PhoneNumber is null or phone_number = @PhoneNumber) and (@After is null or id < @After)
             order by id desc
             limit @Limit

@@ -133,15 +133,67 @@ public abstract class OtpTests(BackstopFactory app) : AppTest(app)
         (await connection.ExecuteScalarAsync<long>("select count(*) from otp_codes where organization_id = @organizationId", new { organizationId })).ShouldBe(3);
     }
 
+    /// <summary>Moves the clock to one second before the next multiple of <paramref name="window"/> (where a fixed window would reset).</summary>
+    private void AdvanceToJustBeforeABoundaryOf(TimeSpan window)
+    {
+        var untilBoundary = TimeSpan.FromTicks(window.Ticks - App.Time.GetUtcNow().UtcTicks % window.Ticks);
+        App.Time.Advance(untilBoundary > TimeSpan.FromSeconds(1) ? untilBoundary - TimeSpan.FromSeconds(1) : untilBoundary + window - TimeSpan.FromSeconds(1));
+    }
+
     [Fact]
-    public async Task The_cleanup_job_removes_codes_and_windows_a_day_past_their_end_only()
+    public async Task The_recipient_limit_slides_so_a_window_boundary_grants_no_extra_codes()
+    {
+        var (client, _) = await App.TenantAsync();
+        var to = NewEmail();
+        AdvanceToJustBeforeABoundaryOf(TimeSpan.FromMinutes(15)); // 12:14:59
+        for (var i = 0; i < 3; i++)
+            (await client.PostJsonAsync("/v1/otp", new { channel = "email", to })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+
+        App.Time.Advance(TimeSpan.FromSeconds(1)); // 12:15:00: a fixed window would start counting afresh
+        var limited = await client.PostJsonAsync("/v1/otp", new { channel = "email", to });
+        await limited.ShouldBeProblemAsync(429, "rate_limited");
+        limited.Headers.RetryAfter!.Delta.ShouldBe(TimeSpan.FromSeconds(15 * 60 - 1)); // the first three leave at 12:29:59
+
+        App.Time.Advance(TimeSpan.FromSeconds(15 * 60 - 2));
+        var stillLimited = await client.PostJsonAsync("/v1/otp", new { channel = "email", to });
+        await stillLimited.ShouldBeProblemAsync(429, "rate_limited");
+        stillLimited.Headers.RetryAfter!.Delta.ShouldBe(TimeSpan.FromSeconds(1));
+
+        App.Time.Advance(TimeSpan.FromSeconds(1)); // exactly 15 minutes after the first three
+        for (var i = 0; i < 3; i++)
+            (await client.PostJsonAsync("/v1/otp", new { channel = "email", to })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        await (await client.PostJsonAsync("/v1/otp", new { channel = "email", to })).ShouldBeProblemAsync(429, "rate_limited");
+    }
+
+    [Fact]
+    public async Task Concurrent_sends_right_after_a_window_boundary_get_only_the_slots_the_last_fifteen_minutes_left()
+    {
+        var (client, organizationId) = await App.TenantAsync();
+        var to = NewEmail();
+        AdvanceToJustBeforeABoundaryOf(TimeSpan.FromMinutes(15));
+        for (var i = 0; i < 2; i++)
+            (await client.PostJsonAsync("/v1/otp", new { channel = "email", to })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        App.Time.Advance(TimeSpan.FromSeconds(1));
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 20)
+            .Select(_ => Task.Run(() => client.PostJsonAsync("/v1/otp", new { channel = "email", to }))));
+
+        responses.Count(r => r.StatusCode == HttpStatusCode.Accepted).ShouldBe(1);
+        responses.Count(r => (int)r.StatusCode == 429).ShouldBe(19);
+        await using var connection = await App.OpenAsync();
+        (await connection.ExecuteScalarAsync<long>("select count(*) from otp_codes where organization_id = @organizationId", new { organizationId })).ShouldBe(3);
+    }
+
+    [Fact]
+    public async Task The_cleanup_job_removes_codes_and_rate_limit_entries_a_day_past_their_end_only()
     {
         var (client, organizationId) = await App.TenantAsync();
         var to = NewEmail();
         (await client.PostJsonAsync("/v1/otp", new { channel = "email", to })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
         var bucket = "otp:to:" + to.ToLowerInvariant();
         await using var connection = await App.OpenAsync();
-        (await connection.ExecuteScalarAsync<long>("select count(*) from otp_rate_counters where bucket = @bucket", new { bucket })).ShouldBe(1);
+        (await connection.ExecuteScalarAsync<long>("select count(*) from otp_rate_events where bucket = @bucket", new { bucket })).ShouldBe(1);
+        (await connection.ExecuteScalarAsync<long>("select count(*) from otp_rate_limits where bucket = @bucket", new { bucket })).ShouldBe(1);
 
         App.Time.Advance(TimeSpan.FromHours(23));
         await App.Service<Backstop.Infrastructure.Jobs.JobRunner>().RunAsync(MessagingCleanupJob.Id, CancellationToken.None);
@@ -151,7 +203,8 @@ public abstract class OtpTests(BackstopFactory app) : AppTest(app)
         var run = await App.Service<Backstop.Infrastructure.Jobs.JobRunner>().RunAsync(MessagingCleanupJob.Id, CancellationToken.None);
         run.Outcome.ShouldBe("succeeded");
         (await connection.ExecuteScalarAsync<long>("select count(*) from otp_codes where organization_id = @organizationId", new { organizationId })).ShouldBe(0);
-        (await connection.ExecuteScalarAsync<long>("select count(*) from otp_rate_counters where bucket = @bucket", new { bucket })).ShouldBe(0);
+        (await connection.ExecuteScalarAsync<long>("select count(*) from otp_rate_events where bucket = @bucket", new { bucket })).ShouldBe(0);
+        (await connection.ExecuteScalarAsync<long>("select count(*) from otp_rate_limits where bucket = @bucket", new { bucket })).ShouldBe(0);
     }
 
     [Fact]
@@ -183,21 +236,50 @@ public sealed class OtpTestsOnPostgres(PostgresMessagingFactory app) : OtpTests(
 /// <summary>The global limit, lowered so the test stays small; its own app so no other test shares the window.</summary>
 public abstract class OtpGlobalLimitTests(BackstopFactory app) : AppTest(app)
 {
+    private static string Someone() => $"g-{Guid.NewGuid():N}@example.com";
+
+    /// <summary>Starts each test two minutes after the previous one (so its sends have left the window), one second before a minute ends.</summary>
+    private void StartJustBeforeAMinuteEnds()
+    {
+        App.Time.Advance(TimeSpan.FromMinutes(2));
+        var untilMinute = TimeSpan.FromTicks(TimeSpan.TicksPerMinute - App.Time.GetUtcNow().UtcTicks % TimeSpan.TicksPerMinute);
+        App.Time.Advance(untilMinute > TimeSpan.FromSeconds(1) ? untilMinute - TimeSpan.FromSeconds(1) : untilMinute + TimeSpan.FromSeconds(59));
+    }
+
     [Fact]
-    public async Task The_global_limit_counts_every_recipient_and_answers_429_until_the_minute_is_over()
+    public async Task The_global_limit_counts_every_recipient_over_the_last_minute_across_a_minute_boundary()
     {
         var (client, _) = await App.TenantAsync();
-        App.Time.Advance(TimeSpan.FromSeconds(60 - App.Time.GetUtcNow().Second)); // start of a minute
-        App.Time.Advance(TimeSpan.FromSeconds(15));
+        StartJustBeforeAMinuteEnds(); // 12:00:59
         for (var i = 0; i < 5; i++)
-            (await client.PostJsonAsync("/v1/otp", new { channel = "email", to = $"g{i}-{Guid.NewGuid():N}@example.com" })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+            (await client.PostJsonAsync("/v1/otp", new { channel = "email", to = Someone() })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        await (await client.PostJsonAsync("/v1/otp", new { channel = "email", to = Someone() })).ShouldBeProblemAsync(429, "rate_limited");
 
-        var limited = await client.PostJsonAsync("/v1/otp", new { channel = "email", to = $"g-{Guid.NewGuid():N}@example.com" });
+        App.Time.Advance(TimeSpan.FromSeconds(1)); // 12:01:00: a fixed window would let five more through
+        var limited = await client.PostJsonAsync("/v1/otp", new { channel = "email", to = Someone() });
         await limited.ShouldBeProblemAsync(429, "rate_limited");
-        limited.Headers.RetryAfter!.Delta.ShouldBe(TimeSpan.FromSeconds(45));
+        limited.Headers.RetryAfter!.Delta.ShouldBe(TimeSpan.FromSeconds(59));
 
-        App.Time.Advance(TimeSpan.FromSeconds(45));
-        (await client.PostJsonAsync("/v1/otp", new { channel = "email", to = $"g-{Guid.NewGuid():N}@example.com" })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        App.Time.Advance(TimeSpan.FromSeconds(58));
+        await (await client.PostJsonAsync("/v1/otp", new { channel = "email", to = Someone() })).ShouldBeProblemAsync(429, "rate_limited");
+        App.Time.Advance(TimeSpan.FromSeconds(1));
+        (await client.PostJsonAsync("/v1/otp", new { channel = "email", to = Someone() })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+    }
+
+    [Fact]
+    public async Task Concurrent_sends_to_many_recipients_right_after_a_minute_boundary_never_pass_the_global_limit()
+    {
+        var (client, _) = await App.TenantAsync();
+        StartJustBeforeAMinuteEnds();
+        for (var i = 0; i < 3; i++)
+            (await client.PostJsonAsync("/v1/otp", new { channel = "email", to = Someone() })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        App.Time.Advance(TimeSpan.FromSeconds(1));
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 20)
+            .Select(_ => Task.Run(() => client.PostJsonAsync("/v1/otp", new { channel = "email", to = Someone() }))));
+
+        responses.Count(r => r.StatusCode == HttpStatusCode.Accepted).ShouldBe(2);
+        responses.Count(r => (int)r.StatusCode == 429).ShouldBe(18);
     }
 }
 

@@ -192,6 +192,43 @@ public abstract class SmsTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
+    public async Task A_stop_processed_late_after_a_later_start_leaves_the_number_opted_in_and_is_audited_as_skipped()
+    {
+        var (client, _) = await App.TenantAsync();
+        var from = MessagingTestKit.NewNumber();
+        var (stopSid, startSid) = (MessagingTestKit.NewSid(), MessagingTestKit.NewSid());
+        // The user sends STOP (received at t1) and then START (received at t2); the STOP's inline processing failed,
+        // so the inbox retries it only after the START was processed.
+        var stop = App.TwilioEvent("sms.inbound", stopSid, MessagingTestKit.Inbound(from, "STOP", stopSid));
+        App.Time.Advance(TimeSpan.FromSeconds(5));
+        var start = App.TwilioEvent("sms.inbound", startSid, MessagingTestKit.Inbound(from, "START", startSid));
+        App.Time.Advance(TimeSpan.FromMinutes(1));
+
+        await App.HandleAsync(start);
+        await App.HandleAsync(stop with { Attempts = 1 });
+
+        (await CountAsync("select count(*) from sms_opt_outs where phone_number = @from", new { from })).ShouldBe(0);
+        (await client.PostJsonAsync("/v1/sms", new { to = from, body = "still subscribed" })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        var audit = await (await App.AdminClient().GetAsync($"/v1/admin/sms/consent-audit?phoneNumber={Uri.EscapeDataString(from)}")).JsonAsync();
+        var rows = audit.GetProperty("items").EnumerateArray().ToDictionary(r => r.GetProperty("messageSid").GetString()!);
+        rows[startSid].GetProperty("applied").GetBoolean().ShouldBeTrue();
+        rows[stopSid].GetProperty("action").GetString().ShouldBe("opt_out");
+        rows[stopSid].GetProperty("applied").GetBoolean().ShouldBeFalse();
+
+        // A STOP received later than the START still opts out, and an older START retried after it cannot undo it.
+        var laterStopSid = MessagingTestKit.NewSid();
+        await App.HandleAsync(App.TwilioEvent("sms.inbound", laterStopSid, MessagingTestKit.Inbound(from, "STOP", laterStopSid)));
+        var oldStartSid = MessagingTestKit.NewSid();
+        await App.HandleAsync(App.TwilioEvent("sms.inbound", oldStartSid, MessagingTestKit.Inbound(from, "START", oldStartSid)) with
+        {
+            ReceivedAt = start.ReceivedAt.AddSeconds(1),
+            Attempts = 2,
+        });
+        (await CountAsync("select count(*) from sms_opt_outs where phone_number = @from", new { from })).ShouldBe(1);
+        await (await client.PostJsonAsync("/v1/sms", new { to = from, body = "promo" })).ShouldBeProblemAsync(403, "recipient_opted_out");
+    }
+
+    [Fact]
     public async Task Help_is_answered_and_ordinary_messages_change_nothing()
     {
         var from = MessagingTestKit.NewNumber();
