@@ -2,6 +2,7 @@ using Backstop.Features.Webhooks;
 using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Outbox;
+using Backstop.Infrastructure.Outbox.Sms;
 
 namespace Backstop.Features.Messaging;
 
@@ -13,6 +14,7 @@ public static class MessagingModule
         services.AddCheckedOptions<MessagingOptions>(MessagingOptions.Section);
         services.AddSingleton<PhoneNumberNormalizer>();
         services.AddSingleton<SmsQueue>();
+        services.AddSingleton<ISmsSendGuard, SmsSendGuard>();
         services.AddSingleton<OneTimeCodes>();
         services.AddSingleton<IOutboxListener, SmsDeliveryListener>();
         services.AddScoped<IWebhookHandler, InboundSmsHandler>();

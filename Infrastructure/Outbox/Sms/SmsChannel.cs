@@ -16,16 +16,28 @@ public static class OutboxSms
 }
 
 /// <summary>
+/// Asked right before an SMS leaves, so that what changed after it was queued (the recipient replied STOP, the
+/// organization disabled SMS) still stops it. A reason refuses the message permanently; null lets it go.
+/// </summary>
+public interface ISmsSendGuard
+{
+    Task<string?> RefusalAsync(OutboxMessage message, SmsPayload payload, CancellationToken ct);
+}
+
+/// <summary>
 /// Sends SMS through Twilio at no more than <c>Twilio:SendRatePerSecond</c> per instance (a token bucket on the
 /// real clock: it paces requests, it is not business time). The provider id recorded is Twilio's message SID.
 /// </summary>
-internal sealed class SmsChannel(TwilioClient twilio, SmsRateLimiter limiter) : IOutboxChannel
+internal sealed class SmsChannel(TwilioClient twilio, SmsRateLimiter limiter, IEnumerable<ISmsSendGuard> guards) : IOutboxChannel
 {
     public string Name => OutboxSms.Channel;
 
     public async Task<DeliveryResult> DeliverAsync(OutboxMessage message, CancellationToken ct)
     {
         var payload = message.PayloadAs<SmsPayload>();
+        foreach (var guard in guards)
+            if (await guard.RefusalAsync(message, payload, ct) is { } refusal)
+                return DeliveryResult.Permanent(refusal);
         using var lease = await limiter.Limiter.AcquireAsync(1, ct);
         var result = await twilio.SendAsync(payload.To, payload.Body, ct);
         if (result.Accepted) return DeliveryResult.Sent(result.Sid);

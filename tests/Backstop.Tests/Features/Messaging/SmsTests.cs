@@ -109,6 +109,25 @@ public abstract class SmsTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
+    public async Task A_stop_or_disabled_sms_after_queueing_still_stops_the_message_before_it_is_sent()
+    {
+        var (client, organizationId) = await App.TenantAsync();
+        var stopped = MessagingTestKit.NewNumber();
+        var queued = await (await client.PostJsonAsync("/v1/sms", new { to = stopped, body = "promo" })).JsonAsync();
+        await App.HandleAsync(App.TwilioEvent("sms.inbound", MessagingTestKit.NewSid(), MessagingTestKit.Inbound(stopped, "STOP", MessagingTestKit.NewSid())));
+
+        var other = MessagingTestKit.NewNumber();
+        var queuedOther = await (await client.PostJsonAsync("/v1/sms", new { to = other, body = "promo" })).JsonAsync();
+        (await App.AdminClient().PutAsJsonAsync($"/v1/admin/organizations/{organizationId}/sms-settings", new { smsEnabled = false })).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        await App.DispatchAsync();
+
+        Twilio.Requests.ShouldNotContain(r => r.Form.GetValueOrDefault("To") == stopped || r.Form.GetValueOrDefault("To") == other);
+        (await StatusAsync(client, queued.GetProperty("id").GetString()!)).ShouldBe("failed");
+        (await StatusAsync(client, queuedOther.GetProperty("id").GetString()!)).ShouldBe("failed");
+    }
+
+    [Fact]
     public async Task An_organization_with_sms_disabled_is_refused()
     {
         var (client, organizationId) = await App.TenantAsync();
