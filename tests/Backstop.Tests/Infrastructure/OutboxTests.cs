@@ -13,7 +13,7 @@ public abstract class OutboxTests(BackstopFactory app) : AppTest(app)
 {
     private IMessagingServers Servers => (IMessagingServers)App;
 
-    private static string NewNumber() => "+1415555" + Random.Shared.Next(0, 10000).ToString("D4", System.Globalization.CultureInfo.InvariantCulture);
+    private static string NewNumber() => Backstop.Tests.Features.Messaging.MessagingTestKit.NewNumber();
 
     private Task<EnqueueResult> EnqueueAsync(OutboxEnvelope message) =>
         App.Service<Db>().InTransactionAsync((c, t) => App.Service<IOutbox>().EnqueueAsync(c, t, message, CancellationToken.None));

@@ -26,9 +26,17 @@ public sealed class TestClientIpStartupFilter : IStartupFilter
         next(app);
     };
 
-    /// <summary>A random address in 198.18.0.0/15 (reserved for benchmarking, never a real client).</summary>
-    public static string RandomAddress() =>
-        $"198.{18 + Random.Shared.Next(2)}.{Random.Shared.Next(256)}.{Random.Shared.Next(1, 255)}";
+    private static int nextAddress = Random.Shared.Next(0, 1 << 16);
+
+    /// <summary>
+    /// An address in 198.18.0.0/15 (reserved for benchmarking, never a real client) that no other client of this test
+    /// run has: a test that locks an address out must not lock out another test's client by chance.
+    /// </summary>
+    public static string RandomAddress()
+    {
+        var n = Interlocked.Increment(ref nextAddress) % ((1 << 17) - 2) + 1;
+        return $"198.{18 + (n >> 16)}.{(n >> 8) & 0xff}.{n & 0xff}";
+    }
 
     public static void SetAddress(HttpClient client, string address)
     {

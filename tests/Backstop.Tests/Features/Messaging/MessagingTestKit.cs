@@ -18,7 +18,11 @@ internal static class MessagingTestKit
     }
 
     /// <summary>A random valid US number in E.164.</summary>
-    public static string NewNumber() => "+1415" + Random.Shared.Next(2000000, 9999999).ToString(System.Globalization.CultureInfo.InvariantCulture);
+    private static int nextNumber = Random.Shared.Next(0, 1_000_000);
+
+    /// <summary>A number no other test of this run uses: tests share the local Twilio server and count by number.</summary>
+    public static string NewNumber() =>
+        "+1415" + (2000000 + Interlocked.Increment(ref nextNumber) % 8000000).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     public static Task<int> DispatchAsync(this BackstopFactory app) => app.Service<OutboxDispatcher>().DispatchDueAsync(CancellationToken.None);
 
