@@ -150,18 +150,20 @@ public sealed class AuthFailuresCleanupJob(Db db, TimeProvider time, IOptions<Lo
             total += deleted;
             if (deleted < BatchSize) break;
         }
+        // PostgreSQL: rows a failure holds are skipped, never waited for. A failure locks its pair row and then its
+        // address row; a delete waiting for one while holding the other would deadlock with it. (SQLite runs one
+        // writer at a time.) A skipped row is live again or is deleted by a later run.
+        var skipLocked = db.Dialect == Dialect.Postgres ? "for update skip locked" : "";
         while (true)
         {
             await using var connection = await db.OpenAsync(ct);
-            // The conditions are repeated outside the subquery: a failure that updated the row meanwhile (PostgreSQL
-            // re-checks them on the row's newest version after waiting for its lock) keeps it.
             var deleted = await connection.ExecuteAsync(new CommandDefinition(
-                """
+                $"""
                 delete from auth_failures
                 where (scope, ip, prefix) in (
                     select scope, ip, prefix from auth_failures
                     where last_failure_at <= @windowStart and (locked_until is null or locked_until <= @now)
-                    limit @BatchSize)
+                    limit @BatchSize {skipLocked})
                   and last_failure_at <= @windowStart and (locked_until is null or locked_until <= @now)
                 """, new { now, windowStart, BatchSize }, cancellationToken: ct));
             total += deleted;
