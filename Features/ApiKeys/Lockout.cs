@@ -1,3 +1,4 @@
+using System.Data.Common;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Security;
@@ -8,10 +9,13 @@ using Prometheus;
 namespace Backstop.Features.ApiKeys;
 
 /// <summary>
-/// Failed authentications counted in <c>auth_failures</c>, so every instance sees the same counts and a restart
-/// forgets nothing. Each failure is one upsert per row (the pair, and the address) that counts, restarts an expired
-/// window and sets the lock in the same statement: the database serialises concurrent failures on the row, so the
-/// count is exact and exactly one failure sees the count reach the limit (and logs the warning).
+/// Failed authentications counted in the database, so every instance sees the same counts and a restart forgets
+/// nothing. Two counters per failure, each an exact sliding window: the client address + key prefix, and the client
+/// address alone. Every failure is one row in <c>auth_failure_events</c>; a counter locks when the failures of the
+/// last <see cref="LockoutOptions.WindowMinutes"/> (this one included) reach its limit. The counter's row in
+/// <c>auth_failures</c> holds the lock (<c>locked_until</c>) and is the row lock that serialises concurrent failures:
+/// it is upserted first, then the events are counted, all in one short transaction, so each failure counts the ones
+/// committed before it and exactly one of them sees the count reach the limit (and logs the warning).
 /// </summary>
 public sealed class AuthLockout(Db db, TimeProvider time, IOptions<LockoutOptions> options, ILogger<AuthLockout> log) : IAuthLockout
 {
@@ -27,6 +31,11 @@ public sealed class AuthLockout(Db db, TimeProvider time, IOptions<LockoutOption
     private sealed record Counted
     {
         public long Failures { get; init; }
+        public DateTimeOffset? LockedUntil { get; init; }
+    }
+
+    private sealed record Bucket
+    {
         public DateTimeOffset? LockedUntil { get; init; }
     }
 
@@ -47,60 +56,76 @@ public sealed class AuthLockout(Db db, TimeProvider time, IOptions<LockoutOption
     {
         var o = options.Value;
         Failures.Inc();
-        await using var connection = await db.OpenAsync(ct);
-        var pair = await CountAsync(connection, PairScope, clientIp, prefix, o.MaxFailuresPerIpAndPrefix, ct);
-        var address = await CountAsync(connection, IpScope, clientIp, "", o.MaxFailuresPerIp, ct);
         var now = time.GetUtcNow();
+        // Always the pair first, then the address: two failures never wait for each other's rows crosswise.
+        var (pair, address) = await db.InTransactionAsync(async (connection, tx) => (
+            await CountAsync(connection, tx, PairScope, clientIp, prefix, o.MaxFailuresPerIpAndPrefix, now, ct),
+            await CountAsync(connection, tx, IpScope, clientIp, "", o.MaxFailuresPerIp, now, ct)), ct);
+
+        LogLockout(PairScope, clientIp, prefix, pair);
+        LogLockout(IpScope, clientIp, "", address);
         // Beyond the limit: this failure arrived after the lock (or raced past the read that checks it).
         var until = new[] { pair.Beyond ? pair.LockedUntil : null, address.Beyond ? address.LockedUntil : null }.Max();
         return until is { } u && u > now ? u - now : null;
     }
 
-    private async Task<(bool Beyond, DateTimeOffset? LockedUntil)> CountAsync(System.Data.Common.DbConnection connection, string scope, string ip, string prefix, int max, CancellationToken ct)
+    private readonly record struct Outcome(bool Beyond, bool Started, long Failures, DateTimeOffset? LockedUntil);
+
+    private async Task<Outcome> CountAsync(DbConnection connection, DbTransaction tx, string scope, string ip, string prefix, int max,
+        DateTimeOffset now, CancellationToken ct)
     {
         var o = options.Value;
-        var now = time.GetUtcNow();
-        var lockUntil = now.AddMinutes(o.LockoutMinutes);
-        // In "do update set", column references read the row as it was before this statement, so the reset
-        // condition and the new count are spelled out where they are needed.
-        var counted = await connection.QuerySingleAsync<Counted>(new CommandDefinition(
+        // The lock: held until the transaction ends, so no concurrent failure of this counter can count between our
+        // count and our insert. It also reads the lock as the last committed failure left it.
+        var bucket = await connection.QuerySingleAsync<Bucket>(new CommandDefinition(
             """
-            insert into auth_failures (scope, ip, prefix, failures, window_started_at, locked_until, created_at, updated_at)
-            values (@scope, @ip, @prefix, 1, @now, case when 1 >= @max then @lockUntil else null end, @now, @now)
-            on conflict (scope, ip, prefix) do update set
-                failures = case
-                    when (auth_failures.locked_until is null and auth_failures.window_started_at <= @windowStart)
-                         or auth_failures.locked_until <= @now then 1
-                    else auth_failures.failures + 1 end,
-                window_started_at = case
-                    when (auth_failures.locked_until is null and auth_failures.window_started_at <= @windowStart)
-                         or auth_failures.locked_until <= @now then @now
-                    else auth_failures.window_started_at end,
-                locked_until = case
-                    when auth_failures.locked_until > @now then auth_failures.locked_until
-                    when (case
-                        when (auth_failures.locked_until is null and auth_failures.window_started_at <= @windowStart)
-                             or auth_failures.locked_until <= @now then 1
-                        else auth_failures.failures + 1 end) >= @max then @lockUntil
-                    else null end,
-                updated_at = @now
-            returning failures, locked_until
-            """, new { scope, ip, prefix, now, max, lockUntil, windowStart = now.AddMinutes(-o.WindowMinutes) }, cancellationToken: ct));
+            insert into auth_failures (scope, ip, prefix, failures, last_failure_at, locked_until, created_at, updated_at)
+            values (@scope, @ip, @prefix, 0, @now, null, @now, @now)
+            on conflict (scope, ip, prefix) do update set last_failure_at = excluded.last_failure_at, updated_at = excluded.updated_at
+            returning locked_until
+            """, new { scope, ip, prefix, now }, tx, cancellationToken: ct));
 
-        var result = (counted.Failures > max, counted.LockedUntil);
-        if (counted.Failures != max || counted.LockedUntil is null) return result;
+        await connection.ExecuteAsync(new CommandDefinition(
+            "insert into auth_failure_events (id, scope, ip, prefix, created_at) values (@id, @scope, @ip, @prefix, @now)",
+            new { id = Ids.New(time), scope, ip, prefix, now }, tx, cancellationToken: ct));
+
+        var since = now.AddMinutes(-o.WindowMinutes);
+        var failures = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+            """
+            select count(*) from auth_failure_events
+            where scope = @scope and ip = @ip and prefix = @prefix and created_at > @since
+            """, new { scope, ip, prefix, since }, tx, cancellationToken: ct));
+
+        var wasLocked = bucket.LockedUntil is { } l && l > now;
+        // A new lockout starts when the failures within the window (this one included) reach the limit.
+        var started = !wasLocked && failures >= max;
+        var lockedUntil = wasLocked ? bucket.LockedUntil : started ? now.AddMinutes(o.LockoutMinutes) : null;
+        await connection.ExecuteAsync(new CommandDefinition(
+            "update auth_failures set failures = @failures, locked_until = @lockedUntil where scope = @scope and ip = @ip and prefix = @prefix",
+            new { failures, lockedUntil, scope, ip, prefix }, tx, cancellationToken: ct));
+
+        // Beyond the limit: the counter was already locked, or the window already held the limit's worth of failures
+        // before this one (a lock that ended while its failures are still in the window, or a lowered limit).
+        return new Outcome(wasLocked || failures > max, started, failures, lockedUntil);
+    }
+
+    private void LogLockout(string scope, string ip, string prefix, Outcome outcome)
+    {
+        if (!outcome.Started) return;
         Lockouts.WithLabels(scope).Inc();
         if (scope == PairScope)
             log.LogWarning("Security: API key authentication locked out for client {ClientIp} and key prefix {KeyPrefix} until {LockedUntil} after {Failures} failed attempts",
-                ip, prefix, counted.LockedUntil, counted.Failures);
+                ip, prefix, outcome.LockedUntil, outcome.Failures);
         else
             log.LogWarning("Security: API key authentication locked out for client {ClientIp} (all key prefixes) until {LockedUntil} after {Failures} failed attempts",
-                ip, counted.LockedUntil, counted.Failures);
-        return result;
+                ip, outcome.LockedUntil, outcome.Failures);
     }
 }
 
-/// <summary>Deletes failure records whose window and lock have both ended, in bounded batches.</summary>
+/// <summary>
+/// Deletes failure events that have left the window, and counter rows whose last failure has left the window and
+/// whose lock has ended, each in bounded batches.
+/// </summary>
 public sealed class AuthFailuresCleanupJob(Db db, TimeProvider time, IOptions<LockoutOptions> options) : IRecurringJob
 {
     private const int BatchSize = 1000;
@@ -116,13 +141,30 @@ public sealed class AuthFailuresCleanupJob(Db db, TimeProvider time, IOptions<Lo
         while (true)
         {
             await using var connection = await db.OpenAsync(ct);
+            // Events at or before the window start never count again: time only moves forward.
             var deleted = await connection.ExecuteAsync(new CommandDefinition(
                 """
+                delete from auth_failure_events
+                where id in (select id from auth_failure_events where created_at <= @windowStart limit @BatchSize)
+                """, new { windowStart, BatchSize }, cancellationToken: ct));
+            total += deleted;
+            if (deleted < BatchSize) break;
+        }
+        // PostgreSQL: rows a failure holds are skipped, never waited for. A failure locks its pair row and then its
+        // address row; a delete waiting for one while holding the other would deadlock with it. (SQLite runs one
+        // writer at a time.) A skipped row is live again or is deleted by a later run.
+        var skipLocked = db.Dialect == Dialect.Postgres ? "for update skip locked" : "";
+        while (true)
+        {
+            await using var connection = await db.OpenAsync(ct);
+            var deleted = await connection.ExecuteAsync(new CommandDefinition(
+                $"""
                 delete from auth_failures
                 where (scope, ip, prefix) in (
                     select scope, ip, prefix from auth_failures
-                    where window_started_at <= @windowStart and (locked_until is null or locked_until <= @now)
-                    limit @BatchSize)
+                    where last_failure_at <= @windowStart and (locked_until is null or locked_until <= @now)
+                    limit @BatchSize {skipLocked})
+                  and last_failure_at <= @windowStart and (locked_until is null or locked_until <= @now)
                 """, new { now, windowStart, BatchSize }, cancellationToken: ct));
             total += deleted;
             if (deleted < BatchSize) return total;

@@ -116,6 +116,29 @@ public abstract class LockoutTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task Failures_older_than_the_window_do_not_add_up()
     {
+        // The window slides with every failure: those fifteen minutes old leave it, the younger ones still count.
+        var tenant = await App.CreateTenantAsync();
+        var ip = NewIp();
+        var typo = ApiKeysTests.MistypeSecret(tenant.Key);
+        Task<HttpResponseMessage> Fail() => App.ClientWithKey(typo, ip).GetAsync("/v1/me");
+
+        for (var i = 0; i < 5; i++) await (await Fail()).ShouldBeProblemAsync(401, "invalid_api_key");       // t0
+        App.Time.Advance(TimeSpan.FromMinutes(10));
+        for (var i = 0; i < 4; i++) await (await Fail()).ShouldBeProblemAsync(401, "invalid_api_key");       // t0+10
+        App.Time.Advance(TimeSpan.FromMinutes(5));
+
+        // t0+15: the five of t0 have left the window; 4 + 5 = 9 within it.
+        for (var i = 0; i < 5; i++) await (await Fail()).ShouldBeProblemAsync(401, "invalid_api_key");
+        (await App.ClientWithKey(tenant.Key, ip).GetAsync("/v1/me")).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        // The four of t0+10 still count: the next failure is the tenth within fifteen minutes and locks.
+        await (await Fail()).ShouldBeProblemAsync(401, "invalid_api_key");
+        await (await App.ClientWithKey(tenant.Key, ip).GetAsync("/v1/me")).ShouldBeProblemAsync(429, "api_key_locked_out");
+    }
+
+    [Fact]
+    public async Task Failures_fifteen_minutes_old_no_longer_count()
+    {
         var tenant = await App.CreateTenantAsync();
         var ip = NewIp();
         var typo = ApiKeysTests.MistypeSecret(tenant.Key);
@@ -123,6 +146,89 @@ public abstract class LockoutTests(BackstopFactory app) : AppTest(app)
         App.Time.Advance(TimeSpan.FromMinutes(15));
         for (var i = 0; i < 9; i++) await (await App.ClientWithKey(typo, ip).GetAsync("/v1/me")).ShouldBeProblemAsync(401, "invalid_api_key");
         (await App.ClientWithKey(tenant.Key, ip).GetAsync("/v1/me")).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task A_burst_across_the_end_of_the_first_failures_window_is_counted_over_the_last_fifteen_minutes()
+    {
+        // 1 failure at t0, 8 at t0+14:59, then more at t0+15:01. A window anchored at t0 would restart at t0+15:01
+        // and let 9 + 9 failures through within two seconds; the sliding window locks at the 10th within 15 minutes.
+        var tenant = await App.CreateTenantAsync();
+        var ip = NewIp();
+        var typo = ApiKeysTests.MistypeSecret(tenant.Key);
+        Task<HttpResponseMessage> Fail() => App.ClientWithKey(typo, ip).GetAsync("/v1/me");
+
+        await (await Fail()).ShouldBeProblemAsync(401, "invalid_api_key");                                  // 1st, t0
+        App.Time.Advance(TimeSpan.FromMinutes(15) - TimeSpan.FromSeconds(1));
+        for (var i = 0; i < 8; i++) await (await Fail()).ShouldBeProblemAsync(401, "invalid_api_key");       // 2nd–9th, t0+14:59
+        (await App.ClientWithKey(tenant.Key, ip).GetAsync("/v1/me")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        App.Time.Advance(TimeSpan.FromSeconds(2));
+
+        // t0+15:01: the failure of t0 has left the window, so the 10th failure is only the 9th within it.
+        await (await Fail()).ShouldBeProblemAsync(401, "invalid_api_key");
+        (await App.ClientWithKey(tenant.Key, ip).GetAsync("/v1/me")).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        // The 11th is the 10th within the last fifteen minutes: answered 401 (it is within the limit) and locks.
+        await (await Fail()).ShouldBeProblemAsync(401, "invalid_api_key");
+        var twelfth = await Fail();
+        await twelfth.ShouldBeProblemAsync(429, "api_key_locked_out");
+        twelfth.Headers.RetryAfter!.Delta.ShouldBe(TimeSpan.FromMinutes(15));
+        await (await App.ClientWithKey(tenant.Key, ip).GetAsync("/v1/me")).ShouldBeProblemAsync(429, "api_key_locked_out");
+
+        Logs.Events.Count(e => e.Level == LogEventLevel.Warning && e.MessageTemplate.Text.StartsWith("Security:")
+            && e.Properties["ClientIp"].ToString() == $"\"{ip}\"").ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task Ten_failures_spread_over_less_than_fifteen_minutes_lock_and_over_exactly_fifteen_do_not()
+    {
+        var tenant = await App.CreateTenantAsync();
+        var typo = ApiKeysTests.MistypeSecret(tenant.Key);
+
+        // 99 seconds apart: the 10th comes 14:51 after the 1st, so all ten are within fifteen minutes.
+        var spread = NewIp();
+        for (var i = 0; i < 10; i++)
+        {
+            if (i > 0) App.Time.Advance(TimeSpan.FromSeconds(99));
+            await (await App.ClientWithKey(typo, spread).GetAsync("/v1/me")).ShouldBeProblemAsync(401, "invalid_api_key");
+        }
+        var locked = await App.ClientWithKey(tenant.Key, spread).GetAsync("/v1/me");
+        await locked.ShouldBeProblemAsync(429, "api_key_locked_out");
+        locked.Headers.RetryAfter!.Delta.ShouldBe(TimeSpan.FromMinutes(15));
+
+        // 100 seconds apart: the 10th comes exactly fifteen minutes after the 1st, which has left the window.
+        var slower = NewIp();
+        for (var i = 0; i < 10; i++)
+        {
+            if (i > 0) App.Time.Advance(TimeSpan.FromSeconds(100));
+            await (await App.ClientWithKey(typo, slower).GetAsync("/v1/me")).ShouldBeProblemAsync(401, "invalid_api_key");
+        }
+        (await App.ClientWithKey(tenant.Key, slower).GetAsync("/v1/me")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        // The next one 100 seconds later is the 9th within the window again (the 2nd has left it): still no lock.
+        App.Time.Advance(TimeSpan.FromSeconds(100));
+        await (await App.ClientWithKey(typo, slower).GetAsync("/v1/me")).ShouldBeProblemAsync(401, "invalid_api_key");
+        (await App.ClientWithKey(tenant.Key, slower).GetAsync("/v1/me")).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task The_address_counter_slides_too()
+    {
+        // 1 failure at t0 and 48 at t0+14:59, each with another prefix; at t0+15:01 the 50th is the 49th within the
+        // window, and the 51st (the 50th within it) locks the address.
+        var tenant = await App.CreateTenantAsync();
+        var ip = NewIp();
+        Task<HttpResponseMessage> Guess() => App.ClientWithKey(KeyFormat.Generate().Key, ip).GetAsync("/v1/me");
+
+        await (await Guess()).ShouldBeProblemAsync(401, "invalid_api_key");
+        App.Time.Advance(TimeSpan.FromMinutes(15) - TimeSpan.FromSeconds(1));
+        for (var i = 0; i < 48; i++) await (await Guess()).ShouldBeProblemAsync(401, "invalid_api_key");
+        App.Time.Advance(TimeSpan.FromSeconds(2));
+
+        await (await Guess()).ShouldBeProblemAsync(401, "invalid_api_key");
+        (await App.ClientWithKey(tenant.Key, ip).GetAsync("/v1/me")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        await (await Guess()).ShouldBeProblemAsync(401, "invalid_api_key");
+        await (await Guess()).ShouldBeProblemAsync(429, "api_key_locked_out");
+        await (await App.ClientWithKey(tenant.Key, ip).GetAsync("/v1/me")).ShouldBeProblemAsync(429, "api_key_locked_out");
     }
 
     [Fact]
@@ -226,6 +332,8 @@ public abstract class LockoutTests(BackstopFactory app) : AppTest(app)
         await using var connection = await App.OpenAsync();
         (await connection.ExecuteScalarAsync<long>("select count(*) from auth_failures where ip = @locked", new { locked })).ShouldBe(0);
         (await connection.ExecuteScalarAsync<long>("select count(*) from auth_failures where ip = @counted", new { counted })).ShouldBe(2);
+        (await connection.ExecuteScalarAsync<long>("select count(*) from auth_failure_events where ip = @locked", new { locked })).ShouldBe(0);
+        (await connection.ExecuteScalarAsync<long>("select count(*) from auth_failure_events where ip = @counted", new { counted })).ShouldBe(2);
     }
 }
 
