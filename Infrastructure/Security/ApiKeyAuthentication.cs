@@ -34,8 +34,9 @@ public interface IAuthLockout
 
     /// <summary>
     /// Counts one failure. Returns how long the pair or the address stays locked when this failure came after the
-    /// limit was reached (it must be answered 429, not 401), or null when it was within the limit. The counter row
-    /// decides, so of any burst of concurrent failures exactly the limit's worth are answered 401.
+    /// limit was reached (it must be answered 429, not 401), or null when it was within the limit. Concurrent failures
+    /// are serialised by the database (a row lock on the counter), so of any burst exactly the limit's worth are
+    /// answered 401.
     /// </summary>
     Task<TimeSpan?> RecordFailureAsync(string clientIp, string prefix, CancellationToken ct);
 }
