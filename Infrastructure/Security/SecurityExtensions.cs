@@ -14,6 +14,7 @@ public static class SecurityExtensions
         services.AddAuthentication(BackstopClaims.Scheme)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(BackstopClaims.Scheme, null);
         services.AddAuthorizationBuilder().AddBackstopPolicies();
+        services.AddDatabaseDataProtection();
         return services;
     }
 }
