@@ -20,7 +20,10 @@ public sealed class MessagingCleanupJob(Db db, TimeProvider time) : IRecurringJo
                  {
                      "delete from otp_codes where id in (select id from otp_codes where expires_at < @cutoff limit @BatchSize)",
                      "delete from otp_rate_events where id in (select id from otp_rate_events where created_at < @cutoff limit @BatchSize)",
-                     "delete from otp_rate_limits where bucket in (select bucket from otp_rate_limits where updated_at < @cutoff limit @BatchSize)",
+                     // An OTP send holds its bucket rows (global, then the recipient's) until it commits; the cleanup
+                     // skips rows held that way instead of waiting, so the two can never deadlock on PostgreSQL.
+                     "delete from otp_rate_limits where bucket in (select bucket from otp_rate_limits where updated_at < @cutoff limit @BatchSize"
+                         + (db.Dialect == Dialect.Postgres ? " for update skip locked)" : ")"),
                  })
         {
             while (true)

@@ -80,6 +80,12 @@ public interface IOutboxChannel
     /// 5xx, 429) and <see cref="DeliveryResult.Permanent"/> for what never will; an exception counts as transient.
     /// </summary>
     Task<DeliveryResult> DeliverAsync(OutboxMessage message, CancellationToken ct);
+
+    /// <summary>
+    /// Waits for whatever the channel must wait for before a send (a send-rate permit). Called before the dispatcher
+    /// renews the message's lease, so that waiting here can never eat into the lease the send itself relies on.
+    /// </summary>
+    Task PrepareAsync(OutboxMessage message, CancellationToken ct) => Task.CompletedTask;
 }
 
 public enum DeliveryOutcome

@@ -97,6 +97,7 @@ public sealed class OutboxDispatcher(
         {
             // The claim must still be ours right before the provider is called, and the lease is renewed for the
             // call: whatever delayed this delivery since the claim, another instance may not send it meanwhile.
+            await channel.PrepareAsync(message, ct);
             if (!await RenewLeaseAsync(message.Id, claim, ct))
             {
                 log.LogWarning("Outbox message {OutboxMessageId} lost its lease before it was sent; left to its new claim", message.Id);

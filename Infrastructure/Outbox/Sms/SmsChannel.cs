@@ -32,13 +32,18 @@ internal sealed class SmsChannel(TwilioClient twilio, SmsRateLimiter limiter, IE
 {
     public string Name => OutboxSms.Channel;
 
+    /// <summary>The send-rate permit; a token bucket's permits are spent when taken, so nothing is held afterwards.</summary>
+    public async Task PrepareAsync(OutboxMessage message, CancellationToken ct)
+    {
+        using var permit = await limiter.Limiter.AcquireAsync(1, ct);
+    }
+
     public async Task<DeliveryResult> DeliverAsync(OutboxMessage message, CancellationToken ct)
     {
         var payload = message.PayloadAs<SmsPayload>();
         foreach (var guard in guards)
             if (await guard.RefusalAsync(message, payload, ct) is { } refusal)
                 return DeliveryResult.Permanent(refusal);
-        using var lease = await limiter.Limiter.AcquireAsync(1, ct);
         var result = await twilio.SendAsync(payload.To, payload.Body, ct);
         if (result.Accepted) return DeliveryResult.Sent(result.Sid);
         return result.Transient ? DeliveryResult.Transient(result.Error!, result.RetryAfter) : DeliveryResult.Permanent(result.Error!);

@@ -18,6 +18,20 @@ public sealed class GateChannel : IOutboxChannel
 
     public string Name => "gate";
 
+    public TaskCompletionSource PrepareEntered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    public TaskCompletionSource PrepareRelease { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int prepareSeen;
+
+    /// <summary>Like a send-rate wait: the first preparation of a message marked "waits" blocks until released.</summary>
+    public async Task PrepareAsync(OutboxMessage message, CancellationToken ct)
+    {
+        if (message.Reference == "waits" && Interlocked.Exchange(ref prepareSeen, 1) == 0)
+        {
+            PrepareEntered.TrySetResult();
+            await PrepareRelease.Task.WaitAsync(TimeSpan.FromSeconds(60), ct);
+        }
+    }
+
     public async Task<DeliveryResult> DeliverAsync(OutboxMessage message, CancellationToken ct)
     {
         if (message.Reference == "slow" && Interlocked.Exchange(ref slowSeen, 1) == 0)
@@ -60,6 +74,26 @@ public abstract class OutboxLeaseTests(BackstopFactory app) : AppTest(app)
         await using var connection = await App.OpenAsync();
         (await connection.QuerySingleAsync<string>("select status from outbox_messages where id = @Id", new { waiting.Id })).ShouldBe("sent");
         (await connection.QuerySingleAsync<string>("select status from outbox_messages where id = @Id", new { slow.Id })).ShouldBe("sent");
+    }
+
+    [Fact]
+    public async Task A_message_whose_lease_ran_out_while_it_waited_to_be_sent_is_left_to_its_new_claim()
+    {
+        var gate = App.Service<GateChannel>();
+        var message = await EnqueueAsync("waits");
+
+        var first = Task.Run(() => App.Service<OutboxDispatcher>().DispatchDueAsync(CancellationToken.None));
+        await gate.PrepareEntered.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        // Still waiting (say, for a send-rate permit) when its lease runs out: another instance takes it and sends it.
+        App.Time.Advance(TimeSpan.FromSeconds(130));
+        await OtherInstance().DispatchDueAsync(CancellationToken.None);
+        gate.PrepareRelease.SetResult();
+        await first;
+
+        gate.Delivered.Count(id => id == message.Id).ShouldBe(1);
+        await using var connection = await App.OpenAsync();
+        (await connection.QuerySingleAsync<string>("select status from outbox_messages where id = @Id", new { message.Id })).ShouldBe("sent");
     }
 
     [Fact]
