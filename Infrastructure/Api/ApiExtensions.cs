@@ -21,6 +21,18 @@ public static class ApiExtensions
                 Description = "Webhooks inbox, API keys, bots, billing, quota, jobs and messaging. " +
                               "Authenticate with 'Authorization: Bearer <key>'. Errors are RFC 9457 problem details with a stable 'code'.",
             };
+            // One bearer scheme for every endpoint (the admin key or an organization's key), so the reference at
+            // /docs can send it; anonymous endpoints (health, webhooks) simply ignore it.
+            document.Components ??= new OpenApiComponents();
+            document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
+            document.Components.SecuritySchemes["bearer"] = new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.Http,
+                Scheme = "bearer",
+                Description = "An organization's API key (bsk_live_…) or the operator's admin key.",
+            };
+            document.Security ??= [];
+            document.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("bearer", document)] = [] });
             return Task.CompletedTask;
         }));
         return services;

@@ -140,6 +140,8 @@ public abstract class PlatformTests(BackstopFactory app) : AppTest(app)
         var json = await response.JsonAsync();
         json.GetProperty("paths").TryGetProperty("/v1/admin/jobs", out _).ShouldBeTrue();
         json.GetProperty("paths").TryGetProperty("/v1/admin/jobs/{id}/run", out _).ShouldBeTrue();
+        json.GetProperty("components").GetProperty("securitySchemes").GetProperty("bearer").GetProperty("scheme").GetString().ShouldBe("bearer");
+        json.GetProperty("security")[0].TryGetProperty("bearer", out _).ShouldBeTrue();
 
         var docs = await App.CreateClient().GetAsync("/docs/v1");
         docs.StatusCode.ShouldBe(HttpStatusCode.OK);
