@@ -7,6 +7,7 @@ using Hangfire.Dashboard;
 using Hangfire.InMemory;
 using Hangfire.PostgreSql;
 using Hangfire.PostgreSql.Factories;
+using Hangfire.Storage.SQLite;
 using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Jobs;
@@ -37,9 +38,20 @@ public static class JobsExtensions
                 };
                 return new PostgreSqlStorage(new NpgsqlConnectionFactory(database.ConnectionString!, storageOptions), storageOptions);
             }
-            // All durable state lives in our tables; Hangfire's in-memory storage only holds schedules and queues,
-            // which every start re-registers.
-            return new InMemoryStorage(new InMemoryStorageOptions());
+            if (jobs.Storage.Equals(JobsOptions.MemoryStorage, StringComparison.OrdinalIgnoreCase))
+            {
+                // All durable state of ours lives in our tables; in memory Hangfire only holds schedules and queues,
+                // which every start re-registers, and the dashboard's history, which a restart loses.
+                return new InMemoryStorage(new InMemoryStorageOptions());
+            }
+            var file = Path.GetFullPath(jobs.SqliteFile);
+            if (sp.GetRequiredService<Db>().SqliteFile is { Length: > 0 } main && string.Equals(Path.GetFullPath(main), file, StringComparison.Ordinal))
+                throw new InvalidConfigurationException([$"Jobs:SqliteFile must not be the main database file ({file})."]);
+            Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+            return new SQLiteStorage(file, new SQLiteStorageOptions
+            {
+                QueuePollInterval = TimeSpan.FromSeconds(jobs.PollIntervalSeconds),
+            });
         });
         services.AddSingleton<IRecurringJobManager>(sp => new RecurringJobManager(sp.GetRequiredService<JobStorage>()));
 
