@@ -34,9 +34,10 @@ trap cleanup EXIT
 
 mkdir -p "$work/run"
 starts=0
+schedules=() # Jobs__Schedules__<id>: job ids have dashes, which bash cannot export but the service reads fine
 start_server() {
   starts=$((starts + 1))
-  (cd "$work/run" && exec "$bin" --urls "$base" >> "$work/server.log" 2>&1) &
+  (cd "$work/run" && exec env "${schedules[@]}" "$bin" --urls "$base" >> "$work/server.log" 2>&1) &
   pid=$!
   for _ in $(seq 1 120); do
     curl -sf "$base/health/ready" >/dev/null && return 0
@@ -47,18 +48,18 @@ start_server() {
   tail -20 "$work/server.log" >&2
   exit 1
 }
-stop_server() { # graceful stop; prints the exit code
+stop_server() { # graceful stop; leaves the exit code in $stopped
   kill -TERM "$pid" 2>/dev/null || true
-  local rc=0; wait "$pid" || rc=$?
-  pid=""; echo "$rc"
+  stopped=0; wait "$pid" || stopped=$?
+  pid=""
 }
 admin_get() { curl -sf -H "Authorization: Bearer $admin" "$base$1"; }
 
 # The job ids come from the service itself, so a job added later is soaked too.
 Jobs__RunServer=false start_server
 mapfile -t jobs < <(admin_get /v1/admin/jobs | jq -r '.jobs[].id')
-[ "$(stop_server)" = 0 ] || { echo "soak-jobs: the first start did not stop cleanly" >&2; exit 1; }
-for id in "${jobs[@]}"; do export "Jobs__Schedules__$id=* * * * *"; done
+stop_server; [ "$stopped" = 0 ] || { echo "soak-jobs: the first start did not stop cleanly" >&2; exit 1; }
+for id in "${jobs[@]}"; do schedules+=("Jobs__Schedules__$id=* * * * *"); done
 echo "soak: ${#jobs[@]} jobs every minute (${jobs[*]}), ${minutes} min, ~${rate} webhook deliveries/s, port $port, storage sqlite"
 
 # Steady load: each second `rate` deliveries, one in four a duplicate of an earlier event.
@@ -101,7 +102,7 @@ hangfire_counts() {
 }
 hangfire_succeeded() { sqlite3 -readonly "$work/run/data/hangfire.db" "select count(*) from job where statename = 'Succeeded'"; }
 before_restart=$(hangfire_counts); succeeded_before=$(hangfire_succeeded)
-stop_rc=$(stop_server)
+stop_server; stop_rc=$stopped
 
 # The restart: same files; Hangfire's history must still be there, and the jobs must run again.
 restart_at=$(date -u +%Y-%m-%dT%H:%M:%S)
@@ -110,7 +111,7 @@ after_restart=$(hangfire_counts); succeeded_after=$(hangfire_succeeded)
 sleep $(( 75 - $(date +%S | sed 's/^0//') ))
 runs_after=$(sqlite3 -readonly "$work/run/data/backstop.db" \
   "select count(*) from job_runs where started_at >= '$restart_at' and outcome = 'succeeded'")
-final_rc=$(stop_server)
+stop_server; final_rc=$stopped
 
 summary=$(sqlite3 -readonly "$work/run/data/backstop.db" \
   "select job_id || ' ' || outcome || '=' || count(*) from job_runs group by job_id, outcome order by job_id, outcome")

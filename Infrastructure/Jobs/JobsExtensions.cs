@@ -56,6 +56,12 @@ public static class JobsExtensions
         services.AddSingleton<IRecurringJobManager>(sp => new RecurringJobManager(sp.GetRequiredService<JobStorage>()));
 
         services.AddSingleton<JobRunner>();
+        services.AddScoped<JobContext>();
+        // With IAntiforgery registered, Hangfire's dashboard puts a token in every page and refuses (403) a POST
+        // (trigger, delete, requeue) without a valid one: browsers resend cached Basic credentials, so without it
+        // any page the operator visits could post to the dashboard. The key ring is in our database, so a token
+        // holds across instances and restarts.
+        services.AddAntiforgery();
         services.AddHostedService<RecurringJobScheduler>();
         services.AddHostedService<HangfireServerHost>();
         services.AddRecurringJob<JobRunsRetentionJob>();
@@ -192,8 +198,8 @@ internal sealed class RecurringJobScheduler(
     {
         foreach (var definition in definitions)
         {
-            var cron = options.Value.Schedules.TryGetValue(definition.Id, out var configured) ? configured.Trim() : definition.DefaultCron;
-            if (cron.Equals(JobsOptions.Disabled, StringComparison.OrdinalIgnoreCase))
+            var cron = JobSchedule.Of(definition, options.Value);
+            if (JobSchedule.IsDisabled(cron))
             {
                 manager.RemoveIfExists(definition.Id);
                 log.LogInformation("Recurring job {JobId} is disabled by configuration", definition.Id);

@@ -1,9 +1,8 @@
-using System.Text.RegularExpressions;
 using Backstop.Infrastructure.Configuration;
 
 namespace Backstop.Infrastructure.Jobs;
 
-public sealed partial class JobsOptions : IValidatedOptions
+public sealed class JobsOptions : IValidatedOptions
 {
     public const string Section = "Jobs";
     public const string Disabled = "disabled";
@@ -46,17 +45,10 @@ public sealed partial class JobsOptions : IValidatedOptions
             yield return $"Jobs:Storage must be '{SqliteStorage}' or '{MemoryStorage}' (got '{Storage}').";
         if (string.IsNullOrWhiteSpace(SqliteFile)) yield return "Jobs:SqliteFile must name a file.";
         foreach (var (id, cron) in Schedules)
-            if (!IsCron(cron))
-                yield return $"Jobs:Schedules:{id} must be a cron expression of 5 or 6 fields or '{Disabled}' (got '{cron}').";
+        {
+            if (JobSchedule.IsDisabled(cron.Trim())) continue;
+            if (JobSchedule.TryParse(cron, out var error) is null)
+                yield return $"Jobs:Schedules:{id} must be a cron expression (5 fields, or 6 with seconds) or '{Disabled}' (got '{cron}': {error}).";
+        }
     }
-
-    public static bool IsCron(string value)
-    {
-        if (value.Trim().Equals(Disabled, StringComparison.OrdinalIgnoreCase)) return true;
-        var fields = value.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        return fields.Length is 5 or 6 && fields.All(f => CronField().IsMatch(f));
-    }
-
-    [GeneratedRegex(@"^[0-9A-Za-z\*/,\-\?#]+$")]
-    private static partial Regex CronField();
 }
