@@ -32,7 +32,7 @@ public static class JobSchedule
         }
         catch (CronFormatException e)
         {
-            error = e.Message;
+            error = e.Message.TrimEnd('.');
             return null;
         }
     }
