@@ -102,7 +102,7 @@ public sealed class JobRunner(
                 var items = await job.RunAsync(ct);
                 if (lost.IsCancellationRequested)
                 {
-                    finished = running with { FinishedAt = time.GetUtcNow(), Outcome = Interrupted, Items = items, Error = "The run lost its lease and stopped at a batch boundary." };
+                    finished = running with { FinishedAt = time.GetUtcNow(), Outcome = Interrupted, Items = items, Error = "The run lost its lease while working (another run may have taken it) and stopped at its next batch boundary." };
                     log.LogWarning("Job {JobId} lost its lease and stopped after {Items} items", jobId, items);
                 }
                 else
@@ -172,9 +172,9 @@ public sealed class JobRunner(
                 return;
             }
         }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        catch (Exception) when (stop.IsCancellationRequested)
         {
-            // The run ended.
+            // The run ended, possibly in the middle of a renewal, which its cancellation aborted: nothing to do.
         }
     }
 
