@@ -7,7 +7,7 @@ namespace Backstop.Infrastructure.Data;
 /// single writer lock is held for one batch at a time and other writers get in between batches, and so a sweep
 /// that is stopped (its job lost its lease, see <c>JobContext</c>) leaves nothing half done: it stops between batches.
 /// </summary>
-public static class BatchedDelete
+internal static class BatchedDelete
 {
     /// <summary>
     /// Runs <paramref name="sql"/>, a delete of at most <c>@batchSize</c> rows, until a batch deletes fewer than

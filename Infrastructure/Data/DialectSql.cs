@@ -1,7 +1,7 @@
 namespace Backstop.Infrastructure.Data;
 
 /// <summary>The fragments of SQL that differ between the dialects, so a statement names the intent, not the dialect.</summary>
-public static class DialectSql
+internal static class DialectSql
 {
     /// <summary>
     /// Ends a sub-select that picks rows to change: on PostgreSQL rows another transaction holds are skipped instead of

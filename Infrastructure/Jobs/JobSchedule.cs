@@ -6,7 +6,7 @@ namespace Backstop.Infrastructure.Jobs;
 /// Cron expressions as Hangfire reads them (Cronos; 5 fields, or 6 with seconds first; <c>@daily</c>-style
 /// macros), parsed at start-up so a bad one stops the start naming its key instead of failing inside Hangfire.
 /// </summary>
-public static class JobSchedule
+internal static class JobSchedule
 {
     private static readonly char[] Separators = [' ', '\t'];
 
