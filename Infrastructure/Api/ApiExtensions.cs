@@ -20,6 +20,8 @@ public static class ApiExtensions
         {
             o.EnableJWTBearerAuth = false;
             o.ExcludeNonFastEndpoints = true;
+            // The service's own endpoints only (a test host adds some of its own).
+            o.EndpointFilter = e => e.EndpointType.Assembly == typeof(ApiExtensions).Assembly;
             o.AutoTagPathSegmentIndex = 0;
             o.ShortSchemaNames = true;
             o.RemoveEmptyRequestSchema = true;
