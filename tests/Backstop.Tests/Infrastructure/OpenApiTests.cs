@@ -146,7 +146,7 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
         // The tenant route takes the caller's organization: no orgId to pass.
         Query("get /v1/api-keys").ShouldBe(["limit", "cursor"], ignoreOrder: true);
         foreach (var op in operations)
-            op.Parameters.Where(p => p.GetProperty("in").GetString() == "query").ShouldAllBe(p => !(p.TryGetProperty("required", out var r) && r.GetBoolean()), op.Key);
+            op.Parameters.Where(p => p.GetProperty("in").GetString() == "query").ShouldAllBe(p => !Required(p), op.Key);
 
         bool IsPage(Operation o) =>
             o.Success.Response.TryGetProperty("content", out var content) &&
@@ -392,6 +392,8 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
         }
     }
 
+    private static bool Required(JsonElement parameter) => parameter.TryGetProperty("required", out var r) && r.GetBoolean();
+
     private static string FillPath(Operation op) =>
         PathParameterPattern().Replace(op.Path, m => "unknown-" + m.Groups[1].Value.ToLowerInvariant() + "-" + Guid.NewGuid().ToString("N")[..8]);
 
@@ -415,6 +417,6 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
     private static partial Regex ConfigObject();
 }
 
-public sealed class OpenApiTestsOnSqlite(SqliteFactory app) : OpenApiTests(app), IClassFixture<SqliteFactory>;
+public sealed class OpenApiTestsOnSqlite(SqliteApp<DefaultSetup> app) : OpenApiTests(app), IClassFixture<SqliteApp<DefaultSetup>>;
 
-public sealed class OpenApiTestsOnPostgres(PostgresFactory app) : OpenApiTests(app), IClassFixture<PostgresFactory>;
+public sealed class OpenApiTestsOnPostgres(PostgresApp<DefaultSetup> app) : OpenApiTests(app), IClassFixture<PostgresApp<DefaultSetup>>;
