@@ -1,5 +1,6 @@
 using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Errors;
+using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
 
