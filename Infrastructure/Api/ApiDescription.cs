@@ -29,4 +29,25 @@ public static class ApiDescription
         foreach (var status in statuses) b.Produces<Problem>(status, Problem.ContentType);
         return b;
     }
+
+    /// <summary>
+    /// For an endpoint type with several routes whose answers differ: the success answer on the routes
+    /// <paramref name="route"/> accepts (it is given the route pattern, e.g. <c>/webhooks/twilio/sms</c>).
+    /// </summary>
+    public static RouteHandlerBuilder AnswersOn<T>(this RouteHandlerBuilder b, Func<string, bool> route, int status, string contentType = Json) =>
+        b.On(route, new ProducesResponseTypeMetadata(status, typeof(T), [contentType]));
+
+    /// <summary>For an endpoint type with several routes: problem answers only the routes <paramref name="route"/> accepts give.</summary>
+    public static RouteHandlerBuilder ProblemsOn(this RouteHandlerBuilder b, Func<string, bool> route, params int[] statuses) =>
+        b.On(route, [.. statuses.Select(s => new ProducesResponseTypeMetadata(s, typeof(Problem), [Problem.ContentType]))]);
+
+    private static RouteHandlerBuilder On(this RouteHandlerBuilder b, Func<string, bool> route, params ProducesResponseTypeMetadata[] answers)
+    {
+        b.Add(endpoint =>
+        {
+            if (endpoint is RouteEndpointBuilder { RoutePattern.RawText: { } pattern } && route(pattern))
+                foreach (var answer in answers) endpoint.Metadata.Add(answer);
+        });
+        return b;
+    }
 }
