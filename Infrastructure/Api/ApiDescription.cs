@@ -41,6 +41,17 @@ public static class ApiDescription
     public static RouteHandlerBuilder ProblemsOn(this RouteHandlerBuilder b, Func<string, bool> route, params int[] statuses) =>
         b.On(route, [.. statuses.Select(s => new ProducesResponseTypeMetadata(s, typeof(Problem), [Problem.ContentType]))]);
 
+    /// <summary>For an endpoint type with several routes: each route's own summary (else the endpoint's <c>Summary()</c>).</summary>
+    public static RouteHandlerBuilder SummaryOn(this RouteHandlerBuilder b, Func<string, string?> summary)
+    {
+        b.Add(endpoint =>
+        {
+            if (endpoint is RouteEndpointBuilder { RoutePattern.RawText: { } pattern } && summary(pattern) is { } text)
+                endpoint.Metadata.Add(new EndpointSummaryAttribute(text));
+        });
+        return b;
+    }
+
     private static RouteHandlerBuilder On(this RouteHandlerBuilder b, Func<string, bool> route, params ProducesResponseTypeMetadata[] answers)
     {
         b.Add(endpoint =>

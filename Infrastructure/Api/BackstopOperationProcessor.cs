@@ -33,6 +33,8 @@ internal sealed class BackstopOperationProcessor : IOperationProcessor
             var slice = definition.EndpointType.Namespace?.Split('.').LastOrDefault();
             if (slice is not null && !operation.Tags.Contains(slice)) operation.Tags.Add(slice);
             operation.OperationId = OperationId(definition.EndpointType.Name, definition.Routes, context.OperationDescription.Path);
+            if (metadata.OfType<Microsoft.AspNetCore.Http.Metadata.IEndpointSummaryMetadata>().LastOrDefault() is { } routeSummary)
+                operation.Summary = routeSummary.Summary;
         }
 
         var secured = metadata.OfType<IAuthorizeData>().Any() && !metadata.OfType<IAllowAnonymous>().Any();

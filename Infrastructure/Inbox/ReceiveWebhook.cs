@@ -35,6 +35,17 @@ internal sealed class ReceiveWebhook(WebhookProviders providers, WebhookInbox in
         // Twilio is answered TwiML (the reply to an inbound SMS, or an empty one), every other provider a small JSON
         // acknowledgement. Signatures fail 400 (Twilio's mismatch 403, Deepgram's callback token 401).
         Description(d => d
+            .SummaryOn(r => RouteOf(r) switch
+            {
+                WebhookRoute.Stripe => "Stripe events (Stripe-Signature).",
+                WebhookRoute.Clerk => "Clerk events (Svix signature).",
+                WebhookRoute.Recall => "Recall.ai events (Svix signature).",
+                WebhookRoute.Deepgram => "Deepgram transcription callbacks (callback token).",
+                WebhookRoute.Paddle => "Paddle events (Paddle-Signature).",
+                WebhookRoute.TwilioSms => "Twilio inbound SMS (X-Twilio-Signature); answered with TwiML.",
+                WebhookRoute.TwilioStatus => "Twilio SMS status callbacks (X-Twilio-Signature).",
+                _ => null,
+            })
             .AnswersOn<WebhookReceived>(r => !IsTwilio(r), 200)
             .AnswersOn<string>(IsTwilio, 200, "text/xml")
             .Problems(400, 413, 503)

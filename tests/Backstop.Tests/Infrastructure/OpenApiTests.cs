@@ -245,6 +245,8 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
             op.Json.GetProperty("operationId").GetString()!.ShouldMatch("^[A-Z][A-Za-z0-9]+$", op.Key);
         }
         operations.Select(o => o.Json.GetProperty("operationId").GetString()).ShouldBeUnique();
+        // The reference lists operations by summary: each must tell its operation apart.
+        operations.Select(o => o.Json.GetProperty("summary").GetString()).ShouldBeUnique();
         operations.Single(o => o.Key == "post /v1/admin/organizations/{orgId}/api-keys").Json.GetProperty("summary").GetString()
             .ShouldBe("Create an API key for an organization (the key is shown only in this response).");
 
