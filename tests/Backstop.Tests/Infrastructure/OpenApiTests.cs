@@ -58,16 +58,6 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
         ["post /webhooks/twilio/status"] = [403],
     };
 
-    /// <summary>
-    /// Operations with a path parameter that do not answer 404 for an unknown value. The SMS settings accept an
-    /// organization id they do not know (issue 9, "one tenant helper"); remove them here when that lands.
-    /// </summary>
-    private static readonly HashSet<string> NoNotFound =
-    [
-        "get /v1/admin/organizations/{organizationId}/sms-settings",
-        "put /v1/admin/organizations/{organizationId}/sms-settings",
-    ];
-
     private sealed record Operation(string Method, string Path, JsonElement Json)
     {
         public string Key => $"{Method} {Path}";
@@ -201,7 +191,7 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
             if (op.Secured) expected.UnionWith([401, 403, 429]);
             if (op.HasBody) expected.UnionWith([400, 413]);
             if (op.Parameters.Any()) expected.Add(400);
-            if (op.PathParameters.Count > 0 && !NoNotFound.Contains(op.Key)) expected.Add(404);
+            if (op.PathParameters.Count > 0) expected.Add(404);
             expected.Order().ShouldBeSubsetOf(op.Statuses, op.Key);
         }
     }
