@@ -46,7 +46,11 @@ internal sealed class BackstopOperationProcessor : IOperationProcessor
 
         var hasBody = operation.RequestBody is not null;
         if (hasBody) AddProblems(operation, 413);
-        if (hasBody || operation.Parameters.Count > 0) AddProblems(operation, 400);
+        // A body can be unreadable and a query value or a non-text route value may not convert; a text route value
+        // always binds, so it can give 400 only through a validator (for which FastEndpoints declares 400 itself).
+        if (hasBody || operation.Parameters.Any(p => p.Kind == OpenApiParameterKind.Query ||
+                                                      p.ActualSchema.Type is not (JsonObjectType.String or JsonObjectType.None)))
+            AddProblems(operation, 400);
 
         var problem = ProblemSchema(context);
         foreach (var (status, response) in operation.Responses)
