@@ -2,6 +2,7 @@ using Backstop.Features.ApiKeys;
 using Backstop.Features.Messaging;
 using Backstop.Features.Webhooks;
 using Backstop.Infrastructure.Api;
+using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
@@ -30,6 +31,7 @@ try
     builder.Services
         .AddObservability()
         .AddData()
+        .AddAudit()
         .AddSecurity()
         .AddJobs()
         .AddApiKeys()

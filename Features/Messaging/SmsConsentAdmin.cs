@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Security;
 using Dapper;
@@ -134,7 +135,7 @@ public sealed class GetOrganizationSmsSettings(Db db) : Endpoint<OrganizationSms
 }
 
 /// <summary><c>PUT /v1/admin/organizations/{organizationId}/sms-settings</c> <c>{ "smsEnabled": false }</c>.</summary>
-public sealed class PutOrganizationSmsSettings(Db db, TimeProvider time) : Endpoint<OrganizationSmsSettingsRequest, OrganizationSmsSettings>
+public sealed class PutOrganizationSmsSettings(Db db, TimeProvider time, IAuditLog audit) : Endpoint<OrganizationSmsSettingsRequest, OrganizationSmsSettings>
 {
     public override void Configure()
     {
@@ -155,13 +156,18 @@ public sealed class PutOrganizationSmsSettings(Db db, TimeProvider time) : Endpo
     public override async Task HandleAsync(OrganizationSmsSettingsRequest req, CancellationToken ct)
     {
         var now = time.GetUtcNow();
-        await using var connection = await db.OpenAsync(ct);
-        await connection.ExecuteAsync(new CommandDefinition(
-            """
-            insert into organization_sms_settings (organization_id, sms_enabled, created_at, updated_at)
-            values (@OrganizationId, @enabled, @now, @now)
-            on conflict (organization_id) do update set sms_enabled = excluded.sms_enabled, updated_at = excluded.updated_at
-            """, new { req.OrganizationId, enabled = req.SmsEnabled!.Value, now }, cancellationToken: ct));
-        await Send.OkAsync(new OrganizationSmsSettings(req.OrganizationId, req.SmsEnabled.Value), ct);
+        var enabled = req.SmsEnabled!.Value;
+        await db.InTransactionAsync(async (connection, tx) =>
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                """
+                insert into organization_sms_settings (organization_id, sms_enabled, created_at, updated_at)
+                values (@OrganizationId, @enabled, @now, @now)
+                on conflict (organization_id) do update set sms_enabled = excluded.sms_enabled, updated_at = excluded.updated_at
+                """, new { req.OrganizationId, enabled, now }, tx, cancellationToken: ct));
+            await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.SmsSettingsUpdate, "organization_sms_settings", req.OrganizationId,
+                req.OrganizationId, new { smsEnabled = enabled }), ct);
+        }, ct);
+        await Send.OkAsync(new OrganizationSmsSettings(req.OrganizationId, enabled), ct);
     }
 }
