@@ -17,13 +17,14 @@ public sealed record OptOutView
 
 public sealed record ListOptOutsRequest : PageRequest
 {
+    /// <summary>Any format <c>/v1/sms</c> accepts; normalised to E.164 before matching.</summary>
     [QueryParam] public string? PhoneNumber { get; init; }
 }
 
 public sealed record ListOptOutsResponse(IReadOnlyList<OptOutView> Items, string? NextCursor);
 
 /// <summary><c>GET /v1/admin/sms/opt-outs</c>: numbers that must not be sent SMS, newest first.</summary>
-public sealed class ListOptOuts(Db db) : Endpoint<ListOptOutsRequest, ListOptOutsResponse>
+public sealed class ListOptOuts(Db db, PhoneNumberNormalizer phones) : Endpoint<ListOptOutsRequest, ListOptOutsResponse>
 {
     public override void Configure()
     {
@@ -34,7 +35,13 @@ public sealed class ListOptOuts(Db db) : Endpoint<ListOptOutsRequest, ListOptOut
 
     public sealed class Validator : Validator<ListOptOutsRequest>
     {
-        public Validator() => this.AddPagingRules();
+        public Validator()
+        {
+            this.AddPagingRules();
+            var phones = Resolve<PhoneNumberNormalizer>();
+            RuleFor(r => r.PhoneNumber).Must(p => p is null || phones.ToE164(p) is not null).WithErrorCode("invalid_phone_number")
+                .WithMessage("phoneNumber is not a phone number (E.164 such as +14155552671, or national with Messaging:DefaultRegion set).");
+        }
     }
 
     public override async Task HandleAsync(ListOptOutsRequest req, CancellationToken ct)
@@ -46,7 +53,7 @@ public sealed class ListOptOuts(Db db) : Endpoint<ListOptOutsRequest, ListOptOut
             where (@PhoneNumber is null or phone_number = @PhoneNumber) and (@After is null or id < @After)
             order by id desc
             limit @Limit
-            """, new { req.PhoneNumber, req.After, Limit = req.Take + 1 }, cancellationToken: ct))).ToList();
+            """, new { PhoneNumber = phones.ToE164(req.PhoneNumber), req.After, Limit = req.Take + 1 }, cancellationToken: ct))).ToList();
         var page = Paging.Of(rows, req.Take, r => r.Id);
         await Send.OkAsync(new ListOptOutsResponse(page.Items, page.NextCursor), ct);
     }
@@ -67,13 +74,14 @@ public sealed record ConsentAuditView
 
 public sealed record ListConsentAuditRequest : PageRequest
 {
+    /// <summary>Any format <c>/v1/sms</c> accepts; normalised to E.164 before matching.</summary>
     [QueryParam] public string? PhoneNumber { get; init; }
 }
 
 public sealed record ListConsentAuditResponse(IReadOnlyList<ConsentAuditView> Items, string? NextCursor);
 
 /// <summary><c>GET /v1/admin/sms/consent-audit?phoneNumber=</c>: every consent change, newest first.</summary>
-public sealed class ListConsentAudit(Db db) : Endpoint<ListConsentAuditRequest, ListConsentAuditResponse>
+public sealed class ListConsentAudit(Db db, PhoneNumberNormalizer phones) : Endpoint<ListConsentAuditRequest, ListConsentAuditResponse>
 {
     public override void Configure()
     {
@@ -84,7 +92,13 @@ public sealed class ListConsentAudit(Db db) : Endpoint<ListConsentAuditRequest, 
 
     public sealed class Validator : Validator<ListConsentAuditRequest>
     {
-        public Validator() => this.AddPagingRules();
+        public Validator()
+        {
+            this.AddPagingRules();
+            var phones = Resolve<PhoneNumberNormalizer>();
+            RuleFor(r => r.PhoneNumber).Must(p => p is null || phones.ToE164(p) is not null).WithErrorCode("invalid_phone_number")
+                .WithMessage("phoneNumber is not a phone number (E.164 such as +14155552671, or national with Messaging:DefaultRegion set).");
+        }
     }
 
     public override async Task HandleAsync(ListConsentAuditRequest req, CancellationToken ct)
@@ -96,7 +110,7 @@ public sealed class ListConsentAudit(Db db) : Endpoint<ListConsentAuditRequest, 
             where (@PhoneNumber is null or phone_number = @PhoneNumber) and (@After is null or id < @After)
             order by id desc
             limit @Limit
-            """, new { req.PhoneNumber, req.After, Limit = req.Take + 1 }, cancellationToken: ct))).ToList();
+            """, new { PhoneNumber = phones.ToE164(req.PhoneNumber), req.After, Limit = req.Take + 1 }, cancellationToken: ct))).ToList();
         var page = Paging.Of(rows, req.Take, r => r.Id);
         await Send.OkAsync(new ListConsentAuditResponse(page.Items, page.NextCursor), ct);
     }

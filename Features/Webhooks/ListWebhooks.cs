@@ -8,8 +8,14 @@ namespace Backstop.Features.Webhooks;
 
 public sealed record ListWebhooksRequest : PageRequest
 {
+    /// <summary>stripe, clerk, recall, deepgram, paddle or twilio (case-insensitive).</summary>
     [QueryParam] public string? Provider { get; init; }
     [QueryParam] public string? Status { get; init; }
+
+    internal static readonly string[] Providers = Enum.GetValues<WebhookRoute>().Select(WebhookProviders.ProviderOf).Distinct().ToArray();
+
+    internal string? NormalizedProvider => Provider?.Trim().ToLowerInvariant();
+    internal string? NormalizedStatus => Status?.Trim().ToLowerInvariant();
     [QueryParam] public string? Type { get; init; }
 }
 
@@ -48,9 +54,10 @@ public sealed class ListWebhooks(Db db) : Endpoint<ListWebhooksRequest, ListWebh
         public Validator()
         {
             this.AddPagingRules();
-            RuleFor(r => r.Status).Must(s => s is null || WebhookStatus.All.Contains(s))
+            RuleFor(r => r.NormalizedStatus).Must(s => s is null || WebhookStatus.All.Contains(s)).OverridePropertyName("status")
                 .WithMessage("status must be one of " + string.Join(", ", WebhookStatus.All) + ".");
-            RuleFor(r => r.Provider).MaximumLength(50);
+            RuleFor(r => r.NormalizedProvider).Must(p => p is null || ListWebhooksRequest.Providers.Contains(p)).OverridePropertyName("provider")
+                .WithMessage("provider must be one of " + string.Join(", ", ListWebhooksRequest.Providers) + ".");
             RuleFor(r => r.Type).MaximumLength(200);
         }
     }
@@ -69,7 +76,7 @@ public sealed class ListWebhooks(Db db) : Endpoint<ListWebhooksRequest, ListWebh
               and (@After is null or id < @After)
             order by id desc
             limit @Limit
-            """, new { req.Provider, req.Status, req.Type, req.After, Limit = req.Take + 1 }, cancellationToken: ct))).ToList();
+            """, new { Provider = req.NormalizedProvider, Status = req.NormalizedStatus, req.Type, req.After, Limit = req.Take + 1 }, cancellationToken: ct))).ToList();
         var page = Paging.Of(rows, req.Take, r => r.Id);
         await Send.OkAsync(new ListWebhooksResponse(page.Items, page.NextCursor), ct);
     }

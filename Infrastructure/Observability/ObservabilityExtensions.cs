@@ -60,7 +60,8 @@ public static class ObservabilityExtensions
         app.UseSerilogRequestLogging(o =>
         {
             o.GetLevel = (context, _, error) =>
-                error is not null || context.Response.StatusCode >= 500 ? LogEventLevel.Error
+                context.Items.ContainsKey(Errors.ErrorHandling.ExpectedRefusal) ? LogEventLevel.Information
+                : error is not null || context.Response.StatusCode >= 500 ? LogEventLevel.Error
                 : context.Request.Path.StartsWithSegments("/health") || context.Request.Path.StartsWithSegments("/metrics") ? LogEventLevel.Verbose
                 : LogEventLevel.Information;
             o.EnrichDiagnosticContext = (diagnostics, context) =>

@@ -13,7 +13,11 @@ public sealed record ListOutboxRequest : PageRequest
     /// <summary><c>pending</c>, <c>sending</c>, <c>sent</c> or <c>dead</c>.</summary>
     [QueryParam] public string? Status { get; init; }
 
+    /// <summary>A registered channel: <c>email</c> or <c>sms</c> (case-insensitive).</summary>
     [QueryParam] public string? Channel { get; init; }
+
+    internal string? NormalizedStatus => Status?.Trim().ToLowerInvariant();
+    internal string? NormalizedChannel => Channel?.Trim().ToLowerInvariant();
 }
 
 /// <summary>An outbox message as operators see it. The payload is left out: it can hold one-time codes.</summary>
@@ -52,9 +56,11 @@ public sealed class ListOutbox(Db db) : Endpoint<ListOutboxRequest, ListOutboxRe
         public Validator()
         {
             this.AddPagingRules();
-            RuleFor(r => r.Status).Must(s => s is null or OutboxStatus.Pending or OutboxStatus.Sending or OutboxStatus.Sent or OutboxStatus.Dead)
-                .WithMessage("status must be pending, sending, sent or dead.");
-            RuleFor(r => r.Channel).MaximumLength(50);
+            RuleFor(r => r.NormalizedStatus).Must(s => s is null or OutboxStatus.Pending or OutboxStatus.Sending or OutboxStatus.Sent or OutboxStatus.Dead)
+                .OverridePropertyName("status").WithMessage("status must be pending, sending, sent or dead.");
+            var channels = Resolve<IEnumerable<IOutboxChannel>>().Select(c => c.Name.ToLowerInvariant()).Order().ToArray();
+            RuleFor(r => r.NormalizedChannel).Must(c => c is null || channels.Contains(c)).OverridePropertyName("channel")
+                .WithMessage("channel must be one of " + string.Join(", ", channels) + ".");
         }
     }
 
@@ -69,7 +75,7 @@ public sealed class ListOutbox(Db db) : Endpoint<ListOutboxRequest, ListOutboxRe
             where (@Status is null or status = @Status) and (@Channel is null or channel = @Channel) and (@After is null or id < @After)
             order by id desc
             limit @Limit
-            """, new { req.Status, req.Channel, req.After, Limit = req.Take + 1 }, cancellationToken: ct))).ToList();
+            """, new { Status = req.NormalizedStatus, Channel = req.NormalizedChannel, req.After, Limit = req.Take + 1 }, cancellationToken: ct))).ToList();
         var page = Paging.Of(rows, req.Take, r => r.Id);
         await Send.OkAsync(new ListOutboxResponse(page.Items, page.NextCursor), ct);
     }
