@@ -114,7 +114,7 @@ public abstract class OrganizationsTests(BackstopFactory app) : AppTest(app)
         var member = await added.JsonAsync();
         member.GetProperty("externalUserId").GetString().ShouldBe("user_1");
         member.GetProperty("role").GetString().ShouldBe("owner");
-        (await App.AdminClient().PostJsonAsync(url, new { email = "b@example.com" })).StatusCode.ShouldBe(HttpStatusCode.Created);
+        (await App.AdminClient().PostJsonAsync(url, new { email = "b@example.com", role = "member" })).StatusCode.ShouldBe(HttpStatusCode.Created);
 
         await (await App.AdminClient().PostJsonAsync(url, new { externalUserId = "user_1", role = "member" })).ShouldBeProblemAsync(409, "member_exists");
         await (await App.AdminClient().PostJsonAsync(url, new { externalUserId = "user_2", role = "king" })).ShouldBeProblemAsync(400, "validation_failed");
@@ -130,7 +130,7 @@ public abstract class OrganizationsTests(BackstopFactory app) : AppTest(app)
 
         // Another organization's member id through this organization's path is 404.
         var other = await App.CreateOrganizationAsync();
-        var otherMember = await (await App.AdminClient().PostJsonAsync($"/v1/admin/organizations/{other.Id}/members", new { email = "c@example.com" })).JsonAsync();
+        var otherMember = await (await App.AdminClient().PostJsonAsync($"/v1/admin/organizations/{other.Id}/members", new { email = "c@example.com", role = "member" })).JsonAsync();
         await (await App.AdminClient().DeleteAsync($"{url}/{otherMember.GetProperty("id").GetString()}")).ShouldBeProblemAsync(404, "not_found");
     }
 
