@@ -25,14 +25,15 @@ internal static partial class BindingErrors
     {
         var field = FieldOf(e.Path);
         var message = e.Message;
+        if (e.InnerException is InvalidOperationException inner && TokenAs().Match(inner.Message) is { Success: true } token)
+            return Failure(field, $"{Subject(field)} must be {Describe(token.Groups["type"].Value)} (got {Token(token.Groups["token"].Value)}).");
         if (ConvertedTo().Match(message) is { Success: true } converted)
             return Failure(field, $"{Subject(field)} must be {Describe(converted.Groups["type"].Value)}.");
         if (SupportedFormat().Match(message) is { Success: true } format)
             return Failure(field, $"{Subject(field)} must be {Describe(format.Groups["type"].Value)}.");
-        if (e.InnerException is InvalidOperationException inner && TokenAs().Match(inner.Message) is { Success: true } token)
-            return Failure(field, $"{Subject(field)} must be {Describe(token.Groups["type"].Value)} (got {Token(token.Groups["token"].Value)}).");
         var at = e.LineNumber is { } line && e.BytePositionInLine is { } position ? $" (line {line + 1}, position {position + 1})" : "";
-        return Failure(field, $"The request body is not valid JSON{at}.");
+        // A syntax error belongs to the body, not to the property the reader happened to be in.
+        return Failure("request", $"The request body is not valid JSON{at}.");
     }
 
     /// <summary>A query or route value that does not convert: <c>limit must be a whole number (got 'abc').</c></summary>
