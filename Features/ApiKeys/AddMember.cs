@@ -35,8 +35,8 @@ public sealed class AddMember(OrganizationStore organizations) : Endpoint<AddMem
     {
         public Validator()
         {
-            RuleFor(r => r.Role).NotEmpty().WithMessage("role is required: owner, admin or member.")
-                .Must(MemberRoles.IsValid).When(r => !string.IsNullOrEmpty(r.Role)).WithMessage("role must be owner, admin or member.");
+            RuleFor(r => r.Role).NotEmpty().WithMessage("role is required: owner, admin or member.");
+            RuleFor(r => r.Role).Must(MemberRoles.IsValid).When(r => !string.IsNullOrEmpty(r.Role)).WithMessage("role must be owner, admin or member.");
             RuleFor(r => r).Must(r => !string.IsNullOrWhiteSpace(r.ExternalUserId) || !string.IsNullOrWhiteSpace(r.Email))
                 .WithName("externalUserId").WithMessage("externalUserId or email is required.");
             RuleFor(r => r.ExternalUserId).MaximumLength(200).WithMessage("externalUserId must be at most 200 characters.");

@@ -66,30 +66,40 @@ public sealed partial class OrganizationStore(Db db, TimeProvider time, IAuditLo
         return slug.Length == 0 ? "org" : slug;
     }
 
-    /// <summary>
-    /// Latin letters with diacritics become their base letter ("Zoë Müller" → "zoe muller"): decomposed, the marks
-    /// dropped; letters that do not decompose (ß, æ, ø, ł, …) by their usual ASCII spelling. Other scripts stay and
-    /// are then replaced like any non-slug character.
-    /// </summary>
+    // Latin-1 Supplement and Latin Extended-A letters by their usual ASCII spelling. A table rather than Unicode
+    // decomposition: the service runs with invariant globalization, where string.Normalize does not decompose.
+    private static readonly Dictionary<char, string> Latin = BuildLatin();
+
+    private static Dictionary<char, string> BuildLatin()
+    {
+        var map = new Dictionary<char, string>();
+        foreach (var (letters, ascii) in new[]
+                 {
+                     ("àáâãäåāăą", "a"), ("çćĉċč", "c"), ("ďđð", "d"), ("èéêëēĕėęě", "e"), ("ĝğġģ", "g"), ("ĥħ", "h"),
+                     ("ìíîïĩīĭįı", "i"), ("ĵ", "j"), ("ķ", "k"), ("ĺļľŀł", "l"), ("ñńņňŉ", "n"), ("òóôõöøōŏő", "o"),
+                     ("ŕŗř", "r"), ("śŝşšș", "s"), ("ţťŧț", "t"), ("ùúûüũūŭůűų", "u"), ("ŵ", "w"), ("ýÿŷ", "y"), ("źżž", "z"),
+                     ("ß", "ss"), ("æ", "ae"), ("œ", "oe"), ("þ", "th"), ("ĳ", "ij"),
+                 })
+            foreach (var letter in letters)
+            {
+                map[letter] = ascii;
+                var upper = char.ToUpperInvariant(letter);
+                if (upper != letter) map.TryAdd(upper, ascii);
+            }
+        map.TryAdd('Æ', "ae");
+        map.TryAdd('Œ', "oe");
+        map.TryAdd('Ø', "o");
+        map.TryAdd('Ł', "l");
+        map.TryAdd('Đ', "d");
+        map.TryAdd('Þ', "th");
+        return map;
+    }
+
+    /// <summary>"Zoë Müller" → "zoe muller"; other scripts stay and are then replaced like any non-slug character.</summary>
     internal static string Transliterate(string text)
     {
         var builder = new StringBuilder(text.Length);
-        foreach (var c in text.Normalize(NormalizationForm.FormD))
-        {
-            if (System.Globalization.CharUnicodeInfo.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.NonSpacingMark) continue;
-            builder.Append(c switch
-            {
-                'ß' => "ss",
-                'æ' => "ae",
-                'œ' => "oe",
-                'ø' => "o",
-                'ł' => "l",
-                'đ' or 'ð' => "d",
-                'þ' => "th",
-                'ı' => "i",
-                _ => c.ToString(),
-            });
-        }
+        foreach (var c in text) builder.Append(Latin.TryGetValue(c, out var ascii) ? ascii : c.ToString());
         return builder.ToString();
     }
 

@@ -21,6 +21,20 @@ public sealed record ListOptOutsRequest : PageRequest
     [QueryParam] public string? PhoneNumber { get; init; }
 }
 
+internal static class PhoneFilter
+{
+    /// <summary>
+    /// The filter as E.164, or null when it is no number. A '+' typed unescaped in a query string arrives as a space
+    /// (<c>?phoneNumber=+14155552671</c> reads " 14155552671"); it is read back as the '+' it was.
+    /// </summary>
+    public static string? Normalize(PhoneNumberNormalizer phones, string? raw)
+    {
+        if (raw is null) return null;
+        var text = raw.Length > 1 && raw[0] == ' ' && char.IsAsciiDigit(raw.TrimStart()[0]) ? "+" + raw.TrimStart() : raw;
+        return phones.ToE164(text);
+    }
+}
+
 public sealed record ListOptOutsResponse(IReadOnlyList<OptOutView> Items, string? NextCursor);
 
 /// <summary><c>GET /v1/admin/sms/opt-outs</c>: numbers that must not be sent SMS, newest first.</summary>
@@ -39,7 +53,7 @@ public sealed class ListOptOuts(Db db, PhoneNumberNormalizer phones) : Endpoint<
         {
             this.AddPagingRules();
             var phones = Resolve<PhoneNumberNormalizer>();
-            RuleFor(r => r.PhoneNumber).Must(p => p is null || phones.ToE164(p) is not null).WithErrorCode("invalid_phone_number")
+            RuleFor(r => r.PhoneNumber).Must(p => p is null || PhoneFilter.Normalize(phones, p) is not null).WithErrorCode("invalid_phone_number")
                 .WithMessage("phoneNumber is not a phone number (E.164 such as +14155552671, or national with Messaging:DefaultRegion set).");
         }
     }
@@ -53,7 +67,7 @@ public sealed class ListOptOuts(Db db, PhoneNumberNormalizer phones) : Endpoint<
             where (@PhoneNumber is null or phone_number = @PhoneNumber) and (@After is null or id < @After)
             order by id desc
             limit @Limit
-            """, new { PhoneNumber = phones.ToE164(req.PhoneNumber), req.After, Limit = req.Take + 1 }, cancellationToken: ct))).ToList();
+            """, new { PhoneNumber = PhoneFilter.Normalize(phones, req.PhoneNumber), req.After, Limit = req.Take + 1 }, cancellationToken: ct))).ToList();
         var page = Paging.Of(rows, req.Take, r => r.Id);
         await Send.OkAsync(new ListOptOutsResponse(page.Items, page.NextCursor), ct);
     }
@@ -96,7 +110,7 @@ public sealed class ListConsentAudit(Db db, PhoneNumberNormalizer phones) : Endp
         {
             this.AddPagingRules();
             var phones = Resolve<PhoneNumberNormalizer>();
-            RuleFor(r => r.PhoneNumber).Must(p => p is null || phones.ToE164(p) is not null).WithErrorCode("invalid_phone_number")
+            RuleFor(r => r.PhoneNumber).Must(p => p is null || PhoneFilter.Normalize(phones, p) is not null).WithErrorCode("invalid_phone_number")
                 .WithMessage("phoneNumber is not a phone number (E.164 such as +14155552671, or national with Messaging:DefaultRegion set).");
         }
     }
@@ -110,7 +124,7 @@ public sealed class ListConsentAudit(Db db, PhoneNumberNormalizer phones) : Endp
             where (@PhoneNumber is null or phone_number = @PhoneNumber) and (@After is null or id < @After)
             order by id desc
             limit @Limit
-            """, new { PhoneNumber = phones.ToE164(req.PhoneNumber), req.After, Limit = req.Take + 1 }, cancellationToken: ct))).ToList();
+            """, new { PhoneNumber = PhoneFilter.Normalize(phones, req.PhoneNumber), req.After, Limit = req.Take + 1 }, cancellationToken: ct))).ToList();
         var page = Paging.Of(rows, req.Take, r => r.Id);
         await Send.OkAsync(new ListConsentAuditResponse(page.Items, page.NextCursor), ct);
     }
