@@ -76,7 +76,7 @@ public abstract class ErrorResponsesTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task The_admin_key_on_a_tenant_endpoint_is_told_to_use_an_organizations_key()
     {
-        var detail = await ShouldBeProblemWithRequestIdAsync(await App.AdminClient().GetAsync("/v1/me"), 403, "tenant_key_required");
+        var detail = await ShouldBeProblemWithRequestIdAsync(await App.AdminClient().GetAsync("/v1/me"), 403, "organization_key_required");
         detail.ShouldContain("organization's API key");
         detail.ShouldNotContain("scope");
         // A tenant key without the scope still hears about the scope.
