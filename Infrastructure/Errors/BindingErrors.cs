@@ -28,13 +28,60 @@ internal static partial class BindingErrors
         if (e.InnerException is InvalidOperationException inner && TokenAs().Match(inner.Message) is { Success: true } token)
             return Failure(field, $"{Subject(field)} must be {Describe(token.Groups["type"].Value)} (got {Token(token.Groups["token"].Value)}).");
         if (ConvertedTo().Match(message) is { Success: true } converted)
-            return Failure(field, $"{Subject(field)} must be {Describe(converted.Groups["type"].Value)}.");
+            return Failure(field, $"{Subject(field)} must be {Describe(converted.Groups["type"].Value)}{Came(e.Path)}.");
         if (SupportedFormat().Match(message) is { Success: true } format)
-            return Failure(field, $"{Subject(field)} must be {Describe(format.Groups["type"].Value)}.");
+            return Failure(field, $"{Subject(field)} must be {Describe(format.Groups["type"].Value)}{Came(e.Path)}.");
         var at = e.LineNumber is { } line && e.BytePositionInLine is { } position ? $" (line {line + 1}, position {position + 1})" : "";
         // A syntax error belongs to the body, not to the property the reader happened to be in.
         return Failure("request", $"The request body is not valid JSON{at}.");
     }
+
+    /// <summary>
+    /// " (got a string)": what the body holds at <paramref name="path"/>, read again from the buffered body (see
+    /// <see cref="ErrorHandling"/>); empty when the body cannot be read again. The accessor is the framework's
+    /// async-local one, so a new instance sees the current request.
+    /// </summary>
+    private static string Came(string? path)
+    {
+        var request = new HttpContextAccessor().HttpContext?.Request;
+        if (request is null || !request.Body.CanSeek || path is null) return "";
+        try
+        {
+            request.Body.Position = 0;
+            using var doc = JsonDocument.Parse(request.Body);
+            var element = doc.RootElement;
+            foreach (Match step in PathStep().Matches(path))
+            {
+                if (step.Groups["name"].Success)
+                {
+                    if (element.ValueKind != JsonValueKind.Object || !element.TryGetProperty(step.Groups["name"].Value, out element)) return "";
+                }
+                else
+                {
+                    var index = int.Parse(step.Groups["index"].Value, System.Globalization.CultureInfo.InvariantCulture);
+                    if (element.ValueKind != JsonValueKind.Array || index >= element.GetArrayLength()) return "";
+                    element = element[index];
+                }
+            }
+            return element.ValueKind switch
+            {
+                JsonValueKind.String => " (got a string)",
+                JsonValueKind.Number => " (got a number)",
+                JsonValueKind.True or JsonValueKind.False => " (got a boolean)",
+                JsonValueKind.Array => " (got an array)",
+                JsonValueKind.Object => " (got an object)",
+                JsonValueKind.Null => " (got null)",
+                _ => "",
+            };
+        }
+        catch (Exception e) when (e is JsonException or IOException or FormatException or OverflowException or NotSupportedException or InvalidOperationException)
+        {
+            return "";
+        }
+    }
+
+    [GeneratedRegex(@"\.(?<name>[^.\[]+)|\[(?<index>\d+)\]")]
+    private static partial Regex PathStep();
 
     /// <summary>A query or route value that does not convert: <c>limit must be a whole number (got 'abc').</c></summary>
     public static string FailureMessage(Type type, string property, StringValues attempted) =>
@@ -87,9 +134,9 @@ internal static partial class BindingErrors
             "Int16" or "Int32" or "Int64" or "UInt16" or "UInt32" or "UInt64" or "Byte" or "int" or "long" => "a whole number",
             "Decimal" or "Double" or "Single" or "decimal" or "double" => "a number",
             "Boolean" or "bool" => "true or false",
-            "DateTimeOffset" or "DateTime" => "a date-time in ISO 8601 (e.g. 2026-01-31T12:00:00Z)",
-            "DateOnly" => "a date (e.g. 2026-01-31)",
-            "TimeSpan" => "a duration (e.g. 00:30:00)",
+            "DateTimeOffset" or "DateTime" => "a date-time in ISO 8601 such as 2026-01-31T12:00:00Z",
+            "DateOnly" => "a date such as 2026-01-31",
+            "TimeSpan" => "a duration such as 00:30:00",
             "Guid" => "a UUID",
             _ => "a JSON object",
         };

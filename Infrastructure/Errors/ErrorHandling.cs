@@ -26,6 +26,16 @@ public static class ErrorHandling
             if (body is not null) context.Features.Set<IHttpResponseBodyFeature>(new BodilessErrorsStayUnstarted(body, context.Response));
             try
             {
+                if (context.Request.HasJsonContentType())
+                {
+                    // Kept readable, so that a binding error can say what the body held (BindingErrors), and read
+                    // whole here, asynchronously: the binding error handler is synchronous, and reading what a
+                    // deserializer left unread would be synchronous I/O on the connection. Bodies are at most 1 MiB
+                    // (Kestrel's limit), in memory up to 30 KiB and in a temp file beyond.
+                    context.Request.EnableBuffering();
+                    await context.Request.Body.CopyToAsync(Stream.Null, context.RequestAborted);
+                    context.Request.Body.Position = 0;
+                }
                 await next(context);
             }
             catch (Exception e) when (!context.Response.HasStarted)

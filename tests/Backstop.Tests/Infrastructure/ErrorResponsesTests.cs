@@ -47,10 +47,10 @@ public abstract class ErrorResponsesTests(BackstopFactory app) : AppTest(app)
     }
 
     [Theory]
-    [InlineData("""{"name":"k","scopes":"read"}""", "scopes", "scopes must be an array of strings.")]
-    [InlineData("""[{"name":"k"}]""", "request", "The request body must be a JSON object.")]
+    [InlineData("""{"name":"k","scopes":"read"}""", "scopes", "scopes must be an array of strings (got a string).")]
+    [InlineData("""[{"name":"k"}]""", "request", "The request body must be a JSON object (got an array).")]
     [InlineData("""{"name":5}""", "name", "name must be a string (got a number).")]
-    [InlineData("""{"name":"k","expiresAt":"soon"}""", "expiresAt", "expiresAt must be a date-time in ISO 8601 (e.g. 2026-01-31T12:00:00Z).")]
+    [InlineData("""{"name":"k","expiresAt":"soon"}""", "expiresAt", "expiresAt must be a date-time in ISO 8601 such as 2026-01-31T12:00:00Z (got a string).")]
     [InlineData("""{"name":"k",""", "request", "The request body is not valid JSON")]
     public async Task A_body_that_does_not_bind_is_described_in_the_callers_terms(string body, string field, string message)
     {
@@ -104,6 +104,16 @@ public abstract class ErrorResponsesTests(BackstopFactory app) : AppTest(app)
 
         Logs.Events.Where(e => e.Level >= LogEventLevel.Error).Select(e => e.RenderMessage())
             .ShouldNotContain(m => m.Contains("/webhooks/stripe") || m.Contains("/webhooks/paddle"));
+    }
+
+    [Fact]
+    public async Task Sms_without_twilio_is_refused_and_logged_once_per_interval_at_warning()
+    {
+        var tenant = await App.CreateTenantAsync();
+        for (var i = 0; i < 3; i++)
+            await (await App.Client(tenant).PostJsonAsync("/v1/sms", new { to = "+14155552671", body = "hi" })).ShouldBeProblemAsync(503, "sms_not_configured");
+        Logs.Events.Count(e => e.Level == LogEventLevel.Warning && e.RenderMessage().Contains("sms_not_configured")).ShouldBe(1);
+        Logs.Events.Where(e => e.Level >= LogEventLevel.Error).Select(e => e.RenderMessage()).ShouldNotContain(m => m.Contains("/v1/sms"));
     }
 }
 
