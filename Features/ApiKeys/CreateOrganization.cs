@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
 using FluentValidation;
@@ -18,6 +19,7 @@ public sealed class CreateOrganization(OrganizationStore organizations) : Endpoi
         Post("/v1/admin/organizations");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "Create an organization (tenant).");
+        Description(d => d.Answers<OrganizationResponse>(201).Problems(409));
     }
 
     public sealed class Validator : Validator<CreateOrganizationRequest>

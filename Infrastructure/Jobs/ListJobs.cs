@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Security;
 using Dapper;
@@ -86,6 +87,7 @@ public sealed class RunJob(JobRunner runner, Audit.IAuditLog audit) : Endpoint<R
         Post("/v1/admin/jobs/{id}/run");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "Run a recurring job now and return the recorded run.");
+        Description(d => d.Problems(404));
     }
 
     public override async Task HandleAsync(RunJobRequest req, CancellationToken ct)
