@@ -37,7 +37,7 @@ public sealed record CreatedApiKeyResponse(
     string Id, string Name, string Key, string Prefix, IReadOnlyList<string> Scopes, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt);
 
 /// <summary>Creating, listing, revoking and rotating keys; every statement is scoped by the organization id.</summary>
-public sealed class ApiKeyStore(Db db, TimeProvider time, IOptions<ApiKeysOptions> options)
+public sealed class ApiKeyStore(Db db, ApiKeyCache cache, TimeProvider time, IOptions<ApiKeysOptions> options)
 {
     public static readonly IReadOnlyList<string> DefaultScopes = ["read", "write"];
 
@@ -90,7 +90,11 @@ public sealed class ApiKeyStore(Db db, TimeProvider time, IOptions<ApiKeysOption
         return new Page<ApiKeyResponse>(result.Items.Select(r => ApiKeyResponse.From(r, now)).ToList(), result.NextCursor);
     }
 
-    /// <summary>Revokes the key at once. Revoking a revoked key again is fine; a key of another organization is 404.</summary>
+    /// <summary>
+    /// Revokes the key at once: on this instance from the next request, on others when their cache of verified keys
+    /// ages out (<see cref="ApiKeysOptions.CacheSeconds"/>). Revoking a revoked key again is fine; a key of another
+    /// organization is 404.
+    /// </summary>
     public async Task RevokeAsync(string organizationId, string keyId, CancellationToken ct)
     {
         await using var connection = await db.OpenAsync(ct);
@@ -104,6 +108,7 @@ public sealed class ApiKeyStore(Db db, TimeProvider time, IOptions<ApiKeysOption
             update api_keys set revoked_at = @now, updated_at = @now
             where id = @keyId and organization_id = @organizationId and revoked_at is null
             """, new { keyId, organizationId, now }, cancellationToken: ct));
+        cache.ForgetKey(keyId);
     }
 
     /// <summary>
@@ -116,7 +121,8 @@ public sealed class ApiKeyStore(Db db, TimeProvider time, IOptions<ApiKeysOption
     {
         var now = time.GetUtcNow();
         var overlapEnd = now.AddMinutes(overlapMinutes ?? options.Value.RotationOverlapMinutes);
-        return await db.InTransactionAsync(async (c, tx) =>
+        // The old key's cached expiry is the one before the rotation; forget it once the new one has committed.
+        var created = await db.InTransactionAsync(async (c, tx) =>
         {
             var old = await c.QuerySingleOrDefaultAsync<ApiKeyRow>(new CommandDefinition(
                 $"""
@@ -143,5 +149,7 @@ public sealed class ApiKeyStore(Db db, TimeProvider time, IOptions<ApiKeysOption
                 throw new ProblemException(409, "api_key_already_rotated", "This key was rotated or revoked at the same time; list the keys and retry.");
             return created;
         }, ct);
+        cache.ForgetKey(keyId);
+        return created;
     }
 }

@@ -47,7 +47,7 @@ public static class MemberRoles
 }
 
 /// <summary>Organizations (tenants) and their members: the SQL of both, shared by the admin endpoints and the directory.</summary>
-public sealed partial class OrganizationStore(Db db, TimeProvider time)
+public sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, TimeProvider time)
 {
     private const string Columns = "id, external_id, slug, name, created_at, updated_at";
     private const string MemberColumns = "id, organization_id, external_user_id, email, display_name, role, created_at, updated_at";
@@ -157,6 +157,7 @@ public sealed partial class OrganizationStore(Db db, TimeProvider time)
             return true;
         }, ct);
         if (!deleted) throw ProblemException.NotFound("Organization");
+        keyCache.ForgetOrganization(id);
     }
 
     public async Task<MemberRow> AddMemberAsync(string organizationId, string? externalUserId, string? email, string? displayName,
