@@ -52,6 +52,9 @@ public static class ObservabilityExtensions
     public static IApplicationBuilder UseBackstopRequestLogging(this IApplicationBuilder app) =>
         app.UseSerilogRequestLogging(o =>
         {
+            // The host's logger (configured levels, test sinks); without it the middleware writes through the static
+            // bootstrap logger, which logs every request at Information whatever Serilog:MinimumLevel says.
+            o.Logger = app.ApplicationServices.GetRequiredService<Serilog.ILogger>();
             o.GetLevel = (context, _, error) =>
                 error is not null || context.Response.StatusCode >= 500 ? LogEventLevel.Error
                 : context.Request.Path.StartsWithSegments("/health") || context.Request.Path.StartsWithSegments("/metrics") ? LogEventLevel.Verbose
