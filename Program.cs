@@ -1,13 +1,14 @@
 using Backstop.Features.ApiKeys;
 using Backstop.Features.Messaging;
-using Backstop.Features.Webhooks;
 using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
+using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Observability;
 using Backstop.Infrastructure.Outbox;
+using Backstop.Infrastructure.Providers;
 using Backstop.Infrastructure.Security;
 using Prometheus;
 using Serilog;
@@ -32,11 +33,12 @@ try
         .AddData()
         .AddSecurity()
         .AddJobs()
-        .AddApiKeys()
+        .AddProviders()
+        .AddInbox()
         .AddOutbox()
+        .AddApiKeys()
         .AddMessaging()
-        .AddApi()
-        .AddWebhooks();
+        .AddApi();
 
     var app = builder.Build();
     app.Services.GetRequiredService<ConfigurationCheck>().ThrowIfInvalid(app.Configuration);

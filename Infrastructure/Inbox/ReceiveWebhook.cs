@@ -1,0 +1,126 @@
+using System.Buffers;
+using Backstop.Infrastructure.Errors;
+using FastEndpoints;
+using Microsoft.Extensions.Options;
+
+namespace Backstop.Infrastructure.Inbox;
+
+/// <summary>
+/// The inbox's one receive endpoint, with one route per provider (<see cref="ProviderRoutes"/>): verify the signature over the raw body, store the event (a duplicate is
+/// answered 200 and not processed again), answer 2xx only once the row is durable, and process it right away, best
+/// effort (the inbox job retries what fails). There is deliberately no request DTO: nothing may parse the body
+/// before its signature is checked, and signatures are over the exact bytes.
+/// </summary>
+internal sealed class ReceiveWebhook(WebhookProviders providers, WebhookInbox inbox, IOptions<WebhooksOptions> options, ILogger<ReceiveWebhook> log)
+    : EndpointWithoutRequest
+{
+    /// <summary>The route of each provider; the route alone says which provider's signature applies.</summary>
+    public static readonly IReadOnlyDictionary<string, WebhookRoute> ProviderRoutes = new Dictionary<string, WebhookRoute>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["/webhooks/stripe"] = WebhookRoute.Stripe,
+        ["/webhooks/clerk"] = WebhookRoute.Clerk,
+        ["/webhooks/recall"] = WebhookRoute.Recall,
+        ["/webhooks/deepgram"] = WebhookRoute.Deepgram,
+        ["/webhooks/paddle"] = WebhookRoute.Paddle,
+        ["/webhooks/twilio/sms"] = WebhookRoute.TwilioSms,
+        ["/webhooks/twilio/status"] = WebhookRoute.TwilioStatus,
+    };
+
+    public override void Configure()
+    {
+        Post([.. ProviderRoutes.Keys]);
+        AllowAnonymous();
+        Summary(s => s.Summary = "Webhook inbox of one provider (signed deliveries only): stored once, acknowledged once durable.");
+    }
+
+    public override async Task HandleAsync(CancellationToken ct)
+    {
+        var route = ProviderRoutes[HttpContext.Request.Path.Value!.TrimEnd('/')];
+        var provider = WebhookProviders.ProviderOf(route);
+        if (!providers.IsConfigured(route))
+            throw new ProblemException(503, "provider_not_configured", $"Webhooks from {provider} are not configured on this server.");
+
+        var body = await ReadBodyAsync(HttpContext.Request, options.Value.MaxBodyBytes, ct);
+
+        IncomingWebhook incoming;
+        try
+        {
+            incoming = providers.Verify(route, HttpContext.Request, body);
+        }
+        catch (WebhookRejectedException e)
+        {
+            WebhookMetrics.Rejected.WithLabels(provider).Inc();
+            log.LogWarning("Rejected a {Provider} webhook delivery: {Code}", provider, e.Code);
+            throw;
+        }
+
+        var id = await inbox.StoreAsync(incoming, ct);
+        if (id is not null)
+        {
+            try
+            {
+                // Not the request's token: once claimed, processing should finish (or roll back) on its own terms.
+                await inbox.ProcessAsync(id, CancellationToken.None);
+            }
+            catch (Exception e)
+            {
+                // Stored durably already: the inbox job retries it. The provider gets its 2xx either way.
+                log.LogError(e, "Inline processing of webhook event {WebhookId} failed; the inbox job will retry it", id);
+            }
+        }
+        else
+        {
+            log.LogInformation("Duplicate {Provider} webhook event {EventId} acknowledged", provider, incoming.EventId);
+        }
+
+        var reply = await ReplyAsync(incoming, id, ct);
+        if (reply is not null)
+        {
+            await Send.StringAsync(reply.Body, 200, reply.ContentType, ct);
+            return;
+        }
+        await Send.OkAsync(new { received = true, duplicate = id is null }, ct);
+    }
+
+    /// <summary>
+    /// The body a registered <see cref="IWebhookReply"/> gives for this event (Twilio inbound SMS: the Messaging
+    /// slice's TwiML), computed from the stored event so that a duplicate delivery is answered like the first one.
+    /// Twilio without a reply gets empty TwiML; other providers a small JSON acknowledgement (null here).
+    /// </summary>
+    private async Task<WebhookReplyBody?> ReplyAsync(IncomingWebhook incoming, string? id, CancellationToken ct)
+    {
+        var replier = HttpContext.RequestServices.GetServices<IWebhookReply>()
+            .FirstOrDefault(r => r.Provider == incoming.Provider && r.EventType == incoming.EventType);
+        if (replier is null)
+            return incoming.Provider == "twilio" ? new WebhookReplyBody("text/xml", """<?xml version="1.0" encoding="UTF-8"?><Response/>""") : null;
+        var stored = id is null ? await inbox.FindAsync(incoming.Provider, incoming.EventId, ct) : await inbox.GetAsync(id, ct);
+        return replier.Reply(stored?.ToEvent() ?? new WebhookEvent(id ?? "", incoming.Provider, incoming.EventId, incoming.EventType, incoming.Payload, DateTimeOffset.MinValue, 0));
+    }
+
+    /// <summary>
+    /// Reads the raw body, refusing more than <paramref name="limit"/> bytes with 413. Kestrel enforces its own
+    /// limit too, but not every server does (TestServer, other hosts), so the inbox does not rely on it.
+    /// </summary>
+    internal static async Task<byte[]> ReadBodyAsync(HttpRequest request, int limit, CancellationToken ct)
+    {
+        if (request.ContentLength > limit) throw TooLarge(limit);
+        using var stream = new MemoryStream(request.ContentLength is > 0 and var n ? (int)n : 4096);
+        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            int read;
+            while ((read = await request.Body.ReadAsync(buffer, ct)) > 0)
+            {
+                if (stream.Length + read > limit) throw TooLarge(limit);
+                stream.Write(buffer, 0, read);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+        return stream.ToArray();
+    }
+
+    private static ProblemException TooLarge(int limit) => new(413, "payload_too_large", $"The body is larger than {limit} bytes.");
+}

@@ -1,0 +1,244 @@
+using System.Data.Common;
+using Backstop.Infrastructure.Data;
+using Dapper;
+using Microsoft.Extensions.Options;
+using Prometheus;
+
+namespace Backstop.Infrastructure.Inbox;
+
+/// <summary>A row of <c>webhook_events</c>.</summary>
+public sealed record WebhookEventRow
+{
+    public string Id { get; init; } = "";
+    public string Provider { get; init; } = "";
+    public string EventId { get; init; } = "";
+    public string EventType { get; init; } = "";
+    public string Payload { get; init; } = "";
+    public string Status { get; init; } = "";
+    public int Attempts { get; init; }
+    public DateTimeOffset NextAttemptAt { get; init; }
+    public string? LastError { get; init; }
+    public DateTimeOffset ReceivedAt { get; init; }
+    public DateTimeOffset? ProcessedAt { get; init; }
+    public int ReplayCount { get; init; }
+    public DateTimeOffset? LastReplayedAt { get; init; }
+    public DateTimeOffset UpdatedAt { get; init; }
+
+    public WebhookEvent ToEvent() => new(Id, Provider, EventId, EventType, Payload, ReceivedAt, Attempts);
+}
+
+public static class WebhookStatus
+{
+    public const string Received = "received";
+    public const string Processing = "processing";
+    public const string Processed = "processed";
+    public const string Ignored = "ignored";
+    public const string Failed = "failed";
+    public const string Dead = "dead";
+
+    public static readonly string[] All = [Received, Processing, Processed, Ignored, Failed, Dead];
+}
+
+public enum ProcessOutcome
+{
+    /// <summary>Someone else holds or finished the event, or it is not due: nothing was done.</summary>
+    NotClaimed,
+    Processed,
+    Ignored,
+    Failed,
+    Dead,
+}
+
+public static class WebhookMetrics
+{
+    public static readonly Counter Received = Metrics.CreateCounter("backstop_webhooks_received_total", "Webhook deliveries stored (first delivery of an event).", "provider");
+    public static readonly Counter Duplicate = Metrics.CreateCounter("backstop_webhooks_duplicate_total", "Webhook deliveries of an event already stored.", "provider");
+    public static readonly Counter Rejected = Metrics.CreateCounter("backstop_webhooks_rejected_total", "Webhook deliveries refused: bad, stale or missing signature or token.", "provider");
+    public static readonly Counter Processed = Metrics.CreateCounter("backstop_webhooks_processed_total", "Webhook events processed (ignored ones included, with outcome=ignored).", "provider", "outcome");
+    public static readonly Counter Failed = Metrics.CreateCounter("backstop_webhooks_failed_total", "Webhook processing attempts that failed.", "provider");
+    public static readonly Counter Dead = Metrics.CreateCounter("backstop_webhooks_dead_total", "Webhook events given up after Webhooks:MaxAttempts.", "provider");
+}
+
+/// <summary>
+/// The exactly-once inbox. Storing is one <c>insert … on conflict (provider, event_id) do nothing returning id</c>:
+/// the unique index decides which delivery is first. Processing is one transaction: a conditional update claims
+/// the event (only one processor can move it out of received/failed), every handler registered for its provider and
+/// type writes through the same transaction (in the order of <see cref="HandlersOf"/>), and the event is marked
+/// processed; all of it commits together or not at all. A failure is recorded
+/// afterwards, in its own statement, once the handler's writes are rolled back.
+/// </summary>
+public sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory scopes, IOptions<WebhooksOptions> options, ILogger<WebhookInbox> log)
+{
+    private const int MaxErrorLength = 2000;
+
+    /// <summary>Stores the event; answers its row id, or null when the (provider, event id) is already stored.</summary>
+    public async Task<string?> StoreAsync(IncomingWebhook incoming, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        await using var connection = await db.OpenAsync(ct);
+        var id = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            """
+            insert into webhook_events (id, provider, event_id, event_type, payload, status, attempts, next_attempt_at,
+                                        received_at, replay_count, created_at, updated_at)
+            values (@id, @Provider, @EventId, @EventType, @Payload, 'received', 0, @now, @now, 0, @now, @now)
+            on conflict (provider, event_id) do nothing
+            returning id
+            """, new { id = Ids.New(time), incoming.Provider, incoming.EventId, incoming.EventType, incoming.Payload, now }, cancellationToken: ct));
+        (id is null ? WebhookMetrics.Duplicate : WebhookMetrics.Received).WithLabels(incoming.Provider).Inc();
+        return id;
+    }
+
+    public async Task<WebhookEventRow?> FindAsync(string provider, string eventId, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        return await connection.QuerySingleOrDefaultAsync<WebhookEventRow>(new CommandDefinition(
+            $"select {Columns} from webhook_events where provider = @provider and event_id = @eventId",
+            new { provider, eventId }, cancellationToken: ct));
+    }
+
+    public async Task<WebhookEventRow?> GetAsync(string id, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        return await connection.QuerySingleOrDefaultAsync<WebhookEventRow>(new CommandDefinition(
+            $"select {Columns} from webhook_events where id = @id", new { id }, cancellationToken: ct));
+    }
+
+    public const string Columns =
+        "id, provider, event_id, event_type, payload, status, attempts, next_attempt_at, last_error, received_at, processed_at, replay_count, last_replayed_at, updated_at";
+
+    /// <summary>Processes a received or failed event that is due. Never throws for a handler's failure: records it.</summary>
+    public Task<ProcessOutcome> ProcessAsync(string id, CancellationToken ct) => RunAsync(id, replay: false, ct);
+
+    /// <summary>Runs the handler of a processed, ignored or dead event again, the same transactional way.</summary>
+    public Task<ProcessOutcome> ReplayAsync(string id, CancellationToken ct) => RunAsync(id, replay: true, ct);
+
+    private async Task<ProcessOutcome> RunAsync(string id, bool replay, CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        await using var connection = await db.OpenAsync(ct);
+        WebhookEventRow? claimed = null;
+        IWebhookHandler? running = null;
+        var committed = false;
+        try
+        {
+            await using var tx = await Db.BeginAsync(connection, ct);
+            claimed = await ClaimAsync(connection, tx, id, replay, ct);
+            if (claimed is null) return ProcessOutcome.NotClaimed; // disposing the transaction rolls it back
+
+            // Fan-out: every handler of the event runs in this one transaction, so one failing handler rolls back
+            // the writes of those before it and the retry runs them all again, each once per successful commit.
+            var handlers = HandlersOf(scope.ServiceProvider, claimed.Provider, claimed.EventType);
+            var context = new WebhookContext(connection, tx, claimed.ToEvent());
+            foreach (var handler in handlers)
+            {
+                running = handler;
+                await handler.HandleAsync(context, ct);
+            }
+            running = null;
+
+            var status = handlers.Count == 0 ? WebhookStatus.Ignored : WebhookStatus.Processed;
+            var now = time.GetUtcNow();
+            await connection.ExecuteAsync(new CommandDefinition(
+                """
+                update webhook_events
+                set status = @status, processed_at = @now, last_error = null, updated_at = @now
+                where id = @id and status = 'processing'
+                """, new { id, status, now }, tx, cancellationToken: ct));
+            await tx.CommitAsync(ct);
+            committed = true;
+
+            WebhookMetrics.Processed.WithLabels(claimed.Provider, status).Inc();
+            log.LogInformation(replay ? "Webhook event {WebhookId} ({Provider} {EventType}) replayed: {Status}" : "Webhook event {WebhookId} ({Provider} {EventType}) {Status}",
+                id, claimed.Provider, claimed.EventType, status);
+            return handlers.Count == 0 ? ProcessOutcome.Ignored : ProcessOutcome.Processed;
+        }
+        catch (Exception e) when (claimed is not null && !committed)
+        {
+            // The transaction is disposed (rolled back) by now: nothing the handler wrote survives. The failure is
+            // recorded on its own, without the caller's token, so a cancelled request still leaves its trace.
+            return await RecordFailureAsync(connection, claimed, replay, e, running);
+        }
+    }
+
+    /// <summary>
+    /// The handlers of an event in their documented order: <see cref="IWebhookHandler.Order"/> ascending, then the
+    /// handler's full type name (ordinal), so the order never depends on registration order.
+    /// </summary>
+    internal static IReadOnlyList<IWebhookHandler> HandlersOf(IServiceProvider services, string provider, string eventType) =>
+        services.GetServices<IWebhookHandler>()
+            .Where(h => string.Equals(h.Provider, provider, StringComparison.Ordinal) && h.Handles(eventType))
+            .OrderBy(h => h.Order)
+            .ThenBy(h => h.GetType().FullName, StringComparer.Ordinal)
+            .ToList();
+
+    private async Task<WebhookEventRow?> ClaimAsync(DbConnection connection, DbTransaction tx, string id, bool replay, CancellationToken ct)
+    {
+        // Claims are conditional updates inside the processing transaction: on PostgreSQL a second claimer blocks
+        // on the row lock and then finds the status changed (zero rows); on SQLite BEGIN IMMEDIATE serialises them.
+        var sql = replay
+            ? $"""
+              update webhook_events
+              set status = 'processing', replay_count = replay_count + 1, last_replayed_at = @now, updated_at = @now
+              where id = @id and status in ('processed', 'ignored', 'dead')
+              returning {Columns}
+              """
+            : $"""
+              update webhook_events
+              set status = 'processing', attempts = attempts + 1, updated_at = @now
+              where id = @id and status in ('received', 'failed') and next_attempt_at <= @now
+              returning {Columns}
+              """;
+        return await connection.QuerySingleOrDefaultAsync<WebhookEventRow>(new CommandDefinition(
+            sql, new { id, now = time.GetUtcNow() }, tx, cancellationToken: ct));
+    }
+
+    private async Task<ProcessOutcome> RecordFailureAsync(DbConnection connection, WebhookEventRow claimed, bool replay, Exception e, IWebhookHandler? handler)
+    {
+        var error = (handler is null ? "" : handler.GetType().Name + " failed: ") + e.GetType().Name + ": " + e.Message;
+        if (error.Length > MaxErrorLength) error = error[..MaxErrorLength];
+        var now = time.GetUtcNow();
+        WebhookMetrics.Failed.WithLabels(claimed.Provider).Inc();
+        try
+        {
+            if (replay)
+            {
+                // A failed replay leaves the event where it was (processed, ignored or dead), with the error and the replay counted.
+                await connection.ExecuteAsync(
+                    """
+                    update webhook_events
+                    set last_error = @error, replay_count = replay_count + 1, last_replayed_at = @now, updated_at = @now
+                    where id = @Id
+                    """, new { claimed.Id, error, now });
+                log.LogWarning(e, "Replay of webhook event {WebhookId} ({Provider} {EventType}) failed", claimed.Id, claimed.Provider, claimed.EventType);
+                return ProcessOutcome.Failed;
+            }
+
+            // claimed.Attempts already counts this attempt (the claim incremented it, then was rolled back).
+            var o = options.Value;
+            var status = await connection.QuerySingleOrDefaultAsync<string>(
+                """
+                update webhook_events
+                set status = case when attempts + 1 >= @max then 'dead' else 'failed' end,
+                    attempts = attempts + 1, last_error = @error, next_attempt_at = @next, updated_at = @now
+                where id = @Id and status in ('received', 'failed')
+                returning status
+                """, new { claimed.Id, max = o.MaxAttempts, error, now, next = now + o.RetryDelay(claimed.Attempts) });
+            if (status == WebhookStatus.Dead)
+            {
+                WebhookMetrics.Dead.WithLabels(claimed.Provider).Inc();
+                log.LogError(e, "Webhook event {WebhookId} ({Provider} {EventType}) is dead after {Attempts} attempts",
+                    claimed.Id, claimed.Provider, claimed.EventType, claimed.Attempts);
+                return ProcessOutcome.Dead;
+            }
+            log.LogWarning(e, "Webhook event {WebhookId} ({Provider} {EventType}) failed attempt {Attempts}; retrying later",
+                claimed.Id, claimed.Provider, claimed.EventType, claimed.Attempts);
+            return ProcessOutcome.Failed;
+        }
+        catch (Exception recordError)
+        {
+            // The event is still stored as received/failed: the inbox job will pick it up again.
+            log.LogError(recordError, "Could not record the failure of webhook event {WebhookId}", claimed.Id);
+            return ProcessOutcome.Failed;
+        }
+    }
+}
