@@ -25,3 +25,6 @@ b_rps=$rps
 load "backstop GET /v1/me (tenant key)" "http://127.0.0.1:$api/v1/me" -H "Authorization: Bearer $key"
 [ "$non2xx" = 0 ] || { echo "bench: backstop answered $non2xx requests with an error" >&2; exit 1; }
 echo "ratio backstop/baseline: $(ratio "$rps" "$b_rps")x   (backstop RSS after: $(awk '/VmRSS/ {print $2 " " $3}' /proc/$backstop_pid/status))"
+# For reading the figure: the service's middleware alone (no key, no endpoint query), the ceiling of any endpoint.
+load "backstop GET /health/live (no key)" "http://127.0.0.1:$api/health/live"
+echo "  (middleware-only ceiling: $(ratio "$rps" "$b_rps")x of the baseline)"
