@@ -38,7 +38,7 @@ public sealed record CreatedApiKeyResponse(
     string Id, string Name, string Key, string Prefix, IReadOnlyList<string> Scopes, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt);
 
 /// <summary>Creating, listing, revoking and rotating keys; every statement is scoped by the organization id.</summary>
-public sealed class ApiKeyStore(Db db, TimeProvider time, IOptions<ApiKeysOptions> options, IAuditLog audit)
+public sealed class ApiKeyStore(Db db, ApiKeyCache cache, TimeProvider time, IOptions<ApiKeysOptions> options, IAuditLog audit)
 {
     public static readonly IReadOnlyList<string> DefaultScopes = ["read", "write"];
 
@@ -90,7 +90,11 @@ public sealed class ApiKeyStore(Db db, TimeProvider time, IOptions<ApiKeysOption
         return rows.Map(r => ApiKeyResponse.From(r, now));
     }
 
-    /// <summary>Revokes the key at once. Revoking a revoked key again is fine; a key of another organization is 404.</summary>
+    /// <summary>
+    /// Revokes the key at once: on this instance from the next request, on others when their cache of verified keys
+    /// ages out (<see cref="ApiKeysOptions.CacheSeconds"/>). Revoking a revoked key again is fine; a key of another
+    /// organization is 404.
+    /// </summary>
     public async Task RevokeAsync(string organizationId, string keyId, CancellationToken ct)
     {
         var now = time.GetUtcNow();
@@ -110,6 +114,7 @@ public sealed class ApiKeyStore(Db db, TimeProvider time, IOptions<ApiKeysOption
             if (prefix is not null)
                 await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.ApiKeyRevoke, "api_key", keyId, organizationId, new { prefix }), ct);
         }, ct);
+        cache.ForgetKey(keyId);
     }
 
     /// <summary>
@@ -122,7 +127,8 @@ public sealed class ApiKeyStore(Db db, TimeProvider time, IOptions<ApiKeysOption
     {
         var now = time.GetUtcNow();
         var overlapEnd = now.AddMinutes(overlapMinutes ?? options.Value.RotationOverlapMinutes);
-        return await db.InTransactionAsync(async (c, tx) =>
+        // The old key's cached expiry is the one before the rotation; forget it once the new one has committed.
+        var created = await db.InTransactionAsync(async (c, tx) =>
         {
             var old = await c.QuerySingleOrDefaultAsync<ApiKeyRow>(new CommandDefinition(
                 $"""
@@ -151,5 +157,7 @@ public sealed class ApiKeyStore(Db db, TimeProvider time, IOptions<ApiKeysOption
                 new { old.Prefix, replacedById = created.Id, replacementPrefix = created.Prefix, overlapEndsAt = overlapEnd, created.ExpiresAt }), ct);
             return created;
         }, ct);
+        cache.ForgetKey(keyId);
+        return created;
     }
 }

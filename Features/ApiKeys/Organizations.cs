@@ -48,7 +48,7 @@ public static class MemberRoles
 }
 
 /// <summary>Organizations (tenants) and their members: the SQL of both, shared by the admin endpoints and the directory.</summary>
-public sealed partial class OrganizationStore(Db db, TimeProvider time, IAuditLog audit)
+public sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, TimeProvider time, IAuditLog audit)
 {
     private const string Columns = "id, external_id, slug, name, created_at, updated_at";
     private const string MemberColumns = "id, organization_id, external_user_id, email, display_name, role, created_at, updated_at";
@@ -209,6 +209,7 @@ public sealed partial class OrganizationStore(Db db, TimeProvider time, IAuditLo
             return true;
         }, ct);
         if (!deleted) throw ProblemException.NotFound("Organization");
+        keyCache.ForgetOrganization(id);
     }
 
     public async Task<MemberRow> AddMemberAsync(string organizationId, string? externalUserId, string? email, string? displayName,

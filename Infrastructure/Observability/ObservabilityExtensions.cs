@@ -59,6 +59,9 @@ public static class ObservabilityExtensions
     public static IApplicationBuilder UseBackstopRequestLogging(this IApplicationBuilder app) =>
         app.UseSerilogRequestLogging(o =>
         {
+            // The host's logger (configured levels, test sinks); without it the middleware writes through the static
+            // bootstrap logger, which logs every request at Information whatever Serilog:MinimumLevel says.
+            o.Logger = app.ApplicationServices.GetRequiredService<Serilog.ILogger>();
             o.GetLevel = (context, _, error) =>
                 context.Items.ContainsKey(Errors.ErrorHandling.ExpectedRefusal) ? LogEventLevel.Information
                 : error is not null || context.Response.StatusCode >= 500 ? LogEventLevel.Error
