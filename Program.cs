@@ -1,4 +1,5 @@
 using Backstop.Features.ApiKeys;
+using Backstop.Features.Bots;
 using Backstop.Features.Messaging;
 using Backstop.Features.Webhooks;
 using Backstop.Infrastructure.Api;
@@ -36,7 +37,8 @@ try
         .AddOutbox()
         .AddMessaging()
         .AddApi()
-        .AddWebhooks();
+        .AddWebhooks()
+        .AddBots();
 
     var app = builder.Build();
     app.Services.GetRequiredService<ConfigurationCheck>().ThrowIfInvalid(app.Configuration);
