@@ -144,21 +144,14 @@ public abstract class JobsTests(BackstopFactory app) : AppTest(app)
         new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
 }
 
-public sealed class JobsTestsOnSqlite(JobsTestsOnSqlite.Factory app) : JobsTests(app), IClassFixture<JobsTestsOnSqlite.Factory>
+public sealed class JobsTestsSetup : AppSetup
 {
-    public sealed class Factory : SqliteFactory
-    {
-        protected override void ConfigureTestServices(IServiceCollection services) => services.AddSingleton<Gate>().AddRecurringJob<GateJob>();
-    }
+    public override void ConfigureServices(IServiceCollection services) => services.AddSingleton<Gate>().AddRecurringJob<GateJob>();
 }
 
-public sealed class JobsTestsOnPostgres(JobsTestsOnPostgres.Factory app) : JobsTests(app), IClassFixture<JobsTestsOnPostgres.Factory>
-{
-    public sealed class Factory(PostgresServer server) : PostgresFactory(server)
-    {
-        protected override void ConfigureTestServices(IServiceCollection services) => services.AddSingleton<Gate>().AddRecurringJob<GateJob>();
-    }
-}
+public sealed class JobsTestsOnSqlite(SqliteApp<JobsTestsSetup> app) : JobsTests(app), IClassFixture<SqliteApp<JobsTestsSetup>>;
+
+public sealed class JobsTestsOnPostgres(PostgresApp<JobsTestsSetup> app) : JobsTests(app), IClassFixture<PostgresApp<JobsTestsSetup>>;
 
 /// <summary>A Hangfire server really picks the recurring job up and the run lands in job_runs.</summary>
 public abstract class HangfireExecutionTests(BackstopFactory app) : AppTest(app)
@@ -179,22 +172,15 @@ public abstract class HangfireExecutionTests(BackstopFactory app) : AppTest(app)
     }
 }
 
-public sealed class HangfireExecutionTestsOnSqlite(HangfireExecutionTestsOnSqlite.Factory app) : HangfireExecutionTests(app), IClassFixture<HangfireExecutionTestsOnSqlite.Factory>
+public sealed class HangfireExecutionTestsSetup : AppSetup
 {
-    public sealed class Factory : SqliteFactory
+    public override void Configure(Dictionary<string, string?> settings)
     {
-        protected override void Configure(Dictionary<string, string?> settings) => settings["Jobs:RunServer"] = "true";
+        settings["Jobs:RunServer"] = "true";
+        settings["Jobs:PollIntervalSeconds"] = "1";
     }
 }
 
-public sealed class HangfireExecutionTestsOnPostgres(HangfireExecutionTestsOnPostgres.Factory app) : HangfireExecutionTests(app), IClassFixture<HangfireExecutionTestsOnPostgres.Factory>
-{
-    public sealed class Factory(PostgresServer server) : PostgresFactory(server)
-    {
-        protected override void Configure(Dictionary<string, string?> settings)
-        {
-            settings["Jobs:RunServer"] = "true";
-            settings["Jobs:PollIntervalSeconds"] = "1";
-        }
-    }
-}
+public sealed class HangfireExecutionTestsOnSqlite(SqliteApp<HangfireExecutionTestsSetup> app) : HangfireExecutionTests(app), IClassFixture<SqliteApp<HangfireExecutionTestsSetup>>;
+
+public sealed class HangfireExecutionTestsOnPostgres(PostgresApp<HangfireExecutionTestsSetup> app) : HangfireExecutionTests(app), IClassFixture<PostgresApp<HangfireExecutionTestsSetup>>;

@@ -51,6 +51,6 @@ public abstract class MigrationTests(BackstopFactory app) : AppTest(app)
     }
 }
 
-public sealed class MigrationTestsOnSqlite(SqliteFactory app) : MigrationTests(app), IClassFixture<SqliteFactory>;
+public sealed class MigrationTestsOnSqlite(SqliteApp<DefaultSetup> app) : MigrationTests(app), IClassFixture<SqliteApp<DefaultSetup>>;
 
-public sealed class MigrationTestsOnPostgres(PostgresFactory app) : MigrationTests(app), IClassFixture<PostgresFactory>;
+public sealed class MigrationTestsOnPostgres(PostgresApp<DefaultSetup> app) : MigrationTests(app), IClassFixture<PostgresApp<DefaultSetup>>;

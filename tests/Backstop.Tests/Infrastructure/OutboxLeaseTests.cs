@@ -131,20 +131,12 @@ internal static class OutboxLeaseSetup
     }
 }
 
-public sealed class OutboxLeaseTestsOnSqlite(OutboxLeaseTestsOnSqlite.Factory app) : OutboxLeaseTests(app), IClassFixture<OutboxLeaseTestsOnSqlite.Factory>
+public sealed class OutboxLeaseTestsSetup : AppSetup
 {
-    public sealed class Factory : SqliteFactory
-    {
-        protected override void Configure(Dictionary<string, string?> settings) => OutboxLeaseSetup.Settings(settings);
-        protected override void ConfigureTestServices(IServiceCollection services) => OutboxLeaseSetup.Services(services);
-    }
+    public override void Configure(Dictionary<string, string?> settings) => OutboxLeaseSetup.Settings(settings);
+    public override void ConfigureServices(IServiceCollection services) => OutboxLeaseSetup.Services(services);
 }
 
-public sealed class OutboxLeaseTestsOnPostgres(OutboxLeaseTestsOnPostgres.Factory app) : OutboxLeaseTests(app), IClassFixture<OutboxLeaseTestsOnPostgres.Factory>
-{
-    public sealed class Factory(PostgresServer server) : PostgresFactory(server)
-    {
-        protected override void Configure(Dictionary<string, string?> settings) => OutboxLeaseSetup.Settings(settings);
-        protected override void ConfigureTestServices(IServiceCollection services) => OutboxLeaseSetup.Services(services);
-    }
-}
+public sealed class OutboxLeaseTestsOnSqlite(SqliteApp<OutboxLeaseTestsSetup> app) : OutboxLeaseTests(app), IClassFixture<SqliteApp<OutboxLeaseTestsSetup>>;
+
+public sealed class OutboxLeaseTestsOnPostgres(PostgresApp<OutboxLeaseTestsSetup> app) : OutboxLeaseTests(app), IClassFixture<PostgresApp<OutboxLeaseTestsSetup>>;

@@ -11,7 +11,7 @@ namespace Backstop.Tests.Infrastructure;
 
 public abstract class OutboxTests(BackstopFactory app) : AppTest(app)
 {
-    private IMessagingServers Servers => (IMessagingServers)App;
+    private MessagingSetup Servers => App.SetupAs<MessagingSetup>();
 
     private static string NewNumber() => Backstop.Tests.Features.Messaging.MessagingTestKit.NewNumber();
 
@@ -361,6 +361,6 @@ public abstract class OutboxTests(BackstopFactory app) : AppTest(app)
     }
 }
 
-public sealed class OutboxTestsOnSqlite(SqliteMessagingFactory app) : OutboxTests(app), IClassFixture<SqliteMessagingFactory>;
+public sealed class OutboxTestsOnSqlite(SqliteApp<MessagingSetup> app) : OutboxTests(app), IClassFixture<SqliteApp<MessagingSetup>>;
 
-public sealed class OutboxTestsOnPostgres(PostgresMessagingFactory app) : OutboxTests(app), IClassFixture<PostgresMessagingFactory>;
+public sealed class OutboxTestsOnPostgres(PostgresApp<MessagingSetup> app) : OutboxTests(app), IClassFixture<PostgresApp<MessagingSetup>>;

@@ -149,9 +149,9 @@ public abstract class PlatformTests(BackstopFactory app) : AppTest(app)
     }
 }
 
-public sealed class PlatformTestsOnSqlite(SqliteFactory app) : PlatformTests(app), IClassFixture<SqliteFactory>;
+public sealed class PlatformTestsOnSqlite(SqliteApp<DefaultSetup> app) : PlatformTests(app), IClassFixture<SqliteApp<DefaultSetup>>;
 
-public sealed class PlatformTestsOnPostgres(PostgresFactory app) : PlatformTests(app), IClassFixture<PostgresFactory>;
+public sealed class PlatformTestsOnPostgres(PostgresApp<DefaultSetup> app) : PlatformTests(app), IClassFixture<PostgresApp<DefaultSetup>>;
 
 /// <summary>Throws, to show what a caller sees of an unhandled exception. Exists only in the test host.</summary>
 public sealed class BoomEndpoint : EndpointWithoutRequest
@@ -184,6 +184,6 @@ public abstract class DataProtectionTests(BackstopFactory app) : AppTest(app)
     }
 }
 
-public sealed class DataProtectionTestsOnSqlite(SqliteFactory app) : DataProtectionTests(app), IClassFixture<SqliteFactory>;
+public sealed class DataProtectionTestsOnSqlite(SqliteApp<DefaultSetup> app) : DataProtectionTests(app), IClassFixture<SqliteApp<DefaultSetup>>;
 
-public sealed class DataProtectionTestsOnPostgres(PostgresFactory app) : DataProtectionTests(app), IClassFixture<PostgresFactory>;
+public sealed class DataProtectionTestsOnPostgres(PostgresApp<DefaultSetup> app) : DataProtectionTests(app), IClassFixture<PostgresApp<DefaultSetup>>;

@@ -14,9 +14,11 @@ namespace Backstop.Tests.Support;
 
 /// <summary>
 /// The application over a fresh database of its own, with only the edges replaced: the clock
-/// (<see cref="FakeTimeProvider"/>), the admin key, and whatever settings a test class adds.
+/// (<see cref="FakeTimeProvider"/>), the admin key, and what the test class's <see cref="AppSetup"/> adds. One
+/// factory per dialect (<see cref="SqliteApp{TSetup}"/>, <see cref="PostgresApp{TSetup}"/>); what differs between test
+/// classes is the setup type, never a factory subclass.
 /// </summary>
-public abstract class BackstopFactory : WebApplicationFactory<Program>, IAsyncLifetime
+public abstract class BackstopFactory(AppSetup setup) : WebApplicationFactory<Program>, IAsyncLifetime
 {
     public const string AdminKey = "test-admin-key-0123456789abcdef0123456789";
 
@@ -32,16 +34,20 @@ public abstract class BackstopFactory : WebApplicationFactory<Program>, IAsyncLi
 
     public abstract string DatabaseKind { get; }
 
+    /// <summary>The test class's setup: its settings, services and local provider servers.</summary>
+    public AppSetup Setup { get; } = setup;
+
+    /// <summary>The setup as its own type, for its servers (<c>App.SetupAs&lt;MessagingSetup&gt;().Twilio</c>).</summary>
+    public T SetupAs<T>() where T : AppSetup => (T)Setup;
+
     /// <summary>Called before the first app starts: creates the database and fills <see cref="Settings"/>.</summary>
     protected abstract Task PrepareDatabaseAsync();
 
-    /// <summary>Extra settings for this test class, applied before the app starts.</summary>
-    protected virtual void Configure(Dictionary<string, string?> settings) { }
-
-    public virtual async ValueTask InitializeAsync()
+    public async ValueTask InitializeAsync()
     {
+        await Setup.StartAsync();
         await PrepareDatabaseAsync();
-        Configure(Settings);
+        Setup.Configure(Settings);
     }
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
@@ -53,11 +59,9 @@ public abstract class BackstopFactory : WebApplicationFactory<Program>, IAsyncLi
             services.RemoveAll<TimeProvider>();
             services.AddSingleton<TimeProvider>(Time);
             services.AddTransient<IStartupFilter, TestClientIpStartupFilter>();
-            ConfigureTestServices(services);
+            Setup.ConfigureServices(services);
         });
     }
-
-    protected virtual void ConfigureTestServices(IServiceCollection services) { }
 
     /// <summary>Every client is a different machine: a random client address (see <see cref="TestClientIpStartupFilter"/>).</summary>
     protected override void ConfigureClient(HttpClient client)
@@ -95,11 +99,12 @@ public abstract class BackstopFactory : WebApplicationFactory<Program>, IAsyncLi
     public override async ValueTask DisposeAsync()
     {
         await base.DisposeAsync();
+        await Setup.DisposeAsync();
         GC.SuppressFinalize(this);
     }
 }
 
-public class SqliteFactory : BackstopFactory
+public abstract class SqliteFactory(AppSetup setup) : BackstopFactory(setup)
 {
     public override string DatabaseKind => "sqlite";
 
@@ -114,7 +119,7 @@ public class SqliteFactory : BackstopFactory
     }
 }
 
-public class PostgresFactory(PostgresServer server) : BackstopFactory
+public abstract class PostgresFactory(PostgresServer server, AppSetup setup) : BackstopFactory(setup)
 {
     public override string DatabaseKind => "postgres";
 
@@ -132,6 +137,12 @@ public class PostgresFactory(PostgresServer server) : BackstopFactory
         Settings["Database:ConnectionString"] = await Postgres.CreateDatabaseAsync();
     }
 }
+
+/// <summary>The application on a fresh SQLite file, set up by <typeparamref name="TSetup"/>.</summary>
+public sealed class SqliteApp<TSetup>() : SqliteFactory(new TSetup()) where TSetup : AppSetup, new();
+
+/// <summary>The application on a fresh database of the tests' PostgreSQL server, set up by <typeparamref name="TSetup"/>.</summary>
+public sealed class PostgresApp<TSetup>(PostgresServer server) : PostgresFactory(server, new TSetup()) where TSetup : AppSetup, new();
 
 public static class Http
 {

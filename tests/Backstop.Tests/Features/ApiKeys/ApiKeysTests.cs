@@ -283,20 +283,12 @@ public abstract class ApiKeysTests(BackstopFactory app) : AppTest(app)
     }
 }
 
-public sealed class ApiKeysTestsOnSqlite(ApiKeysTestsOnSqlite.Factory app) : ApiKeysTests(app), IClassFixture<ApiKeysTestsOnSqlite.Factory>
+public sealed class ApiKeysTestsSetup : AppSetup
 {
-    public sealed class Factory : SqliteFactory
-    {
-        protected override void Configure(Dictionary<string, string?> settings) => settings["Serilog:MinimumLevel:Default"] = "Information";
-        protected override void ConfigureTestServices(IServiceCollection services) => services.AddSingleton<ILogEventSink, LogCapture>();
-    }
+    public override void Configure(Dictionary<string, string?> settings) => settings["Serilog:MinimumLevel:Default"] = "Information";
+    public override void ConfigureServices(IServiceCollection services) => services.AddSingleton<ILogEventSink, LogCapture>();
 }
 
-public sealed class ApiKeysTestsOnPostgres(ApiKeysTestsOnPostgres.Factory app) : ApiKeysTests(app), IClassFixture<ApiKeysTestsOnPostgres.Factory>
-{
-    public sealed class Factory(PostgresServer server) : PostgresFactory(server)
-    {
-        protected override void Configure(Dictionary<string, string?> settings) => settings["Serilog:MinimumLevel:Default"] = "Information";
-        protected override void ConfigureTestServices(IServiceCollection services) => services.AddSingleton<ILogEventSink, LogCapture>();
-    }
-}
+public sealed class ApiKeysTestsOnSqlite(SqliteApp<ApiKeysTestsSetup> app) : ApiKeysTests(app), IClassFixture<SqliteApp<ApiKeysTestsSetup>>;
+
+public sealed class ApiKeysTestsOnPostgres(PostgresApp<ApiKeysTestsSetup> app) : ApiKeysTests(app), IClassFixture<PostgresApp<ApiKeysTestsSetup>>;

@@ -337,23 +337,15 @@ public abstract class LockoutTests(BackstopFactory app) : AppTest(app)
     }
 }
 
-public sealed class LockoutTestsOnSqlite(LockoutTestsOnSqlite.Factory app) : LockoutTests(app), IClassFixture<LockoutTestsOnSqlite.Factory>
+public sealed class LockoutTestsSetup : AppSetup
 {
-    public sealed class Factory : SqliteFactory
-    {
-        protected override void Configure(Dictionary<string, string?> settings) => settings["Security:TrustedProxies:0"] = TrustedProxy;
-        protected override void ConfigureTestServices(IServiceCollection services) => services.AddSingleton<ILogEventSink, LogCapture>();
-    }
+    public override void Configure(Dictionary<string, string?> settings) => settings["Security:TrustedProxies:0"] = LockoutTests.TrustedProxy;
+    public override void ConfigureServices(IServiceCollection services) => services.AddSingleton<ILogEventSink, LogCapture>();
 }
 
-public sealed class LockoutTestsOnPostgres(LockoutTestsOnPostgres.Factory app) : LockoutTests(app), IClassFixture<LockoutTestsOnPostgres.Factory>
-{
-    public sealed class Factory(PostgresServer server) : PostgresFactory(server)
-    {
-        protected override void Configure(Dictionary<string, string?> settings) => settings["Security:TrustedProxies:0"] = TrustedProxy;
-        protected override void ConfigureTestServices(IServiceCollection services) => services.AddSingleton<ILogEventSink, LogCapture>();
-    }
-}
+public sealed class LockoutTestsOnSqlite(SqliteApp<LockoutTestsSetup> app) : LockoutTests(app), IClassFixture<SqliteApp<LockoutTestsSetup>>;
+
+public sealed class LockoutTestsOnPostgres(PostgresApp<LockoutTestsSetup> app) : LockoutTests(app), IClassFixture<PostgresApp<LockoutTestsSetup>>;
 
 /// <summary>Concurrent failures with the pair limit raised to 50: exact counts, and the lock lands exactly at the limit.</summary>
 public abstract class LockoutCountingTests(BackstopFactory app) : AppTest(app)
@@ -393,28 +385,16 @@ public abstract class LockoutCountingTests(BackstopFactory app) : AppTest(app)
     }
 }
 
-public sealed class LockoutCountingTestsOnSqlite(LockoutCountingTestsOnSqlite.Factory app) : LockoutCountingTests(app), IClassFixture<LockoutCountingTestsOnSqlite.Factory>
+public sealed class LockoutCountingTestsSetup : AppSetup
 {
-    public sealed class Factory : SqliteFactory
+    public override void Configure(Dictionary<string, string?> settings)
     {
-        protected override void Configure(Dictionary<string, string?> settings)
-        {
-            settings["ApiKeys:Lockout:MaxFailuresPerIpAndPrefix"] = "50";
-            settings["ApiKeys:Lockout:MaxFailuresPerIp"] = "1000";
-        }
-        protected override void ConfigureTestServices(IServiceCollection services) => services.AddSingleton<ILogEventSink, LogCapture>();
+        settings["ApiKeys:Lockout:MaxFailuresPerIpAndPrefix"] = "50";
+        settings["ApiKeys:Lockout:MaxFailuresPerIp"] = "1000";
     }
+    public override void ConfigureServices(IServiceCollection services) => services.AddSingleton<ILogEventSink, LogCapture>();
 }
 
-public sealed class LockoutCountingTestsOnPostgres(LockoutCountingTestsOnPostgres.Factory app) : LockoutCountingTests(app), IClassFixture<LockoutCountingTestsOnPostgres.Factory>
-{
-    public sealed class Factory(PostgresServer server) : PostgresFactory(server)
-    {
-        protected override void Configure(Dictionary<string, string?> settings)
-        {
-            settings["ApiKeys:Lockout:MaxFailuresPerIpAndPrefix"] = "50";
-            settings["ApiKeys:Lockout:MaxFailuresPerIp"] = "1000";
-        }
-        protected override void ConfigureTestServices(IServiceCollection services) => services.AddSingleton<ILogEventSink, LogCapture>();
-    }
-}
+public sealed class LockoutCountingTestsOnSqlite(SqliteApp<LockoutCountingTestsSetup> app) : LockoutCountingTests(app), IClassFixture<SqliteApp<LockoutCountingTestsSetup>>;
+
+public sealed class LockoutCountingTestsOnPostgres(PostgresApp<LockoutCountingTestsSetup> app) : LockoutCountingTests(app), IClassFixture<PostgresApp<LockoutCountingTestsSetup>>;

@@ -92,6 +92,6 @@ public abstract class OrganizationDirectoryTests(BackstopFactory app) : AppTest(
     }
 }
 
-public sealed class OrganizationDirectoryTestsOnSqlite(SqliteFactory app) : OrganizationDirectoryTests(app), IClassFixture<SqliteFactory>;
+public sealed class OrganizationDirectoryTestsOnSqlite(SqliteApp<DefaultSetup> app) : OrganizationDirectoryTests(app), IClassFixture<SqliteApp<DefaultSetup>>;
 
-public sealed class OrganizationDirectoryTestsOnPostgres(PostgresFactory app) : OrganizationDirectoryTests(app), IClassFixture<PostgresFactory>;
+public sealed class OrganizationDirectoryTestsOnPostgres(PostgresApp<DefaultSetup> app) : OrganizationDirectoryTests(app), IClassFixture<PostgresApp<DefaultSetup>>;

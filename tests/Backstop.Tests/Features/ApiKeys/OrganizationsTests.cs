@@ -143,6 +143,6 @@ public abstract class OrganizationsTests(BackstopFactory app) : AppTest(app)
     }
 }
 
-public sealed class OrganizationsTestsOnSqlite(SqliteFactory app) : OrganizationsTests(app), IClassFixture<SqliteFactory>;
+public sealed class OrganizationsTestsOnSqlite(SqliteApp<DefaultSetup> app) : OrganizationsTests(app), IClassFixture<SqliteApp<DefaultSetup>>;
 
-public sealed class OrganizationsTestsOnPostgres(PostgresFactory app) : OrganizationsTests(app), IClassFixture<PostgresFactory>;
+public sealed class OrganizationsTestsOnPostgres(PostgresApp<DefaultSetup> app) : OrganizationsTests(app), IClassFixture<PostgresApp<DefaultSetup>>;

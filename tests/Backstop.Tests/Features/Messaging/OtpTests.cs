@@ -8,7 +8,7 @@ namespace Backstop.Tests.Features.Messaging;
 
 public abstract class OtpTests(BackstopFactory app) : AppTest(app)
 {
-    private IMessagingServers Servers => (IMessagingServers)App;
+    private MessagingSetup Servers => App.SetupAs<MessagingSetup>();
 
     private static string NewEmail() => $"person-{Guid.NewGuid():N}@Example.com";
 
@@ -229,9 +229,9 @@ public abstract class OtpTests(BackstopFactory app) : AppTest(app)
     }
 }
 
-public sealed class OtpTestsOnSqlite(SqliteMessagingFactory app) : OtpTests(app), IClassFixture<SqliteMessagingFactory>;
+public sealed class OtpTestsOnSqlite(SqliteApp<MessagingSetup> app) : OtpTests(app), IClassFixture<SqliteApp<MessagingSetup>>;
 
-public sealed class OtpTestsOnPostgres(PostgresMessagingFactory app) : OtpTests(app), IClassFixture<PostgresMessagingFactory>;
+public sealed class OtpTestsOnPostgres(PostgresApp<MessagingSetup> app) : OtpTests(app), IClassFixture<PostgresApp<MessagingSetup>>;
 
 /// <summary>The global limit, lowered so the test stays small; its own app so no other test shares the window.</summary>
 public abstract class OtpGlobalLimitTests(BackstopFactory app) : AppTest(app)
@@ -283,26 +283,15 @@ public abstract class OtpGlobalLimitTests(BackstopFactory app) : AppTest(app)
     }
 }
 
-public sealed class OtpGlobalLimitTestsOnSqlite(OtpGlobalLimitTestsOnSqlite.Factory app) : OtpGlobalLimitTests(app), IClassFixture<OtpGlobalLimitTestsOnSqlite.Factory>
+public sealed class OtpGlobalLimitTestsSetup : MessagingSetup
 {
-    public sealed class Factory : SqliteMessagingFactory
+    public override void Configure(Dictionary<string, string?> settings)
     {
-        protected override void Configure(Dictionary<string, string?> settings)
-        {
-            base.Configure(settings);
-            settings["Messaging:Otp:GlobalLimitPerMinute"] = "5";
-        }
+        base.Configure(settings);
+        settings["Messaging:Otp:GlobalLimitPerMinute"] = "5";
     }
 }
 
-public sealed class OtpGlobalLimitTestsOnPostgres(OtpGlobalLimitTestsOnPostgres.Factory app) : OtpGlobalLimitTests(app), IClassFixture<OtpGlobalLimitTestsOnPostgres.Factory>
-{
-    public sealed class Factory(PostgresServer server) : PostgresMessagingFactory(server)
-    {
-        protected override void Configure(Dictionary<string, string?> settings)
-        {
-            base.Configure(settings);
-            settings["Messaging:Otp:GlobalLimitPerMinute"] = "5";
-        }
-    }
-}
+public sealed class OtpGlobalLimitTestsOnSqlite(SqliteApp<OtpGlobalLimitTestsSetup> app) : OtpGlobalLimitTests(app), IClassFixture<SqliteApp<OtpGlobalLimitTestsSetup>>;
+
+public sealed class OtpGlobalLimitTestsOnPostgres(PostgresApp<OtpGlobalLimitTestsSetup> app) : OtpGlobalLimitTests(app), IClassFixture<PostgresApp<OtpGlobalLimitTestsSetup>>;

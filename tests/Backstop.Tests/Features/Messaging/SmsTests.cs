@@ -8,7 +8,7 @@ namespace Backstop.Tests.Features.Messaging;
 
 public abstract class SmsTests(BackstopFactory app) : AppTest(app)
 {
-    private TwilioTestServer Twilio => ((IMessagingServers)App).Twilio;
+    private TwilioTestServer Twilio => (App.SetupAs<MessagingSetup>()).Twilio;
 
     private async Task<string> StatusAsync(HttpClient client, string id) =>
         (await (await client.GetAsync($"/v1/sms/{id}")).JsonAsync()).GetProperty("status").GetString()!;
@@ -264,6 +264,6 @@ public abstract class SmsTests(BackstopFactory app) : AppTest(app)
     }
 }
 
-public sealed class SmsTestsOnSqlite(SqliteMessagingFactory app) : SmsTests(app), IClassFixture<SqliteMessagingFactory>;
+public sealed class SmsTestsOnSqlite(SqliteApp<MessagingSetup> app) : SmsTests(app), IClassFixture<SqliteApp<MessagingSetup>>;
 
-public sealed class SmsTestsOnPostgres(PostgresMessagingFactory app) : SmsTests(app), IClassFixture<PostgresMessagingFactory>;
+public sealed class SmsTestsOnPostgres(PostgresApp<MessagingSetup> app) : SmsTests(app), IClassFixture<PostgresApp<MessagingSetup>>;

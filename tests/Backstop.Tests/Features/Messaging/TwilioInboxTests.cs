@@ -8,7 +8,7 @@ namespace Backstop.Tests.Features.Messaging;
 /// <summary>Twilio's webhooks through the real inbox endpoints: signature, storage, deduplication, then this slice's handlers.</summary>
 public abstract class TwilioInboxTests(BackstopFactory app) : AppTest(app)
 {
-    private TwilioTestServer Twilio => ((IMessagingServers)App).Twilio;
+    private TwilioTestServer Twilio => (App.SetupAs<MessagingSetup>()).Twilio;
 
     private async Task<(HttpStatusCode Status, string? ContentType, string Body)> InboundAsync(string from, string body, string sid)
     {
@@ -89,6 +89,6 @@ public abstract class TwilioInboxTests(BackstopFactory app) : AppTest(app)
     }
 }
 
-public sealed class TwilioInboxTestsOnSqlite(SqliteMessagingFactory app) : TwilioInboxTests(app), IClassFixture<SqliteMessagingFactory>;
+public sealed class TwilioInboxTestsOnSqlite(SqliteApp<MessagingSetup> app) : TwilioInboxTests(app), IClassFixture<SqliteApp<MessagingSetup>>;
 
-public sealed class TwilioInboxTestsOnPostgres(PostgresMessagingFactory app) : TwilioInboxTests(app), IClassFixture<PostgresMessagingFactory>;
+public sealed class TwilioInboxTestsOnPostgres(PostgresApp<MessagingSetup> app) : TwilioInboxTests(app), IClassFixture<PostgresApp<MessagingSetup>>;

@@ -192,20 +192,12 @@ public static class ClerkProvisioningServices
     }
 }
 
-public sealed class ClerkProvisioningTestsOnSqlite(ClerkProvisioningTestsOnSqlite.Factory app) : ClerkProvisioningTests(app), IClassFixture<ClerkProvisioningTestsOnSqlite.Factory>
+public sealed class ClerkProvisioningTestsSetup : AppSetup
 {
-    public sealed class Factory : SqliteFactory
-    {
-        protected override void Configure(Dictionary<string, string?> settings) => Deliveries.Configure(settings);
-        protected override void ConfigureTestServices(IServiceCollection services) => ClerkProvisioningServices.Add(services);
-    }
+    public override void Configure(Dictionary<string, string?> settings) => Deliveries.Configure(settings);
+    public override void ConfigureServices(IServiceCollection services) => ClerkProvisioningServices.Add(services);
 }
 
-public sealed class ClerkProvisioningTestsOnPostgres(ClerkProvisioningTestsOnPostgres.Factory app) : ClerkProvisioningTests(app), IClassFixture<ClerkProvisioningTestsOnPostgres.Factory>
-{
-    public sealed class Factory(PostgresServer server) : PostgresFactory(server)
-    {
-        protected override void Configure(Dictionary<string, string?> settings) => Deliveries.Configure(settings);
-        protected override void ConfigureTestServices(IServiceCollection services) => ClerkProvisioningServices.Add(services);
-    }
-}
+public sealed class ClerkProvisioningTestsOnSqlite(SqliteApp<ClerkProvisioningTestsSetup> app) : ClerkProvisioningTests(app), IClassFixture<SqliteApp<ClerkProvisioningTestsSetup>>;
+
+public sealed class ClerkProvisioningTestsOnPostgres(PostgresApp<ClerkProvisioningTestsSetup> app) : ClerkProvisioningTests(app), IClassFixture<PostgresApp<ClerkProvisioningTestsSetup>>;

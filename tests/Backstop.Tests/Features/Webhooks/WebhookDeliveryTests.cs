@@ -249,23 +249,15 @@ public abstract class WebhookDeliveryTests(BackstopFactory app) : AppTest(app), 
     }
 }
 
-public sealed class WebhookDeliveryTestsOnSqlite(WebhookDeliveryTestsOnSqlite.Factory app) : WebhookDeliveryTests(app), IClassFixture<WebhookDeliveryTestsOnSqlite.Factory>
+public sealed class WebhookDeliveryTestsSetup : AppSetup
 {
-    public sealed class Factory : SqliteFactory
-    {
-        protected override void Configure(Dictionary<string, string?> settings) => Deliveries.Configure(settings);
-        protected override void ConfigureTestServices(IServiceCollection services) => WebhookTestServices.Add(services);
-    }
+    public override void Configure(Dictionary<string, string?> settings) => Deliveries.Configure(settings);
+    public override void ConfigureServices(IServiceCollection services) => WebhookTestServices.Add(services);
 }
 
-public sealed class WebhookDeliveryTestsOnPostgres(WebhookDeliveryTestsOnPostgres.Factory app) : WebhookDeliveryTests(app), IClassFixture<WebhookDeliveryTestsOnPostgres.Factory>
-{
-    public sealed class Factory(PostgresServer server) : PostgresFactory(server)
-    {
-        protected override void Configure(Dictionary<string, string?> settings) => Deliveries.Configure(settings);
-        protected override void ConfigureTestServices(IServiceCollection services) => WebhookTestServices.Add(services);
-    }
-}
+public sealed class WebhookDeliveryTestsOnSqlite(SqliteApp<WebhookDeliveryTestsSetup> app) : WebhookDeliveryTests(app), IClassFixture<SqliteApp<WebhookDeliveryTestsSetup>>;
+
+public sealed class WebhookDeliveryTestsOnPostgres(PostgresApp<WebhookDeliveryTestsSetup> app) : WebhookDeliveryTests(app), IClassFixture<PostgresApp<WebhookDeliveryTestsSetup>>;
 
 /// <summary>With no provider configured, every route fails closed.</summary>
 public abstract class UnconfiguredWebhookTests(BackstopFactory app) : AppTest(app)
@@ -285,6 +277,6 @@ public abstract class UnconfiguredWebhookTests(BackstopFactory app) : AppTest(ap
     }
 }
 
-public sealed class UnconfiguredWebhookTestsOnSqlite(SqliteFactory app) : UnconfiguredWebhookTests(app), IClassFixture<SqliteFactory>;
+public sealed class UnconfiguredWebhookTestsOnSqlite(SqliteApp<DefaultSetup> app) : UnconfiguredWebhookTests(app), IClassFixture<SqliteApp<DefaultSetup>>;
 
-public sealed class UnconfiguredWebhookTestsOnPostgres(PostgresFactory app) : UnconfiguredWebhookTests(app), IClassFixture<PostgresFactory>;
+public sealed class UnconfiguredWebhookTestsOnPostgres(PostgresApp<DefaultSetup> app) : UnconfiguredWebhookTests(app), IClassFixture<PostgresApp<DefaultSetup>>;

@@ -261,20 +261,12 @@ public abstract class WebhookInboxTests(BackstopFactory app) : AppTest(app), IAs
     }
 }
 
-public sealed class WebhookInboxTestsOnSqlite(WebhookInboxTestsOnSqlite.Factory app) : WebhookInboxTests(app), IClassFixture<WebhookInboxTestsOnSqlite.Factory>
+public sealed class WebhookInboxTestsSetup : AppSetup
 {
-    public sealed class Factory : SqliteFactory
-    {
-        protected override void Configure(Dictionary<string, string?> settings) => Deliveries.Configure(settings);
-        protected override void ConfigureTestServices(IServiceCollection services) => WebhookTestServices.Add(services);
-    }
+    public override void Configure(Dictionary<string, string?> settings) => Deliveries.Configure(settings);
+    public override void ConfigureServices(IServiceCollection services) => WebhookTestServices.Add(services);
 }
 
-public sealed class WebhookInboxTestsOnPostgres(WebhookInboxTestsOnPostgres.Factory app) : WebhookInboxTests(app), IClassFixture<WebhookInboxTestsOnPostgres.Factory>
-{
-    public sealed class Factory(PostgresServer server) : PostgresFactory(server)
-    {
-        protected override void Configure(Dictionary<string, string?> settings) => Deliveries.Configure(settings);
-        protected override void ConfigureTestServices(IServiceCollection services) => WebhookTestServices.Add(services);
-    }
-}
+public sealed class WebhookInboxTestsOnSqlite(SqliteApp<WebhookInboxTestsSetup> app) : WebhookInboxTests(app), IClassFixture<SqliteApp<WebhookInboxTestsSetup>>;
+
+public sealed class WebhookInboxTestsOnPostgres(PostgresApp<WebhookInboxTestsSetup> app) : WebhookInboxTests(app), IClassFixture<PostgresApp<WebhookInboxTestsSetup>>;
