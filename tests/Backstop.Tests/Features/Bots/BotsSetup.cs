@@ -1,0 +1,66 @@
+using System.Text.Json;
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Outbox;
+using Backstop.Tests.Support;
+using Dapper;
+
+namespace Backstop.Tests.Features.Bots;
+
+/// <summary>An app wired to a local Recall and Deepgram, with files in a temporary folder; the outbox is driven by the tests.</summary>
+public class BotsSetup : AppSetup
+{
+    public const string RecallWebhookSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    public RecallFake Recall { get; } = new();
+    public DeepgramFake Deepgram { get; } = new();
+    public string FilesPath { get; } = Path.Combine(Path.GetTempPath(), "backstop-files-" + Guid.NewGuid().ToString("N")[..12]);
+
+    public override void Configure(Dictionary<string, string?> settings)
+    {
+        settings["Outbox:DispatcherEnabled"] = "false";
+        settings["Recall:ApiKey"] = RecallFake.ApiKey;
+        settings["Recall:BaseUrl"] = Recall.Url;
+        settings["Recall:TimeoutSeconds"] = "1";
+        settings["Recall:WebhookSecret"] = RecallWebhookSecret;
+        settings["Deepgram:ApiKey"] = DeepgramFake.ApiKey;
+        settings["Deepgram:BaseUrl"] = Deepgram.Url;
+        settings["PublicBaseUrl"] = "https://backstop.example.com";
+        settings["Storage:LocalPath"] = FilesPath;
+    }
+
+    public override ValueTask DisposeAsync()
+    {
+        Recall.Dispose();
+        Deepgram.Dispose();
+        if (Directory.Exists(FilesPath)) Directory.Delete(FilesPath, recursive: true);
+        return base.DisposeAsync();
+    }
+}
+
+internal static class BotsTestKit
+{
+    public static RecallFake Recall(this BackstopFactory app) => app.SetupAs<BotsSetup>().Recall;
+
+    public static DeepgramFake Deepgram(this BackstopFactory app) => app.SetupAs<BotsSetup>().Deepgram;
+
+    public static async Task<HttpClient> TenantClientAsync(this BackstopFactory app, params string[] scopes) =>
+        app.Client(await app.CreateTenantAsync(scopes));
+
+    public static string NewZoomUrl(string marker = "") => $"https://us02web.zoom.us/j/{Random.Shared.NextInt64(10_000_000_000, 99_999_999_999)}?pwd={marker}{Guid.NewGuid():N}";
+
+    public static async Task<JsonElement> CreateMeetingAsync(this HttpClient client, string? url = null, bool startBot = false, string? externalUserId = null)
+    {
+        var response = await client.PostJsonAsync("/v1/meetings", new { title = "Weekly sync", meetingUrl = url ?? NewZoomUrl(), startBot, externalUserId });
+        var body = await response.Content.ReadAsStringAsync();
+        if ((int)response.StatusCode != 201) throw new InvalidOperationException($"Creating a meeting answered {(int)response.StatusCode}: {body}");
+        return JsonDocument.Parse(body).RootElement.Clone();
+    }
+
+    public static async Task<long> CountAsync(this BackstopFactory app, string sql, object? args = null)
+    {
+        await using var connection = await app.OpenAsync();
+        return await connection.ExecuteScalarAsync<long>(sql, args);
+    }
+
+    public static Task<int> DispatchAsync(this BackstopFactory app) => app.Service<OutboxDispatcher>().DispatchDueAsync(CancellationToken.None);
+}
