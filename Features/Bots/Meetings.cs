@@ -75,12 +75,14 @@ public sealed class Meetings(Db db)
         var bots = meetings.Where(m => m.BotId is not null).Select(m => m.BotId!).ToList();
         if (bots.Count == 0) return new Dictionary<string, IReadOnlyList<BotEventRow>>();
         await using var connection = await db.OpenAsync(ct);
+        // Npgsql binds a list as one array parameter (Dapper does not expand it there); SQLite needs the expansion.
+        var botIn = db.Dialect == Dialect.Postgres ? "bot_id = any(@bots)" : "bot_id in @bots";
         var rows = await connection.QueryAsync<BotEventRow>(new CommandDefinition(
-            """
+            $"""
             select meeting_id, bot_id, code, sub_code, occurred_at from meeting_bot_events
-            where bot_id in @bots
+            where {botIn}
             order by occurred_at, code
-            """, new { bots }, cancellationToken: ct));
+            """, new { bots = bots.ToArray() }, cancellationToken: ct));
         return rows.GroupBy(r => r.BotId).ToDictionary(g => g.Key, g => (IReadOnlyList<BotEventRow>)g.ToList());
     }
 

@@ -38,7 +38,7 @@ public sealed class RecallFake : IDisposable
         Fail("recall-429", 429, "9");
         server.Given(Request.Create().WithPath("/api/v1/bot/").UsingPost().WithBody(new WildcardMatcher("*recall-timeout*")))
             .AtPriority(1)
-            .RespondWith(Response.Create().WithStatusCode(201).WithBody("{\"id\":\"bot_too_late\"}").WithDelay(TimeSpan.FromSeconds(4)));
+            .RespondWith(Response.Create().WithStatusCode(201).WithBody("{\"id\":\"bot_too_late\"}").WithDelay(TimeSpan.FromSeconds(5)));
 
         server.Given(Request.Create().WithPath(new RegexMatcher("^/api/v1/bot/[^/]+/$")).UsingGet())
             .RespondWith(Response.Create().WithCallback(request =>
@@ -94,6 +94,16 @@ public sealed class RecallFake : IDisposable
     public IReadOnlyList<ILogEntry> CreateCalls(string containing) =>
         Requests.Where(e => e.RequestMessage.Path == "/api/v1/bot/" && e.RequestMessage.Method == "POST" &&
                             (e.RequestMessage.Body ?? "").Contains(containing, StringComparison.Ordinal)).ToList();
+
+    /// <summary>
+    /// The creations received for this meeting once <paramref name="count"/> are in the log: WireMock logs a request
+    /// when its (possibly delayed) answer is sent, which can be after the client gave up on it.
+    /// </summary>
+    public async Task<IReadOnlyList<ILogEntry>> CreateCallsEventuallyAsync(string containing, int count)
+    {
+        for (var i = 0; i < 200 && CreateCalls(containing).Count < count; i++) await Task.Delay(50);
+        return CreateCalls(containing);
+    }
 
     public IReadOnlyList<ILogEntry> LeaveCalls(string botId) =>
         Requests.Where(e => e.RequestMessage.Path == $"/api/v1/bot/{botId}/leave_call/" && e.RequestMessage.Method == "POST").ToList();

@@ -20,7 +20,7 @@ public class BotsSetup : AppSetup
         settings["Outbox:DispatcherEnabled"] = "false";
         settings["Recall:ApiKey"] = RecallFake.ApiKey;
         settings["Recall:BaseUrl"] = Recall.Url;
-        settings["Recall:TimeoutSeconds"] = "1";
+        settings["Recall:TimeoutSeconds"] = "3";
         settings["Recall:WebhookSecret"] = RecallWebhookSecret;
         settings["Deepgram:ApiKey"] = DeepgramFake.ApiKey;
         settings["Deepgram:BaseUrl"] = Deepgram.Url;
