@@ -1,3 +1,5 @@
+using Backstop.Features.Webhooks;
+using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Providers.Deepgram;
 using Backstop.Infrastructure.Providers.Recall;
 using Backstop.Infrastructure.Storage;
@@ -15,6 +17,8 @@ public static class BotsModule
         services.AddSingleton<Meetings>();
         services.AddSingleton<BotStarter>();
         services.AddSingleton<BotCompensation>();
+        services.AddSingleton<IOutboxChannel, RecordingPipeline>();
+        services.AddScoped<IWebhookHandler, RecallStatusHandler>();
         return services;
     }
 }

@@ -20,6 +20,8 @@ public sealed class DeepgramClient(HttpClient http, IOptions<DeepgramOptions> op
 {
     public const string ExtraKey = "backstop_transcription";
 
+    public bool IsEnabled => options.Value.Enabled;
+
     public async Task<DeepgramResult> TranscribeAsync(string audioUrl, string callbackUrl, string transcriptionId, CancellationToken ct)
     {
         var o = options.Value;

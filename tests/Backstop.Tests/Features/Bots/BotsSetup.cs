@@ -64,3 +64,36 @@ internal static class BotsTestKit
 
     public static Task<int> DispatchAsync(this BackstopFactory app) => app.Service<OutboxDispatcher>().DispatchDueAsync(CancellationToken.None);
 }
+
+/// <summary>Recall status webhooks as Recall sends them: Standard Webhooks headers, HMAC-SHA256 over id.ts.body with the workspace secret.</summary>
+internal static class RecallWebhooks
+{
+    public static string StatusBody(string botId, string code, DateTimeOffset updatedAt, string? subCode = null, object? metadata = null) =>
+        JsonSerializer.Serialize(new
+        {
+            @event = "bot." + code,
+            data = new
+            {
+                data = new { code, sub_code = subCode, updated_at = updatedAt.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", System.Globalization.CultureInfo.InvariantCulture) },
+                bot = new { id = botId, metadata = metadata ?? new { } },
+            },
+        });
+
+    public static HttpRequestMessage Signed(string messageId, string body, DateTimeOffset now)
+    {
+        var ts = now.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var key = Convert.FromBase64String(BotsSetup.RecallWebhookSecret["whsec_".Length..]);
+        var signature = "v1," + Convert.ToBase64String(System.Security.Cryptography.HMACSHA256.HashData(key, System.Text.Encoding.UTF8.GetBytes($"{messageId}.{ts}.{body}")));
+        var request = new HttpRequestMessage(HttpMethod.Post, "/webhooks/recall") { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
+        request.Headers.TryAddWithoutValidation("webhook-id", messageId);
+        request.Headers.TryAddWithoutValidation("webhook-timestamp", ts);
+        request.Headers.TryAddWithoutValidation("webhook-signature", signature);
+        return request;
+    }
+
+    public static async Task DeliverAsync(this BackstopFactory app, string messageId, string body)
+    {
+        var response = await app.CreateClient().SendAsync(Signed(messageId, body, app.Time.GetUtcNow()));
+        if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"The inbox answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+    }
+}
