@@ -1,14 +1,15 @@
 using Backstop.Features.ApiKeys;
 using Backstop.Features.Bots;
 using Backstop.Features.Messaging;
-using Backstop.Features.Webhooks;
 using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
+using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Observability;
 using Backstop.Infrastructure.Outbox;
+using Backstop.Infrastructure.Providers;
 using Backstop.Infrastructure.Security;
 using Prometheus;
 using Serilog;
@@ -33,11 +34,12 @@ try
         .AddData()
         .AddSecurity()
         .AddJobs()
-        .AddApiKeys()
+        .AddProviders()
+        .AddInbox()
         .AddOutbox()
+        .AddApiKeys()
         .AddMessaging()
         .AddApi()
-        .AddWebhooks()
         .AddBots();
 
     var app = builder.Build();

@@ -1,4 +1,6 @@
+using Backstop.Features.ApiKeys.Clerk;
 using Backstop.Infrastructure.Configuration;
+using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Security;
 
@@ -6,7 +8,7 @@ namespace Backstop.Features.ApiKeys;
 
 public static class ApiKeysModule
 {
-    /// <summary>Organizations, members, tenant API keys, their authentication and the brute-force lockout.</summary>
+    /// <summary>Organizations, members, tenant API keys, their authentication, the brute-force lockout, and the Clerk handlers that provision organizations and members.</summary>
     public static IServiceCollection AddApiKeys(this IServiceCollection services)
     {
         services.AddCheckedOptions<ApiKeysOptions>(ApiKeysOptions.Section);
@@ -17,6 +19,12 @@ public static class ApiKeysModule
         services.AddSingleton<IApiKeyAuthenticator, ApiKeyAuthenticator>();
         services.AddSingleton<IAuthLockout, AuthLockout>();
         services.AddRecurringJob<AuthFailuresCleanupJob>();
+
+        // Clerk events provision organizations and members: this slice's state.
+        services.AddSingleton<ClerkOrdering>();
+        services.AddScoped<IWebhookHandler, ClerkUserCreatedHandler>();
+        services.AddScoped<IWebhookHandler, ClerkMembershipCreatedHandler>();
+        services.AddScoped<IWebhookHandler, ClerkUserDeletedHandler>();
         return services;
     }
 }

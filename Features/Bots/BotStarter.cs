@@ -32,7 +32,7 @@ public sealed class BotStarter(Db db, RecallClient recall, IOptions<RecallOption
 
     public void EnsureConfigured()
     {
-        if (!recallOptions.Value.Enabled) throw BotProblems.NotConfigured();
+        if (!recallOptions.Value.ApiEnabled) throw BotProblems.NotConfigured();
     }
 
     /// <summary><c>POST /v1/meetings/{id}/bot</c>: claims the meeting, then starts the bot.</summary>

@@ -1,7 +1,5 @@
-using Backstop.Features.Webhooks;
+using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Outbox;
-using Backstop.Infrastructure.Providers.Deepgram;
-using Backstop.Infrastructure.Providers.Recall;
 using Backstop.Infrastructure.Storage;
 
 namespace Backstop.Features.Bots;
@@ -11,8 +9,6 @@ public static class BotsModule
     /// <summary>Meetings and their Recall bots, the recording pipeline (storage, Deepgram) and the slice's webhook handlers.</summary>
     public static IServiceCollection AddBots(this IServiceCollection services)
     {
-        services.AddRecall();
-        services.AddDeepgram();
         services.AddStorage();
         services.AddSingleton<Meetings>();
         services.AddSingleton<BotStarter>();

@@ -1,4 +1,4 @@
-using Backstop.Features.Webhooks;
+using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Outbox;

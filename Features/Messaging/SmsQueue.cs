@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Providers.Twilio;
 using System.Data.Common;
 using System.Security.Claims;
 using Backstop.Infrastructure.Data;

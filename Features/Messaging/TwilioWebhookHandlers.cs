@@ -1,6 +1,6 @@
+using Backstop.Infrastructure.Inbox;
 using System.Security;
 using System.Text.Json;
-using Backstop.Features.Webhooks;
 using Backstop.Infrastructure.Data;
 using Dapper;
 using Microsoft.Extensions.Options;

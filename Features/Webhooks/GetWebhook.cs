@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Inbox;
 using System.Text.Json;
 using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Security;

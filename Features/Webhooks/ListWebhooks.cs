@@ -1,4 +1,5 @@
 using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Security;
 using Dapper;
 using FastEndpoints;

@@ -1,4 +1,5 @@
 using Backstop.Infrastructure.Errors;
+using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
 

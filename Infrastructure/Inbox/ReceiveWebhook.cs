@@ -3,32 +3,41 @@ using Backstop.Infrastructure.Errors;
 using FastEndpoints;
 using Microsoft.Extensions.Options;
 
-namespace Backstop.Features.Webhooks;
+namespace Backstop.Infrastructure.Inbox;
 
 /// <summary>
-/// <c>POST /webhooks/{provider}</c>: verify the signature over the raw body, store the event (a duplicate is
+/// The inbox's one receive endpoint, with one route per provider (<see cref="ProviderRoutes"/>): verify the signature over the raw body, store the event (a duplicate is
 /// answered 200 and not processed again), answer 2xx only once the row is durable, and process it right away, best
 /// effort (the inbox job retries what fails). There is deliberately no request DTO: nothing may parse the body
 /// before its signature is checked, and signatures are over the exact bytes.
 /// </summary>
-public abstract class ReceiveWebhook(WebhookProviders providers, WebhookInbox inbox, IOptions<WebhooksOptions> options, ILogger<ReceiveWebhook> log)
+internal sealed class ReceiveWebhook(WebhookProviders providers, WebhookInbox inbox, IOptions<WebhooksOptions> options, ILogger<ReceiveWebhook> log)
     : EndpointWithoutRequest
 {
-    protected abstract WebhookRoute Route { get; }
-
-    protected abstract string Path { get; }
+    /// <summary>The route of each provider; the route alone says which provider's signature applies.</summary>
+    public static readonly IReadOnlyDictionary<string, WebhookRoute> ProviderRoutes = new Dictionary<string, WebhookRoute>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["/webhooks/stripe"] = WebhookRoute.Stripe,
+        ["/webhooks/clerk"] = WebhookRoute.Clerk,
+        ["/webhooks/recall"] = WebhookRoute.Recall,
+        ["/webhooks/deepgram"] = WebhookRoute.Deepgram,
+        ["/webhooks/paddle"] = WebhookRoute.Paddle,
+        ["/webhooks/twilio/sms"] = WebhookRoute.TwilioSms,
+        ["/webhooks/twilio/status"] = WebhookRoute.TwilioStatus,
+    };
 
     public override void Configure()
     {
-        Post(Path);
+        Post([.. ProviderRoutes.Keys]);
         AllowAnonymous();
-        Summary(s => s.Summary = $"Webhook inbox for {WebhookProviders.ProviderOf(Route)} (signed deliveries only).");
+        Summary(s => s.Summary = "Webhook inbox of one provider (signed deliveries only): stored once, acknowledged once durable.");
     }
 
     public override async Task HandleAsync(CancellationToken ct)
     {
-        var provider = WebhookProviders.ProviderOf(Route);
-        if (!providers.IsConfigured(Route))
+        var route = ProviderRoutes[HttpContext.Request.Path.Value!.TrimEnd('/')];
+        var provider = WebhookProviders.ProviderOf(route);
+        if (!providers.IsConfigured(route))
             throw new ProblemException(503, "provider_not_configured", $"Webhooks from {provider} are not configured on this server.");
 
         var body = await ReadBodyAsync(HttpContext.Request, options.Value.MaxBodyBytes, ct);
@@ -36,7 +45,7 @@ public abstract class ReceiveWebhook(WebhookProviders providers, WebhookInbox in
         IncomingWebhook incoming;
         try
         {
-            incoming = providers.Verify(Route, HttpContext.Request, body);
+            incoming = providers.Verify(route, HttpContext.Request, body);
         }
         catch (WebhookRejectedException e)
         {
@@ -114,46 +123,4 @@ public abstract class ReceiveWebhook(WebhookProviders providers, WebhookInbox in
     }
 
     private static ProblemException TooLarge(int limit) => new(413, "payload_too_large", $"The body is larger than {limit} bytes.");
-}
-
-public sealed class ReceiveStripeWebhook(WebhookProviders p, WebhookInbox i, IOptions<WebhooksOptions> o, ILogger<ReceiveWebhook> l) : ReceiveWebhook(p, i, o, l)
-{
-    protected override WebhookRoute Route => WebhookRoute.Stripe;
-    protected override string Path => "/webhooks/stripe";
-}
-
-public sealed class ReceiveClerkWebhook(WebhookProviders p, WebhookInbox i, IOptions<WebhooksOptions> o, ILogger<ReceiveWebhook> l) : ReceiveWebhook(p, i, o, l)
-{
-    protected override WebhookRoute Route => WebhookRoute.Clerk;
-    protected override string Path => "/webhooks/clerk";
-}
-
-public sealed class ReceiveRecallWebhook(WebhookProviders p, WebhookInbox i, IOptions<WebhooksOptions> o, ILogger<ReceiveWebhook> l) : ReceiveWebhook(p, i, o, l)
-{
-    protected override WebhookRoute Route => WebhookRoute.Recall;
-    protected override string Path => "/webhooks/recall";
-}
-
-public sealed class ReceiveDeepgramWebhook(WebhookProviders p, WebhookInbox i, IOptions<WebhooksOptions> o, ILogger<ReceiveWebhook> l) : ReceiveWebhook(p, i, o, l)
-{
-    protected override WebhookRoute Route => WebhookRoute.Deepgram;
-    protected override string Path => "/webhooks/deepgram";
-}
-
-public sealed class ReceivePaddleWebhook(WebhookProviders p, WebhookInbox i, IOptions<WebhooksOptions> o, ILogger<ReceiveWebhook> l) : ReceiveWebhook(p, i, o, l)
-{
-    protected override WebhookRoute Route => WebhookRoute.Paddle;
-    protected override string Path => "/webhooks/paddle";
-}
-
-public sealed class ReceiveTwilioSmsWebhook(WebhookProviders p, WebhookInbox i, IOptions<WebhooksOptions> o, ILogger<ReceiveWebhook> l) : ReceiveWebhook(p, i, o, l)
-{
-    protected override WebhookRoute Route => WebhookRoute.TwilioSms;
-    protected override string Path => "/webhooks/twilio/sms";
-}
-
-public sealed class ReceiveTwilioStatusWebhook(WebhookProviders p, WebhookInbox i, IOptions<WebhooksOptions> o, ILogger<ReceiveWebhook> l) : ReceiveWebhook(p, i, o, l)
-{
-    protected override WebhookRoute Route => WebhookRoute.TwilioStatus;
-    protected override string Path => "/webhooks/twilio/status";
 }

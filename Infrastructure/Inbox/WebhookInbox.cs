@@ -4,7 +4,7 @@ using Dapper;
 using Microsoft.Extensions.Options;
 using Prometheus;
 
-namespace Backstop.Features.Webhooks;
+namespace Backstop.Infrastructure.Inbox;
 
 /// <summary>A row of <c>webhook_events</c>.</summary>
 public sealed record WebhookEventRow
@@ -62,8 +62,9 @@ public static class WebhookMetrics
 /// <summary>
 /// The exactly-once inbox. Storing is one <c>insert … on conflict (provider, event_id) do nothing returning id</c>:
 /// the unique index decides which delivery is first. Processing is one transaction: a conditional update claims
-/// the event (only one processor can move it out of received/failed), the handler writes through the same
-/// transaction, and the event is marked processed; all of it commits together or not at all. A failure is recorded
+/// the event (only one processor can move it out of received/failed), every handler registered for its provider and
+/// type writes through the same transaction (in the order of <see cref="HandlersOf"/>), and the event is marked
+/// processed; all of it commits together or not at all. A failure is recorded
 /// afterwards, in its own statement, once the handler's writes are rolled back.
 /// </summary>
 public sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory scopes, IOptions<WebhooksOptions> options, ILogger<WebhookInbox> log)
@@ -116,6 +117,7 @@ public sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory 
         await using var scope = scopes.CreateAsyncScope();
         await using var connection = await db.OpenAsync(ct);
         WebhookEventRow? claimed = null;
+        IWebhookHandler? running = null;
         var committed = false;
         try
         {
@@ -123,12 +125,18 @@ public sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory 
             claimed = await ClaimAsync(connection, tx, id, replay, ct);
             if (claimed is null) return ProcessOutcome.NotClaimed; // disposing the transaction rolls it back
 
-            var handler = scope.ServiceProvider.GetServices<IWebhookHandler>()
-                .FirstOrDefault(h => string.Equals(h.Provider, claimed.Provider, StringComparison.Ordinal) && h.Handles(claimed.EventType));
-            if (handler is not null)
-                await handler.HandleAsync(new WebhookContext(connection, tx, claimed.ToEvent()), ct);
+            // Fan-out: every handler of the event runs in this one transaction, so one failing handler rolls back
+            // the writes of those before it and the retry runs them all again, each once per successful commit.
+            var handlers = HandlersOf(scope.ServiceProvider, claimed.Provider, claimed.EventType);
+            var context = new WebhookContext(connection, tx, claimed.ToEvent());
+            foreach (var handler in handlers)
+            {
+                running = handler;
+                await handler.HandleAsync(context, ct);
+            }
+            running = null;
 
-            var status = handler is null ? WebhookStatus.Ignored : WebhookStatus.Processed;
+            var status = handlers.Count == 0 ? WebhookStatus.Ignored : WebhookStatus.Processed;
             var now = time.GetUtcNow();
             await connection.ExecuteAsync(new CommandDefinition(
                 """
@@ -142,15 +150,26 @@ public sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory 
             WebhookMetrics.Processed.WithLabels(claimed.Provider, status).Inc();
             log.LogInformation(replay ? "Webhook event {WebhookId} ({Provider} {EventType}) replayed: {Status}" : "Webhook event {WebhookId} ({Provider} {EventType}) {Status}",
                 id, claimed.Provider, claimed.EventType, status);
-            return handler is null ? ProcessOutcome.Ignored : ProcessOutcome.Processed;
+            return handlers.Count == 0 ? ProcessOutcome.Ignored : ProcessOutcome.Processed;
         }
         catch (Exception e) when (claimed is not null && !committed)
         {
             // The transaction is disposed (rolled back) by now: nothing the handler wrote survives. The failure is
             // recorded on its own, without the caller's token, so a cancelled request still leaves its trace.
-            return await RecordFailureAsync(connection, claimed, replay, e);
+            return await RecordFailureAsync(connection, claimed, replay, e, running);
         }
     }
+
+    /// <summary>
+    /// The handlers of an event in their documented order: <see cref="IWebhookHandler.Order"/> ascending, then the
+    /// handler's full type name (ordinal), so the order never depends on registration order.
+    /// </summary>
+    internal static IReadOnlyList<IWebhookHandler> HandlersOf(IServiceProvider services, string provider, string eventType) =>
+        services.GetServices<IWebhookHandler>()
+            .Where(h => string.Equals(h.Provider, provider, StringComparison.Ordinal) && h.Handles(eventType))
+            .OrderBy(h => h.Order)
+            .ThenBy(h => h.GetType().FullName, StringComparer.Ordinal)
+            .ToList();
 
     private async Task<WebhookEventRow?> ClaimAsync(DbConnection connection, DbTransaction tx, string id, bool replay, CancellationToken ct)
     {
@@ -173,9 +192,9 @@ public sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory 
             sql, new { id, now = time.GetUtcNow() }, tx, cancellationToken: ct));
     }
 
-    private async Task<ProcessOutcome> RecordFailureAsync(DbConnection connection, WebhookEventRow claimed, bool replay, Exception e)
+    private async Task<ProcessOutcome> RecordFailureAsync(DbConnection connection, WebhookEventRow claimed, bool replay, Exception e, IWebhookHandler? handler)
     {
-        var error = e.GetType().Name + ": " + e.Message;
+        var error = (handler is null ? "" : handler.GetType().Name + " failed: ") + e.GetType().Name + ": " + e.Message;
         if (error.Length > MaxErrorLength) error = error[..MaxErrorLength];
         var now = time.GetUtcNow();
         WebhookMetrics.Failed.WithLabels(claimed.Provider).Inc();

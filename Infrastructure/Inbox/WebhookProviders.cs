@@ -1,12 +1,21 @@
 using System.Text;
 using System.Text.Json;
 using Backstop.Infrastructure.Errors;
+using Backstop.Infrastructure.Providers.Clerk;
+using Backstop.Infrastructure.Providers.Deepgram;
+using Backstop.Infrastructure.Providers.Paddle;
+using Backstop.Infrastructure.Providers.Recall;
+using Backstop.Infrastructure.Providers.Stripe;
+using Backstop.Infrastructure.Providers.Svix;
+using Backstop.Infrastructure.Providers.Twilio;
 using Backstop.Infrastructure.Security;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
-using Stripe;
+using Event = Stripe.Event;
+using EventUtility = Stripe.EventUtility;
+using StripeException = Stripe.StripeException;
 
-namespace Backstop.Features.Webhooks;
+namespace Backstop.Infrastructure.Inbox;
 
 /// <summary>A delivery whose signature checked out: what the inbox stores.</summary>
 public sealed record IncomingWebhook(string Provider, string EventId, string EventType, string Payload);
@@ -30,12 +39,12 @@ public enum WebhookRoute
 public sealed class WebhookProviders(
     TimeProvider time,
     IOptions<WebhooksOptions> inbox,
-    IOptions<StripeWebhookOptions> stripe,
-    IOptions<ClerkWebhookOptions> clerk,
-    IOptions<RecallWebhookOptions> recall,
-    IOptions<DeepgramWebhookOptions> deepgram,
-    IOptions<PaddleWebhookOptions> paddle,
-    IOptions<TwilioWebhookOptions> twilio)
+    IOptions<StripeOptions> stripe,
+    IOptions<ClerkOptions> clerk,
+    IOptions<RecallOptions> recall,
+    IOptions<DeepgramOptions> deepgram,
+    IOptions<PaddleOptions> paddle,
+    IOptions<TwilioOptions> twilio)
 {
     public const string TwilioInbound = "sms.inbound";
     public const string TwilioStatus = "sms.status";
@@ -53,7 +62,7 @@ public sealed class WebhookProviders(
         WebhookRoute.Recall => recall.Value.Enabled,
         WebhookRoute.Deepgram => deepgram.Value.Enabled,
         WebhookRoute.Paddle => paddle.Value.Enabled,
-        WebhookRoute.TwilioSms or WebhookRoute.TwilioStatus => twilio.Value.Enabled && !string.IsNullOrWhiteSpace(twilio.Value.PublicBaseUrl),
+        WebhookRoute.TwilioSms or WebhookRoute.TwilioStatus => twilio.Value.WebhooksEnabled,
         _ => false,
     };
 
@@ -96,7 +105,7 @@ public sealed class WebhookProviders(
             case WebhookRoute.Recall:
             {
                 var secret = route == WebhookRoute.Clerk ? clerk.Value.WebhookSecret! : recall.Value.WebhookSecret!;
-                var messageId = Svix.Verify(secret, Header, body, now, tolerance);
+                var messageId = SvixSignature.Verify(secret, Header, body, now, tolerance);
                 using var document = ParseObject(body);
                 var root = document.RootElement;
                 // Clerk: "type". Recall: "event" (also the legacy "bot.status_change" shape).
@@ -132,19 +141,31 @@ public sealed class WebhookProviders(
             case WebhookRoute.TwilioSms:
             case WebhookRoute.TwilioStatus:
             {
-                Dictionary<string, string[]> form;
-                try
-                {
-                    form = new FormReader(Encoding.UTF8.GetString(body)).ReadForm()
-                        .ToDictionary(kv => kv.Key, kv => kv.Value.Select(v => v ?? "").ToArray(), StringComparer.Ordinal);
-                }
-                catch (InvalidDataException e)
-                {
-                    // FormReader's own limits (field count, key and value length): a bad request, not a server error.
-                    throw InvalidPayload("The form could not be read: " + e.Message);
-                }
                 var url = twilio.Value.PublicBaseUrl!.Trim().TrimEnd('/') + request.PathBase + request.Path + request.QueryString;
-                TwilioSignature.Verify(twilio.Value.AuthToken!.Trim(), url, form, Header("X-Twilio-Signature"));
+                Dictionary<string, string[]> form;
+                if (request.ContentType?.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) == true)
+                {
+                    // JSON-bodied requests are signed over the URL, whose bodySHA256 parameter carries the body's hash.
+                    var text = Encoding.UTF8.GetString(body);
+                    TwilioSignature.VerifyJson(twilio.Value.AuthToken!.Trim(), url, text, Header("X-Twilio-Signature"));
+                    using var document = ParseObject(body);
+                    form = document.RootElement.EnumerateObject()
+                        .ToDictionary(p => p.Name, p => new[] { p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : p.Value.GetRawText() }, StringComparer.Ordinal);
+                }
+                else
+                {
+                    try
+                    {
+                        form = new FormReader(Encoding.UTF8.GetString(body)).ReadForm()
+                            .ToDictionary(kv => kv.Key, kv => kv.Value.Select(v => v ?? "").ToArray(), StringComparer.Ordinal);
+                    }
+                    catch (InvalidDataException e)
+                    {
+                        // FormReader's own limits (field count, key and value length): a bad request, not a server error.
+                        throw InvalidPayload("The form could not be read: " + e.Message);
+                    }
+                    TwilioSignature.Verify(twilio.Value.AuthToken!.Trim(), url, form, Header("X-Twilio-Signature"));
+                }
                 var sid = form.TryGetValue("MessageSid", out var s) && s.Length > 0 && s[0].Length > 0 ? s[0] : null;
                 if (sid is null) throw InvalidPayload("The request has no MessageSid.");
                 string eventId, type;

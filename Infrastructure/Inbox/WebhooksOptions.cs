@@ -1,6 +1,6 @@
 using Backstop.Infrastructure.Configuration;
 
-namespace Backstop.Features.Webhooks;
+namespace Backstop.Infrastructure.Inbox;
 
 /// <summary>Settings of the inbox itself (section <c>Webhooks</c>). Providers are enabled by their own sections.</summary>
 public sealed class WebhooksOptions : IValidatedOptions
@@ -53,100 +53,5 @@ public sealed class WebhooksOptions : IValidatedOptions
         // 2^n overflows quickly; past 30 doublings every sane base is above the cap anyway.
         var factor = Math.Pow(2, Math.Min(Math.Max(failedAttempts - 1, 0), 30));
         return TimeSpan.FromSeconds(Math.Min(RetryBaseDelaySeconds * factor, RetryMaxDelaySeconds));
-    }
-}
-
-/// <summary>
-/// The webhook secrets of each provider, bound from the provider's own section (which other slices extend with
-/// their API keys). A provider is enabled by setting its secret; an empty secret is never a fallback.
-/// </summary>
-public sealed class StripeWebhookOptions : IValidatedOptions
-{
-    public const string Section = "Stripe";
-
-    /// <summary>The endpoint's signing secret (<c>whsec_…</c>).</summary>
-    public string? WebhookSecret { get; set; }
-
-    public bool Enabled => !string.IsNullOrWhiteSpace(WebhookSecret);
-
-    public IEnumerable<string> Validate()
-    {
-        if (Enabled && !WebhookSecret!.Trim().StartsWith("whsec_", StringComparison.Ordinal))
-            yield return "Stripe:WebhookSecret must be the endpoint's signing secret starting with 'whsec_'.";
-    }
-}
-
-public sealed class ClerkWebhookOptions : IValidatedOptions
-{
-    public const string Section = "Clerk";
-
-    /// <summary>The Svix signing secret of the Clerk endpoint (<c>whsec_…</c>).</summary>
-    public string? WebhookSecret { get; set; }
-
-    public bool Enabled => !string.IsNullOrWhiteSpace(WebhookSecret);
-
-    public IEnumerable<string> Validate() =>
-        Enabled && !Svix.IsValidSecret(WebhookSecret!) ? ["Clerk:WebhookSecret must be a Svix secret: 'whsec_' followed by base64."] : [];
-}
-
-public sealed class RecallWebhookOptions : IValidatedOptions
-{
-    public const string Section = "Recall";
-
-    /// <summary>The workspace verification secret or the endpoint's Svix secret (<c>whsec_…</c>).</summary>
-    public string? WebhookSecret { get; set; }
-
-    public bool Enabled => !string.IsNullOrWhiteSpace(WebhookSecret);
-
-    public IEnumerable<string> Validate() =>
-        Enabled && !Svix.IsValidSecret(WebhookSecret!) ? ["Recall:WebhookSecret must be a Svix secret: 'whsec_' followed by base64."] : [];
-}
-
-public sealed class DeepgramWebhookOptions : IValidatedOptions
-{
-    public const string Section = "Deepgram";
-
-    /// <summary>The unguessable token put in callback URLs as <c>?token=</c>.</summary>
-    public string? CallbackToken { get; set; }
-
-    public bool Enabled => !string.IsNullOrWhiteSpace(CallbackToken);
-
-    public IEnumerable<string> Validate()
-    {
-        if (Enabled && CallbackToken!.Trim().Length < 24)
-            yield return "Deepgram:CallbackToken must be at least 24 characters (it is the callbacks' only authentication).";
-    }
-}
-
-public sealed class PaddleWebhookOptions : IValidatedOptions
-{
-    public const string Section = "Paddle";
-
-    /// <summary>The notification destination's secret key (<c>pdl_ntfset_…</c>).</summary>
-    public string? WebhookSecret { get; set; }
-
-    public bool Enabled => !string.IsNullOrWhiteSpace(WebhookSecret);
-
-    public IEnumerable<string> Validate() => [];
-}
-
-public sealed class TwilioWebhookOptions : IValidatedOptions
-{
-    public const string Section = "Twilio";
-
-    public string? AuthToken { get; set; }
-
-    /// <summary>The public base URL Twilio calls (scheme, host, optional path prefix): signatures cover the URL as Twilio saw it.</summary>
-    public string? PublicBaseUrl { get; set; }
-
-    public bool Enabled => !string.IsNullOrWhiteSpace(AuthToken);
-
-    public IEnumerable<string> Validate()
-    {
-        if (Enabled && string.IsNullOrWhiteSpace(PublicBaseUrl))
-            yield return "Twilio:PublicBaseUrl is required when Twilio:AuthToken is set (Twilio signs the public URL it calls).";
-        if (!string.IsNullOrWhiteSpace(PublicBaseUrl) &&
-            !(Uri.TryCreate(PublicBaseUrl, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"))
-            yield return $"Twilio:PublicBaseUrl must be an absolute http(s) URL (got '{PublicBaseUrl}').";
     }
 }

@@ -1,6 +1,7 @@
 using Backstop.Features.ApiKeys;
+using Backstop.Infrastructure.Inbox;
 
-namespace Backstop.Features.Webhooks.Clerk;
+namespace Backstop.Features.ApiKeys.Clerk;
 
 /// <summary>
 /// Base of the Clerk handlers. Provisioning goes through the ApiKeys slice's directory, inside the inbox's

@@ -1,6 +1,7 @@
+using Backstop.Infrastructure.Inbox;
 using Dapper;
 
-namespace Backstop.Features.Webhooks.Clerk;
+namespace Backstop.Features.ApiKeys.Clerk;
 
 /// <summary>
 /// Tolerates Clerk's out-of-order delivery (DESIGN §4.5): a <c>user.deleted</c> that arrives before an older

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Backstop.Features.ApiKeys;
 
-namespace Backstop.Features.Webhooks.Clerk;
+namespace Backstop.Features.ApiKeys.Clerk;
 
 /// <summary>A Clerk payload that lacks what provisioning needs. Processing fails (and is retried, then dead).</summary>
 public sealed class ClerkPayloadException(string message) : Exception(message);

@@ -1,5 +1,5 @@
 using System.Threading.RateLimiting;
-using Backstop.Infrastructure.Configuration;
+using Backstop.Infrastructure.Providers.Twilio;
 using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Outbox.Sms;
@@ -77,8 +77,6 @@ internal static class SmsChannelRegistration
 {
     public static IServiceCollection AddSmsChannel(this IServiceCollection services)
     {
-        services.AddCheckedOptions<TwilioOptions>(TwilioOptions.Section);
-        services.AddHttpClient<TwilioClient>();
         services.AddSingleton<SmsRateLimiter>();
         services.AddSingleton<IOutboxChannel, SmsChannel>();
         return services;

@@ -20,12 +20,12 @@ public sealed class DeepgramClient(HttpClient http, IOptions<DeepgramOptions> op
 {
     public const string ExtraKey = "backstop_transcription";
 
-    public bool IsEnabled => options.Value.Enabled;
+    public bool IsEnabled => options.Value.ApiEnabled;
 
     public async Task<DeepgramResult> TranscribeAsync(string audioUrl, string callbackUrl, string transcriptionId, CancellationToken ct)
     {
         var o = options.Value;
-        if (!o.Enabled) return new DeepgramResult(null, new DeepgramFailure(false, "Deepgram:ApiKey is not configured.", null));
+        if (!o.ApiEnabled) return new DeepgramResult(null, new DeepgramFailure(false, "Deepgram:ApiKey is not configured.", null));
         var query = new List<string>
         {
             "callback=" + Uri.EscapeDataString(callbackUrl),

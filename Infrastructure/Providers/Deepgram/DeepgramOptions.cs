@@ -2,10 +2,17 @@ using Backstop.Infrastructure.Configuration;
 
 namespace Backstop.Infrastructure.Providers.Deepgram;
 
-/// <summary>Section <c>Deepgram</c>: the API key used to request transcriptions (callbacks are authenticated per request).</summary>
+/// <summary>
+/// Settings of Deepgram (section <c>Deepgram</c>). The API key enables transcriptions, whose callbacks carry a
+/// token of their own (per request, stored hashed). <see cref="CallbackToken"/> is the older static token, still
+/// accepted when set, for callbacks of requests made elsewhere.
+/// </summary>
 public sealed class DeepgramOptions : IValidatedOptions
 {
     public const string Section = "Deepgram";
+
+    /// <summary>A static token accepted as <c>?token=</c> besides the per-request ones (optional).</summary>
+    public string? CallbackToken { get; set; }
 
     public string? ApiKey { get; set; }
 
@@ -18,10 +25,17 @@ public sealed class DeepgramOptions : IValidatedOptions
 
     public int TimeoutSeconds { get; set; } = 30;
 
-    public bool Enabled => !string.IsNullOrWhiteSpace(ApiKey);
+    /// <summary>The inbox route is enabled: per-request tokens exist once transcriptions can be requested, or a static token is set.</summary>
+    public bool Enabled => ApiEnabled || HasStaticToken;
+
+    public bool HasStaticToken => !string.IsNullOrWhiteSpace(CallbackToken);
+
+    public bool ApiEnabled => !string.IsNullOrWhiteSpace(ApiKey);
 
     public IEnumerable<string> Validate()
     {
+        if (HasStaticToken && CallbackToken!.Trim().Length < 24)
+            yield return "Deepgram:CallbackToken must be at least 24 characters (it is the callbacks' only authentication).";
         if (!(Uri.TryCreate(BaseUrl, UriKind.Absolute, out var b) && b.Scheme is "http" or "https"))
             yield return $"Deepgram:BaseUrl must be an absolute http(s) URL (got '{BaseUrl}').";
         if (string.IsNullOrWhiteSpace(Model)) yield return "Deepgram:Model must not be empty.";

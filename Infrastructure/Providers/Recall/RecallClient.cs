@@ -93,7 +93,7 @@ public sealed class RecallClient(HttpClient http, IOptions<RecallOptions> option
     private async Task<RecallResult<T>> SendAsync<T>(HttpRequestMessage message, Func<HttpResponseMessage, CancellationToken, Task<T>> read, CancellationToken ct)
     {
         var o = options.Value;
-        if (!o.Enabled)
+        if (!o.ApiEnabled)
             return new RecallResult<T>(default, new RecallFailure(RecallFailureKind.Refused, null, "Recall:ApiKey is not configured.", null, "not_configured"));
         message.Headers.Authorization = new AuthenticationHeaderValue("Token", o.ApiKey!.Trim());
         HttpResponseMessage response;

@@ -1,16 +1,20 @@
 using Backstop.Infrastructure.Configuration;
+using Backstop.Infrastructure.Providers.Svix;
 
 namespace Backstop.Infrastructure.Providers.Recall;
 
 /// <summary>
-/// Section <c>Recall</c>: the API key and region of the Recall.ai workspace (keys are per region). The webhook
-/// secret of the same section is read by the inbox.
+/// Settings of Recall (section <c>Recall</c>): the webhook secret enables its inbox route (an empty secret is never
+/// a fallback); the API key and region (keys are per region) enable recording bots.
 /// </summary>
 public sealed class RecallOptions : IValidatedOptions
 {
     public const string Section = "Recall";
 
     public static readonly string[] Regions = ["us-west-2", "us-east-1", "eu-central-1", "ap-northeast-1"];
+
+    /// <summary>The workspace verification secret or the endpoint's Svix secret (<c>whsec_…</c>).</summary>
+    public string? WebhookSecret { get; set; }
 
     public string? ApiKey { get; set; }
 
@@ -25,12 +29,18 @@ public sealed class RecallOptions : IValidatedOptions
     /// <summary>The name the bot shows in the meeting.</summary>
     public string BotName { get; set; } = "Backstop Notetaker";
 
-    public bool Enabled => !string.IsNullOrWhiteSpace(ApiKey);
+    /// <summary>The inbox route is enabled.</summary>
+    public bool Enabled => !string.IsNullOrWhiteSpace(WebhookSecret);
+
+    /// <summary>Bots can be started.</summary>
+    public bool ApiEnabled => !string.IsNullOrWhiteSpace(ApiKey);
 
     public Uri BaseAddress => new((string.IsNullOrWhiteSpace(BaseUrl) ? $"https://{Region}.recall.ai" : BaseUrl.Trim()).TrimEnd('/') + "/");
 
     public IEnumerable<string> Validate()
     {
+        if (Enabled && !SvixSignature.IsValidSecret(WebhookSecret!))
+            yield return "Recall:WebhookSecret must be a Svix secret: 'whsec_' followed by base64.";
         if (string.IsNullOrWhiteSpace(BaseUrl) && !Regions.Contains(Region))
             yield return $"Recall:Region must be one of {string.Join(", ", Regions)} (got '{Region}').";
         if (!string.IsNullOrWhiteSpace(BaseUrl) && !(Uri.TryCreate(BaseUrl.Trim(), UriKind.Absolute, out var b) && b.Scheme is "http" or "https"))

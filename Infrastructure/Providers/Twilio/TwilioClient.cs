@@ -1,11 +1,14 @@
-using System.Globalization;
-using System.Net;
-using System.Net.Http.Headers;
-using System.Text;
-using System.Text.Json;
+using Backstop.Infrastructure.Configuration;
 using Microsoft.Extensions.Options;
+using ApiException = Twilio.Exceptions.ApiException;
+using TwilioException = Twilio.Exceptions.TwilioException;
+using CreateMessageOptions = Twilio.Rest.Api.V2010.Account.CreateMessageOptions;
+using MessageResource = Twilio.Rest.Api.V2010.Account.MessageResource;
+using PhoneNumber = Twilio.Types.PhoneNumber;
+using SystemNetHttpClient = Twilio.Http.SystemNetHttpClient;
+using TwilioRestClient = Twilio.Clients.TwilioRestClient;
 
-namespace Backstop.Infrastructure.Outbox.Sms;
+namespace Backstop.Infrastructure.Providers.Twilio;
 
 /// <summary>The answer to a send: Twilio's message SID, or a classified failure.</summary>
 public sealed record TwilioSendResult(string? Sid, int HttpStatus, int? ErrorCode, string? Error, bool Transient, TimeSpan? RetryAfter)
@@ -14,12 +17,12 @@ public sealed record TwilioSendResult(string? Sid, int HttpStatus, int? ErrorCod
 }
 
 /// <summary>
-/// A small typed client for Twilio's Messages API (the Twilio package is not available here):
-/// <c>POST {BaseUrl}/2010-04-01/Accounts/{AccountSid}/Messages.json</c>, form-encoded, HTTP Basic
-/// <c>AccountSid:AuthToken</c>. Twilio takes no idempotency key, so the outbox's claim is what keeps a message from
-/// being sent twice.
+/// Sends through the official SDK (<c>MessageResource.CreateAsync</c> on a <see cref="TwilioRestClient"/> over our
+/// <see cref="HttpClient"/>, whose <see cref="TwilioBaseUrlHandler"/> honours <c>Twilio:BaseUrl</c> and reads
+/// <c>Retry-After</c>). Twilio takes no idempotency key, so the outbox's claim is what keeps a message from being
+/// sent twice.
 /// </summary>
-public sealed class TwilioClient(HttpClient http, IOptions<TwilioOptions> options, TimeProvider time, ILogger<TwilioClient> log)
+public sealed class TwilioClient(HttpClient http, IOptions<TwilioOptions> options, ILogger<TwilioClient> log)
 {
     public bool CanSend => options.Value.CanSend;
 
@@ -28,81 +31,56 @@ public sealed class TwilioClient(HttpClient http, IOptions<TwilioOptions> option
         var o = options.Value;
         if (!o.CanSend) return new TwilioSendResult(null, 0, null, "Twilio is not configured (Twilio:AccountSid, Twilio:AuthToken, Twilio:From).", false, null);
 
-        var form = new List<KeyValuePair<string, string>> { new("To", to), new("Body", body) };
-        form.Add(!string.IsNullOrWhiteSpace(o.MessagingServiceSid) ? new("MessagingServiceSid", o.MessagingServiceSid) : new("From", o.From!));
-        if (o.StatusCallbackUrl is { } callback) form.Add(new("StatusCallback", callback));
+        var client = new TwilioRestClient(o.AccountSid, o.AuthToken, accountSid: o.AccountSid, httpClient: new SystemNetHttpClient(http));
+        var message = new CreateMessageOptions(new PhoneNumber(to)) { Body = body };
+        if (!string.IsNullOrWhiteSpace(o.MessagingServiceSid)) message.MessagingServiceSid = o.MessagingServiceSid;
+        else message.From = new PhoneNumber(o.From);
+        if (o.StatusCallbackUrl is { } callback) message.StatusCallback = new Uri(callback);
 
-        using var request = new HttpRequestMessage(HttpMethod.Post,
-            new Uri(new Uri(o.BaseUrl.TrimEnd('/') + "/"), $"2010-04-01/Accounts/{Uri.EscapeDataString(o.AccountSid!)}/Messages.json"))
-        {
-            Content = new FormUrlEncodedContent(form),
-        };
-        request.Headers.Authorization = new AuthenticationHeaderValue("Basic",
-            Convert.ToBase64String(Encoding.UTF8.GetBytes($"{o.AccountSid}:{o.AuthToken}")));
-
+        var exchange = TwilioBaseUrlHandler.Observe();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromSeconds(o.TimeoutSeconds));
-        HttpResponseMessage response;
         try
         {
-            response = await http.SendAsync(request, timeout.Token);
+            // The SDK's async calls take no token: the timeout cancels the HTTP exchange through the handler.
+            exchange.Cancellation = timeout.Token;
+            var sent = await MessageResource.CreateAsync(message, client);
+            // A 2xx means Twilio accepted the message: retrying an unreadable answer would send it twice.
+            if (string.IsNullOrEmpty(sent?.Sid)) log.LogWarning("Twilio accepted a message with HTTP {Status} but its answer carries no sid", exchange.Status);
+            return new TwilioSendResult(sent?.Sid, exchange.Status ?? 201, null, null, false, null);
         }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        catch (Exception e) when (e is TwilioException or HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested)
         {
-            return new TwilioSendResult(null, 0, null, $"Twilio did not answer within {o.TimeoutSeconds} s.", true, null);
-        }
-        catch (HttpRequestException e)
-        {
-            return new TwilioSendResult(null, 0, null, $"Twilio unreachable: {e.Message}", true, null);
-        }
-
-        using (response)
-        {
-            var text = await response.Content.ReadAsStringAsync(ct);
-            var status = (int)response.StatusCode;
-            if (response.IsSuccessStatusCode)
+            // The handler saw the HTTP status; the SDK's exception may not carry it (Status 0 when the error body is
+            // not Twilio's JSON), and transport failures (refused connection, our timeout) come as ApiConnectionException.
+            var status = exchange.Status ?? (e as ApiException)?.Status ?? 0;
+            if (status is >= 200 and < 300)
             {
-                // A 2xx means Twilio accepted the message: retrying an unreadable answer would send it twice.
-                var sid = TryRead(text, "sid");
-                if (sid is null) log.LogWarning("Twilio accepted a message with HTTP {Status} but its answer carries no sid", status);
-                return new TwilioSendResult(sid, status, null, null, false, null);
+                // Twilio accepted the message but the SDK could not read the answer: retrying would send it twice.
+                log.LogWarning("Twilio accepted a message with HTTP {Status} but its answer could not be read", status);
+                return new TwilioSendResult(null, status, null, null, false, null);
             }
-
-            int? code = null;
-            if (TryRead(text, "code") is { } c && int.TryParse(c, CultureInfo.InvariantCulture, out var parsed)) code = parsed;
-            var message = TryRead(text, "message") ?? response.ReasonPhrase ?? "error";
+            if (status == 0)
+            {
+                var timedOut = timeout.IsCancellationRequested;
+                return new TwilioSendResult(null, 0, null, timedOut ? $"Twilio did not answer within {o.TimeoutSeconds} s." : $"Twilio unreachable: {e.Message}", true, null);
+            }
+            int? code = e is ApiException { Code: not 0 } api ? api.Code : null;
             // 429 / 20429: concurrency limit, request not processed; 5xx: Twilio's side. Other 4xx (21610 unsubscribed
             // recipient, 21211 invalid number, auth) will fail the same way again.
-            var transient = status == 429 || code == 20429 || status >= 500 || status == (int)HttpStatusCode.RequestTimeout;
-            return new TwilioSendResult(null, status, code, $"Twilio {status}{(code is null ? "" : $" error {code}")}: {message}", transient,
-                RetryAfter(response, time.GetUtcNow()));
+            var transient = status is 429 or 408 || code == 20429 || status >= 500;
+            return new TwilioSendResult(null, status, code, $"Twilio {status}{(code is null ? "" : $" error {code}")}: {e.Message}", transient, exchange.RetryAfter);
         }
     }
+}
 
-    private static TimeSpan? RetryAfter(HttpResponseMessage response, DateTimeOffset now)
+internal static class TwilioRegistration
+{
+    public static IServiceCollection AddTwilio(this IServiceCollection services)
     {
-        var header = response.Headers.RetryAfter;
-        if (header?.Delta is { } delta) return delta;
-        if (header?.Date is { } date) return date > now ? date - now : TimeSpan.Zero;
-        return null;
-    }
-
-    private static string? TryRead(string json, string property)
-    {
-        try
-        {
-            using var doc = JsonDocument.Parse(json);
-            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty(property, out var value)) return null;
-            return value.ValueKind switch
-            {
-                JsonValueKind.String => value.GetString(),
-                JsonValueKind.Number => value.GetRawText(),
-                _ => null,
-            };
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
+        services.AddCheckedOptions<TwilioOptions>(TwilioOptions.Section);
+        services.AddTransient<TwilioBaseUrlHandler>();
+        services.AddHttpClient<TwilioClient>().AddHttpMessageHandler<TwilioBaseUrlHandler>();
+        return services;
     }
 }

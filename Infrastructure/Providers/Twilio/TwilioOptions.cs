@@ -1,7 +1,11 @@
 using Backstop.Infrastructure.Configuration;
 
-namespace Backstop.Infrastructure.Outbox.Sms;
+namespace Backstop.Infrastructure.Providers.Twilio;
 
+/// <summary>
+/// Settings of Twilio (section <c>Twilio</c>), one class for both directions: the Auth Token alone verifies inbound
+/// webhooks (with <see cref="PublicBaseUrl"/>, the address Twilio signs); with the account and a sender it also sends.
+/// </summary>
 public sealed class TwilioOptions : IValidatedOptions
 {
     public const string Section = "Twilio";
@@ -26,6 +30,9 @@ public sealed class TwilioOptions : IValidatedOptions
 
     public int TimeoutSeconds { get; set; } = 30;
 
+    /// <summary>Inbound webhooks are accepted once the Auth Token and the public address they are signed for are set.</summary>
+    public bool WebhooksEnabled => !string.IsNullOrWhiteSpace(AuthToken) && !string.IsNullOrWhiteSpace(PublicBaseUrl);
+
     /// <summary>Sending is enabled by configuring the account; the Auth Token alone only verifies inbound webhooks.</summary>
     public bool CanSend => !string.IsNullOrWhiteSpace(AccountSid) && !string.IsNullOrWhiteSpace(AuthToken)
                            && (!string.IsNullOrWhiteSpace(From) || !string.IsNullOrWhiteSpace(MessagingServiceSid));
@@ -44,7 +51,11 @@ public sealed class TwilioOptions : IValidatedOptions
         }
         if (!Uri.TryCreate(BaseUrl, UriKind.Absolute, out var b) || b.Scheme is not ("http" or "https"))
             yield return $"Twilio:BaseUrl must be an absolute http(s) URL (got '{BaseUrl}').";
-        // Twilio:PublicBaseUrl is validated by the Webhooks slice's options (it signs inbound requests with it).
+        if (!string.IsNullOrWhiteSpace(AuthToken) && string.IsNullOrWhiteSpace(PublicBaseUrl))
+            yield return "Twilio:PublicBaseUrl is required when Twilio:AuthToken is set (Twilio signs the public URL it calls).";
+        if (!string.IsNullOrWhiteSpace(PublicBaseUrl) &&
+            !(Uri.TryCreate(PublicBaseUrl, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"))
+            yield return $"Twilio:PublicBaseUrl must be an absolute http(s) URL (got '{PublicBaseUrl}').";
         if (SendRatePerSecond is <= 0 or > 10_000) yield return "Twilio:SendRatePerSecond must be greater than 0 and at most 10000.";
         if (TimeoutSeconds is < 1 or > 300) yield return "Twilio:TimeoutSeconds must be between 1 and 300.";
     }

@@ -1,4 +1,5 @@
 using Backstop.Infrastructure.Outbox.Sms;
+using Backstop.Infrastructure.Providers.Twilio;
 using Microsoft.Extensions.Options;
 using Shouldly;
 

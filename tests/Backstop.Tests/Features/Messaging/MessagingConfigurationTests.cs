@@ -1,6 +1,7 @@
 using Backstop.Features.Messaging;
 using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Outbox;
+using Backstop.Infrastructure.Providers;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Shouldly;
@@ -13,7 +14,7 @@ public sealed class MessagingConfigurationTests
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(values).Build();
         var services = new ServiceCollection();
-        services.AddOutbox().AddMessaging();
+        services.AddProviders().AddOutbox().AddMessaging();
         var check = (ConfigurationCheck)services.Single(d => d.ServiceType == typeof(ConfigurationCheck)).ImplementationInstance!;
         return check.Problems(configuration);
     }
@@ -27,7 +28,7 @@ public sealed class MessagingConfigurationTests
         var file = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "appsettings.json");
         var configuration = new ConfigurationBuilder().AddJsonFile(Path.GetFullPath(file)).Build();
         var services = new ServiceCollection();
-        services.AddOutbox().AddMessaging();
+        services.AddProviders().AddOutbox().AddMessaging();
         var check = (ConfigurationCheck)services.Single(d => d.ServiceType == typeof(ConfigurationCheck)).ImplementationInstance!;
         check.Problems(configuration).ShouldBeEmpty();
     }
@@ -54,8 +55,12 @@ public sealed class MessagingConfigurationTests
     }
 
     [Fact]
-    public void The_auth_token_alone_only_verifies_webhooks_and_is_valid() =>
-        ProblemsOf(new() { ["Twilio:AuthToken"] = "secret" }).ShouldBeEmpty();
+    public void The_auth_token_with_the_public_address_only_verifies_webhooks_and_is_valid()
+    {
+        ProblemsOf(new() { ["Twilio:AuthToken"] = "secret", ["Twilio:PublicBaseUrl"] = "https://backstop.example.com" }).ShouldBeEmpty();
+        // One options class binds the section now: the token alone cannot verify anything (Twilio signs the public URL).
+        ProblemsOf(new() { ["Twilio:AuthToken"] = "secret" }).ShouldContain(p => p.Contains("Twilio:PublicBaseUrl"));
+    }
 
     [Theory]
     [InlineData("STOP", SmsKeyword.OptOut)]

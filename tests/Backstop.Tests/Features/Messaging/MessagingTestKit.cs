@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Backstop.Features.Webhooks;
+using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Tests.Support;

@@ -1,12 +1,12 @@
 using System.Net;
-using Backstop.Features.Webhooks;
+using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Tests.Support;
 using Dapper;
 using Microsoft.Extensions.DependencyInjection;
 using Shouldly;
 
-namespace Backstop.Tests.Features.Webhooks;
+namespace Backstop.Tests.Infrastructure.Inbox;
 
 /// <summary>Retries with backoff, dead events and replay, retention, and the admin API (Webhooks:MaxAttempts = 3).</summary>
 public abstract class WebhookInboxTests(BackstopFactory app) : AppTest(app), IAsyncLifetime
@@ -41,6 +41,39 @@ public abstract class WebhookInboxTests(BackstopFactory app) : AppTest(app), IAs
     }
 
     private Task<JobRun> SweepAsync() => App.Service<JobRunner>().RunAsync(WebhookInboxJob.Id, CancellationToken.None);
+
+    private async Task<long> EffectsAsync(string eventId, string provider)
+    {
+        await using var connection = await App.OpenAsync();
+        return await connection.ExecuteScalarAsync<long>("select count(*) from webhook_test_effects where event_id = @eventId and provider = @provider", new { eventId, provider });
+    }
+
+    [Fact]
+    public async Task Every_handler_of_an_event_runs_in_one_transaction_and_a_failing_second_one_rolls_back_both()
+    {
+        var id = Deliveries.NewId("paddle");
+        var effects = App.Service<EffectLog>();
+        effects.FailuresLeft["second:" + id] = 1; // the inline attempt fails in the second handler
+
+        (await App.CreateClient().SendAsync(Deliveries.Build("paddle", id, App.Time.GetUtcNow(), type: "test.fanout"))).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var failed = await RowAsync("paddle", id);
+        failed.Status.ShouldBe("failed");
+        failed.LastError!.ShouldContain("SecondEffectHandler failed");
+        (await EffectsAsync(id, "paddle")).ShouldBe(0);        // the first handler's write was rolled back too
+        (await EffectsAsync(id, "paddle-second")).ShouldBe(0);
+
+        App.Time.Advance(TimeSpan.FromSeconds(61));
+        (await SweepAsync()).Outcome.ShouldBe("succeeded");
+        (await RowAsync("paddle", id)).Status.ShouldBe("processed");
+        (await EffectsAsync(id, "paddle")).ShouldBe(1);        // the retry ran both, each once
+        (await EffectsAsync(id, "paddle-second")).ShouldBe(1);
+        effects.Sequence.Where(s => s.EndsWith(id, StringComparison.Ordinal)).ShouldBe(["first:" + id, "second:" + id, "first:" + id, "second:" + id]);
+
+        App.Time.Advance(TimeSpan.FromHours(1));
+        await SweepAsync(); // processed: never run again
+        (await EffectsAsync(id, "paddle")).ShouldBe(1);
+        (await EffectsAsync(id, "paddle-second")).ShouldBe(1);
+    }
 
     [Fact]
     public async Task A_handler_that_fails_twice_then_succeeds_is_processed_on_the_third_sweep_without_partial_writes()

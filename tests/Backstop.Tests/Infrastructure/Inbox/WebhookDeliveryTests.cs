@@ -5,7 +5,7 @@ using Dapper;
 using Microsoft.Extensions.DependencyInjection;
 using Shouldly;
 
-namespace Backstop.Tests.Features.Webhooks;
+namespace Backstop.Tests.Infrastructure.Inbox;
 
 /// <summary>Every route: signed deliveries are stored and processed once; unsigned, badly signed or stale ones leave nothing.</summary>
 public abstract class WebhookDeliveryTests(BackstopFactory app) : AppTest(app), IAsyncLifetime

@@ -2,12 +2,12 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
-using Backstop.Features.Webhooks;
+using Backstop.Infrastructure.Inbox;
 using Backstop.Tests.Support;
 using Dapper;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Backstop.Tests.Features.Webhooks;
+namespace Backstop.Tests.Infrastructure.Inbox;
 
 /// <summary>Builds signed deliveries the way each provider sends them. Signatures are computed here, independently of the app's code.</summary>
 public static class Deliveries
@@ -140,6 +140,37 @@ public sealed class EffectLog
 {
     public ConcurrentDictionary<string, int> Calls { get; } = new();
     public ConcurrentDictionary<string, int> FailuresLeft { get; } = new();
+
+    /// <summary>The order in which handlers ran, as "handler:event id".</summary>
+    public ConcurrentQueue<string> Sequence { get; } = new();
+}
+
+/// <summary>
+/// A second handler of Paddle's <c>test.fanout</c> events, as a second slice would register one: it runs after
+/// <see cref="EffectHandler"/> (higher <see cref="Order"/>), writes its own row, and fails when told to through
+/// <c>FailuresLeft["second:" + event id]</c>.
+/// </summary>
+public sealed class SecondEffectHandler(EffectLog effects) : IWebhookHandler
+{
+    public string Provider => "paddle";
+
+    public bool Handles(string eventType) => eventType == "test.fanout";
+
+    public int Order => 10;
+
+    public async Task HandleAsync(WebhookContext context, CancellationToken ct)
+    {
+        effects.Sequence.Enqueue("second:" + context.Event.EventId);
+        await context.Connection.ExecuteAsync(new CommandDefinition(
+            "insert into webhook_test_effects (id, provider, event_id) values (@id, 'paddle-second', @EventId)",
+            new { id = Guid.NewGuid().ToString(), context.Event.EventId }, context.Transaction, cancellationToken: ct));
+        var key = "second:" + context.Event.EventId;
+        if (effects.FailuresLeft.TryGetValue(key, out var left) && left > 0)
+        {
+            effects.FailuresLeft[key] = left - 1;
+            throw new InvalidOperationException("Second handler told to fail.");
+        }
+    }
 }
 
 /// <summary>
@@ -155,6 +186,7 @@ public sealed class EffectHandler(string provider, EffectLog effects) : IWebhook
     public async Task HandleAsync(WebhookContext context, CancellationToken ct)
     {
         effects.Calls.AddOrUpdate(context.Event.EventId, 1, (_, n) => n + 1);
+        effects.Sequence.Enqueue("first:" + context.Event.EventId);
         await context.Connection.ExecuteAsync(new CommandDefinition(
             "insert into webhook_test_effects (id, provider, event_id) values (@id, @Provider, @EventId)",
             new { id = Guid.NewGuid().ToString(), context.Event.Provider, context.Event.EventId }, context.Transaction, cancellationToken: ct));
@@ -182,13 +214,16 @@ public static class WebhookTestServices
     public static void Add(IServiceCollection services)
     {
         // These inbox tests observe their own Twilio handler and reply; the Messaging slice's real ones step aside
-        // (the inbox takes the first matching handler and reply). They are tested in Features/Messaging.
+        // (they would run beside the test handler, and the first matching reply is used). They are tested in
+        // Features/Messaging.
         Type[] messaging = [typeof(Backstop.Features.Messaging.InboundSmsHandler), typeof(Backstop.Features.Messaging.SmsStatusHandler), typeof(Backstop.Features.Messaging.InboundSmsReply)];
         foreach (var descriptor in services.Where(d => d.ImplementationType is { } t && messaging.Contains(t)).ToList())
             services.Remove(descriptor);
         services.AddSingleton<EffectLog>();
         foreach (var provider in new[] { "stripe", "clerk", "recall", "deepgram", "paddle", "twilio" })
             services.AddScoped<IWebhookHandler>(sp => new EffectHandler(provider, sp.GetRequiredService<EffectLog>()));
+        // Registered before the first handler on purpose: the order of running comes from Order, not registration.
+        services.Insert(0, ServiceDescriptor.Scoped<IWebhookHandler>(sp => new SecondEffectHandler(sp.GetRequiredService<EffectLog>())));
         services.AddSingleton<IWebhookReply, TestSmsReply>();
     }
 

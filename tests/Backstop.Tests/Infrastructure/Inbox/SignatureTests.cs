@@ -1,9 +1,13 @@
+using System.Security.Cryptography;
 using System.Text;
-using Backstop.Features.Webhooks;
+using Backstop.Infrastructure.Inbox;
+using Backstop.Infrastructure.Providers.Paddle;
+using Backstop.Infrastructure.Providers.Svix;
+using Backstop.Infrastructure.Providers.Twilio;
 using Shouldly;
 using Stripe;
 
-namespace Backstop.Tests.Features.Webhooks;
+namespace Backstop.Tests.Infrastructure.Inbox;
 
 /// <summary>The signature schemes against the published (or independently recomputed) vectors in PROVIDERS.md.</summary>
 public sealed class SignatureTests
@@ -15,7 +19,7 @@ public sealed class SignatureTests
     private const string SvixId = "msg_p5jXN8AQM9LWM0D4loKWxJek";
     private const long SvixTimestamp = 1614265330;
     private const string SvixBody = "{\"test\": 2432232314}";
-    private const string SvixSignature = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+    private const string SvixVectorSignature = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
 
     private static Func<string, string?> Headers(params (string Name, string Value)[] headers) =>
         name => headers.Where(h => string.Equals(h.Name, name, StringComparison.OrdinalIgnoreCase)).Select(h => h.Value).FirstOrDefault();
@@ -25,33 +29,33 @@ public sealed class SignatureTests
     [Fact]
     public void Svix_signature_matches_the_official_vector()
     {
-        Svix.SignatureHeader(SvixSecret, SvixId, SvixTimestamp, Encoding.UTF8.GetBytes(SvixBody)).ShouldBe(SvixSignature);
+        SvixSignature.SignatureHeader(SvixSecret, SvixId, SvixTimestamp, Encoding.UTF8.GetBytes(SvixBody)).ShouldBe(SvixVectorSignature);
     }
 
     [Fact]
     public void Svix_verification_accepts_the_official_vector_with_either_header_family()
     {
         var body = Encoding.UTF8.GetBytes(SvixBody);
-        Svix.Verify(SvixSecret, Headers(("svix-id", SvixId), ("svix-timestamp", "1614265330"), ("svix-signature", SvixSignature)),
+        SvixSignature.Verify(SvixSecret, Headers(("svix-id", SvixId), ("svix-timestamp", "1614265330"), ("svix-signature", SvixVectorSignature)),
             body, At(SvixTimestamp + 10), FiveMinutes).ShouldBe(SvixId);
-        Svix.Verify(SvixSecret, Headers(("webhook-id", SvixId), ("webhook-timestamp", "1614265330"), ("webhook-signature", "v1a,abc v1,bogus " + SvixSignature)),
+        SvixSignature.Verify(SvixSecret, Headers(("webhook-id", SvixId), ("webhook-timestamp", "1614265330"), ("webhook-signature", "v1a,abc v1,bogus " + SvixVectorSignature)),
             body, At(SvixTimestamp - 10), FiveMinutes).ShouldBe(SvixId);
     }
 
     [Fact]
     public void Svix_verification_refuses_a_changed_body_a_stale_timestamp_and_missing_headers()
     {
-        var headers = Headers(("svix-id", SvixId), ("svix-timestamp", "1614265330"), ("svix-signature", SvixSignature));
-        Should.Throw<WebhookRejectedException>(() => Svix.Verify(SvixSecret, headers, Encoding.UTF8.GetBytes("{\"test\":2432232314}"), At(SvixTimestamp), FiveMinutes))
+        var headers = Headers(("svix-id", SvixId), ("svix-timestamp", "1614265330"), ("svix-signature", SvixVectorSignature));
+        Should.Throw<WebhookRejectedException>(() => SvixSignature.Verify(SvixSecret, headers, Encoding.UTF8.GetBytes("{\"test\":2432232314}"), At(SvixTimestamp), FiveMinutes))
             .Code.ShouldBe("invalid_signature");
-        Should.Throw<WebhookRejectedException>(() => Svix.Verify(SvixSecret, headers, Encoding.UTF8.GetBytes(SvixBody), At(SvixTimestamp + 301), FiveMinutes))
+        Should.Throw<WebhookRejectedException>(() => SvixSignature.Verify(SvixSecret, headers, Encoding.UTF8.GetBytes(SvixBody), At(SvixTimestamp + 301), FiveMinutes))
             .Code.ShouldBe("stale_signature");
-        Should.Throw<WebhookRejectedException>(() => Svix.Verify(SvixSecret, headers, Encoding.UTF8.GetBytes(SvixBody), At(SvixTimestamp - 301), FiveMinutes))
+        Should.Throw<WebhookRejectedException>(() => SvixSignature.Verify(SvixSecret, headers, Encoding.UTF8.GetBytes(SvixBody), At(SvixTimestamp - 301), FiveMinutes))
             .Code.ShouldBe("stale_signature");
-        Should.Throw<WebhookRejectedException>(() => Svix.Verify(SvixSecret, Headers(("svix-id", SvixId), ("svix-timestamp", "1614265330")), Encoding.UTF8.GetBytes(SvixBody), At(SvixTimestamp), FiveMinutes))
+        Should.Throw<WebhookRejectedException>(() => SvixSignature.Verify(SvixSecret, Headers(("svix-id", SvixId), ("svix-timestamp", "1614265330")), Encoding.UTF8.GetBytes(SvixBody), At(SvixTimestamp), FiveMinutes))
             .Code.ShouldBe("missing_signature");
         // An entry without a comma is malformed and never matches.
-        Should.Throw<WebhookRejectedException>(() => Svix.Verify(SvixSecret, Headers(("svix-id", SvixId), ("svix-timestamp", "1614265330"), ("svix-signature", SvixSignature.Replace(",", ""))), Encoding.UTF8.GetBytes(SvixBody), At(SvixTimestamp), FiveMinutes))
+        Should.Throw<WebhookRejectedException>(() => SvixSignature.Verify(SvixSecret, Headers(("svix-id", SvixId), ("svix-timestamp", "1614265330"), ("svix-signature", SvixVectorSignature.Replace(",", ""))), Encoding.UTF8.GetBytes(SvixBody), At(SvixTimestamp), FiveMinutes))
             .Code.ShouldBe("invalid_signature");
     }
 
@@ -80,10 +84,36 @@ public sealed class SignatureTests
     public void Twilio_signature_matches_the_vectors(string number, string expected)
     {
         var form = TwilioVectorForm(number);
-        TwilioSignature.Sign("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", form).ShouldBe(expected);
+        TwilioSign("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", form).ShouldBe(expected);
         TwilioSignature.Verify("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", form, expected);
         // Twilio's SDKs accept the URL with an explicit default port too.
         TwilioSignature.Verify("12345", "https://mycompany.com:443/myapp.php?foo=1&bar=2", form, expected);
+    }
+
+    [Fact]
+    public void Twilio_json_body_signature_covers_the_url_with_the_body_hash()
+    {
+        const string body = """{"property": "value", "boolean": true}""";
+        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(body)));
+        var url = "https://mycompany.com/myapp.php?foo=1&bar=2&bodySHA256=" + hash;
+        var signature = TwilioSign("12345", url, []);
+
+        TwilioSignature.VerifyJson("12345", url, body, signature);
+        Should.Throw<WebhookRejectedException>(() => TwilioSignature.VerifyJson("12345", url, body.Replace("true", "false"), signature))
+            .Status.ShouldBe(403);
+        Should.Throw<WebhookRejectedException>(() => TwilioSignature.VerifyJson("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", body, TwilioSign("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", [])))
+            .Status.ShouldBe(403);
+        Should.Throw<WebhookRejectedException>(() => TwilioSignature.VerifyJson("12345", url, body, null)).Status.ShouldBe(400);
+    }
+
+    /// <summary>Twilio's algorithm, written here independently of the SDK the app uses.</summary>
+    private static string TwilioSign(string token, string url, IEnumerable<KeyValuePair<string, string[]>> form)
+    {
+        var data = new StringBuilder(url);
+        foreach (var (name, values) in form.OrderBy(p => p.Key, StringComparer.Ordinal))
+            foreach (var value in values.Order(StringComparer.Ordinal))
+                data.Append(name).Append(value);
+        return Convert.ToBase64String(HMACSHA1.HashData(Encoding.UTF8.GetBytes(token), Encoding.UTF8.GetBytes(data.ToString())));
     }
 
     [Fact]

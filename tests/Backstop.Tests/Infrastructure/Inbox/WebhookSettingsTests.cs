@@ -1,17 +1,18 @@
-using Backstop.Features.Webhooks;
 using Backstop.Infrastructure.Configuration;
+using Backstop.Infrastructure.Inbox;
+using Backstop.Infrastructure.Providers;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Shouldly;
 
-namespace Backstop.Tests.Features.Webhooks;
+namespace Backstop.Tests.Infrastructure.Inbox;
 
 public sealed class WebhookSettingsTests
 {
     private static IReadOnlyList<string> ProblemsOf(Dictionary<string, string?> values)
     {
         var services = new ServiceCollection();
-        services.AddWebhooks();
+        services.AddProviders().AddInbox();
         var check = (ConfigurationCheck)services.Single(d => d.ServiceType == typeof(ConfigurationCheck)).ImplementationInstance!;
         return check.Problems(new ConfigurationBuilder().AddInMemoryCollection(values).Build());
     }
@@ -40,6 +41,16 @@ public sealed class WebhookSettingsTests
         problems.ShouldContain(p => p.Contains("Deepgram:CallbackToken"));
         problems.ShouldContain(p => p.Contains("Webhooks:MaxAttempts"));
         problems.ShouldContain(p => p.Contains("Webhooks:MaxBodyBytes"));
+    }
+
+    [Theory]
+    [InlineData("Clerk")]
+    [InlineData("Recall")]
+    public void A_svix_secret_without_the_whsec_prefix_is_refused(string provider)
+    {
+        // "notwhsec" is valid base64 on its own: only the prefix shows it is not a Svix secret.
+        ProblemsOf(new() { [$"{provider}:WebhookSecret"] = "notwhsec" }).ShouldContain(p => p.Contains($"{provider}:WebhookSecret"));
+        ProblemsOf(new() { [$"{provider}:WebhookSecret"] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }).ShouldBeEmpty();
     }
 
     [Fact]

@@ -1,7 +1,7 @@
-using Backstop.Features.Webhooks.Clerk;
+using Backstop.Features.ApiKeys.Clerk;
 using Shouldly;
 
-namespace Backstop.Tests.Features.Webhooks;
+namespace Backstop.Tests.Features.ApiKeys;
 
 public sealed class ClerkPayloadTests
 {

@@ -1,14 +1,15 @@
 using System.Net;
 using Backstop.Features.ApiKeys;
-using Backstop.Features.Webhooks;
+using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Jobs;
+using Backstop.Tests.Infrastructure.Inbox;
 using Backstop.Tests.Support;
 using Dapper;
 using Microsoft.Extensions.DependencyInjection;
 using Shouldly;
 using System.Data.Common;
 
-namespace Backstop.Tests.Features.Webhooks;
+namespace Backstop.Tests.Features.ApiKeys;
 
 /// <summary>Makes the real directory fail right after it has written, for the external ids the test names.</summary>
 public sealed class DirectoryFailures

@@ -1,0 +1,27 @@
+using Backstop.Infrastructure.Configuration;
+using Backstop.Infrastructure.Providers.Clerk;
+using Backstop.Infrastructure.Providers.Deepgram;
+using Backstop.Infrastructure.Providers.Paddle;
+using Backstop.Infrastructure.Providers.Recall;
+using Backstop.Infrastructure.Providers.Stripe;
+using Backstop.Infrastructure.Providers.Twilio;
+
+namespace Backstop.Infrastructure.Providers;
+
+public static class ProvidersExtensions
+{
+    /// <summary>
+    /// Every third party's settings (one options class per configuration section) and clients. A provider is
+    /// enabled by configuring it; its settings are checked at start-up with the others.
+    /// </summary>
+    public static IServiceCollection AddProviders(this IServiceCollection services)
+    {
+        services.AddCheckedOptions<StripeOptions>(StripeOptions.Section);
+        services.AddCheckedOptions<ClerkOptions>(ClerkOptions.Section);
+        services.AddRecall();
+        services.AddDeepgram();
+        services.AddCheckedOptions<PaddleOptions>(PaddleOptions.Section);
+        services.AddTwilio();
+        return services;
+    }
+}
