@@ -38,7 +38,7 @@ public sealed class RecallFake : IDisposable
         Fail("recall-429", 429, "9");
         server.Given(Request.Create().WithPath("/api/v1/bot/").UsingPost().WithBody(new WildcardMatcher("*recall-timeout*")))
             .AtPriority(1)
-            .RespondWith(Response.Create().WithStatusCode(201).WithBody("{\"id\":\"bot_too_late\"}").WithDelay(TimeSpan.FromSeconds(5)));
+            .RespondWith(Response.Create().WithStatusCode(201).WithBody("{\"id\":\"bot_too_late\"}").WithDelay(TimeSpan.FromSeconds(8)));
 
         server.Given(Request.Create().WithPath(new RegexMatcher("^/api/v1/bot/[^/]+/$")).UsingGet())
             .RespondWith(Response.Create().WithCallback(request =>

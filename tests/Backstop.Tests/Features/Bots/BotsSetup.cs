@@ -15,12 +15,27 @@ public class BotsSetup : AppSetup
     public DeepgramFake Deepgram { get; } = new();
     public string FilesPath { get; } = Path.Combine(Path.GetTempPath(), "backstop-files-" + Guid.NewGuid().ToString("N")[..12]);
 
+    /// <summary>
+    /// One request down each path of the fakes first: WireMock's first answers (matchers, callbacks, JIT) can take
+    /// seconds on a busy machine, longer than the client timeouts the tests set.
+    /// </summary>
+    public override async ValueTask StartAsync()
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
+        await http.PostAsync(Recall.Url + "/api/v1/bot/", new StringContent("{\"meeting_url\":\"warm-up\"}"));
+        await http.GetAsync(Recall.Url + "/api/v1/bot/bot_warmup/");
+        await http.GetAsync(Recall.Url + "/media/bot_warmup.mp3");
+        await http.PostAsync(Recall.Url + "/api/v1/bot/bot_warmup/leave_call/", null);
+        await http.PostAsync(Recall.Url + "/api/v1/bot/bot_completed_warmup/leave_call/", null);
+        await http.PostAsync(Deepgram.Url + "/v1/listen", new StringContent("{}"));
+    }
+
     public override void Configure(Dictionary<string, string?> settings)
     {
         settings["Outbox:DispatcherEnabled"] = "false";
         settings["Recall:ApiKey"] = RecallFake.ApiKey;
         settings["Recall:BaseUrl"] = Recall.Url;
-        settings["Recall:TimeoutSeconds"] = "3";
+        settings["Recall:TimeoutSeconds"] = "5";
         settings["Recall:WebhookSecret"] = RecallWebhookSecret;
         settings["Deepgram:ApiKey"] = DeepgramFake.ApiKey;
         settings["Deepgram:BaseUrl"] = Deepgram.Url;
