@@ -1,5 +1,6 @@
 using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Outbox;
+using Backstop.Infrastructure.Providers.Deepgram;
 using Backstop.Infrastructure.Storage;
 
 namespace Backstop.Features.Bots;
@@ -15,6 +16,8 @@ public static class BotsModule
         services.AddSingleton<BotCompensation>();
         services.AddSingleton<IOutboxChannel, RecordingPipeline>();
         services.AddScoped<IWebhookHandler, RecallStatusHandler>();
+        services.AddScoped<IWebhookHandler, DeepgramCallbackHandler>();
+        services.AddSingleton<IDeepgramCallbackTokens, TranscriptionTokens>();
         return services;
     }
 }
