@@ -1,4 +1,5 @@
 using System.Buffers;
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Errors;
 using FastEndpoints;
 using Microsoft.Extensions.Options;
@@ -6,12 +7,13 @@ using Microsoft.Extensions.Options;
 namespace Backstop.Infrastructure.Inbox;
 
 /// <summary>
-/// The inbox's one receive endpoint, with one route per provider (<see cref="ProviderRoutes"/>): verify the signature over the raw body, store the event (a duplicate is
-/// answered 200 and not processed again), answer 2xx only once the row is durable, and process it right away, best
-/// effort (the inbox job retries what fails). There is deliberately no request DTO: nothing may parse the body
+/// The inbox's one receive endpoint, with one route per provider (<see cref="ProviderRoutes"/>): verify the
+/// signature over the raw body, hand the event to the group commit, which stores and processes it with the other
+/// concurrent deliveries in one durable commit (a duplicate is answered 200 and not processed again; a failing
+/// handler is recorded and retried by the inbox job), and answer 2xx only once that commit is durable. There is deliberately no request DTO: nothing may parse the body
 /// before its signature is checked, and signatures are over the exact bytes.
 /// </summary>
-internal sealed class ReceiveWebhook(WebhookProviders providers, WebhookInbox inbox, IOptions<WebhooksOptions> options, ILogger<ReceiveWebhook> log)
+internal sealed class ReceiveWebhook(WebhookProviders providers, WebhookInbox inbox, WebhookGroupCommit groupCommit, IOptions<WebhooksOptions> options, ILogger<ReceiveWebhook> log)
     : EndpointWithoutRequest
 {
     /// <summary>The route of each provider; the route alone says which provider's signature applies.</summary>
@@ -31,7 +33,30 @@ internal sealed class ReceiveWebhook(WebhookProviders providers, WebhookInbox in
         Post([.. ProviderRoutes.Keys]);
         AllowAnonymous();
         Summary(s => s.Summary = "Webhook inbox of one provider (signed deliveries only): stored once, acknowledged once durable.");
+        // Twilio is answered TwiML (the reply to an inbound SMS, or an empty one), every other provider a small JSON
+        // acknowledgement. Signatures fail 400 (Twilio's mismatch 403, Deepgram's callback token 401).
+        Description(d => d
+            .SummaryOn(r => RouteOf(r) switch
+            {
+                WebhookRoute.Stripe => "Stripe events (Stripe-Signature).",
+                WebhookRoute.Clerk => "Clerk events (Svix signature).",
+                WebhookRoute.Recall => "Recall.ai events (Svix signature).",
+                WebhookRoute.Deepgram => "Deepgram transcription callbacks (callback token).",
+                WebhookRoute.Paddle => "Paddle events (Paddle-Signature).",
+                WebhookRoute.TwilioSms => "Twilio inbound SMS (X-Twilio-Signature); answered with TwiML.",
+                WebhookRoute.TwilioStatus => "Twilio SMS status callbacks (X-Twilio-Signature).",
+                _ => null,
+            })
+            .AnswersOn<WebhookReceived>(r => !IsTwilio(r), 200)
+            .AnswersOn<string>(IsTwilio, 200, "text/xml")
+            .Problems(400, 413, 503)
+            .ProblemsOn(IsTwilio, 403)
+            .ProblemsOn(r => RouteOf(r) == WebhookRoute.Deepgram, 401));
     }
+
+    private static WebhookRoute? RouteOf(string pattern) => ProviderRoutes.TryGetValue("/" + pattern.Trim('/'), out var route) ? route : null;
+
+    private static bool IsTwilio(string pattern) => RouteOf(pattern) is WebhookRoute.TwilioSms or WebhookRoute.TwilioStatus;
 
     public override async Task HandleAsync(CancellationToken ct)
     {
@@ -54,24 +79,20 @@ internal sealed class ReceiveWebhook(WebhookProviders providers, WebhookInbox in
             throw;
         }
 
-        var id = await inbox.StoreAsync(incoming, ct);
-        if (id is not null)
+        // Stored and processed in the next group commit; answered only once that commit is durable. A handler's
+        // failure is recorded on the event (the inbox job retries it) and still acknowledged: the event is stored.
+        IngestResult stored;
+        try
         {
-            try
-            {
-                // Not the request's token: once claimed, processing should finish (or roll back) on its own terms.
-                await inbox.ProcessAsync(id, CancellationToken.None);
-            }
-            catch (Exception e)
-            {
-                // Stored durably already: the inbox job retries it. The provider gets its 2xx either way.
-                log.LogError(e, "Inline processing of webhook event {WebhookId} failed; the inbox job will retry it", id);
-            }
+            stored = await groupCommit.SubmitAsync(incoming);
         }
-        else
+        catch (Exception e)
         {
-            log.LogInformation("Duplicate {Provider} webhook event {EventId} acknowledged", provider, incoming.EventId);
+            log.LogWarning(e, "A {Provider} webhook event could not be stored; the provider will deliver it again", provider);
+            throw new ProblemException(503, "inbox_unavailable", "The event could not be stored right now; deliver it again later.");
         }
+        var id = stored.Id;
+        if (id is null) log.LogInformation("Duplicate {Provider} webhook event {EventId} acknowledged", provider, incoming.EventId);
 
         var reply = await ReplyAsync(incoming, id, ct);
         if (reply is not null)
@@ -79,7 +100,7 @@ internal sealed class ReceiveWebhook(WebhookProviders providers, WebhookInbox in
             await Send.StringAsync(reply.Body, 200, reply.ContentType, ct);
             return;
         }
-        await Send.OkAsync(new { received = true, duplicate = id is null }, ct);
+        await Send.OkAsync(new WebhookReceived(true, id is null), ct);
     }
 
     /// <summary>
@@ -124,3 +145,6 @@ internal sealed class ReceiveWebhook(WebhookProviders providers, WebhookInbox in
 
     private static ProblemException TooLarge(int limit) => new(413, "payload_too_large", $"The body is larger than {limit} bytes.");
 }
+
+/// <summary>The acknowledgement of a delivery; <see cref="Duplicate"/> when the event was stored before.</summary>
+public sealed record WebhookReceived(bool Received, bool Duplicate);
