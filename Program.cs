@@ -1,4 +1,5 @@
 using Backstop.Features.ApiKeys;
+using Backstop.Features.Bots;
 using Backstop.Features.Messaging;
 using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Audit;
@@ -50,7 +51,8 @@ try
         .AddOutbox()
         .AddApiKeys()
         .AddMessaging()
-        .AddApi();
+        .AddApi()
+        .AddBots();
 
     var app = builder.Build();
     app.Services.GetRequiredService<ConfigurationCheck>().ThrowIfInvalid(app.Configuration);

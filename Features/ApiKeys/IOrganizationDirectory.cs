@@ -20,6 +20,12 @@ public interface IOrganizationDirectory
 
     /// <summary>Removes (soft-deletes) the memberships of this external user in every organization; returns how many were removed.</summary>
     Task<int> RemoveExternalUserAsync(DbConnection connection, DbTransaction transaction, string externalUserId, CancellationToken ct);
+
+    /// <summary>
+    /// Where a notification about something of <paramref name="externalUserId"/> goes: that member's email when the
+    /// organization has that member with an email, else the emails of the organization's owners.
+    /// </summary>
+    Task<IReadOnlyList<string>> NotificationEmailsAsync(DbConnection connection, DbTransaction transaction, string organizationId, string? externalUserId, CancellationToken ct);
 }
 
 /// <param name="ExternalOrganizationId">The organization's id at the identity provider (Clerk <c>org_…</c>, or the user id for a personal organization).</param>

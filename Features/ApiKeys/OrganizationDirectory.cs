@@ -56,4 +56,23 @@ public sealed class OrganizationDirectory(OrganizationStore organizations, TimeP
             update organization_members set deleted_at = @now, updated_at = @now
             where external_user_id = @externalUserId and deleted_at is null
             """, new { externalUserId, now = time.GetUtcNow() }, transaction, cancellationToken: ct));
+
+    public async Task<IReadOnlyList<string>> NotificationEmailsAsync(DbConnection connection, DbTransaction transaction, string organizationId, string? externalUserId, CancellationToken ct)
+    {
+        if (externalUserId is not null)
+        {
+            var member = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+                """
+                select email from organization_members
+                where organization_id = @organizationId and external_user_id = @externalUserId and deleted_at is null and email is not null
+                """, new { organizationId, externalUserId }, transaction, cancellationToken: ct));
+            if (member is not null) return [member];
+        }
+        return (await connection.QueryAsync<string>(new CommandDefinition(
+            """
+            select email from organization_members
+            where organization_id = @organizationId and role = 'owner' and deleted_at is null and email is not null
+            order by id
+            """, new { organizationId }, transaction, cancellationToken: ct))).ToList();
+    }
 }

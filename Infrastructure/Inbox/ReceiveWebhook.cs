@@ -70,7 +70,7 @@ internal sealed class ReceiveWebhook(WebhookProviders providers, WebhookInbox in
         IncomingWebhook incoming;
         try
         {
-            incoming = providers.Verify(route, HttpContext.Request, body);
+            incoming = await providers.VerifyAsync(route, HttpContext.Request, body, ct);
         }
         catch (WebhookRejectedException e)
         {

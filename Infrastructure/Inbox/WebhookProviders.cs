@@ -44,7 +44,8 @@ public sealed class WebhookProviders(
     IOptions<RecallOptions> recall,
     IOptions<DeepgramOptions> deepgram,
     IOptions<PaddleOptions> paddle,
-    IOptions<TwilioOptions> twilio)
+    IOptions<TwilioOptions> twilio,
+    IEnumerable<IDeepgramCallbackTokens> callbackTokens)
 {
     public const string TwilioInbound = "sms.inbound";
     public const string TwilioStatus = "sms.status";
@@ -74,9 +75,9 @@ public sealed class WebhookProviders(
     /// event whose id or type is over <see cref="MaxIdentifierLength"/> characters or holds control characters is
     /// refused (400) and not stored: no provider sends one, and such values would bloat the unique index and the logs.
     /// </summary>
-    public IncomingWebhook Verify(WebhookRoute route, HttpRequest request, byte[] body)
+    public async ValueTask<IncomingWebhook> VerifyAsync(WebhookRoute route, HttpRequest request, byte[] body, CancellationToken ct)
     {
-        var incoming = VerifySignature(route, request, body);
+        var incoming = await VerifySignatureAsync(route, request, body, ct);
         CheckIdentifier("event id", incoming.EventId);
         CheckIdentifier("event type", incoming.EventType);
         return incoming;
@@ -90,7 +91,7 @@ public sealed class WebhookProviders(
             throw InvalidPayload($"The {what} contains control characters.");
     }
 
-    private IncomingWebhook VerifySignature(WebhookRoute route, HttpRequest request, byte[] body)
+    private async ValueTask<IncomingWebhook> VerifySignatureAsync(WebhookRoute route, HttpRequest request, byte[] body, CancellationToken ct)
     {
         var now = time.GetUtcNow();
         var tolerance = TimeSpan.FromSeconds(inbox.Value.SignatureToleranceSeconds);
@@ -139,9 +140,13 @@ public sealed class WebhookProviders(
             }
             case WebhookRoute.Deepgram:
             {
+                // Each transcription request carries its own token (stored hashed by whoever issued it); the static
+                // Deepgram:CallbackToken is still accepted when set.
                 var token = request.Query["token"].ToString();
-                if (string.IsNullOrEmpty(token) || !Secrets.FixedTimeEquals(token, deepgram.Value.CallbackToken!.Trim()))
-                    throw new WebhookRejectedException(401, "invalid_token", "The callback token is missing or wrong.");
+                var valid = !string.IsNullOrEmpty(token) &&
+                            ((deepgram.Value.HasStaticToken && Secrets.FixedTimeEquals(token, deepgram.Value.CallbackToken!.Trim())) ||
+                             await IssuedAsync(token, ct));
+                if (!valid) throw new WebhookRejectedException(401, "invalid_token", "The callback token is missing or wrong.");
                 using var document = ParseObject(body);
                 var root = document.RootElement;
                 var requestId = (root.TryGetProperty("metadata", out var metadata) && metadata.ValueKind == JsonValueKind.Object ? String(metadata, "request_id") : null)
@@ -208,6 +213,13 @@ public sealed class WebhookProviders(
             default:
                 throw new ArgumentOutOfRangeException(nameof(route));
         }
+    }
+
+    private async ValueTask<bool> IssuedAsync(string token, CancellationToken ct)
+    {
+        foreach (var tokens in callbackTokens)
+            if (await tokens.IsIssuedAsync(token, ct)) return true;
+        return false;
     }
 
     private static ProblemException InvalidPayload(string detail) => new(400, "invalid_payload", detail);

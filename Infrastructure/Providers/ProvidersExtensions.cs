@@ -18,8 +18,8 @@ public static class ProvidersExtensions
     {
         services.AddCheckedOptions<StripeOptions>(StripeOptions.Section);
         services.AddCheckedOptions<ClerkOptions>(ClerkOptions.Section);
-        services.AddCheckedOptions<RecallOptions>(RecallOptions.Section);
-        services.AddCheckedOptions<DeepgramOptions>(DeepgramOptions.Section);
+        services.AddRecall();
+        services.AddDeepgram();
         services.AddCheckedOptions<PaddleOptions>(PaddleOptions.Section);
         services.AddTwilio();
         return services;

@@ -2,19 +2,43 @@ using Backstop.Infrastructure.Configuration;
 
 namespace Backstop.Infrastructure.Providers.Deepgram;
 
-/// <summary>Settings of Deepgram (section <c>Deepgram</c>). Setting its webhook secret enables its inbox route; an empty secret is never a fallback.</summary>
+/// <summary>
+/// Settings of Deepgram (section <c>Deepgram</c>). The API key enables transcriptions, whose callbacks carry a
+/// token of their own (per request, stored hashed). <see cref="CallbackToken"/> is the older static token, still
+/// accepted when set, for callbacks of requests made elsewhere.
+/// </summary>
 public sealed class DeepgramOptions : IValidatedOptions
 {
     public const string Section = "Deepgram";
 
-    /// <summary>The unguessable token put in callback URLs as <c>?token=</c>.</summary>
+    /// <summary>A static token accepted as <c>?token=</c> besides the per-request ones (optional).</summary>
     public string? CallbackToken { get; set; }
 
-    public bool Enabled => !string.IsNullOrWhiteSpace(CallbackToken);
+    public string? ApiKey { get; set; }
+
+    public string BaseUrl { get; set; } = "https://api.deepgram.com";
+
+    public string Model { get; set; } = "nova-3";
+
+    /// <summary>Empty: Deepgram detects the language.</summary>
+    public string? Language { get; set; }
+
+    public int TimeoutSeconds { get; set; } = 30;
+
+    /// <summary>The inbox route is enabled: per-request tokens exist once transcriptions can be requested, or a static token is set.</summary>
+    public bool Enabled => ApiEnabled || HasStaticToken;
+
+    public bool HasStaticToken => !string.IsNullOrWhiteSpace(CallbackToken);
+
+    public bool ApiEnabled => !string.IsNullOrWhiteSpace(ApiKey);
 
     public IEnumerable<string> Validate()
     {
-        if (Enabled && CallbackToken!.Trim().Length < 24)
+        if (HasStaticToken && CallbackToken!.Trim().Length < 24)
             yield return "Deepgram:CallbackToken must be at least 24 characters (it is the callbacks' only authentication).";
+        if (!(Uri.TryCreate(BaseUrl, UriKind.Absolute, out var b) && b.Scheme is "http" or "https"))
+            yield return $"Deepgram:BaseUrl must be an absolute http(s) URL (got '{BaseUrl}').";
+        if (string.IsNullOrWhiteSpace(Model)) yield return "Deepgram:Model must not be empty.";
+        if (TimeoutSeconds is < 1 or > 300) yield return "Deepgram:TimeoutSeconds must be between 1 and 300.";
     }
 }

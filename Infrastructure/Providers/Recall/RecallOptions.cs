@@ -3,16 +3,49 @@ using Backstop.Infrastructure.Providers.Svix;
 
 namespace Backstop.Infrastructure.Providers.Recall;
 
-/// <summary>Settings of Recall (section <c>Recall</c>). Setting its webhook secret enables its inbox route; an empty secret is never a fallback.</summary>
+/// <summary>
+/// Settings of Recall (section <c>Recall</c>): the webhook secret enables its inbox route (an empty secret is never
+/// a fallback); the API key and region (keys are per region) enable recording bots.
+/// </summary>
 public sealed class RecallOptions : IValidatedOptions
 {
     public const string Section = "Recall";
 
+    public static readonly string[] Regions = ["us-west-2", "us-east-1", "eu-central-1", "ap-northeast-1"];
+
     /// <summary>The workspace verification secret or the endpoint's Svix secret (<c>whsec_…</c>).</summary>
     public string? WebhookSecret { get; set; }
 
+    public string? ApiKey { get; set; }
+
+    public string Region { get; set; } = "us-west-2";
+
+    /// <summary>Defaults to the region's address, <c>https://{Region}.recall.ai</c>; set it to go through a proxy (or a local fake).</summary>
+    public string? BaseUrl { get; set; }
+
+    /// <summary>How long one API call may take. A create that times out is treated as refused (see docs/bots.md).</summary>
+    public int TimeoutSeconds { get; set; } = 30;
+
+    /// <summary>The name the bot shows in the meeting.</summary>
+    public string BotName { get; set; } = "Backstop Notetaker";
+
+    /// <summary>The inbox route is enabled.</summary>
     public bool Enabled => !string.IsNullOrWhiteSpace(WebhookSecret);
 
-    public IEnumerable<string> Validate() =>
-        Enabled && !SvixSignature.IsValidSecret(WebhookSecret!) ? ["Recall:WebhookSecret must be a Svix secret: 'whsec_' followed by base64."] : [];
+    /// <summary>Bots can be started.</summary>
+    public bool ApiEnabled => !string.IsNullOrWhiteSpace(ApiKey);
+
+    public Uri BaseAddress => new((string.IsNullOrWhiteSpace(BaseUrl) ? $"https://{Region}.recall.ai" : BaseUrl.Trim()).TrimEnd('/') + "/");
+
+    public IEnumerable<string> Validate()
+    {
+        if (Enabled && !SvixSignature.IsValidSecret(WebhookSecret!))
+            yield return "Recall:WebhookSecret must be a Svix secret: 'whsec_' followed by base64.";
+        if (string.IsNullOrWhiteSpace(BaseUrl) && !Regions.Contains(Region))
+            yield return $"Recall:Region must be one of {string.Join(", ", Regions)} (got '{Region}').";
+        if (!string.IsNullOrWhiteSpace(BaseUrl) && !(Uri.TryCreate(BaseUrl.Trim(), UriKind.Absolute, out var b) && b.Scheme is "http" or "https"))
+            yield return $"Recall:BaseUrl must be an absolute http(s) URL (got '{BaseUrl}').";
+        if (TimeoutSeconds is < 1 or > 300) yield return "Recall:TimeoutSeconds must be between 1 and 300.";
+        if (string.IsNullOrWhiteSpace(BotName) || BotName.Length > 100) yield return "Recall:BotName must be 1 to 100 characters.";
+    }
 }

@@ -36,6 +36,9 @@ public sealed class FailingAfterWriteDirectory(IOrganizationDirectory inner, Dir
 
     public Task<int> RemoveExternalUserAsync(DbConnection connection, DbTransaction transaction, string externalUserId, CancellationToken ct) =>
         inner.RemoveExternalUserAsync(connection, transaction, externalUserId, ct);
+
+    public Task<IReadOnlyList<string>> NotificationEmailsAsync(DbConnection connection, DbTransaction transaction, string organizationId, string? externalUserId, CancellationToken ct) =>
+        inner.NotificationEmailsAsync(connection, transaction, organizationId, externalUserId, ct);
 }
 
 /// <summary>Clerk events provision organizations and members through the ApiKeys slice, exactly once.</summary>

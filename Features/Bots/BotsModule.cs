@@ -1,0 +1,23 @@
+using Backstop.Infrastructure.Inbox;
+using Backstop.Infrastructure.Outbox;
+using Backstop.Infrastructure.Providers.Deepgram;
+using Backstop.Infrastructure.Storage;
+
+namespace Backstop.Features.Bots;
+
+public static class BotsModule
+{
+    /// <summary>Meetings and their Recall bots, the recording pipeline (storage, Deepgram) and the slice's webhook handlers.</summary>
+    public static IServiceCollection AddBots(this IServiceCollection services)
+    {
+        services.AddStorage();
+        services.AddSingleton<Meetings>();
+        services.AddSingleton<BotStarter>();
+        services.AddSingleton<BotCompensation>();
+        services.AddSingleton<IOutboxChannel, RecordingPipeline>();
+        services.AddScoped<IWebhookHandler, RecallStatusHandler>();
+        services.AddScoped<IWebhookHandler, DeepgramCallbackHandler>();
+        services.AddSingleton<IDeepgramCallbackTokens, TranscriptionTokens>();
+        return services;
+    }
+}

@@ -1,0 +1,105 @@
+using Backstop.Infrastructure.Api;
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Security;
+using Dapper;
+using FastEndpoints;
+using FluentValidation;
+
+namespace Backstop.Features.Bots;
+
+public sealed record CreateMeetingRequest
+{
+    public string Title { get; init; } = "";
+    public string MeetingUrl { get; init; } = "";
+    /// <summary>Start the recording bot now; the meeting exists only if the bot could be started.</summary>
+    public bool StartBot { get; init; }
+    /// <summary>When the bot joins (Recall schedules it); default: at once.</summary>
+    public DateTimeOffset? JoinAt { get; init; }
+    /// <summary>The member the meeting is for: notifications go to them, else to the organization's owners.</summary>
+    public string? ExternalUserId { get; init; }
+
+    public sealed class Validator : Validator<CreateMeetingRequest>
+    {
+        public Validator()
+        {
+            RuleFor(r => r.Title).NotEmpty().WithMessage("title is required.").MaximumLength(200).WithMessage("title must be at most 200 characters.");
+            RuleFor(r => r.MeetingUrl).NotEmpty().WithMessage("meetingUrl is required.")
+                .MaximumLength(2000).WithMessage("meetingUrl must be at most 2000 characters.")
+                .Must(u => MeetingUrls.TryNormalize(u, out _)).WithMessage("meetingUrl must be an absolute http(s) link to the meeting.")
+                .WithErrorCode("invalid_meeting_url");
+            RuleFor(r => r.ExternalUserId).MaximumLength(200).WithMessage("externalUserId must be at most 200 characters.");
+        }
+    }
+}
+
+/// <summary><c>POST /v1/meetings</c>: a meeting of the caller's organization, with its bot started at once when <c>startBot</c>.</summary>
+public sealed class CreateMeeting(Db db, BotStarter starter, Meetings meetings, TimeProvider time) : Endpoint<CreateMeetingRequest, MeetingResponse>
+{
+    public override void Configure()
+    {
+        Post("/v1/meetings");
+        Policies(BackstopPolicies.Write);
+        Summary(s => s.Summary = "Create a meeting; with startBot, its recording bot is started in the same call (201 only if it started).");
+        Description(d => d.Answers<MeetingResponse>(201).Problems(409, 502, 503));
+    }
+
+    public override async Task HandleAsync(CreateMeetingRequest req, CancellationToken ct)
+    {
+        var organizationId = User.OrganizationId();
+        MeetingUrls.TryNormalize(req.MeetingUrl, out var normalized);
+        if (req.StartBot) starter.EnsureConfigured();
+        await CheckCreationAllowedAsync(organizationId, ct);
+
+        var now = time.GetUtcNow();
+        var id = Ids.New(time);
+        // With startBot the insert is the claim: the row is born 'joining', so the partial unique index decides between
+        // two creations on one URL, and a refused start deletes it again.
+        var claim = req.StartBot ? Ids.New(time) : null;
+        MeetingRow created;
+        try
+        {
+            created = await db.InTransactionAsync((connection, tx) => connection.QuerySingleAsync<MeetingRow>(new CommandDefinition(
+                $"""
+                insert into meetings (id, organization_id, title, meeting_url, normalized_url, external_user_id, join_at, status,
+                                      bot_claim, created_at, updated_at)
+                values (@id, @organizationId, @title, @meetingUrl, @normalized, @externalUserId, @joinAt, @status, @claim, @now, @now)
+                returning {Meetings.Columns}
+                """,
+                new
+                {
+                    id, organizationId, title = req.Title.Trim(), meetingUrl = req.MeetingUrl.Trim(), normalized,
+                    externalUserId = string.IsNullOrWhiteSpace(req.ExternalUserId) ? null : req.ExternalUserId.Trim(), joinAt = req.JoinAt,
+                    status = req.StartBot ? MeetingStatus.Joining : MeetingStatus.Scheduled, claim, now,
+                }, tx, cancellationToken: ct)), ct);
+        }
+        catch (Exception e) when (Db.IsUniqueViolation(e))
+        {
+            await using var connection = await db.OpenAsync(ct);
+            await ConflictProblem.WriteAsync(HttpContext, BotProblems.UrlInUse(await Meetings.ActiveOnUrlAsync(connection, organizationId, normalized, ct)));
+            return;
+        }
+
+        if (req.StartBot)
+        {
+            try
+            {
+                await starter.CallAndRecordAsync(created, createdForStart: true);
+            }
+            catch (MeetingConflictException e)
+            {
+                await ConflictProblem.WriteAsync(HttpContext, e);
+                return;
+            }
+        }
+
+        var row = await meetings.GetAsync(organizationId, id, ct);
+        await Send.ResponseAsync(MeetingResponse.From(row, await meetings.HistoryAsync(row, ct)), 201, ct);
+    }
+
+    /// <summary>
+    /// The one place where creating a meeting (and so starting its bot) is gated: the Quota slice's <c>meetings</c>
+    /// limit and the Billing slice's past-due / suspended refusal will be called here, before anything is written.
+    /// Nothing gates creation yet.
+    /// </summary>
+    private static Task CheckCreationAllowedAsync(string organizationId, CancellationToken ct) => Task.CompletedTask;
+}

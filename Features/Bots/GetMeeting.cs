@@ -1,0 +1,28 @@
+using Backstop.Infrastructure.Api;
+using Backstop.Infrastructure.Security;
+using FastEndpoints;
+
+namespace Backstop.Features.Bots;
+
+public sealed record MeetingIdRequest
+{
+    public string Id { get; init; } = "";
+}
+
+/// <summary><c>GET /v1/meetings/{id}</c>: the meeting with its current bot's status history.</summary>
+public sealed class GetMeeting(Meetings meetings) : Endpoint<MeetingIdRequest, MeetingResponse>
+{
+    public override void Configure()
+    {
+        Get("/v1/meetings/{id}");
+        Policies(BackstopPolicies.Read);
+        Summary(s => s.Summary = "Get a meeting with its bot's status history.");
+        Description(d => d.Problems(404));
+    }
+
+    public override async Task HandleAsync(MeetingIdRequest req, CancellationToken ct)
+    {
+        var row = await meetings.GetAsync(User.OrganizationId(), req.Id, ct);
+        await Send.OkAsync(MeetingResponse.From(row, await meetings.HistoryAsync(row, ct)), ct);
+    }
+}

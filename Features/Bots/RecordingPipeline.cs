@@ -1,0 +1,143 @@
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Outbox;
+using Backstop.Infrastructure.Providers.Deepgram;
+using Backstop.Infrastructure.Providers.Recall;
+using Backstop.Infrastructure.Security;
+using Backstop.Infrastructure.Storage;
+using Dapper;
+
+namespace Backstop.Features.Bots;
+
+/// <summary>What the <c>bots</c> channel stores: one step of the recording pipeline.</summary>
+public sealed record PipelineStep(string Kind, string MeetingId, string BotId, string? TranscriptionId = null, string? AudioUrl = null, string? Token = null);
+
+/// <summary>
+/// After <c>bot.done</c>, as outbox messages (each retried on its own, each written in the transaction of the state
+/// change that calls for it):
+/// <list type="number">
+/// <item><c>fetch_recording</c>: retrieve the bot from Recall, copy its recording into our storage, record key and
+/// size and, in the same transaction, queue the transcription with a fresh callback token (only its hash is stored);</item>
+/// <item><c>request_transcription</c>: ask Deepgram to transcribe Recall's download link, calling back
+/// <c>{PublicBaseUrl}/webhooks/deepgram?token=…</c>. The token is in this message's payload only, which is
+/// erased once it is sent (a sensitive message).</item>
+/// </list>
+/// </summary>
+internal sealed class RecordingPipeline(
+    Db db,
+    RecallClient recall,
+    RecordingDownloader downloader,
+    IFileStore files,
+    DeepgramClient deepgram,
+    IOutbox outbox,
+    IConfiguration configuration,
+    TimeProvider time,
+    ILogger<RecordingPipeline> log) : IOutboxChannel
+{
+    public const string Channel = "bots";
+    public const string FetchKind = "fetch_recording";
+    public const string TranscribeKind = "request_transcription";
+
+    public string Name => Channel;
+
+    public static OutboxEnvelope FetchRecording(string meetingId, string botId) =>
+        OutboxEnvelope.Create(Channel, $"bots:fetch_recording:{botId}", new PipelineStep(FetchKind, meetingId, botId), meetingId);
+
+    public static string? CallbackUrl(IConfiguration configuration, string token) =>
+        configuration["PublicBaseUrl"] is { Length: > 0 } baseUrl ? baseUrl.Trim().TrimEnd('/') + "/webhooks/deepgram?token=" + Uri.EscapeDataString(token) : null;
+
+    public Task<DeliveryResult> DeliverAsync(OutboxMessage message, CancellationToken ct)
+    {
+        var step = message.PayloadAs<PipelineStep>();
+        return step.Kind switch
+        {
+            FetchKind => FetchAsync(step, ct),
+            TranscribeKind => TranscribeAsync(step, ct),
+            _ => Task.FromResult(DeliveryResult.Permanent($"Unknown pipeline step '{step.Kind}'.")),
+        };
+    }
+
+    private async Task<DeliveryResult> FetchAsync(PipelineStep step, CancellationToken ct)
+    {
+        MeetingRow? meeting;
+        await using (var connection = await db.OpenAsync(ct))
+            meeting = await connection.QuerySingleOrDefaultAsync<MeetingRow>(new CommandDefinition(
+                $"select {Meetings.Columns} from meetings where id = @MeetingId and bot_id = @BotId", step, cancellationToken: ct));
+        if (meeting is null || meeting.DeletedAt is not null) return DeliveryResult.Sent();
+
+        var bot = await recall.GetBotAsync(step.BotId, ct);
+        if (!bot.Ok) return bot.Failure!.Transient ? DeliveryResult.Transient(bot.Failure.Message, bot.Failure.RetryAfter) : DeliveryResult.Permanent(bot.Failure.Message);
+        // Recall announces done before every media file is ready; a missing link is worth waiting for.
+        if (bot.Value!.AudioDownloadUrl is not { } url) return DeliveryResult.Transient("The bot has no recording download link yet.");
+
+        StoredFile stored;
+        using (var response = await downloader.GetAsync(url, ct))
+        {
+            if (!response.IsSuccessStatusCode)
+                return DeliveryResult.Transient($"Downloading the recording answered {(int)response.StatusCode}.");
+            var contentType = response.Content.Headers.ContentType?.MediaType ?? "audio/mpeg";
+            var extension = contentType.Contains("mp4", StringComparison.OrdinalIgnoreCase) ? "mp4" : "mp3";
+            await using var body = await response.Content.ReadAsStreamAsync(ct);
+            stored = await files.PutAsync($"meetings/{step.MeetingId}/{step.BotId}.{extension}", body, contentType, ct);
+        }
+
+        var transcribe = deepgram.IsEnabled && configuration["PublicBaseUrl"] is { Length: > 0 };
+        if (!transcribe) log.LogWarning("Meeting {MeetingId} is not transcribed: Deepgram:ApiKey or PublicBaseUrl is not set", step.MeetingId);
+        var now = time.GetUtcNow();
+        await db.InTransactionAsync(async (connection, tx) =>
+        {
+            var updated = await connection.ExecuteAsync(new CommandDefinition(
+                """
+                update meetings
+                set audio_key = @Key, audio_size = @Size, audio_content_type = @ContentType,
+                    status = case when @transcribe and status = 'done' then 'transcribing' else status end,
+                    transcript_status = case when @transcribe then 'transcribing' else null end, updated_at = @now
+                where id = @MeetingId and bot_id = @BotId and deleted_at is null
+                """, new { stored.Key, stored.Size, stored.ContentType, transcribe, now, step.MeetingId, step.BotId }, tx, cancellationToken: ct));
+            if (updated == 0 || !transcribe) return;
+
+            var token = Secrets.RandomToken(32);
+            var transcriptionId = Ids.New(time);
+            var inserted = await connection.ExecuteAsync(new CommandDefinition(
+                """
+                insert into transcriptions (id, meeting_id, bot_id, token_hash, status, created_at, updated_at)
+                values (@transcriptionId, @MeetingId, @BotId, @tokenHash, 'queued', @now, @now)
+                on conflict (meeting_id, bot_id) do nothing
+                """, new { transcriptionId, step.MeetingId, step.BotId, tokenHash = Secrets.Hash(token), now }, tx, cancellationToken: ct));
+            if (inserted == 0) return;
+            await outbox.EnqueueAsync(connection, tx, OutboxEnvelope.Create(Channel, $"bots:transcribe:{step.BotId}",
+                new PipelineStep(TranscribeKind, step.MeetingId, step.BotId, transcriptionId, url, token), step.MeetingId, sensitive: true), ct);
+        }, ct);
+        log.LogInformation("Recording of meeting {MeetingId} stored ({Bytes} bytes)", step.MeetingId, stored.Size);
+        return DeliveryResult.Sent(stored.Key);
+    }
+
+    private async Task<DeliveryResult> TranscribeAsync(PipelineStep step, CancellationToken ct)
+    {
+        if (CallbackUrl(configuration, step.Token!) is not { } callback) return DeliveryResult.Permanent("PublicBaseUrl is not set.");
+        var result = await deepgram.TranscribeAsync(step.AudioUrl!, callback, step.TranscriptionId!, ct);
+        var now = time.GetUtcNow();
+        if (result.Accepted is { } accepted)
+        {
+            await using var connection = await db.OpenAsync(ct);
+            // The callback may be faster than this write: it then finds the transcription by the id it carries in metadata.extra.
+            await connection.ExecuteAsync(new CommandDefinition(
+                "update transcriptions set request_id = @RequestId, status = case when status = 'queued' then 'requested' else status end, updated_at = @now where id = @TranscriptionId",
+                new { accepted.RequestId, now, step.TranscriptionId }, cancellationToken: ct));
+            return DeliveryResult.Sent(accepted.RequestId);
+        }
+        var failure = result.Failure!;
+        if (failure.Transient) return DeliveryResult.Transient(failure.Message, failure.RetryAfter);
+        await db.InTransactionAsync(async (connection, tx) =>
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                "update transcriptions set status = 'failed', error = @Message, updated_at = @now where id = @TranscriptionId",
+                new { failure.Message, now, step.TranscriptionId }, tx, cancellationToken: ct));
+            await connection.ExecuteAsync(new CommandDefinition(
+                """
+                update meetings set status = 'transcription_failed', transcript_status = 'failed', updated_at = @now
+                where id = @MeetingId and bot_id = @BotId and status = 'transcribing'
+                """, new { now, step.MeetingId, step.BotId }, tx, cancellationToken: ct));
+        }, ct);
+        return DeliveryResult.Permanent(failure.Message);
+    }
+}

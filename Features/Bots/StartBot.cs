@@ -1,0 +1,37 @@
+using Backstop.Infrastructure.Api;
+using Backstop.Infrastructure.Security;
+using FastEndpoints;
+
+namespace Backstop.Features.Bots;
+
+/// <summary>
+/// <c>POST /v1/meetings/{id}/bot</c>: starts the meeting's recording bot. Exactly one of any number of concurrent
+/// calls starts it; the others get 409 <c>bot_already_active</c> (or <c>meeting_url_in_use</c> when another meeting
+/// of the organization records the same URL).
+/// </summary>
+public sealed class StartBot(BotStarter starter, Meetings meetings) : Endpoint<MeetingIdRequest, MeetingResponse>
+{
+    public override void Configure()
+    {
+        Post("/v1/meetings/{id}/bot");
+        Policies(BackstopPolicies.Write);
+        Summary(s => s.Summary = "Start the meeting's recording bot.");
+        Description(d => d.Problems(404, 409, 502, 503));
+    }
+
+    public override async Task HandleAsync(MeetingIdRequest req, CancellationToken ct)
+    {
+        var organizationId = User.OrganizationId();
+        try
+        {
+            await starter.StartAsync(organizationId, req.Id, ct);
+        }
+        catch (MeetingConflictException e)
+        {
+            await ConflictProblem.WriteAsync(HttpContext, e);
+            return;
+        }
+        var row = await meetings.GetAsync(organizationId, req.Id, ct);
+        await Send.OkAsync(MeetingResponse.From(row, await meetings.HistoryAsync(row, ct)), ct);
+    }
+}

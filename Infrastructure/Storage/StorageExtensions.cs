@@ -1,0 +1,16 @@
+using Backstop.Infrastructure.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace Backstop.Infrastructure.Storage;
+
+public static class StorageExtensions
+{
+    public static IServiceCollection AddStorage(this IServiceCollection services)
+    {
+        services.AddCheckedOptions<StorageOptions>(StorageOptions.Section);
+        services.AddSingleton<IFileStore>(sp => sp.GetRequiredService<IOptions<StorageOptions>>().Value.IsS3
+            ? new S3FileStore(sp.GetRequiredService<IOptions<StorageOptions>>())
+            : new LocalFileStore(sp.GetRequiredService<IOptions<StorageOptions>>()));
+        return services;
+    }
+}
