@@ -23,8 +23,12 @@ public sealed class InvalidConfigurationException(IReadOnlyList<string> problems
 public sealed class ConfigurationCheck
 {
     private readonly List<(string Section, Type Type)> entries = [];
+    private readonly List<Func<IConfiguration, IEnumerable<string>>> rules = [];
 
     public void Add<T>(string section) where T : class, IValidatedOptions, new() => entries.Add((section, typeof(T)));
+
+    /// <summary>A rule across sections (a top-level key, a fallback from one section to another).</summary>
+    public void AddRule(Func<IConfiguration, IEnumerable<string>> rule) => rules.Add(rule);
 
     public IReadOnlyList<string> Problems(IConfiguration configuration)
     {
@@ -57,6 +61,7 @@ public sealed class ConfigurationCheck
                 problems.Add($"{sectionName}: {e.Message}");
             }
         }
+        foreach (var rule in rules) problems.AddRange(rule(configuration));
         return problems;
     }
 
@@ -84,6 +89,12 @@ public static class ConfigurationCheckExtensions
     {
         services.AddOptions<T>().BindConfiguration(section);
         Check(services).Add<T>(section);
+        return services;
+    }
+
+    public static IServiceCollection AddConfigurationRule(this IServiceCollection services, Func<IConfiguration, IEnumerable<string>> rule)
+    {
+        Check(services).AddRule(rule);
         return services;
     }
 

@@ -10,6 +10,9 @@ namespace Backstop.Infrastructure.Providers;
 
 public static class ProvidersExtensions
 {
+    /// <summary>The top-level setting: this service's address as providers reach it; callback URLs are built from it.</summary>
+    public const string PublicBaseUrl = "PublicBaseUrl";
+
     /// <summary>
     /// Every third party's settings (one options class per configuration section) and clients. A provider is
     /// enabled by configuring it; its settings are checked at start-up with the others.
@@ -22,6 +25,10 @@ public static class ProvidersExtensions
         services.AddDeepgram();
         services.AddCheckedOptions<PaddleOptions>(PaddleOptions.Section);
         services.AddTwilio();
+        services.AddConfigurationRule(c =>
+            c[PublicBaseUrl] is { Length: > 0 } url && !(Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
+                ? [$"PublicBaseUrl must be an absolute http(s) URL (got '{url}')."]
+                : []);
         return services;
     }
 }

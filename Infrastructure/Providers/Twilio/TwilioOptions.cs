@@ -22,7 +22,7 @@ public sealed class TwilioOptions : IValidatedOptions
     /// <summary>The Messages API's base address; tests point it at a local server.</summary>
     public string BaseUrl { get; set; } = "https://api.twilio.com";
 
-    /// <summary>This service's public address as Twilio reaches it; status callbacks go to <c>{PublicBaseUrl}/webhooks/twilio/status</c>. Without it no callback is requested.</summary>
+    /// <summary>This service's public address as Twilio reaches it (default: the top-level <c>PublicBaseUrl</c>); status callbacks go to <c>{PublicBaseUrl}/webhooks/twilio/status</c>. Without it no callback is requested.</summary>
     public string? PublicBaseUrl { get; set; }
 
     /// <summary>Messages per second this instance sends at most, so bursts are not filtered by carriers.</summary>
@@ -51,8 +51,7 @@ public sealed class TwilioOptions : IValidatedOptions
         }
         if (!Uri.TryCreate(BaseUrl, UriKind.Absolute, out var b) || b.Scheme is not ("http" or "https"))
             yield return $"Twilio:BaseUrl must be an absolute http(s) URL (got '{BaseUrl}').";
-        if (!string.IsNullOrWhiteSpace(AuthToken) && string.IsNullOrWhiteSpace(PublicBaseUrl))
-            yield return "Twilio:PublicBaseUrl is required when Twilio:AuthToken is set (Twilio signs the public URL it calls).";
+        // "required when Twilio:AuthToken is set" is checked across sections (it falls back to PublicBaseUrl): AddTwilio.
         if (!string.IsNullOrWhiteSpace(PublicBaseUrl) &&
             !(Uri.TryCreate(PublicBaseUrl, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"))
             yield return $"Twilio:PublicBaseUrl must be an absolute http(s) URL (got '{PublicBaseUrl}').";

@@ -54,6 +54,32 @@ public sealed class WebhookSettingsTests
     }
 
     [Fact]
+    public void The_top_level_public_base_url_serves_twilio_and_is_required_by_deepgram()
+    {
+        ProblemsOf(new() { ["Twilio:AuthToken"] = "token", ["PublicBaseUrl"] = "https://backstop.example.com" }).ShouldBeEmpty();
+        ProblemsOf(new() { ["Twilio:AuthToken"] = "token" }).ShouldContain(p => p.Contains("Twilio:PublicBaseUrl"));
+        ProblemsOf(new() { ["Deepgram:ApiKey"] = "dg-key" }).ShouldContain(p => p.StartsWith("PublicBaseUrl is required", StringComparison.Ordinal));
+        ProblemsOf(new() { ["Deepgram:ApiKey"] = "dg-key", ["PublicBaseUrl"] = "https://backstop.example.com" }).ShouldBeEmpty();
+        ProblemsOf(new() { ["PublicBaseUrl"] = "backstop.example.com" }).ShouldContain(p => p.Contains("absolute http(s) URL"));
+    }
+
+    [Fact]
+    public void Twilio_falls_back_to_the_top_level_public_base_url()
+    {
+        var services = new ServiceCollection();
+        services.AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Twilio:AuthToken"] = "token",
+            ["PublicBaseUrl"] = "https://backstop.example.com",
+        }).Build());
+        services.AddProviders();
+        using var provider = services.BuildServiceProvider();
+        var twilio = provider.GetRequiredService<Microsoft.Extensions.Options.IOptions<Backstop.Infrastructure.Providers.Twilio.TwilioOptions>>().Value;
+        twilio.PublicBaseUrl.ShouldBe("https://backstop.example.com");
+        twilio.StatusCallbackUrl.ShouldBe("https://backstop.example.com/webhooks/twilio/status");
+    }
+
+    [Fact]
     public void Retry_delays_double_from_the_base_up_to_the_cap()
     {
         var options = new WebhooksOptions { RetryBaseDelaySeconds = 60, RetryMaxDelaySeconds = 600 };
