@@ -78,16 +78,10 @@ public sealed class ApiKeyStore(Db db, TimeProvider time, IOptions<ApiKeysOption
     public async Task<Page<ApiKeyResponse>> ListAsync(string organizationId, PageRequest page, CancellationToken ct)
     {
         await using var connection = await db.OpenAsync(ct);
-        var rows = (await connection.QueryAsync<ApiKeyRow>(new CommandDefinition(
-            $"""
-            select {Columns} from api_keys
-            where organization_id = @organizationId and (@After is null or id < @After)
-            order by id desc
-            limit @Limit
-            """, new { organizationId, page.After, Limit = page.Take + 1 }, cancellationToken: ct))).ToList();
+        var rows = await connection.PageAsync<ApiKeyRow>($"select {Columns} from api_keys", "organization_id = @organizationId",
+            new { organizationId }, page, r => r.Id, ct);
         var now = time.GetUtcNow();
-        var result = Paging.Of(rows, page.Take, r => r.Id);
-        return new Page<ApiKeyResponse>(result.Items.Select(r => ApiKeyResponse.From(r, now)).ToList(), result.NextCursor);
+        return rows.Map(r => ApiKeyResponse.From(r, now));
     }
 
     /// <summary>Revokes the key at once. Revoking a revoked key again is fine; a key of another organization is 404.</summary>

@@ -3,14 +3,18 @@ using System.Data.Common;
 namespace Backstop.Features.ApiKeys;
 
 /// <summary>
-/// The ApiKeys slice's public face to other slices (the Webhooks slice's Clerk handlers): provisioning of
-/// organizations and members by their external (Clerk) ids. Every method runs inside the caller's transaction, so
+/// The ApiKeys slice's public face to other slices: whether an organization exists, and provisioning of
+/// organizations and members by their external (Clerk) ids. Every method runs on the caller's connection (and
+/// transaction, where it writes), so
 /// what it writes commits or rolls back together with the caller's own writes (for a webhook: with the event's
 /// "processed" mark). Every method is idempotent by external ids and safe under concurrent calls: uniqueness is
 /// decided by the database (unique indexes + <c>on conflict</c>), never by read-then-write.
 /// </summary>
 public interface IOrganizationDirectory
 {
+    /// <summary>Whether a live (not deleted) organization has this id: other slices' admin endpoints answer 404 otherwise.</summary>
+    Task<bool> ExistsAsync(DbConnection connection, string organizationId, CancellationToken ct);
+
     /// <summary>Creates the organization (if no organization has this external id) and the member (if the organization has no member with this external user id); updates the role of an existing member.</summary>
     Task<ProvisionResult> ProvisionAsync(DbConnection connection, DbTransaction transaction, ProvisionRequest request, CancellationToken ct);
 

@@ -7,15 +7,10 @@ namespace Backstop.Features.ApiKeys;
 public sealed record ListKeysRequest : PageRequest
 {
     public string OrgId { get; init; } = "";
-
-    public sealed class Validator : FastEndpoints.Validator<ListKeysRequest>
-    {
-        public Validator() => this.AddPagingRules();
-    }
 }
 
 /// <summary><c>GET /v1/admin/organizations/{orgId}/api-keys</c>: every key (live, revoked, expired), newest first.</summary>
-public sealed class ListKeys(OrganizationStore organizations, ApiKeyStore keys) : Endpoint<ListKeysRequest, ListResponse<ApiKeyResponse>>
+public sealed class ListKeys(OrganizationStore organizations, ApiKeyStore keys) : Endpoint<ListKeysRequest, Page<ApiKeyResponse>>
 {
     public override void Configure()
     {
@@ -24,16 +19,22 @@ public sealed class ListKeys(OrganizationStore organizations, ApiKeyStore keys) 
         Summary(s => s.Summary = "List an organization's API keys (never their secrets).");
     }
 
+    /// <summary>Also validates <see cref="ListOwnKeys"/>'s requests: FastEndpoints picks validators by request type.</summary>
+    public sealed class Validator : FastEndpoints.Validator<ListKeysRequest>
+    {
+        public Validator() => this.AddPagingRules();
+    }
+
     public override async Task HandleAsync(ListKeysRequest req, CancellationToken ct)
     {
         await organizations.GetAsync(req.OrgId, ct);
         var page = await keys.ListAsync(req.OrgId, req, ct);
-        await Send.OkAsync(new ListResponse<ApiKeyResponse>(page.Items, page.NextCursor), ct);
+        await Send.OkAsync(page, ct);
     }
 }
 
 /// <summary><c>GET /v1/api-keys</c>: the caller's organization's keys (scope admin).</summary>
-public sealed class ListOwnKeys(ApiKeyStore keys) : Endpoint<ListKeysRequest, ListResponse<ApiKeyResponse>>
+public sealed class ListOwnKeys(ApiKeyStore keys) : Endpoint<ListKeysRequest, Page<ApiKeyResponse>>
 {
     public override void Configure()
     {
@@ -45,6 +46,6 @@ public sealed class ListOwnKeys(ApiKeyStore keys) : Endpoint<ListKeysRequest, Li
     public override async Task HandleAsync(ListKeysRequest req, CancellationToken ct)
     {
         var page = await keys.ListAsync(User.OrganizationId(), req, ct);
-        await Send.OkAsync(new ListResponse<ApiKeyResponse>(page.Items, page.NextCursor), ct);
+        await Send.OkAsync(page, ct);
     }
 }

@@ -10,7 +10,7 @@ public sealed record ListMembersRequest : PageRequest
 }
 
 /// <summary><c>GET /v1/admin/organizations/{orgId}/members</c>: current members, newest first, paginated.</summary>
-public sealed class ListMembers(OrganizationStore organizations) : Endpoint<ListMembersRequest, ListResponse<MemberResponse>>
+public sealed class ListMembers(OrganizationStore organizations) : Endpoint<ListMembersRequest, Page<MemberResponse>>
 {
     public override void Configure()
     {
@@ -27,6 +27,6 @@ public sealed class ListMembers(OrganizationStore organizations) : Endpoint<List
     public override async Task HandleAsync(ListMembersRequest req, CancellationToken ct)
     {
         var page = await organizations.ListMembersAsync(req.OrgId, req, ct);
-        await Send.OkAsync(new ListResponse<MemberResponse>(page.Items.Select(MemberResponse.From).ToList(), page.NextCursor), ct);
+        await Send.OkAsync(page.Map(MemberResponse.From), ct);
     }
 }

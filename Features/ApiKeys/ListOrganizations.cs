@@ -6,10 +6,8 @@ namespace Backstop.Features.ApiKeys;
 
 public sealed record ListOrganizationsRequest : PageRequest;
 
-public sealed record ListResponse<T>(IReadOnlyList<T> Items, string? NextCursor);
-
 /// <summary><c>GET /v1/admin/organizations</c>: live organizations, newest first, paginated.</summary>
-public sealed class ListOrganizations(OrganizationStore organizations) : Endpoint<ListOrganizationsRequest, ListResponse<OrganizationResponse>>
+public sealed class ListOrganizations(OrganizationStore organizations) : Endpoint<ListOrganizationsRequest, Page<OrganizationResponse>>
 {
     public override void Configure()
     {
@@ -26,6 +24,6 @@ public sealed class ListOrganizations(OrganizationStore organizations) : Endpoin
     public override async Task HandleAsync(ListOrganizationsRequest req, CancellationToken ct)
     {
         var page = await organizations.ListAsync(req, ct);
-        await Send.OkAsync(new ListResponse<OrganizationResponse>(page.Items.Select(OrganizationResponse.From).ToList(), page.NextCursor), ct);
+        await Send.OkAsync(page.Map(OrganizationResponse.From), ct);
     }
 }

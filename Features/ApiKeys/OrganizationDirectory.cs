@@ -12,6 +12,9 @@ namespace Backstop.Features.ApiKeys;
 /// </summary>
 public sealed class OrganizationDirectory(OrganizationStore organizations, TimeProvider time) : IOrganizationDirectory
 {
+    public async Task<bool> ExistsAsync(DbConnection connection, string organizationId, CancellationToken ct) =>
+        await organizations.FindAsync(connection, organizationId, ct) is not null;
+
     public async Task<ProvisionResult> ProvisionAsync(DbConnection connection, DbTransaction transaction, ProvisionRequest request, CancellationToken ct)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(request.ExternalOrganizationId);

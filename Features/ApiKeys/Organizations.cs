@@ -119,14 +119,7 @@ public sealed partial class OrganizationStore(Db db, TimeProvider time)
     public async Task<Page<OrganizationRow>> ListAsync(PageRequest page, CancellationToken ct)
     {
         await using var connection = await db.OpenAsync(ct);
-        var rows = (await connection.QueryAsync<OrganizationRow>(new CommandDefinition(
-            $"""
-            select {Columns} from organizations
-            where deleted_at is null and (@After is null or id < @After)
-            order by id desc
-            limit @Limit
-            """, new { page.After, Limit = page.Take + 1 }, cancellationToken: ct))).ToList();
-        return Paging.Of(rows, page.Take, r => r.Id);
+        return await connection.PageAsync<OrganizationRow>($"select {Columns} from organizations", "deleted_at is null", null, page, r => r.Id, ct);
     }
 
     public async Task<OrganizationRow> RenameAsync(string id, string name, CancellationToken ct)
@@ -190,14 +183,8 @@ public sealed partial class OrganizationStore(Db db, TimeProvider time)
     {
         await using var connection = await db.OpenAsync(ct);
         if (await FindAsync(connection, organizationId, ct) is null) throw ProblemException.NotFound("Organization");
-        var rows = (await connection.QueryAsync<MemberRow>(new CommandDefinition(
-            $"""
-            select {MemberColumns} from organization_members
-            where organization_id = @organizationId and deleted_at is null and (@After is null or id < @After)
-            order by id desc
-            limit @Limit
-            """, new { organizationId, page.After, Limit = page.Take + 1 }, cancellationToken: ct))).ToList();
-        return Paging.Of(rows, page.Take, r => r.Id);
+        return await connection.PageAsync<MemberRow>($"select {MemberColumns} from organization_members",
+            "organization_id = @organizationId and deleted_at is null", new { organizationId }, page, r => r.Id, ct);
     }
 
     public async Task RemoveMemberAsync(string organizationId, string memberId, CancellationToken ct)

@@ -1,10 +1,9 @@
-using Backstop.Infrastructure.Providers.Twilio;
 using System.Data.Common;
-using System.Security.Claims;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Sms;
+using Backstop.Infrastructure.Providers.Twilio;
 using Backstop.Infrastructure.Security;
 using Dapper;
 using Microsoft.Extensions.Options;
@@ -58,12 +57,4 @@ public sealed class SmsQueue(IOutbox outbox, IOptions<TwilioOptions> twilio, Tim
             """, new { id, organizationId, kind, to, storedBody, outboxId = queued.Id, now }, tx, cancellationToken: ct));
         return id;
     }
-}
-
-internal static class TenantClaims
-{
-    /// <summary>The caller's organization; tenant endpoints are only reachable by tenant keys, which always carry one.</summary>
-    public static string OrganizationId(this ClaimsPrincipal user) =>
-        user.FindFirst(BackstopClaims.OrganizationId)?.Value
-        ?? throw new ProblemException(403, "organization_required", "This endpoint needs an organization's API key.");
 }

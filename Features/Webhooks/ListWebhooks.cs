@@ -32,10 +32,9 @@ public sealed record WebhookSummary
     public DateTimeOffset UpdatedAt { get; init; }
 }
 
-public sealed record ListWebhooksResponse(IReadOnlyList<WebhookSummary> Items, string? NextCursor);
 
 /// <summary><c>GET /v1/admin/webhooks</c>: stored events, newest first, filtered by provider, status and type.</summary>
-public sealed class ListWebhooks(Db db) : Endpoint<ListWebhooksRequest, ListWebhooksResponse>
+public sealed class ListWebhooks(Db db) : Endpoint<ListWebhooksRequest, Page<WebhookSummary>>
 {
     public override void Configure()
     {
@@ -59,19 +58,13 @@ public sealed class ListWebhooks(Db db) : Endpoint<ListWebhooksRequest, ListWebh
     public override async Task HandleAsync(ListWebhooksRequest req, CancellationToken ct)
     {
         await using var connection = await db.OpenAsync(ct);
-        var rows = (await connection.QueryAsync<WebhookSummary>(new CommandDefinition(
+        await Send.OkAsync(await connection.PageAsync<WebhookSummary>(
             """
             select id, provider, event_id, event_type, status, attempts, next_attempt_at, last_error, received_at,
                    processed_at, replay_count, last_replayed_at, updated_at
             from webhook_events
-            where (@Provider is null or provider = @Provider)
-              and (@Status is null or status = @Status)
-              and (@Type is null or event_type = @Type)
-              and (@After is null or id < @After)
-            order by id desc
-            limit @Limit
-            """, new { req.Provider, req.Status, req.Type, req.After, Limit = req.Take + 1 }, cancellationToken: ct))).ToList();
-        var page = Paging.Of(rows, req.Take, r => r.Id);
-        await Send.OkAsync(new ListWebhooksResponse(page.Items, page.NextCursor), ct);
+            """,
+            "(@Provider is null or provider = @Provider) and (@Status is null or status = @Status) and (@Type is null or event_type = @Type)",
+            new { req.Provider, req.Status, req.Type }, req, r => r.Id, ct), ct);
     }
 }

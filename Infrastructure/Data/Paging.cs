@@ -1,4 +1,7 @@
+using System.Data;
+using System.Data.Common;
 using System.Text;
+using Dapper;
 using FastEndpoints;
 using FluentValidation;
 
@@ -16,7 +19,11 @@ public abstract record PageRequest
     public string? After => Paging.Decode(Cursor);
 }
 
-public sealed record Page<T>(IReadOnlyList<T> Items, string? NextCursor);
+/// <summary>The one list envelope of the API: <c>{ "items": [...], "nextCursor": "…" | null }</c>.</summary>
+public sealed record Page<T>(IReadOnlyList<T> Items, string? NextCursor)
+{
+    public Page<TOut> Map<TOut>(Func<T, TOut> map) => new(Items.Select(map).ToList(), NextCursor);
+}
 
 public static class Paging
 {
@@ -38,6 +45,28 @@ public static class Paging
     }
 
     public static bool IsValidCursor(string? cursor) => string.IsNullOrEmpty(cursor) || Decode(cursor) is { Length: > 0 and <= 200 };
+
+    /// <summary>
+    /// The one list query: <paramref name="select"/> (<c>select … from table</c>), filtered by
+    /// <paramref name="where"/> (code, never input: values go in <paramref name="filters"/>), newest first by id,
+    /// starting after the cursor, one row more than the page to know whether another page follows.
+    /// </summary>
+    public static async Task<Page<T>> PageAsync<T>(this DbConnection connection, string select, string where, object? filters,
+        PageRequest page, Func<T, string> id, CancellationToken ct)
+    {
+        var parameters = new DynamicParameters(filters);
+        // Typed, because PostgreSQL cannot infer the type of a null parameter in "@After is null".
+        parameters.Add("After", page.After, DbType.String);
+        parameters.Add("Limit", page.Take + 1, DbType.Int32);
+        var rows = (await connection.QueryAsync<T>(new CommandDefinition(
+            $"""
+            {select}
+            where ({where}) and (@After is null or id < @After)
+            order by id desc
+            limit @Limit
+            """, parameters, cancellationToken: ct))).ToList();
+        return Of(rows, page.Take, id);
+    }
 
     /// <summary>Given one row more than the page size, the page and the cursor of the next one.</summary>
     public static Page<T> Of<T>(IReadOnlyList<T> rowsPlusOne, int take, Func<T, string> id) =>

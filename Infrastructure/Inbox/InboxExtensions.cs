@@ -12,6 +12,8 @@ public static class InboxExtensions
         services.AddCheckedOptions<WebhooksOptions>(WebhooksOptions.Section);
         services.AddSingleton<WebhookProviders>();
         services.AddSingleton<WebhookInbox>();
+        services.AddSingleton<WebhookGroupCommit>();
+        services.AddHostedService(sp => sp.GetRequiredService<WebhookGroupCommit>());
         services.AddRecurringJob<WebhookInboxJob>();
         services.AddRecurringJob<WebhookRetentionJob>();
         return services;

@@ -6,12 +6,13 @@ using Microsoft.Extensions.Options;
 namespace Backstop.Infrastructure.Inbox;
 
 /// <summary>
-/// The inbox's one receive endpoint, with one route per provider (<see cref="ProviderRoutes"/>): verify the signature over the raw body, store the event (a duplicate is
-/// answered 200 and not processed again), answer 2xx only once the row is durable, and process it right away, best
-/// effort (the inbox job retries what fails). There is deliberately no request DTO: nothing may parse the body
+/// The inbox's one receive endpoint, with one route per provider (<see cref="ProviderRoutes"/>): verify the
+/// signature over the raw body, hand the event to the group commit, which stores and processes it with the other
+/// concurrent deliveries in one durable commit (a duplicate is answered 200 and not processed again; a failing
+/// handler is recorded and retried by the inbox job), and answer 2xx only once that commit is durable. There is deliberately no request DTO: nothing may parse the body
 /// before its signature is checked, and signatures are over the exact bytes.
 /// </summary>
-internal sealed class ReceiveWebhook(WebhookProviders providers, WebhookInbox inbox, IOptions<WebhooksOptions> options, ILogger<ReceiveWebhook> log)
+internal sealed class ReceiveWebhook(WebhookProviders providers, WebhookInbox inbox, WebhookGroupCommit groupCommit, IOptions<WebhooksOptions> options, ILogger<ReceiveWebhook> log)
     : EndpointWithoutRequest
 {
     /// <summary>The route of each provider; the route alone says which provider's signature applies.</summary>
@@ -54,24 +55,20 @@ internal sealed class ReceiveWebhook(WebhookProviders providers, WebhookInbox in
             throw;
         }
 
-        var id = await inbox.StoreAsync(incoming, ct);
-        if (id is not null)
+        // Stored and processed in the next group commit; answered only once that commit is durable. A handler's
+        // failure is recorded on the event (the inbox job retries it) and still acknowledged: the event is stored.
+        IngestResult stored;
+        try
         {
-            try
-            {
-                // Not the request's token: once claimed, processing should finish (or roll back) on its own terms.
-                await inbox.ProcessAsync(id, CancellationToken.None);
-            }
-            catch (Exception e)
-            {
-                // Stored durably already: the inbox job retries it. The provider gets its 2xx either way.
-                log.LogError(e, "Inline processing of webhook event {WebhookId} failed; the inbox job will retry it", id);
-            }
+            stored = await groupCommit.SubmitAsync(incoming);
         }
-        else
+        catch (Exception e)
         {
-            log.LogInformation("Duplicate {Provider} webhook event {EventId} acknowledged", provider, incoming.EventId);
+            log.LogWarning(e, "A {Provider} webhook event could not be stored; the provider will deliver it again", provider);
+            throw new ProblemException(503, "inbox_unavailable", "The event could not be stored right now; deliver it again later.");
         }
+        var id = stored.Id;
+        if (id is null) log.LogInformation("Duplicate {Provider} webhook event {EventId} acknowledged", provider, incoming.EventId);
 
         var reply = await ReplyAsync(incoming, id, ct);
         if (reply is not null)

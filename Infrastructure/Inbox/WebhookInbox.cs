@@ -64,18 +64,18 @@ public static class WebhookMetrics
 /// the unique index decides which delivery is first. Processing is one transaction: a conditional update claims
 /// the event (only one processor can move it out of received/failed), every handler registered for its provider and
 /// type writes through the same transaction (in the order of <see cref="HandlersOf"/>), and the event is marked
-/// processed; all of it commits together or not at all. A failure is recorded
-/// afterwards, in its own statement, once the handler's writes are rolled back.
+/// processed; all of it commits together or not at all. A failure is recorded afterwards, once the handlers' writes
+/// are rolled back. Deliveries arriving through the receive endpoint are stored and processed together in batches
+/// by <see cref="WebhookGroupCommit"/>; the inbox job, replays and tests use the per-event path here.
 /// </summary>
 public sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory scopes, IOptions<WebhooksOptions> options, ILogger<WebhookInbox> log)
 {
     private const int MaxErrorLength = 2000;
 
-    /// <summary>Stores the event; answers its row id, or null when the (provider, event id) is already stored.</summary>
-    public async Task<string?> StoreAsync(IncomingWebhook incoming, CancellationToken ct)
+    /// <summary>The insert the unique index arbitrates: a duplicate, in this batch or stored long ago, answers null.</summary>
+    internal async Task<string?> InsertAsync(DbConnection connection, DbTransaction? tx, IncomingWebhook incoming, CancellationToken ct)
     {
         var now = time.GetUtcNow();
-        await using var connection = await db.OpenAsync(ct);
         var id = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
             """
             insert into webhook_events (id, provider, event_id, event_type, payload, status, attempts, next_attempt_at,
@@ -83,8 +83,7 @@ public sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory 
             values (@id, @Provider, @EventId, @EventType, @Payload, 'received', 0, @now, @now, 0, @now, @now)
             on conflict (provider, event_id) do nothing
             returning id
-            """, new { id = Ids.New(time), incoming.Provider, incoming.EventId, incoming.EventType, incoming.Payload, now }, cancellationToken: ct));
-        (id is null ? WebhookMetrics.Duplicate : WebhookMetrics.Received).WithLabels(incoming.Provider).Inc();
+            """, new { id = Ids.New(time), incoming.Provider, incoming.EventId, incoming.EventType, incoming.Payload, now }, tx, cancellationToken: ct));
         return id;
     }
 
@@ -116,48 +115,73 @@ public sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory 
     {
         await using var scope = scopes.CreateAsyncScope();
         await using var connection = await db.OpenAsync(ct);
-        WebhookEventRow? claimed = null;
-        IWebhookHandler? running = null;
+        var attempt = new Attempt();
         var committed = false;
         try
         {
             await using var tx = await Db.BeginAsync(connection, ct);
-            claimed = await ClaimAsync(connection, tx, id, replay, ct);
-            if (claimed is null) return ProcessOutcome.NotClaimed; // disposing the transaction rolls it back
-
-            // Fan-out: every handler of the event runs in this one transaction, so one failing handler rolls back
-            // the writes of those before it and the retry runs them all again, each once per successful commit.
-            var handlers = HandlersOf(scope.ServiceProvider, claimed.Provider, claimed.EventType);
-            var context = new WebhookContext(connection, tx, claimed.ToEvent());
-            foreach (var handler in handlers)
-            {
-                running = handler;
-                await handler.HandleAsync(context, ct);
-            }
-            running = null;
-
-            var status = handlers.Count == 0 ? WebhookStatus.Ignored : WebhookStatus.Processed;
-            var now = time.GetUtcNow();
-            await connection.ExecuteAsync(new CommandDefinition(
-                """
-                update webhook_events
-                set status = @status, processed_at = @now, last_error = null, updated_at = @now
-                where id = @id and status = 'processing'
-                """, new { id, status, now }, tx, cancellationToken: ct));
+            var outcome = await ApplyAsync(connection, tx, scope.ServiceProvider, id, replay, attempt, ct);
+            if (outcome == ProcessOutcome.NotClaimed) return outcome; // disposing the transaction rolls it back
             await tx.CommitAsync(ct);
             committed = true;
-
-            WebhookMetrics.Processed.WithLabels(claimed.Provider, status).Inc();
-            log.LogInformation(replay ? "Webhook event {WebhookId} ({Provider} {EventType}) replayed: {Status}" : "Webhook event {WebhookId} ({Provider} {EventType}) {Status}",
-                id, claimed.Provider, claimed.EventType, status);
-            return handlers.Count == 0 ? ProcessOutcome.Ignored : ProcessOutcome.Processed;
+            Processed(attempt.Claimed!, outcome, replay);
+            return outcome;
         }
-        catch (Exception e) when (claimed is not null && !committed)
+        catch (Exception e) when (attempt.Claimed is not null && !committed)
         {
-            // The transaction is disposed (rolled back) by now: nothing the handler wrote survives. The failure is
+            // The transaction is disposed (rolled back) by now: nothing the handlers wrote survives. The failure is
             // recorded on its own, without the caller's token, so a cancelled request still leaves its trace.
-            return await RecordFailureAsync(connection, claimed, replay, e, running);
+            return await RecordFailureAsync(connection, null, attempt.Claimed, replay, e, attempt.Running);
         }
+    }
+
+    /// <summary>What one processing attempt got to: the claimed row and the handler running when it failed.</summary>
+    internal sealed class Attempt
+    {
+        public WebhookEventRow? Claimed { get; set; }
+        public IWebhookHandler? Running { get; set; }
+    }
+
+    /// <summary>
+    /// Claims the event, runs every handler and marks it processed (or ignored) on the caller's transaction; throws
+    /// when a handler fails, leaving the rollback (of the transaction, or of the event's savepoint in a group
+    /// commit) to the caller. <paramref name="attempt"/> tells the caller what to record.
+    /// </summary>
+    internal async Task<ProcessOutcome> ApplyAsync(DbConnection connection, DbTransaction tx, IServiceProvider services, string id, bool replay,
+        Attempt attempt, CancellationToken ct)
+    {
+        var claimed = attempt.Claimed = await ClaimAsync(connection, tx, id, replay, ct);
+        if (claimed is null) return ProcessOutcome.NotClaimed;
+
+        // Fan-out: every handler of the event runs in this one transaction, so one failing handler rolls back
+        // the writes of those before it and the retry runs them all again, each once per successful commit.
+        var handlers = HandlersOf(services, claimed.Provider, claimed.EventType);
+        var context = new WebhookContext(connection, tx, claimed.ToEvent());
+        foreach (var handler in handlers)
+        {
+            attempt.Running = handler;
+            await handler.HandleAsync(context, ct);
+        }
+        attempt.Running = null;
+
+        var status = handlers.Count == 0 ? WebhookStatus.Ignored : WebhookStatus.Processed;
+        var now = time.GetUtcNow();
+        await connection.ExecuteAsync(new CommandDefinition(
+            """
+            update webhook_events
+            set status = @status, processed_at = @now, last_error = null, updated_at = @now
+            where id = @id and status = 'processing'
+            """, new { id, status, now }, tx, cancellationToken: ct));
+        return handlers.Count == 0 ? ProcessOutcome.Ignored : ProcessOutcome.Processed;
+    }
+
+    /// <summary>Metrics and the log line of a committed processing.</summary>
+    internal void Processed(WebhookEventRow claimed, ProcessOutcome outcome, bool replay)
+    {
+        var status = outcome == ProcessOutcome.Ignored ? WebhookStatus.Ignored : WebhookStatus.Processed;
+        WebhookMetrics.Processed.WithLabels(claimed.Provider, status).Inc();
+        log.LogInformation(replay ? "Webhook event {WebhookId} ({Provider} {EventType}) replayed: {Status}" : "Webhook event {WebhookId} ({Provider} {EventType}) {Status}",
+            claimed.Id, claimed.Provider, claimed.EventType, status);
     }
 
     /// <summary>
@@ -192,7 +216,9 @@ public sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory 
             sql, new { id, now = time.GetUtcNow() }, tx, cancellationToken: ct));
     }
 
-    private async Task<ProcessOutcome> RecordFailureAsync(DbConnection connection, WebhookEventRow claimed, bool replay, Exception e, IWebhookHandler? handler)
+    /// <summary>Records a failed attempt: on its own (<paramref name="tx"/> null, after the rollback), or inside a
+    /// group commit's transaction after its savepoint was rolled back, to commit with the batch.</summary>
+    internal async Task<ProcessOutcome> RecordFailureAsync(DbConnection connection, DbTransaction? tx, WebhookEventRow claimed, bool replay, Exception e, IWebhookHandler? handler)
     {
         var error = (handler is null ? "" : handler.GetType().Name + " failed: ") + e.GetType().Name + ": " + e.Message;
         if (error.Length > MaxErrorLength) error = error[..MaxErrorLength];
@@ -208,7 +234,7 @@ public sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory 
                     update webhook_events
                     set last_error = @error, replay_count = replay_count + 1, last_replayed_at = @now, updated_at = @now
                     where id = @Id
-                    """, new { claimed.Id, error, now });
+                    """, new { claimed.Id, error, now }, tx);
                 log.LogWarning(e, "Replay of webhook event {WebhookId} ({Provider} {EventType}) failed", claimed.Id, claimed.Provider, claimed.EventType);
                 return ProcessOutcome.Failed;
             }
@@ -222,7 +248,7 @@ public sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory 
                     attempts = attempts + 1, last_error = @error, next_attempt_at = @next, updated_at = @now
                 where id = @Id and status in ('received', 'failed')
                 returning status
-                """, new { claimed.Id, max = o.MaxAttempts, error, now, next = now + o.RetryDelay(claimed.Attempts) });
+                """, new { claimed.Id, max = o.MaxAttempts, error, now, next = now + o.RetryDelay(claimed.Attempts) }, tx);
             if (status == WebhookStatus.Dead)
             {
                 WebhookMetrics.Dead.WithLabels(claimed.Provider).Inc();
@@ -234,7 +260,7 @@ public sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory 
                 claimed.Id, claimed.Provider, claimed.EventType, claimed.Attempts);
             return ProcessOutcome.Failed;
         }
-        catch (Exception recordError)
+        catch (Exception recordError) when (tx is null)
         {
             // The event is still stored as received/failed: the inbox job will pick it up again.
             log.LogError(recordError, "Could not record the failure of webhook event {WebhookId}", claimed.Id);

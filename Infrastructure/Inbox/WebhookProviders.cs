@@ -67,8 +67,31 @@ public sealed class WebhookProviders(
         _ => false,
     };
 
-    /// <summary>Checks the signature of <paramref name="body"/> and extracts the event; throws a problem otherwise.</summary>
+    /// <summary>Longest event id or type stored: every provider's are far shorter (ids of ~30 characters, types of ~40).</summary>
+    public const int MaxIdentifierLength = 255;
+
+    /// <summary>
+    /// Checks the signature of <paramref name="body"/> and extracts the event; throws a problem otherwise. A signed
+    /// event whose id or type is over <see cref="MaxIdentifierLength"/> characters or holds control characters is
+    /// refused (400) and not stored: no provider sends one, and such values would bloat the unique index and the logs.
+    /// </summary>
     public async ValueTask<IncomingWebhook> VerifyAsync(WebhookRoute route, HttpRequest request, byte[] body, CancellationToken ct)
+    {
+        var incoming = await VerifySignatureAsync(route, request, body, ct);
+        CheckIdentifier("event id", incoming.EventId);
+        CheckIdentifier("event type", incoming.EventType);
+        return incoming;
+    }
+
+    private static void CheckIdentifier(string what, string value)
+    {
+        if (value.Length > MaxIdentifierLength)
+            throw InvalidPayload($"The {what} is {value.Length} characters long; at most {MaxIdentifierLength} are accepted.");
+        if (value.Any(char.IsControl))
+            throw InvalidPayload($"The {what} contains control characters.");
+    }
+
+    private async ValueTask<IncomingWebhook> VerifySignatureAsync(WebhookRoute route, HttpRequest request, byte[] body, CancellationToken ct)
     {
         var now = time.GetUtcNow();
         var tolerance = TimeSpan.FromSeconds(inbox.Value.SignatureToleranceSeconds);

@@ -31,6 +31,13 @@ public sealed class WebhooksOptions : IValidatedOptions
     /// <summary>Dead events are kept longer, for inspection and replay.</summary>
     public int DeadRetentionDays { get; set; } = 30;
 
+    /// <summary>Most events stored and processed in one group commit (one durable commit).</summary>
+    public int GroupCommitMaxBatch { get; set; } = 256;
+
+    /// <summary>How long the writer waits for more deliveries before committing a batch; 0 commits what is queued
+    /// as soon as the writer is free (batches then form by themselves under load, and a lone delivery waits for nothing).</summary>
+    public int GroupCommitWaitMilliseconds { get; set; }
+
     /// <summary>Events per batch of the inbox and retention sweeps.</summary>
     public int BatchSize { get; set; } = 100;
 
@@ -46,6 +53,8 @@ public sealed class WebhooksOptions : IValidatedOptions
         if (ProcessedRetentionDays is < 1 or > 3650) yield return "Webhooks:ProcessedRetentionDays must be between 1 and 3650.";
         if (DeadRetentionDays is < 1 or > 3650) yield return "Webhooks:DeadRetentionDays must be between 1 and 3650.";
         if (BatchSize is < 1 or > 10000) yield return "Webhooks:BatchSize must be between 1 and 10000.";
+        if (GroupCommitMaxBatch is < 1 or > 10000) yield return "Webhooks:GroupCommitMaxBatch must be between 1 and 10000.";
+        if (GroupCommitWaitMilliseconds is < 0 or > 1000) yield return "Webhooks:GroupCommitWaitMilliseconds must be between 0 and 1000.";
     }
 
     public TimeSpan RetryDelay(int failedAttempts)

@@ -34,10 +34,9 @@ public sealed record OutboxMessageView
     public DateTimeOffset UpdatedAt { get; init; }
 }
 
-public sealed record ListOutboxResponse(IReadOnlyList<OutboxMessageView> Items, string? NextCursor);
 
 /// <summary><c>GET /v1/admin/outbox?status=&amp;channel=</c>: outbox messages, newest first, paginated.</summary>
-public sealed class ListOutbox(Db db) : Endpoint<ListOutboxRequest, ListOutboxResponse>
+public sealed class ListOutbox(Db db) : Endpoint<ListOutboxRequest, Page<OutboxMessageView>>
 {
     public override void Configure()
     {
@@ -60,17 +59,13 @@ public sealed class ListOutbox(Db db) : Endpoint<ListOutboxRequest, ListOutboxRe
     public override async Task HandleAsync(ListOutboxRequest req, CancellationToken ct)
     {
         await using var connection = await db.OpenAsync(ct);
-        var rows = (await connection.QueryAsync<OutboxMessageView>(new CommandDefinition(
+        await Send.OkAsync(await connection.PageAsync<OutboxMessageView>(
             """
             select id, channel, status, idempotency_key, reference, attempts, max_attempts, next_attempt_at, last_error,
                    provider_id, correlation_id, sent_at, created_at, updated_at
             from outbox_messages
-            where (@Status is null or status = @Status) and (@Channel is null or channel = @Channel) and (@After is null or id < @After)
-            order by id desc
-            limit @Limit
-            """, new { req.Status, req.Channel, req.After, Limit = req.Take + 1 }, cancellationToken: ct))).ToList();
-        var page = Paging.Of(rows, req.Take, r => r.Id);
-        await Send.OkAsync(new ListOutboxResponse(page.Items, page.NextCursor), ct);
+            """,
+            "(@Status is null or status = @Status) and (@Channel is null or channel = @Channel)", new { req.Status, req.Channel }, req, r => r.Id, ct), ct);
     }
 }
 

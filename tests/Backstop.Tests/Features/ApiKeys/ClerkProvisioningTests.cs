@@ -19,6 +19,8 @@ public sealed class DirectoryFailures
 
 public sealed class FailingAfterWriteDirectory(IOrganizationDirectory inner, DirectoryFailures failures) : IOrganizationDirectory
 {
+    public Task<bool> ExistsAsync(DbConnection connection, string organizationId, CancellationToken ct) => inner.ExistsAsync(connection, organizationId, ct);
+
     public async Task<ProvisionResult> ProvisionAsync(DbConnection connection, DbTransaction transaction, ProvisionRequest request, CancellationToken ct)
     {
         var result = await inner.ProvisionAsync(connection, transaction, request, ct);

@@ -128,6 +128,17 @@ public abstract class SmsTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
+    public async Task Sms_settings_of_an_unknown_organization_are_404_and_nothing_is_stored()
+    {
+        var admin = App.AdminClient();
+        var unknown = Guid.CreateVersion7().ToString();
+        await (await admin.GetAsync($"/v1/admin/organizations/{unknown}/sms-settings")).ShouldBeProblemAsync(404, "not_found");
+        await (await admin.PutAsJsonAsync($"/v1/admin/organizations/{unknown}/sms-settings", new { smsEnabled = false })).ShouldBeProblemAsync(404, "not_found");
+        await using var connection = await App.OpenAsync();
+        (await connection.ExecuteScalarAsync<long>("select count(*) from organization_sms_settings where organization_id = @unknown", new { unknown })).ShouldBe(0);
+    }
+
+    [Fact]
     public async Task An_organization_with_sms_disabled_is_refused()
     {
         var (client, organizationId) = await App.TenantAsync();

@@ -56,6 +56,34 @@ public abstract class WebhookDeliveryTests(BackstopFactory app) : AppTest(app), 
     }
 
     [Theory]
+    [InlineData("deepgram", 100_000, "test.effect")]
+    [InlineData("paddle", 256, "test.effect")]
+    [InlineData("paddle", 30, "x")] // the type below: 50,000 characters
+    [InlineData("stripe", 30, "nul")]
+    public async Task A_signed_event_with_an_oversized_or_control_character_id_or_type_is_refused_and_nothing_is_stored(string route, int idLength, string type)
+    {
+        var id = Deliveries.NewId(route);
+        id = id.Length >= idLength ? id[..idLength] : id + new string('a', idLength - id.Length);
+        type = type switch { "x" => new string('x', 50_000), "nul" => "invoice.paid\u0000", _ => type };
+
+        var response = await App.CreateClient().SendAsync(Deliveries.Build(route, id, App.Time.GetUtcNow(), type: type));
+
+        await response.ShouldBeProblemAsync(400, "invalid_payload");
+        await using var connection = await App.OpenAsync();
+        (await connection.ExecuteScalarAsync<long>("select count(*) from webhook_events where length(event_id) > 255 or length(event_type) > 255")).ShouldBe(0);
+        (await StoredAsync(route, id)).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task An_event_id_of_255_characters_is_accepted()
+    {
+        var id = Deliveries.NewId("paddle");
+        id += new string('a', 255 - id.Length);
+        (await App.CreateClient().SendAsync(Deliveries.Build("paddle", id, App.Time.GetUtcNow()))).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await StoredAsync("paddle", id)).ShouldBe(1);
+    }
+
+    [Theory]
     [MemberData(nameof(Routes))]
     public async Task A_badly_signed_event_is_refused_and_nothing_is_stored(string route)
     {

@@ -1,0 +1,42 @@
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Security;
+using Dapper;
+using FastEndpoints;
+
+namespace Backstop.Features.Messaging;
+
+public sealed record OptOutView
+{
+    public string Id { get; init; } = "";
+    public string PhoneNumber { get; init; } = "";
+    public string Method { get; init; } = "";
+    public DateTimeOffset OptedOutAt { get; init; }
+}
+
+public sealed record ListOptOutsRequest : PageRequest
+{
+    [QueryParam] public string? PhoneNumber { get; init; }
+}
+
+/// <summary><c>GET /v1/admin/sms/opt-outs</c>: numbers that must not be sent SMS, newest first.</summary>
+public sealed class ListOptOuts(Db db) : Endpoint<ListOptOutsRequest, Page<OptOutView>>
+{
+    public override void Configure()
+    {
+        Get("/v1/admin/sms/opt-outs");
+        Roles(BackstopClaims.AdminRole);
+        Summary(s => s.Summary = "List opted-out phone numbers (newest first, paginated).");
+    }
+
+    public sealed class Validator : Validator<ListOptOutsRequest>
+    {
+        public Validator() => this.AddPagingRules();
+    }
+
+    public override async Task HandleAsync(ListOptOutsRequest req, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        await Send.OkAsync(await connection.PageAsync<OptOutView>("select id, phone_number, method, opted_out_at from sms_opt_outs",
+            "@PhoneNumber is null or phone_number = @PhoneNumber", new { req.PhoneNumber }, req, r => r.Id, ct), ct);
+    }
+}

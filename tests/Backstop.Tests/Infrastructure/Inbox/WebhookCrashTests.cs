@@ -1,0 +1,145 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Backstop.Tests.Support;
+using Dapper;
+using Shouldly;
+
+namespace Backstop.Tests.Infrastructure.Inbox;
+
+/// <summary>
+/// The service as a real process, killed with SIGKILL in the middle of a flood of Clerk deliveries, then started
+/// again and sent every delivery once more: every event it had acknowledged must already be stored (its
+/// re-delivery is a duplicate), and every event ends stored and processed exactly once.
+/// </summary>
+public abstract class WebhookCrashTests(BackstopFactory app) : AppTest(app)
+{
+    private const int Events = 300;
+
+    [Fact]
+    public async Task A_kill_minus_9_mid_flood_loses_no_acknowledged_event_and_processes_each_exactly_once()
+    {
+        var port = FreePort();
+        var users = Enumerable.Range(0, Events).Select(_ => "user_" + Guid.NewGuid().ToString("N")).ToList();
+        var messageIds = users.ToDictionary(u => u, _ => "msg_" + Guid.NewGuid().ToString("N"));
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
+
+        var first = Start(port);
+        var acknowledged = new ConcurrentBag<string>();
+        try
+        {
+            await WaitReadyAsync(http);
+            using var flood = new CancellationTokenSource();
+            var senders = Enumerable.Range(0, 16).Select(worker => Task.Run(async () =>
+            {
+                for (var i = worker; i < users.Count && !flood.IsCancellationRequested; i += 16)
+                {
+                    try
+                    {
+                        var response = await http.SendAsync(Deliver(users[i], messageIds[users[i]]));
+                        if (response.StatusCode == HttpStatusCode.OK) acknowledged.Add(users[i]);
+                    }
+                    catch (HttpRequestException)
+                    {
+                        return; // the process is gone
+                    }
+                    catch (TaskCanceledException)
+                    {
+                        return;
+                    }
+                }
+            })).ToList();
+
+            // Kill it once a third is acknowledged, while deliveries are still in flight.
+            while (acknowledged.Count < Events / 3 && senders.Any(s => !s.IsCompleted)) await Task.Delay(5);
+            first.Kill(entireProcessTree: true);
+            await first.WaitForExitAsync();
+            await flood.CancelAsync();
+            await Task.WhenAll(senders);
+        }
+        finally
+        {
+            if (!first.HasExited) first.Kill(entireProcessTree: true);
+        }
+        acknowledged.Count.ShouldBeGreaterThanOrEqualTo(Events / 3);
+        acknowledged.Count.ShouldBeLessThan(Events, "the kill came before the flood ended");
+
+        var second = Start(port);
+        try
+        {
+            await WaitReadyAsync(http);
+            var again = await Task.WhenAll(users.Select(u => Task.Run(async () =>
+            {
+                var response = await http.SendAsync(Deliver(u, messageIds[u]));
+                response.StatusCode.ShouldBe(HttpStatusCode.OK);
+                return (User: u, Duplicate: (await response.JsonAsync()).GetProperty("duplicate").GetBoolean());
+            })));
+            foreach (var user in acknowledged)
+                again.Single(r => r.User == user).Duplicate.ShouldBeTrue($"{user} was acknowledged before the kill, so it must have been stored");
+        }
+        finally
+        {
+            second.Kill(entireProcessTree: true);
+            await second.WaitForExitAsync();
+        }
+
+        await using var connection = await App.OpenAsync();
+        foreach (var user in users)
+        {
+            (await connection.ExecuteScalarAsync<long>("select count(*) from webhook_events where provider = 'clerk' and event_id = @id and status = 'processed'",
+                new { id = messageIds[user] })).ShouldBe(1);
+            (await connection.ExecuteScalarAsync<long>("select count(*) from organizations where external_id = @user", new { user })).ShouldBe(1);
+        }
+    }
+
+    private static HttpRequestMessage Deliver(string user, string messageId) =>
+        Deliveries.Clerk(messageId, $$$"""{"type":"user.created","object":"event","timestamp":1716883200000,"data":{"id":"{{{user}}}","object":"user","first_name":"Crash","last_name":"Test","email_addresses":[]} }""", DateTimeOffset.UtcNow);
+
+    private Process Start(int port)
+    {
+        var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetTempPath() };
+        start.ArgumentList.Add(typeof(Program).Assembly.Location);
+        start.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}";
+        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        start.Environment["Database__Provider"] = App.Settings["Database:Provider"];
+        start.Environment["Database__ConnectionString"] = App.Settings["Database:ConnectionString"];
+        start.Environment["Admin__ApiKey"] = BackstopFactory.AdminKey;
+        start.Environment["Clerk__WebhookSecret"] = Deliveries.ClerkSecret;
+        start.Environment["Jobs__RunServer"] = "false";
+        start.Environment["Serilog__MinimumLevel__Default"] = "Warning";
+        var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the service");
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private static async Task WaitReadyAsync(HttpClient http)
+    {
+        for (var i = 0; i < 300; i++)
+        {
+            try
+            {
+                if ((await http.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK) return;
+            }
+            catch (HttpRequestException)
+            {
+            }
+            await Task.Delay(100); // polling a starting process: real time, nothing of the app's clock
+        }
+        throw new TimeoutException("The service did not become ready within 30 s.");
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+public sealed class WebhookCrashTestsOnSqlite(SqliteApp<DefaultSetup> app) : WebhookCrashTests(app), IClassFixture<SqliteApp<DefaultSetup>>;
+
+public sealed class WebhookCrashTestsOnPostgres(PostgresApp<DefaultSetup> app) : WebhookCrashTests(app), IClassFixture<PostgresApp<DefaultSetup>>;
