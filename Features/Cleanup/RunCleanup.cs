@@ -1,0 +1,32 @@
+using Backstop.Infrastructure.Errors;
+using Backstop.Infrastructure.Jobs;
+using Backstop.Infrastructure.Security;
+using FastEndpoints;
+
+namespace Backstop.Features.Cleanup;
+
+public sealed record RunCleanupRequest
+{
+    public string Sweep { get; init; } = "";
+}
+
+/// <summary>
+/// <c>POST /v1/admin/cleanup/{sweep}/run</c>: runs one cleanup sweep now, under the same lease as its scheduled runs,
+/// and answers the recorded run (<c>skipped</c> when another run holds the lease).
+/// </summary>
+public sealed class RunCleanup(JobRunner runner, IEnumerable<RecurringJobDefinition> definitions) : Endpoint<RunCleanupRequest, JobRun>
+{
+    public override void Configure()
+    {
+        Post("/v1/admin/cleanup/{sweep}/run");
+        Roles(BackstopClaims.AdminRole);
+        Summary(s => s.Summary = "Run a cleanup sweep now and return the recorded run (skipped if one is already running).");
+    }
+
+    public override async Task HandleAsync(RunCleanupRequest req, CancellationToken ct)
+    {
+        if (!CleanupSweeps.Registered(definitions).Any(d => string.Equals(d.Id, req.Sweep, StringComparison.Ordinal)))
+            throw ProblemException.NotFound($"Cleanup sweep '{req.Sweep}'");
+        await Send.OkAsync(await runner.RunAsync(req.Sweep, ct), ct);
+    }
+}
