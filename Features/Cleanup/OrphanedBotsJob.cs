@@ -19,7 +19,7 @@ namespace Backstop.Features.Cleanup;
 /// </summary>
 /// <remarks>
 /// A batch is a page read by id, then one transaction of one conditional update, one recipient lookup per distinct
-/// (organization, member) of the page, one multi-row outbox insert per 500 messages and one totals upsert. When the
+/// (organization, member) of the page, one multi-row outbox insert per 1,000 messages and one totals upsert. When the
 /// transaction fails, its meetings are tried one by one, so one bad row is logged with its id and the rest are
 /// swept; the page cursor moves on either way, so a row that keeps failing never holds the sweep in a loop.
 /// </remarks>

@@ -50,12 +50,21 @@ public sealed class Db : IAsyncDisposable
     /// <summary>The SQLite database file, when the dialect is SQLite.</summary>
     public string? SqliteFile { get; }
 
+    /// <summary>Told of every connection this instance opens, before it is used (tests count statements through it).</summary>
+    internal Action<DbConnection>? Opened { get; set; }
+
     public async Task<DbConnection> OpenAsync(CancellationToken ct = default)
     {
-        if (dataSource is not null) return await dataSource.OpenConnectionAsync(ct);
+        if (dataSource is not null)
+        {
+            var pg = await dataSource.OpenConnectionAsync(ct);
+            Opened?.Invoke(pg);
+            return pg;
+        }
 
         var connection = new SqliteConnection(sqliteConnectionString);
         await connection.OpenAsync(ct);
+        Opened?.Invoke(connection);
         await using var pragma = connection.CreateCommand();
         // busy_timeout makes BEGIN IMMEDIATE wait for the writer lock instead of failing at once;
         // foreign keys are off by default in SQLite and are a per-connection setting.
