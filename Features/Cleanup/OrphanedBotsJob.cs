@@ -102,9 +102,13 @@ public sealed class OrphanedBotsJob(
                         email, TimedOut(meeting), meeting.Id));
             }
             if (messages.Count > 0) await outbox.EnqueueManyAsync(connection, tx, messages, ct);
-            if (failed.Count > 0) await SweepCounts.AddToTotalsAsync(connection, tx, Id, failed.Count, 0, 0, now, ct);
+            if (failed.Count > 0)
+            {
+                await SweepCounts.AddToTotalsAsync(connection, tx, Id, failed.Count, 0, 0, now, ct);
+                log.LogWarning("Failed {Count} meetings whose bot had no update since before {Cutoff} (bot_timeout)", failed.Count, cutoff);
+            }
             foreach (var meeting in failed)
-                log.LogWarning("Meeting {MeetingId} failed: its bot {BotId} had no update since before {Cutoff}", meeting.Id, meeting.BotId, cutoff);
+                log.LogInformation("Meeting {MeetingId} failed: its bot {BotId} had no update since before {Cutoff}", meeting.Id, meeting.BotId, cutoff);
             return failed.Count;
         }, ct);
 

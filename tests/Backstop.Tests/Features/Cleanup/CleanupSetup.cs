@@ -227,10 +227,11 @@ internal sealed class StatementCounter : IDisposable
             {
                 ShouldListenTo = s => s.Name == "Npgsql",
                 Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-                ActivityStarted = a =>
+                // Npgsql sets its tags (db.namespace, db.query.text) after starting the activity: read them at its end.
+                ActivityStopped = a =>
                 {
-                    if (!on || !a.TagObjects.Any(t => t.Value is string v && v == database)) return;
-                    var sql = a.TagObjects.FirstOrDefault(t => t.Key is "db.statement" or "db.query.text").Value as string;
+                    if (!on || !a.TagObjects.Any(t => t.Key == "db.namespace" && t.Value as string == database)) return;
+                    var sql = a.TagObjects.FirstOrDefault(t => t.Key == "db.query.text").Value as string;
                     statements.Enqueue(sql ?? a.DisplayName);
                 },
             };
