@@ -10,11 +10,11 @@ RUN dotnet publish App.csproj -c Release -r linux-x64 --no-restore -o /out
 
 # runtime-deps: the native libraries a self-contained .NET binary needs, and nothing else.
 FROM mcr.microsoft.com/dotnet/runtime-deps:10.0
-# Working directory "/": the default relative paths (./data/backstop.db, ./data/mail) land in the /data volume.
+# Working directory "/": the default relative paths (./data/backstop.db, ./data/hangfire.db, ./data/mail) land in the /data volume.
 WORKDIR /
 COPY --from=build /out/backstop /app/backstop
 COPY --from=build /out/appsettings.json /app/appsettings.json
-# The image's non-root user; /data holds the SQLite database, generated mail and nothing else.
+# The image's non-root user; /data holds the SQLite databases (ours and Hangfire's), generated mail and nothing else.
 RUN mkdir -p /data && chown -R app:app /data
 USER app
 ENV ASPNETCORE_URLS=http://+:8080 \

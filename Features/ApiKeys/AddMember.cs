@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
 using FluentValidation;
@@ -28,6 +29,7 @@ public sealed class AddMember(OrganizationStore organizations) : Endpoint<AddMem
         Post("/v1/admin/organizations/{orgId}/members");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "Add a member (owner, admin or member) to an organization.");
+        Description(d => d.Answers<MemberResponse>(201).Problems(404, 409));
     }
 
     public sealed class Validator : Validator<AddMemberRequest>

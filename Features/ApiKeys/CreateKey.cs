@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
 using FluentValidation;
@@ -34,6 +35,7 @@ public sealed class CreateKey(ApiKeyStore keys) : Endpoint<CreateKeyRequest, Cre
         Post("/v1/admin/organizations/{orgId}/api-keys");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "Create an API key for an organization (the key is shown only in this response).");
+        Description(d => d.Answers<CreatedApiKeyResponse>(201).Problems(404));
     }
 
     public override async Task HandleAsync(CreateKeyRequest req, CancellationToken ct) =>
@@ -48,6 +50,7 @@ public sealed class CreateOwnKey(ApiKeyStore keys) : Endpoint<CreateKeyRequest, 
         Post("/v1/api-keys");
         Policies(BackstopPolicies.Admin);
         Summary(s => s.Summary = "Create an API key of the caller's organization (scope admin).");
+        Description(d => d.Answers<CreatedApiKeyResponse>(201));
     }
 
     public override async Task HandleAsync(CreateKeyRequest req, CancellationToken ct) =>

@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
@@ -19,6 +20,7 @@ public sealed class CreateOrganization(Db db, OrganizationStore organizations) :
         Post("/v1/admin/organizations");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "Create an organization (tenant).");
+        Description(d => d.Answers<OrganizationResponse>(201).Problems(409));
     }
 
     public sealed class Validator : Validator<CreateOrganizationRequest>

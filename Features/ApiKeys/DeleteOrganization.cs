@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
 
@@ -11,6 +12,7 @@ public sealed class DeleteOrganization(OrganizationStore organizations) : Endpoi
         Delete("/v1/admin/organizations/{orgId}");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "Delete an organization (soft); its API keys are revoked.");
+        Description(d => d.AnswersNoContent().Problems(404));
     }
 
     public override async Task HandleAsync(OrganizationIdRequest req, CancellationToken ct)

@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
@@ -20,6 +21,7 @@ public sealed class GetMe(Infrastructure.Data.Db db, OrganizationStore organizat
         Get("/v1/me");
         Policies(BackstopPolicies.Read);
         Summary(s => s.Summary = "The caller's organization and key.");
+        Description(d => d.Problems(404));
     }
 
     public override async Task HandleAsync(CancellationToken ct)

@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
 
@@ -16,6 +17,7 @@ public sealed class GetOrganization(OrganizationStore organizations) : Endpoint<
         Get("/v1/admin/organizations/{orgId}");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "Get an organization.");
+        Description(d => d.Problems(404));
     }
 
     public override async Task HandleAsync(OrganizationIdRequest req, CancellationToken ct) =>

@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
@@ -6,7 +7,8 @@ namespace Backstop.Features.ApiKeys;
 
 public sealed record ListKeysRequest : PageRequest
 {
-    public string OrgId { get; init; } = "";
+    // Bound from the admin route only; the tenant route takes the caller's organization, so it is no query parameter.
+    [HideFromDocs] public string OrgId { get; init; } = "";
 }
 
 /// <summary><c>GET /v1/admin/organizations/{orgId}/api-keys</c>: every key (live, revoked, expired), newest first.</summary>
@@ -17,6 +19,7 @@ public sealed class ListKeys(OrganizationStore organizations, ApiKeyStore keys) 
         Get("/v1/admin/organizations/{orgId}/api-keys");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "List an organization's API keys (never their secrets).");
+        Description(d => d.Problems(404));
     }
 
     /// <summary>Also validates <see cref="ListOwnKeys"/>'s requests: FastEndpoints picks validators by request type.</summary>

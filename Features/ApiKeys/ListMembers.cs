@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
@@ -17,6 +18,7 @@ public sealed class ListMembers(OrganizationStore organizations) : Endpoint<List
         Get("/v1/admin/organizations/{orgId}/members");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "List the members of an organization.");
+        Description(d => d.Problems(404));
     }
 
     public sealed class Validator : FastEndpoints.Validator<ListMembersRequest>

@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
 
@@ -17,6 +18,7 @@ public sealed class RemoveMember(OrganizationStore organizations) : Endpoint<Rem
         Delete("/v1/admin/organizations/{orgId}/members/{memberId}");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "Remove a member from an organization.");
+        Description(d => d.AnswersNoContent().Problems(404));
     }
 
     public override async Task HandleAsync(RemoveMemberRequest req, CancellationToken ct)

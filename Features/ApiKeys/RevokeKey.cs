@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
 
@@ -17,6 +18,7 @@ public sealed class RevokeKey(OrganizationStore organizations, ApiKeyStore keys)
         Delete("/v1/admin/organizations/{orgId}/api-keys/{keyId}");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "Revoke an API key.");
+        Description(d => d.AnswersNoContent().Problems(404));
     }
 
     public override async Task HandleAsync(KeyIdRequest req, CancellationToken ct)
@@ -35,6 +37,7 @@ public sealed class RevokeOwnKey(ApiKeyStore keys) : Endpoint<KeyIdRequest>
         Delete("/v1/api-keys/{keyId}");
         Policies(BackstopPolicies.Admin);
         Summary(s => s.Summary = "Revoke an API key of the caller's organization (scope admin).");
+        Description(d => d.AnswersNoContent().Problems(404));
     }
 
     public override async Task HandleAsync(KeyIdRequest req, CancellationToken ct)

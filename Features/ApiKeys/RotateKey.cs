@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
 using FluentValidation;
@@ -33,6 +34,7 @@ public sealed class RotateKey(OrganizationStore organizations, ApiKeyStore keys)
         Post("/v1/admin/organizations/{orgId}/api-keys/{keyId}/rotate");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "Rotate an API key: returns the new key; the old one keeps working for the overlap.");
+        Description(d => d.Answers<CreatedApiKeyResponse>(201).Problems(404, 409));
     }
 
     public override async Task HandleAsync(RotateKeyRequest req, CancellationToken ct)
@@ -50,6 +52,7 @@ public sealed class RotateOwnKey(ApiKeyStore keys) : Endpoint<RotateKeyRequest, 
         Post("/v1/api-keys/{keyId}/rotate");
         Policies(BackstopPolicies.Admin);
         Summary(s => s.Summary = "Rotate an API key of the caller's organization (scope admin).");
+        Description(d => d.Answers<CreatedApiKeyResponse>(201).Problems(404, 409));
     }
 
     public override async Task HandleAsync(RotateKeyRequest req, CancellationToken ct) =>

@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
 using FluentValidation;
@@ -18,6 +19,7 @@ public sealed class UpdateOrganization(OrganizationStore organizations) : Endpoi
         Patch("/v1/admin/organizations/{orgId}");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "Rename an organization.");
+        Description(d => d.Problems(404));
     }
 
     public sealed class Validator : Validator<UpdateOrganizationRequest>

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Backstop.Features.ApiKeys;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Outbox;

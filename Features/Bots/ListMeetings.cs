@@ -1,7 +1,5 @@
-using Backstop.Features.ApiKeys;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Security;
-using Dapper;
 using FastEndpoints;
 using FluentValidation;
 
@@ -36,19 +34,11 @@ public sealed class ListMeetings(Db db, Meetings meetings) : Endpoint<ListMeetin
     public override async Task HandleAsync(ListMeetingsRequest req, CancellationToken ct)
     {
         var organizationId = User.OrganizationId();
-        List<MeetingRow> rows;
+        Page<MeetingRow> page;
         await using (var connection = await db.OpenAsync(ct))
-        {
-            rows = (await connection.QueryAsync<MeetingRow>(new CommandDefinition(
-                $"""
-                select {Meetings.Columns} from meetings
-                where organization_id = @organizationId and deleted_at is null
-                  and (@status is null or status = @status) and (@after is null or id < @after)
-                order by id desc
-                limit @take
-                """, new { organizationId, status = req.Status, after = req.After, take = req.Take + 1 }, cancellationToken: ct))).ToList();
-        }
-        var page = Paging.Of(rows, req.Take, m => m.Id);
+            page = await connection.PageAsync<MeetingRow>($"select {Meetings.Columns} from meetings",
+                "organization_id = @organizationId and deleted_at is null and (@status is null or status = @status)",
+                new { organizationId, status = req.Status }, req, m => m.Id, ct);
         var history = await meetings.HistoryAsync(page.Items, ct);
         await Send.OkAsync(new Page<MeetingResponse>(
             page.Items.Select(m => MeetingResponse.From(m, m.BotId is not null && history.TryGetValue(m.BotId, out var h) ? h : [])).ToList(),

@@ -1,4 +1,3 @@
-using Backstop.Features.ApiKeys;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
 

@@ -1,4 +1,3 @@
-using Backstop.Features.ApiKeys;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Recall;

@@ -1,4 +1,5 @@
 using Backstop.Features.ApiKeys;
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Security;
@@ -22,6 +23,7 @@ public sealed class GetOrganizationSmsSettings(Db db, IOrganizationDirectory org
         Get("/v1/admin/organizations/{orgId}/sms-settings");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "Whether an organization may send SMS.");
+        Description(d => d.Problems(404));
     }
 
     public override async Task HandleAsync(OrganizationSmsSettingsQuery req, CancellationToken ct)

@@ -1,7 +1,8 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
-using Dapper;
 using Backstop.Infrastructure.Security;
+using Dapper;
 using FastEndpoints;
 
 namespace Backstop.Features.Messaging;
@@ -32,6 +33,7 @@ public sealed class GetSms(Db db) : Endpoint<GetSmsRequest, SmsView>
         Get("/v1/sms/{id}");
         Policies(BackstopPolicies.Read);
         Summary(s => s.Summary = "An SMS and its delivery status as reported by Twilio's status callbacks.");
+        Description(d => d.Problems(404));
     }
 
     public override async Task HandleAsync(GetSmsRequest req, CancellationToken ct)

@@ -1,11 +1,10 @@
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
-using Dapper;
 
 namespace Backstop.Features.Messaging;
 
 /// <summary>Deletes one-time codes a day past their expiry and rate-limit entries older than a day (the longest window is a day), in bounded batches.</summary>
-public sealed class MessagingCleanupJob(Db db, TimeProvider time) : IRecurringJob
+public sealed class MessagingCleanupJob(Db db, TimeProvider time, JobContext context) : IRecurringJob
 {
     private const int BatchSize = 1000;
 
@@ -14,25 +13,18 @@ public sealed class MessagingCleanupJob(Db db, TimeProvider time) : IRecurringJo
 
     public async Task<long> RunAsync(CancellationToken ct)
     {
-        var cutoff = time.GetUtcNow().AddDays(-1);
+        var cutoff = new { cutoff = time.GetUtcNow().AddDays(-1) };
         long total = 0;
         foreach (var sql in new[]
                  {
-                     "delete from otp_codes where id in (select id from otp_codes where expires_at < @cutoff limit @BatchSize)",
-                     "delete from otp_rate_events where id in (select id from otp_rate_events where created_at < @cutoff limit @BatchSize)",
+                     "delete from otp_codes where id in (select id from otp_codes where expires_at < @cutoff limit @batchSize)",
+                     "delete from otp_rate_events where id in (select id from otp_rate_events where created_at < @cutoff limit @batchSize)",
                      // An OTP send holds its bucket rows (global, then the recipient's) until it commits; the cleanup
                      // skips rows held that way instead of waiting, so the two can never deadlock on PostgreSQL.
-                     "delete from otp_rate_limits where bucket in (select bucket from otp_rate_limits where updated_at < @cutoff limit @BatchSize"
-                         + (db.Dialect == Dialect.Postgres ? " for update skip locked)" : ")"),
+                     $"delete from otp_rate_limits where bucket in (select bucket from otp_rate_limits where updated_at < @cutoff limit @batchSize {db.Dialect.SkipLocked()})",
                  })
         {
-            while (true)
-            {
-                await using var connection = await db.OpenAsync(ct);
-                var deleted = await connection.ExecuteAsync(new CommandDefinition(sql, new { cutoff, BatchSize }, cancellationToken: ct));
-                total += deleted;
-                if (deleted < BatchSize) break;
-            }
+            total += await db.DeleteInBatchesAsync(sql, cutoff, BatchSize, context.Stop, ct);
         }
         return total;
     }

@@ -1,4 +1,5 @@
 using Backstop.Features.ApiKeys;
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Security;
@@ -22,6 +23,7 @@ public sealed class PutOrganizationSmsSettings(Db db, IOrganizationDirectory org
         Put("/v1/admin/organizations/{orgId}/sms-settings");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "Enable or disable SMS for an organization.");
+        Description(d => d.Problems(404));
     }
 
     public sealed class Validator : Validator<OrganizationSmsSettingsRequest>

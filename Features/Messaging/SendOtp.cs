@@ -1,9 +1,10 @@
 using Backstop.Features.Messaging.Templates;
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Email;
-using Dapper;
 using Backstop.Infrastructure.Security;
+using Dapper;
 using FastEndpoints;
 using FluentValidation;
 using Microsoft.Extensions.Options;
@@ -28,6 +29,7 @@ public sealed class SendOtp(Db db, OneTimeCodes codes, SmsQueue sms, IOutbox out
         Post("/v1/otp");
         Policies(BackstopPolicies.Write);
         Summary(s => s.Summary = "Send a one-time code (6 digits, 10 minutes, 5 attempts). Limited per recipient and globally (429 rate_limited).");
+        Description(d => d.Answers<SendOtpResponse>(202).Problems(429, 503));
     }
 
     public sealed class Validator : FastEndpoints.Validator<SendOtpRequest>

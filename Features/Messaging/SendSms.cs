@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
@@ -21,6 +22,7 @@ public sealed class SendSms(Db db, SmsQueue queue, PhoneNumberNormalizer phones)
         Post("/v1/sms");
         Policies(BackstopPolicies.Write);
         Summary(s => s.Summary = "Send an SMS (queued; 202 with its id). Refused for opted-out recipients and organizations with SMS disabled.");
+        Description(d => d.Answers<SendSmsResponse>(202).Problems(503));
     }
 
     public sealed class Validator : Validator<SendSmsRequest>

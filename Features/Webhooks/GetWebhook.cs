@@ -1,5 +1,6 @@
 using Backstop.Infrastructure.Inbox;
 using System.Text.Json;
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
@@ -53,6 +54,7 @@ public sealed class GetWebhook(WebhookInbox inbox) : Endpoint<WebhookIdRequest, 
         Get("/v1/admin/webhooks/{id}");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "A stored webhook event with its payload.");
+        Description(d => d.Problems(404));
     }
 
     public override async Task HandleAsync(WebhookIdRequest req, CancellationToken ct)

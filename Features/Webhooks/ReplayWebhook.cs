@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Security;
@@ -17,6 +18,7 @@ public sealed class ReplayWebhook(WebhookInbox inbox, ILogger<ReplayWebhook> log
         Post("/v1/admin/webhooks/{id}/replay");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "Re-run the handler of a processed, ignored or dead webhook event.");
+        Description(d => d.Problems(404, 409, 422));
     }
 
     public override async Task HandleAsync(WebhookIdRequest req, CancellationToken ct)

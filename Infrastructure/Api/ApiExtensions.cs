@@ -1,40 +1,53 @@
 using System.Text.Json.Serialization;
 using Backstop.Infrastructure.Errors;
 using FastEndpoints;
-using Microsoft.AspNetCore.OpenApi;
-using Microsoft.OpenApi;
+using FastEndpoints.Swagger;
+using NSwag;
 using Scalar.AspNetCore;
 
 namespace Backstop.Infrastructure.Api;
 
 public static class ApiExtensions
 {
+    public const string DocumentName = "v1";
+
     public static IServiceCollection AddApi(this IServiceCollection services)
     {
         services.AddFastEndpoints();
-        services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        // FastEndpoints.Swagger (NSwag) reads FastEndpoints' own binding (route values, [QueryParam], what is left
+        // for the body) and the endpoints' Summary() and Description(); Microsoft.AspNetCore.OpenApi sees none of it.
+        services.SwaggerDocument(o =>
         {
-            document.Info = new OpenApiInfo
+            o.EnableJWTBearerAuth = false;
+            o.ExcludeNonFastEndpoints = true;
+            // The service's own endpoints only (a test host adds some of its own).
+            o.EndpointFilter = e => e.EndpointType.Assembly == typeof(ApiExtensions).Assembly;
+            o.AutoTagPathSegmentIndex = 0;
+            o.ShortSchemaNames = true;
+            o.RemoveEmptyRequestSchema = true;
+            o.DocumentSettings = s =>
             {
-                Title = "Backstop API",
-                Version = "v1",
-                Description = "Webhooks inbox, API keys, bots, billing, quota, jobs and messaging. " +
-                              "Authenticate with 'Authorization: Bearer <key>'. Errors are RFC 9457 problem details with a stable 'code'.",
+                s.DocumentName = DocumentName;
+                s.Title = "Backstop API";
+                s.Version = "v1";
+                s.Description =
+                    "Webhook inbox (Stripe, Clerk, Recall.ai, Deepgram, Paddle, Twilio) with admin inspection and replay, " +
+                    "organizations, members and API keys, SMS and one-time codes, the outbox and recurring jobs. " +
+                    "Authenticate with `Authorization: Bearer <key>` where an operation requires it; webhook endpoints " +
+                    "authenticate by the provider's signature instead. Errors are RFC 9457 problem details " +
+                    "(`application/problem+json`) with a stable `code`.";
+                s.OperationProcessors.Add(new BackstopOperationProcessor());
+                s.PostProcess = document =>
+                {
+                    document.Components.SecuritySchemes[BackstopOperationProcessor.SchemeName] = new OpenApiSecurityScheme
+                    {
+                        Type = OpenApiSecuritySchemeType.Http,
+                        Scheme = "bearer",
+                        Description = "An organization's API key (bsk_live_…) or the operator's admin key.",
+                    };
+                };
             };
-            // One bearer scheme for every endpoint (the admin key or an organization's key), so the reference at
-            // /docs can send it; anonymous endpoints (health, webhooks) simply ignore it.
-            document.Components ??= new OpenApiComponents();
-            document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
-            document.Components.SecuritySchemes["bearer"] = new OpenApiSecurityScheme
-            {
-                Type = SecuritySchemeType.Http,
-                Scheme = "bearer",
-                Description = "An organization's API key (bsk_live_…) or the operator's admin key.",
-            };
-            document.Security ??= [];
-            document.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference("bearer", document)] = [] });
-            return Task.CompletedTask;
-        }));
+        });
         return services;
     }
 
@@ -46,10 +59,26 @@ public static class ApiExtensions
             c.Serializer.Options.Converters.Add(new JsonStringEnumConverter(System.Text.Json.JsonNamingPolicy.SnakeCaseLower));
             c.Serializer.Options.DefaultIgnoreCondition = JsonIgnoreCondition.Never;
         });
-        app.MapOpenApi("/openapi/{documentName}.json");
+        app.UseOpenApi(c =>
+        {
+            c.Path = "/openapi/{documentName}.json";
+            // No absolute server URL: behind a proxy the address this request came to is not the one clients use.
+            // Without one, clients and the reference resolve paths against the document's own address.
+            c.PostProcess = (document, _) => document.Servers.Clear();
+        });
+        // Everything the reference needs is served from here: no web fonts, no telemetry, no agent or MCP
+        // integrations calling Scalar's services, no client button pointing at Scalar's apps.
         app.MapScalarApiReference("/docs", o => o
             .WithTitle("Backstop API")
-            .WithOpenApiRoutePattern("/openapi/{documentName}.json"));
+            .WithOpenApiRoutePattern("/openapi/{documentName}.json")
+            .AddDocument(DocumentName)
+            .DisableDefaultFonts()
+            .HideDeveloperTools()
+            .DisableAgent()
+            .DisableMcp()
+            .DisableTelemetry()
+            .HideClientButton()
+            .AddPreferredSecuritySchemes(BackstopOperationProcessor.SchemeName));
         return app;
     }
 }

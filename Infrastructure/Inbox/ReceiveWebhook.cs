@@ -1,4 +1,5 @@
 using System.Buffers;
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Errors;
 using FastEndpoints;
 using Microsoft.Extensions.Options;
@@ -32,7 +33,30 @@ internal sealed class ReceiveWebhook(WebhookProviders providers, WebhookInbox in
         Post([.. ProviderRoutes.Keys]);
         AllowAnonymous();
         Summary(s => s.Summary = "Webhook inbox of one provider (signed deliveries only): stored once, acknowledged once durable.");
+        // Twilio is answered TwiML (the reply to an inbound SMS, or an empty one), every other provider a small JSON
+        // acknowledgement. Signatures fail 400 (Twilio's mismatch 403, Deepgram's callback token 401).
+        Description(d => d
+            .SummaryOn(r => RouteOf(r) switch
+            {
+                WebhookRoute.Stripe => "Stripe events (Stripe-Signature).",
+                WebhookRoute.Clerk => "Clerk events (Svix signature).",
+                WebhookRoute.Recall => "Recall.ai events (Svix signature).",
+                WebhookRoute.Deepgram => "Deepgram transcription callbacks (callback token).",
+                WebhookRoute.Paddle => "Paddle events (Paddle-Signature).",
+                WebhookRoute.TwilioSms => "Twilio inbound SMS (X-Twilio-Signature); answered with TwiML.",
+                WebhookRoute.TwilioStatus => "Twilio SMS status callbacks (X-Twilio-Signature).",
+                _ => null,
+            })
+            .AnswersOn<WebhookReceived>(r => !IsTwilio(r), 200)
+            .AnswersOn<string>(IsTwilio, 200, "text/xml")
+            .Problems(400, 413, 503)
+            .ProblemsOn(IsTwilio, 403)
+            .ProblemsOn(r => RouteOf(r) == WebhookRoute.Deepgram, 401));
     }
+
+    private static WebhookRoute? RouteOf(string pattern) => ProviderRoutes.TryGetValue("/" + pattern.Trim('/'), out var route) ? route : null;
+
+    private static bool IsTwilio(string pattern) => RouteOf(pattern) is WebhookRoute.TwilioSms or WebhookRoute.TwilioStatus;
 
     public override async Task HandleAsync(CancellationToken ct)
     {
@@ -76,7 +100,7 @@ internal sealed class ReceiveWebhook(WebhookProviders providers, WebhookInbox in
             await Send.StringAsync(reply.Body, 200, reply.ContentType, ct);
             return;
         }
-        await Send.OkAsync(new { received = true, duplicate = id is null }, ct);
+        await Send.OkAsync(new WebhookReceived(true, id is null), ct);
     }
 
     /// <summary>
@@ -121,3 +145,6 @@ internal sealed class ReceiveWebhook(WebhookProviders providers, WebhookInbox in
 
     private static ProblemException TooLarge(int limit) => new(413, "payload_too_large", $"The body is larger than {limit} bytes.");
 }
+
+/// <summary>The acknowledgement of a delivery; <see cref="Duplicate"/> when the event was stored before.</summary>
+public sealed record WebhookReceived(bool Received, bool Duplicate);

@@ -29,6 +29,10 @@ public sealed class JobFailedException(string jobId, string error) : Exception($
 /// succeeds only if no lease exists or the existing one has expired, so across any number of instances and
 /// Hangfire servers one run works and the others record themselves as <c>skipped</c> and return at once, holding
 /// no worker (unlike <c>[DisableConcurrentExecution]</c>, which waits on a distributed lock).
+/// While the job works, the lease is renewed every third of its length, conditionally on this run still holding
+/// it, so a run longer than <c>Jobs:LeaseSeconds</c> keeps it; a run that lost it (a renewal found another holder,
+/// or no renewal succeeded before it expired) is told through <see cref="JobContext.Stop"/>, stops at its next
+/// batch and is recorded as <c>interrupted</c>. A crashed run renews nothing, so its lease expires by itself.
 /// </summary>
 public sealed class JobRunner(
     IServiceScopeFactory scopes,
@@ -42,6 +46,7 @@ public sealed class JobRunner(
     public const string Failed = "failed";
     public const string Skipped = "skipped";
     public const string Running = "running";
+    public const string Interrupted = "interrupted";
 
     private static readonly Counter Runs = Metrics.CreateCounter(
         "backstop_job_runs_total", "Recurring job runs by job and outcome.", "job", "outcome");
@@ -76,6 +81,13 @@ public sealed class JobRunner(
             return skipped;
         }
 
+        var leaseLength = TimeSpan.FromSeconds(options.Value.LeaseSeconds);
+        using var lost = new CancellationTokenSource();
+        using var stopRenewing = new CancellationTokenSource();
+        // Created before the job starts, so its ticks are at fixed thirds of the lease from the start whatever the
+        // renewals cost, and a tick that comes while a renewal is still running is not lost.
+        using var renewTimer = new PeriodicTimer(leaseLength / 3, time);
+        var renewal = RenewLeaseAsync(jobId, runId, started + leaseLength, leaseLength, renewTimer, lost, stopRenewing.Token);
         try
         {
             var running = new JobRun { Id = runId, JobId = jobId, StartedAt = started, Outcome = Running, CorrelationId = runId };
@@ -86,10 +98,22 @@ public sealed class JobRunner(
             try
             {
                 await using var scope = scopes.CreateAsyncScope();
+                var context = scope.ServiceProvider.GetRequiredService<JobContext>();
+                context.JobId = jobId;
+                context.RunId = runId;
+                context.Stop = lost.Token;
                 job = (IRecurringJob)scope.ServiceProvider.GetRequiredService(definition.Type);
                 var items = await job.RunAsync(ct);
-                finished = running with { FinishedAt = time.GetUtcNow(), Outcome = Succeeded, Items = items, Counts = CountsOf(job) };
-                log.LogInformation("Job {JobId} succeeded with {Items} items", jobId, items);
+                if (lost.IsCancellationRequested)
+                {
+                    finished = running with { FinishedAt = time.GetUtcNow(), Outcome = Interrupted, Items = items, Counts = CountsOf(job), Error = "The run lost its lease while working (another run may have taken it) and stopped at its next batch boundary." };
+                    log.LogWarning("Job {JobId} lost its lease and stopped after {Items} items", jobId, items);
+                }
+                else
+                {
+                    finished = running with { FinishedAt = time.GetUtcNow(), Outcome = Succeeded, Items = items, Counts = CountsOf(job) };
+                    log.LogInformation("Job {JobId} succeeded with {Items} items", jobId, items);
+                }
             }
             catch (Exception e)
             {
@@ -105,7 +129,57 @@ public sealed class JobRunner(
         }
         finally
         {
-            await ReleaseLeaseAsync(jobId, runId);
+            await stopRenewing.CancelAsync();
+            await renewal;
+            if (!lost.IsCancellationRequested) await ReleaseLeaseAsync(jobId, runId);
+        }
+    }
+
+    /// <summary>
+    /// Renews the lease at every tick until the run ends. Never throws: a failed renewal is retried at the next tick,
+    /// and only when the lease's end passes without a successful renewal (or a renewal finds another holder) is the
+    /// run told it lost the lease.
+    /// </summary>
+    private async Task RenewLeaseAsync(
+        string jobId, string holder, DateTimeOffset heldUntil, TimeSpan leaseLength, PeriodicTimer timer,
+        CancellationTokenSource lost, CancellationToken stop)
+    {
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop))
+            {
+                var now = time.GetUtcNow();
+                try
+                {
+                    await using var connection = await db.OpenAsync(stop);
+                    var renewed = await connection.ExecuteAsync(new CommandDefinition(
+                        """
+                        update job_leases set lease_until = @until, updated_at = @now
+                        where job_id = @jobId and holder = @holder
+                        """, new { jobId, holder, now, until = now + leaseLength }, cancellationToken: stop));
+                    if (renewed == 1)
+                    {
+                        heldUntil = now + leaseLength;
+                        continue;
+                    }
+                    log.LogWarning("Job {JobId} lost its lease: another run holds it", jobId);
+                }
+                catch (Exception e) when (!stop.IsCancellationRequested)
+                {
+                    if (now < heldUntil)
+                    {
+                        log.LogWarning(e, "Could not renew the lease of job {JobId}; retrying until it expires at {LeaseUntil}", jobId, heldUntil);
+                        continue;
+                    }
+                    log.LogWarning(e, "Job {JobId} lost its lease: no renewal succeeded before it expired", jobId);
+                }
+                await lost.CancelAsync();
+                return;
+            }
+        }
+        catch (Exception) when (stop.IsCancellationRequested)
+        {
+            // The run ended, possibly in the middle of a renewal, which its cancellation aborted: nothing to do.
         }
     }
 

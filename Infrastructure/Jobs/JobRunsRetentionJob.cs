@@ -1,11 +1,10 @@
 using Backstop.Infrastructure.Data;
-using Dapper;
 using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Jobs;
 
 /// <summary>Deletes <c>job_runs</c> rows older than <c>Jobs:RunRetentionDays</c>, in bounded batches.</summary>
-public sealed class JobRunsRetentionJob(Db db, TimeProvider time, IOptions<JobsOptions> options) : IRecurringJob
+public sealed class JobRunsRetentionJob(Db db, TimeProvider time, IOptions<JobsOptions> options, JobContext context) : IRecurringJob
 {
     // Small enough that one batch holds SQLite's single writer lock for milliseconds, not seconds.
     private const int BatchSize = 1000;
@@ -13,20 +12,9 @@ public sealed class JobRunsRetentionJob(Db db, TimeProvider time, IOptions<JobsO
     public static string Id => "job-runs-retention";
     public static string DefaultCron => "30 3 * * *";
 
-    public async Task<long> RunAsync(CancellationToken ct)
-    {
-        var cutoff = time.GetUtcNow().AddDays(-options.Value.RunRetentionDays);
-        long total = 0;
-        while (true)
-        {
-            await using var connection = await db.OpenAsync(ct);
-            var deleted = await connection.ExecuteAsync(new CommandDefinition(
-                """
-                delete from job_runs
-                where id in (select id from job_runs where started_at < @cutoff order by started_at limit @BatchSize)
-                """, new { cutoff, BatchSize }, cancellationToken: ct));
-            total += deleted;
-            if (deleted < BatchSize) return total;
-        }
-    }
+    public Task<long> RunAsync(CancellationToken ct) => db.DeleteInBatchesAsync(
+        """
+        delete from job_runs
+        where id in (select id from job_runs where started_at < @cutoff order by started_at limit @batchSize)
+        """, new { cutoff = time.GetUtcNow().AddDays(-options.Value.RunRetentionDays) }, BatchSize, context.Stop, ct);
 }

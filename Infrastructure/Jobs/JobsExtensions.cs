@@ -7,6 +7,7 @@ using Hangfire.Dashboard;
 using Hangfire.InMemory;
 using Hangfire.PostgreSql;
 using Hangfire.PostgreSql.Factories;
+using Hangfire.Storage.SQLite;
 using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Jobs;
@@ -37,13 +38,30 @@ public static class JobsExtensions
                 };
                 return new PostgreSqlStorage(new NpgsqlConnectionFactory(database.ConnectionString!, storageOptions), storageOptions);
             }
-            // All durable state lives in our tables; Hangfire's in-memory storage only holds schedules and queues,
-            // which every start re-registers.
-            return new InMemoryStorage(new InMemoryStorageOptions());
+            if (jobs.Storage.Equals(JobsOptions.MemoryStorage, StringComparison.OrdinalIgnoreCase))
+            {
+                // All durable state of ours lives in our tables; in memory Hangfire only holds schedules and queues,
+                // which every start re-registers, and the dashboard's history, which a restart loses.
+                return new InMemoryStorage(new InMemoryStorageOptions());
+            }
+            var file = Path.GetFullPath(jobs.SqliteFile);
+            if (sp.GetRequiredService<Db>().SqliteFile is { Length: > 0 } main && string.Equals(Path.GetFullPath(main), file, StringComparison.Ordinal))
+                throw new InvalidConfigurationException([$"Jobs:SqliteFile must not be the main database file ({file})."]);
+            Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+            return new SQLiteStorage(file, new SQLiteStorageOptions
+            {
+                QueuePollInterval = TimeSpan.FromSeconds(jobs.PollIntervalSeconds),
+            });
         });
         services.AddSingleton<IRecurringJobManager>(sp => new RecurringJobManager(sp.GetRequiredService<JobStorage>()));
 
         services.AddSingleton<JobRunner>();
+        services.AddScoped<JobContext>();
+        // With IAntiforgery registered, Hangfire's dashboard puts a token in every page and refuses (403) a POST
+        // (trigger, delete, requeue) without a valid one: browsers resend cached Basic credentials, so without it
+        // any page the operator visits could post to the dashboard. The key ring is in our database, so a token
+        // holds across instances and restarts.
+        services.AddAntiforgery();
         services.AddHostedService<RecurringJobScheduler>();
         services.AddHostedService<HangfireServerHost>();
         services.AddRecurringJob<JobRunsRetentionJob>();
@@ -180,8 +198,8 @@ internal sealed class RecurringJobScheduler(
     {
         foreach (var definition in definitions)
         {
-            var cron = options.Value.Schedules.TryGetValue(definition.Id, out var configured) ? configured.Trim() : definition.DefaultCron;
-            if (cron.Equals(JobsOptions.Disabled, StringComparison.OrdinalIgnoreCase))
+            var cron = JobSchedule.Of(definition, options.Value);
+            if (JobSchedule.IsDisabled(cron))
             {
                 manager.RemoveIfExists(definition.Id);
                 log.LogInformation("Recurring job {JobId} is disabled by configuration", definition.Id);

@@ -1,12 +1,22 @@
-using System.Text.RegularExpressions;
 using Backstop.Infrastructure.Configuration;
 
 namespace Backstop.Infrastructure.Jobs;
 
-public sealed partial class JobsOptions : IValidatedOptions
+public sealed class JobsOptions : IValidatedOptions
 {
     public const string Section = "Jobs";
     public const string Disabled = "disabled";
+    public const string SqliteStorage = "sqlite";
+    public const string MemoryStorage = "memory";
+
+    /// <summary>
+    /// Hangfire's own storage when the database is SQLite: <c>sqlite</c> (a file of its own, <see cref="SqliteFile"/>,
+    /// so dashboard history survives a restart) or <c>memory</c>. PostgreSQL always uses Hangfire.PostgreSql.
+    /// </summary>
+    public string Storage { get; set; } = SqliteStorage;
+
+    /// <summary>The Hangfire database file of <c>Storage=sqlite</c>; never the main database file, whose write lock it would contend for.</summary>
+    public string SqliteFile { get; set; } = "./data/hangfire.db";
 
     /// <summary>Whether this instance runs a Hangfire server (workers). The dashboard and schedules work without.</summary>
     public bool RunServer { get; set; } = true;
@@ -31,18 +41,14 @@ public sealed partial class JobsOptions : IValidatedOptions
         if (LeaseSeconds is < 10 or > 86400) yield return "Jobs:LeaseSeconds must be between 10 and 86400.";
         if (PollIntervalSeconds is < 1 or > 300) yield return "Jobs:PollIntervalSeconds must be between 1 and 300.";
         if (RunRetentionDays is < 1 or > 3650) yield return "Jobs:RunRetentionDays must be between 1 and 3650.";
+        if (!Storage.Equals(SqliteStorage, StringComparison.OrdinalIgnoreCase) && !Storage.Equals(MemoryStorage, StringComparison.OrdinalIgnoreCase))
+            yield return $"Jobs:Storage must be '{SqliteStorage}' or '{MemoryStorage}' (got '{Storage}').";
+        if (string.IsNullOrWhiteSpace(SqliteFile)) yield return "Jobs:SqliteFile must name a file.";
         foreach (var (id, cron) in Schedules)
-            if (!IsCron(cron))
-                yield return $"Jobs:Schedules:{id} must be a cron expression of 5 or 6 fields or '{Disabled}' (got '{cron}').";
+        {
+            if (JobSchedule.IsDisabled(cron.Trim())) continue;
+            if (JobSchedule.TryParse(cron, out var error) is null)
+                yield return $"Jobs:Schedules:{id} must be a cron expression (5 fields, or 6 with seconds) or '{Disabled}' (got '{cron}': {error}).";
+        }
     }
-
-    public static bool IsCron(string value)
-    {
-        if (value.Trim().Equals(Disabled, StringComparison.OrdinalIgnoreCase)) return true;
-        var fields = value.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        return fields.Length is 5 or 6 && fields.All(f => CronField().IsMatch(f));
-    }
-
-    [GeneratedRegex(@"^[0-9A-Za-z\*/,\-\?#]+$")]
-    private static partial Regex CronField();
 }

@@ -1,7 +1,10 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Security;
 using Dapper;
 using FastEndpoints;
+using Hangfire;
+using Hangfire.Storage;
 using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Jobs;
@@ -12,12 +15,17 @@ public sealed record ListJobsRequest : PageRequest
     [QueryParam] public string? JobId { get; init; }
 }
 
-public sealed record JobInfo(string Id, string Schedule, bool Enabled);
+/// <param name="Schedule">The cron expression (UTC) in force, or <c>disabled</c>.</param>
+/// <param name="Enabled">Whether Hangfire holds the schedule now: false when disabled by configuration or removed through the dashboard.</param>
+/// <param name="State"><c>scheduled</c>, <c>disabled</c> (by <c>Jobs:Schedules</c>) or <c>removed</c> (through the dashboard, until the next start).</param>
+/// <param name="NextRunAt">When it runs next (UTC), computed from the schedule and the clock; null unless scheduled.</param>
+public sealed record JobInfo(string Id, string Schedule, bool Enabled, string State, DateTimeOffset? NextRunAt);
 
 public sealed record ListJobsResponse(IReadOnlyList<JobInfo> Jobs, IReadOnlyList<JobRun> Runs, string? NextCursor);
 
 /// <summary><c>GET /v1/admin/jobs</c>: the recurring jobs with their schedules, and their runs, newest first.</summary>
-public sealed class ListJobs(Db db, IEnumerable<RecurringJobDefinition> definitions, IOptions<JobsOptions> options)
+public sealed class ListJobs(
+    Db db, IEnumerable<RecurringJobDefinition> definitions, IOptions<JobsOptions> options, JobStorage storage, TimeProvider time)
     : Endpoint<ListJobsRequest, ListJobsResponse>
 {
     public override void Configure()
@@ -34,11 +42,20 @@ public sealed class ListJobs(Db db, IEnumerable<RecurringJobDefinition> definiti
 
     public override async Task HandleAsync(ListJobsRequest req, CancellationToken ct)
     {
+        // What Hangfire holds is the truth: the dashboard can remove a recurring job, which then stays removed
+        // until the next start registers it again.
+        var now = time.GetUtcNow();
+        var ids = definitions.Select(d => d.Id).ToList();
+        Dictionary<string, RecurringJobDto> registered;
+        using (var hangfire = storage.GetConnection())
+            registered = hangfire.GetRecurringJobs(ids).Where(j => !j.Removed && j.Cron is not null).ToDictionary(j => j.Id, StringComparer.Ordinal);
         var jobs = definitions
             .Select(d =>
             {
-                var schedule = options.Value.Schedules.TryGetValue(d.Id, out var cron) ? cron : d.DefaultCron;
-                return new JobInfo(d.Id, schedule, !schedule.Equals(JobsOptions.Disabled, StringComparison.OrdinalIgnoreCase));
+                var schedule = JobSchedule.Of(d, options.Value);
+                if (JobSchedule.IsDisabled(schedule)) return new JobInfo(d.Id, JobsOptions.Disabled, false, "disabled", null);
+                if (!registered.TryGetValue(d.Id, out var job)) return new JobInfo(d.Id, schedule, false, "removed", null);
+                return new JobInfo(d.Id, job.Cron, true, "scheduled", JobSchedule.NextRun(job.Cron, now));
             })
             .OrderBy(j => j.Id, StringComparer.Ordinal)
             .ToList();
@@ -70,6 +87,7 @@ public sealed class RunJob(JobRunner runner) : Endpoint<RunJobRequest, JobRun>
         Post("/v1/admin/jobs/{id}/run");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "Run a recurring job now and return the recorded run.");
+        Description(d => d.Problems(404));
     }
 
     public override async Task HandleAsync(RunJobRequest req, CancellationToken ct)

@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Security;
@@ -82,6 +83,7 @@ public sealed class RetryOutboxMessage(Db db, TimeProvider time, OutboxSignal si
         Post("/v1/admin/outbox/{id}/retry");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "Put a dead outbox message back in the queue with a fresh set of attempts.");
+        Description(d => d.Problems(404, 409));
     }
 
     public override async Task HandleAsync(RetryOutboxRequest req, CancellationToken ct)
@@ -133,6 +135,7 @@ public sealed class GetOutboxMessage(Db db) : Endpoint<GetOutboxRequest, OutboxM
         Get("/v1/admin/outbox/{id}");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "An outbox message with its delivery attempts (outcome, error, Retry-After).");
+        Description(d => d.Problems(404));
     }
 
     public override async Task HandleAsync(GetOutboxRequest req, CancellationToken ct)

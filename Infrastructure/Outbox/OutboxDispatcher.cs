@@ -65,7 +65,7 @@ public sealed class OutboxDispatcher(
                     where (status = 'pending' and next_attempt_at <= @now) or (status = 'sending' and lease_until <= @now)
                     order by next_attempt_at, id
                     limit @batchSize
-                    {(db.Dialect == Dialect.Postgres ? "for update skip locked" : "")})
+                    {db.Dialect.SkipLocked()})
               and ((status = 'pending' and next_attempt_at <= @now) or (status = 'sending' and lease_until <= @now))
             returning id, channel, idempotency_key, payload, reference, sensitive, status, attempts, max_attempts, next_attempt_at,
                       last_error, provider_id, correlation_id, sent_at, created_at, updated_at

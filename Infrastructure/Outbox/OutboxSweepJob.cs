@@ -9,7 +9,7 @@ namespace Backstop.Infrastructure.Outbox;
 /// The safety net behind the dispatch loop: delivers whatever is due (including messages whose instance died while
 /// holding them), deletes <c>sent</c> messages past retention in bounded batches, and refreshes the pending gauge.
 /// </summary>
-public sealed class OutboxSweepJob(OutboxDispatcher dispatcher, Db db, TimeProvider time, IOptions<OutboxOptions> options) : IRecurringJob
+public sealed class OutboxSweepJob(OutboxDispatcher dispatcher, Db db, TimeProvider time, IOptions<OutboxOptions> options, JobContext context) : IRecurringJob
 {
     // Small enough that one delete holds SQLite's single writer lock for milliseconds.
     private const int BatchSize = 1000;
@@ -21,18 +21,11 @@ public sealed class OutboxSweepJob(OutboxDispatcher dispatcher, Db db, TimeProvi
     {
         long handled = await dispatcher.DispatchDueAsync(ct);
 
-        var cutoff = time.GetUtcNow().AddDays(-options.Value.RetentionDays);
-        while (true)
-        {
-            await using var connection = await db.OpenAsync(ct);
-            var deleted = await connection.ExecuteAsync(new CommandDefinition(
-                """
-                delete from outbox_messages
-                where id in (select id from outbox_messages where status = 'sent' and sent_at < @cutoff order by sent_at limit @BatchSize)
-                """, new { cutoff, BatchSize }, cancellationToken: ct));
-            handled += deleted;
-            if (deleted < BatchSize) break;
-        }
+        handled += await db.DeleteInBatchesAsync(
+            """
+            delete from outbox_messages
+            where id in (select id from outbox_messages where status = 'sent' and sent_at < @cutoff order by sent_at limit @batchSize)
+            """, new { cutoff = time.GetUtcNow().AddDays(-options.Value.RetentionDays) }, BatchSize, context.Stop, ct);
 
         await using (var connection = await db.OpenAsync(ct))
         {

@@ -44,6 +44,27 @@ public sealed class ConfigurationTests
     }
 
     [Fact]
+    public void Cron_expressions_are_parsed_at_start_and_every_bad_one_is_named()
+    {
+        var problems = ProblemsOf(new()
+        {
+            ["Jobs:Schedules:job-runs-retention"] = "99 99 * * *",
+            ["Jobs:Schedules:outbox-sweep"] = "*/5 * * *",
+            ["Jobs:Schedules:messaging-cleanup"] = "0 0 31 2 MON-FRI-SUN",
+            ["Jobs:Schedules:auth-failures-cleanup"] = "disabled",
+            ["Jobs:Schedules:webhook-inbox"] = "*/30 * * * * *",
+            ["Jobs:Schedules:webhook-retention"] = "@daily",
+            ["Jobs:Storage"] = "disk",
+        });
+        problems.ShouldContain(p => p.Contains("Jobs:Schedules:job-runs-retention") && p.Contains("99 99 * * *"));
+        problems.ShouldContain(p => p.Contains("Jobs:Schedules:outbox-sweep"));
+        problems.ShouldContain(p => p.Contains("Jobs:Schedules:messaging-cleanup"));
+        problems.ShouldContain(p => p.Contains("Jobs:Storage"));
+        problems.ShouldNotContain(p => p.Contains("auth-failures-cleanup") || p.Contains("webhook-inbox") || p.Contains("webhook-retention"));
+        problems.Count.ShouldBe(4);
+    }
+
+    [Fact]
     public void Unknown_database_provider_is_refused() =>
         ProblemsOf(new() { ["Database:Provider"] = "oracle" }).ShouldContain(p => p.Contains("Database:Provider"));
 }

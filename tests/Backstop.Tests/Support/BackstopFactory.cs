@@ -115,6 +115,8 @@ public abstract class SqliteFactory(AppSetup setup) : BackstopFactory(setup)
         Directory.CreateDirectory(Path.GetDirectoryName(File)!);
         Settings["Database:Provider"] = "sqlite";
         Settings["Database:ConnectionString"] = $"Data Source={File}";
+        // Hangfire's own SQLite file (Jobs:Storage=sqlite), beside this app's database rather than a shared ./data.
+        Settings["Jobs:SqliteFile"] = Path.ChangeExtension(File, ".hangfire.db");
         return Task.CompletedTask;
     }
 }

@@ -193,6 +193,43 @@ public abstract class BotStartTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
+    public async Task A_scheduled_join_time_is_passed_to_recall()
+    {
+        var client = await App.TenantClientAsync();
+        var url = BotsTestKit.NewZoomUrl();
+        var response = await client.PostJsonAsync("/v1/meetings", new { title = "Later", meetingUrl = url, startBot = true, joinAt = "2026-11-24T09:30:00Z" });
+        response.StatusCode.ShouldBe(HttpStatusCode.Created);
+        (await response.JsonAsync()).GetProperty("joinAt").GetDateTimeOffset().ShouldBe(new DateTimeOffset(2026, 11, 24, 9, 30, 0, TimeSpan.Zero));
+        var body = JsonDocument.Parse(Recall.CreateCalls(url.Split("pwd=")[1]).ShouldHaveSingleItem().RequestMessage.Body!).RootElement;
+        body.GetProperty("join_at").GetString().ShouldBe("2026-11-24T09:30:00.000Z");
+        body.GetProperty("meeting_url").GetString().ShouldBe(url);
+    }
+
+    [Fact]
+    public async Task Stopping_a_bot_in_the_call_keeps_the_recording_going_to_done()
+    {
+        var client = await App.TenantClientAsync();
+        var meeting = await client.CreateMeetingAsync(startBot: true);
+        var id = meeting.GetProperty("id").GetString()!;
+        var botId = meeting.GetProperty("botId").GetString()!;
+        var t0 = new DateTimeOffset(2026, 11, 23, 11, 0, 0, TimeSpan.Zero);
+        await App.DeliverAsync("msg_" + Guid.NewGuid().ToString("N"), RecallWebhooks.StatusBody(botId, "in_call_recording", t0));
+
+        var stop = await client.DeleteAsync($"/v1/meetings/{id}/bot");
+        stop.StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        (await stop.JsonAsync()).GetProperty("status").GetString().ShouldBe("recording");
+        await App.DispatchAsync();
+        Recall.LeaveCalls(botId).Count.ShouldBe(1);
+
+        await App.DeliverAsync("msg_" + Guid.NewGuid().ToString("N"), RecallWebhooks.StatusBody(botId, "call_ended", t0.AddMinutes(5), "bot_received_leave_call"));
+        var ended = await (await client.GetAsync($"/v1/meetings/{id}")).JsonAsync();
+        ended.GetProperty("status").GetString().ShouldBe("processing");
+        ended.GetProperty("botSubCode").GetString().ShouldBe("bot_received_leave_call");
+        // Still holding the meeting: a new start waits for the recording to be processed.
+        await (await client.PostAsync($"/v1/meetings/{id}/bot", null)).ShouldBeProblemAsync(409, "bot_already_active");
+    }
+
+    [Fact]
     public async Task Deleting_a_meeting_stops_its_bot()
     {
         var client = await App.TenantClientAsync();
