@@ -1,7 +1,6 @@
 using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Security;
-using Dapper;
 using FastEndpoints;
 using Hangfire;
 using Hangfire.Storage;
@@ -61,38 +60,8 @@ public sealed class ListJobs(
             .ToList();
 
         await using var connection = await db.OpenAsync(ct);
-        var rows = (await connection.QueryAsync<JobRun>(new CommandDefinition(
-            """
-            select id, job_id, started_at, finished_at, outcome, items, error, correlation_id
-            from job_runs
-            where (@JobId is null or job_id = @JobId) and (@After is null or id < @After)
-            order by id desc
-            limit @Limit
-            """, new { req.JobId, req.After, Limit = req.Take + 1 }, cancellationToken: ct))).ToList();
-        var page = Paging.Of(rows, req.Take, r => r.Id);
+        var page = await connection.PageAsync<JobRun>("select id, job_id, started_at, finished_at, outcome, items, error, correlation_id from job_runs",
+            "@JobId is null or job_id = @JobId", new { req.JobId }, req, r => r.Id, ct);
         await Send.OkAsync(new ListJobsResponse(jobs, page.Items, page.NextCursor), ct);
-    }
-}
-
-public sealed record RunJobRequest
-{
-    public string Id { get; init; } = "";
-}
-
-/// <summary><c>POST /v1/admin/jobs/{id}/run</c>: runs a job now, under the same lease as scheduled runs.</summary>
-public sealed class RunJob(JobRunner runner) : Endpoint<RunJobRequest, JobRun>
-{
-    public override void Configure()
-    {
-        Post("/v1/admin/jobs/{id}/run");
-        Roles(BackstopClaims.AdminRole);
-        Summary(s => s.Summary = "Run a recurring job now and return the recorded run.");
-        Description(d => d.Problems(404));
-    }
-
-    public override async Task HandleAsync(RunJobRequest req, CancellationToken ct)
-    {
-        if (runner.Find(req.Id) is null) throw Errors.ProblemException.NotFound($"Job '{req.Id}'");
-        await Send.OkAsync(await runner.RunAsync(req.Id, ct), ct);
     }
 }
