@@ -24,14 +24,18 @@ public sealed record CleanupRun(
 
 public sealed record CleanupTotals(long ItemsDone, long ItemsFailed, long BytesFreed);
 
-/// <param name="NextRunAt">When Hangfire will next start it (UTC); null when disabled.</param>
+/// <param name="Schedule">The cron expression (UTC) in force, or <c>disabled</c>.</param>
+/// <param name="State"><c>scheduled</c>, <c>disabled</c> (by <c>Jobs:Schedules</c>) or <c>removed</c> (through the dashboard, until the next start), as <c>GET /v1/admin/jobs</c> says.</param>
+/// <param name="NextRunAt">When it runs next (UTC), from the schedule and the clock; null unless scheduled.</param>
 /// <param name="Totals">Since the first run (not bounded by job-runs retention), for the sweeps of the Cleanup slice; else null.</param>
-public sealed record CleanupSweep(string Id, string Schedule, bool Enabled, DateTimeOffset? NextRunAt, CleanupTotals? Totals, IReadOnlyList<CleanupRun> LastRuns);
+public sealed record CleanupSweep(
+    string Id, string Schedule, bool Enabled, string State, DateTimeOffset? NextRunAt, CleanupTotals? Totals, IReadOnlyList<CleanupRun> LastRuns);
 
 public sealed record ListCleanupResponse(IReadOnlyList<CleanupSweep> Sweeps, long BytesFreedTotal);
 
 /// <summary><c>GET /v1/admin/cleanup</c>: every cleanup sweep with its schedule, next run, latest runs and totals.</summary>
-public sealed class ListCleanup(Db db, JobStorage storage, IEnumerable<RecurringJobDefinition> definitions, IOptions<JobsOptions> jobs)
+public sealed class ListCleanup(
+    Db db, JobStorage storage, IEnumerable<RecurringJobDefinition> definitions, IOptions<JobsOptions> jobs, TimeProvider time)
     : Endpoint<ListCleanupRequest, ListCleanupResponse>
 {
     public override void Configure()
@@ -69,19 +73,19 @@ public sealed class ListCleanup(Db db, JobStorage storage, IEnumerable<Recurring
             "select sweep, items_done, items_failed, bytes_freed from cleanup_totals", cancellationToken: ct)))
             .ToDictionary(t => t.Sweep, StringComparer.Ordinal);
 
-        // Hangfire's own record of each schedule: what its scheduler will actually do next.
-        Dictionary<string, DateTime?> next;
+        // What Hangfire holds is the truth: the dashboard can remove a recurring job until the next start.
+        var now = time.GetUtcNow();
+        Dictionary<string, RecurringJobDto> registered;
         using (var hangfire = storage.GetConnection())
-            next = hangfire.GetRecurringJobs(ids).ToDictionary(j => j.Id, j => j.NextExecution, StringComparer.Ordinal);
+            registered = hangfire.GetRecurringJobs(ids).Where(j => !j.Removed && j.Cron is not null).ToDictionary(j => j.Id, StringComparer.Ordinal);
 
         var result = sweeps.Select(d =>
         {
-            var schedule = jobs.Value.Schedules.TryGetValue(d.Id, out var cron) ? cron.Trim() : d.DefaultCron;
-            var enabled = !schedule.Equals(JobsOptions.Disabled, StringComparison.OrdinalIgnoreCase);
-            DateTimeOffset? nextRun = enabled && next.TryGetValue(d.Id, out var at) && at is { } utc
-                ? new DateTimeOffset(DateTime.SpecifyKind(utc, DateTimeKind.Utc))
-                : null;
-            return new CleanupSweep(d.Id, schedule, enabled, nextRun,
+            var schedule = JobSchedule.Of(d, jobs.Value);
+            var (cron, state, next) = JobSchedule.IsDisabled(schedule) ? (JobsOptions.Disabled, "disabled", (DateTimeOffset?)null)
+                : registered.TryGetValue(d.Id, out var job) ? (job.Cron, "scheduled", JobSchedule.NextRun(job.Cron, now))
+                : (schedule, "removed", null);
+            return new CleanupSweep(d.Id, cron, state == "scheduled", state, next,
                 totals.TryGetValue(d.Id, out var t) ? new CleanupTotals(t.ItemsDone, t.ItemsFailed, t.BytesFreed) : null,
                 runs[d.Id].Select(View).ToList());
         }).ToList();

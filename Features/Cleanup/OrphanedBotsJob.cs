@@ -23,12 +23,13 @@ namespace Backstop.Features.Cleanup;
 /// transaction fails, its meetings are tried one by one, so one bad row is logged with its id and the rest are
 /// swept; the page cursor moves on either way, so a row that keeps failing never holds the sweep in a loop.
 /// </remarks>
-public sealed class OrphanedBotsJob(
+internal sealed class OrphanedBotsJob(
     Db db,
     IOutbox outbox,
     IOrganizationDirectory directory,
     TimeProvider time,
     IOptions<CleanupOptions> options,
+    JobContext context,
     ILogger<OrphanedBotsJob> log) : IRecurringJob, IReportsCounts
 {
     public const string TimeoutMessage = "The recording bot timed out. This can happen if the meeting ended unexpectedly or there was a technical issue.";
@@ -46,7 +47,8 @@ public sealed class OrphanedBotsJob(
         var cutoff = now.AddHours(-options.Value.OrphanedBotHours);
         var batchSize = options.Value.BatchSize;
         var after = "";
-        while (true)
+        // context.Stop: the run lost its lease and another may be sweeping; stop between batches, never inside one.
+        while (!context.Stop.IsCancellationRequested)
         {
             List<string> page;
             await using (var connection = await db.OpenAsync(ct))

@@ -19,11 +19,12 @@ namespace Backstop.Features.Cleanup;
 /// Bytes freed are the recorded sizes (<c>audio_size</c>) of the files deleted: a store cannot tell a deleted file
 /// from one already gone (S3 answers 204 to both), so a file missing before the run still counts its recorded size.
 /// </remarks>
-public sealed class StorageCleanupJob(
+internal sealed class StorageCleanupJob(
     Db db,
     IFileStore store,
     TimeProvider time,
     IOptions<CleanupOptions> options,
+    JobContext context,
     ILogger<StorageCleanupJob> log) : IRecurringJob, IReportsCounts
 {
     private readonly SweepCounts counts = new(Id);
@@ -39,7 +40,8 @@ public sealed class StorageCleanupJob(
         var cutoff = now.AddDays(-options.Value.StorageRetentionDays);
         var batchSize = options.Value.BatchSize;
         var after = "";
-        while (true)
+        // context.Stop: the run lost its lease and another may be sweeping; stop between batches, never inside one.
+        while (!context.Stop.IsCancellationRequested)
         {
             List<StoredAudio> page;
             await using (var connection = await db.OpenAsync(ct))

@@ -24,13 +24,18 @@ public abstract class CleanupAdminTests(BackstopFactory app) : AppTest(app)
         sweeps.Keys.ShouldBe(["orphaned-bots", "storage-cleanup", "webhook-retention", "job-runs-retention", "auth-failures-cleanup", "messaging-cleanup"], ignoreOrder: true);
         sweeps["orphaned-bots"].GetProperty("schedule").GetString().ShouldBe("*/5 * * * *");
         sweeps["storage-cleanup"].GetProperty("schedule").GetString().ShouldBe("0 4 * * *");
+        var now = App.Time.GetUtcNow();
         foreach (var sweep in sweeps.Values)
         {
             sweep.GetProperty("enabled").GetBoolean().ShouldBeTrue();
-            sweep.GetProperty("nextRunAt").GetDateTimeOffset().ShouldBeGreaterThan(DateTimeOffset.UtcNow.AddMinutes(-1));
+            sweep.GetProperty("state").GetString().ShouldBe("scheduled");
+            sweep.GetProperty("nextRunAt").GetDateTimeOffset().ShouldBeGreaterThan(now);
         }
-        var nextStorage = sweeps["storage-cleanup"].GetProperty("nextRunAt").GetDateTimeOffset().ToUniversalTime();
-        (nextStorage.Hour, nextStorage.Minute).ShouldBe((4, 0));
+        // From the schedule and the (test) clock: the next 5-minute mark, the next 04:00.
+        var fiveMinutes = TimeSpan.FromMinutes(5).Ticks;
+        sweeps["orphaned-bots"].GetProperty("nextRunAt").GetDateTimeOffset().ShouldBe(new DateTimeOffset((now.UtcTicks / fiveMinutes + 1) * fiveMinutes, TimeSpan.Zero));
+        var nextFour = new DateTimeOffset(now.UtcDateTime.Date.AddHours(4), TimeSpan.Zero);
+        sweeps["storage-cleanup"].GetProperty("nextRunAt").GetDateTimeOffset().ShouldBe(nextFour > now ? nextFour : nextFour.AddDays(1));
         var storageRun = sweeps["storage-cleanup"].GetProperty("lastRuns")[0];
         storageRun.GetProperty("outcome").GetString().ShouldBe("succeeded");
         storageRun.GetProperty("done").GetInt64().ShouldBe(1);

@@ -4,6 +4,8 @@ using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Storage;
 using Backstop.Tests.Support;
 using Dapper;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Shouldly;
 
 namespace Backstop.Tests.Features.Cleanup;
@@ -92,7 +94,7 @@ public abstract class StorageCleanupTests(BackstopFactory app) : AppTest(app)
     }
 }
 
-public abstract class LocalStorageCleanupTests(BackstopFactory app) : StorageCleanupTests(app)
+public abstract partial class LocalStorageCleanupTests(BackstopFactory app) : StorageCleanupTests(app)
 {
     [Fact]
     public async Task A_failing_file_delete_for_one_meeting_leaves_the_others_cleaned()
@@ -141,6 +143,49 @@ public abstract class LocalStorageCleanupTests(BackstopFactory app) : StorageCle
         (await AudioColumnsAsync(gated.Id)).AudioKey.ShouldBeNull();
         (await App.ScalarAsync<long>(skippedRuns)).ShouldBe(skippedBefore + 20);
         (await App.ScalarAsync<long>("select count(*) from job_leases where job_id = 'storage-cleanup' and lease_until > @now", new { now = App.Time.GetUtcNow() })).ShouldBe(0);
+    }
+}
+
+public abstract partial class LocalStorageCleanupTests
+{
+    [Fact]
+    public async Task A_run_that_lost_its_lease_stops_at_the_next_batch_boundary()
+    {
+        var organization = await App.CreateOrganizationAsync();
+        var first = await MeetingWithAudioAsync(organization.Id, 40, FileStoreFaults.GateMarker);
+        App.Time.Advance(TimeSpan.FromMilliseconds(2));
+        var second = await MeetingWithAudioAsync(organization.Id, 40);
+        App.Time.Advance(TimeSpan.FromMilliseconds(2));
+        var third = await MeetingWithAudioAsync(organization.Id, 40);
+        Setup.Faults.Reset();
+
+        using var lost = new CancellationTokenSource();
+        long done;
+        IReadOnlyDictionary<string, long> counts;
+        await using (var scope = App.Services.CreateAsyncScope())
+        {
+            scope.ServiceProvider.GetRequiredService<JobContext>().Stop = lost.Token;
+            var job = ActivatorUtilities.CreateInstance<StorageCleanupJob>(scope.ServiceProvider, Options.Create(new CleanupOptions { BatchSize = 1 }));
+            var run = job.RunAsync(CancellationToken.None);
+            await Setup.Faults.Entered.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            // The lease is lost while the first batch is inside its file delete: that batch completes, no other starts.
+            await lost.CancelAsync();
+            Setup.Faults.Release.TrySetResult();
+            done = await run;
+            counts = job.Counts;
+        }
+
+        done.ShouldBe(1);
+        counts[SweepCounts.BatchesKey].ShouldBe(1);
+        (await AudioColumnsAsync(first.Id)).AudioKey.ShouldBeNull();
+        (await FileExistsAsync(first.Key)).ShouldBeFalse();
+        (await AudioColumnsAsync(second.Id)).AudioKey.ShouldBe(second.Key);
+        (await AudioColumnsAsync(third.Id)).AudioKey.ShouldBe(third.Key);
+
+        // The next run (which holds the lease) takes the rest.
+        (await SweepAsync()).Outcome.ShouldBe(JobRunner.Succeeded);
+        (await AudioColumnsAsync(second.Id)).AudioKey.ShouldBeNull();
+        (await AudioColumnsAsync(third.Id)).AudioKey.ShouldBeNull();
     }
 }
 
