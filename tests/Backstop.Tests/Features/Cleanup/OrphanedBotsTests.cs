@@ -131,6 +131,62 @@ public abstract class OrphanedBotsTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
+    public async Task A_meeting_the_database_refuses_to_fail_is_logged_and_counted_while_the_rest_of_its_batch_is_swept()
+    {
+        var organization = await App.CreateOrganizationAsync();
+        var ids = new List<string>();
+        for (var i = 0; i < 5; i++) ids.Add(await App.InsertMeetingAsync(organization.Id, "in_call", App.Time.GetUtcNow().AddHours(-4), "bot_" + Guid.NewGuid().ToString("N")));
+        var poisoned = ids[2];
+        var trigger = "tr_poison_" + Guid.NewGuid().ToString("N")[..8];
+        await using var connection = await App.OpenAsync();
+        // A real failure of one row inside the batch's transaction: the database itself refuses the update.
+        if (App.DatabaseKind == "postgres")
+        {
+            await connection.ExecuteAsync($"""
+                create function {trigger}() returns trigger language plpgsql as $$
+                begin
+                    if new.id = '{poisoned}' and new.status = 'failed' then raise exception 'poisoned row'; end if;
+                    return new;
+                end $$;
+                create trigger {trigger} before update on meetings for each row execute function {trigger}();
+                """);
+        }
+        else
+        {
+            await connection.ExecuteAsync($"""
+                create trigger {trigger} before update on meetings
+                when new.id = '{poisoned}' and new.status = 'failed'
+                begin select raise(abort, 'poisoned row'); end
+                """);
+        }
+        try
+        {
+            var run = await SweepAsync();
+
+            run.Outcome.ShouldBe(JobRunner.Succeeded);
+            var counts = JsonSerializer.Deserialize<Dictionary<string, long>>(run.Counts!)!;
+            counts[SweepCounts.FailedKey].ShouldBe(1);
+            counts[SweepCounts.DoneKey].ShouldBeGreaterThanOrEqualTo(4);
+            foreach (var id in ids.Where(i => i != poisoned))
+            {
+                (await MeetingAsync(id)).Status.ShouldBe("failed");
+                (await OutboxForAsync(id)).Count(m => m.Channel == "recall").ShouldBe(1);
+            }
+            (await MeetingAsync(poisoned)).Status.ShouldBe("in_call");
+            (await OutboxForAsync(poisoned)).ShouldBeEmpty();
+        }
+        finally
+        {
+            await connection.ExecuteAsync(App.DatabaseKind == "postgres"
+                ? $"drop trigger {trigger} on meetings; drop function {trigger}();"
+                : $"drop trigger {trigger}");
+            // Its next run takes it: the failure was one row's, for one run.
+            await SweepAsync();
+            (await MeetingAsync(poisoned)).Status.ShouldBe("failed");
+        }
+    }
+
+    [Fact]
     public async Task A_webhook_racing_the_sweep_either_wins_or_loses_cleanly_for_each_of_24_meetings()
     {
         var organization = await App.CreateOrganizationAsync();
