@@ -22,5 +22,5 @@ ENV ASPNETCORE_URLS=http://+:8080 \
 VOLUME ["/data"]
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["/app/backstop", "healthcheck", "http://127.0.0.1:8080/health/ready"]
+  CMD ["/app/backstop", "healthcheck"]
 ENTRYPOINT ["/app/backstop"]

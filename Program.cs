@@ -3,6 +3,7 @@ using Backstop.Features.Bots;
 using Backstop.Features.Cleanup;
 using Backstop.Features.Messaging;
 using Backstop.Infrastructure.Api;
+using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
@@ -16,23 +17,34 @@ using Prometheus;
 using Serilog;
 using Serilog.Formatting.Compact;
 
-// `backstop migrate [options]` applies migrations and exits; `backstop healthcheck [url]` probes a running instance
-// (for container HEALTHCHECKs, where no curl is installed); anything else runs the service.
-if (args.Length > 0 && args[0] == "healthcheck")
-    return await HealthProbe.RunAsync(args.Length > 1 ? args[1] : null);
-var migrateOnly = args.Length > 0 && args[0] == "migrate";
-var hostArgs = migrateOnly ? args[1..] : args;
+// `backstop [serve]` runs the service, `backstop migrate` applies migrations and exits, `backstop healthcheck [url]`
+// probes a running instance (for container HEALTHCHECKs, where no curl is installed); see CommandLine.Text.
+var (verb, hostArgs) = CommandLine.Parse(args);
+switch (verb)
+{
+    case CommandLine.Verb.Help:
+        await Console.Out.WriteLineAsync(CommandLine.Text);
+        return 0;
+    case CommandLine.Verb.Unknown:
+        await Console.Error.WriteLineAsync($"Unknown command '{args[0]}'.{Environment.NewLine}{Environment.NewLine}{CommandLine.Text}");
+        return CommandLine.Usage;
+    case CommandLine.Verb.Healthcheck:
+        return await HealthProbe.RunAsync(hostArgs);
+}
+var migrateOnly = verb == CommandLine.Verb.Migrate;
 
 Log.Logger = new LoggerConfiguration().Enrich.FromLogContext().WriteTo.Console(new RenderedCompactJsonFormatter()).CreateLogger();
 try
 {
     var builder = WebApplication.CreateBuilder(hostArgs);
+    BackstopConfiguration.AddBinaryDirectoryFiles(builder.Configuration, builder.Environment.EnvironmentName);
     if (!HasConfiguredUrls(builder.Configuration)) builder.WebHost.UseUrls("http://localhost:8080");
     builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 1024 * 1024);
 
     builder.Services
         .AddObservability()
         .AddData()
+        .AddAudit()
         .AddSecurity()
         .AddJobs()
         .AddProviders()

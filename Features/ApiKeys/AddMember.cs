@@ -18,7 +18,8 @@ public sealed record AddMemberRequest
     public string? ExternalUserId { get; init; }
     public string? Email { get; init; }
     public string? DisplayName { get; init; }
-    public string Role { get; init; } = MemberRoles.Member;
+    /// <summary>Required: <c>owner</c>, <c>admin</c> or <c>member</c>.</summary>
+    public string? Role { get; init; }
 }
 
 /// <summary><c>POST /v1/admin/organizations/{orgId}/members</c>.</summary>
@@ -36,7 +37,8 @@ public sealed class AddMember(OrganizationStore organizations) : Endpoint<AddMem
     {
         public Validator()
         {
-            RuleFor(r => r.Role).Must(MemberRoles.IsValid).WithMessage("role must be owner, admin or member.");
+            RuleFor(r => r.Role).NotEmpty().WithMessage("role is required: owner, admin or member.");
+            RuleFor(r => r.Role).Must(MemberRoles.IsValid).When(r => !string.IsNullOrEmpty(r.Role)).WithMessage("role must be owner, admin or member.");
             RuleFor(r => r).Must(r => !string.IsNullOrWhiteSpace(r.ExternalUserId) || !string.IsNullOrWhiteSpace(r.Email))
                 .WithName("externalUserId").WithMessage("externalUserId or email is required.");
             RuleFor(r => r.ExternalUserId).MaximumLength(200).WithMessage("externalUserId must be at most 200 characters.");
@@ -48,7 +50,7 @@ public sealed class AddMember(OrganizationStore organizations) : Endpoint<AddMem
 
     public override async Task HandleAsync(AddMemberRequest req, CancellationToken ct)
     {
-        var row = await organizations.AddMemberAsync(req.OrgId, NullIfBlank(req.ExternalUserId), NullIfBlank(req.Email), NullIfBlank(req.DisplayName), req.Role, ct);
+        var row = await organizations.AddMemberAsync(req.OrgId, NullIfBlank(req.ExternalUserId), NullIfBlank(req.Email), NullIfBlank(req.DisplayName), req.Role!, ct);
         await Send.ResponseAsync(MemberResponse.From(row), 201, ct);
     }
 

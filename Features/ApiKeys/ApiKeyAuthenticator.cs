@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Data.Common;
 using System.Security.Claims;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Security;
@@ -7,26 +9,29 @@ using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.ApiKeys;
 
+/// <summary>A key as the authenticator reads it: never listed, never returned.</summary>
+internal sealed record VerifiedKeyRecord
+{
+    public string Id { get; init; } = "";
+    public string OrganizationId { get; init; } = "";
+    public string Prefix { get; init; } = "";
+    public string KeyHash { get; init; } = "";
+    public string Scopes { get; init; } = "";
+    public DateTimeOffset? ExpiresAt { get; init; }
+    public DateTimeOffset? RevokedAt { get; init; }
+    public DateTimeOffset? LastUsedAt { get; init; }
+    public DateTimeOffset? OrganizationDeletedAt { get; init; }
+}
+
 /// <summary>
 /// Verifies tenant keys: shape and checksum first (a typo never reaches the database), then one indexed lookup by
-/// the lookup id and a constant-time comparison of hashes.
+/// the lookup id and a constant-time comparison of hashes. A key that verified is remembered for
+/// <see cref="ApiKeysOptions.CacheSeconds"/> (see <see cref="ApiKeyCache"/>), so a busy client costs one lookup per
+/// key and interval instead of one per request.
 /// </summary>
-public sealed class ApiKeyAuthenticator(Db db, TimeProvider time, IOptions<ApiKeysOptions> options, ILogger<ApiKeyAuthenticator> log)
-    : IApiKeyAuthenticator
+public sealed class ApiKeyAuthenticator(Db db, ApiKeyCache cache, TimeProvider time, IOptions<ApiKeysOptions> options,
+    ILogger<ApiKeyAuthenticator> log) : IApiKeyAuthenticator
 {
-    private sealed record KeyRecord
-    {
-        public string Id { get; init; } = "";
-        public string OrganizationId { get; init; } = "";
-        public string Prefix { get; init; } = "";
-        public string KeyHash { get; init; } = "";
-        public string Scopes { get; init; } = "";
-        public DateTimeOffset? ExpiresAt { get; init; }
-        public DateTimeOffset? RevokedAt { get; init; }
-        public DateTimeOffset? LastUsedAt { get; init; }
-        public DateTimeOffset? OrganizationDeletedAt { get; init; }
-    }
-
     public string? PrefixOf(string token) => KeyFormat.PrefixOf(token);
 
     public async Task<AuthenticateResult?> AuthenticateAsync(string token, HttpContext context, CancellationToken ct)
@@ -35,26 +40,52 @@ public sealed class ApiKeyAuthenticator(Db db, TimeProvider time, IOptions<ApiKe
         var parsed = KeyFormat.TryParse(token);
         if (parsed is null) return AuthFailure.Fail(context, "invalid_api_key", "The API key is not valid (malformed or mistyped).");
 
+        var hash = Secrets.Hash(token);
+        var now = time.GetUtcNow();
+        // Only active keys are cached, and an entry of this key is only trusted with the right secret: a wrong
+        // secret for a cached lookup id is decided by the database like any other guess.
+        if (cache.Find(parsed.LookupId, now) is { } cached && Secrets.FixedTimeEquals(hash, cached.Key.KeyHash))
+        {
+            if (cached.Key.ExpiresAt <= now)
+                return AuthFailure.Fail(context, "api_key_expired", "The API key has expired.", countsAsGuess: false);
+            if (cached.LastUsedAt is not { } used || used <= now.AddSeconds(-options.Value.LastUsedIntervalSeconds))
+            {
+                await using var touchConnection = await db.OpenAsync(ct);
+                await TouchAsync(touchConnection, cached.Key.Id, cached.LastUsedAt, now);
+                cached.LastUsedAt = now;
+            }
+            return Success(cached.Key);
+        }
+
+        var generation = cache.Generation;
         await using var connection = await db.OpenAsync(ct);
-        var key = await connection.QuerySingleOrDefaultAsync<KeyRecord>(new CommandDefinition(
+        var key = await connection.QuerySingleOrDefaultAsync<VerifiedKeyRecord>(new CommandDefinition(
             """
             select k.id, k.organization_id, k.prefix, k.key_hash, k.scopes, k.expires_at, k.revoked_at, k.last_used_at,
                    o.deleted_at as organization_deleted_at
             from api_keys k join organizations o on o.id = k.organization_id
             where k.lookup_id = @LookupId
             """, new { parsed.LookupId }, cancellationToken: ct));
-        var hash = Secrets.Hash(token);
         if (key is null || !Secrets.FixedTimeEquals(hash, key.KeyHash))
             return AuthFailure.Fail(context, "invalid_api_key", "The API key is not valid.");
 
-        var now = time.GetUtcNow();
         if (key.RevokedAt is not null || key.OrganizationDeletedAt is not null)
             return AuthFailure.Fail(context, "api_key_revoked", "The API key has been revoked.", countsAsGuess: false);
         if (key.ExpiresAt <= now)
             return AuthFailure.Fail(context, "api_key_expired", "The API key has expired.", countsAsGuess: false);
 
-        await TouchAsync(connection, key, now);
+        var lastUsed = key.LastUsedAt;
+        if (lastUsed is not { } u || u <= now.AddSeconds(-options.Value.LastUsedIntervalSeconds))
+        {
+            await TouchAsync(connection, key.Id, lastUsed, now);
+            lastUsed = now;
+        }
+        cache.Add(parsed.LookupId, key, lastUsed, now, generation);
+        return Success(key);
+    }
 
+    private static AuthenticateResult Success(VerifiedKeyRecord key)
+    {
         var claims = new List<Claim>
         {
             new(ClaimTypes.Name, key.Prefix),
@@ -67,25 +98,94 @@ public sealed class ApiKeyAuthenticator(Db db, TimeProvider time, IOptions<ApiKe
     }
 
     /// <summary>
-    /// Records the use at most once per interval per key: the read above skips most requests without a write, and
-    /// the conditional update lets only one of several concurrent requests write.
+    /// Records the use at most once per interval per key: the check of the caller skips most requests without a
+    /// write, and the conditional update lets only one of several concurrent requests (or instances) write.
     /// </summary>
-    private async Task TouchAsync(System.Data.Common.DbConnection connection, KeyRecord key, DateTimeOffset now)
+    private async Task TouchAsync(DbConnection connection, string keyId, DateTimeOffset? lastUsedAt, DateTimeOffset now)
     {
         var threshold = now.AddSeconds(-options.Value.LastUsedIntervalSeconds);
-        if (key.LastUsedAt > threshold) return;
+        if (lastUsedAt > threshold) return;
         try
         {
             await connection.ExecuteAsync(new CommandDefinition(
                 """
                 update api_keys set last_used_at = @now, updated_at = @now
                 where id = @id and (last_used_at is null or last_used_at <= @threshold)
-                """, new { id = key.Id, now, threshold }));
+                """, new { id = keyId, now, threshold }));
         }
-        catch (Exception e) when (e is System.Data.Common.DbException)
+        catch (Exception e) when (e is DbException)
         {
             // A busy database must not turn a valid request into an error; the next request records the use.
-            log.LogWarning(e, "Could not record the last use of API key {KeyId}", key.Id);
+            log.LogWarning(e, "Could not record the last use of API key {KeyId}", keyId);
         }
+    }
+}
+
+/// <summary>
+/// Active keys this instance verified within the last <see cref="ApiKeysOptions.CacheSeconds"/>, by lookup id.
+/// A revocation, rotation or organization deletion made through this instance forgets the affected keys at once
+/// (<see cref="ForgetKey"/>, <see cref="ForgetOrganization"/>); one made through another instance is seen here when
+/// the entry ages out, at most CacheSeconds later: the documented staleness across instances. Expiry is checked on
+/// every request against the cached expiry, so it is exact.
+/// </summary>
+public sealed class ApiKeyCache(IOptions<ApiKeysOptions> options)
+{
+    // A bound on memory for a flood of distinct valid keys; past it the cache starts over (costs lookups, never
+    // correctness).
+    private const int MaxEntries = 100_000;
+
+    internal sealed class Entry(VerifiedKeyRecord key, DateTimeOffset? lastUsedAt, DateTimeOffset loadedAt)
+    {
+        public VerifiedKeyRecord Key { get; } = key;
+        public DateTimeOffset LoadedAt { get; } = loadedAt;
+
+        // Ticks (0: never) rather than a DateTimeOffset?, which concurrent requests could read torn.
+        private long lastUsedTicks = lastUsedAt?.UtcTicks ?? 0;
+
+        /// <summary>The last use written to (or read from) the database, so a cached key still records its use.</summary>
+        public DateTimeOffset? LastUsedAt
+        {
+            get => Volatile.Read(ref lastUsedTicks) is var t and > 0 ? new DateTimeOffset(t, TimeSpan.Zero) : null;
+            set => Volatile.Write(ref lastUsedTicks, value?.UtcTicks ?? 0);
+        }
+    }
+
+    private readonly ConcurrentDictionary<string, Entry> entries = new(StringComparer.Ordinal);
+    private long generation;
+
+    private TimeSpan Lifetime => TimeSpan.FromSeconds(options.Value.CacheSeconds);
+
+    /// <summary>Read before a lookup and passed to <see cref="Add"/>: a forget in between keeps that lookup's result out.</summary>
+    internal long Generation => Interlocked.Read(ref generation);
+
+    internal Entry? Find(string lookupId, DateTimeOffset now)
+    {
+        if (!entries.TryGetValue(lookupId, out var entry)) return null;
+        // Also refuses an entry "from the future" (a clock moved back): trust only what was read within the lifetime.
+        if (now - entry.LoadedAt < Lifetime && now >= entry.LoadedAt) return entry;
+        entries.TryRemove(new KeyValuePair<string, Entry>(lookupId, entry));
+        return null;
+    }
+
+    internal void Add(string lookupId, VerifiedKeyRecord key, DateTimeOffset? lastUsedAt, DateTimeOffset now, long readAtGeneration)
+    {
+        if (Lifetime <= TimeSpan.Zero || Generation != readAtGeneration) return;
+        if (entries.Count >= MaxEntries) entries.Clear();
+        var entry = new Entry(key, lastUsedAt, now);
+        entries[lookupId] = entry;
+        // A forget that ran between the check above and the write did not see this entry: take it out again.
+        if (Generation != readAtGeneration) entries.TryRemove(new KeyValuePair<string, Entry>(lookupId, entry));
+    }
+
+    /// <summary>Call after the change committed: lookups that started before it may have read the old row.</summary>
+    public void ForgetKey(string keyId) => Forget(e => e.Key.Id == keyId);
+
+    public void ForgetOrganization(string organizationId) => Forget(e => e.Key.OrganizationId == organizationId);
+
+    private void Forget(Func<Entry, bool> match)
+    {
+        Interlocked.Increment(ref generation);
+        foreach (var (lookupId, entry) in entries)
+            if (match(entry)) entries.TryRemove(new KeyValuePair<string, Entry>(lookupId, entry));
     }
 }

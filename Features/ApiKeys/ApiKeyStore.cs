@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Security;
@@ -37,7 +38,7 @@ public sealed record CreatedApiKeyResponse(
     string Id, string Name, string Key, string Prefix, IReadOnlyList<string> Scopes, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt);
 
 /// <summary>Creating, listing, revoking and rotating keys; every statement is scoped by the organization id.</summary>
-public sealed class ApiKeyStore(Db db, TimeProvider time, IOptions<ApiKeysOptions> options)
+public sealed class ApiKeyStore(Db db, ApiKeyCache cache, TimeProvider time, IOptions<ApiKeysOptions> options, IAuditLog audit)
 {
     public static readonly IReadOnlyList<string> DefaultScopes = ["read", "write"];
 
@@ -52,9 +53,14 @@ public sealed class ApiKeyStore(Db db, TimeProvider time, IOptions<ApiKeysOption
     public async Task<CreatedApiKeyResponse> CreateAsync(string organizationId, string name, IReadOnlyList<string>? scopes,
         DateTimeOffset? expiresAt, CancellationToken ct)
     {
-        await using var connection = await db.OpenAsync(ct);
-        var created = await InsertAsync(connection, null, organizationId, name, JoinScopes(scopes ?? DefaultScopes), expiresAt, ct);
-        return created ?? throw ProblemException.NotFound("Organization");
+        return await db.InTransactionAsync(async (c, tx) =>
+        {
+            var created = await InsertAsync(c, tx, organizationId, name, JoinScopes(scopes ?? DefaultScopes), expiresAt, ct)
+                          ?? throw ProblemException.NotFound("Organization");
+            await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.ApiKeyCreate, "api_key", created.Id, organizationId,
+                new { created.Name, created.Prefix, created.Scopes, created.ExpiresAt }), ct);
+            return created;
+        }, ct);
     }
 
     private async Task<CreatedApiKeyResponse?> InsertAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction? tx,
@@ -84,20 +90,31 @@ public sealed class ApiKeyStore(Db db, TimeProvider time, IOptions<ApiKeysOption
         return rows.Map(r => ApiKeyResponse.From(r, now));
     }
 
-    /// <summary>Revokes the key at once. Revoking a revoked key again is fine; a key of another organization is 404.</summary>
+    /// <summary>
+    /// Revokes the key at once: on this instance from the next request, on others when their cache of verified keys
+    /// ages out (<see cref="ApiKeysOptions.CacheSeconds"/>). Revoking a revoked key again is fine; a key of another
+    /// organization is 404.
+    /// </summary>
     public async Task RevokeAsync(string organizationId, string keyId, CancellationToken ct)
     {
-        await using var connection = await db.OpenAsync(ct);
         var now = time.GetUtcNow();
-        var found = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
-            "select count(*) from api_keys where id = @keyId and organization_id = @organizationId",
-            new { keyId, organizationId }, cancellationToken: ct));
-        if (found == 0) throw ProblemException.NotFound("API key");
-        await connection.ExecuteAsync(new CommandDefinition(
-            """
-            update api_keys set revoked_at = @now, updated_at = @now
-            where id = @keyId and organization_id = @organizationId and revoked_at is null
-            """, new { keyId, organizationId, now }, cancellationToken: ct));
+        await db.InTransactionAsync(async (connection, tx) =>
+        {
+            var found = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+                "select count(*) from api_keys where id = @keyId and organization_id = @organizationId",
+                new { keyId, organizationId }, tx, cancellationToken: ct));
+            if (found == 0) throw ProblemException.NotFound("API key");
+            var prefix = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+                """
+                update api_keys set revoked_at = @now, updated_at = @now
+                where id = @keyId and organization_id = @organizationId and revoked_at is null
+                returning prefix
+                """, new { keyId, organizationId, now }, tx, cancellationToken: ct));
+            // Only a revocation that changed something is a change; revoking again is a no-op.
+            if (prefix is not null)
+                await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.ApiKeyRevoke, "api_key", keyId, organizationId, new { prefix }), ct);
+        }, ct);
+        cache.ForgetKey(keyId);
     }
 
     /// <summary>
@@ -110,7 +127,8 @@ public sealed class ApiKeyStore(Db db, TimeProvider time, IOptions<ApiKeysOption
     {
         var now = time.GetUtcNow();
         var overlapEnd = now.AddMinutes(overlapMinutes ?? options.Value.RotationOverlapMinutes);
-        return await db.InTransactionAsync(async (c, tx) =>
+        // The old key's cached expiry is the one before the rotation; forget it once the new one has committed.
+        var created = await db.InTransactionAsync(async (c, tx) =>
         {
             var old = await c.QuerySingleOrDefaultAsync<ApiKeyRow>(new CommandDefinition(
                 $"""
@@ -135,7 +153,11 @@ public sealed class ApiKeyStore(Db db, TimeProvider time, IOptions<ApiKeysOption
             // Lost a race with another rotation or a revocation: the whole transaction (and the new key) is rolled back.
             if (updated == 0)
                 throw new ProblemException(409, "api_key_already_rotated", "This key was rotated or revoked at the same time; list the keys and retry.");
+            await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.ApiKeyRotate, "api_key", keyId, organizationId,
+                new { old.Prefix, replacedById = created.Id, replacementPrefix = created.Prefix, overlapEndsAt = overlapEnd, created.ExpiresAt }), ct);
             return created;
         }, ct);
+        cache.ForgetKey(keyId);
+        return created;
     }
 }

@@ -16,6 +16,7 @@ public static class ApiKeysModule
         services.AddSingleton<OrganizationStore>();
         services.AddSingleton<ApiKeyStore>();
         services.AddSingleton<IOrganizationDirectory, OrganizationDirectory>();
+        services.AddSingleton<ApiKeyCache>();
         services.AddSingleton<IApiKeyAuthenticator, ApiKeyAuthenticator>();
         services.AddSingleton<IAuthLockout, AuthLockout>();
         services.AddRecurringJob<AuthFailuresCleanupJob>();

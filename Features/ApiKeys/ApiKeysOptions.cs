@@ -12,10 +12,19 @@ public sealed class ApiKeysOptions : IValidatedOptions
     /// <summary>last_used_at is written at most this often per key, so busy keys do not write on every request.</summary>
     public int LastUsedIntervalSeconds { get; set; } = 60;
 
+    /// <summary>
+    /// How long an instance trusts what it read from the database without reading again: a verified key (so a
+    /// request needs no key lookup), and "no lock" for a client address without a failure counted here. A revoke,
+    /// rotation or organization deletion on this instance, and a failure from this address on this instance, take
+    /// effect on it at once; on other instances within this many seconds. 0 turns both off.
+    /// </summary>
+    public int CacheSeconds { get; set; } = 5;
+
     public IEnumerable<string> Validate()
     {
         if (RotationOverlapMinutes is < 0 or > 60 * 24 * 90) yield return "ApiKeys:RotationOverlapMinutes must be between 0 and 129600 (90 days).";
         if (LastUsedIntervalSeconds is < 1 or > 86400) yield return "ApiKeys:LastUsedIntervalSeconds must be between 1 and 86400.";
+        if (CacheSeconds is < 0 or > 60) yield return "ApiKeys:CacheSeconds must be between 0 and 60.";
     }
 }
 

@@ -1,5 +1,4 @@
 using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
 using FluentValidation;
@@ -13,7 +12,7 @@ public sealed record CreateOrganizationRequest
 }
 
 /// <summary><c>POST /v1/admin/organizations</c>: creates a tenant; without a slug one is derived from the name.</summary>
-public sealed class CreateOrganization(Db db, OrganizationStore organizations) : Endpoint<CreateOrganizationRequest, OrganizationResponse>
+public sealed class CreateOrganization(OrganizationStore organizations) : Endpoint<CreateOrganizationRequest, OrganizationResponse>
 {
     public override void Configure()
     {
@@ -35,8 +34,7 @@ public sealed class CreateOrganization(Db db, OrganizationStore organizations) :
 
     public override async Task HandleAsync(CreateOrganizationRequest req, CancellationToken ct)
     {
-        await using var connection = await db.OpenAsync(ct);
-        var (row, _) = await organizations.InsertAsync(connection, null, OrganizationStore.Normalize(req.Name), req.Slug, req.Slug is not null, null, ct);
+        var row = await organizations.CreateAsync(OrganizationStore.Normalize(req.Name), req.Slug, ct);
         await Send.ResponseAsync(OrganizationResponse.From(row), 201, ct);
     }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Data.Common;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
@@ -17,7 +18,17 @@ namespace Backstop.Features.ApiKeys;
 /// it is upserted first, then the events are counted, all in one short transaction, so each failure counts the ones
 /// committed before it and exactly one of them sees the count reach the limit (and logs the warning).
 /// </summary>
-public sealed class AuthLockout(Db db, TimeProvider time, IOptions<LockoutOptions> options, ILogger<AuthLockout> log) : IAuthLockout
+/// <remarks>
+/// Failures are always counted in the database, so the limit stays exact across instances. "Not locked" answers
+/// are remembered per address and prefix for <see cref="ApiKeysOptions.CacheSeconds"/>: a valid key of a busy
+/// client is checked against the database once per interval, not twice per request. A failure from an address
+/// counted here forgets what was remembered for that address before and after its transaction, so on this instance
+/// the next check (and the re-check of a request that raced with the failure) reads the database; a lock set through
+/// another instance is seen here within CacheSeconds. That window cannot be used to learn a right guess: every guess
+/// that fails on this instance forgets the memory at once, so only a first attempt from an address could profit.
+/// </remarks>
+public sealed class AuthLockout(Db db, TimeProvider time, IOptions<LockoutOptions> options, IOptions<ApiKeysOptions> keyOptions,
+    ILogger<AuthLockout> log) : IAuthLockout
 {
     public const string PairScope = "pair";
     public const string IpScope = "ip";
@@ -39,9 +50,31 @@ public sealed class AuthLockout(Db db, TimeProvider time, IOptions<LockoutOption
         public DateTimeOffset? LockedUntil { get; init; }
     }
 
+    // A bound on memory for a flood of distinct addresses; past it the memory starts over (costs reads, never
+    // correctness).
+    private const int MaxRemembered = 100_000;
+
+    /// <summary>Per prefix of one address: until when "not locked" read from the database may be answered again.</summary>
+    private sealed class Remembered
+    {
+        public readonly ConcurrentDictionary<string, DateTimeOffset> NotLockedUntil = new(StringComparer.Ordinal);
+    }
+
+    // A failure replaces (removes) the address's object: a check that read the database before the failure committed
+    // writes into the object it started with, which no later check looks at.
+    private readonly ConcurrentDictionary<string, Remembered> remembered = new(StringComparer.Ordinal);
+
     public async Task<TimeSpan?> LockedForAsync(string clientIp, string prefix, CancellationToken ct)
     {
         var now = time.GetUtcNow();
+        var lifetime = TimeSpan.FromSeconds(keyOptions.Value.CacheSeconds);
+        Remembered? memory = null;
+        if (lifetime > TimeSpan.Zero)
+        {
+            memory = remembered.GetOrAdd(clientIp, _ => new Remembered());
+            if (memory.NotLockedUntil.TryGetValue(prefix, out var until) && now < until && until - now <= lifetime) return null;
+        }
+
         await using var connection = await db.OpenAsync(ct);
         var row = await connection.QuerySingleAsync<Counted>(new CommandDefinition(
             """
@@ -49,7 +82,11 @@ public sealed class AuthLockout(Db db, TimeProvider time, IOptions<LockoutOption
             where ((scope = 'pair' and ip = @clientIp and prefix = @prefix) or (scope = 'ip' and ip = @clientIp and prefix = ''))
               and locked_until > @now
             """, new { clientIp, prefix, now }, cancellationToken: ct));
-        return row.LockedUntil is { } u ? u - now : null;
+        if (row.LockedUntil is { } u) return u - now;
+        // Counting takes every lock of the dictionary: only here, on the path that already paid a database read.
+        if (memory is not null && remembered.Count >= MaxRemembered) remembered.Clear();
+        memory?.NotLockedUntil[prefix] = now + lifetime;
+        return null;
     }
 
     public async Task<TimeSpan?> RecordFailureAsync(string clientIp, string prefix, CancellationToken ct)
@@ -57,10 +94,14 @@ public sealed class AuthLockout(Db db, TimeProvider time, IOptions<LockoutOption
         var o = options.Value;
         Failures.Inc();
         var now = time.GetUtcNow();
+        remembered.TryRemove(clientIp, out _);
         // Always the pair first, then the address: two failures never wait for each other's rows crosswise.
         var (pair, address) = await db.InTransactionAsync(async (connection, tx) => (
             await CountAsync(connection, tx, PairScope, clientIp, prefix, o.MaxFailuresPerIpAndPrefix, now, ct),
             await CountAsync(connection, tx, IpScope, clientIp, "", o.MaxFailuresPerIp, now, ct)), ct);
+        // Again after the commit: a check that read the database while this failure was uncommitted must not be
+        // remembered (it wrote into the object removed here, or into one created after the first removal).
+        remembered.TryRemove(clientIp, out _);
 
         LogLockout(PairScope, clientIp, prefix, pair);
         LogLockout(IpScope, clientIp, "", address);

@@ -2,6 +2,7 @@ using System.Data.Common;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
+using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
 using Dapper;
@@ -47,7 +48,7 @@ public static class MemberRoles
 }
 
 /// <summary>Organizations (tenants) and their members: the SQL of both, shared by the admin endpoints and the directory.</summary>
-public sealed partial class OrganizationStore(Db db, TimeProvider time)
+public sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, TimeProvider time, IAuditLog audit)
 {
     private const string Columns = "id, external_id, slug, name, created_at, updated_at";
     private const string MemberColumns = "id, organization_id, external_user_id, email, display_name, role, created_at, updated_at";
@@ -60,9 +61,46 @@ public sealed partial class OrganizationStore(Db db, TimeProvider time)
 
     public static string Slugify(string name)
     {
-        var slug = NotSlug().Replace(name.Trim().ToLowerInvariant(), "-").Trim('-');
+        var slug = NotSlug().Replace(Transliterate(name.Trim().ToLowerInvariant()), "-").Trim('-');
         if (slug.Length > 40) slug = slug[..40].TrimEnd('-');
         return slug.Length == 0 ? "org" : slug;
+    }
+
+    // Latin-1 Supplement and Latin Extended-A letters by their usual ASCII spelling. A table rather than Unicode
+    // decomposition: the service runs with invariant globalization, where string.Normalize does not decompose.
+    private static readonly Dictionary<char, string> Latin = BuildLatin();
+
+    private static Dictionary<char, string> BuildLatin()
+    {
+        var map = new Dictionary<char, string>();
+        foreach (var (letters, ascii) in new[]
+                 {
+                     ("àáâãäåāăą", "a"), ("çćĉċč", "c"), ("ďđð", "d"), ("èéêëēĕėęě", "e"), ("ĝğġģ", "g"), ("ĥħ", "h"),
+                     ("ìíîïĩīĭįı", "i"), ("ĵ", "j"), ("ķ", "k"), ("ĺļľŀł", "l"), ("ñńņňŉ", "n"), ("òóôõöøōŏő", "o"),
+                     ("ŕŗř", "r"), ("śŝşšș", "s"), ("ţťŧț", "t"), ("ùúûüũūŭůűų", "u"), ("ŵ", "w"), ("ýÿŷ", "y"), ("źżž", "z"),
+                     ("ß", "ss"), ("æ", "ae"), ("œ", "oe"), ("þ", "th"), ("ĳ", "ij"),
+                 })
+            foreach (var letter in letters)
+            {
+                map[letter] = ascii;
+                var upper = char.ToUpperInvariant(letter);
+                if (upper != letter) map.TryAdd(upper, ascii);
+            }
+        map.TryAdd('Æ', "ae");
+        map.TryAdd('Œ', "oe");
+        map.TryAdd('Ø', "o");
+        map.TryAdd('Ł', "l");
+        map.TryAdd('Đ', "d");
+        map.TryAdd('Þ', "th");
+        return map;
+    }
+
+    /// <summary>"Zoë Müller" → "zoe muller"; other scripts stay and are then replaced like any non-slug character.</summary>
+    internal static string Transliterate(string text)
+    {
+        var builder = new StringBuilder(text.Length);
+        foreach (var c in text) builder.Append(Latin.TryGetValue(c, out var ascii) ? ascii : c.ToString());
+        return builder.ToString();
     }
 
     private static string Suffixed(string slug) =>
@@ -106,6 +144,16 @@ public sealed partial class OrganizationStore(Db db, TimeProvider time)
         }
     }
 
+    /// <summary>An operator's creation: the row and its audit entry in one transaction.</summary>
+    public Task<OrganizationRow> CreateAsync(string name, string? slug, CancellationToken ct) =>
+        db.InTransactionAsync(async (c, tx) =>
+        {
+            var (row, _) = await InsertAsync(c, tx, name, slug, slug is not null, null, ct);
+            await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.OrganizationCreate, "organization", row.Id, row.Id,
+                new { row.Name, row.Slug }), ct);
+            return row;
+        }, ct);
+
     public async Task<OrganizationRow?> FindAsync(DbConnection connection, string id, CancellationToken ct) =>
         await connection.QuerySingleOrDefaultAsync<OrganizationRow>(new CommandDefinition(
             $"select {Columns} from organizations where id = @id and deleted_at is null", new { id }, cancellationToken: ct));
@@ -122,16 +170,25 @@ public sealed partial class OrganizationStore(Db db, TimeProvider time)
         return await connection.PageAsync<OrganizationRow>($"select {Columns} from organizations", "deleted_at is null", null, page, r => r.Id, ct);
     }
 
-    public async Task<OrganizationRow> RenameAsync(string id, string name, CancellationToken ct)
-    {
-        await using var connection = await db.OpenAsync(ct);
-        return await connection.QuerySingleOrDefaultAsync<OrganizationRow>(new CommandDefinition(
-            $"""
-            update organizations set name = @name, updated_at = @now
-            where id = @id and deleted_at is null
-            returning {Columns}
-            """, new { id, name, now = time.GetUtcNow() }, cancellationToken: ct)) ?? throw ProblemException.NotFound("Organization");
-    }
+    public async Task<OrganizationRow> RenameAsync(string id, string name, CancellationToken ct) =>
+        await db.InTransactionAsync(async (c, tx) =>
+        {
+            // The row lock (PostgreSQL; SQLite's write lock is already held) makes the name read here the one replaced.
+            var before = await c.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+                $"select name from organizations where id = @id and deleted_at is null{ForUpdate}", new { id }, tx, cancellationToken: ct))
+                ?? throw ProblemException.NotFound("Organization");
+            var row = await c.QuerySingleAsync<OrganizationRow>(new CommandDefinition(
+                $"""
+                update organizations set name = @name, updated_at = @now
+                where id = @id and deleted_at is null
+                returning {Columns}
+                """, new { id, name, now = time.GetUtcNow() }, tx, cancellationToken: ct));
+            await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.OrganizationUpdate, "organization", id, id,
+                new { name = new { from = before, to = name } }), ct);
+            return row;
+        }, ct);
+
+    private string ForUpdate => db.Dialect == Dialect.Postgres ? " for update" : "";
 
     /// <summary>Soft-deletes the organization and revokes its keys in one transaction. The authenticator also refuses
     /// keys of a deleted organization, so no key works a moment longer even if a revocation were missed.</summary>
@@ -144,12 +201,15 @@ public sealed partial class OrganizationStore(Db db, TimeProvider time)
                 "update organizations set deleted_at = @now, updated_at = @now where id = @id and deleted_at is null returning id",
                 new { id, now }, tx, cancellationToken: ct));
             if (hit is null) return false;
-            await c.ExecuteAsync(new CommandDefinition(
+            var revoked = await c.ExecuteAsync(new CommandDefinition(
                 "update api_keys set revoked_at = @now, updated_at = @now where organization_id = @id and revoked_at is null",
                 new { id, now }, tx, cancellationToken: ct));
+            await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.OrganizationDelete, "organization", id, id,
+                new { deleted = "soft", revokedKeys = revoked }), ct);
             return true;
         }, ct);
         if (!deleted) throw ProblemException.NotFound("Organization");
+        keyCache.ForgetOrganization(id);
     }
 
     public async Task<MemberRow> AddMemberAsync(string organizationId, string? externalUserId, string? email, string? displayName,
@@ -163,19 +223,37 @@ public sealed partial class OrganizationStore(Db db, TimeProvider time)
         };
         return await db.InTransactionAsync(async (c, tx) =>
         {
-            var org = await c.ExecuteScalarAsync<long>(new CommandDefinition(
-                "select count(*) from organizations where id = @organizationId and deleted_at is null", new { organizationId }, tx, cancellationToken: ct));
-            if (org == 0) throw ProblemException.NotFound("Organization");
+            // Locks the organization (PostgreSQL; SQLite's write lock is already held): adds to one organization are
+            // serialised, so the email check below cannot be passed by two concurrent adds of the same address, and
+            // the organization cannot be deleted in between. No unique index on email: a member provisioned by the
+            // identity provider may share an address with one an operator added, and must not fail its webhook.
+            var org = await c.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+                $"select id from organizations where id = @organizationId and deleted_at is null{ForUpdate}", new { organizationId }, tx, cancellationToken: ct));
+            if (org is null) throw ProblemException.NotFound("Organization");
             var inserted = await c.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
                 """
                 insert into organization_members (id, organization_id, external_user_id, email, display_name, role, created_at, updated_at)
-                values (@Id, @OrganizationId, @ExternalUserId, @Email, @DisplayName, @Role, @CreatedAt, @UpdatedAt)
+                select @Id, @OrganizationId, @ExternalUserId, @Email, @DisplayName, @Role, @CreatedAt, @UpdatedAt
+                where @Email is null or not exists (
+                    select 1 from organization_members
+                    where organization_id = @OrganizationId and deleted_at is null and lower(email) = lower(@Email))
                 on conflict do nothing
                 returning id
                 """, row, tx, cancellationToken: ct));
-            return inserted is null
-                ? throw new ProblemException(409, "member_exists", "This organization already has a member with this external user id.")
-                : row;
+            if (inserted is null)
+            {
+                var sameEmail = email is not null && await c.ExecuteScalarAsync<long>(new CommandDefinition(
+                    """
+                    select count(*) from organization_members
+                    where organization_id = @organizationId and deleted_at is null and lower(email) = lower(@email)
+                    """, new { organizationId, email }, tx, cancellationToken: ct)) > 0;
+                throw new ProblemException(409, "member_exists", sameEmail
+                    ? "This organization already has a member with this email."
+                    : "This organization already has a member with this external user id.");
+            }
+            await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.MemberAdd, "member", row.Id, organizationId,
+                new { row.ExternalUserId, row.Email, row.DisplayName, row.Role }), ct);
+            return row;
         }, ct);
     }
 
@@ -189,16 +267,22 @@ public sealed partial class OrganizationStore(Db db, TimeProvider time)
 
     public async Task RemoveMemberAsync(string organizationId, string memberId, CancellationToken ct)
     {
-        await using var connection = await db.OpenAsync(ct);
         var now = time.GetUtcNow();
-        var hit = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
-            """
-            update organization_members set deleted_at = @now, updated_at = @now
-            where id = @memberId and organization_id = @organizationId and deleted_at is null
-              and organization_id in (select id from organizations where deleted_at is null)
-            returning id
-            """, new { organizationId, memberId, now }, cancellationToken: ct));
-        if (hit is null) throw ProblemException.NotFound("Member");
+        var removed = await db.InTransactionAsync(async (c, tx) =>
+        {
+            var hit = await c.QuerySingleOrDefaultAsync<MemberRow>(new CommandDefinition(
+                $"""
+                update organization_members set deleted_at = @now, updated_at = @now
+                where id = @memberId and organization_id = @organizationId and deleted_at is null
+                  and organization_id in (select id from organizations where deleted_at is null)
+                returning {MemberColumns}
+                """, new { organizationId, memberId, now }, tx, cancellationToken: ct));
+            if (hit is null) return false;
+            await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.MemberRemove, "member", memberId, organizationId,
+                new { deleted = "soft", hit.ExternalUserId, hit.Email, hit.Role }), ct);
+            return true;
+        }, ct);
+        if (!removed) throw ProblemException.NotFound("Member");
     }
 
     internal static string Normalize(string text) => text.Normalize(NormalizationForm.FormC).Trim();

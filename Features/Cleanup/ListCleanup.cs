@@ -14,7 +14,7 @@ namespace Backstop.Features.Cleanup;
 public sealed record ListCleanupRequest
 {
     /// <summary>How many of each sweep's latest runs to show (default 5, at most 50).</summary>
-    [QueryParam] public int Runs { get; init; } = 5;
+    [QueryParam] public int? Runs { get; init; }
 }
 
 /// <param name="Done">Items done, for sweeps that count them apart (<c>job_runs.counts</c>); else null.</param>
@@ -47,7 +47,7 @@ public sealed class ListCleanup(
 
     public sealed class Validator : Validator<ListCleanupRequest>
     {
-        public Validator() => RuleFor(r => r.Runs).InclusiveBetween(1, 50).WithMessage("runs must be between 1 and 50.");
+        public Validator() => RuleFor(r => r.Runs).InclusiveBetween(1, 50).When(r => r.Runs is not null).WithMessage("runs must be between 1 and 50.");
     }
 
     private sealed record RunRow(string Id, string JobId, DateTimeOffset StartedAt, DateTimeOffset? FinishedAt, string Outcome, long Items, string? Error, string? Counts);
@@ -68,7 +68,7 @@ public sealed class ListCleanup(
                   from job_runs where {CleanupSql.In(db.Dialect, "job_id", "ids")}) latest
             where n <= @runs
             order by job_id, id desc
-            """, new { ids, runs = req.Runs }, cancellationToken: ct))).ToLookup(r => r.JobId, StringComparer.Ordinal);
+            """, new { ids, runs = req.Runs ?? 5 }, cancellationToken: ct))).ToLookup(r => r.JobId, StringComparer.Ordinal);
         var totals = (await connection.QueryAsync<TotalsRow>(new CommandDefinition(
             "select sweep, items_done, items_failed, bytes_freed from cleanup_totals", cancellationToken: ct)))
             .ToDictionary(t => t.Sweep, StringComparer.Ordinal);

@@ -2,6 +2,7 @@ using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Security;
 using Dapper;
 using FastEndpoints;
+using FluentValidation;
 
 namespace Backstop.Features.Messaging;
 
@@ -20,11 +21,12 @@ public sealed record ConsentAuditView
 
 public sealed record ListConsentAuditRequest : PageRequest
 {
+    /// <summary>Any format <c>/v1/sms</c> accepts; normalised to E.164 before matching.</summary>
     [QueryParam] public string? PhoneNumber { get; init; }
 }
 
 /// <summary><c>GET /v1/admin/sms/consent-audit?phoneNumber=</c>: every consent change, newest first.</summary>
-public sealed class ListConsentAudit(Db db) : Endpoint<ListConsentAuditRequest, Page<ConsentAuditView>>
+public sealed class ListConsentAudit(Db db, PhoneNumberNormalizer phones) : Endpoint<ListConsentAuditRequest, Page<ConsentAuditView>>
 {
     public override void Configure()
     {
@@ -35,7 +37,13 @@ public sealed class ListConsentAudit(Db db) : Endpoint<ListConsentAuditRequest, 
 
     public sealed class Validator : Validator<ListConsentAuditRequest>
     {
-        public Validator() => this.AddPagingRules();
+        public Validator()
+        {
+            this.AddPagingRules();
+            var phones = Resolve<PhoneNumberNormalizer>();
+            RuleFor(r => r.PhoneNumber).Must(p => p is null || PhoneFilter.Normalize(phones, p) is not null).WithErrorCode("invalid_phone_number")
+                .WithMessage("phoneNumber is not a phone number (E.164 such as +14155552671, or national with Messaging:DefaultRegion set).");
+        }
     }
 
     public override async Task HandleAsync(ListConsentAuditRequest req, CancellationToken ct)
@@ -43,6 +51,6 @@ public sealed class ListConsentAudit(Db db) : Endpoint<ListConsentAuditRequest, 
         await using var connection = await db.OpenAsync(ct);
         await Send.OkAsync(await connection.PageAsync<ConsentAuditView>(
             "select id, phone_number, action, method, keyword, message_sid, applied, created_at from sms_consent_audit",
-            "@PhoneNumber is null or phone_number = @PhoneNumber", new { req.PhoneNumber }, req, r => r.Id, ct), ct);
+            "@PhoneNumber is null or phone_number = @PhoneNumber", new { PhoneNumber = PhoneFilter.Normalize(phones, req.PhoneNumber) }, req, r => r.Id, ct), ct);
     }
 }

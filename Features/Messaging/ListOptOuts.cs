@@ -2,6 +2,7 @@ using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Security;
 using Dapper;
 using FastEndpoints;
+using FluentValidation;
 
 namespace Backstop.Features.Messaging;
 
@@ -15,11 +16,12 @@ public sealed record OptOutView
 
 public sealed record ListOptOutsRequest : PageRequest
 {
+    /// <summary>Any format <c>/v1/sms</c> accepts; normalised to E.164 before matching.</summary>
     [QueryParam] public string? PhoneNumber { get; init; }
 }
 
 /// <summary><c>GET /v1/admin/sms/opt-outs</c>: numbers that must not be sent SMS, newest first.</summary>
-public sealed class ListOptOuts(Db db) : Endpoint<ListOptOutsRequest, Page<OptOutView>>
+public sealed class ListOptOuts(Db db, PhoneNumberNormalizer phones) : Endpoint<ListOptOutsRequest, Page<OptOutView>>
 {
     public override void Configure()
     {
@@ -30,13 +32,19 @@ public sealed class ListOptOuts(Db db) : Endpoint<ListOptOutsRequest, Page<OptOu
 
     public sealed class Validator : Validator<ListOptOutsRequest>
     {
-        public Validator() => this.AddPagingRules();
+        public Validator()
+        {
+            this.AddPagingRules();
+            var phones = Resolve<PhoneNumberNormalizer>();
+            RuleFor(r => r.PhoneNumber).Must(p => p is null || PhoneFilter.Normalize(phones, p) is not null).WithErrorCode("invalid_phone_number")
+                .WithMessage("phoneNumber is not a phone number (E.164 such as +14155552671, or national with Messaging:DefaultRegion set).");
+        }
     }
 
     public override async Task HandleAsync(ListOptOutsRequest req, CancellationToken ct)
     {
         await using var connection = await db.OpenAsync(ct);
         await Send.OkAsync(await connection.PageAsync<OptOutView>("select id, phone_number, method, opted_out_at from sms_opt_outs",
-            "@PhoneNumber is null or phone_number = @PhoneNumber", new { req.PhoneNumber }, req, r => r.Id, ct), ct);
+            "@PhoneNumber is null or phone_number = @PhoneNumber", new { PhoneNumber = PhoneFilter.Normalize(phones, req.PhoneNumber) }, req, r => r.Id, ct), ct);
     }
 }

@@ -1,5 +1,6 @@
 using Backstop.Features.ApiKeys;
 using Backstop.Infrastructure.Api;
+using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Security;
@@ -16,7 +17,7 @@ public sealed record OrganizationSmsSettingsRequest
 }
 
 /// <summary><c>PUT /v1/admin/organizations/{orgId}/sms-settings</c> <c>{ "smsEnabled": false }</c>.</summary>
-public sealed class PutOrganizationSmsSettings(Db db, IOrganizationDirectory organizations, TimeProvider time) : Endpoint<OrganizationSmsSettingsRequest, OrganizationSmsSettings>
+public sealed class PutOrganizationSmsSettings(Db db, IOrganizationDirectory organizations, TimeProvider time, IAuditLog audit) : Endpoint<OrganizationSmsSettingsRequest, OrganizationSmsSettings>
 {
     public override void Configure()
     {
@@ -38,16 +39,22 @@ public sealed class PutOrganizationSmsSettings(Db db, IOrganizationDirectory org
     public override async Task HandleAsync(OrganizationSmsSettingsRequest req, CancellationToken ct)
     {
         var now = time.GetUtcNow();
-        await using var connection = await db.OpenAsync(ct);
+        var enabled = req.SmsEnabled!.Value;
         // A setting for an organization that does not exist would be stored and never used: refuse it. A deletion
         // racing this request leaves at most one orphaned row, harmless and never read for a deleted organization.
-        if (!await organizations.ExistsAsync(connection, req.OrgId, ct)) throw ProblemException.NotFound("Organization");
-        await connection.ExecuteAsync(new CommandDefinition(
-            """
-            insert into organization_sms_settings (organization_id, sms_enabled, created_at, updated_at)
-            values (@OrgId, @enabled, @now, @now)
-            on conflict (organization_id) do update set sms_enabled = excluded.sms_enabled, updated_at = excluded.updated_at
-            """, new { req.OrgId, enabled = req.SmsEnabled!.Value, now }, cancellationToken: ct));
-        await Send.OkAsync(new OrganizationSmsSettings(req.OrgId, req.SmsEnabled.Value), ct);
+        await using (var check = await db.OpenAsync(ct))
+            if (!await organizations.ExistsAsync(check, req.OrgId, ct)) throw ProblemException.NotFound("Organization");
+        await db.InTransactionAsync(async (connection, tx) =>
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                """
+                insert into organization_sms_settings (organization_id, sms_enabled, created_at, updated_at)
+                values (@OrgId, @enabled, @now, @now)
+                on conflict (organization_id) do update set sms_enabled = excluded.sms_enabled, updated_at = excluded.updated_at
+                """, new { req.OrgId, enabled, now }, tx, cancellationToken: ct));
+            await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.SmsSettingsUpdate, "organization_sms_settings", req.OrgId,
+                req.OrgId, new { smsEnabled = enabled }), ct);
+        }, ct);
+        await Send.OkAsync(new OrganizationSmsSettings(req.OrgId, enabled), ct);
     }
 }

@@ -20,7 +20,10 @@ internal sealed class SmsDeliveryListener(TimeProvider time) : IOutboxListener
                 """, new { sid = result.ProviderId, now, id = message.Reference }, transaction, cancellationToken: ct));
         else
             await connection.ExecuteAsync(new CommandDefinition(
-                "update sms_messages set status = 'failed', error = @error, updated_at = @now where id = @id and status = 'queued'",
-                new { error = result.Error, now, id = message.Reference }, transaction, cancellationToken: ct));
+                """
+                update sms_messages set status = 'failed', error = @error, error_code = coalesce(@errorCode, error_code), updated_at = @now
+                where id = @id and status = 'queued'
+                """,
+                new { error = result.Error, errorCode = result.ErrorCode, now, id = message.Reference }, transaction, cancellationToken: ct));
     }
 }

@@ -1,6 +1,7 @@
 using Backstop.Infrastructure.Inbox;
 using System.Security;
 using System.Text.Json;
+using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Data;
 using Dapper;
 using Microsoft.Extensions.Options;
@@ -32,7 +33,7 @@ internal static class TwilioForm
 /// receive time of the message that set its consent, and a conditional upsert applies a change only when its message
 /// was received later; an older one is audited with <c>applied = false</c> and changes nothing.
 /// </summary>
-public sealed class InboundSmsHandler(TimeProvider time, PhoneNumberNormalizer phones, ILogger<InboundSmsHandler> log) : IWebhookHandler
+public sealed class InboundSmsHandler(TimeProvider time, PhoneNumberNormalizer phones, IAuditLog audit, ILogger<InboundSmsHandler> log) : IWebhookHandler
 {
     public const string EventType = "sms.inbound";
 
@@ -90,15 +91,24 @@ public sealed class InboundSmsHandler(TimeProvider time, PhoneNumberNormalizer p
         }
 
         if (optedOut)
+        {
             await c.ExecuteAsync(new CommandDefinition(
                 """
                 insert into sms_opt_outs (phone_number, id, method, opted_out_at, created_at, updated_at)
                 values (@from, @id, 'keyword', @eventAt, @now, @now)
                 on conflict (phone_number) do update set opted_out_at = excluded.opted_out_at, method = excluded.method, updated_at = excluded.updated_at
                 """, new { from, id = Ids.New(time), eventAt, now }, tx, cancellationToken: ct));
+            await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.SmsOptOut, "phone_number", from,
+                Changes: new { keyword = "opt_out", messageSid = sid }, Actor: "provider:twilio"), ct);
+        }
         else
-            await c.ExecuteAsync(new CommandDefinition(
-                "delete from sms_opt_outs where phone_number = @from", new { from }, tx, cancellationToken: ct));
+        {
+            var deleted = await c.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+                "delete from sms_opt_outs where phone_number = @from returning id", new { from }, tx, cancellationToken: ct));
+            if (deleted is not null)
+                await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.SmsOptOutDelete, "sms_opt_out", deleted,
+                    Changes: new { deleted = "hard", phoneNumber = from, keyword = "opt_in", messageSid = sid }, Actor: "provider:twilio"), ct);
+        }
         log.LogInformation("SMS consent of a number changed by keyword: {Action} (message {MessageSid})", action, sid);
     }
 }

@@ -9,8 +9,14 @@ namespace Backstop.Features.Webhooks;
 
 public sealed record ListWebhooksRequest : PageRequest
 {
+    /// <summary>stripe, clerk, recall, deepgram, paddle or twilio (case-insensitive).</summary>
     [QueryParam] public string? Provider { get; init; }
     [QueryParam] public string? Status { get; init; }
+
+    internal static readonly string[] Providers = Enum.GetValues<WebhookRoute>().Select(WebhookProviders.ProviderOf).Distinct().ToArray();
+
+    internal string? NormalizedProvider => Provider?.Trim().ToLowerInvariant();
+    internal string? NormalizedStatus => Status?.Trim().ToLowerInvariant();
     [QueryParam] public string? Type { get; init; }
 }
 
@@ -48,9 +54,10 @@ public sealed class ListWebhooks(Db db) : Endpoint<ListWebhooksRequest, Page<Web
         public Validator()
         {
             this.AddPagingRules();
-            RuleFor(r => r.Status).Must(s => s is null || WebhookStatus.All.Contains(s))
+            RuleFor(r => r.NormalizedStatus).Must(s => s is null || WebhookStatus.All.Contains(s)).OverridePropertyName("status")
                 .WithMessage("status must be one of " + string.Join(", ", WebhookStatus.All) + ".");
-            RuleFor(r => r.Provider).MaximumLength(50);
+            RuleFor(r => r.NormalizedProvider).Must(p => p is null || ListWebhooksRequest.Providers.Contains(p)).OverridePropertyName("provider")
+                .WithMessage("provider must be one of " + string.Join(", ", ListWebhooksRequest.Providers) + ".");
             RuleFor(r => r.Type).MaximumLength(200);
         }
     }
@@ -65,6 +72,6 @@ public sealed class ListWebhooks(Db db) : Endpoint<ListWebhooksRequest, Page<Web
             from webhook_events
             """,
             "(@Provider is null or provider = @Provider) and (@Status is null or status = @Status) and (@Type is null or event_type = @Type)",
-            new { req.Provider, req.Status, req.Type }, req, r => r.Id, ct), ct);
+            new { Provider = req.NormalizedProvider, Status = req.NormalizedStatus, req.Type }, req, r => r.Id, ct), ct);
     }
 }

@@ -11,7 +11,7 @@ namespace Backstop.Features.Webhooks;
 /// transaction with its new mark, and records the replay (replay_count, last_replayed_at, a log line). Received and
 /// failed events are the inbox job's: replaying them would race its retries.
 /// </summary>
-public sealed class ReplayWebhook(WebhookInbox inbox, ILogger<ReplayWebhook> log) : Endpoint<WebhookIdRequest, WebhookDetails>
+public sealed class ReplayWebhook(WebhookInbox inbox, Infrastructure.Audit.IAuditLog audit, ILogger<ReplayWebhook> log) : Endpoint<WebhookIdRequest, WebhookDetails>
 {
     public override void Configure()
     {
@@ -35,6 +35,9 @@ public sealed class ReplayWebhook(WebhookInbox inbox, ILogger<ReplayWebhook> log
             case ProcessOutcome.Failed:
                 throw new ProblemException(422, "replay_failed", $"The handler failed again: {after.LastError}");
             default:
+                // The replay commits in the inbox's own transaction; the entry records it once it has.
+                await audit.RecordAsync(new Infrastructure.Audit.AuditEntry(Infrastructure.Audit.AuditActions.WebhookReplay, "webhook_event", after.Id,
+                    Changes: new { after.Provider, after.EventType, status = new { from = before.Status, to = after.Status } }), ct);
                 await Send.OkAsync(WebhookDetails.Of(after), ct);
                 break;
         }

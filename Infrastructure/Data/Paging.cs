@@ -29,14 +29,19 @@ public static class Paging
 {
     public static string Encode(string id) => Convert.ToBase64String(Encoding.UTF8.GetBytes(id)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
+    /// <summary>
+    /// The row id a cursor of ours carries, or null. Every list is keyed by a UUID, so text that does not decode to
+    /// one (a typo, a cursor of another API, "garbage" that happens to be valid base64) is no cursor of ours.
+    /// </summary>
     public static string? Decode(string? cursor)
     {
-        if (string.IsNullOrEmpty(cursor)) return null;
+        if (string.IsNullOrEmpty(cursor) || cursor.Length > 64) return null;
         try
         {
             var s = cursor.Replace('-', '+').Replace('_', '/');
             s += new string('=', (4 - s.Length % 4) % 4);
-            return Encoding.UTF8.GetString(Convert.FromBase64String(s));
+            var id = Encoding.UTF8.GetString(Convert.FromBase64String(s));
+            return Guid.TryParseExact(id, "D", out var guid) && guid.ToString() == id ? id : null;
         }
         catch (FormatException)
         {
@@ -44,7 +49,7 @@ public static class Paging
         }
     }
 
-    public static bool IsValidCursor(string? cursor) => string.IsNullOrEmpty(cursor) || Decode(cursor) is { Length: > 0 and <= 200 };
+    public static bool IsValidCursor(string? cursor) => string.IsNullOrEmpty(cursor) || Decode(cursor) is not null;
 
     /// <summary>
     /// The one list query: <paramref name="select"/> (<c>select … from table</c>), filtered by
@@ -81,6 +86,7 @@ public static class PagingValidation
     {
         validator.RuleFor(r => r.Limit).InclusiveBetween(1, 100).When(r => r.Limit is not null)
             .WithMessage("limit must be between 1 and 100.");
-        validator.RuleFor(r => r.Cursor).Must(Paging.IsValidCursor).WithMessage("cursor is not a cursor this API returned.");
+        validator.RuleFor(r => r.Cursor).Must(Paging.IsValidCursor).WithErrorCode("invalid_cursor")
+            .WithMessage("cursor is not a cursor this API returned; pass nextCursor of a previous page unchanged, or leave it out for the first page.");
     }
 }

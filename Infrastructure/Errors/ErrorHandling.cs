@@ -1,20 +1,41 @@
+using System.IO.Pipelines;
 using FastEndpoints;
 using FluentValidation.Results;
+using Microsoft.AspNetCore.Http.Features;
 
 namespace Backstop.Infrastructure.Errors;
 
 public static class ErrorHandling
 {
     /// <summary>
+    /// <c>HttpContext.Items</c> key set when the response is a refusal the operator chose by configuration (a provider
+    /// left unconfigured): the request log then records it below Error, so it pages nobody.
+    /// </summary>
+    public const string ExpectedRefusal = "backstop:expected-refusal";
+
+    /// <summary>
     /// Turns every failure into problem+json: <see cref="ProblemException"/>s with their code, request-shape errors
     /// (bad JSON, too large a body) as 400/413, anything else as 500 with the request id and no internals.
     /// </summary>
     public static IApplicationBuilder UseProblemResponses(this IApplicationBuilder app)
     {
+        var refusals = new RefusalLog(app.ApplicationServices.GetRequiredService<TimeProvider>());
         app.Use(async (context, next) =>
         {
+            var body = context.Features.Get<IHttpResponseBodyFeature>();
+            if (body is not null) context.Features.Set<IHttpResponseBodyFeature>(new BodilessErrorsStayUnstarted(body, context.Response));
             try
             {
+                if (context.Request.HasJsonContentType())
+                {
+                    // Kept readable, so that a binding error can say what the body held (BindingErrors), and read
+                    // whole here, asynchronously: the binding error handler is synchronous, and reading what a
+                    // deserializer left unread would be synchronous I/O on the connection. Bodies are at most 1 MiB
+                    // (Kestrel's limit), in memory up to 30 KiB and in a temp file beyond.
+                    context.Request.EnableBuffering();
+                    await context.Request.Body.CopyToAsync(Stream.Null, context.RequestAborted);
+                    context.Request.Body.Position = 0;
+                }
                 await next(context);
             }
             catch (Exception e) when (!context.Response.HasStarted)
@@ -24,6 +45,13 @@ public static class ErrorHandling
                 context.Response.Clear();
                 switch (e)
                 {
+                    case ProblemException p when RefusalLog.IsExpected(p.Code):
+                        context.Items[ExpectedRefusal] = true;
+                        if (refusals.ShouldLog(RefusalLog.KeyOf(p.Code, context.Request.Path)))
+                            logger.LogWarning("{Path} refused with {Code}: {Detail} (logged once per {Minutes} minutes)",
+                                context.Request.Path.Value, p.Code, p.Message, RefusalLog.Interval.TotalMinutes);
+                        await Problem.WriteAsync(context, p.Status, p.Code, p.Message, headers: p.Headers);
+                        break;
                     case ProblemException p:
                         await Problem.WriteAsync(context, p.Status, p.Code, p.Message, headers: p.Headers);
                         break;
@@ -78,5 +106,54 @@ public static class ErrorHandling
         c.Errors.ContentType = Problem.ContentType;
         c.Errors.ProducesMetadataType = typeof(Problem);
         c.Errors.ResponseBuilder = ValidationProblem;
+        c.Binding.JsonExceptionTransformer = BindingErrors.FromJson;
+        c.Binding.FailureMessage = BindingErrors.FailureMessage;
+    }
+
+    /// <summary>
+    /// Keeps an error status without a body from being sent early. FastEndpoints answers a JSON endpoint called
+    /// without <c>Content-Type</c> with a bare 415 and starts the response at once, before the status code pages
+    /// could give it a problem body; unstarted, the response reaches them like any other bodiless status.
+    /// </summary>
+    private sealed class BodilessErrorsStayUnstarted(IHttpResponseBodyFeature inner, HttpResponse response) : IHttpResponseBodyFeature
+    {
+        public Stream Stream => inner.Stream;
+        public PipeWriter Writer => inner.Writer;
+        public void DisableBuffering() => inner.DisableBuffering();
+
+        public Task StartAsync(CancellationToken cancellationToken = default) =>
+            response.StatusCode >= 400 && string.IsNullOrEmpty(response.ContentType) ? Task.CompletedTask : inner.StartAsync(cancellationToken);
+
+        public Task SendFileAsync(string path, long offset, long? count, CancellationToken cancellationToken = default) =>
+            inner.SendFileAsync(path, offset, count, cancellationToken);
+
+        public Task CompleteAsync() => inner.CompleteAsync();
+    }
+
+    /// <summary>One Warning per refusal kind (per webhook provider) and interval: a misdirected provider retrying all day would otherwise flood the log.</summary>
+    internal sealed class RefusalLog(TimeProvider time)
+    {
+        public static readonly TimeSpan Interval = TimeSpan.FromMinutes(5);
+
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTimeOffset> last = new();
+
+        public static bool IsExpected(string code) => code is "provider_not_configured" or "sms_not_configured";
+
+        public static string KeyOf(string code, PathString path) => code == "provider_not_configured" ? code + ":" + path.Value : code;
+
+        public bool ShouldLog(string key)
+        {
+            var now = time.GetUtcNow();
+            while (true)
+            {
+                if (!last.TryGetValue(key, out var previous))
+                {
+                    if (last.TryAdd(key, now)) return true;
+                    continue;
+                }
+                if (now - previous < Interval) return false;
+                if (last.TryUpdate(key, now, previous)) return true;
+            }
+        }
     }
 }

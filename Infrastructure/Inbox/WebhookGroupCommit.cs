@@ -23,9 +23,9 @@ public sealed record IngestResult(string? Id)
 /// <item>Isolation: each new event is processed under its own savepoint. A failing handler rolls back only that
 /// event's writes; the failure is recorded in the batch (status <c>failed</c>, retried by the inbox job as
 /// before) and its neighbours commit.</item>
-/// <item>Durability: SQLite connections run <c>synchronous = normal</c> (in WAL mode a commit then does not fsync);
-/// the writer switches its connection to <c>full</c> for the batch. PostgreSQL: <c>synchronous_commit = on</c> is
-/// set for the batch's transaction, whatever the server's default.</item>
+/// <item>Durability: the batch's transaction is <see cref="Db.BeginDurableAsync"/>'s: SQLite connections otherwise
+/// run <c>synchronous = normal</c> (in WAL mode a commit then does not fsync), this one <c>full</c>; on PostgreSQL
+/// <c>synchronous_commit = on</c> for it, whatever the server's default.</item>
 /// </list>
 /// A batch is what is queued when the writer is free (at most <c>Webhooks:GroupCommitMaxBatch</c>), optionally
 /// waiting <c>Webhooks:GroupCommitWaitMilliseconds</c> (real time: a pacing delay, not business time) for more.
@@ -100,28 +100,18 @@ public sealed class WebhookGroupCommit(Db db, WebhookInbox inbox, IServiceScopeF
         try
         {
             await using var connection = await db.OpenAsync(ct);
-            var sqlite = db.Dialect == Dialect.Sqlite;
-            if (sqlite) await connection.ExecuteAsync("pragma synchronous = full");
-            try
-            {
-                await using var tx = await Db.BeginAsync(connection, ct);
-                if (!sqlite) await connection.ExecuteAsync(new CommandDefinition("set local synchronous_commit = on", transaction: tx, cancellationToken: ct));
+            // The one durable commit of the batch (SQLite: synchronous = full for it; PostgreSQL: synchronous_commit = on).
+            await using var tx = await Db.BeginDurableAsync(connection, ct);
+            for (var i = 0; i < batch.Count; i++)
+                results[i] = new IngestResult(await inbox.InsertAsync(connection, tx, batch[i].Incoming, ct));
 
-                for (var i = 0; i < batch.Count; i++)
-                    results[i] = new IngestResult(await inbox.InsertAsync(connection, tx, batch[i].Incoming, ct));
-
-                for (var i = 0; i < batch.Count; i++)
-                {
-                    if (results[i].Id is not { } id) continue;
-                    var (claimed, outcome) = await ProcessUnderSavepointAsync(connection, tx, id, i, ct);
-                    if (claimed is not null) processed.Add((claimed, outcome));
-                }
-                await tx.CommitAsync(ct);
-            }
-            finally
+            for (var i = 0; i < batch.Count; i++)
             {
-                if (sqlite) await connection.ExecuteAsync("pragma synchronous = normal");
+                if (results[i].Id is not { } id) continue;
+                var (claimed, outcome) = await ProcessUnderSavepointAsync(connection, tx, id, i, ct);
+                if (claimed is not null) processed.Add((claimed, outcome));
             }
+            await tx.CommitAsync(ct);
         }
         catch (Exception e)
         {

@@ -1,4 +1,5 @@
 using Backstop.Infrastructure.Api;
+using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
@@ -11,7 +12,7 @@ public sealed record RunJobRequest
 }
 
 /// <summary><c>POST /v1/admin/jobs/{id}/run</c>: runs a job now, under the same lease as scheduled runs.</summary>
-public sealed class RunJob(JobRunner runner) : Endpoint<RunJobRequest, JobRun>
+public sealed class RunJob(JobRunner runner, IAuditLog audit) : Endpoint<RunJobRequest, JobRun>
 {
     public override void Configure()
     {
@@ -24,6 +25,9 @@ public sealed class RunJob(JobRunner runner) : Endpoint<RunJobRequest, JobRun>
     public override async Task HandleAsync(RunJobRequest req, CancellationToken ct)
     {
         if (runner.Find(req.Id) is null) throw ProblemException.NotFound($"Job '{req.Id}'");
-        await Send.OkAsync(await runner.RunAsync(req.Id, ct), ct);
+        var run = await runner.RunAsync(req.Id, ct);
+        // A job commits its work in batches of its own, so the entry follows the run rather than sharing a transaction.
+        await audit.RecordAsync(new AuditEntry(AuditActions.JobRun, "job", req.Id, Changes: new { runId = run.Id, run.Outcome }), ct);
+        await Send.OkAsync(run, ct);
     }
 }

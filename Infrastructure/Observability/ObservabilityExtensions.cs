@@ -18,7 +18,14 @@ public static class ObservabilityExtensions
     {
         // preserveStaticLogger: each host gets its own logger, so several hosts in one process (tests) do not fight
         // over the static Log.Logger; sinks registered as ILogEventSink services are picked up too.
+        // The levels of appsettings.json, in code too: without the file the framework's four Information lines per
+        // request (health probes included) would come back. The file and the environment still override them.
         services.AddSerilog((sp, lc) => lc
+            .MinimumLevel.Information()
+            .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
+            .MinimumLevel.Override("Microsoft.Extensions.Diagnostics.HealthChecks", LogEventLevel.Warning)
+            .MinimumLevel.Override("Hangfire", LogEventLevel.Information)
+            .MinimumLevel.Override("System.Net.Http.HttpClient", LogEventLevel.Warning)
             .ReadFrom.Configuration(sp.GetRequiredService<IConfiguration>())
             .ReadFrom.Services(sp)
             .Enrich.FromLogContext()
@@ -52,8 +59,12 @@ public static class ObservabilityExtensions
     public static IApplicationBuilder UseBackstopRequestLogging(this IApplicationBuilder app) =>
         app.UseSerilogRequestLogging(o =>
         {
+            // The host's logger (configured levels, test sinks); without it the middleware writes through the static
+            // bootstrap logger, which logs every request at Information whatever Serilog:MinimumLevel says.
+            o.Logger = app.ApplicationServices.GetRequiredService<Serilog.ILogger>();
             o.GetLevel = (context, _, error) =>
-                error is not null || context.Response.StatusCode >= 500 ? LogEventLevel.Error
+                context.Items.ContainsKey(Errors.ErrorHandling.ExpectedRefusal) ? LogEventLevel.Information
+                : error is not null || context.Response.StatusCode >= 500 ? LogEventLevel.Error
                 : context.Request.Path.StartsWithSegments("/health") || context.Request.Path.StartsWithSegments("/metrics") ? LogEventLevel.Verbose
                 : LogEventLevel.Information;
             o.EnrichDiagnosticContext = (diagnostics, context) =>

@@ -1,4 +1,5 @@
 using Backstop.Infrastructure.Api;
+using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Security;
@@ -13,7 +14,11 @@ public sealed record ListOutboxRequest : PageRequest
     /// <summary><c>pending</c>, <c>sending</c>, <c>sent</c> or <c>dead</c>.</summary>
     [QueryParam] public string? Status { get; init; }
 
+    /// <summary>A registered channel: <c>email</c> or <c>sms</c> (case-insensitive).</summary>
     [QueryParam] public string? Channel { get; init; }
+
+    internal string? NormalizedStatus => Status?.Trim().ToLowerInvariant();
+    internal string? NormalizedChannel => Channel?.Trim().ToLowerInvariant();
 }
 
 /// <summary>An outbox message as operators see it. The payload is left out: it can hold one-time codes.</summary>
@@ -51,9 +56,11 @@ public sealed class ListOutbox(Db db) : Endpoint<ListOutboxRequest, Page<OutboxM
         public Validator()
         {
             this.AddPagingRules();
-            RuleFor(r => r.Status).Must(s => s is null or OutboxStatus.Pending or OutboxStatus.Sending or OutboxStatus.Sent or OutboxStatus.Dead)
-                .WithMessage("status must be pending, sending, sent or dead.");
-            RuleFor(r => r.Channel).MaximumLength(50);
+            RuleFor(r => r.NormalizedStatus).Must(s => s is null or OutboxStatus.Pending or OutboxStatus.Sending or OutboxStatus.Sent or OutboxStatus.Dead)
+                .OverridePropertyName("status").WithMessage("status must be pending, sending, sent or dead.");
+            var channels = Resolve<IEnumerable<IOutboxChannel>>().Select(c => c.Name.ToLowerInvariant()).Order().ToArray();
+            RuleFor(r => r.NormalizedChannel).Must(c => c is null || channels.Contains(c)).OverridePropertyName("channel")
+                .WithMessage("channel must be one of " + string.Join(", ", channels) + ".");
         }
     }
 
@@ -66,7 +73,7 @@ public sealed class ListOutbox(Db db) : Endpoint<ListOutboxRequest, Page<OutboxM
                    provider_id, correlation_id, sent_at, created_at, updated_at
             from outbox_messages
             """,
-            "(@Status is null or status = @Status) and (@Channel is null or channel = @Channel)", new { req.Status, req.Channel }, req, r => r.Id, ct), ct);
+            "(@Status is null or status = @Status) and (@Channel is null or channel = @Channel)", new { Status = req.NormalizedStatus, Channel = req.NormalizedChannel }, req, r => r.Id, ct), ct);
     }
 }
 
@@ -75,8 +82,11 @@ public sealed record RetryOutboxRequest
     public string Id { get; init; } = "";
 }
 
-/// <summary><c>POST /v1/admin/outbox/{id}/retry</c>: a dead message gets a fresh set of attempts, due now.</summary>
-public sealed class RetryOutboxMessage(Db db, TimeProvider time, OutboxSignal signal) : Endpoint<RetryOutboxRequest, OutboxMessageView>
+/// <summary>
+/// <c>POST /v1/admin/outbox/{id}/retry</c>: a dead message gets a fresh set of attempts, due now. Attempt numbers
+/// continue (the allowance is raised instead of the counter reset), so the history never shows two "attempt 1".
+/// </summary>
+public sealed class RetryOutboxMessage(Db db, TimeProvider time, OutboxSignal signal, IAuditLog audit, Microsoft.Extensions.Options.IOptions<OutboxOptions> options) : Endpoint<RetryOutboxRequest, OutboxMessageView>
 {
     public override void Configure()
     {
@@ -89,22 +99,30 @@ public sealed class RetryOutboxMessage(Db db, TimeProvider time, OutboxSignal si
     public override async Task HandleAsync(RetryOutboxRequest req, CancellationToken ct)
     {
         var now = time.GetUtcNow();
-        await using var connection = await db.OpenAsync(ct);
-        var row = await connection.QuerySingleOrDefaultAsync<OutboxMessageView>(new CommandDefinition(
-            """
-            update outbox_messages
-            set status = 'pending', attempts = 0, next_attempt_at = @now, last_error = null, updated_at = @now
-            where id = @Id and status = 'dead'
-            returning id, channel, status, idempotency_key, reference, attempts, max_attempts, next_attempt_at, last_error,
-                      provider_id, correlation_id, sent_at, created_at, updated_at
-            """, new { req.Id, now }, cancellationToken: ct));
-        if (row is null)
+        var row = await db.InTransactionAsync(async (connection, tx) =>
         {
-            var status = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
-                "select status from outbox_messages where id = @Id", new { req.Id }, cancellationToken: ct));
-            if (status is null) throw ProblemException.NotFound($"Outbox message '{req.Id}'");
-            throw new ProblemException(409, "outbox_message_not_dead", $"Only dead messages can be retried; this one is {status}.");
-        }
+            var channel = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+                "select channel from outbox_messages where id = @Id", new { req.Id }, tx, cancellationToken: ct))
+                ?? throw ProblemException.NotFound($"Outbox message '{req.Id}'");
+            var (allowance, _) = options.Value.ScheduleFor(channel);
+            var retried = await connection.QuerySingleOrDefaultAsync<OutboxMessageView>(new CommandDefinition(
+                """
+                update outbox_messages
+                set status = 'pending', max_attempts = attempts + @allowance, next_attempt_at = @now, last_error = null, updated_at = @now
+                where id = @Id and status = 'dead'
+                returning id, channel, status, idempotency_key, reference, attempts, max_attempts, next_attempt_at, last_error,
+                          provider_id, correlation_id, sent_at, created_at, updated_at
+                """, new { req.Id, now, allowance }, tx, cancellationToken: ct));
+            if (retried is null)
+            {
+                var status = await connection.QuerySingleAsync<string>(new CommandDefinition(
+                    "select status from outbox_messages where id = @Id", new { req.Id }, tx, cancellationToken: ct));
+                throw new ProblemException(409, "outbox_message_not_dead", $"Only dead messages can be retried; this one is {status}.");
+            }
+            await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.OutboxRetry, "outbox_message", retried.Id,
+                Changes: new { status = new { from = "dead", to = "pending" }, retried.Channel, retried.Attempts, retried.MaxAttempts }), ct);
+            return retried;
+        }, ct);
         signal.Notify();
         await Send.OkAsync(row, ct);
     }

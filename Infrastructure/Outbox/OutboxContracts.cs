@@ -102,7 +102,8 @@ public enum DeliveryOutcome
     Permanent,
 }
 
-public sealed record DeliveryResult(DeliveryOutcome Outcome, string? ProviderId = null, string? Error = null, TimeSpan? RetryAfter = null)
+/// <param name="ErrorCode">The provider's own error code (Twilio's 21211, 21610, …), for slices that show it.</param>
+public sealed record DeliveryResult(DeliveryOutcome Outcome, string? ProviderId = null, string? Error = null, TimeSpan? RetryAfter = null, string? ErrorCode = null)
 {
     public static DeliveryResult Sent(string? providerId = null) => new(DeliveryOutcome.Sent, providerId);
 

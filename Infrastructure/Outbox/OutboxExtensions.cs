@@ -15,6 +15,8 @@ public static class OutboxExtensions
         services.AddSingleton<OutboxSignal>();
         services.AddSingleton<IOutbox, OutboxStore>();
         services.AddSingleton<OutboxDispatcher>();
+        services.AddSingleton<OutboxPendingGauge>();
+        services.AddHostedService<OutboxPendingGaugeStartup>();
         services.AddHostedService<OutboxDispatchLoop>();
         services.AddRecurringJob<OutboxSweepJob>();
         services.AddEmailChannel();

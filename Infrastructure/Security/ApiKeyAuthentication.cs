@@ -174,6 +174,9 @@ public sealed class ApiKeyAuthenticationHandler(
     protected override Task HandleForbiddenAsync(AuthenticationProperties properties)
     {
         var missing = MissingScope();
+        if (missing is not null && Context.User.IsInRole(BackstopClaims.AdminRole))
+            return Problem.WriteAsync(Context, 403, "organization_key_required",
+                "This endpoint needs an organization's API key; the admin key manages organizations under /v1/admin.");
         return missing is null
             ? Problem.WriteAsync(Context, 403, "forbidden", "This API key is not allowed to use this endpoint.")
             : Problem.WriteAsync(Context, 403, "insufficient_scope", $"This API key lacks the '{missing}' scope this endpoint needs.");

@@ -1,5 +1,5 @@
 using System.Net.Sockets;
-using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Jobs;
 using MailKit;
 using MailKit.Net.Smtp;
 using MailKit.Security;
@@ -24,7 +24,9 @@ public static class OutboxEmail
 
 /// <summary>
 /// Delivers email through SMTP (MailKit) when <c>Email:Smtp:Host</c> is set, else writes <c>.eml</c> files to
-/// <c>Email:PickupFolder</c> so that a zero-configuration install can read what it would have sent.
+/// <c>Email:PickupFolder</c> so that a zero-configuration install can read what it would have sent. The file sink is
+/// for development: a sensitive message (a one-time code) is never written there, because the file would keep the
+/// secret long after the outbox erased it from its row; it is dead-lettered with the reason instead.
 /// </summary>
 internal sealed class EmailChannel(IOptions<EmailOptions> options, ILogger<EmailChannel> log) : IOutboxChannel
 {
@@ -37,6 +39,9 @@ internal sealed class EmailChannel(IOptions<EmailOptions> options, ILogger<Email
             return DeliveryResult.Permanent($"'{payload.To}' is not an email address.");
 
         var o = options.Value;
+        if (!o.UsesSmtp && message.Sensitive)
+            return DeliveryResult.Permanent(EmailFileSink.SensitiveRefusal);
+
         var mime = new MimeMessage();
         mime.From.Add(MailboxAddress.Parse(o.From));
         mime.To.Add(to);
@@ -48,7 +53,7 @@ internal sealed class EmailChannel(IOptions<EmailOptions> options, ILogger<Email
         if (payload.Html is not null) body.HtmlBody = payload.Html;
         mime.Body = body.ToMessageBody();
 
-        return o.UsesSmtp ? await SendSmtpAsync(mime, o.Smtp, ct) : await WriteFileAsync(mime, message, o.PickupFolder, ct);
+        return o.UsesSmtp ? await SendSmtpAsync(mime, o.Smtp, ct) : await EmailFileSink.WriteAsync(mime, message, o.PickupFolder, ct);
     }
 
     private async Task<DeliveryResult> SendSmtpAsync(MimeMessage mime, SmtpOptions smtp, CancellationToken ct)
@@ -83,19 +88,6 @@ internal sealed class EmailChannel(IOptions<EmailOptions> options, ILogger<Email
             return DeliveryResult.Transient($"{e.GetType().Name}: {e.Message}");
         }
     }
-
-    private static async Task<DeliveryResult> WriteFileAsync(MimeMessage mime, OutboxMessage message, string folder, CancellationToken ct)
-    {
-        Directory.CreateDirectory(folder);
-        // Named by the message, so a redelivery overwrites rather than duplicates.
-        var name = $"{DapperSetup.ToSqliteText(message.CreatedAt)[..19].Replace(":", "").Replace("-", "")}_{message.Id}.eml";
-        var path = Path.Combine(folder, name);
-        var temp = path + ".tmp";
-        await using (var stream = File.Create(temp))
-            await mime.WriteToAsync(stream, ct);
-        File.Move(temp, path, overwrite: true);
-        return DeliveryResult.Sent(path);
-    }
 }
 
 internal static class EmailChannelRegistration
@@ -104,6 +96,8 @@ internal static class EmailChannelRegistration
     {
         Configuration.ConfigurationCheckExtensions.AddCheckedOptions<EmailOptions>(services, EmailOptions.Section);
         services.AddSingleton<IOutboxChannel, EmailChannel>();
+        services.AddHostedService<EmailFileSinkAnnouncement>();
+        services.AddRecurringJob<EmailFileRetentionJob>();
         return services;
     }
 }

@@ -13,6 +13,9 @@ public sealed class EmailOptions : IValidatedOptions
     /// <summary>Where messages are written as <c>.eml</c> files when no SMTP server is configured.</summary>
     public string PickupFolder { get; set; } = "./data/mail";
 
+    /// <summary>How long <c>.eml</c> files stay in <see cref="PickupFolder"/> before the retention job deletes them.</summary>
+    public int FileRetentionDays { get; set; } = 7;
+
     public SmtpOptions Smtp { get; set; } = new();
 
     public bool UsesSmtp => !string.IsNullOrWhiteSpace(Smtp.Host);
@@ -23,6 +26,7 @@ public sealed class EmailOptions : IValidatedOptions
         if (!UsesSmtp)
         {
             if (string.IsNullOrWhiteSpace(PickupFolder)) yield return "Email:PickupFolder is required when Email:Smtp:Host is not set.";
+            if (FileRetentionDays is < 1 or > 3650) yield return "Email:FileRetentionDays must be between 1 and 3650.";
             if (!string.IsNullOrEmpty(Smtp.User)) yield return "Email:Smtp:Host is required when Email:Smtp:User is set.";
             yield break;
         }

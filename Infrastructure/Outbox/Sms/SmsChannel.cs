@@ -46,7 +46,8 @@ internal sealed class SmsChannel(TwilioClient twilio, SmsRateLimiter limiter, IE
                 return DeliveryResult.Permanent(refusal);
         var result = await twilio.SendAsync(payload.To, payload.Body, ct);
         if (result.Accepted) return DeliveryResult.Sent(result.Sid);
-        return result.Transient ? DeliveryResult.Transient(result.Error!, result.RetryAfter) : DeliveryResult.Permanent(result.Error!);
+        var failure = result.Transient ? DeliveryResult.Transient(result.Error!, result.RetryAfter) : DeliveryResult.Permanent(result.Error!);
+        return failure with { ErrorCode = result.ErrorCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) };
     }
 }
 

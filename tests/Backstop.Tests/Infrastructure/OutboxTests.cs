@@ -5,6 +5,7 @@ using Backstop.Infrastructure.Outbox.Email;
 using Backstop.Infrastructure.Outbox.Sms;
 using Backstop.Tests.Support;
 using Dapper;
+using Microsoft.Extensions.DependencyInjection;
 using Shouldly;
 
 namespace Backstop.Tests.Infrastructure;
@@ -287,6 +288,58 @@ public abstract class OutboxTests(BackstopFactory app) : AppTest(app)
         message.To.ToString().ShouldContain(to);
         message.Subject.ShouldBe("Saved");
         Directory.Delete(folder, recursive: true);
+    }
+
+    [Fact]
+    public async Task A_retried_message_continues_its_attempt_numbers()
+    {
+        var to = NewNumber();
+        Servers.Twilio.Enqueue(to, 503, times: 4);
+        var sent = await EnqueueAsync(OutboxSms.Create("test:" + Guid.NewGuid(), to, "again"));
+        for (var i = 0; i < 4; i++)
+        {
+            await DispatchAsync();
+            App.Time.Advance(TimeSpan.FromMinutes(10));
+        }
+        (await RowAsync(sent.Id)).Status.ShouldBe(OutboxStatus.Dead);
+
+        var retried = await (await App.AdminClient().PostAsync($"/v1/admin/outbox/{sent.Id}/retry", null)).JsonAsync();
+        retried.GetProperty("attempts").GetInt32().ShouldBe(4);
+        retried.GetProperty("maxAttempts").GetInt32().ShouldBe(8);
+        await DispatchAsync();
+
+        (await RowAsync(sent.Id)).Status.ShouldBe(OutboxStatus.Sent);
+        var detail = await (await App.AdminClient().GetAsync($"/v1/admin/outbox/{sent.Id}")).JsonAsync();
+        detail.GetProperty("attempts").EnumerateArray().Select(a => a.GetProperty("attempt").GetInt32()).ShouldBe([1, 2, 3, 4, 5]);
+    }
+
+    [Fact]
+    public async Task The_pending_gauge_has_a_series_per_channel_even_when_nothing_is_pending()
+    {
+        using (var scope = App.Services.CreateScope())
+            await scope.ServiceProvider.GetRequiredService<OutboxSweepJob>().RunAsync(CancellationToken.None);
+        var metrics = await (await App.CreateClient().GetAsync("/metrics")).Content.ReadAsStringAsync();
+        metrics.ShouldContain("backstop_outbox_pending{channel=\"email\"}");
+        metrics.ShouldContain("backstop_outbox_pending{channel=\"sms\"}");
+    }
+
+    [Fact]
+    public async Task The_outbox_list_refuses_unknown_channels_and_cursors_and_normalises_case()
+    {
+        var to = NewNumber();
+        Servers.Twilio.Enqueue(to, 400, code: 21211, message: "Invalid 'To' Phone Number");
+        var dead = await EnqueueAsync(OutboxSms.Create("test:" + Guid.NewGuid(), to, "x"));
+        await DispatchAsync();
+
+        var admin = App.AdminClient();
+        var list = await (await admin.GetAsync("/v1/admin/outbox?channel=SMS&status=DEAD&limit=100")).JsonAsync();
+        list.GetProperty("items").EnumerateArray().ShouldContain(i => i.GetProperty("id").GetString() == dead.Id);
+        var problem = await (await admin.GetAsync("/v1/admin/outbox?channel=pigeon")).ShouldBeProblemAsync(400, "validation_failed");
+        problem.GetProperty("detail").GetString()!.ShouldContain("email, sms");
+        await (await admin.GetAsync("/v1/admin/outbox?cursor=garbage")).ShouldBeProblemAsync(400, "invalid_cursor");
+        // A cursor of another list's shape (valid base64, not one of our ids) is no cursor either.
+        var foreign = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("page=2")).TrimEnd('=');
+        await (await admin.GetAsync($"/v1/admin/outbox?cursor={foreign}")).ShouldBeProblemAsync(400, "invalid_cursor");
     }
 
     [Fact]

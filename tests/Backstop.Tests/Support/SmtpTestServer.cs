@@ -1,41 +1,68 @@
+using System.Buffers;
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using MimeKit;
+using SmtpServer;
+using SmtpServer.ComponentModel;
+using SmtpServer.Mail;
+using SmtpServer.Net;
+using SmtpServer.Protocol;
+using SmtpServer.Storage;
 
 namespace Backstop.Tests.Support;
 
 /// <summary>
-/// A small SMTP server on 127.0.0.1 speaking enough of RFC 5321 for MailKit (greeting, EHLO/HELO, MAIL, RCPT, DATA
-/// with dot-unstuffing, RSET, NOOP, QUIT). Keeps every message it accepted; <see cref="RejectNextData"/> makes the
-/// next DATA answers fail with a given reply (4yz transient, 5yz permanent).
+/// An SMTP server (SmtpServer) on 127.0.0.1 and a free port. Keeps every message it accepted, parsed with MimeKit;
+/// <see cref="RejectNextData"/> makes the next DATA answers fail with a given reply (4yz transient, 5yz permanent).
 /// </summary>
 public sealed class SmtpTestServer : IAsyncDisposable
 {
-    private readonly TcpListener listener = new(IPAddress.Loopback, 0);
+    private readonly List<(string To, SmtpResponse Reply)> rejections = [];
     private readonly CancellationTokenSource stop = new();
-    private readonly List<(string To, string Reply)> rejections = [];
-    private readonly Task acceptLoop;
+    private readonly Task running;
 
     public SmtpTestServer()
     {
-        listener.Start();
-        acceptLoop = Task.Run(AcceptAsync);
+        var listeners = new EndpointListenerFactory();
+        var bound = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        listeners.EndpointStarted += (_, e) => bound.TrySetResult(((IPEndPoint)e.LocalEndPoint).Port);
+
+        var options = new SmtpServerOptionsBuilder()
+            .ServerName("localhost")
+            // Port 0: the listener binds a free port, which EndpointStarted reports.
+            .Endpoint(b => b.Endpoint(new IPEndPoint(IPAddress.Loopback, 0)))
+            .Build();
+        var services = new ServiceProvider();
+        services.Add(listeners);
+        services.Add(new Store(this));
+        running = new SmtpServer.SmtpServer(options, services).StartAsync(stop.Token);
+
+        // The listener is created before StartAsync first yields; the wait only guards against that changing.
+        var started = Task.WhenAny(bound.Task, running).GetAwaiter().GetResult();
+        if (started != bound.Task) running.GetAwaiter().GetResult();
+        Port = bound.Task.Result;
     }
 
-    public int Port => ((IPEndPoint)listener.LocalEndpoint).Port;
+    public int Port { get; }
 
     public ConcurrentQueue<ReceivedMail> Received { get; } = new();
 
-    /// <summary>The next <paramref name="times"/> messages to <paramref name="to"/> are refused at DATA with <paramref name="reply"/>.</summary>
+    /// <summary>
+    /// The next <paramref name="times"/> messages to <paramref name="to"/> are refused at DATA with
+    /// <paramref name="reply"/>, an SMTP reply line such as <c>451 4.3.0 Try again later</c>.
+    /// </summary>
     public void RejectNextData(string to, string reply, int times = 1)
     {
+        var parts = reply.Split(' ', 2);
+        if (parts[0].Length != 3 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var code) || code is < 400 or > 599)
+            throw new ArgumentException($"'{reply}' is not a 4yz or 5yz SMTP reply.", nameof(reply));
+        var response = new SmtpResponse((SmtpReplyCode)code, parts.Length > 1 ? parts[1] : "");
         lock (rejections)
-            for (var i = 0; i < times; i++) rejections.Add((to, reply));
+            for (var i = 0; i < times; i++) rejections.Add((to, response));
     }
 
-    private string? NextRejection(IReadOnlyCollection<string> to)
+    private SmtpResponse? NextRejection(IReadOnlyCollection<string> to)
     {
         lock (rejections)
         {
@@ -47,107 +74,25 @@ public sealed class SmtpTestServer : IAsyncDisposable
         }
     }
 
-    private async Task AcceptAsync()
+    private sealed class Store(SmtpTestServer server) : MessageStore
     {
-        while (!stop.IsCancellationRequested)
+        public override async Task<SmtpResponse> SaveAsync(ISessionContext context, IMessageTransaction transaction, ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
         {
-            TcpClient client;
-            try
-            {
-                client = await listener.AcceptTcpClientAsync(stop.Token);
-            }
-            catch (Exception) when (stop.IsCancellationRequested)
-            {
-                return;
-            }
-            _ = Task.Run(() => ServeAsync(client));
-        }
-    }
+            var to = transaction.To.Select(m => m.AsAddress()).ToList();
+            if (server.NextRejection(to) is { } reply) return reply;
 
-    private async Task ServeAsync(TcpClient client)
-    {
-        using var _ = client;
-        await using var stream = client.GetStream();
-        using var reader = new StreamReader(stream, Encoding.Latin1);
-        await using var writer = new StreamWriter(stream, Encoding.Latin1) { NewLine = "\r\n", AutoFlush = true };
-        string? from = null;
-        var to = new List<string>();
-        try
-        {
-            await writer.WriteLineAsync("220 localhost ESMTP test server ready");
-            while (await reader.ReadLineAsync(stop.Token) is { } line)
-            {
-                var verb = line.Split(' ', 2)[0].ToUpperInvariant();
-                switch (verb)
-                {
-                    case "EHLO":
-                        await writer.WriteLineAsync("250-localhost greets you");
-                        await writer.WriteLineAsync("250-8BITMIME");
-                        await writer.WriteLineAsync("250 SIZE 10485760");
-                        break;
-                    case "HELO":
-                        await writer.WriteLineAsync("250 localhost");
-                        break;
-                    case "MAIL":
-                        from = Address(line);
-                        to.Clear();
-                        await writer.WriteLineAsync("250 2.1.0 Ok");
-                        break;
-                    case "RCPT":
-                        to.Add(Address(line));
-                        await writer.WriteLineAsync("250 2.1.5 Ok");
-                        break;
-                    case "DATA":
-                        await writer.WriteLineAsync("354 End data with <CR><LF>.<CR><LF>");
-                        var data = new StringBuilder();
-                        while (await reader.ReadLineAsync(stop.Token) is { } dataLine && dataLine != ".")
-                            data.Append(dataLine.StartsWith("..", StringComparison.Ordinal) ? dataLine[1..] : dataLine).Append("\r\n");
-                        if (NextRejection(to) is { } reply)
-                        {
-                            await writer.WriteLineAsync(reply);
-                            break;
-                        }
-                        var message = await MimeMessage.LoadAsync(new MemoryStream(Encoding.Latin1.GetBytes(data.ToString())));
-                        Received.Enqueue(new ReceivedMail(from ?? "", [.. to], message));
-                        await writer.WriteLineAsync("250 2.0.0 Ok: queued");
-                        break;
-                    case "RSET":
-                        from = null;
-                        to.Clear();
-                        await writer.WriteLineAsync("250 2.0.0 Ok");
-                        break;
-                    case "NOOP":
-                        await writer.WriteLineAsync("250 2.0.0 Ok");
-                        break;
-                    case "QUIT":
-                        await writer.WriteLineAsync("221 2.0.0 Bye");
-                        return;
-                    default:
-                        await writer.WriteLineAsync("502 5.5.2 Command not recognized");
-                        break;
-                }
-            }
+            // The buffer arrives dot-unstuffed and without the terminating ".".
+            await using var stream = new MemoryStream(buffer.ToArray());
+            var message = await MimeMessage.LoadAsync(stream, cancellationToken);
+            server.Received.Enqueue(new ReceivedMail(transaction.From.AsAddress(), to, message));
+            return new SmtpResponse(SmtpReplyCode.Ok, "2.0.0 Ok: queued");
         }
-        catch (Exception) when (stop.IsCancellationRequested)
-        {
-        }
-        catch (IOException)
-        {
-        }
-    }
-
-    private static string Address(string line)
-    {
-        var start = line.IndexOf('<');
-        var end = line.IndexOf('>', start + 1);
-        return start >= 0 && end > start ? line[(start + 1)..end] : "";
     }
 
     public async ValueTask DisposeAsync()
     {
         await stop.CancelAsync();
-        listener.Stop();
-        try { await acceptLoop; } catch (OperationCanceledException) { }
+        try { await running; } catch (OperationCanceledException) { }
         stop.Dispose();
     }
 }

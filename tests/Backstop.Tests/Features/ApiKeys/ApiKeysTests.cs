@@ -235,7 +235,7 @@ public abstract class ApiKeysTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task The_admin_key_is_not_a_tenant()
     {
-        await (await App.AdminClient().GetAsync("/v1/me")).ShouldBeProblemAsync(403, "insufficient_scope");
+        await (await App.AdminClient().GetAsync("/v1/me")).ShouldBeProblemAsync(403, "organization_key_required");
     }
 
     [Fact]

@@ -114,7 +114,7 @@ public abstract class OrganizationsTests(BackstopFactory app) : AppTest(app)
         var member = await added.JsonAsync();
         member.GetProperty("externalUserId").GetString().ShouldBe("user_1");
         member.GetProperty("role").GetString().ShouldBe("owner");
-        (await App.AdminClient().PostJsonAsync(url, new { email = "b@example.com" })).StatusCode.ShouldBe(HttpStatusCode.Created);
+        (await App.AdminClient().PostJsonAsync(url, new { email = "b@example.com", role = "member" })).StatusCode.ShouldBe(HttpStatusCode.Created);
 
         await (await App.AdminClient().PostJsonAsync(url, new { externalUserId = "user_1", role = "member" })).ShouldBeProblemAsync(409, "member_exists");
         await (await App.AdminClient().PostJsonAsync(url, new { externalUserId = "user_2", role = "king" })).ShouldBeProblemAsync(400, "validation_failed");
@@ -130,8 +130,48 @@ public abstract class OrganizationsTests(BackstopFactory app) : AppTest(app)
 
         // Another organization's member id through this organization's path is 404.
         var other = await App.CreateOrganizationAsync();
-        var otherMember = await (await App.AdminClient().PostJsonAsync($"/v1/admin/organizations/{other.Id}/members", new { email = "c@example.com" })).JsonAsync();
+        var otherMember = await (await App.AdminClient().PostJsonAsync($"/v1/admin/organizations/{other.Id}/members", new { email = "c@example.com", role = "member" })).JsonAsync();
         await (await App.AdminClient().DeleteAsync($"{url}/{otherMember.GetProperty("id").GetString()}")).ShouldBeProblemAsync(404, "not_found");
+    }
+
+    [Fact]
+    public async Task A_slug_derived_from_a_name_with_diacritics_is_transliterated()
+    {
+        var suffix = Guid.NewGuid().ToString("N")[..8];
+        (await App.CreateOrganizationAsync($"Zoë Müller {suffix}")).Slug.ShouldBe($"zoe-muller-{suffix}");
+        (await App.CreateOrganizationAsync($"Straße Ærø Łódź {suffix}")).Slug.ShouldBe($"strasse-aero-lodz-{suffix}");
+    }
+
+    [Fact]
+    public async Task A_member_needs_a_role_and_one_email_is_one_member_of_an_organization()
+    {
+        var org = await App.CreateOrganizationAsync();
+        var url = $"/v1/admin/organizations/{org.Id}/members";
+        var noRole = await (await App.AdminClient().PostJsonAsync(url, new { email = "r@example.com" })).ShouldBeProblemAsync(400, "validation_failed");
+        noRole.GetProperty("errors").GetProperty("role")[0].GetString()!.ShouldContain("required");
+
+        (await App.AdminClient().PostJsonAsync(url, new { email = "Same@Example.com", role = "member" })).StatusCode.ShouldBe(HttpStatusCode.Created);
+        var again = await (await App.AdminClient().PostJsonAsync(url, new { email = "same@example.com", externalUserId = "user_x", role = "admin" }))
+            .ShouldBeProblemAsync(409, "member_exists");
+        again.GetProperty("detail").GetString()!.ShouldContain("email");
+        // Another organization may have the same person.
+        var other = await App.CreateOrganizationAsync();
+        (await App.AdminClient().PostJsonAsync($"/v1/admin/organizations/{other.Id}/members", new { email = "same@example.com", role = "member" }))
+            .StatusCode.ShouldBe(HttpStatusCode.Created);
+    }
+
+    [Fact]
+    public async Task Twenty_concurrent_adds_of_one_email_make_one_member()
+    {
+        var org = await App.CreateOrganizationAsync();
+        var client = App.AdminClient();
+        var responses = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => Task.Run(() =>
+            client.PostJsonAsync($"/v1/admin/organizations/{org.Id}/members", new { email = "race@example.com", externalUserId = "user_" + i, role = "member" }))));
+        responses.Count(r => r.StatusCode == HttpStatusCode.Created).ShouldBe(1);
+        responses.Count(r => r.StatusCode == HttpStatusCode.Conflict).ShouldBe(19);
+        await using var connection = await App.OpenAsync();
+        (await Dapper.SqlMapper.ExecuteScalarAsync<long>(connection,
+            "select count(*) from organization_members where organization_id = @id and deleted_at is null", new { id = org.Id })).ShouldBe(1);
     }
 
     [Fact]

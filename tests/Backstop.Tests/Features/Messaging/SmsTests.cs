@@ -82,6 +82,41 @@ public abstract class SmsTests(BackstopFactory app) : AppTest(app)
         var view = await (await client.GetAsync($"/v1/sms/{id}")).JsonAsync();
         view.GetProperty("status").GetString().ShouldBe("failed");
         view.GetProperty("error").GetString()!.ShouldContain("21610");
+        view.GetProperty("errorCode").GetString().ShouldBe("21610");
+    }
+
+    [Fact]
+    public async Task An_invalid_number_refused_by_twilio_shows_its_error_code()
+    {
+        var (client, _) = await App.TenantAsync();
+        var to = MessagingTestKit.NewNumber();
+        Twilio.Enqueue(to, 400, code: 21211, message: "Invalid 'To' Phone Number");
+        var id = (await (await client.PostJsonAsync("/v1/sms", new { to, body = "x" })).JsonAsync()).GetProperty("id").GetString()!;
+        await App.DispatchAsync();
+        var view = await (await client.GetAsync($"/v1/sms/{id}")).JsonAsync();
+        view.GetProperty("status").GetString().ShouldBe("failed");
+        view.GetProperty("errorCode").GetString().ShouldBe("21211");
+    }
+
+    [Fact]
+    public async Task Opt_out_and_consent_filters_normalise_the_number_and_refuse_what_is_no_number()
+    {
+        var from = MessagingTestKit.NewNumber();
+        var sid = MessagingTestKit.NewSid();
+        await App.HandleAsync(App.TwilioEvent("sms.inbound", sid, MessagingTestKit.Inbound(from, "STOP", sid)));
+        var national = $"+1 ({from[2..5]}) {from[5..8]}-{from[8..]}";
+
+        var admin = App.AdminClient();
+        foreach (var query in new[] { Uri.EscapeDataString(national), from /* '+' unescaped, as typed into curl */ })
+        {
+            foreach (var list in new[] { "opt-outs", "consent-audit" })
+            {
+                var page = await (await admin.GetAsync($"/v1/admin/sms/{list}?phoneNumber={query}")).JsonAsync();
+                page.GetProperty("items").EnumerateArray().ShouldHaveSingleItem().GetProperty("phoneNumber").GetString().ShouldBe(from);
+            }
+        }
+        await (await admin.GetAsync("/v1/admin/sms/opt-outs?phoneNumber=pigeon")).ShouldBeProblemAsync(400, "invalid_phone_number");
+        await (await admin.GetAsync("/v1/admin/sms/consent-audit?phoneNumber=12")).ShouldBeProblemAsync(400, "invalid_phone_number");
     }
 
     [Fact]

@@ -290,6 +290,12 @@ public abstract class WebhookInboxTests(BackstopFactory app) : AppTest(app), IAs
 
         await (await admin.GetAsync("/v1/admin/webhooks/nope")).ShouldBeProblemAsync(404, "not_found");
         await (await admin.GetAsync("/v1/admin/webhooks?status=weird")).ShouldBeProblemAsync(400, "validation_failed");
+        // Filters: case is normalised, an unknown provider is refused rather than matching nothing.
+        (await (await admin.GetAsync($"/v1/admin/webhooks?provider=CLERK&status=Processed&type={type}")).JsonAsync())
+            .GetProperty("items").GetArrayLength().ShouldBe(3);
+        var unknown = await (await admin.GetAsync("/v1/admin/webhooks?provider=pigeon")).ShouldBeProblemAsync(400, "validation_failed");
+        unknown.GetProperty("detail").GetString()!.ShouldContain("stripe");
+        await (await admin.GetAsync("/v1/admin/webhooks?cursor=garbage")).ShouldBeProblemAsync(400, "invalid_cursor");
         await (await App.CreateClient().GetAsync("/v1/admin/webhooks")).ShouldBeProblemAsync(401, "unauthorized");
     }
 }

@@ -1,0 +1,100 @@
+namespace Backstop.Infrastructure.Configuration;
+
+/// <summary>
+/// The verbs of the <c>backstop</c> binary. Anything not recognised is refused (exit 2) rather than treated as
+/// "serve": a typo such as <c>backstop migarte</c> must not start a second instance on the service's port.
+/// </summary>
+public static class CommandLine
+{
+    public const int Usage = 2;
+
+    public enum Verb
+    {
+        Serve,
+        Migrate,
+        Healthcheck,
+        Help,
+        Unknown,
+    }
+
+    /// <summary>The verb and the arguments that follow it (host options such as <c>--urls</c>).</summary>
+    public static (Verb Verb, string[] Arguments) Parse(string[] args)
+    {
+        if (args.Any(a => a is "--help" or "-h" or "-?" or "/?")) return (Verb.Help, []);
+        if (args.Length == 0) return (Verb.Serve, args);
+        return args[0] switch
+        {
+            "serve" => (Verb.Serve, args[1..]),
+            "migrate" => (Verb.Migrate, args[1..]),
+            "healthcheck" => (Verb.Healthcheck, args[1..]),
+            "help" => (Verb.Help, []),
+            // Host options without a verb (`backstop --urls http://…`) keep meaning "serve".
+            var first when first.StartsWith("--", StringComparison.Ordinal) => (Verb.Serve, args),
+            _ => (Verb.Unknown, args),
+        };
+    }
+
+    public const string Text = """
+        Usage: backstop [command] [options]
+
+        Commands:
+          serve                 Run the service (the default when no command is given).
+          migrate               Apply database migrations, then exit.
+          healthcheck [url]     Probe a running instance's /health/ready; exit 0 when ready, 1 otherwise.
+                                Without a url: BACKSTOP_HEALTHCHECK_URL, else the address the service listens
+                                on (--urls, ASPNETCORE_URLS, urls in configuration), else http://127.0.0.1:8080.
+          help, --help          Show this text.
+
+        Options (any setting can also be given as --Section:Key=value or as an environment variable Section__Key):
+          --urls <urls>         Addresses to listen on (default http://localhost:8080; also ASPNETCORE_URLS).
+
+        Settings that matter first (defaults in appsettings.json beside the binary; see README.md):
+          Database:Provider            sqlite (default, ./data/backstop.db) or postgres
+          Database:ConnectionString    connection string of that database
+          Admin:ApiKey                 the operator's key; generated and printed once on first start when empty
+          Email:Smtp:Host              SMTP server; without it email is written to Email:PickupFolder (development)
+          Jobs:RunServer               false to run no recurring jobs on this instance
+
+        Configuration is read from appsettings.json beside the binary, then from the working directory's, then
+        from environment variables and the command line (later wins).
+        """;
+}
+
+public static class BackstopConfiguration
+{
+    /// <summary>
+    /// Puts <c>appsettings.json</c> (and the environment's file) beside the binary below everything else, so a
+    /// binary started from another directory still gets its defaults, and a working directory's file still
+    /// overrides them as before.
+    /// </summary>
+    public static void AddBinaryDirectoryFiles(IConfigurationBuilder configuration, string environment)
+    {
+        var dir = AppContext.BaseDirectory;
+        if (Path.GetFullPath(dir).TrimEnd(Path.DirectorySeparatorChar) == Path.GetFullPath(Directory.GetCurrentDirectory()).TrimEnd(Path.DirectorySeparatorChar))
+            return;
+        var provider = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(dir);
+        var sources = configuration.Sources;
+        sources.Insert(0, Json(provider, "appsettings.json"));
+        sources.Insert(1, Json(provider, $"appsettings.{environment}.json"));
+    }
+
+    private static Microsoft.Extensions.Configuration.Json.JsonConfigurationSource Json(Microsoft.Extensions.FileProviders.IFileProvider provider, string path) =>
+        new() { FileProvider = provider, Path = path, Optional = true, ReloadOnChange = false };
+
+    /// <summary>The configuration the service would see, built the same way, for commands that do not start a host.</summary>
+    public static IConfiguration ForCommand(string[] args)
+    {
+        var environment = Environment.GetEnvironmentVariable("ASPNETCORE_ENVIRONMENT")
+                          ?? Environment.GetEnvironmentVariable("DOTNET_ENVIRONMENT") ?? "Production";
+        // The order of WebApplication.CreateBuilder: prefixed variables, the files, plain variables, the command line.
+        var builder = new ConfigurationBuilder()
+            .AddEnvironmentVariables("DOTNET_")
+            .AddEnvironmentVariables("ASPNETCORE_")
+            .AddJsonFile(Path.Combine(Directory.GetCurrentDirectory(), "appsettings.json"), optional: true)
+            .AddJsonFile(Path.Combine(Directory.GetCurrentDirectory(), $"appsettings.{environment}.json"), optional: true)
+            .AddEnvironmentVariables()
+            .AddCommandLine(args);
+        AddBinaryDirectoryFiles(builder, environment);
+        return builder.Build();
+    }
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# GET /v1/me with a tenant key (SQLite) against bare Kestrel answering a small JSON, loaded one after the other in
+# the same run. Prints req/s, p99 and the ratio.   bench/auth-get.sh [seconds=20] [--quick]
+source "$(dirname "$0")/lib.sh"
+parse_args "$@"
+ensure_wrk
+publish
+
+admin="bench-admin-key-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+api=$(free_port); base=$(free_port)
+start_backstop "$api" Admin__ApiKey="$admin"
+start_baseline "$base"
+
+org=$(curl -sf -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
+  -d '{"name":"bench"}' "http://127.0.0.1:$api/v1/admin/organizations" | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)
+key=$(curl -sf -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
+  -d '{"name":"bench"}' "http://127.0.0.1:$api/v1/admin/organizations/$org/api-keys" | grep -o '"key":"[^"]*"' | cut -d'"' -f4)
+[ -n "$key" ] || { echo "bench: could not create a tenant key" >&2; exit 1; }
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" "http://127.0.0.1:$api/v1/me")
+[ "$code" = 200 ] || { echo "bench: GET /v1/me answered $code" >&2; exit 1; }
+
+machine_note
+load "baseline GET /json" "http://127.0.0.1:$base/json"
+b_rps=$rps
+load "backstop GET /v1/me (tenant key)" "http://127.0.0.1:$api/v1/me" -H "Authorization: Bearer $key"
+[ "$non2xx" = 0 ] || { echo "bench: backstop answered $non2xx requests with an error" >&2; exit 1; }
+echo "ratio backstop/baseline: $(ratio "$rps" "$b_rps")x   (backstop RSS after: $(awk '/VmRSS/ {print $2 " " $3}' /proc/$backstop_pid/status))"
+# For reading the figure: the service's middleware alone (no key, no endpoint query), the ceiling of any endpoint.
+load "backstop GET /health/live (no key)" "http://127.0.0.1:$api/health/live"
+echo "  (middleware-only ceiling: $(ratio "$rps" "$b_rps")x of the baseline)"
