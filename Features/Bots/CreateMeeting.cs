@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Security;
 using Dapper;
@@ -39,6 +40,7 @@ public sealed class CreateMeeting(Db db, BotStarter starter, Meetings meetings, 
         Post("/v1/meetings");
         Policies(BackstopPolicies.Write);
         Summary(s => s.Summary = "Create a meeting; with startBot, its recording bot is started in the same call (201 only if it started).");
+        Description(d => d.Answers<MeetingResponse>(201).Problems(409, 502, 503));
     }
 
     public override async Task HandleAsync(CreateMeetingRequest req, CancellationToken ct)

@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Recall;
@@ -19,6 +20,7 @@ public sealed class DeleteMeeting(Db db, IOutbox outbox, TimeProvider time) : En
         Delete("/v1/meetings/{id}");
         Policies(BackstopPolicies.Write);
         Summary(s => s.Summary = "Delete a meeting (soft); an active bot is stopped.");
+        Description(d => d.AnswersNoContent().Problems(404));
     }
 
     public override async Task HandleAsync(MeetingIdRequest req, CancellationToken ct)

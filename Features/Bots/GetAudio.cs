@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Security;
 using Backstop.Infrastructure.Storage;
@@ -13,6 +14,7 @@ public sealed class GetAudio(Meetings meetings, IFileStore files) : Endpoint<Mee
         Get("/v1/meetings/{id}/audio");
         Policies(BackstopPolicies.Read);
         Summary(s => s.Summary = "Download the meeting's stored recording.");
+        Description(d => d.Answers<Stream>(200, "audio/mpeg").Problems(404));
     }
 
     public override async Task HandleAsync(MeetingIdRequest req, CancellationToken ct)

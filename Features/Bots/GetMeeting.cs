@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
 
@@ -16,6 +17,7 @@ public sealed class GetMeeting(Meetings meetings) : Endpoint<MeetingIdRequest, M
         Get("/v1/meetings/{id}");
         Policies(BackstopPolicies.Read);
         Summary(s => s.Summary = "Get a meeting with its bot's status history.");
+        Description(d => d.Problems(404));
     }
 
     public override async Task HandleAsync(MeetingIdRequest req, CancellationToken ct)

@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Api;
 using System.Text.Json;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
@@ -22,6 +23,7 @@ public sealed class GetTranscript(Db db, Meetings meetings) : Endpoint<MeetingId
         Get("/v1/meetings/{id}/transcript");
         Policies(BackstopPolicies.Read);
         Summary(s => s.Summary = "Get the meeting's transcript (text, words with times and speakers, duration).");
+        Description(d => d.Problems(404));
     }
 
     public override async Task HandleAsync(MeetingIdRequest req, CancellationToken ct)

@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
 
@@ -15,6 +16,7 @@ public sealed class StartBot(BotStarter starter, Meetings meetings) : Endpoint<M
         Post("/v1/meetings/{id}/bot");
         Policies(BackstopPolicies.Write);
         Summary(s => s.Summary = "Start the meeting's recording bot.");
+        Description(d => d.Problems(404, 409, 502, 503));
     }
 
     public override async Task HandleAsync(MeetingIdRequest req, CancellationToken ct)

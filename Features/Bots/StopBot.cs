@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Recall;
@@ -20,6 +21,7 @@ public sealed class StopBot(Db db, IOutbox outbox, Meetings meetings, TimeProvid
         Delete("/v1/meetings/{id}/bot");
         Policies(BackstopPolicies.Write);
         Summary(s => s.Summary = "Stop the meeting's recording bot (202; it leaves the call shortly after).");
+        Description(d => d.Answers<MeetingResponse>(202).Problems(404, 409));
     }
 
     public override async Task HandleAsync(MeetingIdRequest req, CancellationToken ct)

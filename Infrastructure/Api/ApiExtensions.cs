@@ -32,7 +32,8 @@ public static class ApiExtensions
                 s.Version = "v1";
                 s.Description =
                     "Webhook inbox (Stripe, Clerk, Recall.ai, Deepgram, Paddle, Twilio) with admin inspection and replay, " +
-                    "organizations, members and API keys, SMS and one-time codes, the outbox and recurring jobs. " +
+                    "organizations, members and API keys, meetings recorded by Recall.ai with stored audio and Deepgram transcripts, " +
+                    "SMS and one-time codes, the outbox and recurring jobs. " +
                     "Authenticate with `Authorization: Bearer <key>` where an operation requires it; webhook endpoints " +
                     "authenticate by the provider's signature instead. Errors are RFC 9457 problem details " +
                     "(`application/problem+json`) with a stable `code`.";
