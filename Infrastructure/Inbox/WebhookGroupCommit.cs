@@ -18,8 +18,10 @@ public sealed record IngestResult(string? Id)
 /// stores and processes a batch in <b>one</b> transaction — one durable commit (one fsync) for the batch — and
 /// completes each delivery only after that commit, so "2xx only once the row is durable" holds for every event.
 /// <list type="bullet">
-/// <item>Exactly once: each event is the same <c>insert … on conflict (provider, event_id) do nothing</c> as before;
-/// a duplicate inside one batch meets the first insert's row, one across batches the committed row.</item>
+/// <item>Exactly once: the batch's distinct events are stored by one <c>insert … on conflict (provider, event_id) do
+/// nothing returning id</c>; a twin inside the batch is a duplicate of the first, one across batches meets the
+/// committed row. The new rows are invisible to every other processor until the commit, so they need no claim: an
+/// event no handler takes is stored <c>ignored</c>, the others are processed in the batch.</item>
 /// <item>Isolation: each new event is processed under its own savepoint. A failing handler rolls back only that
 /// event's writes; the failure is recorded in the batch (status <c>failed</c>, retried by the inbox job as
 /// before) and its neighbours commit.</item>
@@ -30,7 +32,7 @@ public sealed record IngestResult(string? Id)
 /// A batch is what is queued when the writer is free (at most <c>Webhooks:GroupCommitMaxBatch</c>), optionally
 /// waiting <c>Webhooks:GroupCommitWaitMilliseconds</c> (real time: a pacing delay, not business time) for more.
 /// </summary>
-public sealed class WebhookGroupCommit(Db db, WebhookInbox inbox, IServiceScopeFactory scopes, IOptions<WebhooksOptions> options, ILogger<WebhookGroupCommit> log)
+public sealed class WebhookGroupCommit(Db db, WebhookInbox inbox, IServiceScopeFactory scopes, TimeProvider time, IOptions<WebhooksOptions> options, ILogger<WebhookGroupCommit> log)
     : BackgroundService
 {
     private sealed record Pending(IncomingWebhook Incoming, TaskCompletionSource<IngestResult> Done);
@@ -95,22 +97,34 @@ public sealed class WebhookGroupCommit(Db db, WebhookInbox inbox, IServiceScopeF
     {
         // Not the requests' tokens: once the batch is being written it finishes (or rolls back) on its own terms.
         var ct = CancellationToken.None;
-        var results = new IngestResult[batch.Count];
-        var processed = new List<(WebhookEventRow Claimed, ProcessOutcome Outcome)>();
+
+        // One row per distinct (provider, event id): a twin later in the batch is a duplicate by definition.
+        var first = new Dictionary<(string, string), WebhookInbox.NewEvent>();
+        var events = new List<WebhookInbox.NewEvent>();
+        await using (var probe = scopes.CreateAsyncScope())
+        {
+            foreach (var pending in batch)
+            {
+                var incoming = pending.Incoming;
+                if (first.ContainsKey((incoming.Provider, incoming.EventId))) continue;
+                var handled = WebhookInbox.HandlersOf(probe.ServiceProvider, incoming.Provider, incoming.EventType).Count > 0;
+                var e = new WebhookInbox.NewEvent(Ids.New(time), incoming, handled);
+                first[(incoming.Provider, incoming.EventId)] = e;
+                events.Add(e);
+            }
+        }
+
+        HashSet<string> stored;
+        var processed = new List<WebhookInbox.NewEvent>();
         try
         {
             await using var connection = await db.OpenAsync(ct);
             // The one durable commit of the batch (SQLite: synchronous = full for it; PostgreSQL: synchronous_commit = on).
             await using var tx = await Db.BeginDurableAsync(connection, ct);
-            for (var i = 0; i < batch.Count; i++)
-                results[i] = new IngestResult(await inbox.InsertAsync(connection, tx, batch[i].Incoming, ct));
-
-            for (var i = 0; i < batch.Count; i++)
-            {
-                if (results[i].Id is not { } id) continue;
-                var (claimed, outcome) = await ProcessUnderSavepointAsync(connection, tx, id, i, ct);
-                if (claimed is not null) processed.Add((claimed, outcome));
-            }
+            stored = await inbox.InsertBatchAsync(connection, tx, events, ct);
+            foreach (var e in events.Where(e => e.Handled && stored.Contains(e.Id)))
+                if (await HandleUnderSavepointAsync(connection, tx, e, ct)) processed.Add(e);
+            await inbox.MarkProcessedAsync(connection, tx, [.. processed.Select(e => e.Id)], ct);
             await tx.CommitAsync(ct);
         }
         catch (Exception e)
@@ -122,36 +136,48 @@ public sealed class WebhookGroupCommit(Db db, WebhookInbox inbox, IServiceScopeF
         }
 
         BatchSize.Observe(batch.Count);
-        for (var i = 0; i < batch.Count; i++)
-            (results[i].Duplicate ? WebhookMetrics.Duplicate : WebhookMetrics.Received).WithLabels(batch[i].Incoming.Provider).Inc();
-        foreach (var (claimed, outcome) in processed)
+        foreach (var e in events.Where(e => stored.Contains(e.Id)))
         {
-            if (outcome is ProcessOutcome.Processed or ProcessOutcome.Ignored) inbox.Processed(claimed, outcome, replay: false);
+            WebhookMetrics.Received.WithLabels(e.Incoming.Provider).Inc();
+            if (!e.Handled) inbox.Processed(e.Id, e.Incoming.Provider, e.Incoming.EventType, ProcessOutcome.Ignored, replay: false);
         }
-        for (var i = 0; i < batch.Count; i++) batch[i].Done.TrySetResult(results[i]);
+        foreach (var e in processed) inbox.Processed(e.Id, e.Incoming.Provider, e.Incoming.EventType, ProcessOutcome.Processed, replay: false);
+        foreach (var pending in batch)
+        {
+            var e = first[(pending.Incoming.Provider, pending.Incoming.EventId)];
+            var isFirst = ReferenceEquals(e.Incoming, pending.Incoming) && stored.Contains(e.Id);
+            if (!isFirst) WebhookMetrics.Duplicate.WithLabels(pending.Incoming.Provider).Inc();
+            pending.Done.TrySetResult(new IngestResult(isFirst ? e.Id : null));
+        }
     }
 
     /// <summary>
-    /// Claims and processes one newly stored event under its own savepoint. A handler's failure rolls back to the
-    /// savepoint (the event's insert stays) and the failure is recorded in the batch's transaction.
+    /// Runs every handler of one newly stored event under its own savepoint; on a failure rolls back to it (the
+    /// event's row stays) and records the failure in the batch's transaction. Answers whether it was processed.
     /// </summary>
-    private async Task<(WebhookEventRow? Claimed, ProcessOutcome Outcome)> ProcessUnderSavepointAsync(DbConnection connection, DbTransaction tx, string id, int index, CancellationToken ct)
+    private async Task<bool> HandleUnderSavepointAsync(DbConnection connection, DbTransaction tx, WebhookInbox.NewEvent e, CancellationToken ct)
     {
-        var savepoint = "event_" + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
         await using var scope = scopes.CreateAsyncScope();
-        var attempt = new WebhookInbox.Attempt();
-        await tx.SaveAsync(savepoint, ct);
+        var incoming = e.Incoming;
+        var context = new WebhookContext(connection, tx, new WebhookEvent(e.Id, incoming.Provider, incoming.EventId, incoming.EventType, incoming.Payload, time.GetUtcNow(), 1));
+        IWebhookHandler? running = null;
+        await tx.SaveAsync("event", ct);
         try
         {
-            var outcome = await inbox.ApplyAsync(connection, tx, scope.ServiceProvider, id, replay: false, attempt, ct);
-            await tx.ReleaseAsync(savepoint, ct);
-            return (attempt.Claimed, outcome);
+            foreach (var handler in WebhookInbox.HandlersOf(scope.ServiceProvider, incoming.Provider, incoming.EventType))
+            {
+                running = handler;
+                await handler.HandleAsync(context, ct);
+            }
+            await tx.ReleaseAsync("event", ct);
+            return true;
         }
-        catch (Exception e) when (attempt.Claimed is not null)
+        catch (Exception error)
         {
-            await tx.RollbackAsync(savepoint, ct);
-            var outcome = await inbox.RecordFailureAsync(connection, tx, attempt.Claimed, replay: false, e, attempt.Running);
-            return (attempt.Claimed, outcome);
+            await tx.RollbackAsync("event", ct);
+            await tx.ReleaseAsync("event", ct);
+            await inbox.RecordFirstFailureAsync(connection, tx, e, error, running, ct);
+            return false;
         }
     }
 }

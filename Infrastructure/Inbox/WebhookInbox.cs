@@ -72,19 +72,83 @@ public sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory 
 {
     private const int MaxErrorLength = 2000;
 
-    /// <summary>The insert the unique index arbitrates: a duplicate, in this batch or stored long ago, answers null.</summary>
-    internal async Task<string?> InsertAsync(DbConnection connection, DbTransaction? tx, IncomingWebhook incoming, CancellationToken ct)
+    /// <summary>A verified event of a group commit, with its new row id and whether any handler takes it.</summary>
+    internal sealed record NewEvent(string Id, IncomingWebhook Incoming, bool Handled);
+
+    /// <summary>
+    /// Stores a group commit's events in one statement; answers the ids stored (the others were already stored: the
+    /// unique index decides). The caller passes distinct (provider, event id) pairs. Inside the batch's transaction
+    /// nobody else can see these rows, so no claim is needed: an event no handler takes is stored <c>ignored</c> at
+    /// once, one that is handled <c>processing</c> until its handlers have run.
+    /// </summary>
+    internal async Task<HashSet<string>> InsertBatchAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<NewEvent> events, CancellationToken ct)
     {
         var now = time.GetUtcNow();
-        var id = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
-            """
+        var parameters = new DynamicParameters();
+        parameters.Add("now", now);
+        var values = new System.Text.StringBuilder();
+        for (var i = 0; i < events.Count; i++)
+        {
+            var e = events[i];
+            var n = i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            parameters.Add("id" + n, e.Id);
+            parameters.Add("p" + n, e.Incoming.Provider);
+            parameters.Add("e" + n, e.Incoming.EventId);
+            parameters.Add("t" + n, e.Incoming.EventType);
+            parameters.Add("b" + n, e.Incoming.Payload);
+            parameters.Add("s" + n, e.Handled ? WebhookStatus.Processing : WebhookStatus.Ignored);
+            values.Append(i == 0 ? "" : ",\n")
+                .Append($"(@id{n}, @p{n}, @e{n}, @t{n}, @b{n}, @s{n}, 1, @now, @now, {(e.Handled ? "null" : "@now")}, 0, @now, @now)");
+        }
+        var ids = await connection.QueryAsync<string>(new CommandDefinition(
+            $"""
             insert into webhook_events (id, provider, event_id, event_type, payload, status, attempts, next_attempt_at,
-                                        received_at, replay_count, created_at, updated_at)
-            values (@id, @Provider, @EventId, @EventType, @Payload, 'received', 0, @now, @now, 0, @now, @now)
+                                        received_at, processed_at, replay_count, created_at, updated_at)
+            values {values}
             on conflict (provider, event_id) do nothing
             returning id
-            """, new { id = Ids.New(time), incoming.Provider, incoming.EventId, incoming.EventType, incoming.Payload, now }, tx, cancellationToken: ct));
-        return id;
+            """, parameters, tx, cancellationToken: ct));
+        return ids.ToHashSet(StringComparer.Ordinal);
+    }
+
+    /// <summary>Marks a group commit's handled events processed, in one statement.</summary>
+    internal async Task MarkProcessedAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<string> ids, CancellationToken ct)
+    {
+        if (ids.Count == 0) return;
+        var now = time.GetUtcNow();
+        // Dapper hands Npgsql a list as one array parameter, and expands it into (@ids1, @ids2, …) for SQLite.
+        await connection.ExecuteAsync(new CommandDefinition(
+            db.Dialect == Dialect.Postgres
+                ? "update webhook_events set status = 'processed', processed_at = @now, updated_at = @now where id = any(@ids)"
+                : "update webhook_events set status = 'processed', processed_at = @now, updated_at = @now where id in @ids",
+            new { ids, now }, tx, cancellationToken: ct));
+    }
+
+    /// <summary>
+    /// Records the failed first attempt of a group commit's event, after its savepoint was rolled back, in the
+    /// batch's transaction: <c>failed</c> (or <c>dead</c> when one attempt is all there is), retried by the inbox job.
+    /// </summary>
+    internal async Task RecordFirstFailureAsync(DbConnection connection, DbTransaction tx, NewEvent e, Exception error, IWebhookHandler? handler, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var o = options.Value;
+        var dead = o.MaxAttempts <= 1;
+        await connection.ExecuteAsync(new CommandDefinition(
+            """
+            update webhook_events
+            set status = @status, last_error = @message, next_attempt_at = @next, updated_at = @now
+            where id = @Id
+            """, new { e.Id, status = dead ? WebhookStatus.Dead : WebhookStatus.Failed, message = ErrorText(error, handler), now, next = now + o.RetryDelay(1) },
+            tx, cancellationToken: ct));
+        WebhookMetrics.Failed.WithLabels(e.Incoming.Provider).Inc();
+        if (dead) WebhookMetrics.Dead.WithLabels(e.Incoming.Provider).Inc();
+        log.LogWarning(error, "Webhook event {WebhookId} ({Provider} {EventType}) failed attempt 1; retrying later", e.Id, e.Incoming.Provider, e.Incoming.EventType);
+    }
+
+    private static string ErrorText(Exception e, IWebhookHandler? handler)
+    {
+        var error = (handler is null ? "" : handler.GetType().Name + " failed: ") + e.GetType().Name + ": " + e.Message;
+        return error.Length > MaxErrorLength ? error[..MaxErrorLength] : error;
     }
 
     public async Task<WebhookEventRow?> FindAsync(string provider, string eventId, CancellationToken ct)
@@ -131,7 +195,7 @@ public sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory 
         {
             // The transaction is disposed (rolled back) by now: nothing the handlers wrote survives. The failure is
             // recorded on its own, without the caller's token, so a cancelled request still leaves its trace.
-            return await RecordFailureAsync(connection, null, attempt.Claimed, replay, e, attempt.Running);
+            return await RecordFailureAsync(connection, attempt.Claimed, replay, e, attempt.Running);
         }
     }
 
@@ -176,12 +240,15 @@ public sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory 
     }
 
     /// <summary>Metrics and the log line of a committed processing.</summary>
-    internal void Processed(WebhookEventRow claimed, ProcessOutcome outcome, bool replay)
+    internal void Processed(WebhookEventRow claimed, ProcessOutcome outcome, bool replay) =>
+        Processed(claimed.Id, claimed.Provider, claimed.EventType, outcome, replay);
+
+    internal void Processed(string id, string provider, string eventType, ProcessOutcome outcome, bool replay)
     {
         var status = outcome == ProcessOutcome.Ignored ? WebhookStatus.Ignored : WebhookStatus.Processed;
-        WebhookMetrics.Processed.WithLabels(claimed.Provider, status).Inc();
+        WebhookMetrics.Processed.WithLabels(provider, status).Inc();
         log.LogInformation(replay ? "Webhook event {WebhookId} ({Provider} {EventType}) replayed: {Status}" : "Webhook event {WebhookId} ({Provider} {EventType}) {Status}",
-            claimed.Id, claimed.Provider, claimed.EventType, status);
+            id, provider, eventType, status);
     }
 
     /// <summary>
@@ -216,12 +283,10 @@ public sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory 
             sql, new { id, now = time.GetUtcNow() }, tx, cancellationToken: ct));
     }
 
-    /// <summary>Records a failed attempt: on its own (<paramref name="tx"/> null, after the rollback), or inside a
-    /// group commit's transaction after its savepoint was rolled back, to commit with the batch.</summary>
-    internal async Task<ProcessOutcome> RecordFailureAsync(DbConnection connection, DbTransaction? tx, WebhookEventRow claimed, bool replay, Exception e, IWebhookHandler? handler)
+    /// <summary>Records a failed attempt on its own, after its transaction was rolled back.</summary>
+    private async Task<ProcessOutcome> RecordFailureAsync(DbConnection connection, WebhookEventRow claimed, bool replay, Exception e, IWebhookHandler? handler)
     {
-        var error = (handler is null ? "" : handler.GetType().Name + " failed: ") + e.GetType().Name + ": " + e.Message;
-        if (error.Length > MaxErrorLength) error = error[..MaxErrorLength];
+        var error = ErrorText(e, handler);
         var now = time.GetUtcNow();
         WebhookMetrics.Failed.WithLabels(claimed.Provider).Inc();
         try
@@ -234,7 +299,7 @@ public sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory 
                     update webhook_events
                     set last_error = @error, replay_count = replay_count + 1, last_replayed_at = @now, updated_at = @now
                     where id = @Id
-                    """, new { claimed.Id, error, now }, tx);
+                    """, new { claimed.Id, error, now });
                 log.LogWarning(e, "Replay of webhook event {WebhookId} ({Provider} {EventType}) failed", claimed.Id, claimed.Provider, claimed.EventType);
                 return ProcessOutcome.Failed;
             }
@@ -248,7 +313,7 @@ public sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory 
                     attempts = attempts + 1, last_error = @error, next_attempt_at = @next, updated_at = @now
                 where id = @Id and status in ('received', 'failed')
                 returning status
-                """, new { claimed.Id, max = o.MaxAttempts, error, now, next = now + o.RetryDelay(claimed.Attempts) }, tx);
+                """, new { claimed.Id, max = o.MaxAttempts, error, now, next = now + o.RetryDelay(claimed.Attempts) });
             if (status == WebhookStatus.Dead)
             {
                 WebhookMetrics.Dead.WithLabels(claimed.Provider).Inc();
@@ -260,7 +325,7 @@ public sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory 
                 claimed.Id, claimed.Provider, claimed.EventType, claimed.Attempts);
             return ProcessOutcome.Failed;
         }
-        catch (Exception recordError) when (tx is null)
+        catch (Exception recordError)
         {
             // The event is still stored as received/failed: the inbox job will pick it up again.
             log.LogError(recordError, "Could not record the failure of webhook event {WebhookId}", claimed.Id);
