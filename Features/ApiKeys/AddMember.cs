@@ -45,6 +45,8 @@ public sealed class AddMember(OrganizationStore organizations) : Endpoint<AddMem
             RuleFor(r => r.Email!).EmailAddress().When(r => r.Email is not null).WithMessage("email must be an email address.")
                 .MaximumLength(320).WithMessage("email must be at most 320 characters.");
             RuleFor(r => r.DisplayName).MaximumLength(200).WithMessage("displayName must be at most 200 characters.");
+            RuleFor(r => r.DisplayName).NoControlCharacters("displayName");
+            RuleFor(r => r.ExternalUserId).NoControlCharacters("externalUserId");
         }
     }
 

@@ -27,6 +27,7 @@ public sealed class CreateOrganization(OrganizationStore organizations) : Endpoi
         public Validator()
         {
             RuleFor(r => r.Name).NotEmpty().WithMessage("name is required.").MaximumLength(200).WithMessage("name must be at most 200 characters.");
+            RuleFor(r => r.Name).NoControlCharacters("name");
             RuleFor(r => r.Slug!).Matches(OrganizationStore.SlugPattern()).When(r => r.Slug is not null)
                 .WithMessage("slug must be 1-48 lowercase letters, digits and inner hyphens.");
         }

@@ -24,8 +24,11 @@ public sealed class UpdateOrganization(OrganizationStore organizations) : Endpoi
 
     public sealed class Validator : Validator<UpdateOrganizationRequest>
     {
-        public Validator() =>
+        public Validator()
+        {
             RuleFor(r => r.Name).NotEmpty().WithMessage("name is required.").MaximumLength(200).WithMessage("name must be at most 200 characters.");
+            RuleFor(r => r.Name).NoControlCharacters("name");
+        }
     }
 
     public override async Task HandleAsync(UpdateOrganizationRequest req, CancellationToken ct) =>

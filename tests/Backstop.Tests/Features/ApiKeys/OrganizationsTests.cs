@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using Backstop.Tests.Support;
 using Shouldly;
 
@@ -22,6 +23,25 @@ public abstract class OrganizationsTests(BackstopFactory app) : AppTest(app)
 
         var read = await (await App.AdminClient().GetAsync($"/v1/admin/organizations/{body.GetProperty("id").GetString()}")).JsonAsync();
         read.GetProperty("slug").GetString().ShouldBe($"acme-corp-{suffix}");
+    }
+
+    [Theory]
+    [InlineData("Acme\u0000Corp")]
+    [InlineData("Acme\u001b[31mCorp")]
+    [InlineData("Acme\nCorp")]
+    public async Task A_name_with_control_characters_is_refused_and_nothing_changes(string name)
+    {
+        var admin = App.AdminClient();
+        var marker = Guid.NewGuid().ToString("N");
+        await (await admin.PostJsonAsync("/v1/admin/organizations", new { name, slug = "ctl-" + marker[..12] })).ShouldBeProblemAsync(400, "validation_failed");
+        (await admin.GetAsync($"/v1/admin/organizations")).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        var org = await App.CreateOrganizationAsync();
+        await (await admin.PatchAsJsonAsync($"/v1/admin/organizations/{org.Id}", new { name })).ShouldBeProblemAsync(400, "validation_failed");
+        (await (await admin.GetAsync($"/v1/admin/organizations/{org.Id}")).JsonAsync()).GetProperty("name").GetString().ShouldBe(org.Name);
+        await (await admin.PostJsonAsync($"/v1/admin/organizations/{org.Id}/members", new { email = $"{marker}@example.com", displayName = name, role = "member" }))
+            .ShouldBeProblemAsync(400, "validation_failed");
+        await (await admin.PostJsonAsync($"/v1/admin/organizations/{org.Id}/api-keys", new { name })).ShouldBeProblemAsync(400, "validation_failed");
     }
 
     [Fact]
