@@ -1,5 +1,6 @@
 using Backstop.Features.ApiKeys;
 using Backstop.Features.Bots;
+using Backstop.Features.Cleanup;
 using Backstop.Features.Messaging;
 using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Audit;
@@ -52,7 +53,8 @@ try
         .AddApiKeys()
         .AddMessaging()
         .AddApi()
-        .AddBots();
+        .AddBots()
+        .AddCleanup();
 
     var app = builder.Build();
     app.Services.GetRequiredService<ConfigurationCheck>().ThrowIfInvalid(app.Configuration);

@@ -51,12 +51,21 @@ public sealed class Db : IAsyncDisposable
     /// <summary>The SQLite database file, when the dialect is SQLite.</summary>
     public string? SqliteFile { get; }
 
+    /// <summary>Told of every connection this instance opens, before it is used (tests count statements through it).</summary>
+    internal Action<DbConnection>? Opened { get; set; }
+
     public async Task<DbConnection> OpenAsync(CancellationToken ct = default)
     {
-        if (dataSource is not null) return await dataSource.OpenConnectionAsync(ct);
+        if (dataSource is not null)
+        {
+            var pg = await dataSource.OpenConnectionAsync(ct);
+            Opened?.Invoke(pg);
+            return pg;
+        }
 
         var connection = new SqliteConnection(sqliteConnectionString);
         await connection.OpenAsync(ct);
+        Opened?.Invoke(connection);
         await ConfigureAsync(connection, Synchronous.Normal, ct);
         return connection;
     }

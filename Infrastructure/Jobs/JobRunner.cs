@@ -17,6 +17,9 @@ public sealed record JobRun
     public long Items { get; init; }
     public string? Error { get; init; }
     public string CorrelationId { get; init; } = "";
+
+    /// <summary>The named counts of a job that reports them (<see cref="IReportsCounts"/>), as a JSON object; else null.</summary>
+    public string? Counts { get; init; }
 }
 
 public sealed class JobFailedException(string jobId, string error) : Exception($"Job {jobId} failed: {error}");
@@ -91,6 +94,7 @@ public sealed class JobRunner(
             await InsertRunAsync(running, ct);
             log.LogInformation("Job {JobId} started", jobId);
             JobRun finished;
+            IRecurringJob? job = null;
             try
             {
                 await using var scope = scopes.CreateAsyncScope();
@@ -98,23 +102,24 @@ public sealed class JobRunner(
                 context.JobId = jobId;
                 context.RunId = runId;
                 context.Stop = lost.Token;
-                var job = (IRecurringJob)scope.ServiceProvider.GetRequiredService(definition.Type);
+                job = (IRecurringJob)scope.ServiceProvider.GetRequiredService(definition.Type);
                 var items = await job.RunAsync(ct);
                 if (lost.IsCancellationRequested)
                 {
-                    finished = running with { FinishedAt = time.GetUtcNow(), Outcome = Interrupted, Items = items, Error = "The run lost its lease while working (another run may have taken it) and stopped at its next batch boundary." };
+                    finished = running with { FinishedAt = time.GetUtcNow(), Outcome = Interrupted, Items = items, Counts = CountsOf(job), Error = "The run lost its lease while working (another run may have taken it) and stopped at its next batch boundary." };
                     log.LogWarning("Job {JobId} lost its lease and stopped after {Items} items", jobId, items);
                 }
                 else
                 {
-                    finished = running with { FinishedAt = time.GetUtcNow(), Outcome = Succeeded, Items = items };
+                    finished = running with { FinishedAt = time.GetUtcNow(), Outcome = Succeeded, Items = items, Counts = CountsOf(job) };
                     log.LogInformation("Job {JobId} succeeded with {Items} items", jobId, items);
                 }
             }
             catch (Exception e)
             {
                 var error = e.GetType().Name + ": " + e.Message;
-                finished = running with { FinishedAt = time.GetUtcNow(), Outcome = Failed, Error = error.Length > 2000 ? error[..2000] : error };
+                // What a failed run did before it failed is still recorded: it was done.
+                finished = running with { FinishedAt = time.GetUtcNow(), Outcome = Failed, Error = error.Length > 2000 ? error[..2000] : error, Counts = CountsOf(job) };
                 log.LogError(e, "Job {JobId} failed", jobId);
             }
 
@@ -178,6 +183,9 @@ public sealed class JobRunner(
         }
     }
 
+    private static string? CountsOf(IRecurringJob? job) =>
+        job is IReportsCounts reports ? System.Text.Json.JsonSerializer.Serialize(reports.Counts) : null;
+
     private async Task<bool> TryTakeLeaseAsync(string jobId, string holder, DateTimeOffset now, CancellationToken ct)
     {
         await using var connection = await db.OpenAsync(ct);
@@ -227,7 +235,7 @@ public sealed class JobRunner(
         await using var connection = await db.OpenAsync();
         await connection.ExecuteAsync(
             """
-            update job_runs set finished_at = @FinishedAt, outcome = @Outcome, items = @Items, error = @Error, updated_at = @FinishedAt
+            update job_runs set finished_at = @FinishedAt, outcome = @Outcome, items = @Items, error = @Error, counts = @Counts, updated_at = @FinishedAt
             where id = @Id
             """, run);
     }

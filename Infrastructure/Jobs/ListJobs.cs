@@ -60,7 +60,7 @@ public sealed class ListJobs(
             .ToList();
 
         await using var connection = await db.OpenAsync(ct);
-        var page = await connection.PageAsync<JobRun>("select id, job_id, started_at, finished_at, outcome, items, error, correlation_id from job_runs",
+        var page = await connection.PageAsync<JobRun>("select id, job_id, started_at, finished_at, outcome, items, error, correlation_id, counts from job_runs",
             "@JobId is null or job_id = @JobId", new { req.JobId }, req, r => r.Id, ct);
         await Send.OkAsync(new ListJobsResponse(jobs, page.Items, page.NextCursor), ct);
     }

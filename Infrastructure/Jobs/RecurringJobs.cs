@@ -15,6 +15,15 @@ public interface IRecurringJob
     Task<long> RunAsync(CancellationToken ct);
 }
 
+/// <summary>
+/// A job that counts more than its item total (items done and failed, bytes freed, batches). Read once the run ends,
+/// successful or not, and stored in <c>job_runs.counts</c>.
+/// </summary>
+public interface IReportsCounts
+{
+    IReadOnlyDictionary<string, long> Counts { get; }
+}
+
 public sealed record RecurringJobDefinition(string Id, string DefaultCron, Type Type);
 
 public static class RecurringJobRegistration

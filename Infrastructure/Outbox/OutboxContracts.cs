@@ -15,6 +15,13 @@ public interface IOutbox
     /// Wakes this instance's dispatcher; delivery starts once the transaction has committed.
     /// </summary>
     Task<EnqueueResult> EnqueueAsync(DbConnection connection, DbTransaction transaction, OutboxEnvelope message, CancellationToken ct);
+
+    /// <summary>
+    /// Stores many messages in the caller's transaction with one multi-row insert per
+    /// <see cref="OutboxStore.RowsPerInsert"/> messages (a sweep's batch costs a fixed number of statements, not one
+    /// per message). Keys already stored, in the table or earlier in the list, are skipped; answers how many were stored.
+    /// </summary>
+    Task<int> EnqueueManyAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<OutboxEnvelope> messages, CancellationToken ct);
 }
 
 /// <param name="Channel">The <see cref="IOutboxChannel.Name"/> that delivers it (<c>email</c>, <c>sms</c>, …).</param>

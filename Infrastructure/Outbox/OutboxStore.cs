@@ -18,6 +18,51 @@ internal static class OutboxMetrics
 /// <summary>The <see cref="IOutbox"/>: one <c>insert … on conflict (idempotency_key) do nothing</c> in the caller's transaction.</summary>
 internal sealed class OutboxStore(TimeProvider time, IOptions<OutboxOptions> options, OutboxSignal signal, IHttpContextAccessor http) : IOutbox
 {
+    /// <summary>
+    /// 1,000 rows of 7 parameters (7,000) stay far below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters per statement.
+    /// </summary>
+    public const int RowsPerInsert = 1000;
+
+    public async Task<int> EnqueueManyAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<OutboxEnvelope> messages, CancellationToken ct)
+    {
+        // on conflict do nothing cannot skip a key repeated within one statement on PostgreSQL (it raises instead).
+        var distinct = messages.DistinctBy(m => m.IdempotencyKey, StringComparer.Ordinal).ToList();
+        var now = time.GetUtcNow();
+        var correlationId = http.HttpContext?.TraceIdentifier ?? System.Diagnostics.Activity.Current?.TraceId.ToString();
+        var stored = 0;
+        foreach (var chunk in distinct.Chunk(RowsPerInsert))
+        {
+            var sql = new System.Text.StringBuilder(
+                """
+                insert into outbox_messages (id, channel, idempotency_key, payload, reference, sensitive, status, attempts, max_attempts,
+                                             next_attempt_at, correlation_id, created_at, updated_at)
+                values
+                """);
+            var parameters = new DynamicParameters(new { now, correlationId });
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                var message = chunk[i];
+                ArgumentException.ThrowIfNullOrWhiteSpace(message.Channel);
+                ArgumentException.ThrowIfNullOrWhiteSpace(message.IdempotencyKey);
+                sql.Append(i == 0 ? "\n" : ",\n")
+                    .Append($"(@id{i}, @channel{i}, @key{i}, @payload{i}, @reference{i}, @sensitive{i}, 'pending', 0, @maxAttempts{i}, @now, @correlationId, @now, @now)");
+                parameters.Add($"id{i}", Ids.New(time));
+                parameters.Add($"channel{i}", message.Channel);
+                parameters.Add($"key{i}", message.IdempotencyKey);
+                parameters.Add($"payload{i}", message.Payload.GetRawText());
+                parameters.Add($"reference{i}", message.Reference);
+                parameters.Add($"sensitive{i}", message.Sensitive);
+                parameters.Add($"maxAttempts{i}", options.Value.ScheduleFor(message.Channel).MaxAttempts);
+            }
+            sql.Append("\non conflict (idempotency_key) do nothing\nreturning channel");
+            var channels = (await connection.QueryAsync<string>(new CommandDefinition(sql.ToString(), parameters, transaction, cancellationToken: ct))).ToList();
+            foreach (var channel in channels) OutboxMetrics.Enqueued.WithLabels(channel).Inc();
+            stored += channels.Count;
+        }
+        if (stored > 0) signal.Notify();
+        return stored;
+    }
+
     public async Task<EnqueueResult> EnqueueAsync(DbConnection connection, DbTransaction transaction, OutboxEnvelope message, CancellationToken ct)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(message.Channel);

@@ -1,0 +1,25 @@
+using Backstop.Infrastructure.Configuration;
+
+namespace Backstop.Features.Cleanup;
+
+/// <summary>Section <c>Cleanup</c>: thresholds and batch size of the Cleanup sweeps (their schedules are under <c>Jobs:Schedules</c>).</summary>
+public sealed class CleanupOptions : IValidatedOptions
+{
+    public const string Section = "Cleanup";
+
+    /// <summary>Hours without any update after which a meeting in an active bot status is failed as <c>bot_timeout</c>.</summary>
+    public double OrphanedBotHours { get; set; } = 2;
+
+    /// <summary>Days after its soft delete that a meeting's audio file is removed from storage.</summary>
+    public int StorageRetentionDays { get; set; } = 30;
+
+    /// <summary>Rows per batch: each batch is one short transaction, so SQLite's single writer lock is never held for long.</summary>
+    public int BatchSize { get; set; } = 500;
+
+    public IEnumerable<string> Validate()
+    {
+        if (OrphanedBotHours is < 0.1 or > 720) yield return "Cleanup:OrphanedBotHours must be between 0.1 and 720.";
+        if (StorageRetentionDays is < 0 or > 3650) yield return "Cleanup:StorageRetentionDays must be between 0 and 3650.";
+        if (BatchSize is < 1 or > 5000) yield return "Cleanup:BatchSize must be between 1 and 5000.";
+    }
+}

@@ -1,0 +1,139 @@
+using System.Net;
+using Backstop.Features.ApiKeys;
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Jobs;
+using Backstop.Infrastructure.Outbox;
+using Backstop.Infrastructure.Outbox.Email;
+using Backstop.Infrastructure.Outbox.Recall;
+using Dapper;
+using Microsoft.Extensions.Options;
+
+namespace Backstop.Features.Cleanup;
+
+/// <summary>
+/// Every 5 minutes: a meeting whose bot is active (<c>joining</c>, <c>in_call</c>, <c>recording</c>) but that nothing
+/// updated for <c>Cleanup:OrphanedBotHours</c> lost its webhooks; it becomes <c>failed</c> (<c>bot_timeout</c>, with
+/// <c>{failureReason, cleanedUpAt, originalBotId}</c>) and, in the same transaction, the bot is sent away at Recall
+/// (best effort: the Recall channel takes "already completed" as success and retries the rest) and the meeting's
+/// member, else the organization's owners, is emailed.
+/// </summary>
+/// <remarks>
+/// A batch is a page read by id, then one transaction of one conditional update, one recipient lookup per distinct
+/// (organization, member) of the page, one multi-row outbox insert per 1,000 messages and one totals upsert. When the
+/// transaction fails, its meetings are tried one by one, so one bad row is logged with its id and the rest are
+/// swept; the page cursor moves on either way, so a row that keeps failing never holds the sweep in a loop.
+/// </remarks>
+internal sealed class OrphanedBotsJob(
+    Db db,
+    IOutbox outbox,
+    IOrganizationDirectory directory,
+    TimeProvider time,
+    IOptions<CleanupOptions> options,
+    JobContext context,
+    ILogger<OrphanedBotsJob> log) : IRecurringJob, IReportsCounts
+{
+    public const string TimeoutMessage = "The recording bot timed out. This can happen if the meeting ended unexpectedly or there was a technical issue.";
+
+    private readonly SweepCounts counts = new(Id);
+
+    public static string Id => "orphaned-bots";
+    public static string DefaultCron => "*/5 * * * *";
+
+    public IReadOnlyDictionary<string, long> Counts => counts.AsDictionary();
+
+    public async Task<long> RunAsync(CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var cutoff = now.AddHours(-options.Value.OrphanedBotHours);
+        var batchSize = options.Value.BatchSize;
+        var after = "";
+        // context.Stop: the run lost its lease and another may be sweeping; stop between batches, never inside one.
+        while (!context.Stop.IsCancellationRequested)
+        {
+            List<string> page;
+            await using (var connection = await db.OpenAsync(ct))
+                page = (await connection.QueryAsync<string>(new CommandDefinition(
+                    CleanupSql.OrphanedPage, new { cutoff, after, batchSize }, cancellationToken: ct))).AsList();
+            if (page.Count == 0) break;
+            counts.Batch();
+            after = page[^1];
+            try
+            {
+                counts.Add(await FailAsync(page, now, cutoff, ct), 0, 0);
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                log.LogWarning(e, "A batch of {Count} orphaned meetings failed; trying them one by one", page.Count);
+                foreach (var id in page)
+                {
+                    try
+                    {
+                        counts.Add(await FailAsync([id], now, cutoff, ct), 0, 0);
+                    }
+                    catch (Exception one) when (!ct.IsCancellationRequested)
+                    {
+                        log.LogError(one, "Could not fail orphaned meeting {MeetingId}; the next run tries again", id);
+                        counts.Add(0, 1, 0);
+                        await RecordFailureAsync(now, ct);
+                    }
+                }
+            }
+            if (page.Count < batchSize) break;
+        }
+        return counts.Done;
+    }
+
+    private Task<int> FailAsync(IReadOnlyList<string> ids, DateTimeOffset now, DateTimeOffset cutoff, CancellationToken ct) =>
+        db.InTransactionAsync(async (connection, tx) =>
+        {
+            var failed = (await connection.QueryAsync<OrphanedMeeting>(new CommandDefinition(
+                CleanupSql.FailOrphaned(db.Dialect),
+                new { ids = ids.ToArray(), now, cutoff, cleanedUpAt = now.UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture) },
+                tx, cancellationToken: ct))).AsList();
+            var messages = new List<OutboxEnvelope>();
+            var recipients = new Dictionary<(string Organization, string? Member), IReadOnlyList<string>>();
+            foreach (var meeting in failed)
+            {
+                // Keyed by the bot: if a stop or a delete already asked it to leave, that one message stands.
+                if (meeting.BotId is not null) messages.Add(OutboxRecall.LeaveCall(meeting.BotId, meeting.Id));
+                if (!recipients.TryGetValue((meeting.OrganizationId, meeting.ExternalUserId), out var emails))
+                    recipients[(meeting.OrganizationId, meeting.ExternalUserId)] = emails =
+                        await directory.NotificationEmailsAsync(connection, tx, meeting.OrganizationId, meeting.ExternalUserId, ct);
+                foreach (var email in emails)
+                    messages.Add(OutboxEmail.Create($"cleanup:bot_timeout:{meeting.Id}:{meeting.BotId ?? "no-bot"}:{email.ToLowerInvariant()}",
+                        email, TimedOut(meeting), meeting.Id));
+            }
+            if (messages.Count > 0) await outbox.EnqueueManyAsync(connection, tx, messages, ct);
+            if (failed.Count > 0)
+            {
+                await SweepCounts.AddToTotalsAsync(connection, tx, Id, failed.Count, 0, 0, now, ct);
+                log.LogWarning("Failed {Count} meetings whose bot had no update since before {Cutoff} (bot_timeout)", failed.Count, cutoff);
+            }
+            foreach (var meeting in failed)
+                log.LogInformation("Meeting {MeetingId} failed: its bot {BotId} had no update since before {Cutoff}", meeting.Id, meeting.BotId, cutoff);
+            return failed.Count;
+        }, ct);
+
+    private async Task RecordFailureAsync(DateTimeOffset now, CancellationToken ct)
+    {
+        try
+        {
+            await using var connection = await db.OpenAsync(ct);
+            await SweepCounts.AddToTotalsAsync(connection, null, Id, 0, 1, 0, now, ct);
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested)
+        {
+            // The run's own record (job_runs.counts) still has it.
+            log.LogWarning(e, "Could not add a failure to the totals of {Sweep}", Id);
+        }
+    }
+
+    private static EmailContent TimedOut(OrphanedMeeting meeting)
+    {
+        var subject = $"The recording bot of \"{meeting.Title}\" timed out";
+        var text = $"{TimeoutMessage}\n\nMeeting: \"{meeting.Title}\" ({meeting.Id}).";
+        var html = $"<p>{WebUtility.HtmlEncode(TimeoutMessage)}</p>" +
+                   $"<p>Meeting: <strong>{WebUtility.HtmlEncode(meeting.Title)}</strong> (<code>{WebUtility.HtmlEncode(meeting.Id)}</code>).</p>";
+        return new EmailContent(subject, text, html);
+    }
+}
