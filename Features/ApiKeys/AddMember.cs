@@ -5,13 +5,13 @@ using FluentValidation;
 
 namespace Backstop.Features.ApiKeys;
 
-public sealed record MemberResponse(
+internal sealed record MemberResponse(
     string Id, string OrganizationId, string? ExternalUserId, string? Email, string? DisplayName, string Role, DateTimeOffset CreatedAt)
 {
     public static MemberResponse From(MemberRow r) => new(r.Id, r.OrganizationId, r.ExternalUserId, r.Email, r.DisplayName, r.Role, r.CreatedAt);
 }
 
-public sealed record AddMemberRequest
+internal sealed record AddMemberRequest
 {
     public string OrgId { get; init; } = "";
     /// <summary>The user's id at the identity provider (Clerk <c>user_…</c>).</summary>
@@ -23,7 +23,7 @@ public sealed record AddMemberRequest
 }
 
 /// <summary><c>POST /v1/admin/organizations/{orgId}/members</c>.</summary>
-public sealed class AddMember(OrganizationStore organizations) : Endpoint<AddMemberRequest, MemberResponse>
+internal sealed class AddMember(OrganizationStore organizations) : Endpoint<AddMemberRequest, MemberResponse>
 {
     public override void Configure()
     {

@@ -29,7 +29,7 @@ internal sealed record VerifiedKeyRecord
 /// <see cref="ApiKeysOptions.CacheSeconds"/> (see <see cref="ApiKeyCache"/>), so a busy client costs one lookup per
 /// key and interval instead of one per request.
 /// </summary>
-public sealed class ApiKeyAuthenticator(Db db, ApiKeyCache cache, TimeProvider time, IOptions<ApiKeysOptions> options,
+internal sealed class ApiKeyAuthenticator(Db db, ApiKeyCache cache, TimeProvider time, IOptions<ApiKeysOptions> options,
     ILogger<ApiKeyAuthenticator> log) : IApiKeyAuthenticator
 {
     public string? PrefixOf(string token) => KeyFormat.PrefixOf(token);
@@ -128,7 +128,7 @@ public sealed class ApiKeyAuthenticator(Db db, ApiKeyCache cache, TimeProvider t
 /// the entry ages out, at most CacheSeconds later: the documented staleness across instances. Expiry is checked on
 /// every request against the cached expiry, so it is exact.
 /// </summary>
-public sealed class ApiKeyCache(IOptions<ApiKeysOptions> options)
+internal sealed class ApiKeyCache(IOptions<ApiKeysOptions> options)
 {
     // A bound on memory for a flood of distinct valid keys; past it the cache starts over (costs lookups, never
     // correctness).

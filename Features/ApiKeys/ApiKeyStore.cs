@@ -7,7 +7,7 @@ using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.ApiKeys;
 
-public sealed record ApiKeyRow
+internal sealed record ApiKeyRow
 {
     public string Id { get; init; } = "";
     public string OrganizationId { get; init; } = "";
@@ -23,7 +23,7 @@ public sealed record ApiKeyRow
 }
 
 /// <summary>A key as listed: never its secret or hash. <c>status</c>: <c>active</c>, <c>revoked</c> or <c>expired</c>.</summary>
-public sealed record ApiKeyResponse(
+internal sealed record ApiKeyResponse(
     string Id, string Name, string Prefix, IReadOnlyList<string> Scopes, string Status, DateTimeOffset CreatedAt,
     DateTimeOffset? ExpiresAt, DateTimeOffset? LastUsedAt, DateTimeOffset? RevokedAt, DateTimeOffset? RotatedAt, string? ReplacedById)
 {
@@ -34,11 +34,11 @@ public sealed record ApiKeyResponse(
 }
 
 /// <summary>The only response that ever carries the key itself.</summary>
-public sealed record CreatedApiKeyResponse(
+internal sealed record CreatedApiKeyResponse(
     string Id, string Name, string Key, string Prefix, IReadOnlyList<string> Scopes, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt);
 
 /// <summary>Creating, listing, revoking and rotating keys; every statement is scoped by the organization id.</summary>
-public sealed class ApiKeyStore(Db db, ApiKeyCache cache, TimeProvider time, IOptions<ApiKeysOptions> options, IAuditLog audit)
+internal sealed class ApiKeyStore(Db db, ApiKeyCache cache, TimeProvider time, IOptions<ApiKeysOptions> options, IAuditLog audit)
 {
     public static readonly IReadOnlyList<string> DefaultScopes = ["read", "write"];
 

@@ -6,7 +6,7 @@ using Backstop.Infrastructure.Security;
 
 namespace Backstop.Features.ApiKeys;
 
-public static class ApiKeysModule
+internal static class ApiKeysModule
 {
     /// <summary>Organizations, members, tenant API keys, their authentication, the brute-force lockout, and the Clerk handlers that provision organizations and members.</summary>
     public static IServiceCollection AddApiKeys(this IServiceCollection services)

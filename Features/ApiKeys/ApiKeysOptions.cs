@@ -2,7 +2,7 @@ using Backstop.Infrastructure.Configuration;
 
 namespace Backstop.Features.ApiKeys;
 
-public sealed class ApiKeysOptions : IValidatedOptions
+internal sealed class ApiKeysOptions : IValidatedOptions
 {
     public const string Section = "ApiKeys";
 
@@ -28,7 +28,7 @@ public sealed class ApiKeysOptions : IValidatedOptions
     }
 }
 
-public sealed class LockoutOptions : IValidatedOptions
+internal sealed class LockoutOptions : IValidatedOptions
 {
     public const string Section = "ApiKeys:Lockout";
 

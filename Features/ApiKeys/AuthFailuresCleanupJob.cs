@@ -8,7 +8,7 @@ namespace Backstop.Features.ApiKeys;
 /// Deletes failure events that have left the window, and counter rows whose last failure has left the window and
 /// whose lock has ended, each in bounded batches.
 /// </summary>
-public sealed class AuthFailuresCleanupJob(Db db, TimeProvider time, IOptions<LockoutOptions> options, JobContext context) : IRecurringJob
+internal sealed class AuthFailuresCleanupJob(Db db, TimeProvider time, IOptions<LockoutOptions> options, JobContext context) : IRecurringJob
 {
     private const int BatchSize = 1000;
 

@@ -5,7 +5,7 @@ using FluentValidation;
 
 namespace Backstop.Features.ApiKeys;
 
-public sealed record CreateKeyRequest
+internal sealed record CreateKeyRequest
 {
     /// <summary>Route value of the admin endpoint; the tenant endpoint always uses the caller's organization.</summary>
     public string OrgId { get; init; } = "";
@@ -16,7 +16,7 @@ public sealed record CreateKeyRequest
 }
 
 /// <summary><c>POST /v1/admin/organizations/{orgId}/api-keys</c>: the key is in this response only.</summary>
-public sealed class CreateKey(ApiKeyStore keys) : Endpoint<CreateKeyRequest, CreatedApiKeyResponse>
+internal sealed class CreateKey(ApiKeyStore keys) : Endpoint<CreateKeyRequest, CreatedApiKeyResponse>
 {
     public override void Configure()
     {
@@ -44,7 +44,7 @@ public sealed class CreateKey(ApiKeyStore keys) : Endpoint<CreateKeyRequest, Cre
 }
 
 /// <summary><c>POST /v1/api-keys</c>: an <c>admin</c>-scoped key creates a key of its own organization.</summary>
-public sealed class CreateOwnKey(ApiKeyStore keys) : Endpoint<CreateKeyRequest, CreatedApiKeyResponse>
+internal sealed class CreateOwnKey(ApiKeyStore keys) : Endpoint<CreateKeyRequest, CreatedApiKeyResponse>
 {
     public override void Configure()
     {

@@ -5,14 +5,14 @@ using FluentValidation;
 
 namespace Backstop.Features.ApiKeys;
 
-public sealed record CreateOrganizationRequest
+internal sealed record CreateOrganizationRequest
 {
     public string Name { get; init; } = "";
     public string? Slug { get; init; }
 }
 
 /// <summary><c>POST /v1/admin/organizations</c>: creates a tenant; without a slug one is derived from the name.</summary>
-public sealed class CreateOrganization(OrganizationStore organizations) : Endpoint<CreateOrganizationRequest, OrganizationResponse>
+internal sealed class CreateOrganization(OrganizationStore organizations) : Endpoint<CreateOrganizationRequest, OrganizationResponse>
 {
     public override void Configure()
     {

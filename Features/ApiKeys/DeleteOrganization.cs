@@ -5,7 +5,7 @@ using FastEndpoints;
 namespace Backstop.Features.ApiKeys;
 
 /// <summary><c>DELETE /v1/admin/organizations/{orgId}</c>: soft-deletes it; its keys stop working at once.</summary>
-public sealed class DeleteOrganization(OrganizationStore organizations) : Endpoint<OrganizationIdRequest>
+internal sealed class DeleteOrganization(OrganizationStore organizations) : Endpoint<OrganizationIdRequest>
 {
     public override void Configure()
     {

@@ -6,7 +6,7 @@ using FastEndpoints;
 
 namespace Backstop.Features.ApiKeys;
 
-public sealed record MeResponse(MeResponse.OrganizationPart Organization, MeResponse.KeyPart Key)
+internal sealed record MeResponse(MeResponse.OrganizationPart Organization, MeResponse.KeyPart Key)
 {
     public sealed record OrganizationPart(string Id, string Slug, string Name);
 
@@ -14,7 +14,7 @@ public sealed record MeResponse(MeResponse.OrganizationPart Organization, MeResp
 }
 
 /// <summary><c>GET /v1/me</c>: who the presented key is.</summary>
-public sealed class GetMe(Infrastructure.Data.Db db, OrganizationStore organizations) : EndpointWithoutRequest<MeResponse>
+internal sealed class GetMe(Infrastructure.Data.Db db, OrganizationStore organizations) : EndpointWithoutRequest<MeResponse>
 {
     public override void Configure()
     {

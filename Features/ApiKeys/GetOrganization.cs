@@ -4,13 +4,13 @@ using FastEndpoints;
 
 namespace Backstop.Features.ApiKeys;
 
-public sealed record OrganizationIdRequest
+internal sealed record OrganizationIdRequest
 {
     public string OrgId { get; init; } = "";
 }
 
 /// <summary><c>GET /v1/admin/organizations/{orgId}</c>.</summary>
-public sealed class GetOrganization(OrganizationStore organizations) : Endpoint<OrganizationIdRequest, OrganizationResponse>
+internal sealed class GetOrganization(OrganizationStore organizations) : Endpoint<OrganizationIdRequest, OrganizationResponse>
 {
     public override void Configure()
     {

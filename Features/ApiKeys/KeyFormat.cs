@@ -14,7 +14,7 @@ namespace Backstop.Features.ApiKeys;
 /// </list>
 /// Only SHA-256 of the whole key is stored.
 /// </summary>
-public static class KeyFormat
+internal static class KeyFormat
 {
     public const string TypePrefix = "bsk_live_";
     public const int LookupIdLength = 12;

@@ -5,14 +5,14 @@ using FastEndpoints;
 
 namespace Backstop.Features.ApiKeys;
 
-public sealed record ListKeysRequest : PageRequest
+internal sealed record ListKeysRequest : PageRequest
 {
     // Bound from the admin route only; the tenant route takes the caller's organization, so it is no query parameter.
     [HideFromDocs] public string OrgId { get; init; } = "";
 }
 
 /// <summary><c>GET /v1/admin/organizations/{orgId}/api-keys</c>: every key (live, revoked, expired), newest first.</summary>
-public sealed class ListKeys(OrganizationStore organizations, ApiKeyStore keys) : Endpoint<ListKeysRequest, Page<ApiKeyResponse>>
+internal sealed class ListKeys(OrganizationStore organizations, ApiKeyStore keys) : Endpoint<ListKeysRequest, Page<ApiKeyResponse>>
 {
     public override void Configure()
     {
@@ -37,7 +37,7 @@ public sealed class ListKeys(OrganizationStore organizations, ApiKeyStore keys) 
 }
 
 /// <summary><c>GET /v1/api-keys</c>: the caller's organization's keys (scope admin).</summary>
-public sealed class ListOwnKeys(ApiKeyStore keys) : Endpoint<ListKeysRequest, Page<ApiKeyResponse>>
+internal sealed class ListOwnKeys(ApiKeyStore keys) : Endpoint<ListKeysRequest, Page<ApiKeyResponse>>
 {
     public override void Configure()
     {

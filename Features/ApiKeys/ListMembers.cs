@@ -5,13 +5,13 @@ using FastEndpoints;
 
 namespace Backstop.Features.ApiKeys;
 
-public sealed record ListMembersRequest : PageRequest
+internal sealed record ListMembersRequest : PageRequest
 {
     public string OrgId { get; init; } = "";
 }
 
 /// <summary><c>GET /v1/admin/organizations/{orgId}/members</c>: current members, newest first, paginated.</summary>
-public sealed class ListMembers(OrganizationStore organizations) : Endpoint<ListMembersRequest, Page<MemberResponse>>
+internal sealed class ListMembers(OrganizationStore organizations) : Endpoint<ListMembersRequest, Page<MemberResponse>>
 {
     public override void Configure()
     {

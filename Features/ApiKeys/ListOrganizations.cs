@@ -4,10 +4,10 @@ using FastEndpoints;
 
 namespace Backstop.Features.ApiKeys;
 
-public sealed record ListOrganizationsRequest : PageRequest;
+internal sealed record ListOrganizationsRequest : PageRequest;
 
 /// <summary><c>GET /v1/admin/organizations</c>: live organizations, newest first, paginated.</summary>
-public sealed class ListOrganizations(OrganizationStore organizations) : Endpoint<ListOrganizationsRequest, Page<OrganizationResponse>>
+internal sealed class ListOrganizations(OrganizationStore organizations) : Endpoint<ListOrganizationsRequest, Page<OrganizationResponse>>
 {
     public override void Configure()
     {

@@ -27,7 +27,7 @@ namespace Backstop.Features.ApiKeys;
 /// another instance is seen here within CacheSeconds. That window cannot be used to learn a right guess: every guess
 /// that fails on this instance forgets the memory at once, so only a first attempt from an address could profit.
 /// </remarks>
-public sealed class AuthLockout(Db db, TimeProvider time, IOptions<LockoutOptions> options, IOptions<ApiKeysOptions> keyOptions,
+internal sealed class AuthLockout(Db db, TimeProvider time, IOptions<LockoutOptions> options, IOptions<ApiKeysOptions> keyOptions,
     ILogger<AuthLockout> log) : IAuthLockout
 {
     public const string PairScope = "pair";

@@ -10,7 +10,7 @@ namespace Backstop.Features.ApiKeys;
 /// PostgreSQL a concurrent insert of the same external id waits for the other transaction and then finds its row;
 /// on SQLite the caller's <c>BEGIN IMMEDIATE</c> serialises writers.
 /// </summary>
-public sealed class OrganizationDirectory(OrganizationStore organizations, TimeProvider time) : IOrganizationDirectory
+internal sealed class OrganizationDirectory(OrganizationStore organizations, TimeProvider time) : IOrganizationDirectory
 {
     public async Task<bool> ExistsAsync(DbConnection connection, string organizationId, CancellationToken ct) =>
         await organizations.FindAsync(connection, organizationId, ct) is not null;

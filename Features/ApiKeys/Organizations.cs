@@ -9,7 +9,7 @@ using Dapper;
 
 namespace Backstop.Features.ApiKeys;
 
-public sealed record OrganizationRow
+internal sealed record OrganizationRow
 {
     public string Id { get; init; } = "";
     public string? ExternalId { get; init; }
@@ -19,12 +19,12 @@ public sealed record OrganizationRow
     public DateTimeOffset UpdatedAt { get; init; }
 }
 
-public sealed record OrganizationResponse(string Id, string Slug, string Name, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
+internal sealed record OrganizationResponse(string Id, string Slug, string Name, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
 {
     public static OrganizationResponse From(OrganizationRow row) => new(row.Id, row.Slug, row.Name, row.CreatedAt, row.UpdatedAt);
 }
 
-public sealed record MemberRow
+internal sealed record MemberRow
 {
     public string Id { get; init; } = "";
     public string OrganizationId { get; init; } = "";
@@ -36,7 +36,7 @@ public sealed record MemberRow
     public DateTimeOffset UpdatedAt { get; init; }
 }
 
-public static class MemberRoles
+internal static class MemberRoles
 {
     public const string Owner = "owner";
     public const string Admin = "admin";
@@ -48,7 +48,7 @@ public static class MemberRoles
 }
 
 /// <summary>Organizations (tenants) and their members: the SQL of both, shared by the admin endpoints and the directory.</summary>
-public sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, TimeProvider time, IAuditLog audit)
+internal sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, TimeProvider time, IAuditLog audit)
 {
     private const string Columns = "id, external_id, slug, name, created_at, updated_at";
     private const string MemberColumns = "id, organization_id, external_user_id, email, display_name, role, created_at, updated_at";

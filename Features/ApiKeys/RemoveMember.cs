@@ -4,14 +4,14 @@ using FastEndpoints;
 
 namespace Backstop.Features.ApiKeys;
 
-public sealed record RemoveMemberRequest
+internal sealed record RemoveMemberRequest
 {
     public string OrgId { get; init; } = "";
     public string MemberId { get; init; } = "";
 }
 
 /// <summary><c>DELETE /v1/admin/organizations/{orgId}/members/{memberId}</c>.</summary>
-public sealed class RemoveMember(OrganizationStore organizations) : Endpoint<RemoveMemberRequest>
+internal sealed class RemoveMember(OrganizationStore organizations) : Endpoint<RemoveMemberRequest>
 {
     public override void Configure()
     {

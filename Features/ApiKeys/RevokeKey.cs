@@ -4,14 +4,14 @@ using FastEndpoints;
 
 namespace Backstop.Features.ApiKeys;
 
-public sealed record KeyIdRequest
+internal sealed record KeyIdRequest
 {
     public string OrgId { get; init; } = "";
     public string KeyId { get; init; } = "";
 }
 
 /// <summary><c>DELETE /v1/admin/organizations/{orgId}/api-keys/{keyId}</c>: the key answers 401 from now on.</summary>
-public sealed class RevokeKey(OrganizationStore organizations, ApiKeyStore keys) : Endpoint<KeyIdRequest>
+internal sealed class RevokeKey(OrganizationStore organizations, ApiKeyStore keys) : Endpoint<KeyIdRequest>
 {
     public override void Configure()
     {
@@ -30,7 +30,7 @@ public sealed class RevokeKey(OrganizationStore organizations, ApiKeyStore keys)
 }
 
 /// <summary><c>DELETE /v1/api-keys/{keyId}</c>: revokes a key of the caller's organization (another's: 404).</summary>
-public sealed class RevokeOwnKey(ApiKeyStore keys) : Endpoint<KeyIdRequest>
+internal sealed class RevokeOwnKey(ApiKeyStore keys) : Endpoint<KeyIdRequest>
 {
     public override void Configure()
     {

@@ -5,7 +5,7 @@ using FluentValidation;
 
 namespace Backstop.Features.ApiKeys;
 
-public sealed record RotateKeyRequest
+internal sealed record RotateKeyRequest
 {
     [RouteParam] public string OrgId { get; init; } = "";
     [RouteParam] public string KeyId { get; init; } = "";
@@ -16,7 +16,7 @@ public sealed record RotateKeyRequest
 }
 
 /// <summary><c>POST /v1/admin/organizations/{orgId}/api-keys/{keyId}/rotate</c>: a new key; the old one works until the overlap ends.</summary>
-public sealed class RotateKey(OrganizationStore organizations, ApiKeyStore keys) : Endpoint<RotateKeyRequest, CreatedApiKeyResponse>
+internal sealed class RotateKey(OrganizationStore organizations, ApiKeyStore keys) : Endpoint<RotateKeyRequest, CreatedApiKeyResponse>
 {
     public override void Configure()
     {
@@ -45,7 +45,7 @@ public sealed class RotateKey(OrganizationStore organizations, ApiKeyStore keys)
 }
 
 /// <summary><c>POST /v1/api-keys/{keyId}/rotate</c>: rotates a key of the caller's organization (scope admin).</summary>
-public sealed class RotateOwnKey(ApiKeyStore keys) : Endpoint<RotateKeyRequest, CreatedApiKeyResponse>
+internal sealed class RotateOwnKey(ApiKeyStore keys) : Endpoint<RotateKeyRequest, CreatedApiKeyResponse>
 {
     public override void Configure()
     {

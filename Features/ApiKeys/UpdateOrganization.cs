@@ -5,14 +5,14 @@ using FluentValidation;
 
 namespace Backstop.Features.ApiKeys;
 
-public sealed record UpdateOrganizationRequest
+internal sealed record UpdateOrganizationRequest
 {
     public string OrgId { get; init; } = "";
     public string Name { get; init; } = "";
 }
 
 /// <summary><c>PATCH /v1/admin/organizations/{orgId}</c>: renames the organization (the slug stays).</summary>
-public sealed class UpdateOrganization(OrganizationStore organizations) : Endpoint<UpdateOrganizationRequest, OrganizationResponse>
+internal sealed class UpdateOrganization(OrganizationStore organizations) : Endpoint<UpdateOrganizationRequest, OrganizationResponse>
 {
     public override void Configure()
     {

@@ -3,7 +3,7 @@ using Backstop.Infrastructure.Errors;
 namespace Backstop.Features.Bots;
 
 /// <summary>The slice's problems, each with its stable code.</summary>
-public static class BotProblems
+internal static class BotProblems
 {
     public static ProblemException MeetingNotFound() => new(404, "meeting_not_found", "No meeting with this id exists in your organization.");
 
@@ -32,7 +32,7 @@ public static class BotProblems
 }
 
 /// <summary>A 409 that names the meeting holding the bot or the URL (<c>meetingId</c> in the problem body).</summary>
-public sealed class MeetingConflictException(string code, string detail, string? meetingId) : ProblemException(409, code, detail)
+internal sealed class MeetingConflictException(string code, string detail, string? meetingId) : ProblemException(409, code, detail)
 {
     public string? MeetingId { get; } = meetingId;
 }

@@ -23,7 +23,7 @@ namespace Backstop.Features.Bots;
 /// away through the outbox. The window left (the process dies between 2 and 3) is closed by the status webhooks:
 /// they carry the claim in the metadata, so the bot is adopted by its meeting, or sent away when no claim matches.
 /// </summary>
-public sealed class BotStarter(Db db, RecallClient recall, IOptions<RecallOptions> recallOptions, BotCompensation compensation, TimeProvider time, ILogger<BotStarter> log)
+internal sealed class BotStarter(Db db, RecallClient recall, IOptions<RecallOptions> recallOptions, BotCompensation compensation, TimeProvider time, ILogger<BotStarter> log)
 {
     public const string MetadataMeetingId = "backstop_meeting_id";
     public const string MetadataClaim = "backstop_claim";
@@ -171,7 +171,7 @@ public sealed class BotStarter(Db db, RecallClient recall, IOptions<RecallOption
 /// in one transaction. When the database refuses that too, it is retried in the background with backoff until it
 /// commits: the outbox row is what makes the leave_call itself durable and retried.
 /// </summary>
-public sealed class BotCompensation(Db db, IOutbox outbox, TimeProvider time, IHostApplicationLifetime lifetime, ILogger<BotCompensation> log)
+internal sealed class BotCompensation(Db db, IOutbox outbox, TimeProvider time, IHostApplicationLifetime lifetime, ILogger<BotCompensation> log)
 {
     public sealed record Work(string MeetingId, string Claim, string? BotId, bool CreatedForStart);
 

@@ -5,7 +5,7 @@ using Backstop.Infrastructure.Storage;
 
 namespace Backstop.Features.Bots;
 
-public static class BotsModule
+internal static class BotsModule
 {
     /// <summary>Meetings and their Recall bots, the recording pipeline (storage, Deepgram) and the slice's webhook handlers.</summary>
     public static IServiceCollection AddBots(this IServiceCollection services)

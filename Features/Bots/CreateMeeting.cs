@@ -7,7 +7,7 @@ using FluentValidation;
 
 namespace Backstop.Features.Bots;
 
-public sealed record CreateMeetingRequest
+internal sealed record CreateMeetingRequest
 {
     public string Title { get; init; } = "";
     public string MeetingUrl { get; init; } = "";
@@ -33,7 +33,7 @@ public sealed record CreateMeetingRequest
 }
 
 /// <summary><c>POST /v1/meetings</c>: a meeting of the caller's organization, with its bot started at once when <c>startBot</c>.</summary>
-public sealed class CreateMeeting(Db db, BotStarter starter, Meetings meetings, TimeProvider time) : Endpoint<CreateMeetingRequest, MeetingResponse>
+internal sealed class CreateMeeting(Db db, BotStarter starter, Meetings meetings, TimeProvider time) : Endpoint<CreateMeetingRequest, MeetingResponse>
 {
     public override void Configure()
     {

@@ -13,7 +13,7 @@ namespace Backstop.Features.Bots;
 /// transaction) and the meeting is <c>cancelled</c>; a start in flight sees the deletion when it records its bot
 /// and sends that bot away itself.
 /// </summary>
-public sealed class DeleteMeeting(Db db, IOutbox outbox, TimeProvider time) : Endpoint<MeetingIdRequest>
+internal sealed class DeleteMeeting(Db db, IOutbox outbox, TimeProvider time) : Endpoint<MeetingIdRequest>
 {
     public override void Configure()
     {

@@ -7,7 +7,7 @@ using FastEndpoints;
 namespace Backstop.Features.Bots;
 
 /// <summary><c>GET /v1/meetings/{id}/audio</c>: the stored recording, streamed from storage (never buffered whole).</summary>
-public sealed class GetAudio(Meetings meetings, IFileStore files) : Endpoint<MeetingIdRequest>
+internal sealed class GetAudio(Meetings meetings, IFileStore files) : Endpoint<MeetingIdRequest>
 {
     public override void Configure()
     {

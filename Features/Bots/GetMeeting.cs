@@ -4,13 +4,13 @@ using FastEndpoints;
 
 namespace Backstop.Features.Bots;
 
-public sealed record MeetingIdRequest
+internal sealed record MeetingIdRequest
 {
     public string Id { get; init; } = "";
 }
 
 /// <summary><c>GET /v1/meetings/{id}</c>: the meeting with its current bot's status history.</summary>
-public sealed class GetMeeting(Meetings meetings) : Endpoint<MeetingIdRequest, MeetingResponse>
+internal sealed class GetMeeting(Meetings meetings) : Endpoint<MeetingIdRequest, MeetingResponse>
 {
     public override void Configure()
     {

@@ -9,12 +9,12 @@ using FastEndpoints;
 
 namespace Backstop.Features.Bots;
 
-public sealed record TranscriptResponse(string MeetingId, string BotId, string RequestId, string Text, IReadOnlyList<TranscriptWordResponse> Words, double? DurationSeconds, DateTimeOffset CreatedAt);
+internal sealed record TranscriptResponse(string MeetingId, string BotId, string RequestId, string Text, IReadOnlyList<TranscriptWordResponse> Words, double? DurationSeconds, DateTimeOffset CreatedAt);
 
-public sealed record TranscriptWordResponse(string Word, string? PunctuatedWord, double Start, double End, double? Confidence, int? Speaker);
+internal sealed record TranscriptWordResponse(string Word, string? PunctuatedWord, double Start, double End, double? Confidence, int? Speaker);
 
 /// <summary><c>GET /v1/meetings/{id}/transcript</c>: the transcript of the meeting's latest transcribed recording.</summary>
-public sealed class GetTranscript(Db db, Meetings meetings) : Endpoint<MeetingIdRequest, TranscriptResponse>
+internal sealed class GetTranscript(Db db, Meetings meetings) : Endpoint<MeetingIdRequest, TranscriptResponse>
 {
     private sealed record Row(string MeetingId, string BotId, string RequestId, string Text, string Words, double? DurationSeconds, DateTimeOffset CreatedAt);
 

@@ -5,7 +5,7 @@ using FluentValidation;
 
 namespace Backstop.Features.Bots;
 
-public sealed record ListMeetingsRequest : PageRequest
+internal sealed record ListMeetingsRequest : PageRequest
 {
     /// <summary>Only meetings in this status.</summary>
     [QueryParam] public string? Status { get; init; }
@@ -22,7 +22,7 @@ public sealed record ListMeetingsRequest : PageRequest
 }
 
 /// <summary><c>GET /v1/meetings</c>: the organization's meetings (not deleted), newest first.</summary>
-public sealed class ListMeetings(Db db, Meetings meetings) : Endpoint<ListMeetingsRequest, Page<MeetingResponse>>
+internal sealed class ListMeetings(Db db, Meetings meetings) : Endpoint<ListMeetingsRequest, Page<MeetingResponse>>
 {
     public override void Configure()
     {

@@ -1,11 +1,11 @@
 namespace Backstop.Features.Bots;
 
-public sealed record BotStatusChange(string Code, string? SubCode, DateTimeOffset UpdatedAt);
+internal sealed record BotStatusChange(string Code, string? SubCode, DateTimeOffset UpdatedAt);
 
-public sealed record AudioInfo(long Size, string ContentType);
+internal sealed record AudioInfo(long Size, string ContentType);
 
 /// <summary>A meeting as every endpoint of the slice answers it.</summary>
-public sealed record MeetingResponse(
+internal sealed record MeetingResponse(
     string Id,
     string Title,
     string MeetingUrl,

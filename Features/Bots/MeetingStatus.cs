@@ -5,7 +5,7 @@ namespace Backstop.Features.Bots;
 /// <see cref="Rank"/>: Recall delivers events late, twice and out of order, and an older event must never take a
 /// meeting back. Equal ranks (two Recall codes that map to <c>joining</c>) change nothing but the bot's own status.
 /// </summary>
-public static class MeetingStatus
+internal static class MeetingStatus
 {
     public const string Scheduled = "scheduled";
     public const string Joining = "joining";
@@ -60,7 +60,7 @@ public static class MeetingStatus
     };
 }
 
-public static class TranscriptStatus
+internal static class TranscriptStatus
 {
     /// <summary>The recording is being copied into storage.</summary>
     public const string Pending = "pending";

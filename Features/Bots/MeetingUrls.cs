@@ -8,7 +8,7 @@ namespace Backstop.Features.Bots;
 /// parameters removed. The path and the other parameters are kept as given: they identify the meeting (a Zoom
 /// <c>pwd</c>, a Teams <c>context</c>), and Meet, Zoom and Teams do not promise their paths are case-insensitive.
 /// </summary>
-public static class MeetingUrls
+internal static class MeetingUrls
 {
     /// <summary>Parameters that say where a link was clicked, never which meeting it is.</summary>
     private static readonly HashSet<string> Tracking = new(StringComparer.OrdinalIgnoreCase)

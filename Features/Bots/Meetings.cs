@@ -5,7 +5,7 @@ using Dapper;
 namespace Backstop.Features.Bots;
 
 /// <summary>A row of <c>meetings</c>.</summary>
-public sealed record MeetingRow
+internal sealed record MeetingRow
 {
     public string Id { get; init; } = "";
     public string OrganizationId { get; init; } = "";
@@ -32,10 +32,10 @@ public sealed record MeetingRow
     public DateTimeOffset? DeletedAt { get; init; }
 }
 
-public sealed record BotEventRow(string MeetingId, string BotId, string Code, string? SubCode, DateTimeOffset OccurredAt);
+internal sealed record BotEventRow(string MeetingId, string BotId, string Code, string? SubCode, DateTimeOffset OccurredAt);
 
 /// <summary>The SQL of the Bots slice over <c>meetings</c> and <c>meeting_bot_events</c> that more than one action runs.</summary>
-public sealed class Meetings(Db db)
+internal sealed class Meetings(Db db)
 {
     public const string Columns =
         """

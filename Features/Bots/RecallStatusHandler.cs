@@ -9,7 +9,7 @@ using Dapper;
 namespace Backstop.Features.Bots;
 
 /// <summary>One bot status as Recall reported it, from either webhook shape.</summary>
-public sealed record RecallStatusEvent(string BotId, string Code, string? SubCode, DateTimeOffset UpdatedAt, string? MeetingId, string? Claim)
+internal sealed record RecallStatusEvent(string BotId, string Code, string? SubCode, DateTimeOffset UpdatedAt, string? MeetingId, string? Claim)
 {
     /// <summary>
     /// Current shape: <c>{"event":"bot.joining_call","data":{"data":{"code","sub_code","updated_at"},"bot":{"id","metadata"}}}</c>;

@@ -9,7 +9,7 @@ using Dapper;
 namespace Backstop.Features.Bots;
 
 /// <summary>What the <c>bots</c> channel stores: one step of the recording pipeline.</summary>
-public sealed record PipelineStep(string Kind, string MeetingId, string BotId, string? TranscriptionId = null, string? AudioUrl = null, string? Token = null);
+internal sealed record PipelineStep(string Kind, string MeetingId, string BotId, string? TranscriptionId = null, string? AudioUrl = null, string? Token = null);
 
 /// <summary>
 /// After <c>bot.done</c>, as outbox messages (each retried on its own, each written in the transaction of the state

@@ -9,7 +9,7 @@ namespace Backstop.Features.Bots;
 /// calls starts it; the others get 409 <c>bot_already_active</c> (or <c>meeting_url_in_use</c> when another meeting
 /// of the organization records the same URL).
 /// </summary>
-public sealed class StartBot(BotStarter starter, Meetings meetings) : Endpoint<MeetingIdRequest, MeetingResponse>
+internal sealed class StartBot(BotStarter starter, Meetings meetings) : Endpoint<MeetingIdRequest, MeetingResponse>
 {
     public override void Configure()
     {

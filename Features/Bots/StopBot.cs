@@ -14,7 +14,7 @@ namespace Backstop.Features.Bots;
 /// leaves and Recall's webhooks carry the meeting on to <c>processing</c> and <c>done</c>, so what was recorded is kept.
 /// Answers 202: the bot leaves shortly after.
 /// </summary>
-public sealed class StopBot(Db db, IOutbox outbox, Meetings meetings, TimeProvider time) : Endpoint<MeetingIdRequest, MeetingResponse>
+internal sealed class StopBot(Db db, IOutbox outbox, Meetings meetings, TimeProvider time) : Endpoint<MeetingIdRequest, MeetingResponse>
 {
     public override void Configure()
     {

@@ -3,7 +3,7 @@ using Backstop.Infrastructure.Jobs;
 
 namespace Backstop.Features.Cleanup;
 
-public static class CleanupModule
+internal static class CleanupModule
 {
     /// <summary>The orphaned-bots and storage-cleanup sweeps and the cleanup admin endpoints. Needs <c>AddBots()</c> (meetings, storage).</summary>
     public static IServiceCollection AddCleanup(this IServiceCollection services)

@@ -3,7 +3,7 @@ using Backstop.Infrastructure.Configuration;
 namespace Backstop.Features.Cleanup;
 
 /// <summary>Section <c>Cleanup</c>: thresholds and batch size of the Cleanup sweeps (their schedules are under <c>Jobs:Schedules</c>).</summary>
-public sealed class CleanupOptions : IValidatedOptions
+internal sealed class CleanupOptions : IValidatedOptions
 {
     public const string Section = "Cleanup";
 

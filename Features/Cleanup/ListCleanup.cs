@@ -11,30 +11,30 @@ using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Cleanup;
 
-public sealed record ListCleanupRequest
+internal sealed record ListCleanupRequest
 {
     /// <summary>How many of each sweep's latest runs to show (default 5, at most 50).</summary>
     [QueryParam] public int? Runs { get; init; }
 }
 
 /// <param name="Done">Items done, for sweeps that count them apart (<c>job_runs.counts</c>); else null.</param>
-public sealed record CleanupRun(
+internal sealed record CleanupRun(
     string Id, DateTimeOffset StartedAt, DateTimeOffset? FinishedAt, string Outcome, long Items,
     long? Done, long? Failed, long? BytesFreed, long? Batches, string? Error);
 
-public sealed record CleanupTotals(long ItemsDone, long ItemsFailed, long BytesFreed);
+internal sealed record CleanupTotals(long ItemsDone, long ItemsFailed, long BytesFreed);
 
 /// <param name="Schedule">The cron expression (UTC) in force, or <c>disabled</c>.</param>
 /// <param name="State"><c>scheduled</c>, <c>disabled</c> (by <c>Jobs:Schedules</c>) or <c>removed</c> (through the dashboard, until the next start), as <c>GET /v1/admin/jobs</c> says.</param>
 /// <param name="NextRunAt">When it runs next (UTC), from the schedule and the clock; null unless scheduled.</param>
 /// <param name="Totals">Since the first run (not bounded by job-runs retention), for the sweeps of the Cleanup slice; else null.</param>
-public sealed record CleanupSweep(
+internal sealed record CleanupSweep(
     string Id, string Schedule, bool Enabled, string State, DateTimeOffset? NextRunAt, CleanupTotals? Totals, IReadOnlyList<CleanupRun> LastRuns);
 
-public sealed record ListCleanupResponse(IReadOnlyList<CleanupSweep> Sweeps, long BytesFreedTotal);
+internal sealed record ListCleanupResponse(IReadOnlyList<CleanupSweep> Sweeps, long BytesFreedTotal);
 
 /// <summary><c>GET /v1/admin/cleanup</c>: every cleanup sweep with its schedule, next run, latest runs and totals.</summary>
-public sealed class ListCleanup(
+internal sealed class ListCleanup(
     Db db, JobStorage storage, IEnumerable<RecurringJobDefinition> definitions, IOptions<JobsOptions> jobs, TimeProvider time)
     : Endpoint<ListCleanupRequest, ListCleanupResponse>
 {

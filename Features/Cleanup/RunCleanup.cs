@@ -7,7 +7,7 @@ using FastEndpoints;
 
 namespace Backstop.Features.Cleanup;
 
-public sealed record RunCleanupRequest
+internal sealed record RunCleanupRequest
 {
     public string Sweep { get; init; } = "";
 }
@@ -16,7 +16,7 @@ public sealed record RunCleanupRequest
 /// <c>POST /v1/admin/cleanup/{sweep}/run</c>: runs one cleanup sweep now, under the same lease as its scheduled runs,
 /// and answers the recorded run (<c>skipped</c> when another run holds the lease).
 /// </summary>
-public sealed class RunCleanup(JobRunner runner, IEnumerable<RecurringJobDefinition> definitions, IAuditLog audit) : Endpoint<RunCleanupRequest, JobRun>
+internal sealed class RunCleanup(JobRunner runner, IEnumerable<RecurringJobDefinition> definitions, IAuditLog audit) : Endpoint<RunCleanupRequest, JobRun>
 {
     public override void Configure()
     {

@@ -8,15 +8,15 @@ using FastEndpoints;
 
 namespace Backstop.Features.Messaging;
 
-public sealed record OrganizationSmsSettingsQuery
+internal sealed record OrganizationSmsSettingsQuery
 {
     public string OrgId { get; init; } = "";
 }
 
-public sealed record OrganizationSmsSettings(string OrganizationId, bool SmsEnabled);
+internal sealed record OrganizationSmsSettings(string OrganizationId, bool SmsEnabled);
 
 /// <summary><c>GET /v1/admin/organizations/{orgId}/sms-settings</c>: SMS is enabled unless an operator disabled it.</summary>
-public sealed class GetOrganizationSmsSettings(Db db, IOrganizationDirectory organizations) : Endpoint<OrganizationSmsSettingsQuery, OrganizationSmsSettings>
+internal sealed class GetOrganizationSmsSettings(Db db, IOrganizationDirectory organizations) : Endpoint<OrganizationSmsSettingsQuery, OrganizationSmsSettings>
 {
     public override void Configure()
     {

@@ -7,12 +7,12 @@ using FastEndpoints;
 
 namespace Backstop.Features.Messaging;
 
-public sealed record GetSmsRequest
+internal sealed record GetSmsRequest
 {
     public string Id { get; init; } = "";
 }
 
-public sealed record SmsView
+internal sealed record SmsView
 {
     public string Id { get; init; } = "";
     public string Kind { get; init; } = "";
@@ -26,7 +26,7 @@ public sealed record SmsView
 }
 
 /// <summary><c>GET /v1/sms/{id}</c>: the message's status (<c>queued</c>, <c>sent</c>, <c>delivered</c>, <c>failed</c>).</summary>
-public sealed class GetSms(Db db) : Endpoint<GetSmsRequest, SmsView>
+internal sealed class GetSms(Db db) : Endpoint<GetSmsRequest, SmsView>
 {
     public override void Configure()
     {

@@ -6,7 +6,7 @@ using FluentValidation;
 
 namespace Backstop.Features.Messaging;
 
-public sealed record ConsentAuditView
+internal sealed record ConsentAuditView
 {
     public string Id { get; init; } = "";
     public string PhoneNumber { get; init; } = "";
@@ -19,14 +19,14 @@ public sealed record ConsentAuditView
     public DateTimeOffset CreatedAt { get; init; }
 }
 
-public sealed record ListConsentAuditRequest : PageRequest
+internal sealed record ListConsentAuditRequest : PageRequest
 {
     /// <summary>Any format <c>/v1/sms</c> accepts; normalised to E.164 before matching.</summary>
     [QueryParam] public string? PhoneNumber { get; init; }
 }
 
 /// <summary><c>GET /v1/admin/sms/consent-audit?phoneNumber=</c>: every consent change, newest first.</summary>
-public sealed class ListConsentAudit(Db db, PhoneNumberNormalizer phones) : Endpoint<ListConsentAuditRequest, Page<ConsentAuditView>>
+internal sealed class ListConsentAudit(Db db, PhoneNumberNormalizer phones) : Endpoint<ListConsentAuditRequest, Page<ConsentAuditView>>
 {
     public override void Configure()
     {

@@ -6,7 +6,7 @@ using FluentValidation;
 
 namespace Backstop.Features.Messaging;
 
-public sealed record OptOutView
+internal sealed record OptOutView
 {
     public string Id { get; init; } = "";
     public string PhoneNumber { get; init; } = "";
@@ -14,14 +14,14 @@ public sealed record OptOutView
     public DateTimeOffset OptedOutAt { get; init; }
 }
 
-public sealed record ListOptOutsRequest : PageRequest
+internal sealed record ListOptOutsRequest : PageRequest
 {
     /// <summary>Any format <c>/v1/sms</c> accepts; normalised to E.164 before matching.</summary>
     [QueryParam] public string? PhoneNumber { get; init; }
 }
 
 /// <summary><c>GET /v1/admin/sms/opt-outs</c>: numbers that must not be sent SMS, newest first.</summary>
-public sealed class ListOptOuts(Db db, PhoneNumberNormalizer phones) : Endpoint<ListOptOutsRequest, Page<OptOutView>>
+internal sealed class ListOptOuts(Db db, PhoneNumberNormalizer phones) : Endpoint<ListOptOutsRequest, Page<OptOutView>>
 {
     public override void Configure()
     {

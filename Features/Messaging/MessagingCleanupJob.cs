@@ -4,7 +4,7 @@ using Backstop.Infrastructure.Jobs;
 namespace Backstop.Features.Messaging;
 
 /// <summary>Deletes one-time codes a day past their expiry and rate-limit entries older than a day (the longest window is a day), in bounded batches.</summary>
-public sealed class MessagingCleanupJob(Db db, TimeProvider time, JobContext context) : IRecurringJob
+internal sealed class MessagingCleanupJob(Db db, TimeProvider time, JobContext context) : IRecurringJob
 {
     private const int BatchSize = 1000;
 

@@ -6,7 +6,7 @@ using Backstop.Infrastructure.Outbox.Sms;
 
 namespace Backstop.Features.Messaging;
 
-public static class MessagingModule
+internal static class MessagingModule
 {
     /// <summary>SMS sending and status, consent (STOP/START/HELP), one-time codes. Needs <c>AddOutbox()</c>.</summary>
     public static IServiceCollection AddMessaging(this IServiceCollection services)

@@ -3,7 +3,7 @@ using PhoneNumbers;
 
 namespace Backstop.Features.Messaging;
 
-public sealed class MessagingOptions : IValidatedOptions
+internal sealed class MessagingOptions : IValidatedOptions
 {
     public const string Section = "Messaging";
 
@@ -33,7 +33,7 @@ public sealed class MessagingOptions : IValidatedOptions
     }
 }
 
-public sealed class OtpOptions
+internal sealed class OtpOptions
 {
     public int LifetimeMinutes { get; set; } = 10;
     public int MaxAttempts { get; set; } = 5;

@@ -11,7 +11,7 @@ using MimeKit;
 namespace Backstop.Features.Messaging;
 
 /// <summary>Rules of one-time codes shared by sending and verifying: identifiers, hashing, and the send limits.</summary>
-public sealed class OneTimeCodes(PhoneNumberNormalizer phones, IOptions<MessagingOptions> options, TimeProvider time)
+internal sealed class OneTimeCodes(PhoneNumberNormalizer phones, IOptions<MessagingOptions> options, TimeProvider time)
 {
     /// <summary>The normalised identifier: an E.164 number, or a lowercased email address; null when it is neither.</summary>
     public string? Identifier(string? to)

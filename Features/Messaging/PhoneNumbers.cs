@@ -4,7 +4,7 @@ using PhoneNumbers;
 namespace Backstop.Features.Messaging;
 
 /// <summary>Normalises phone numbers to E.164 with libphonenumber; the one form stored and compared everywhere.</summary>
-public sealed class PhoneNumberNormalizer(IOptions<MessagingOptions> options)
+internal sealed class PhoneNumberNormalizer(IOptions<MessagingOptions> options)
 {
     private static readonly PhoneNumberUtil Util = PhoneNumberUtil.GetInstance();
 

@@ -10,14 +10,14 @@ using FluentValidation;
 
 namespace Backstop.Features.Messaging;
 
-public sealed record OrganizationSmsSettingsRequest
+internal sealed record OrganizationSmsSettingsRequest
 {
     public string OrgId { get; init; } = "";
     public bool? SmsEnabled { get; init; }
 }
 
 /// <summary><c>PUT /v1/admin/organizations/{orgId}/sms-settings</c> <c>{ "smsEnabled": false }</c>.</summary>
-public sealed class PutOrganizationSmsSettings(Db db, IOrganizationDirectory organizations, TimeProvider time, IAuditLog audit) : Endpoint<OrganizationSmsSettingsRequest, OrganizationSmsSettings>
+internal sealed class PutOrganizationSmsSettings(Db db, IOrganizationDirectory organizations, TimeProvider time, IAuditLog audit) : Endpoint<OrganizationSmsSettingsRequest, OrganizationSmsSettings>
 {
     public override void Configure()
     {

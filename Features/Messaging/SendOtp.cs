@@ -11,17 +11,17 @@ using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Messaging;
 
-public sealed record SendOtpRequest
+internal sealed record SendOtpRequest
 {
     /// <summary><c>sms</c> or <c>email</c>.</summary>
     public string Channel { get; init; } = "";
     public string To { get; init; } = "";
 }
 
-public sealed record SendOtpResponse(string Id, string Channel, DateTimeOffset ExpiresAt);
+internal sealed record SendOtpResponse(string Id, string Channel, DateTimeOffset ExpiresAt);
 
 /// <summary><c>POST /v1/otp</c>: sends a 6-digit code by SMS or email; only its hash is stored.</summary>
-public sealed class SendOtp(Db db, OneTimeCodes codes, SmsQueue sms, IOutbox outbox, IOptions<MessagingOptions> options, TimeProvider time)
+internal sealed class SendOtp(Db db, OneTimeCodes codes, SmsQueue sms, IOutbox outbox, IOptions<MessagingOptions> options, TimeProvider time)
     : Endpoint<SendOtpRequest, SendOtpResponse>
 {
     public override void Configure()

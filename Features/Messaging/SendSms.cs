@@ -6,16 +6,16 @@ using FluentValidation;
 
 namespace Backstop.Features.Messaging;
 
-public sealed record SendSmsRequest
+internal sealed record SendSmsRequest
 {
     public string To { get; init; } = "";
     public string Body { get; init; } = "";
 }
 
-public sealed record SendSmsResponse(string Id, string Status, string To);
+internal sealed record SendSmsResponse(string Id, string Status, string To);
 
 /// <summary><c>POST /v1/sms</c>: queues an SMS through the outbox; 202 with its id.</summary>
-public sealed class SendSms(Db db, SmsQueue queue, PhoneNumberNormalizer phones) : Endpoint<SendSmsRequest, SendSmsResponse>
+internal sealed class SendSms(Db db, SmsQueue queue, PhoneNumberNormalizer phones) : Endpoint<SendSmsRequest, SendSmsResponse>
 {
     public override void Configure()
     {

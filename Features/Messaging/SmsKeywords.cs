@@ -1,6 +1,6 @@
 namespace Backstop.Features.Messaging;
 
-public enum SmsKeyword
+internal enum SmsKeyword
 {
     None,
     OptOut,
@@ -12,7 +12,7 @@ public enum SmsKeyword
 /// Twilio's default keyword sets. A keyword is the whole message (surrounding spaces and case ignored):
 /// "STOP PLEASE" is an ordinary message, as it is for Twilio.
 /// </summary>
-public static class SmsKeywords
+internal static class SmsKeywords
 {
     private static readonly HashSet<string> OptOut = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"];
     private static readonly HashSet<string> OptIn = ["START", "YES", "UNSTOP"];

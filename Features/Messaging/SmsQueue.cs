@@ -10,7 +10,7 @@ using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Messaging;
 
-public static class SmsStatus
+internal static class SmsStatus
 {
     public const string Queued = "queued";
     public const string Sent = "sent";
@@ -22,7 +22,7 @@ public static class SmsStatus
 /// The one way an SMS leaves this service: refuses organizations with SMS disabled and opted-out recipients, then
 /// writes the <c>sms_messages</c> row and its outbox message in the caller's transaction.
 /// </summary>
-public sealed class SmsQueue(IOutbox outbox, IOptions<TwilioOptions> twilio, TimeProvider time)
+internal sealed class SmsQueue(IOutbox outbox, IOptions<TwilioOptions> twilio, TimeProvider time)
 {
     public void EnsureConfigured()
     {

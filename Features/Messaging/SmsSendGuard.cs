@@ -10,7 +10,7 @@ namespace Backstop.Features.Messaging;
 /// is sent: a STOP (or "SMS disabled") committed after queueing — a message waiting for a retry, or one queued in the
 /// same instant — must still stop it. One read of the current state; the refusal is permanent.
 /// </summary>
-public sealed class SmsSendGuard(Db db) : ISmsSendGuard
+internal sealed class SmsSendGuard(Db db) : ISmsSendGuard
 {
     private sealed record State
     {

@@ -33,7 +33,7 @@ internal static class TwilioForm
 /// receive time of the message that set its consent, and a conditional upsert applies a change only when its message
 /// was received later; an older one is audited with <c>applied = false</c> and changes nothing.
 /// </summary>
-public sealed class InboundSmsHandler(TimeProvider time, PhoneNumberNormalizer phones, IAuditLog audit, ILogger<InboundSmsHandler> log) : IWebhookHandler
+internal sealed class InboundSmsHandler(TimeProvider time, PhoneNumberNormalizer phones, IAuditLog audit, ILogger<InboundSmsHandler> log) : IWebhookHandler
 {
     public const string EventType = "sms.inbound";
 
@@ -114,7 +114,7 @@ public sealed class InboundSmsHandler(TimeProvider time, PhoneNumberNormalizer p
 }
 
 /// <summary>The TwiML answer to an inbound SMS, computed from the event alone so a duplicate gets the same answer.</summary>
-public sealed class InboundSmsReply(IOptions<MessagingOptions> options) : IWebhookReply
+internal sealed class InboundSmsReply(IOptions<MessagingOptions> options) : IWebhookReply
 {
     public string Provider => "twilio";
 
@@ -143,7 +143,7 @@ public sealed class InboundSmsReply(IOptions<MessagingOptions> options) : IWebho
 /// <c>sms.status</c>: moves an SMS forward (<c>queued</c> → <c>sent</c> → <c>delivered</c> | <c>failed</c>) and never
 /// back, so callbacks arriving out of order cannot undo a later state.
 /// </summary>
-public sealed class SmsStatusHandler(TimeProvider time, ILogger<SmsStatusHandler> log) : IWebhookHandler
+internal sealed class SmsStatusHandler(TimeProvider time, ILogger<SmsStatusHandler> log) : IWebhookHandler
 {
     public const string EventType = "sms.status";
 

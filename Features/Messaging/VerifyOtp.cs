@@ -7,20 +7,20 @@ using FluentValidation;
 
 namespace Backstop.Features.Messaging;
 
-public sealed record VerifyOtpRequest
+internal sealed record VerifyOtpRequest
 {
     public string To { get; init; } = "";
     public string Code { get; init; } = "";
 }
 
-public sealed record VerifyOtpResponse(bool Verified);
+internal sealed record VerifyOtpResponse(bool Verified);
 
 /// <summary>
 /// <c>POST /v1/otp/verify</c>: checks the latest code sent to the recipient. The hash is compared in constant time;
 /// the state change is one conditional update (not verified, not expired, attempts left) that spends an attempt
 /// and, when the code matched, marks it verified — so of many concurrent correct verifications exactly one wins.
 /// </summary>
-public sealed class VerifyOtp(Db db, OneTimeCodes codes, TimeProvider time) : Endpoint<VerifyOtpRequest, VerifyOtpResponse>
+internal sealed class VerifyOtp(Db db, OneTimeCodes codes, TimeProvider time) : Endpoint<VerifyOtpRequest, VerifyOtpResponse>
 {
     public override void Configure()
     {

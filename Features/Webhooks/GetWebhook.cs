@@ -7,13 +7,13 @@ using FastEndpoints;
 
 namespace Backstop.Features.Webhooks;
 
-public sealed record WebhookIdRequest
+internal sealed record WebhookIdRequest
 {
     public string Id { get; init; } = "";
 }
 
 /// <summary>An event with its payload (parsed JSON; every provider's payload is stored as JSON).</summary>
-public sealed record WebhookDetails(
+internal sealed record WebhookDetails(
     string Id,
     string Provider,
     string EventId,
@@ -47,7 +47,7 @@ public sealed record WebhookDetails(
 }
 
 /// <summary><c>GET /v1/admin/webhooks/{id}</c>: one stored event with its payload.</summary>
-public sealed class GetWebhook(WebhookInbox inbox) : Endpoint<WebhookIdRequest, WebhookDetails>
+internal sealed class GetWebhook(WebhookInbox inbox) : Endpoint<WebhookIdRequest, WebhookDetails>
 {
     public override void Configure()
     {

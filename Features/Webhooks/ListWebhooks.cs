@@ -7,7 +7,7 @@ using FluentValidation;
 
 namespace Backstop.Features.Webhooks;
 
-public sealed record ListWebhooksRequest : PageRequest
+internal sealed record ListWebhooksRequest : PageRequest
 {
     /// <summary>stripe, clerk, recall, deepgram, paddle or twilio (case-insensitive).</summary>
     [QueryParam] public string? Provider { get; init; }
@@ -21,7 +21,7 @@ public sealed record ListWebhooksRequest : PageRequest
 }
 
 /// <summary>An event without its payload, as lists show it.</summary>
-public sealed record WebhookSummary
+internal sealed record WebhookSummary
 {
     public string Id { get; init; } = "";
     public string Provider { get; init; } = "";
@@ -40,7 +40,7 @@ public sealed record WebhookSummary
 
 
 /// <summary><c>GET /v1/admin/webhooks</c>: stored events, newest first, filtered by provider, status and type.</summary>
-public sealed class ListWebhooks(Db db) : Endpoint<ListWebhooksRequest, Page<WebhookSummary>>
+internal sealed class ListWebhooks(Db db) : Endpoint<ListWebhooksRequest, Page<WebhookSummary>>
 {
     public override void Configure()
     {

@@ -11,7 +11,7 @@ namespace Backstop.Features.Webhooks;
 /// transaction with its new mark, and records the replay (replay_count, last_replayed_at, a log line). Received and
 /// failed events are the inbox job's: replaying them would race its retries.
 /// </summary>
-public sealed class ReplayWebhook(WebhookInbox inbox, Infrastructure.Audit.IAuditLog audit, ILogger<ReplayWebhook> log) : Endpoint<WebhookIdRequest, WebhookDetails>
+internal sealed class ReplayWebhook(WebhookInbox inbox, Infrastructure.Audit.IAuditLog audit, ILogger<ReplayWebhook> log) : Endpoint<WebhookIdRequest, WebhookDetails>
 {
     public override void Configure()
     {

@@ -8,7 +8,7 @@ namespace Backstop.Infrastructure.Api;
 /// can answer (400 for unreadable input, 413 for too large a body, 401/403/429 from the API-key scheme) is added by
 /// <see cref="BackstopOperationProcessor"/> and need not be repeated. See docs/api-description.md.
 /// </summary>
-public static class ApiDescription
+internal static class ApiDescription
 {
     public const string Json = "application/json";
 

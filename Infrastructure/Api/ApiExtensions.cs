@@ -7,7 +7,7 @@ using Scalar.AspNetCore;
 
 namespace Backstop.Infrastructure.Api;
 
-public static class ApiExtensions
+internal static class ApiExtensions
 {
     public const string DocumentName = "v1";
 

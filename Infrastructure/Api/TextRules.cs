@@ -3,7 +3,7 @@ using FluentValidation;
 namespace Backstop.Infrastructure.Api;
 
 /// <summary>Rules every free-text field shares.</summary>
-public static class TextRules
+internal static class TextRules
 {
     /// <summary>
     /// Refuses control characters (NUL, escapes, line breaks): a name with them breaks logs, CSV exports and

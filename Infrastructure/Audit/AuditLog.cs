@@ -80,7 +80,7 @@ internal sealed class AuditLog(Db db, TimeProvider time, IHttpContextAccessor ht
     }
 }
 
-public static class AuditExtensions
+internal static class AuditExtensions
 {
     public static IServiceCollection AddAudit(this IServiceCollection services)
     {

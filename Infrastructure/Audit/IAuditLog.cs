@@ -7,7 +7,7 @@ namespace Backstop.Infrastructure.Audit;
 /// the log holds exactly the changes that committed. The actor (the admin key, or the tenant key's prefix) and the
 /// request id come from the current request; outside a request the entry's own <see cref="AuditEntry.Actor"/> is used.
 /// </summary>
-public interface IAuditLog
+internal interface IAuditLog
 {
     /// <summary>Writes the entry in <paramref name="transaction"/>. The action must be one of <see cref="AuditActions.All"/>.</summary>
     Task RecordAsync(DbConnection connection, DbTransaction transaction, AuditEntry entry, CancellationToken ct);
@@ -25,7 +25,7 @@ public interface IAuditLog
 /// <param name="OrganizationId">The tenant it belongs to, when it belongs to one.</param>
 /// <param name="Changes">What changed (serialised as JSON). Never a secret: properties named like one are redacted anyway.</param>
 /// <param name="Actor">Who did it when there is no authenticated request (a provider's webhook, a job).</param>
-public sealed record AuditEntry(
+internal sealed record AuditEntry(
     string Action,
     string TargetType,
     string TargetId,
@@ -34,7 +34,7 @@ public sealed record AuditEntry(
     string? Actor = null);
 
 /// <summary>Every action the log knows; a new mutation adds its action here (the admin filter accepts only these).</summary>
-public static class AuditActions
+internal static class AuditActions
 {
     public const string OrganizationCreate = "organization.create";
     public const string OrganizationUpdate = "organization.update";

@@ -7,7 +7,7 @@ using FluentValidation;
 
 namespace Backstop.Infrastructure.Audit;
 
-public sealed record ListAuditRequest : PageRequest
+internal sealed record ListAuditRequest : PageRequest
 {
     [QueryParam] public string? OrganizationId { get; init; }
 
@@ -20,7 +20,7 @@ public sealed record ListAuditRequest : PageRequest
     internal string? NormalizedAction => Action?.Trim().ToLowerInvariant();
 }
 
-public sealed record AuditEntryView(
+internal sealed record AuditEntryView(
     string Id,
     DateTimeOffset OccurredAt,
     string Actor,
@@ -31,10 +31,10 @@ public sealed record AuditEntryView(
     string? RequestId,
     JsonElement? Changes);
 
-public sealed record ListAuditResponse(IReadOnlyList<AuditEntryView> Items, string? NextCursor);
+internal sealed record ListAuditResponse(IReadOnlyList<AuditEntryView> Items, string? NextCursor);
 
 /// <summary><c>GET /v1/admin/audit?organizationId=&amp;actor=&amp;action=</c>: who changed what, newest first, paginated.</summary>
-public sealed class ListAudit(Db db) : Endpoint<ListAuditRequest, ListAuditResponse>
+internal sealed class ListAudit(Db db) : Endpoint<ListAuditRequest, ListAuditResponse>
 {
     public override void Configure()
     {

@@ -4,7 +4,7 @@ namespace Backstop.Infrastructure.Configuration;
 /// The verbs of the <c>backstop</c> binary. Anything not recognised is refused (exit 2) rather than treated as
 /// "serve": a typo such as <c>backstop migarte</c> must not start a second instance on the service's port.
 /// </summary>
-public static class CommandLine
+internal static class CommandLine
 {
     public const int Usage = 2;
 
@@ -60,7 +60,7 @@ public static class CommandLine
         """;
 }
 
-public static class BackstopConfiguration
+internal static class BackstopConfiguration
 {
     /// <summary>
     /// Puts <c>appsettings.json</c> (and the environment's file) beside the binary below everything else, so a

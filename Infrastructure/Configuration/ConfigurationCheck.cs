@@ -4,12 +4,12 @@ using System.Reflection;
 namespace Backstop.Infrastructure.Configuration;
 
 /// <summary>Options that can say what is wrong with themselves, as sentences naming the configuration key.</summary>
-public interface IValidatedOptions
+internal interface IValidatedOptions
 {
     IEnumerable<string> Validate();
 }
 
-public sealed class InvalidConfigurationException(IReadOnlyList<string> problems)
+internal sealed class InvalidConfigurationException(IReadOnlyList<string> problems)
     : Exception("Invalid configuration:" + Environment.NewLine + string.Join(Environment.NewLine, problems.Select(p => "  - " + p)))
 {
     public IReadOnlyList<string> Problems { get; } = problems;
@@ -20,7 +20,7 @@ public sealed class InvalidConfigurationException(IReadOnlyList<string> problems
 /// fixing them one start at a time: <c>ValidateOnStart</c> stops at the first class that fails, and the binder at
 /// the first value it cannot convert.
 /// </summary>
-public sealed class ConfigurationCheck
+internal sealed class ConfigurationCheck
 {
     private readonly List<(string Section, Type Type)> entries = [];
     private readonly List<Func<IConfiguration, IEnumerable<string>>> rules = [];
@@ -81,7 +81,7 @@ public sealed class ConfigurationCheck
     };
 }
 
-public static class ConfigurationCheckExtensions
+internal static class ConfigurationCheckExtensions
 {
     /// <summary>Binds <typeparamref name="T"/> to <paramref name="section"/> and adds it to the start-up check.</summary>
     public static IServiceCollection AddCheckedOptions<T>(this IServiceCollection services, string section)

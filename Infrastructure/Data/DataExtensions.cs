@@ -3,7 +3,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Backstop.Infrastructure.Data;
 
-public static class DataExtensions
+internal static class DataExtensions
 {
     public static IServiceCollection AddData(this IServiceCollection services)
     {

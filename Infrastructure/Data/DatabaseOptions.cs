@@ -2,7 +2,7 @@ using Backstop.Infrastructure.Configuration;
 
 namespace Backstop.Infrastructure.Data;
 
-public sealed class DatabaseOptions : IValidatedOptions
+internal sealed class DatabaseOptions : IValidatedOptions
 {
     public const string Section = "Database";
 
@@ -28,7 +28,7 @@ public sealed class DatabaseOptions : IValidatedOptions
     }
 }
 
-public enum Dialect
+internal enum Dialect
 {
     Sqlite,
     Postgres,

@@ -12,7 +12,7 @@ namespace Backstop.Infrastructure.Data;
 /// runs units of work in transactions. Slices write portable SQL and ask <see cref="Dialect"/> only where a
 /// statement must differ.
 /// </summary>
-public sealed class Db : IAsyncDisposable
+internal sealed class Db : IAsyncDisposable
 {
     private readonly NpgsqlDataSource? dataSource;
     private readonly string? sqliteConnectionString;

@@ -4,7 +4,7 @@ using Dapper;
 
 namespace Backstop.Infrastructure.Data;
 
-public sealed record Migration(string Id, string Module, string Sql);
+internal sealed record Migration(string Id, string Module, string Sql);
 
 /// <summary>
 /// Applies the embedded, numbered SQL migrations of every slice (<c>**/Migrations/{sqlite|postgres}/NNNN_name.sql</c>),
@@ -13,7 +13,7 @@ public sealed record Migration(string Id, string Module, string Sql);
 /// Instances starting together are serialised: <c>pg_advisory_lock</c> on PostgreSQL, the database write lock
 /// (<c>BEGIN IMMEDIATE</c>) around each migration on SQLite.
 /// </summary>
-public sealed class Migrator(Db db, TimeProvider time, ILogger<Migrator> log)
+internal sealed class Migrator(Db db, TimeProvider time, ILogger<Migrator> log)
 {
     // An arbitrary constant shared by every Backstop instance: the key of the advisory lock that serialises migrations.
     private const long AdvisoryLockKey = 0x4261636b73746f70; // "Backstop"

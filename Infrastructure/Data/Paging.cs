@@ -8,7 +8,7 @@ using FluentValidation;
 namespace Backstop.Infrastructure.Data;
 
 /// <summary>Query parameters of every list endpoint: <c>?limit=</c> (1–100, default 50) and an opaque <c>?cursor=</c>.</summary>
-public abstract record PageRequest
+internal abstract record PageRequest
 {
     [QueryParam] public int? Limit { get; init; }
     [QueryParam] public string? Cursor { get; init; }
@@ -20,12 +20,12 @@ public abstract record PageRequest
 }
 
 /// <summary>The one list envelope of the API: <c>{ "items": [...], "nextCursor": "…" | null }</c>.</summary>
-public sealed record Page<T>(IReadOnlyList<T> Items, string? NextCursor)
+internal sealed record Page<T>(IReadOnlyList<T> Items, string? NextCursor)
 {
     public Page<TOut> Map<TOut>(Func<T, TOut> map) => new(Items.Select(map).ToList(), NextCursor);
 }
 
-public static class Paging
+internal static class Paging
 {
     public static string Encode(string id) => Convert.ToBase64String(Encoding.UTF8.GetBytes(id)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
@@ -80,7 +80,7 @@ public static class Paging
             : new Page<T>(rowsPlusOne, null);
 }
 
-public static class PagingValidation
+internal static class PagingValidation
 {
     public static void AddPagingRules<T>(this AbstractValidator<T> validator) where T : PageRequest
     {

@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Http.Features;
 
 namespace Backstop.Infrastructure.Errors;
 
-public static class ErrorHandling
+internal static class ErrorHandling
 {
     /// <summary>
     /// <c>HttpContext.Items</c> key set when the response is a refusal the operator chose by configuration (a provider

@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 namespace Backstop.Infrastructure.Errors;
 
 /// <summary>An RFC 9457 problem details body with Backstop's stable machine-readable <see cref="Code"/>.</summary>
-public sealed record Problem(
+internal sealed record Problem(
     string Type,
     string Title,
     int Status,
@@ -72,7 +72,7 @@ public sealed record Problem(
 /// Thrown by handlers for a business rule that stops the request: becomes a problem response with
 /// <paramref name="status"/> and the stable <paramref name="code"/>.
 /// </summary>
-public class ProblemException(int status, string code, string detail, IDictionary<string, string>? headers = null)
+internal class ProblemException(int status, string code, string detail, IDictionary<string, string>? headers = null)
     : Exception(detail)
 {
     public int Status { get; } = status;

@@ -4,7 +4,7 @@ namespace Backstop.Infrastructure.Inbox;
 
 /// <summary>A stored inbound event as handlers see it. <see cref="Payload"/> is the raw body as received (for
 /// form-encoded providers such as Twilio: a JSON object of the form fields).</summary>
-public sealed record WebhookEvent(
+internal sealed record WebhookEvent(
     string Id,
     string Provider,
     string EventId,
@@ -16,7 +16,7 @@ public sealed record WebhookEvent(
 /// <summary>What a handler gets: the event, and the open transaction in which the inbox processes it. Everything a
 /// handler writes (its own rows, outbox messages) must go through this connection and transaction, so that the
 /// effects and the event's "processed" mark commit together or not at all.</summary>
-public sealed record WebhookContext(DbConnection Connection, DbTransaction Transaction, WebhookEvent Event);
+internal sealed record WebhookContext(DbConnection Connection, DbTransaction Transaction, WebhookEvent Event);
 
 /// <summary>
 /// A slice's handler for one provider's event types. Registered in DI as <see cref="IWebhookHandler"/> (scoped);
@@ -29,7 +29,7 @@ public sealed record WebhookContext(DbConnection Connection, DbTransaction Trans
 /// Throwing rolls the whole transaction back (every handler's writes); the inbox records the error and retries
 /// later, running all handlers again.
 /// </summary>
-public interface IWebhookHandler
+internal interface IWebhookHandler
 {
     string Provider { get; }
 
@@ -45,7 +45,7 @@ public interface IWebhookHandler
 /// Optional: the body a provider must be answered with instead of an empty 200 (Twilio inbound SMS expects TwiML).
 /// Computed from the event alone, so a duplicate delivery gets the same answer as the first one.
 /// </summary>
-public interface IWebhookReply
+internal interface IWebhookReply
 {
     string Provider { get; }
 
@@ -54,4 +54,4 @@ public interface IWebhookReply
     WebhookReplyBody Reply(WebhookEvent webhookEvent);
 }
 
-public sealed record WebhookReplyBody(string ContentType, string Body);
+internal sealed record WebhookReplyBody(string ContentType, string Body);

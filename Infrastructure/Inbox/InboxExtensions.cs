@@ -3,7 +3,7 @@ using Backstop.Infrastructure.Jobs;
 
 namespace Backstop.Infrastructure.Inbox;
 
-public static class InboxExtensions
+internal static class InboxExtensions
 {
     /// <summary>The webhook inbox engine: its settings, the signature dispatch per route, the inbox and its jobs.
     /// Slices add handlers (<see cref="IWebhookHandler"/>); provider settings come from <c>AddProviders</c>.</summary>

@@ -147,4 +147,4 @@ internal sealed class ReceiveWebhook(WebhookProviders providers, WebhookInbox in
 }
 
 /// <summary>The acknowledgement of a delivery; <see cref="Duplicate"/> when the event was stored before.</summary>
-public sealed record WebhookReceived(bool Received, bool Duplicate);
+internal sealed record WebhookReceived(bool Received, bool Duplicate);

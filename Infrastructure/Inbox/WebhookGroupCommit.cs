@@ -8,7 +8,7 @@ using Prometheus;
 namespace Backstop.Infrastructure.Inbox;
 
 /// <summary>What a delivery got: its stored row id, or null for a duplicate of an event already stored.</summary>
-public sealed record IngestResult(string? Id)
+internal sealed record IngestResult(string? Id)
 {
     public bool Duplicate => Id is null;
 }
@@ -32,7 +32,7 @@ public sealed record IngestResult(string? Id)
 /// A batch is what is queued when the writer is free (at most <c>Webhooks:GroupCommitMaxBatch</c>), optionally
 /// waiting <c>Webhooks:GroupCommitWaitMilliseconds</c> (real time: a pacing delay, not business time) for more.
 /// </summary>
-public sealed class WebhookGroupCommit(Db db, WebhookInbox inbox, IServiceScopeFactory scopes, TimeProvider time, IOptions<WebhooksOptions> options, ILogger<WebhookGroupCommit> log)
+internal sealed class WebhookGroupCommit(Db db, WebhookInbox inbox, IServiceScopeFactory scopes, TimeProvider time, IOptions<WebhooksOptions> options, ILogger<WebhookGroupCommit> log)
     : BackgroundService
 {
     private sealed record Pending(IncomingWebhook Incoming, TaskCompletionSource<IngestResult> Done);

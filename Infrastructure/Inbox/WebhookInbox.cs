@@ -7,7 +7,7 @@ using Prometheus;
 namespace Backstop.Infrastructure.Inbox;
 
 /// <summary>A row of <c>webhook_events</c>.</summary>
-public sealed record WebhookEventRow
+internal sealed record WebhookEventRow
 {
     public string Id { get; init; } = "";
     public string Provider { get; init; } = "";
@@ -27,7 +27,7 @@ public sealed record WebhookEventRow
     public WebhookEvent ToEvent() => new(Id, Provider, EventId, EventType, Payload, ReceivedAt, Attempts);
 }
 
-public static class WebhookStatus
+internal static class WebhookStatus
 {
     public const string Received = "received";
     public const string Processing = "processing";
@@ -39,7 +39,7 @@ public static class WebhookStatus
     public static readonly string[] All = [Received, Processing, Processed, Ignored, Failed, Dead];
 }
 
-public enum ProcessOutcome
+internal enum ProcessOutcome
 {
     /// <summary>Someone else holds or finished the event, or it is not due: nothing was done.</summary>
     NotClaimed,
@@ -49,7 +49,7 @@ public enum ProcessOutcome
     Dead,
 }
 
-public static class WebhookMetrics
+internal static class WebhookMetrics
 {
     public static readonly Counter Received = Metrics.CreateCounter("backstop_webhooks_received_total", "Webhook deliveries stored (first delivery of an event).", "provider");
     public static readonly Counter Duplicate = Metrics.CreateCounter("backstop_webhooks_duplicate_total", "Webhook deliveries of an event already stored.", "provider");
@@ -68,7 +68,7 @@ public static class WebhookMetrics
 /// are rolled back. Deliveries arriving through the receive endpoint are stored and processed together in batches
 /// by <see cref="WebhookGroupCommit"/>; the inbox job, replays and tests use the per-event path here.
 /// </summary>
-public sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory scopes, IOptions<WebhooksOptions> options, ILogger<WebhookInbox> log)
+internal sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory scopes, IOptions<WebhooksOptions> options, ILogger<WebhookInbox> log)
 {
     private const int MaxErrorLength = 2000;
 

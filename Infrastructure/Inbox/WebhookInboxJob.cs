@@ -10,7 +10,7 @@ namespace Backstop.Infrastructure.Inbox;
 /// inline processing never ran (the instance stopped between storing and processing). Each event is claimed by
 /// the same conditional update as inline processing, so the job and a request never both run a handler.
 /// </summary>
-public sealed class WebhookInboxJob(Db db, TimeProvider time, WebhookInbox inbox, IOptions<WebhooksOptions> options, ILogger<WebhookInboxJob> log)
+internal sealed class WebhookInboxJob(Db db, TimeProvider time, WebhookInbox inbox, IOptions<WebhooksOptions> options, ILogger<WebhookInboxJob> log)
     : IRecurringJob
 {
     // A run is bounded so that one minute's run does not overlap the next one's schedule for long.

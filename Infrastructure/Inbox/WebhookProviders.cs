@@ -17,10 +17,10 @@ using StripeException = Stripe.StripeException;
 namespace Backstop.Infrastructure.Inbox;
 
 /// <summary>A delivery whose signature checked out: what the inbox stores.</summary>
-public sealed record IncomingWebhook(string Provider, string EventId, string EventType, string Payload);
+internal sealed record IncomingWebhook(string Provider, string EventId, string EventType, string Payload);
 
 /// <summary>The routes of the inbox; the provider and, for Twilio, the event type follow from the route.</summary>
-public enum WebhookRoute
+internal enum WebhookRoute
 {
     Stripe,
     Clerk,
@@ -35,7 +35,7 @@ public enum WebhookRoute
 /// Per provider: whether it is configured, how its signature is checked over the raw body, and where its event id
 /// and type are. Nothing here parses a body before its signature (or token) has been checked.
 /// </summary>
-public sealed class WebhookProviders(
+internal sealed class WebhookProviders(
     TimeProvider time,
     IOptions<WebhooksOptions> inbox,
     IOptions<StripeOptions> stripe,

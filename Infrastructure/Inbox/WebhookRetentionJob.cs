@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 namespace Backstop.Infrastructure.Inbox;
 
 /// <summary>Daily: deletes processed and ignored events past their retention, and dead ones past theirs, in bounded batches.</summary>
-public sealed class WebhookRetentionJob(Db db, TimeProvider time, IOptions<WebhooksOptions> options, JobContext context) : IRecurringJob
+internal sealed class WebhookRetentionJob(Db db, TimeProvider time, IOptions<WebhooksOptions> options, JobContext context) : IRecurringJob
 {
     public static string Id => "webhook-retention";
     public static string DefaultCron => "0 3 * * *";

@@ -3,7 +3,7 @@ using Backstop.Infrastructure.Configuration;
 namespace Backstop.Infrastructure.Inbox;
 
 /// <summary>Settings of the inbox itself (section <c>Webhooks</c>). Providers are enabled by their own sections.</summary>
-public sealed class WebhooksOptions : IValidatedOptions
+internal sealed class WebhooksOptions : IValidatedOptions
 {
     public const string Section = "Webhooks";
 

@@ -6,7 +6,7 @@ namespace Backstop.Infrastructure.Jobs;
 /// its next batch boundary (<see cref="Data.BatchedDelete"/> looks at it between batches). Outside a run (a job
 /// resolved directly) it is never signalled.
 /// </summary>
-public sealed class JobContext
+internal sealed class JobContext
 {
     public string? JobId { get; internal set; }
 

@@ -7,7 +7,7 @@ using Serilog.Context;
 
 namespace Backstop.Infrastructure.Jobs;
 
-public sealed record JobRun
+internal sealed record JobRun
 {
     public string Id { get; init; } = "";
     public string JobId { get; init; } = "";
@@ -22,7 +22,7 @@ public sealed record JobRun
     public string? Counts { get; init; }
 }
 
-public sealed class JobFailedException(string jobId, string error) : Exception($"Job {jobId} failed: {error}");
+internal sealed class JobFailedException(string jobId, string error) : Exception($"Job {jobId} failed: {error}");
 
 /// <summary>
 /// Runs a recurring job under a lease row in our own database. Taking the lease is one conditional upsert: it
@@ -34,7 +34,7 @@ public sealed class JobFailedException(string jobId, string error) : Exception($
 /// or no renewal succeeded before it expired) is told through <see cref="JobContext.Stop"/>, stops at its next
 /// batch and is recorded as <c>interrupted</c>. A crashed run renews nothing, so its lease expires by itself.
 /// </summary>
-public sealed class JobRunner(
+internal sealed class JobRunner(
     IServiceScopeFactory scopes,
     Db db,
     TimeProvider time,

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Options;
 namespace Backstop.Infrastructure.Jobs;
 
 /// <summary>Deletes <c>job_runs</c> rows older than <c>Jobs:RunRetentionDays</c>, in bounded batches.</summary>
-public sealed class JobRunsRetentionJob(Db db, TimeProvider time, IOptions<JobsOptions> options, JobContext context) : IRecurringJob
+internal sealed class JobRunsRetentionJob(Db db, TimeProvider time, IOptions<JobsOptions> options, JobContext context) : IRecurringJob
 {
     // Small enough that one batch holds SQLite's single writer lock for milliseconds, not seconds.
     private const int BatchSize = 1000;

@@ -12,7 +12,7 @@ using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Jobs;
 
-public static class JobsExtensions
+internal static class JobsExtensions
 {
     public static IServiceCollection AddJobs(this IServiceCollection services)
     {

@@ -2,7 +2,7 @@ using Backstop.Infrastructure.Configuration;
 
 namespace Backstop.Infrastructure.Jobs;
 
-public sealed class JobsOptions : IValidatedOptions
+internal sealed class JobsOptions : IValidatedOptions
 {
     public const string Section = "Jobs";
     public const string Disabled = "disabled";

@@ -8,7 +8,7 @@ using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Jobs;
 
-public sealed record ListJobsRequest : PageRequest
+internal sealed record ListJobsRequest : PageRequest
 {
     /// <summary>Only runs of this job.</summary>
     [QueryParam] public string? JobId { get; init; }
@@ -18,12 +18,12 @@ public sealed record ListJobsRequest : PageRequest
 /// <param name="Enabled">Whether Hangfire holds the schedule now: false when disabled by configuration or removed through the dashboard.</param>
 /// <param name="State"><c>scheduled</c>, <c>disabled</c> (by <c>Jobs:Schedules</c>) or <c>removed</c> (through the dashboard, until the next start).</param>
 /// <param name="NextRunAt">When it runs next (UTC), computed from the schedule and the clock; null unless scheduled.</param>
-public sealed record JobInfo(string Id, string Schedule, bool Enabled, string State, DateTimeOffset? NextRunAt);
+internal sealed record JobInfo(string Id, string Schedule, bool Enabled, string State, DateTimeOffset? NextRunAt);
 
-public sealed record ListJobsResponse(IReadOnlyList<JobInfo> Jobs, IReadOnlyList<JobRun> Runs, string? NextCursor);
+internal sealed record ListJobsResponse(IReadOnlyList<JobInfo> Jobs, IReadOnlyList<JobRun> Runs, string? NextCursor);
 
 /// <summary><c>GET /v1/admin/jobs</c>: the recurring jobs with their schedules, and their runs, newest first.</summary>
-public sealed class ListJobs(
+internal sealed class ListJobs(
     Db db, IEnumerable<RecurringJobDefinition> definitions, IOptions<JobsOptions> options, JobStorage storage, TimeProvider time)
     : Endpoint<ListJobsRequest, ListJobsResponse>
 {

@@ -4,7 +4,7 @@ namespace Backstop.Infrastructure.Jobs;
 /// A sweep that runs on a schedule. Implementations are idempotent: a run may be skipped (lease held elsewhere),
 /// repeated, or cut short, and the next run picks up what is left. They return how many items they handled.
 /// </summary>
-public interface IRecurringJob
+internal interface IRecurringJob
 {
     /// <summary>Stable id: the Hangfire recurring job id, the <c>job_runs.job_id</c> and the key under <c>Jobs:Schedules</c>.</summary>
     static abstract string Id { get; }
@@ -19,14 +19,14 @@ public interface IRecurringJob
 /// A job that counts more than its item total (items done and failed, bytes freed, batches). Read once the run ends,
 /// successful or not, and stored in <c>job_runs.counts</c>.
 /// </summary>
-public interface IReportsCounts
+internal interface IReportsCounts
 {
     IReadOnlyDictionary<string, long> Counts { get; }
 }
 
-public sealed record RecurringJobDefinition(string Id, string DefaultCron, Type Type);
+internal sealed record RecurringJobDefinition(string Id, string DefaultCron, Type Type);
 
-public static class RecurringJobRegistration
+internal static class RecurringJobRegistration
 {
     public static IServiceCollection AddRecurringJob<T>(this IServiceCollection services) where T : class, IRecurringJob
     {

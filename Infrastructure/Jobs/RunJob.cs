@@ -6,13 +6,13 @@ using FastEndpoints;
 
 namespace Backstop.Infrastructure.Jobs;
 
-public sealed record RunJobRequest
+internal sealed record RunJobRequest
 {
     public string Id { get; init; } = "";
 }
 
 /// <summary><c>POST /v1/admin/jobs/{id}/run</c>: runs a job now, under the same lease as scheduled runs.</summary>
-public sealed class RunJob(JobRunner runner, IAuditLog audit) : Endpoint<RunJobRequest, JobRun>
+internal sealed class RunJob(JobRunner runner, IAuditLog audit) : Endpoint<RunJobRequest, JobRun>
 {
     public override void Configure()
     {

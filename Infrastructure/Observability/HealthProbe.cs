@@ -8,7 +8,7 @@ namespace Backstop.Infrastructure.Observability;
 /// (<c>--urls</c>, <c>ASPNETCORE_URLS</c>, <c>urls</c>, <c>http_ports</c>, <c>Kestrel:Endpoints</c>), so a container
 /// whose service moved off 8080 does not report itself unhealthy.
 /// </summary>
-public static class HealthProbe
+internal static class HealthProbe
 {
     public const string DefaultUrl = "http://127.0.0.1:8080/health/ready";
 

@@ -10,7 +10,7 @@ using Serilog.Formatting.Compact;
 
 namespace Backstop.Infrastructure.Observability;
 
-public static class ObservabilityExtensions
+internal static class ObservabilityExtensions
 {
     public const string RequestIdHeader = "X-Request-Id";
 
@@ -99,7 +99,7 @@ public static class ObservabilityExtensions
 }
 
 /// <summary>Ready when the database answers and every migration this binary carries is recorded.</summary>
-public sealed class DatabaseHealthCheck(Db db, Migrator migrator) : IHealthCheck
+internal sealed class DatabaseHealthCheck(Db db, Migrator migrator) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default)
     {

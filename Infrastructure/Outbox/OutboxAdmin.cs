@@ -9,7 +9,7 @@ using FluentValidation;
 
 namespace Backstop.Infrastructure.Outbox;
 
-public sealed record ListOutboxRequest : PageRequest
+internal sealed record ListOutboxRequest : PageRequest
 {
     /// <summary><c>pending</c>, <c>sending</c>, <c>sent</c> or <c>dead</c>.</summary>
     [QueryParam] public string? Status { get; init; }
@@ -22,7 +22,7 @@ public sealed record ListOutboxRequest : PageRequest
 }
 
 /// <summary>An outbox message as operators see it. The payload is left out: it can hold one-time codes.</summary>
-public sealed record OutboxMessageView
+internal sealed record OutboxMessageView
 {
     public string Id { get; init; } = "";
     public string Channel { get; init; } = "";
@@ -42,7 +42,7 @@ public sealed record OutboxMessageView
 
 
 /// <summary><c>GET /v1/admin/outbox?status=&amp;channel=</c>: outbox messages, newest first, paginated.</summary>
-public sealed class ListOutbox(Db db) : Endpoint<ListOutboxRequest, Page<OutboxMessageView>>
+internal sealed class ListOutbox(Db db) : Endpoint<ListOutboxRequest, Page<OutboxMessageView>>
 {
     public override void Configure()
     {
@@ -77,7 +77,7 @@ public sealed class ListOutbox(Db db) : Endpoint<ListOutboxRequest, Page<OutboxM
     }
 }
 
-public sealed record RetryOutboxRequest
+internal sealed record RetryOutboxRequest
 {
     public string Id { get; init; } = "";
 }
@@ -86,7 +86,7 @@ public sealed record RetryOutboxRequest
 /// <c>POST /v1/admin/outbox/{id}/retry</c>: a dead message gets a fresh set of attempts, due now. Attempt numbers
 /// continue (the allowance is raised instead of the counter reset), so the history never shows two "attempt 1".
 /// </summary>
-public sealed class RetryOutboxMessage(Db db, TimeProvider time, OutboxSignal signal, IAuditLog audit, Microsoft.Extensions.Options.IOptions<OutboxOptions> options) : Endpoint<RetryOutboxRequest, OutboxMessageView>
+internal sealed class RetryOutboxMessage(Db db, TimeProvider time, OutboxSignal signal, IAuditLog audit, Microsoft.Extensions.Options.IOptions<OutboxOptions> options) : Endpoint<RetryOutboxRequest, OutboxMessageView>
 {
     public override void Configure()
     {
@@ -128,12 +128,12 @@ public sealed class RetryOutboxMessage(Db db, TimeProvider time, OutboxSignal si
     }
 }
 
-public sealed record GetOutboxRequest
+internal sealed record GetOutboxRequest
 {
     public string Id { get; init; } = "";
 }
 
-public sealed record OutboxAttemptView
+internal sealed record OutboxAttemptView
 {
     public int Attempt { get; init; }
     public string Outcome { get; init; } = "";
@@ -143,10 +143,10 @@ public sealed record OutboxAttemptView
     public DateTimeOffset FinishedAt { get; init; }
 }
 
-public sealed record OutboxMessageDetail(OutboxMessageView Message, IReadOnlyList<OutboxAttemptView> Attempts);
+internal sealed record OutboxMessageDetail(OutboxMessageView Message, IReadOnlyList<OutboxAttemptView> Attempts);
 
 /// <summary><c>GET /v1/admin/outbox/{id}</c>: one message and every delivery attempt it had.</summary>
-public sealed class GetOutboxMessage(Db db) : Endpoint<GetOutboxRequest, OutboxMessageDetail>
+internal sealed class GetOutboxMessage(Db db) : Endpoint<GetOutboxRequest, OutboxMessageDetail>
 {
     public override void Configure()
     {

@@ -7,7 +7,7 @@ namespace Backstop.Infrastructure.Outbox;
 /// Every side effect (email, SMS, provider call) is a row in <c>outbox_messages</c>, written in the caller's own
 /// transaction, so the message exists exactly when the state change that caused it committed.
 /// </summary>
-public interface IOutbox
+internal interface IOutbox
 {
     /// <summary>
     /// Stores the message in the caller's transaction. The idempotency key is unique: enqueuing the same logical
@@ -29,15 +29,15 @@ public interface IOutbox
 /// <param name="Payload">The channel's payload, stored as JSON.</param>
 /// <param name="Reference">Optional id of the enqueuing slice's row this message is about (e.g. an <c>sms_messages</c> id), for <see cref="IOutboxListener"/>s.</param>
 /// <param name="Sensitive">The payload holds a secret (a one-time code): it is erased once the message is sent or dead.</param>
-public sealed record OutboxEnvelope(string Channel, string IdempotencyKey, JsonElement Payload, string? Reference = null, bool Sensitive = false)
+internal sealed record OutboxEnvelope(string Channel, string IdempotencyKey, JsonElement Payload, string? Reference = null, bool Sensitive = false)
 {
     public static OutboxEnvelope Create<T>(string channel, string idempotencyKey, T payload, string? reference = null, bool sensitive = false) =>
         new(channel, idempotencyKey, JsonSerializer.SerializeToElement(payload, OutboxJson.Options), reference, sensitive);
 }
 
-public sealed record EnqueueResult(string Id, bool Created);
+internal sealed record EnqueueResult(string Id, bool Created);
 
-public static class OutboxStatus
+internal static class OutboxStatus
 {
     public const string Pending = "pending";
     public const string Sending = "sending";
@@ -45,13 +45,13 @@ public static class OutboxStatus
     public const string Dead = "dead";
 }
 
-public static class OutboxJson
+internal static class OutboxJson
 {
     public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web);
 }
 
 /// <summary>A claimed message as a channel sees it.</summary>
-public sealed record OutboxMessage
+internal sealed record OutboxMessage
 {
     public string Id { get; init; } = "";
     public string Channel { get; init; } = "";
@@ -78,7 +78,7 @@ public sealed record OutboxMessage
 }
 
 /// <summary>Delivers the messages of one channel. Registered as a singleton <see cref="IOutboxChannel"/>.</summary>
-public interface IOutboxChannel
+internal interface IOutboxChannel
 {
     string Name { get; }
 
@@ -95,7 +95,7 @@ public interface IOutboxChannel
     Task PrepareAsync(OutboxMessage message, CancellationToken ct) => Task.CompletedTask;
 }
 
-public enum DeliveryOutcome
+internal enum DeliveryOutcome
 {
     Sent,
     Transient,
@@ -103,7 +103,7 @@ public enum DeliveryOutcome
 }
 
 /// <param name="ErrorCode">The provider's own error code (Twilio's 21211, 21610, …), for slices that show it.</param>
-public sealed record DeliveryResult(DeliveryOutcome Outcome, string? ProviderId = null, string? Error = null, TimeSpan? RetryAfter = null, string? ErrorCode = null)
+internal sealed record DeliveryResult(DeliveryOutcome Outcome, string? ProviderId = null, string? Error = null, TimeSpan? RetryAfter = null, string? ErrorCode = null)
 {
     public static DeliveryResult Sent(string? providerId = null) => new(DeliveryOutcome.Sent, providerId);
 
@@ -116,7 +116,7 @@ public sealed record DeliveryResult(DeliveryOutcome Outcome, string? ProviderId 
 /// Told when a message reaches a final state (<c>sent</c> or <c>dead</c>), inside the transaction that records it,
 /// so a slice's own status row changes together with the outbox row. Registered as a singleton.
 /// </summary>
-public interface IOutboxListener
+internal interface IOutboxListener
 {
     Task OnFinishedAsync(DbConnection connection, DbTransaction transaction, OutboxMessage message, DeliveryResult result, CancellationToken ct);
 }

@@ -13,7 +13,7 @@ namespace Backstop.Infrastructure.Outbox;
 /// on SQLite writers are serialised; either way one instance gets it. Results are recorded only while the claim
 /// token still matches, so a delivery that outlived its lease cannot overwrite the newer claim's outcome.
 /// </summary>
-public sealed class OutboxDispatcher(
+internal sealed class OutboxDispatcher(
     Db db,
     TimeProvider time,
     IEnumerable<IOutboxChannel> channels,

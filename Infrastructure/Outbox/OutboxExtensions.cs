@@ -5,7 +5,7 @@ using Backstop.Infrastructure.Outbox.Sms;
 
 namespace Backstop.Infrastructure.Outbox;
 
-public static class OutboxExtensions
+internal static class OutboxExtensions
 {
     /// <summary>The outbox (store, dispatcher, loop, sweep job) with its email and SMS channels.</summary>
     public static IServiceCollection AddOutbox(this IServiceCollection services)

@@ -2,7 +2,7 @@ using Backstop.Infrastructure.Configuration;
 
 namespace Backstop.Infrastructure.Outbox;
 
-public sealed class OutboxOptions : IValidatedOptions
+internal sealed class OutboxOptions : IValidatedOptions
 {
     public const string Section = "Outbox";
 
@@ -61,7 +61,7 @@ public sealed class OutboxOptions : IValidatedOptions
     }
 }
 
-public sealed class OutboxChannelOptions
+internal sealed class OutboxChannelOptions
 {
     public int? MaxAttempts { get; set; }
     public double? BaseDelaySeconds { get; set; }

@@ -8,7 +8,7 @@ namespace Backstop.Infrastructure.Outbox;
 /// while the queue is empty looks to an alert (<c>absent()</c>, a dashboard's last value) like a broken exporter.
 /// Refreshed at start-up and by each outbox sweep.
 /// </summary>
-public sealed class OutboxPendingGauge(Db db, IEnumerable<IOutboxChannel> channels)
+internal sealed class OutboxPendingGauge(Db db, IEnumerable<IOutboxChannel> channels)
 {
     public async Task RefreshAsync(CancellationToken ct)
     {

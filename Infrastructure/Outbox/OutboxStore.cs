@@ -98,7 +98,7 @@ internal sealed class OutboxStore(TimeProvider time, IOptions<OutboxOptions> opt
 }
 
 /// <summary>Wakes the dispatch loop of this instance. Notifications coalesce: many enqueues, one wake-up.</summary>
-public sealed class OutboxSignal
+internal sealed class OutboxSignal
 {
     private readonly SemaphoreSlim semaphore = new(0, 1);
 

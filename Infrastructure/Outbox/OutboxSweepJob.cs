@@ -9,7 +9,7 @@ namespace Backstop.Infrastructure.Outbox;
 /// The safety net behind the dispatch loop: delivers whatever is due (including messages whose instance died while
 /// holding them), deletes <c>sent</c> messages past retention in bounded batches, and refreshes the pending gauge.
 /// </summary>
-public sealed class OutboxSweepJob(OutboxDispatcher dispatcher, Db db, TimeProvider time, IOptions<OutboxOptions> options, JobContext context, OutboxPendingGauge gauge) : IRecurringJob
+internal sealed class OutboxSweepJob(OutboxDispatcher dispatcher, Db db, TimeProvider time, IOptions<OutboxOptions> options, JobContext context, OutboxPendingGauge gauge) : IRecurringJob
 {
     // Small enough that one delete holds SQLite's single writer lock for milliseconds.
     private const int BatchSize = 1000;

@@ -8,7 +8,7 @@ using Backstop.Infrastructure.Providers.Twilio;
 
 namespace Backstop.Infrastructure.Providers;
 
-public static class ProvidersExtensions
+internal static class ProvidersExtensions
 {
     /// <summary>The top-level setting: this service's address as providers reach it; callback URLs are built from it.</summary>
     public const string PublicBaseUrl = "PublicBaseUrl";

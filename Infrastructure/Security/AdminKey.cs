@@ -9,7 +9,7 @@ namespace Backstop.Infrastructure.Security;
 /// one, stores only its hash and prints it once. Several instances starting together agree on one key: the insert
 /// is <c>on conflict do nothing</c> and only the instance whose row landed prints its key.
 /// </summary>
-public sealed class AdminKey(Db db, IOptions<AdminOptions> options, TimeProvider time, ILogger<AdminKey> log)
+internal sealed class AdminKey(Db db, IOptions<AdminOptions> options, TimeProvider time, ILogger<AdminKey> log)
 {
     public const string Prefix = "bsa_";
     private string? hash;

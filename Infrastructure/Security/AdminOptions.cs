@@ -2,7 +2,7 @@ using Backstop.Infrastructure.Configuration;
 
 namespace Backstop.Infrastructure.Security;
 
-public sealed class AdminOptions : IValidatedOptions
+internal sealed class AdminOptions : IValidatedOptions
 {
     public const string Section = "Admin";
 
@@ -16,7 +16,7 @@ public sealed class AdminOptions : IValidatedOptions
     }
 }
 
-public sealed class SecurityOptions : IValidatedOptions
+internal sealed class SecurityOptions : IValidatedOptions
 {
     public const string Section = "Security";
 

@@ -12,7 +12,7 @@ namespace Backstop.Infrastructure.Security;
 /// What a slice plugs in to accept tenant API keys: given the presented bearer token, answer a principal, a failure
 /// (made with <see cref="AuthFailure.Fail"/>), or <c>null</c> when the token is not one of its keys.
 /// </summary>
-public interface IApiKeyAuthenticator
+internal interface IApiKeyAuthenticator
 {
     Task<AuthenticateResult?> AuthenticateAsync(string token, HttpContext context, CancellationToken ct);
 
@@ -27,7 +27,7 @@ public interface IApiKeyAuthenticator
 /// Counts failed authentications in the database, per client address + key prefix and per client address, and
 /// answers whether either is locked out. Checked before any key is verified.
 /// </summary>
-public interface IAuthLockout
+internal interface IAuthLockout
 {
     /// <summary>How long the pair or the address stays locked, or null when neither is.</summary>
     Task<TimeSpan?> LockedForAsync(string clientIp, string prefix, CancellationToken ct);
@@ -41,7 +41,7 @@ public interface IAuthLockout
     Task<TimeSpan?> RecordFailureAsync(string clientIp, string prefix, CancellationToken ct);
 }
 
-public static class BackstopClaims
+internal static class BackstopClaims
 {
     public const string Scheme = "ApiKey";
     public const string AdminRole = "admin";
@@ -51,7 +51,7 @@ public static class BackstopClaims
 }
 
 /// <summary>How authenticators fail a request, with a stable problem code.</summary>
-public static class AuthFailure
+internal static class AuthFailure
 {
     internal const string CodeKey = "backstop:auth-failure";
     internal const string GuessKey = "backstop:auth-guess";
@@ -76,7 +76,7 @@ public static class AuthFailure
 /// <see cref="IAuthLockout"/> is refused with 429 before any key is looked at, even a valid one: otherwise the
 /// answer would tell an attacker which guess was right. Challenges and refusals answer problem+json.
 /// </summary>
-public sealed class ApiKeyAuthenticationHandler(
+internal sealed class ApiKeyAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
     ILoggerFactory logger,
     UrlEncoder encoder,

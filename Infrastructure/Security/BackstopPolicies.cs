@@ -7,7 +7,7 @@ namespace Backstop.Infrastructure.Security;
 /// includes <c>read</c>; a key's claims carry exactly the scopes it was given and the policies apply the order.
 /// An authenticated key without the scope gets 403 <c>insufficient_scope</c>.
 /// </summary>
-public static class BackstopPolicies
+internal static class BackstopPolicies
 {
     public const string Read = "scope:read";
     public const string Write = "scope:write";

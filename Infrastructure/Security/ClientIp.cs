@@ -10,7 +10,7 @@ namespace Backstop.Infrastructure.Security;
 /// from the right (the hop the trusted proxy itself saw) past further trusted proxies. A header from anyone else is
 /// ignored, so a client cannot dodge the lockout by inventing addresses.
 /// </summary>
-public sealed class ClientIp(IOptions<SecurityOptions> options)
+internal sealed class ClientIp(IOptions<SecurityOptions> options)
 {
     /// <summary>What a request without a connection address (Unix socket, in-process host) is counted as.</summary>
     public const string Unknown = "unknown";

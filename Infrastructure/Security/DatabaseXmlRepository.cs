@@ -13,7 +13,7 @@ namespace Backstop.Infrastructure.Security;
 /// an antiforgery token the jobs dashboard issued on one instance is accepted by another. The keys are stored as the
 /// framework hands them over (the database is trusted like the rest of our state).
 /// </summary>
-public sealed class DatabaseXmlRepository(Db db, TimeProvider time) : IXmlRepository
+internal sealed class DatabaseXmlRepository(Db db, TimeProvider time) : IXmlRepository
 {
     // The framework calls these synchronously, rarely (key ring load and key creation).
     public IReadOnlyCollection<XElement> GetAllElements()
@@ -36,7 +36,7 @@ public sealed class DatabaseXmlRepository(Db db, TimeProvider time) : IXmlReposi
     }
 }
 
-public static class DataProtectionExtensions
+internal static class DataProtectionExtensions
 {
     public static IServiceCollection AddDatabaseDataProtection(this IServiceCollection services)
     {

@@ -3,7 +3,7 @@ using System.Text;
 
 namespace Backstop.Infrastructure.Security;
 
-public static class Secrets
+internal static class Secrets
 {
     /// <summary>
     /// SHA-256 as lowercase hex. Fit for high-entropy secrets (API keys, tokens) only: those cannot be guessed, so a

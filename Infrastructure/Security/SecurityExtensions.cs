@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.Authentication;
 
 namespace Backstop.Infrastructure.Security;
 
-public static class SecurityExtensions
+internal static class SecurityExtensions
 {
     public static IServiceCollection AddSecurity(this IServiceCollection services)
     {

@@ -8,7 +8,7 @@ namespace Backstop.Infrastructure.Security;
 /// organization claim; a principal without one (the operator's admin key, should an endpoint forget its policy) is
 /// refused with 403, never a server error.
 /// </summary>
-public static class TenantClaims
+internal static class TenantClaims
 {
     /// <summary>The caller's organization; tenant endpoints scope every query by it.</summary>
     public static string OrganizationId(this ClaimsPrincipal user) =>

@@ -1,11 +1,11 @@
 namespace Backstop.Infrastructure.Storage;
 
-public sealed record StoredFile(string Key, long Size, string ContentType);
+internal sealed record StoredFile(string Key, long Size, string ContentType);
 
-public sealed record FileDownload(Stream Content, long? Size, string ContentType);
+internal sealed record FileDownload(Stream Content, long? Size, string ContentType);
 
 /// <summary>Where files (recordings) live. Keys are paths made by the caller (<c>meetings/{id}/{bot}.mp3</c>).</summary>
-public interface IFileStore
+internal interface IFileStore
 {
     /// <summary>Stores the whole stream under the key (replacing what was there) and answers the size written.</summary>
     Task<StoredFile> PutAsync(string key, Stream content, string contentType, CancellationToken ct);

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Storage;
 
-public static class StorageExtensions
+internal static class StorageExtensions
 {
     public static IServiceCollection AddStorage(this IServiceCollection services)
     {

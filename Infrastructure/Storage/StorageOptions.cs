@@ -3,7 +3,7 @@ using Backstop.Infrastructure.Configuration;
 namespace Backstop.Infrastructure.Storage;
 
 /// <summary>Section <c>Storage</c>: where recordings are kept. <c>local</c> (a directory) by default, or any S3-compatible store.</summary>
-public sealed class StorageOptions : IValidatedOptions
+internal sealed class StorageOptions : IValidatedOptions
 {
     public const string Section = "Storage";
 
@@ -33,7 +33,7 @@ public sealed class StorageOptions : IValidatedOptions
     }
 }
 
-public sealed class S3StorageOptions
+internal sealed class S3StorageOptions
 {
     /// <summary>Empty: AWS S3 itself in <see cref="Region"/>. Set for MinIO, R2, s3rver, …</summary>
     public string? Endpoint { get; set; }

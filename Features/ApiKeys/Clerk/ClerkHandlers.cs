@@ -7,7 +7,7 @@ namespace Backstop.Features.ApiKeys.Clerk;
 /// Base of the Clerk handlers. Provisioning goes through the ApiKeys slice's directory, inside the inbox's
 /// transaction, so the organization, the member and the event's "processed" mark commit together or not at all.
 /// </summary>
-public abstract class ClerkHandler(IOrganizationDirectory directory, ClerkOrdering ordering, ILogger log) : IWebhookHandler
+internal abstract class ClerkHandler(IOrganizationDirectory directory, ClerkOrdering ordering, ILogger log) : IWebhookHandler
 {
     public string Provider => "clerk";
 
@@ -33,7 +33,7 @@ public abstract class ClerkHandler(IOrganizationDirectory directory, ClerkOrderi
 }
 
 /// <summary><c>user.created</c>: the user's personal organization, with the user as owner, in the inbox's transaction.</summary>
-public sealed class ClerkUserCreatedHandler(IOrganizationDirectory directory, ClerkOrdering ordering, ILogger<ClerkUserCreatedHandler> log)
+internal sealed class ClerkUserCreatedHandler(IOrganizationDirectory directory, ClerkOrdering ordering, ILogger<ClerkUserCreatedHandler> log)
     : ClerkHandler(directory, ordering, log)
 {
     public override bool Handles(string eventType) => eventType == "user.created";
@@ -48,7 +48,7 @@ public sealed class ClerkUserCreatedHandler(IOrganizationDirectory directory, Cl
 }
 
 /// <summary><c>organizationMembership.created</c>: the organization and the member with the mapped role.</summary>
-public sealed class ClerkMembershipCreatedHandler(IOrganizationDirectory directory, ClerkOrdering ordering, ILogger<ClerkMembershipCreatedHandler> log)
+internal sealed class ClerkMembershipCreatedHandler(IOrganizationDirectory directory, ClerkOrdering ordering, ILogger<ClerkMembershipCreatedHandler> log)
     : ClerkHandler(directory, ordering, log)
 {
     public override bool Handles(string eventType) => eventType == "organizationMembership.created";
@@ -63,7 +63,7 @@ public sealed class ClerkMembershipCreatedHandler(IOrganizationDirectory directo
 }
 
 /// <summary><c>user.deleted</c>: the user's memberships are removed everywhere.</summary>
-public sealed class ClerkUserDeletedHandler(IOrganizationDirectory directory, ClerkOrdering ordering, ILogger<ClerkUserDeletedHandler> log)
+internal sealed class ClerkUserDeletedHandler(IOrganizationDirectory directory, ClerkOrdering ordering, ILogger<ClerkUserDeletedHandler> log)
     : ClerkHandler(directory, ordering, log)
 {
     public override bool Handles(string eventType) => eventType == "user.deleted";

@@ -10,7 +10,7 @@ namespace Backstop.Features.ApiKeys.Clerk;
 /// processed at the same time (the database decides, not a read-then-write), and a creation is admitted only when no
 /// deletion at or after its own timestamp is recorded.
 /// </summary>
-public sealed class ClerkOrdering(TimeProvider time)
+internal sealed class ClerkOrdering(TimeProvider time)
 {
     /// <summary>True when a creation event of <paramref name="userId"/> at <paramref name="eventAt"/> (ms) may provision.</summary>
     public async Task<bool> AdmitCreationAsync(WebhookContext context, string userId, long eventAt, CancellationToken ct)

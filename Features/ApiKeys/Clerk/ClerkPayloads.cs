@@ -4,10 +4,10 @@ using Backstop.Features.ApiKeys;
 namespace Backstop.Features.ApiKeys.Clerk;
 
 /// <summary>A Clerk payload that lacks what provisioning needs. Processing fails (and is retried, then dead).</summary>
-public sealed class ClerkPayloadException(string message) : Exception(message);
+internal sealed class ClerkPayloadException(string message) : Exception(message);
 
 /// <summary>Reads Clerk's event envelopes (<c>{type, data, object: "event", timestamp}</c>) into provisioning requests.</summary>
-public static class ClerkPayloads
+internal static class ClerkPayloads
 {
     /// <summary><c>user.created</c>: a personal organization whose external id is the user id, with the user as owner.</summary>
     public static ProvisionRequest PersonalOrganization(string payload)

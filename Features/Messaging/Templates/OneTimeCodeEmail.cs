@@ -4,7 +4,7 @@ using Backstop.Infrastructure.Outbox.Email;
 namespace Backstop.Features.Messaging.Templates;
 
 /// <summary>The one-time code email, as plain text and HTML. Values are HTML-encoded; the code is digits only.</summary>
-public static class OneTimeCodeEmail
+internal static class OneTimeCodeEmail
 {
     public static EmailContent Render(string code, int minutes)
     {

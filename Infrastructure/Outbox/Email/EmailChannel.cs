@@ -9,12 +9,12 @@ using MimeKit;
 namespace Backstop.Infrastructure.Outbox.Email;
 
 /// <summary>What the <c>email</c> channel stores: a rendered message (templates render before enqueueing).</summary>
-public sealed record EmailPayload(string To, string Subject, string Text, string? Html);
+internal sealed record EmailPayload(string To, string Subject, string Text, string? Html);
 
 /// <summary>A rendered email template.</summary>
-public sealed record EmailContent(string Subject, string Text, string Html);
+internal sealed record EmailContent(string Subject, string Text, string Html);
 
-public static class OutboxEmail
+internal static class OutboxEmail
 {
     public const string Channel = "email";
 

@@ -3,7 +3,7 @@ using MimeKit;
 
 namespace Backstop.Infrastructure.Outbox.Email;
 
-public sealed class EmailOptions : IValidatedOptions
+internal sealed class EmailOptions : IValidatedOptions
 {
     public const string Section = "Email";
 
@@ -41,7 +41,7 @@ public sealed class EmailOptions : IValidatedOptions
     }
 }
 
-public sealed class SmtpOptions
+internal sealed class SmtpOptions
 {
     /// <summary>Setting it switches delivery from <c>.eml</c> files to SMTP.</summary>
     public string? Host { get; set; }

@@ -3,9 +3,9 @@ using Backstop.Infrastructure.Providers.Recall;
 namespace Backstop.Infrastructure.Outbox.Recall;
 
 /// <summary>What the <c>recall</c> channel stores: one command for one bot.</summary>
-public sealed record RecallCommand(string Kind, string BotId);
+internal sealed record RecallCommand(string Kind, string BotId);
 
-public static class OutboxRecall
+internal static class OutboxRecall
 {
     public const string Channel = "recall";
     public const string LeaveCallKind = "leave_call";

@@ -5,9 +5,9 @@ using Microsoft.Extensions.Options;
 namespace Backstop.Infrastructure.Outbox.Sms;
 
 /// <summary>What the <c>sms</c> channel stores.</summary>
-public sealed record SmsPayload(string To, string Body);
+internal sealed record SmsPayload(string To, string Body);
 
-public static class OutboxSms
+internal static class OutboxSms
 {
     public const string Channel = "sms";
 
@@ -19,7 +19,7 @@ public static class OutboxSms
 /// Asked right before an SMS leaves, so that what changed after it was queued (the recipient replied STOP, the
 /// organization disabled SMS) still stops it. A reason refuses the message permanently; null lets it go.
 /// </summary>
-public interface ISmsSendGuard
+internal interface ISmsSendGuard
 {
     Task<string?> RefusalAsync(OutboxMessage message, SmsPayload payload, CancellationToken ct);
 }

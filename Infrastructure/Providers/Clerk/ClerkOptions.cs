@@ -4,7 +4,7 @@ using Backstop.Infrastructure.Providers.Svix;
 namespace Backstop.Infrastructure.Providers.Clerk;
 
 /// <summary>Settings of Clerk (section <c>Clerk</c>). Setting its webhook secret enables its inbox route; an empty secret is never a fallback.</summary>
-public sealed class ClerkOptions : IValidatedOptions
+internal sealed class ClerkOptions : IValidatedOptions
 {
     public const string Section = "Clerk";
 

@@ -5,7 +5,7 @@ namespace Backstop.Infrastructure.Providers.Deepgram;
 /// inbox asks here before it stores a Deepgram callback. Callbacks are not signed, so this is their only
 /// authentication: a token is unguessable (256 bits) and looked up by its hash.
 /// </summary>
-public interface IDeepgramCallbackTokens
+internal interface IDeepgramCallbackTokens
 {
     ValueTask<bool> IsIssuedAsync(string token, CancellationToken ct);
 }

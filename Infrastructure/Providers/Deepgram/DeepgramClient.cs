@@ -5,18 +5,18 @@ using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Providers.Deepgram;
 
-public sealed record DeepgramAccepted(string RequestId);
+internal sealed record DeepgramAccepted(string RequestId);
 
-public sealed record DeepgramFailure(bool Transient, string Message, TimeSpan? RetryAfter);
+internal sealed record DeepgramFailure(bool Transient, string Message, TimeSpan? RetryAfter);
 
-public sealed record DeepgramResult(DeepgramAccepted? Accepted, DeepgramFailure? Failure);
+internal sealed record DeepgramResult(DeepgramAccepted? Accepted, DeepgramFailure? Failure);
 
 /// <summary>
 /// Deepgram's pre-recorded API in callback mode: <c>POST /v1/listen?callback=…</c> with the audio's URL; the
 /// result is POSTed to the callback later. The query is built here (the .NET SDK types <c>callback_method</c> as a
 /// bool), with our id in <c>extra</c>, which Deepgram echoes back in <c>metadata.extra</c>.
 /// </summary>
-public sealed class DeepgramClient(HttpClient http, IOptions<DeepgramOptions> options, ILogger<DeepgramClient> log)
+internal sealed class DeepgramClient(HttpClient http, IOptions<DeepgramOptions> options, ILogger<DeepgramClient> log)
 {
     public const string ExtraKey = "backstop_transcription";
 

@@ -7,7 +7,7 @@ namespace Backstop.Infrastructure.Providers.Deepgram;
 /// token of their own (per request, stored hashed). <see cref="CallbackToken"/> is the older static token, still
 /// accepted when set, for callbacks of requests made elsewhere.
 /// </summary>
-public sealed class DeepgramOptions : IValidatedOptions
+internal sealed class DeepgramOptions : IValidatedOptions
 {
     public const string Section = "Deepgram";
 

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Providers.Deepgram;
 
-public static class DeepgramRegistration
+internal static class DeepgramRegistration
 {
     public static IServiceCollection AddDeepgram(this IServiceCollection services)
     {

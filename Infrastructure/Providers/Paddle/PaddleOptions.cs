@@ -3,7 +3,7 @@ using Backstop.Infrastructure.Configuration;
 namespace Backstop.Infrastructure.Providers.Paddle;
 
 /// <summary>Settings of Paddle (section <c>Paddle</c>). Setting its webhook secret enables its inbox route; an empty secret is never a fallback.</summary>
-public sealed class PaddleOptions : IValidatedOptions
+internal sealed class PaddleOptions : IValidatedOptions
 {
     public const string Section = "Paddle";
 

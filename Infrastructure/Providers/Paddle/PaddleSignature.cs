@@ -6,7 +6,7 @@ using Backstop.Infrastructure.Inbox;
 namespace Backstop.Infrastructure.Providers.Paddle;
 
 /// <summary>Paddle Billing: <c>Paddle-Signature: ts=…;h1=…</c>, h1 = hex(HMAC-SHA256(secret, ts:body)); any h1 may match (rotation).</summary>
-public static class PaddleSignature
+internal static class PaddleSignature
 {
     public static void Verify(string secret, string? header, ReadOnlySpan<byte> body, DateTimeOffset now, TimeSpan tolerance)
     {

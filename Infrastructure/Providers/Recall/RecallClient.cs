@@ -8,7 +8,7 @@ using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Providers.Recall;
 
-public enum RecallFailureKind
+internal enum RecallFailureKind
 {
     /// <summary>Recall answered and refused (4xx other than 429): retrying the same request will not help.</summary>
     Refused,
@@ -20,27 +20,27 @@ public enum RecallFailureKind
     Unreachable,
 }
 
-public sealed record RecallFailure(RecallFailureKind Kind, int? Status, string Message, TimeSpan? RetryAfter, string? Code)
+internal sealed record RecallFailure(RecallFailureKind Kind, int? Status, string Message, TimeSpan? RetryAfter, string? Code)
 {
     public bool Transient => Kind != RecallFailureKind.Refused;
 }
 
-public sealed record RecallResult<T>(T? Value, RecallFailure? Failure)
+internal sealed record RecallResult<T>(T? Value, RecallFailure? Failure)
 {
     public bool Ok => Failure is null;
 }
 
 /// <param name="Metadata">Echoed back in every webhook for this bot (<c>data.bot.metadata</c>).</param>
-public sealed record CreateBotRequest(string MeetingUrl, string BotName, DateTimeOffset? JoinAt, IReadOnlyDictionary<string, string> Metadata);
+internal sealed record CreateBotRequest(string MeetingUrl, string BotName, DateTimeOffset? JoinAt, IReadOnlyDictionary<string, string> Metadata);
 
-public sealed record RecallBot(string Id, string? Status, string? AudioDownloadUrl);
+internal sealed record RecallBot(string Id, string? Status, string? AudioDownloadUrl);
 
 /// <summary>
 /// Recall.ai's REST API over a typed <see cref="HttpClient"/> (<c>Authorization: Token …</c>, base address from
 /// <see cref="RecallOptions"/>). Never throws for what Recall answers or for the network: every call returns a
 /// <see cref="RecallResult{T}"/> the caller maps to its own error or retry.
 /// </summary>
-public sealed class RecallClient(HttpClient http, IOptions<RecallOptions> options, ILogger<RecallClient> log)
+internal sealed class RecallClient(HttpClient http, IOptions<RecallOptions> options, ILogger<RecallClient> log)
 {
     public const string CannotCommandCompletedBot = "cannot_command_completed_bot";
     public const string CannotCommandUnstartedBot = "cannot_command_unstarted_bot";
@@ -215,7 +215,7 @@ public sealed class RecallClient(HttpClient http, IOptions<RecallOptions> option
 }
 
 /// <summary>Downloads a recording from the pre-signed link Recall gives: no Recall credentials go to that host.</summary>
-public sealed class RecordingDownloader(HttpClient http)
+internal sealed class RecordingDownloader(HttpClient http)
 {
     public Task<HttpResponseMessage> GetAsync(string url, CancellationToken ct) =>
         http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, ct);

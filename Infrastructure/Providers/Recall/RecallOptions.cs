@@ -7,7 +7,7 @@ namespace Backstop.Infrastructure.Providers.Recall;
 /// Settings of Recall (section <c>Recall</c>): the webhook secret enables its inbox route (an empty secret is never
 /// a fallback); the API key and region (keys are per region) enable recording bots.
 /// </summary>
-public sealed class RecallOptions : IValidatedOptions
+internal sealed class RecallOptions : IValidatedOptions
 {
     public const string Section = "Recall";
 

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Providers.Recall;
 
-public static class RecallRegistration
+internal static class RecallRegistration
 {
     /// <summary>The Recall client, the recording downloader and the outbox's <c>recall</c> channel.</summary>
     public static IServiceCollection AddRecall(this IServiceCollection services)

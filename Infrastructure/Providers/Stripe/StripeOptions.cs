@@ -3,7 +3,7 @@ using Backstop.Infrastructure.Configuration;
 namespace Backstop.Infrastructure.Providers.Stripe;
 
 /// <summary>Settings of Stripe (section <c>Stripe</c>). Setting its webhook secret enables its inbox route; an empty secret is never a fallback.</summary>
-public sealed class StripeOptions : IValidatedOptions
+internal sealed class StripeOptions : IValidatedOptions
 {
     public const string Section = "Stripe";
 

@@ -10,7 +10,7 @@ namespace Backstop.Infrastructure.Providers.Svix;
 /// the base64-decoded part of the secret after <c>whsec_</c>. Written here because the registry has no Svix package;
 /// tested against Svix's own published vector.
 /// </summary>
-public static class SvixSignature
+internal static class SvixSignature
 {
     private const string SecretPrefix = "whsec_";
 

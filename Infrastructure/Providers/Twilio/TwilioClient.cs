@@ -11,7 +11,7 @@ using TwilioRestClient = Twilio.Clients.TwilioRestClient;
 namespace Backstop.Infrastructure.Providers.Twilio;
 
 /// <summary>The answer to a send: Twilio's message SID, or a classified failure.</summary>
-public sealed record TwilioSendResult(string? Sid, int HttpStatus, int? ErrorCode, string? Error, bool Transient, TimeSpan? RetryAfter)
+internal sealed record TwilioSendResult(string? Sid, int HttpStatus, int? ErrorCode, string? Error, bool Transient, TimeSpan? RetryAfter)
 {
     public bool Accepted => HttpStatus is >= 200 and < 300;
 }
@@ -22,7 +22,7 @@ public sealed record TwilioSendResult(string? Sid, int HttpStatus, int? ErrorCod
 /// <c>Retry-After</c>). Twilio takes no idempotency key, so the outbox's claim is what keeps a message from being
 /// sent twice.
 /// </summary>
-public sealed class TwilioClient(HttpClient http, IOptions<TwilioOptions> options, ILogger<TwilioClient> log)
+internal sealed class TwilioClient(HttpClient http, IOptions<TwilioOptions> options, ILogger<TwilioClient> log)
 {
     public bool CanSend => options.Value.CanSend;
 

@@ -6,7 +6,7 @@ namespace Backstop.Infrastructure.Providers.Twilio;
 /// Settings of Twilio (section <c>Twilio</c>), one class for both directions: the Auth Token alone verifies inbound
 /// webhooks (with <see cref="PublicBaseUrl"/>, the address Twilio signs); with the account and a sender it also sends.
 /// </summary>
-public sealed class TwilioOptions : IValidatedOptions
+internal sealed class TwilioOptions : IValidatedOptions
 {
     public const string Section = "Twilio";
 

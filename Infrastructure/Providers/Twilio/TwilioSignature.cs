@@ -11,7 +11,7 @@ namespace Backstop.Infrastructure.Providers.Twilio;
 /// the SDK's own variation does not match a configured <c>https://host:443</c> against a signature made without the
 /// port (checked with 8.2.0), so both forms are tried here.
 /// </summary>
-public static class TwilioSignature
+internal static class TwilioSignature
 {
     public static void Verify(string authToken, string url, IEnumerable<KeyValuePair<string, string[]>> form, string? header)
     {

@@ -40,7 +40,7 @@ public sealed class LongJob(LeaseGates gates) : IRecurringJob
 /// A sweep in two parts through the batched-delete helper, paused in between: rows tagged <c>-a</c> are deleted,
 /// then (after the test lets it go on) rows tagged <c>-b</c>, in batches of 10.
 /// </summary>
-public sealed class TwoPartSweepJob(LeaseGates gates, Db db, JobContext context) : IRecurringJob
+internal sealed class TwoPartSweepJob(LeaseGates gates, Db db, JobContext context) : IRecurringJob
 {
     public const int BatchSize = 10;
 

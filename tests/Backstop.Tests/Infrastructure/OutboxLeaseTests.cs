@@ -9,7 +9,7 @@ using Shouldly;
 namespace Backstop.Tests.Infrastructure;
 
 /// <summary>A channel whose first delivery of a message marked "slow" waits until the test releases it.</summary>
-public sealed class GateChannel : IOutboxChannel
+internal sealed class GateChannel : IOutboxChannel
 {
     public ConcurrentQueue<string> Delivered { get; } = new();
     public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);

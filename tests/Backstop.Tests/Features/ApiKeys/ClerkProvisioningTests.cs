@@ -12,12 +12,12 @@ using System.Data.Common;
 namespace Backstop.Tests.Features.ApiKeys;
 
 /// <summary>Makes the real directory fail right after it has written, for the external ids the test names.</summary>
-public sealed class DirectoryFailures
+internal sealed class DirectoryFailures
 {
     public System.Collections.Concurrent.ConcurrentDictionary<string, bool> FailFor { get; } = new();
 }
 
-public sealed class FailingAfterWriteDirectory(IOrganizationDirectory inner, DirectoryFailures failures) : IOrganizationDirectory
+internal sealed class FailingAfterWriteDirectory(IOrganizationDirectory inner, DirectoryFailures failures) : IOrganizationDirectory
 {
     public Task<bool> ExistsAsync(DbConnection connection, string organizationId, CancellationToken ct) => inner.ExistsAsync(connection, organizationId, ct);
 

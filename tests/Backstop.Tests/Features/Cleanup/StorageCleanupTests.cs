@@ -17,9 +17,9 @@ public abstract class StorageCleanupTests(BackstopFactory app) : AppTest(app)
 
     protected virtual void SkipIfUnavailable() { }
 
-    protected Task<JobRun> SweepAsync() => App.Service<JobRunner>().RunAsync(StorageCleanupJob.Id, CancellationToken.None);
+    private protected Task<JobRun> SweepAsync() => App.Service<JobRunner>().RunAsync(StorageCleanupJob.Id, CancellationToken.None);
 
-    protected static Dictionary<string, long> CountsOf(JobRun run) => JsonSerializer.Deserialize<Dictionary<string, long>>(run.Counts!)!;
+    private protected static Dictionary<string, long> CountsOf(JobRun run) => JsonSerializer.Deserialize<Dictionary<string, long>>(run.Counts!)!;
 
     /// <summary>A finished meeting with an audio file really in the store, deleted <paramref name="deletedDaysAgo"/> days ago (null: not deleted).</summary>
     protected async Task<(string Id, string Key, long Size)> MeetingWithAudioAsync(string organizationId, double? deletedDaysAgo, string keyMarker = "")

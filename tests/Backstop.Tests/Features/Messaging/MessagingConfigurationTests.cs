@@ -63,20 +63,20 @@ public sealed class MessagingConfigurationTests
     }
 
     [Theory]
-    [InlineData("STOP", SmsKeyword.OptOut)]
-    [InlineData("  stop  ", SmsKeyword.OptOut)]
-    [InlineData("Unsubscribe", SmsKeyword.OptOut)]
-    [InlineData("revoke", SmsKeyword.OptOut)]
-    [InlineData("optout", SmsKeyword.OptOut)]
-    [InlineData("START", SmsKeyword.OptIn)]
-    [InlineData("unstop", SmsKeyword.OptIn)]
-    [InlineData("yes", SmsKeyword.OptIn)]
-    [InlineData("HELP", SmsKeyword.Help)]
-    [InlineData("info", SmsKeyword.Help)]
-    [InlineData("STOP PLEASE", SmsKeyword.None)]
-    [InlineData("STOP.", SmsKeyword.None)]
-    [InlineData("", SmsKeyword.None)]
-    [InlineData(null, SmsKeyword.None)]
-    public void Keywords_are_whole_messages_with_case_and_surrounding_spaces_ignored(string? body, SmsKeyword expected) =>
-        SmsKeywords.Classify(body).ShouldBe(expected);
+    [InlineData("STOP", nameof(SmsKeyword.OptOut))]
+    [InlineData("  stop  ", nameof(SmsKeyword.OptOut))]
+    [InlineData("Unsubscribe", nameof(SmsKeyword.OptOut))]
+    [InlineData("revoke", nameof(SmsKeyword.OptOut))]
+    [InlineData("optout", nameof(SmsKeyword.OptOut))]
+    [InlineData("START", nameof(SmsKeyword.OptIn))]
+    [InlineData("unstop", nameof(SmsKeyword.OptIn))]
+    [InlineData("yes", nameof(SmsKeyword.OptIn))]
+    [InlineData("HELP", nameof(SmsKeyword.Help))]
+    [InlineData("info", nameof(SmsKeyword.Help))]
+    [InlineData("STOP PLEASE", nameof(SmsKeyword.None))]
+    [InlineData("STOP.", nameof(SmsKeyword.None))]
+    [InlineData("", nameof(SmsKeyword.None))]
+    [InlineData(null, nameof(SmsKeyword.None))]
+    public void Keywords_are_whole_messages_with_case_and_surrounding_spaces_ignored(string? body, string expected) =>
+        SmsKeywords.Classify(body).ShouldBe(Enum.Parse<SmsKeyword>(expected));
 }

@@ -150,7 +150,7 @@ public sealed class EffectLog
 /// <see cref="EffectHandler"/> (higher <see cref="Order"/>), writes its own row, and fails when told to through
 /// <c>FailuresLeft["second:" + event id]</c>.
 /// </summary>
-public sealed class SecondEffectHandler(EffectLog effects) : IWebhookHandler
+internal sealed class SecondEffectHandler(EffectLog effects) : IWebhookHandler
 {
     public string Provider => "paddle";
 
@@ -177,7 +177,7 @@ public sealed class SecondEffectHandler(EffectLog effects) : IWebhookHandler
 /// A handler for every provider's events (Clerk's only for <c>test.*</c> types, the real Clerk handlers own the
 /// rest). It writes a row through the inbox's transaction, then fails if told to: a failure must leave no row.
 /// </summary>
-public sealed class EffectHandler(string provider, EffectLog effects) : IWebhookHandler
+internal sealed class EffectHandler(string provider, EffectLog effects) : IWebhookHandler
 {
     public string Provider => provider;
 
@@ -200,7 +200,7 @@ public sealed class EffectHandler(string provider, EffectLog effects) : IWebhook
 }
 
 /// <summary>Answers Twilio inbound SMS with a fixed TwiML message.</summary>
-public sealed class TestSmsReply : IWebhookReply
+internal sealed class TestSmsReply : IWebhookReply
 {
     public string Provider => "twilio";
     public string EventType => "sms.inbound";
