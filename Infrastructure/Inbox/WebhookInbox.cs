@@ -200,7 +200,7 @@ internal sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactor
     }
 
     /// <summary>What one processing attempt got to: the claimed row and the handler running when it failed.</summary>
-    internal sealed class Attempt
+    private sealed class Attempt
     {
         public WebhookEventRow? Claimed { get; set; }
         public IWebhookHandler? Running { get; set; }
@@ -208,10 +208,10 @@ internal sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactor
 
     /// <summary>
     /// Claims the event, runs every handler and marks it processed (or ignored) on the caller's transaction; throws
-    /// when a handler fails, leaving the rollback (of the transaction, or of the event's savepoint in a group
-    /// commit) to the caller. <paramref name="attempt"/> tells the caller what to record.
+    /// when a handler fails, leaving the rollback to the caller. <paramref name="attempt"/> tells the caller what to
+    /// record. (A group commit needs no claim: its new rows are invisible to everyone else until it commits.)
     /// </summary>
-    internal async Task<ProcessOutcome> ApplyAsync(DbConnection connection, DbTransaction tx, IServiceProvider services, string id, bool replay,
+    private async Task<ProcessOutcome> ApplyAsync(DbConnection connection, DbTransaction tx, IServiceProvider services, string id, bool replay,
         Attempt attempt, CancellationToken ct)
     {
         var claimed = attempt.Claimed = await ClaimAsync(connection, tx, id, replay, ct);
@@ -240,7 +240,7 @@ internal sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactor
     }
 
     /// <summary>Metrics and the log line of a committed processing.</summary>
-    internal void Processed(WebhookEventRow claimed, ProcessOutcome outcome, bool replay) =>
+    private void Processed(WebhookEventRow claimed, ProcessOutcome outcome, bool replay) =>
         Processed(claimed.Id, claimed.Provider, claimed.EventType, outcome, replay);
 
     internal void Processed(string id, string provider, string eventType, ProcessOutcome outcome, bool replay)
