@@ -51,10 +51,14 @@ internal static class AuditActions
     public const string SmsOptOut = "sms_consent.opt_out";
     /// <summary>An opt-in removes the number's opt-out row: a hard delete, audited like every hard delete.</summary>
     public const string SmsOptOutDelete = "sms_consent.opt_out_delete";
+    public const string UsageMetricPut = "usage_metric.put";
+    public const string UsageLimitSet = "usage.limit_set";
+    public const string UsageReset = "usage.reset";
 
     public static readonly IReadOnlyList<string> All =
     [
         OrganizationCreate, OrganizationUpdate, OrganizationDelete, MemberAdd, MemberRemove, ApiKeyCreate, ApiKeyRevoke,
-        ApiKeyRotate, WebhookReplay, OutboxRetry, JobRun, SmsSettingsUpdate, SmsOptOut, SmsOptOutDelete,
+        ApiKeyRotate, WebhookReplay, OutboxRetry, JobRun, SmsSettingsUpdate, SmsOptOut, SmsOptOutDelete, UsageMetricPut, UsageLimitSet,
+        UsageReset,
     ];
 }
