@@ -41,12 +41,9 @@ internal sealed class ResetUsage(Db db, UsageMeter meter, IOrganizationDirectory
 
     public override async Task HandleAsync(ResetUsageRequest req, CancellationToken ct)
     {
-        MeterScope scope;
         await using (var check = await db.OpenAsync(ct))
-        {
             if (!await organizations.ExistsAsync(check, req.OrgId, ct)) throw ProblemException.NotFound("Organization");
-            scope = await meter.ResolveAsync(check, null, req.OrgId, req.Metric, lenient: true, ct);
-        }
+        var scope = await meter.ResolveAsync(req.OrgId, req.Metric, lenient: true, ct);
         var now = time.GetUtcNow();
         await db.InTransactionAsync(async (connection, tx) =>
         {
@@ -58,7 +55,7 @@ internal sealed class ResetUsage(Db db, UsageMeter meter, IOrganizationDirectory
                 where organization_id = @OrgId and metric = @Metric and period_start = @PeriodStart
                 """, new { req.OrgId, req.Metric, scope.PeriodStart, now }, tx, cancellationToken: ct));
             await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.UsageReset, "usage", $"{req.OrgId}:{req.Metric}", req.OrgId,
-                new { req.Metric, periodStart = scope.Metric.IsGauge ? (DateTimeOffset?)null : scope.PeriodStart, reason = req.Reason!.Trim(), before }), ct);
+                new { req.Metric, periodStart = scope.IsGauge ? (DateTimeOffset?)null : scope.PeriodStart, reason = req.Reason!.Trim(), before }), ct);
         }, ct);
         await Send.OkAsync(scope.Reading(0), ct);
     }

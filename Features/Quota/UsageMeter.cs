@@ -8,13 +8,6 @@ using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Quota;
 
-/// <summary>What a metering operation of one organization and metric works against: the limit and the period now.</summary>
-internal sealed record MeterScope(MetricRow Metric, string OrganizationId, long Limit, DateTimeOffset PeriodStart, DateTimeOffset PeriodEnd)
-{
-    public UsageReading Reading(long used) => new(Metric.Name, Metric.Kind, used, Limit,
-        Limit < 0 ? null : Math.Max(Limit - used, 0), Metric.IsGauge ? null : PeriodStart, Metric.IsGauge ? null : PeriodEnd);
-}
-
 /// <summary>The answer of one metering operation: 200 with the reading, or 403 (refused, nothing counted) with the reading it was refused at.</summary>
 internal sealed record MeterOutcome(int Status, UsageReading Reading, bool Replayed);
 
@@ -38,20 +31,19 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    public async Task<UsageReading> ConsumeAsync(DbConnection connection, DbTransaction transaction, string organizationId, string metric,
-        long amount, string? idempotencyKey, CancellationToken ct)
+    public Task<UsageScope> PrepareAsync(string organizationId, string metric, bool requireLimit, CancellationToken ct) =>
+        ResolveAsync(organizationId, metric, lenient: !requireLimit, ct);
+
+    public async Task<UsageReading> ConsumeAsync(DbConnection connection, DbTransaction transaction, UsageScope scope, long amount,
+        string? idempotencyKey, CancellationToken ct)
     {
-        var scope = await ResolveAsync(connection, transaction, organizationId, metric, lenient: false, ct);
         var outcome = await ApplyAsync(connection, transaction, scope, MeterOperations.Consume, amount, idempotencyKey, ct);
         return outcome.Status == 200 ? outcome.Reading : throw Refused(outcome.Reading);
     }
 
-    public async Task<UsageReading> RecordAsync(DbConnection connection, DbTransaction transaction, string organizationId, string metric,
-        long amount, string idempotencyKey, CancellationToken ct)
-    {
-        var scope = await ResolveAsync(connection, transaction, organizationId, metric, lenient: true, ct);
-        return (await ApplyAsync(connection, transaction, scope, MeterOperations.Record, amount, idempotencyKey, ct)).Reading;
-    }
+    public async Task<UsageReading> RecordAsync(DbConnection connection, DbTransaction transaction, UsageScope scope, long amount,
+        string idempotencyKey, CancellationToken ct) =>
+        (await ApplyAsync(connection, transaction, scope, MeterOperations.Record, amount, idempotencyKey, ct)).Reading;
 
     public async Task<bool> UndoAsync(DbConnection connection, DbTransaction transaction, string organizationId, string metric,
         string idempotencyKey, CancellationToken ct)
@@ -69,14 +61,13 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
         return true;
     }
 
-    public async Task<UsageReading> SetGaugeAsync(DbConnection connection, DbTransaction transaction, string organizationId, string metric,
-        long value, bool enforceLimit, CancellationToken ct)
+    public async Task<UsageReading> SetGaugeAsync(DbConnection connection, DbTransaction transaction, UsageScope scope, long value,
+        bool enforceLimit, CancellationToken ct)
     {
-        var scope = await ResolveAsync(connection, transaction, organizationId, metric, lenient: !enforceLimit, ct);
-        if (!scope.Metric.IsGauge) throw NotAGauge(metric);
+        if (!scope.IsGauge) throw NotAGauge(scope.Metric.Name);
         var used = await connection.QuerySingleOrDefaultAsync<long?>(new CommandDefinition(QuotaSql.SetGauge, new
         {
-            organizationId, metric, periodStart = scope.PeriodStart, periodEnd = scope.PeriodEnd, value,
+            scope.OrganizationId, metric = scope.Metric.Name, periodStart = scope.PeriodStart, periodEnd = scope.PeriodEnd, value,
             cap = enforceLimit ? scope.Limit : -1, now = time.GetUtcNow(),
         }, transaction, cancellationToken: ct));
         return used is { } u ? scope.Reading(u) : throw Refused(scope.Reading(value));
@@ -84,24 +75,24 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
 
     public async Task<UsageReading> CurrentAsync(string organizationId, string metric, CancellationToken ct)
     {
+        var scope = await ResolveAsync(organizationId, metric, lenient: false, ct);
         await using var connection = await db.OpenAsync(ct);
-        var scope = await ResolveAsync(connection, null, organizationId, metric, lenient: false, ct);
         return scope.Reading(await UsedAsync(connection, null, scope, ct));
     }
 
     /// <summary>Every metric the organization has a limit for, with its usage now.</summary>
     public async Task<IReadOnlyList<UsageReading>> ListAsync(string organizationId, CancellationToken ct)
     {
+        var plan = await plans.GetAsync(organizationId, ct);
         await using var connection = await db.OpenAsync(ct);
         var rows = (await connection.QueryAsync<ScopeRow>(new CommandDefinition(QuotaSql.ScopeAll, new { organizationId }, cancellationToken: ct))).ToList();
-        var plan = await plans.GetAsync(organizationId, ct);
         var scopes = rows
             .Where(r => r.OverrideLimit is not null || plan.Limits.ContainsKey(r.Name) || r.DefaultLimit is not null)
             .Select(r => Scope(r.Metric, organizationId, r.OverrideLimit, r.AnchorStart, r.AnchorEnd, plan, lenient: false))
             .ToList();
         if (scopes.Count == 0) return [];
         // Every counter of one organization shares its period; gauges share theirs.
-        var current = scopes.FirstOrDefault(s => !s.Metric.IsGauge)?.PeriodStart ?? BillingPeriods.GaugeStart;
+        var current = scopes.FirstOrDefault(s => !s.IsGauge)?.PeriodStart ?? BillingPeriods.GaugeStart;
         var used = (await connection.QueryAsync<CounterRow>(new CommandDefinition(
             "select metric, period_start, used from usage_counters where organization_id = @organizationId and period_start in (@gauge, @current)",
             new { organizationId, gauge = BillingPeriods.GaugeStart, current }, cancellationToken: ct))).ToList();
@@ -115,10 +106,8 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
     /// </summary>
     public async Task<UsageReading> ApplyOwnAsync(string organizationId, string metric, string operation, long amount, string? idempotencyKey, CancellationToken ct)
     {
-        MeterScope scope;
-        await using (var connection = await db.OpenAsync(ct))
-            scope = await ResolveAsync(connection, null, organizationId, metric, lenient: false, ct);
-        if (operation == MeterOperations.Release && !scope.Metric.IsGauge) throw NotAGauge(metric);
+        var scope = await ResolveAsync(organizationId, metric, lenient: false, ct);
+        if (operation == MeterOperations.Release && !scope.IsGauge) throw NotAGauge(metric);
         if (operation == MeterOperations.Consume)
             await gate.EnsureAllowedAsync(organizationId, scope.Metric.Creation ? GatedAction.Create : GatedAction.Use, metric, ct);
         Task<MeterOutcome> Work(DbConnection c, DbTransaction tx) => ApplyAsync(c, tx, scope, operation, amount, idempotencyKey, ct);
@@ -128,22 +117,26 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
 
     /// <summary>The limit and the period of <paramref name="metric"/> for the organization now.</summary>
     /// <param name="lenient">A metric the organization has no limit for is read as unlimited instead of 404 (for usage that is only recorded).</param>
-    public async Task<MeterScope> ResolveAsync(DbConnection connection, DbTransaction? tx, string organizationId, string metric, bool lenient, CancellationToken ct)
+    public async Task<UsageScope> ResolveAsync(string organizationId, string metric, bool lenient, CancellationToken ct)
     {
-        var row = await connection.QuerySingleOrDefaultAsync<ScopeRow>(new CommandDefinition(QuotaSql.Scope,
-            new { organizationId, metric }, tx, cancellationToken: ct)) ?? throw UnknownMetric(metric, declared: false);
+        // Billing's read first, on its own connection: holding ours meanwhile would take two pooled connections per request.
         var plan = await plans.GetAsync(organizationId, ct);
+        ScopeRow? row;
+        await using (var connection = await db.OpenAsync(ct))
+            row = await connection.QuerySingleOrDefaultAsync<ScopeRow>(new CommandDefinition(QuotaSql.Scope,
+                new { organizationId, metric }, cancellationToken: ct));
+        if (row is null) throw UnknownMetric(metric, declared: false);
         return Scope(row.Metric, organizationId, row.OverrideLimit, row.AnchorStart, row.AnchorEnd, plan, lenient);
     }
 
-    public MeterScope Scope(MetricRow metric, string organizationId, long? overrideLimit, DateTimeOffset? anchorStart, DateTimeOffset? anchorEnd,
+    public UsageScope Scope(MetricRow metric, string organizationId, long? overrideLimit, DateTimeOffset? anchorStart, DateTimeOffset? anchorEnd,
         OrganizationPlan plan, bool lenient)
     {
         long? limit = overrideLimit ?? (plan.Limits.TryGetValue(metric.Name, out var planned) ? planned : metric.DefaultLimit);
         if (limit is null && !lenient) throw UnknownMetric(metric.Name, declared: true);
-        if (metric.IsGauge) return new MeterScope(metric, organizationId, limit ?? -1, BillingPeriods.GaugeStart, BillingPeriods.GaugeStart);
+        if (metric.IsGauge) return new UsageScope(organizationId, metric.ToDeclaration(), limit ?? -1, BillingPeriods.GaugeStart, BillingPeriods.GaugeStart);
         var (start, end) = PeriodOf(plan, anchorStart, anchorEnd);
-        return new MeterScope(metric, organizationId, limit ?? -1, start, end);
+        return new UsageScope(organizationId, metric.ToDeclaration(), limit ?? -1, start, end);
     }
 
     /// <summary>The newer of the two anchors (Billing's subscription period, the renewal events this slice saw), rolled forward to now.</summary>
@@ -155,14 +148,14 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
         return BillingPeriods.At(time.GetUtcNow(), s, e);
     }
 
-    public static Task<long> UsedAsync(DbConnection connection, DbTransaction? tx, MeterScope scope, CancellationToken ct) =>
+    public static Task<long> UsedAsync(DbConnection connection, DbTransaction? tx, UsageScope scope, CancellationToken ct) =>
         connection.ExecuteScalarAsync<long>(new CommandDefinition(
             """
             select coalesce(max(used), 0) from usage_counters
             where organization_id = @OrganizationId and metric = @metric and period_start = @PeriodStart
             """, new { scope.OrganizationId, metric = scope.Metric.Name, scope.PeriodStart }, tx, cancellationToken: ct));
 
-    private async Task<MeterOutcome> ApplyAsync(DbConnection connection, DbTransaction tx, MeterScope scope, string operation, long amount,
+    private async Task<MeterOutcome> ApplyAsync(DbConnection connection, DbTransaction tx, UsageScope scope, string operation, long amount,
         string? key, CancellationToken ct)
     {
         var now = time.GetUtcNow();
@@ -189,7 +182,7 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
         return new MeterOutcome(status, reading, false);
     }
 
-    private static async Task<MeterOutcome> ReplayAsync(DbConnection connection, DbTransaction tx, MeterScope scope, string operation, long amount,
+    private static async Task<MeterOutcome> ReplayAsync(DbConnection connection, DbTransaction tx, UsageScope scope, string operation, long amount,
         string key, CancellationToken ct)
     {
         var stored = await connection.QuerySingleAsync<StoredAnswer>(new CommandDefinition(
