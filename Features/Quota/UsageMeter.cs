@@ -67,7 +67,7 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
         if (!scope.IsGauge) throw NotAGauge(scope.Metric.Name);
         var used = await connection.QuerySingleOrDefaultAsync<long?>(new CommandDefinition(QuotaSql.SetGauge, new
         {
-            scope.OrganizationId, metric = scope.Metric.Name, periodStart = scope.PeriodStart, periodEnd = scope.PeriodEnd, value,
+            organizationId = scope.OrganizationId, metric = scope.Metric.Name, periodStart = scope.PeriodStart, periodEnd = scope.PeriodEnd, value,
             cap = enforceLimit ? scope.Limit : -1, now = time.GetUtcNow(),
         }, transaction, cancellationToken: ct));
         return used is { } u ? scope.Reading(u) : throw Refused(scope.Reading(value));
