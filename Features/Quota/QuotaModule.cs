@@ -13,6 +13,8 @@ internal static class QuotaModule
         services.AddSingleton<UsageMeter>();
         services.AddSingleton<IUsageMeter>(sp => sp.GetRequiredService<UsageMeter>());
         services.AddSingleton<IMetricCatalog, MetricCatalog>();
+        services.AddScoped<IWebhookHandler, StripeRenewalHandler>();
+        services.AddScoped<IWebhookHandler, PaddleRenewalHandler>();
         return services;
     }
 }
