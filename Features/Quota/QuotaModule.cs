@@ -15,6 +15,7 @@ internal static class QuotaModule
         services.AddSingleton<IMetricCatalog, MetricCatalog>();
         services.AddScoped<IWebhookHandler, StripeRenewalHandler>();
         services.AddScoped<IWebhookHandler, PaddleRenewalHandler>();
+        services.AddRecurringJob<UsageReconciliationJob>();
         return services;
     }
 }
