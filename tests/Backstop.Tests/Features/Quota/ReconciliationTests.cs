@@ -90,7 +90,7 @@ public abstract class ReconciliationTests(BackstopFactory app) : AppTest(app)
         var (_, client) = await App.TenantAsync();
         (await client.ConsumeAsync(metric)).StatusCode.ShouldBe(HttpStatusCode.OK);
         await (await admin.PutAsJsonAsync($"/v1/admin/metrics/{metric}", new { kind = "gauge" }, Http.Json)).ShouldBeProblemAsync(409, "metric_in_use");
-        await (await admin.PutAsJsonAsync("/v1/admin/metrics/Bad-Name", new { kind = "gauge" }, Http.Json)).ShouldBeProblemAsync(400, "validation_failed");
+        await (await admin.PutAsJsonAsync("/v1/admin/metrics/Bad-Name", new { kind = "gauge" }, Http.Json)).ShouldBeProblemAsync(400, "invalid_metric_name");
     }
 
     [Fact]
