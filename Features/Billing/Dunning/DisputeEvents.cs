@@ -1,0 +1,61 @@
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Inbox;
+using Backstop.Infrastructure.Outbox;
+using Dapper;
+using Microsoft.Extensions.Options;
+
+namespace Backstop.Features.Billing.Dunning;
+
+/// <summary>
+/// Stripe's <c>charge.dispute.created</c> and <c>charge.dispute.closed</c>: the dispute is a row of
+/// <c>billing_disputes</c> (one per Stripe dispute, whichever event arrives first), and <c>Billing:AlertEmail</c>
+/// and the organization's owners are alerted once per dispute and event kind (<c>dispute:{id}:{created|closed}:{recipient}</c>).
+/// </summary>
+/// <remarks>
+/// The organization is the charge's customer's (<c>billing_customers</c>). A dispute event carries the charge as an
+/// id unless the endpoint expands it; the charge's customer is read only when it is there: fetching the charge from
+/// Stripe inside the inbox's transaction would hold the database's write lock for a network call. Without it the
+/// row's organization is null and only <c>Billing:AlertEmail</c> is alerted.
+/// </remarks>
+internal sealed class DisputeEvents(BillingNotices notices, IOptions<BillingOptions> options, TimeProvider time, ILogger<DisputeEvents> log) : IWebhookHandler
+{
+    public const string Created = "charge.dispute.created";
+    public const string Closed = "charge.dispute.closed";
+
+    public string Provider => DunningSql.Provider;
+
+    public bool Handles(string eventType) => eventType is Created or Closed;
+
+    public async Task HandleAsync(WebhookContext context, CancellationToken ct)
+    {
+        var (connection, tx, webhook) = context;
+        var dispute = StripeObjects.Dispute(webhook.Payload);
+        if (dispute is null)
+        {
+            log.LogWarning("Stripe event {EventId} ({EventType}) carries no dispute; stored, nothing done", webhook.EventId, webhook.EventType);
+            return;
+        }
+        var closed = webhook.EventType == Closed;
+        var now = time.GetUtcNow();
+        var organizationId = dispute.CustomerId is null
+            ? null
+            : await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(DunningSql.OrganizationOfCustomer,
+                new { provider = DunningSql.Provider, dispute.CustomerId }, tx, cancellationToken: ct));
+        await connection.ExecuteAsync(new CommandDefinition(closed ? DunningSql.RecordDisputeClosed : DunningSql.RecordDisputeOpened, new
+        {
+            id = Ids.New(time), provider = DunningSql.Provider, dispute.DisputeId, dispute.ChargeId, dispute.CustomerId, organizationId,
+            dispute.Amount, dispute.Currency, dispute.Reason, dispute.Status, openedAt = dispute.OpenedAt ?? dispute.Created ?? now,
+            closedAt = dispute.Created ?? now, now,
+        }, tx, cancellationToken: ct));
+
+        var key = $"dispute:{dispute.DisputeId}:{(closed ? "closed" : "created")}";
+        var content = DunningEmails.Dispute(dispute, closed, organizationId);
+        var recipients = new List<string>();
+        if (!string.IsNullOrWhiteSpace(options.Value.AlertEmail)) recipients.Add(options.Value.AlertEmail);
+        if (organizationId is not null) recipients.AddRange(await notices.OwnersAsync(connection, tx, organizationId, ct));
+        List<OutboxEnvelope> messages = [.. BillingNotices.To(recipients, key, content, dispute.DisputeId)];
+        await notices.EnqueueAsync(connection, tx, messages, ct);
+        log.LogWarning("Stripe dispute {DisputeId} {Kind}: {Amount} {Currency}, reason {Reason}, status {Status}, organization {OrganizationId}",
+            dispute.DisputeId, closed ? "closed" : "opened", dispute.Amount, dispute.Currency, dispute.Reason, dispute.Status, organizationId ?? "unknown");
+    }
+}
