@@ -40,11 +40,13 @@ internal sealed class DisputeEvents(BillingNotices notices, IOptions<BillingOpti
         var organizationId = dispute.CustomerId is null
             ? null
             : await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(DunningSql.OrganizationOfCustomer,
-                new { provider = DunningSql.Provider, dispute.CustomerId }, tx, cancellationToken: ct));
+                new { provider = DunningSql.Provider, customerId = dispute.CustomerId }, tx, cancellationToken: ct));
         await connection.ExecuteAsync(new CommandDefinition(closed ? DunningSql.RecordDisputeClosed : DunningSql.RecordDisputeOpened, new
         {
-            id = Ids.New(time), provider = DunningSql.Provider, dispute.DisputeId, dispute.ChargeId, dispute.CustomerId, organizationId,
-            dispute.Amount, dispute.Currency, dispute.Reason, dispute.Status, openedAt = dispute.OpenedAt ?? dispute.Created ?? now,
+            // SQLite binds parameter names case-sensitively: every name is spelled as in the statement.
+            id = Ids.New(time), provider = DunningSql.Provider, disputeId = dispute.DisputeId, chargeId = dispute.ChargeId,
+            customerId = dispute.CustomerId, organizationId, amount = dispute.Amount, currency = dispute.Currency, reason = dispute.Reason,
+            status = dispute.Status, openedAt = dispute.OpenedAt ?? dispute.Created ?? now,
             closedAt = dispute.Created ?? now, now,
         }, tx, cancellationToken: ct));
 

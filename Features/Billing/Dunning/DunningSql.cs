@@ -63,15 +63,20 @@ internal static class DunningSql
     /// skipped, not waited for; the next run takes them.
     /// </summary>
     public static string SuspendBatch(Dialect dialect) =>
+        // The materialized CTE picks (and on PostgreSQL locks) the batch once: PostgreSQL may run a "where id in
+        // (select … limit … for update skip locked)" sub-select more than once in one update, changing more rows
+        // than the batch.
         $"""
-        update subscriptions
+        with batch as materialized (
+            select id as batch_id from subscriptions
+            where status = 'past_due' and grace_ends_at <= @now and id > @after
+            order by id
+            limit @batchSize
+            {dialect.SkipLocked()})
+        update subscriptions as s
         set status = 'suspended', updated_at = @now
-        where id in (select id from subscriptions
-                     where status = 'past_due' and grace_ends_at <= @now and id > @after
-                     order by id
-                     limit @batchSize
-                     {dialect.SkipLocked()})
-          and status = 'past_due' and grace_ends_at <= @now
+        from batch
+        where s.id = batch.batch_id and s.status = 'past_due' and s.grace_ends_at <= @now
         returning id, organization_id, grace_ends_at
         """;
 

@@ -15,7 +15,7 @@ namespace Backstop.Features.Billing.Dunning;
 /// </summary>
 /// <remarks>
 /// A batch is one transaction of one conditional update (<see cref="DunningSql.SuspendBatch"/>: the page by id after
-/// a cursor, rows a webhook holds skipped on PostgreSQL), one owners lookup per organization of the batch and one
+/// a cursor that only moves past failed rows, rows a webhook holds skipped on PostgreSQL), one owners lookup per organization of the batch and one
 /// multi-row outbox insert. A payment that commits first makes its row drop out of the update; one that commits
 /// after finds <c>suspended</c> and makes it active again. When a batch fails, its page is tried row by row, so one
 /// bad row is logged with its id and the rest are suspended; the cursor moves past the page either way. The
@@ -84,8 +84,9 @@ internal sealed class GraceExpiryJob(
                 after = page[^1];
                 continue;
             }
+            // Suspended rows drop out of the next batch by their status, so success needs no cursor; the cursor only
+            // steps past a page whose rows failed (ordered by the database's own collation, never compared here).
             if (done.Count < BatchSize) break;
-            after = done.Select(s => s.Id).Max(StringComparer.Ordinal)!;
         }
         return suspended;
     }
@@ -111,8 +112,9 @@ internal sealed class GraceExpiryJob(
         suspended += rows.Count;
         notified += sent;
         if (rows.Count > 0) Suspended.Inc(rows.Count);
+        if (rows.Count > 0) log.LogWarning("Suspended {Count} past-due subscriptions whose grace period ended", rows.Count);
         foreach (var s in rows)
-            log.LogWarning("Subscription {SubscriptionId} of organization {OrganizationId} suspended: its grace period ended at {GraceEndsAt}",
+            log.LogInformation("Subscription {SubscriptionId} of organization {OrganizationId} suspended: its grace period ended at {GraceEndsAt}",
                 s.Id, s.OrganizationId, s.GraceEndsAt);
         return rows;
     }

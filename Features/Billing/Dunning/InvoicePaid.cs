@@ -34,7 +34,7 @@ internal sealed class InvoicePaid(TimeProvider time, ILogger<InvoicePaid> log) :
         var now = time.GetUtcNow();
         await connection.ExecuteAsync(new CommandDefinition(DunningSql.RecordPaid, new
         {
-            provider = DunningSql.Provider, invoice.InvoiceId, subscriptionId = subscription.Id, subscription.OrganizationId,
+            provider = DunningSql.Provider, invoiceId = invoice.InvoiceId, subscriptionId = subscription.Id, organizationId = subscription.OrganizationId,
             eventId = invoice.EventId, paidAt = invoice.Created ?? now, now,
         }, tx, cancellationToken: ct));
         await connection.ExecuteAsync(new CommandDefinition(DunningSql.ApplyPaid, new { id = subscription.Id, now }, tx, cancellationToken: ct));

@@ -47,8 +47,10 @@ internal sealed class InvoicePaymentFailed(BillingNotices notices, IOptions<Bill
         var failedAt = invoice.Created is { } created && created < now ? created : now;
         var recorded = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(DunningSql.RecordFailure, new
         {
-            id = Ids.New(time), provider = DunningSql.Provider, invoice.InvoiceId, attempt = invoice.AttemptCount, subscriptionId = subscription.Id,
-            subscription.OrganizationId, eventId = invoice.EventId, invoice.AmountDue, invoice.Currency, failedAt, now,
+            // SQLite binds parameter names case-sensitively: every name is spelled as in the statement.
+            id = Ids.New(time), provider = DunningSql.Provider, invoiceId = invoice.InvoiceId, attempt = invoice.AttemptCount,
+            subscriptionId = subscription.Id, organizationId = subscription.OrganizationId, eventId = invoice.EventId,
+            amountDue = invoice.AmountDue, currency = invoice.Currency, failedAt, now,
         }, tx, cancellationToken: ct));
         if (recorded is null)
         {
@@ -57,7 +59,7 @@ internal sealed class InvoicePaymentFailed(BillingNotices notices, IOptions<Bill
             return;
         }
         if (await connection.ExecuteScalarAsync<long>(new CommandDefinition(DunningSql.InvoicePaidBefore,
-                new { provider = DunningSql.Provider, invoice.InvoiceId }, tx, cancellationToken: ct)) > 0)
+                new { provider = DunningSql.Provider, invoiceId = invoice.InvoiceId }, tx, cancellationToken: ct)) > 0)
         {
             log.LogInformation("Attempt {Attempt} of invoice {InvoiceId} failed, but the invoice is already paid (a late event); recorded only",
                 invoice.AttemptCount, invoice.InvoiceId);
