@@ -22,8 +22,9 @@ internal static class DunningSql
 
     /// <summary>
     /// A new failed attempt: <c>past_due</c> (a suspended, unpaid or paused subscription keeps its stricter status),
-    /// the grace end of the first failure kept (<c>coalesce</c>), the latest failure time, one more attempt. A
-    /// canceled (or expired) subscription is not revived by a late failure: no row back.
+    /// the grace end of the first failure kept (<c>coalesce</c>), the latest failure time, one more attempt. No row
+    /// back for a canceled or expired subscription (a late failure does not revive it) and for an incomplete one (its
+    /// first payment failed: its plan was never in force, so there is nothing to be past due on; Stripe expires it).
     /// </summary>
     public const string ApplyFailure =
         """
@@ -33,7 +34,7 @@ internal static class DunningSql
             payment_failed_at = case when payment_failed_at is null or payment_failed_at < @failedAt then @failedAt else payment_failed_at end,
             payment_retry_count = payment_retry_count + 1,
             updated_at = @now
-        where id = @id and status not in ('canceled', 'incomplete_expired')
+        where id = @id and status not in ('canceled', 'incomplete_expired', 'incomplete')
         returning status, grace_ends_at, payment_retry_count
         """;
 

@@ -221,6 +221,18 @@ public abstract class DunningTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
+    public async Task A_failed_first_payment_of_an_incomplete_subscription_neither_gates_the_organization_nor_sends_dunning()
+    {
+        var t = await App.BilledTenantAsync("incomplete");
+        var invoice = DunningTestKit.NewInvoiceId();
+        await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, invoice, attempt: 1));
+
+        (await App.SubscriptionAsync(t.SubscriptionId)).ShouldBe(new DunningTestKit.SubscriptionState { Status = "incomplete" });
+        (await App.EmailsAsync($"dunning:{invoice}:")).ShouldBeEmpty();
+        (await App.Client(t.Tenant).CreateMeetingAsync()).StatusCode.ShouldBe(HttpStatusCode.Created);
+    }
+
+    [Fact]
     public void Amounts_are_formatted_in_the_currency_s_own_minor_unit()
     {
         DunningEmails.Money(4900, "usd").ShouldBe("49.00 USD");
