@@ -114,6 +114,61 @@ public abstract class GraceExpiryTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
+    public async Task A_subscription_the_database_refuses_to_suspend_is_logged_and_counted_while_the_rest_of_its_batch_is_suspended()
+    {
+        var tenants = new List<BilledTenant>();
+        for (var i = 0; i < 4; i++) tenants.Add(await App.BilledTenantAsync("past_due", App.Time.GetUtcNow().AddMinutes(-5)));
+        var poisoned = tenants[1].SubscriptionId;
+        var trigger = "tr_poison_" + Guid.NewGuid().ToString("N")[..8];
+        await using var connection = await App.OpenAsync();
+        // A real failure of one row inside the batch's transaction: the database itself refuses the update.
+        if (App.DatabaseKind == "postgres")
+        {
+            await connection.ExecuteAsync($"""
+                create function {trigger}() returns trigger language plpgsql as $$
+                begin
+                    if new.id = '{poisoned}' and new.status = 'suspended' then raise exception 'poisoned row'; end if;
+                    return new;
+                end $$;
+                create trigger {trigger} before update on subscriptions for each row execute function {trigger}();
+                """);
+        }
+        else
+        {
+            await connection.ExecuteAsync($"""
+                create trigger {trigger} before update on subscriptions
+                when new.id = '{poisoned}' and new.status = 'suspended'
+                begin select raise(abort, 'poisoned row'); end
+                """);
+        }
+        try
+        {
+            var run = await SweepAsync();
+
+            run.Outcome.ShouldBe(JobRunner.Succeeded);
+            CountsOf(run)["failed"].ShouldBe(1);
+            foreach (var t in tenants.Where(t => t.SubscriptionId != poisoned))
+            {
+                (await App.SubscriptionAsync(t.SubscriptionId)).Status.ShouldBe("suspended");
+                (await App.EmailsAsync($"suspended:{t.SubscriptionId}:")).Count.ShouldBe(t.Owners.Count);
+            }
+            (await App.SubscriptionAsync(poisoned)).Status.ShouldBe("past_due");
+            (await App.EmailsAsync($"suspended:{poisoned}:")).ShouldBeEmpty();
+        }
+        finally
+        {
+            await connection.ExecuteAsync(App.DatabaseKind == "postgres"
+                ? $"drop trigger {trigger} on subscriptions; drop function {trigger}();"
+                : $"drop trigger {trigger}");
+        }
+
+        // The next run takes it: the failure was one row's, for one run.
+        await SweepAsync();
+        (await App.SubscriptionAsync(poisoned)).Status.ShouldBe("suspended");
+        (await App.EmailsAsync($"suspended:{poisoned}:")).Count.ShouldBe(tenants[1].Owners.Count);
+    }
+
+    [Fact]
     public async Task More_past_due_subscriptions_than_a_batch_are_all_suspended_in_several_batches()
     {
         var count = GraceExpiryJob.BatchSize * 2 + 17;
