@@ -1,6 +1,7 @@
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Outbox;
+using Backstop.Infrastructure.Providers.Stripe;
 using Dapper;
 using Microsoft.Extensions.Options;
 
@@ -13,11 +14,13 @@ namespace Backstop.Features.Billing.Dunning;
 /// </summary>
 /// <remarks>
 /// The organization is the charge's customer's (<c>billing_customers</c>). A dispute event carries the charge as an
-/// id unless the endpoint expands it; the charge's customer is read only when it is there: fetching the charge from
-/// Stripe inside the inbox's transaction would hold the database's write lock for a network call. Without it the
-/// row's organization is null and only <c>Billing:AlertEmail</c> is alerted.
+/// id unless the endpoint expands it. Fetching the charge from Stripe here, inside the inbox's transaction, would hold
+/// the database's write lock across a network call, so an unknown organization is looked up afterwards through the
+/// outbox (<see cref="DisputeLookupChannel"/>), which alerts the owners once it is found; <c>Billing:AlertEmail</c>
+/// is alerted at once either way.
 /// </remarks>
-internal sealed class DisputeEvents(BillingNotices notices, IOptions<BillingOptions> options, TimeProvider time, ILogger<DisputeEvents> log) : IWebhookHandler
+internal sealed class DisputeEvents(BillingNotices notices, StripeApi stripe, IOptions<BillingOptions> options, TimeProvider time, ILogger<DisputeEvents> log)
+    : IWebhookHandler
 {
     public const string Created = "charge.dispute.created";
     public const string Closed = "charge.dispute.closed";
@@ -50,12 +53,19 @@ internal sealed class DisputeEvents(BillingNotices notices, IOptions<BillingOpti
             closedAt = dispute.Created ?? now, now,
         }, tx, cancellationToken: ct));
 
+        // An earlier event (or the lookup) may already have tied the dispute to its organization.
+        organizationId ??= await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            "select organization_id from billing_disputes where provider = @provider and provider_dispute_id = @disputeId",
+            new { provider = DunningSql.Provider, disputeId = dispute.DisputeId }, tx, cancellationToken: ct));
+
         var key = $"dispute:{dispute.DisputeId}:{(closed ? "closed" : "created")}";
         var content = DunningEmails.Dispute(dispute, closed, organizationId);
         var recipients = new List<string>();
         if (!string.IsNullOrWhiteSpace(options.Value.AlertEmail)) recipients.Add(options.Value.AlertEmail);
         if (organizationId is not null) recipients.AddRange(await notices.OwnersAsync(connection, tx, organizationId, ct));
         List<OutboxEnvelope> messages = [.. BillingNotices.To(recipients, key, content, dispute.DisputeId)];
+        if (organizationId is null && dispute.ChargeId is not null && stripe.Configured)
+            messages.Add(OutboxDisputeLookup.Create(dispute.DisputeId, dispute.ChargeId));
         await notices.EnqueueAsync(connection, tx, messages, ct);
         log.LogWarning("Stripe dispute {DisputeId} {Kind}: {Amount} {Currency}, reason {Reason}, status {Status}, organization {OrganizationId}",
             dispute.DisputeId, closed ? "closed" : "opened", dispute.Amount, dispute.Currency, dispute.Reason, dispute.Status, organizationId ?? "unknown");

@@ -1,6 +1,7 @@
 using Backstop.Features.Billing.Dunning;
 using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Jobs;
+using Backstop.Infrastructure.Outbox;
 
 // In the slice's namespace, so BillingModule registers it with one line.
 namespace Backstop.Features.Billing;
@@ -15,6 +16,7 @@ internal static class DunningModule
         services.AddScoped<IWebhookHandler, InvoicePaid>();
         services.AddScoped<IWebhookHandler, InvoicePaymentActionRequired>();
         services.AddScoped<IWebhookHandler, DisputeEvents>();
+        services.AddSingleton<IOutboxChannel, DisputeLookupChannel>();
         services.AddRecurringJob<GraceExpiryJob>();
         return services;
     }

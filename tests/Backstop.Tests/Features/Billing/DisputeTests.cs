@@ -71,14 +71,58 @@ public abstract class DisputeTests(BackstopFactory app) : AppTest(app)
         (await ListAsync("?status=lost")).GetProperty("items").EnumerateArray().ShouldContain(i => i.GetProperty("providerDisputeId").GetString() == id);
     }
 
-    [Fact]
-    public async Task A_dispute_whose_charge_is_not_expanded_is_recorded_without_organization_and_alerted_to_the_alert_address()
+    private StripeTestServer Stripe => App.SetupAs<DunningSetup>().Stripe;
+
+    private string PlantCharge(string? customer)
     {
+        var charge = "ch_" + Guid.NewGuid().ToString("N")[..16];
+        Stripe.On("GET", "/v1/charges/" + charge, _ => StripeAnswer.Ok(new Dictionary<string, object?>
+        {
+            ["id"] = charge, ["object"] = "charge", ["amount"] = 4900, ["currency"] = "usd", ["customer"] = customer,
+        }));
+        return charge;
+    }
+
+    [Fact]
+    public async Task A_dispute_whose_charge_is_an_id_alerts_the_alert_address_at_once_and_the_owners_once_the_charge_is_read_from_stripe()
+    {
+        var t = await App.BilledTenantAsync();
         var id = NewDisputeId();
-        await App.DeliverStripeAsync("charge.dispute.created", Dispute(id, "warning_needs_response", "ch_" + Guid.NewGuid().ToString("N")[..16], amount: 5000));
+        var charge = PlantCharge(t.CustomerId);
+        await App.DeliverStripeAsync("charge.dispute.created", Dispute(id, "needs_response", charge));
+        await App.DeliverStripeAsync("charge.dispute.created", Dispute(id, "needs_response", charge));
 
         (await App.CountAsync("select count(*) from billing_disputes where provider_dispute_id = @id and organization_id is null", new { id })).ShouldBe(1);
         (await App.EmailsAsync($"dispute:{id}:")).Select(e => e.To).ShouldBe([DunningSetup.AlertEmail]);
+        (await App.CountAsync("select count(*) from outbox_messages where channel = 'billing-dispute-lookup' and reference = @id", new { id })).ShouldBe(1);
+
+        // The lookup runs outside the inbox's transaction, through the outbox: Stripe is asked once.
+        await App.DispatchAsync();
+        Stripe.Received("GET", "/v1/charges/" + charge).Count.ShouldBe(1);
+        (await App.CountAsync("select count(*) from billing_disputes where provider_dispute_id = @id and organization_id = @org",
+            new { id, org = t.OrganizationId })).ShouldBe(1);
+        (await App.EmailsAsync($"dispute:{id}:created:")).Select(e => e.To).ShouldBe([DunningSetup.AlertEmail, .. t.Owners], ignoreOrder: true);
+
+        // Its closing, still with the charge as an id, reaches the owners at once and asks Stripe nothing more.
+        await App.DeliverStripeAsync("charge.dispute.closed", Dispute(id, "won", charge));
+        await App.DispatchAsync();
+        (await App.EmailsAsync($"dispute:{id}:closed:")).Select(e => e.To).ShouldBe([DunningSetup.AlertEmail, .. t.Owners], ignoreOrder: true);
+        Stripe.Received("GET", "/v1/charges/" + charge).Count.ShouldBe(1);
+        (await App.CountAsync("select count(*) from outbox_messages where reference = @id and status <> 'sent'", new { id })).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task A_dispute_of_a_charge_that_is_no_organization_s_stays_without_organization_and_alerts_only_the_alert_address()
+    {
+        var id = NewDisputeId();
+        var charge = PlantCharge("cus_someone_else_" + Guid.NewGuid().ToString("N")[..8]);
+        await App.DeliverStripeAsync("charge.dispute.created", Dispute(id, "warning_needs_response", charge, amount: 5000));
+        await App.DispatchAsync();
+
+        Stripe.Received("GET", "/v1/charges/" + charge).Count.ShouldBe(1);
+        (await App.CountAsync("select count(*) from billing_disputes where provider_dispute_id = @id and organization_id is null", new { id })).ShouldBe(1);
+        (await App.EmailsAsync($"dispute:{id}:")).Select(e => e.To).ShouldBe([DunningSetup.AlertEmail]);
+        (await App.CountAsync("select count(*) from outbox_messages where channel = 'billing-dispute-lookup' and reference = @id and status = 'sent'", new { id })).ShouldBe(1);
     }
 
     [Fact]
