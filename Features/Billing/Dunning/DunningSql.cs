@@ -101,14 +101,17 @@ internal static class DunningSql
     public const string OrganizationOfCustomer =
         "select organization_id from billing_customers where provider = @provider and customer_id = @customerId";
 
-    /// <summary>A dispute as its opening event reports it; a row the closing event already wrote stays as it is.</summary>
+    /// <summary>A dispute as its opening event reports it; a row the closing event already wrote keeps its status and only gains the organization it lacked.</summary>
     public const string RecordDisputeOpened =
         """
         insert into billing_disputes (id, provider, provider_dispute_id, charge_id, customer_id, organization_id, amount, currency,
                                       reason, status, opened_at, closed_at, created_at, updated_at)
         values (@id, @provider, @disputeId, @chargeId, @customerId, @organizationId, @amount, @currency, @reason, @status, @openedAt,
                 null, @now, @now)
-        on conflict (provider, provider_dispute_id) do nothing
+        on conflict (provider, provider_dispute_id) do update
+            set organization_id = coalesce(billing_disputes.organization_id, excluded.organization_id),
+                customer_id = coalesce(billing_disputes.customer_id, excluded.customer_id),
+                updated_at = excluded.updated_at
         """;
 
     /// <summary>A dispute's closing: its final status and time, inserting the row when the opening event has not arrived yet.</summary>

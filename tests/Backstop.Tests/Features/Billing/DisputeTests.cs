@@ -126,6 +126,19 @@ public abstract class DisputeTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
+    public async Task A_late_opening_event_with_the_charge_expanded_gives_a_closed_dispute_its_organization_but_not_its_old_status()
+    {
+        var t = await App.BilledTenantAsync();
+        var id = NewDisputeId();
+        await App.DeliverStripeAsync("charge.dispute.closed", Dispute(id, "won", "ch_" + Guid.NewGuid().ToString("N")[..16]));
+        await App.DeliverStripeAsync("charge.dispute.created", Dispute(id, "needs_response", ExpandedCharge(t.CustomerId)));
+
+        var item = (await ListAsync($"?organizationId={t.OrganizationId}")).GetProperty("items").EnumerateArray().ShouldHaveSingleItem();
+        item.GetProperty("providerDisputeId").GetString().ShouldBe(id);
+        item.GetProperty("status").GetString().ShouldBe("won");
+    }
+
+    [Fact]
     public async Task The_admin_list_pages_newest_first_and_is_refused_to_tenant_keys()
     {
         var t = await App.BilledTenantAsync();
