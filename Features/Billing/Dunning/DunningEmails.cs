@@ -44,7 +44,7 @@ internal static class DunningEmails
             _ => $"The payment of {amount} for invoice {invoice.InvoiceId} has failed {invoice.AttemptCount} times. This is the final notice.",
         };
         var grace = graceEndsAt is { } end
-            ? $"Your subscription stays usable for reading until {When(end)}; creating meetings and recordings is paused until the payment succeeds, and on {When(end)} the subscription is suspended if it is still unpaid."
+            ? $"Until the payment succeeds, nothing new (meetings, recordings) can be created; everything else keeps working. If it is still unpaid on {When(end)}, the subscription is suspended."
             : "Creating meetings and recordings is paused until the payment succeeds.";
         var update = updatePaymentUrl is null
             ? "Please update your payment method."
