@@ -49,7 +49,7 @@ internal sealed class PutMetric(Db db, IOrganizationPlans plans, IAuditLog audit
         Put("/v1/admin/metrics/{name}");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "Declare a usage metric (counter or gauge) or update its declaration.");
-        Description(d => d.Answers<MetricResponse>().Problems(409));
+        Description(d => d.Answers<MetricResponse>().Problems(404, 409));
     }
 
     public override async Task HandleAsync(PutMetricRequest req, CancellationToken ct)
