@@ -5,6 +5,7 @@ using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
 using Dapper;
 using Microsoft.Extensions.Options;
+using Prometheus;
 
 namespace Backstop.Features.Quota;
 
@@ -30,6 +31,9 @@ internal static class MeterOperations
 internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate gate, IOptions<QuotaOptions> options, TimeProvider time) : IUsageMeter
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    private static readonly Counter Denials = Metrics.CreateCounter(
+        "backstop_quota_denials_total", "Consumptions refused at the limit (403 quota_exceeded), by metric; replays of a stored refusal not counted.", "metric");
 
     public Task<UsageScope> PrepareAsync(string organizationId, string metric, bool requireLimit, CancellationToken ct) =>
         ResolveAsync(organizationId, metric, lenient: !requireLimit, ct);
@@ -175,6 +179,7 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
         };
         var used = await connection.QuerySingleOrDefaultAsync<long?>(new CommandDefinition(sql, args, tx, cancellationToken: ct));
         var status = used is null && operation == MeterOperations.Consume ? 403 : 200;
+        if (status == 403) Denials.WithLabels(scope.Metric.Name).Inc();
         var reading = scope.Reading(used ?? (status == 403 ? await UsedAsync(connection, tx, scope, ct) : 0));
         if (key is not null)
             await connection.ExecuteAsync(new CommandDefinition(QuotaSql.AnswerKey,
