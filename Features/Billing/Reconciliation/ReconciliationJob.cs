@@ -83,12 +83,14 @@ internal sealed class ReconciliationJob(
     private async Task<long> CompareAsync(IReadOnlyList<Subscription> page, DateTimeOffset listedAt, bool repair, CancellationToken ct)
     {
         List<Local> locals;
+        // Npgsql binds an array as one parameter; Dapper expands "in @ids" into a list for SQLite.
+        var idIn = db.Dialect == Dialect.Postgres ? "provider_subscription_id = any(@ids)" : "provider_subscription_id in @ids";
         await using (var connection = await db.OpenAsync(ct))
             locals = (await connection.QueryAsync<Local>(new CommandDefinition(
-                """
+                $"""
                 select id, organization_id, plan_code, provider_subscription_id, provider_price_id, status, current_period_end, cancel_at_period_end
                 from subscriptions
-                where provider = 'stripe' and provider_subscription_id in @ids
+                where provider = 'stripe' and {idIn}
                 """, new { ids = page.Select(s => s.Id).ToArray() }, cancellationToken: ct))).ToList();
         var byId = locals.ToDictionary(l => l.ProviderSubscriptionId, StringComparer.Ordinal);
         long found = 0;
@@ -151,7 +153,7 @@ internal sealed class ReconciliationJob(
                     plan_code = coalesce(@plan, plan_code), provider_price_id = @stripePrice,
                     current_period_start = @start, current_period_end = @end, cancel_at_period_end = @cancel,
                     provider_updated_at = @listedAt, updated_at = @now
-                where id = @Id and (provider_updated_at is null or provider_updated_at < @listedAt)
+                where id = @Id and (provider_updated_at is null or provider_updated_at <= @listedAt)
                 """,
                 new
                 {
