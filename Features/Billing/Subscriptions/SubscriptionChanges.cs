@@ -12,7 +12,8 @@ namespace Backstop.Features.Billing.Subscriptions;
 /// audit entry. Stripe is called after the commit, by the outbox, with a key derived from the operation
 /// (<c>cancel:{subscriptionId}:{n}</c>, <c>resume:{subscriptionId}:{n}</c>, n the row's request counter), so the call
 /// cannot be lost by a crash after the commit and is applied once however often it is retried. The answer is 202:
-/// Stripe's own <c>customer.subscription.updated</c> confirms it later, and reconciliation reports a call Stripe refused.
+/// Stripe's own <c>customer.subscription.updated</c> confirms it later; a call Stripe refuses for good puts the local
+/// flag back (<see cref="StripeCallFailures"/>).
 /// </summary>
 internal sealed class SubscriptionChanges(Db db, IOutbox outbox, IAuditLog audit, TimeProvider time)
 {

@@ -66,6 +66,20 @@ public abstract class CancelSubscriptionTests(BackstopFactory app) : AppTest(app
     }
 
     [Fact]
+    public async Task A_cancel_Stripe_refuses_for_good_puts_the_local_flag_back()
+    {
+        var (tenant, sub) = await SubscribedAsync();
+        App.Stripe().On("POST", $"/v1/subscriptions/{sub}", _ => StripeAnswer.Error(400, "invalid_request_error", "This subscription cannot be changed."));
+        (await App.Client(tenant).DeleteAsync("/v1/billing/subscription")).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        (await App.SubscriptionAsync(tenant.OrganizationId))!.CancelAtPeriodEnd.ShouldBeTrue();
+
+        await App.DispatchAsync();
+        App.Stripe().Received("POST", $"/v1/subscriptions/{sub}").ShouldHaveSingleItem().Status.ShouldBe(400);
+        (await App.CountAsync("select count(*) from outbox_messages where reference = @sub and status = 'dead'", new { sub })).ShouldBe(1);
+        (await App.SubscriptionAsync(tenant.OrganizationId))!.CancelAtPeriodEnd.ShouldBeFalse();
+    }
+
+    [Fact]
     public async Task Twenty_concurrent_cancels_enqueue_one_Stripe_call()
     {
         var (tenant, sub) = await SubscribedAsync();

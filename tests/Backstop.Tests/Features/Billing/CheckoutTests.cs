@@ -40,10 +40,10 @@ public abstract class CheckoutTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
-    public async Task Twenty_concurrent_checkouts_of_one_organization_make_one_Stripe_customer()
+    public async Task Twenty_concurrent_checkouts_of_one_organization_make_one_Stripe_customer_and_offer_one_trial()
     {
         var plan = BillingTestKit.NewCode();
-        await App.CreatePlanAsync(plan, BillingTestKit.NewPrice());
+        await App.CreatePlanAsync(plan, BillingTestKit.NewPrice(), trialDays: 30);
         var tenant = await App.CreateTenantAsync("admin");
         var client = App.Client(tenant);
 
@@ -58,6 +58,10 @@ public abstract class CheckoutTests(BackstopFactory app) : AppTest(app)
         var customers = App.Stripe().Received("POST", "/v1/checkout/sessions")
             .Where(r => r.Form.GetValueOrDefault("client_reference_id") == tenant.OrganizationId).Select(r => r.Form["customer"]).Distinct().ToList();
         customers.ShouldHaveSingleItem();
+        var sessions = App.Stripe().Received("POST", "/v1/checkout/sessions").Where(r => r.Form.GetValueOrDefault("client_reference_id") == tenant.OrganizationId).ToList();
+        sessions.Count.ShouldBe(20);
+        sessions.Count(r => r.Form.ContainsKey("subscription_data[trial_period_days]")).ShouldBe(1);
+        (await App.CountAsync("select count(*) from organization_trials where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
     }
 
     [Fact]

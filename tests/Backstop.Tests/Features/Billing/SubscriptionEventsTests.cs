@@ -51,6 +51,26 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
     }
 
     [Fact]
+    public async Task Twenty_concurrent_subscription_events_leave_the_newest_state()
+    {
+        var (_, price, tenant) = await ArrangeAsync();
+        var sub = NewId("sub");
+        var t0 = App.Time.GetUtcNow().Second();
+        var org = tenant.OrganizationId;
+        string[] statuses = ["active", "past_due", "paused"];
+        var deliveries = Enumerable.Range(0, 20).OrderBy(_ => Random.Shared.Next()).Select(i => App.DeliverStripeAsync("customer.subscription.updated",
+            BillingTestKit.StripeSubscription(sub, "cus_c", price, i == 19 ? "trialing" : statuses[i % 3], t0.AddDays(i), t0.AddDays(i + 30), i % 2 == 0, org),
+            t0.AddMinutes(i)));
+        await Task.WhenAll(deliveries);
+        var state = (await App.SubscriptionAsync(org)).ShouldNotBeNull();
+        state.Status.ShouldBe("trialing");
+        state.CurrentPeriodEnd.ShouldBe(t0.AddDays(49));
+        state.CancelAtPeriodEnd.ShouldBeFalse();
+        state.ProviderUpdatedAt.ShouldBe(t0.AddMinutes(19));
+        (await App.CountAsync("select count(*) from subscriptions where organization_id = @org", new { org })).ShouldBe(1);
+    }
+
+    [Fact]
     public async Task Events_of_every_order_of_three_states_end_in_the_newest()
     {
         var (_, price, _) = await ArrangeAsync();
