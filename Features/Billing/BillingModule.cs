@@ -11,6 +11,7 @@ internal static class BillingModule
         services.AddSingleton<IAccessGate, AccessGate>();
         services.AddSingleton<IOrganizationPlans, OrganizationPlans>();
         services.AddBillingSubscriptions();
+        services.AddBillingDunning();
         return services;
     }
 }
