@@ -42,7 +42,7 @@ internal static class BillingTestKit
 {
     public static StripeTestServer Stripe(this BackstopFactory app) => app.SetupAs<BillingSetup>().Stripe;
 
-    public static Task<int> DispatchAsync(this BackstopFactory app) => app.Service<OutboxDispatcher>().DispatchDueAsync(CancellationToken.None);
+    public static Task<int> DispatchOutboxAsync(this BackstopFactory app) => app.Service<OutboxDispatcher>().DispatchDueAsync(CancellationToken.None);
 
     public static string NewCode(string prefix = "plan") => $"{prefix}-{Guid.NewGuid():N}"[..24];
 
@@ -127,7 +127,7 @@ internal static class BillingTestKit
         public DateTimeOffset? ProviderUpdatedAt { get; init; }
     }
 
-    public static async Task<SubscriptionState?> SubscriptionAsync(this BackstopFactory app, string organizationId)
+    public static async Task<SubscriptionState?> LocalSubscriptionAsync(this BackstopFactory app, string organizationId)
     {
         await using var connection = await app.OpenAsync();
         return await connection.QuerySingleOrDefaultAsync<SubscriptionState>(
@@ -139,7 +139,7 @@ internal static class BillingTestKit
             """, new { organizationId });
     }
 
-    public static async Task<long> CountAsync(this BackstopFactory app, string sql, object? args = null)
+    public static async Task<long> CountRowsAsync(this BackstopFactory app, string sql, object? args = null)
     {
         await using var connection = await app.OpenAsync();
         return await connection.ExecuteScalarAsync<long>(sql, args);

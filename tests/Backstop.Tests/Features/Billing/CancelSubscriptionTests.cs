@@ -28,14 +28,14 @@ public abstract class CancelSubscriptionTests(BackstopFactory app) : AppTest(app
         (await response.JsonAsync()).GetProperty("cancelAtPeriodEnd").GetBoolean().ShouldBeTrue();
         App.Stripe().Received("POST", $"/v1/subscriptions/{sub}").ShouldBeEmpty();
 
-        await App.DispatchAsync();
+        await App.DispatchOutboxAsync();
         var call = App.Stripe().Received("POST", $"/v1/subscriptions/{sub}").ShouldHaveSingleItem();
         call.Form["cancel_at_period_end"].ShouldBe("true");
         call.IdempotencyKey.ShouldBe($"cancel:{sub}:1");
         App.Stripe().Received("DELETE", $"/v1/subscriptions/{sub}").ShouldBeEmpty();
         ((bool)App.Stripe().Subscriptions[sub]["cancel_at_period_end"]!).ShouldBeTrue();
-        (await App.SubscriptionAsync(tenant.OrganizationId))!.Status.ShouldBe("active");
-        (await App.CountAsync("select count(*) from audit_log where action = 'subscription.cancel' and organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
+        (await App.LocalSubscriptionAsync(tenant.OrganizationId))!.Status.ShouldBe("active");
+        (await App.CountRowsAsync("select count(*) from audit_log where action = 'subscription.cancel' and organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
     }
 
     [Fact]
@@ -52,17 +52,17 @@ public abstract class CancelSubscriptionTests(BackstopFactory app) : AppTest(app
         });
         (await App.Client(tenant).DeleteAsync("/v1/billing/subscription")).StatusCode.ShouldBe(HttpStatusCode.Accepted);
 
-        await App.DispatchAsync();
-        (await App.CountAsync("select count(*) from outbox_messages where channel = 'stripe' and reference = @sub and status = 'pending' and attempts = 1", new { sub })).ShouldBe(1);
+        await App.DispatchOutboxAsync();
+        (await App.CountRowsAsync("select count(*) from outbox_messages where channel = 'stripe' and reference = @sub and status = 'pending' and attempts = 1", new { sub })).ShouldBe(1);
         App.Time.Advance(TimeSpan.FromMinutes(1));
-        await App.DispatchAsync();
+        await App.DispatchOutboxAsync();
 
         var received = App.Stripe().Received("POST", $"/v1/subscriptions/{sub}");
         received.Count.ShouldBe(2);
         received.Select(r => r.IdempotencyKey).Distinct().ShouldHaveSingleItem().ShouldBe($"cancel:{sub}:1");
         received.Select(r => r.Status).ShouldBe([500, 200]);
         ((bool)App.Stripe().Subscriptions[sub]["cancel_at_period_end"]!).ShouldBeTrue();
-        (await App.CountAsync("select count(*) from outbox_messages where channel = 'stripe' and reference = @sub and status = 'sent'", new { sub })).ShouldBe(1);
+        (await App.CountRowsAsync("select count(*) from outbox_messages where channel = 'stripe' and reference = @sub and status = 'sent'", new { sub })).ShouldBe(1);
     }
 
     [Fact]
@@ -71,12 +71,12 @@ public abstract class CancelSubscriptionTests(BackstopFactory app) : AppTest(app
         var (tenant, sub) = await SubscribedAsync();
         App.Stripe().On("POST", $"/v1/subscriptions/{sub}", _ => StripeAnswer.Error(400, "invalid_request_error", "This subscription cannot be changed."));
         (await App.Client(tenant).DeleteAsync("/v1/billing/subscription")).StatusCode.ShouldBe(HttpStatusCode.Accepted);
-        (await App.SubscriptionAsync(tenant.OrganizationId))!.CancelAtPeriodEnd.ShouldBeTrue();
+        (await App.LocalSubscriptionAsync(tenant.OrganizationId))!.CancelAtPeriodEnd.ShouldBeTrue();
 
-        await App.DispatchAsync();
+        await App.DispatchOutboxAsync();
         App.Stripe().Received("POST", $"/v1/subscriptions/{sub}").ShouldHaveSingleItem().Status.ShouldBe(400);
-        (await App.CountAsync("select count(*) from outbox_messages where reference = @sub and status = 'dead'", new { sub })).ShouldBe(1);
-        (await App.SubscriptionAsync(tenant.OrganizationId))!.CancelAtPeriodEnd.ShouldBeFalse();
+        (await App.CountRowsAsync("select count(*) from outbox_messages where reference = @sub and status = 'dead'", new { sub })).ShouldBe(1);
+        (await App.LocalSubscriptionAsync(tenant.OrganizationId))!.CancelAtPeriodEnd.ShouldBeFalse();
     }
 
     [Fact]
@@ -86,8 +86,8 @@ public abstract class CancelSubscriptionTests(BackstopFactory app) : AppTest(app
         var client = App.Client(tenant);
         var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => client.DeleteAsync("/v1/billing/subscription")));
         answers.ShouldAllBe(a => a.StatusCode == HttpStatusCode.Accepted);
-        (await App.CountAsync("select count(*) from outbox_messages where channel = 'stripe' and reference = @sub", new { sub })).ShouldBe(1);
-        await App.DispatchAsync();
+        (await App.CountRowsAsync("select count(*) from outbox_messages where channel = 'stripe' and reference = @sub", new { sub })).ShouldBe(1);
+        await App.DispatchOutboxAsync();
         App.Stripe().Received("POST", $"/v1/subscriptions/{sub}").Count.ShouldBe(1);
     }
 
@@ -101,7 +101,7 @@ public abstract class CancelSubscriptionTests(BackstopFactory app) : AppTest(app
         resumed.StatusCode.ShouldBe(HttpStatusCode.Accepted, await resumed.Content.ReadAsStringAsync());
         (await resumed.JsonAsync()).GetProperty("cancelAtPeriodEnd").GetBoolean().ShouldBeFalse();
         await client.DeleteAsync("/v1/billing/subscription");
-        await App.DispatchAsync();
+        await App.DispatchOutboxAsync();
 
         var calls = App.Stripe().Received("POST", $"/v1/subscriptions/{sub}");
         calls.Select(c => c.IdempotencyKey).Order(StringComparer.Ordinal).ShouldBe([$"cancel:{sub}:1", $"cancel:{sub}:3", $"resume:{sub}:2"]);
@@ -119,8 +119,8 @@ public abstract class CancelSubscriptionTests(BackstopFactory app) : AppTest(app
         await App.ExecuteAsync("update subscriptions set current_period_end = @end where organization_id = @id",
             new { end = App.Time.GetUtcNow().AddSeconds(-1), id = tenant.OrganizationId });
         await (await client.PostAsync("/v1/billing/subscription/resume", null)).ShouldBeProblemAsync(409, "period_ended");
-        (await App.SubscriptionAsync(tenant.OrganizationId))!.CancelAtPeriodEnd.ShouldBeTrue();
-        (await App.CountAsync("select count(*) from outbox_messages where reference = @sub", new { sub })).ShouldBe(1);
+        (await App.LocalSubscriptionAsync(tenant.OrganizationId))!.CancelAtPeriodEnd.ShouldBeTrue();
+        (await App.CountRowsAsync("select count(*) from outbox_messages where reference = @sub", new { sub })).ShouldBe(1);
     }
 
     [Fact]

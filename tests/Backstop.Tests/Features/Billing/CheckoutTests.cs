@@ -36,7 +36,7 @@ public abstract class CheckoutTests(BackstopFactory app) : AppTest(app)
         session.Form["success_url"].ShouldBe("https://app.example.com/billing/done");
         session.Form.ShouldNotContainKey("subscription_data[trial_period_days]");
         session.IdempotencyKey.ShouldStartWith($"checkout:{tenant.OrganizationId}:{plan}:");
-        (await App.CountAsync("select count(*) from billing_customers where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
+        (await App.CountRowsAsync("select count(*) from billing_customers where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
     }
 
     [Fact]
@@ -51,7 +51,7 @@ public abstract class CheckoutTests(BackstopFactory app) : AppTest(app)
             new { plan, successUrl = $"https://app.example.com/done?try={i}", cancelUrl = "https://app.example.com/billing" })));
         answers.ShouldAllBe(a => a.StatusCode == HttpStatusCode.OK);
 
-        (await App.CountAsync("select count(*) from billing_customers where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
+        (await App.CountRowsAsync("select count(*) from billing_customers where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
         var creations = App.Stripe().Received("POST", "/v1/customers").Where(r => r.Form.GetValueOrDefault("metadata[organization_id]") == tenant.OrganizationId).ToList();
         creations.Count(r => !r.Replayed).ShouldBe(1);
         creations.ShouldAllBe(r => r.IdempotencyKey == "customer:" + tenant.OrganizationId);
@@ -61,7 +61,7 @@ public abstract class CheckoutTests(BackstopFactory app) : AppTest(app)
         var sessions = App.Stripe().Received("POST", "/v1/checkout/sessions").Where(r => r.Form.GetValueOrDefault("client_reference_id") == tenant.OrganizationId).ToList();
         sessions.Count.ShouldBe(20);
         sessions.Count(r => r.Form.ContainsKey("subscription_data[trial_period_days]")).ShouldBe(1);
-        (await App.CountAsync("select count(*) from organization_trials where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
+        (await App.CountRowsAsync("select count(*) from organization_trials where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
     }
 
     [Fact]
@@ -106,7 +106,7 @@ public abstract class CheckoutTests(BackstopFactory app) : AppTest(app)
         var sessions = App.Stripe().Received("POST", "/v1/checkout/sessions").Where(r => r.Form.GetValueOrDefault("client_reference_id") == tenant.OrganizationId).ToList();
         sessions[0].Form["subscription_data[trial_period_days]"].ShouldBe("14");
         sessions[1].Form.ShouldNotContainKey("subscription_data[trial_period_days]");
-        (await App.CountAsync("select count(*) from organization_trials where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
+        (await App.CountRowsAsync("select count(*) from organization_trials where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
     }
 
     [Fact]
@@ -140,7 +140,7 @@ public abstract class CheckoutTests(BackstopFactory app) : AppTest(app)
         await (await client.PostJsonAsync("/v1/billing/checkout", new { plan = inactive, successUrl = "javascript:alert(1)", cancelUrl = "https://x.example" }))
             .ShouldBeProblemAsync(400, "invalid_url");
         App.Stripe().Received("POST", "/v1/customers").ShouldNotContain(r => r.Form.GetValueOrDefault("metadata[organization_id]") == tenant.OrganizationId);
-        (await App.CountAsync("select count(*) from billing_customers where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(0);
+        (await App.CountRowsAsync("select count(*) from billing_customers where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(0);
     }
 
     [Fact]

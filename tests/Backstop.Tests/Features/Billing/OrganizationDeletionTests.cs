@@ -32,16 +32,16 @@ public abstract class OrganizationDeletionTests(BackstopFactory app) : AppTest(a
         }
 
         (await App.AdminClient().DeleteAsync($"/v1/admin/organizations/{org}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
-        (await App.CountAsync("select count(*) from outbox_messages where organization_id = @org and status = 'pending'", new { org })).ShouldBe(0);
-        (await App.CountAsync("select count(*) from outbox_messages where organization_id = @org and status = 'dead' and last_error like 'cancelled:%'", new { org })).ShouldBe(2);
-        (await App.SubscriptionAsync(org))!.Status.ShouldBe("canceled");
+        (await App.CountRowsAsync("select count(*) from outbox_messages where organization_id = @org and status = 'pending'", new { org })).ShouldBe(0);
+        (await App.CountRowsAsync("select count(*) from outbox_messages where organization_id = @org and status = 'dead' and last_error like 'cancelled:%'", new { org })).ShouldBe(2);
+        (await App.LocalSubscriptionAsync(org))!.Status.ShouldBe("canceled");
 
-        await App.DispatchAsync();
+        await App.DispatchOutboxAsync();
         var cancel = App.Stripe().Received("DELETE", $"/v1/subscriptions/{sub}").ShouldHaveSingleItem();
         cancel.IdempotencyKey.ShouldBe($"delete-org-cancel:{sub}");
         App.Stripe().Received("POST", $"/v1/subscriptions/{sub}").ShouldBeEmpty();
         App.Stripe().Subscriptions[sub]["status"].ShouldBe("canceled");
-        (await App.CountAsync("select count(*) from outbox_messages where idempotency_key = @key and status = 'sent'", new { key = $"delete-org-cancel:{sub}" })).ShouldBe(1);
+        (await App.CountRowsAsync("select count(*) from outbox_messages where idempotency_key = @key and status = 'sent'", new { key = $"delete-org-cancel:{sub}" })).ShouldBe(1);
     }
 
     [Fact]
@@ -53,7 +53,7 @@ public abstract class OrganizationDeletionTests(BackstopFactory app) : AppTest(a
         var sub = $"sub_{Guid.NewGuid():N}"[..24];
         await App.PlantSubscriptionAsync(org, plan, "canceled", sub);
         (await App.AdminClient().DeleteAsync($"/v1/admin/organizations/{org}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
-        (await App.CountAsync("select count(*) from outbox_messages where idempotency_key = @key", new { key = $"delete-org-cancel:{sub}" })).ShouldBe(0);
+        (await App.CountRowsAsync("select count(*) from outbox_messages where idempotency_key = @key", new { key = $"delete-org-cancel:{sub}" })).ShouldBe(0);
     }
 }
 

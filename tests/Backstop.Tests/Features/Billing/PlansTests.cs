@@ -29,7 +29,7 @@ public abstract class PlansTests(BackstopFactory app) : AppTest(app)
         body.GetProperty("trialDays").GetInt32().ShouldBe(14);
         body.GetProperty("limits").EnumerateObject().Select(p => p.Name).ShouldBe(["meetings_per_month"]);
 
-        (await App.CountAsync("select count(*) from audit_log where target_type = 'plan' and target_id = @code", new { code })).ShouldBe(2);
+        (await App.CountRowsAsync("select count(*) from audit_log where target_type = 'plan' and target_id = @code", new { code })).ShouldBe(2);
         var audit = await (await admin.GetAsync("/v1/admin/audit?action=plan.update")).JsonAsync();
         var entry = audit.GetProperty("items").EnumerateArray().First(i => i.GetProperty("targetId").GetString() == code);
         entry.GetProperty("changes").GetProperty("name").GetProperty("to").GetString().ShouldBe("Pro");
@@ -66,7 +66,7 @@ public abstract class PlansTests(BackstopFactory app) : AppTest(app)
     {
         var response = await App.AdminClient().PostAsync("/v1/admin/plans", new StringContent(json, System.Text.Encoding.UTF8, "application/json"));
         await response.ShouldBeProblemAsync(400, code);
-        (await App.CountAsync("select count(*) from plans where code = 'ok-code'")).ShouldBe(0);
+        (await App.CountRowsAsync("select count(*) from plans where code = 'ok-code'")).ShouldBe(0);
     }
 
     [Fact]
@@ -111,7 +111,7 @@ public abstract class PlansTests(BackstopFactory app) : AppTest(app)
         var admin = App.AdminClient();
         var deleted = await (await admin.DeleteAsync($"/v1/admin/plans/{unused}")).JsonAsync();
         deleted.GetProperty("deleted").GetBoolean().ShouldBeTrue();
-        (await App.CountAsync("select count(*) from plans where code = @unused", new { unused })).ShouldBe(0);
+        (await App.CountRowsAsync("select count(*) from plans where code = @unused", new { unused })).ShouldBe(0);
 
         var ended = BillingTestKit.NewCode();
         await App.CreatePlanAsync(ended, BillingTestKit.NewPrice());
@@ -119,7 +119,7 @@ public abstract class PlansTests(BackstopFactory app) : AppTest(app)
         var answer = await (await admin.DeleteAsync($"/v1/admin/plans/{ended}")).JsonAsync();
         answer.GetProperty("deleted").GetBoolean().ShouldBeFalse();
         answer.GetProperty("plan").GetProperty("active").GetBoolean().ShouldBeFalse();
-        (await App.CountAsync("select count(*) from plans where code = @ended", new { ended })).ShouldBe(1);
+        (await App.CountRowsAsync("select count(*) from plans where code = @ended", new { ended })).ShouldBe(1);
     }
 
     [Fact]
@@ -128,7 +128,7 @@ public abstract class PlansTests(BackstopFactory app) : AppTest(app)
         var admin = App.AdminClient();
         await (await admin.PatchAsync("/v1/admin/plans/free", JsonContent(new { active = false }))).ShouldBeProblemAsync(409, "default_plan");
         await (await admin.DeleteAsync("/v1/admin/plans/free")).ShouldBeProblemAsync(409, "default_plan");
-        (await App.CountAsync("select count(*) from plans where code = 'free' and active = @yes", new { yes = true })).ShouldBe(1);
+        (await App.CountRowsAsync("select count(*) from plans where code = 'free' and active = @yes", new { yes = true })).ShouldBe(1);
     }
 
     [Fact]
@@ -140,7 +140,7 @@ public abstract class PlansTests(BackstopFactory app) : AppTest(app)
         var admin = App.AdminClient();
         var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => admin.PatchAsync($"/v1/admin/plans/{code}", JsonContent(new { active = false }))));
         answers.ShouldAllBe(a => a.StatusCode == HttpStatusCode.OK);
-        (await App.CountAsync("select count(*) from plans where code = @code and active = @no", new { code, no = false })).ShouldBe(1);
+        (await App.CountRowsAsync("select count(*) from plans where code = @code and active = @no", new { code, no = false })).ShouldBe(1);
     }
 
     [Fact]

@@ -58,13 +58,13 @@ public abstract class ReconciliationTests(BackstopFactory app, bool repair) : Ap
         found.Single(f => f.Field == "status").ShouldBe(new Found("status", "active", "past_due", repair));
         found.Single(f => f.Field == "cancel_at_period_end").ShouldBe(new Found("cancel_at_period_end", "false", "true", repair));
 
-        var state = (await App.SubscriptionAsync(drifted)).ShouldNotBeNull();
+        var state = (await App.LocalSubscriptionAsync(drifted)).ShouldNotBeNull();
         if (repair)
         {
             state.Status.ShouldBe("past_due");
             state.CancelAtPeriodEnd.ShouldBeTrue();
             state.CurrentPeriodEnd.ShouldBe(now.AddDays(59));
-            (await App.CountAsync("select count(*) from audit_log where action = 'subscription.repair' and organization_id = @drifted", new { drifted })).ShouldBe(1);
+            (await App.CountRowsAsync("select count(*) from audit_log where action = 'subscription.repair' and organization_id = @drifted", new { drifted })).ShouldBe(1);
         }
         else
         {

@@ -38,7 +38,7 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
         var newest = events[^1];
         foreach (var e in events.OrderBy(_ => Random.Shared.Next())) await App.DeliverStripeAsync(e.Type, e.Object, e.Created);
 
-        var state = (await App.SubscriptionAsync(org)).ShouldNotBeNull();
+        var state = (await App.LocalSubscriptionAsync(org)).ShouldNotBeNull();
         state.Status.ShouldBe("active");
         state.PlanCode.ShouldBe(upgrade);
         state.ProviderPriceId.ShouldBe(upgradePrice);
@@ -47,7 +47,7 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
         state.CancelAtPeriodEnd.ShouldBeTrue();
         state.ProviderUpdatedAt.ShouldBe(newest.Created);
         state.ProviderSubscriptionId.ShouldBe(sub);
-        (await App.CountAsync("select count(*) from webhook_events where provider = 'stripe' and status = 'processed' and payload like @p", new { p = $"%{sub}%" })).ShouldBe(6);
+        (await App.CountRowsAsync("select count(*) from webhook_events where provider = 'stripe' and status = 'processed' and payload like @p", new { p = $"%{sub}%" })).ShouldBe(6);
     }
 
     [Fact]
@@ -62,12 +62,12 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
             BillingTestKit.StripeSubscription(sub, "cus_c", price, i == 19 ? "trialing" : statuses[i % 3], t0.AddDays(i), t0.AddDays(i + 30), i % 2 == 0, org),
             t0.AddMinutes(i)));
         await Task.WhenAll(deliveries);
-        var state = (await App.SubscriptionAsync(org)).ShouldNotBeNull();
+        var state = (await App.LocalSubscriptionAsync(org)).ShouldNotBeNull();
         state.Status.ShouldBe("trialing");
         state.CurrentPeriodEnd.ShouldBe(t0.AddDays(49));
         state.CancelAtPeriodEnd.ShouldBeFalse();
         state.ProviderUpdatedAt.ShouldBe(t0.AddMinutes(19));
-        (await App.CountAsync("select count(*) from subscriptions where organization_id = @org", new { org })).ShouldBe(1);
+        (await App.CountRowsAsync("select count(*) from subscriptions where organization_id = @org", new { org })).ShouldBe(1);
     }
 
     [Fact]
@@ -85,12 +85,12 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
                 await App.DeliverStripeAsync(i == 2 ? "customer.subscription.deleted" : "customer.subscription.updated",
                     BillingTestKit.StripeSubscription(sub, NewId("cus"), price, statuses[i], t0, t0.AddDays(30), organizationId: org,
                         trialEnd: t0.AddDays(14), canceledAt: i == 2 ? t0.AddDays(3) : null), t0.AddDays(i));
-            var state = (await App.SubscriptionAsync(org)).ShouldNotBeNull();
+            var state = (await App.LocalSubscriptionAsync(org)).ShouldNotBeNull();
             state.Status.ShouldBe("canceled", $"order {string.Join(",", order)}");
             state.CanceledAt.ShouldBe(t0.AddDays(3));
             state.TrialEnd.ShouldBe(t0.AddDays(14));
             // Seeing a trial at Stripe uses up the organization's one trial.
-            (await App.CountAsync("select count(*) from organization_trials where organization_id = @org", new { org })).ShouldBe(1);
+            (await App.CountRowsAsync("select count(*) from organization_trials where organization_id = @org", new { org })).ShouldBe(1);
         }
     }
 
@@ -105,13 +105,13 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
         var t = App.Time.GetUtcNow().Second();
 
         await App.DeliverStripeAsync("customer.subscription.updated", BillingTestKit.StripeSubscription(sub, NewId("cus"), price, "past_due", t, t.AddDays(30)), t);
-        var suspended = (await App.SubscriptionAsync(org)).ShouldNotBeNull();
+        var suspended = (await App.LocalSubscriptionAsync(org)).ShouldNotBeNull();
         suspended.Status.ShouldBe("suspended");
         suspended.PaymentRetryCount.ShouldBe(3);
         suspended.GraceEndsAt.ShouldNotBeNull();
 
         await App.DeliverStripeAsync("customer.subscription.updated", BillingTestKit.StripeSubscription(sub, NewId("cus"), price, "active", t, t.AddDays(30)), t.AddSeconds(5));
-        var active = (await App.SubscriptionAsync(org)).ShouldNotBeNull();
+        var active = (await App.LocalSubscriptionAsync(org)).ShouldNotBeNull();
         active.Status.ShouldBe("active");
         // Cleared by invoice.paid, not by the subscription becoming active.
         active.PaymentRetryCount.ShouldBe(3);
@@ -132,15 +132,15 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
             ["client_reference_id"] = org, ["metadata"] = new Dictionary<string, object?> { ["organization_id"] = org, ["plan"] = plan },
         };
         await App.DeliverStripeAsync("checkout.session.completed", session, t.AddSeconds(2));
-        var linked = (await App.SubscriptionAsync(org)).ShouldNotBeNull();
+        var linked = (await App.LocalSubscriptionAsync(org)).ShouldNotBeNull();
         linked.Status.ShouldBe("incomplete");
         linked.ProviderSubscriptionId.ShouldBe(sub);
         linked.PlanCode.ShouldBe(plan);
-        (await App.CountAsync("select count(*) from billing_customers where organization_id = @org and customer_id = @customer", new { org, customer })).ShouldBe(1);
+        (await App.CountRowsAsync("select count(*) from billing_customers where organization_id = @org and customer_id = @customer", new { org, customer })).ShouldBe(1);
 
         // The subscription's own (earlier) event still applies: the link alone carries no provider time.
         await App.DeliverStripeAsync("customer.subscription.created", BillingTestKit.StripeSubscription(sub, customer, price, "active", t, t.AddDays(30)), t);
-        var state = (await App.SubscriptionAsync(org)).ShouldNotBeNull();
+        var state = (await App.LocalSubscriptionAsync(org)).ShouldNotBeNull();
         state.Status.ShouldBe("active");
         state.CurrentPeriodEnd.ShouldBe(t.AddDays(30));
 
@@ -159,8 +159,8 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
         var eventId = NewId("evt");
         await App.DeliverStripeAsync("customer.subscription.created",
             BillingTestKit.StripeSubscription(NewId("sub"), NewId("cus"), "price_nobodyhasthis", "active", t, t.AddDays(30), organizationId: tenant.OrganizationId), t, eventId);
-        (await App.SubscriptionAsync(tenant.OrganizationId)).ShouldBeNull();
-        (await App.CountAsync("select count(*) from webhook_events where event_id = @eventId and status = 'failed'", new { eventId })).ShouldBe(1);
+        (await App.LocalSubscriptionAsync(tenant.OrganizationId)).ShouldBeNull();
+        (await App.CountRowsAsync("select count(*) from webhook_events where event_id = @eventId and status = 'failed'", new { eventId })).ShouldBe(1);
     }
 
     [Fact]
@@ -185,7 +185,7 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
         await App.DeliverPaddleAsync("subscription.canceled", Data("canceled", t), t.AddDays(3));
         await App.DeliverPaddleAsync("subscription.updated", Data("active", t, new { action = "cancel", effective_at = t.AddMonths(1).ToString("O") }), t.AddDays(1));
         await App.DeliverPaddleAsync("subscription.past_due", Data("past_due", t), t.AddDays(2));
-        var state = (await App.SubscriptionAsync(org)).ShouldNotBeNull();
+        var state = (await App.LocalSubscriptionAsync(org)).ShouldNotBeNull();
         state.Provider.ShouldBe("paddle");
         state.Status.ShouldBe("canceled");
         state.PlanCode.ShouldBe(plan);
@@ -201,7 +201,7 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
         };
         await App.DeliverPaddleAsync("subscription.updated", OtherData("active", new { action = "cancel" }), t.AddDays(2));
         await App.DeliverPaddleAsync("subscription.past_due", OtherData("past_due", null), t.AddDays(1));
-        var kept = (await App.SubscriptionAsync(other.OrganizationId)).ShouldNotBeNull();
+        var kept = (await App.LocalSubscriptionAsync(other.OrganizationId)).ShouldNotBeNull();
         kept.Status.ShouldBe("active");
         kept.CancelAtPeriodEnd.ShouldBeTrue();
         kept.CurrentPeriodStart!.Value.ShouldBe(t, TimeSpan.FromMilliseconds(1));
