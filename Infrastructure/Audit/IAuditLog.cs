@@ -51,11 +51,6 @@ internal static class AuditActions
     public const string SmsOptOut = "sms_consent.opt_out";
     /// <summary>An opt-in removes the number's opt-out row: a hard delete, audited like every hard delete.</summary>
     public const string SmsOptOutDelete = "sms_consent.opt_out_delete";
-<<<<<<< HEAD
-    public const string UsageMetricPut = "usage_metric.put";
-    public const string UsageLimitSet = "usage.limit_set";
-    public const string UsageReset = "usage.reset";
-=======
     public const string PlanCreate = "plan.create";
     public const string PlanUpdate = "plan.update";
     /// <summary>A plan without any subscription is deleted (a hard delete); one that has subscriptions is deactivated instead (<see cref="PlanUpdate"/>).</summary>
@@ -64,17 +59,15 @@ internal static class AuditActions
     public const string SubscriptionResume = "subscription.resume";
     /// <summary>Reconciliation under <c>Billing:Reconcile = repair</c> took Stripe's values for a subscription.</summary>
     public const string SubscriptionRepair = "subscription.repair";
->>>>>>> main
+    public const string UsageMetricPut = "usage_metric.put";
+    public const string UsageLimitSet = "usage.limit_set";
+    public const string UsageReset = "usage.reset";
 
     public static readonly IReadOnlyList<string> All =
     [
         OrganizationCreate, OrganizationUpdate, OrganizationDelete, MemberAdd, MemberRemove, ApiKeyCreate, ApiKeyRevoke,
-<<<<<<< HEAD
-        ApiKeyRotate, WebhookReplay, OutboxRetry, JobRun, SmsSettingsUpdate, SmsOptOut, SmsOptOutDelete, UsageMetricPut, UsageLimitSet,
-        UsageReset,
-=======
         ApiKeyRotate, WebhookReplay, OutboxRetry, JobRun, SmsSettingsUpdate, SmsOptOut, SmsOptOutDelete,
         PlanCreate, PlanUpdate, PlanDelete, SubscriptionCancel, SubscriptionResume, SubscriptionRepair,
->>>>>>> main
+        UsageMetricPut, UsageLimitSet, UsageReset,
     ];
 }
