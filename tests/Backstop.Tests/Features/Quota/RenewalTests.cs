@@ -52,9 +52,16 @@ public abstract class RenewalTests(BackstopFactory app) : AppTest(app)
             TransactionCompleted(tenant.OrganizationId, subscription, starts, starts.AddMonths(1), origin: "subscription_update"));
         (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(3);
 
+        // Billing handles the same event (its subscription row needs a plan with the Paddle price).
+        var price = "pri_01" + Guid.NewGuid().ToString("N");
+        var plan = "plan_" + Guid.NewGuid().ToString("N")[..10];
+        await App.PlantPlanAsync(plan, new Dictionary<string, long>());
+        await using (var connection = await App.OpenAsync())
+            await Dapper.SqlMapper.ExecuteAsync(connection, "update plans set paddle_price_id = @price where code = @plan", new { price, plan });
         await DeliverPaddleAsync("evt_01" + Guid.NewGuid().ToString("N"), "subscription.updated", JsonSerializer.Serialize(new
         {
-            id = subscription, status = "active", customer_id = "ctm_01x",
+            id = subscription, status = "active", customer_id = "ctm_01" + Guid.NewGuid().ToString("N"),
+            items = new[] { new { price = new { id = price }, quantity = 1 } },
             current_billing_period = new { starts_at = Rfc(starts), ends_at = Rfc(starts.AddMonths(1)) },
             custom_data = new { organization_id = tenant.OrganizationId },
         }));
