@@ -32,6 +32,8 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
+    private readonly SemaphoreSlim sqliteWriters = new(1, 1);
+
     private static readonly Counter Denials = Metrics.CreateCounter(
         "backstop_quota_denials_total", "Consumptions refused at the limit (403 quota_exceeded), by metric; replays of a stored refusal not counted.", "metric");
 
@@ -115,7 +117,21 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
         if (operation == MeterOperations.Consume)
             await gate.EnsureAllowedAsync(organizationId, scope.Metric.Creation ? GatedAction.Create : GatedAction.Use, metric, ct);
         Task<MeterOutcome> Work(DbConnection c, DbTransaction tx) => ApplyAsync(c, tx, scope, operation, amount, idempotencyKey, ct);
-        var outcome = options.Value.DurableConsume ? await db.InDurableTransactionAsync(Work, ct) : await db.InTransactionAsync(Work, ct);
+        MeterOutcome outcome;
+        // SQLite has one writer per database: consumers that queue here wait asynchronously and take the lock the
+        // moment it is free, instead of each blocking a thread in SQLite's busy handler, which polls with sleeps of
+        // up to 100 ms (under 64 concurrent consumers it cost two thirds of the throughput). Correctness does not
+        // rest on it: the statement decides, and other writers still meet BEGIN IMMEDIATE.
+        var serialise = db.Dialect == Dialect.Sqlite;
+        if (serialise) await sqliteWriters.WaitAsync(ct);
+        try
+        {
+            outcome = options.Value.DurableConsume ? await db.InDurableTransactionAsync(Work, ct) : await db.InTransactionAsync(Work, ct);
+        }
+        finally
+        {
+            if (serialise) sqliteWriters.Release();
+        }
         return outcome.Status == 200 ? outcome.Reading : throw Refused(outcome.Reading);
     }
 
