@@ -62,17 +62,27 @@ consume_bench() {
   limit=$((used + headroom))
   curl -sf -o /dev/null -X PUT -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
     -d "{\"limit\":$limit,\"reason\":\"bench\"}" "$a/v1/admin/organizations/$org/usage/$metric/limit"
-  quota_exhaust "backstop" "$a/v1/usage/$metric/consume" "$key" "/v1/usage/$metric/consume"
-  final=$(curl -sf -H "Authorization: Bearer $key" "$a/v1/usage/$metric" | grep -o '"used":[0-9]*' | cut -d: -f2)
-  local verdict=ok; [ "$final" = "$limit" ] && [ "$admitted" = "$headroom" ] || verdict=FAIL
-  echo "backstop into the limit: limit $limit, final count $final, admitted $admitted of $headroom left: over-admission $((final - limit)) ($verdict)"
-  local b_admitted
+  # Runs until the limit is reached (a slow machine may need more than one), at most five.
+  local total=0 i
+  for i in 1 2 3 4 5; do
+    quota_exhaust "backstop" "$a/v1/usage/$metric/consume" "$key" "/v1/usage/$metric/consume"
+    total=$((total + admitted))
+    final=$(curl -sf -H "Authorization: Bearer $key" "$a/v1/usage/$metric" | grep -o '"used":[0-9]*' | cut -d: -f2)
+    [ "$final" -ge "$limit" ] && break
+  done
+  local verdict=ok
+  if [ "$final" -gt "$limit" ] || [ "$total" -gt "$headroom" ]; then verdict=FAIL
+  elif [ "$final" -lt "$limit" ]; then verdict="limit not reached in time"; fi
+  echo "backstop into the limit: limit $limit, final count $final, admitted $total of $headroom left: over-admission $((final > limit ? final - limit : 0)) ($verdict)"
   used=$(curl -sf "$b/counter" | grep -o '"used":[0-9]*' | cut -d: -f2)
-  limit=$((used + headroom))
+  limit=$((used + headroom)); total=0
   curl -sf -o /dev/null -X PUT "$b/counter?limit=$limit"
-  quota_exhaust "baseline" "$b/consume" none /consume
-  b_admitted=$admitted
-  final=$(curl -sf "$b/counter" | grep -o '"used":[0-9]*' | cut -d: -f2)
-  echo "baseline into the limit: limit $limit, final count $final, admitted $b_admitted of $headroom left"
-  [ "$verdict" = ok ] || { echo "bench: Backstop admitted past its limit" >&2; exit 1; }
+  for i in 1 2 3 4 5; do
+    quota_exhaust "baseline" "$b/consume" none /consume
+    total=$((total + admitted))
+    final=$(curl -sf "$b/counter" | grep -o '"used":[0-9]*' | cut -d: -f2)
+    [ "$final" -ge "$limit" ] && break
+  done
+  echo "baseline into the limit: limit $limit, final count $final, admitted $total of $headroom left"
+  [ "$verdict" != FAIL ] || { echo "bench: Backstop admitted past its limit" >&2; exit 1; }
 }
