@@ -1,4 +1,5 @@
 using Backstop.Features.ApiKeys;
+using Backstop.Features.Billing;
 using Backstop.Features.Bots;
 using Backstop.Features.Cleanup;
 using Backstop.Features.Messaging;
@@ -54,7 +55,8 @@ try
         .AddMessaging()
         .AddApi()
         .AddBots()
-        .AddCleanup();
+        .AddCleanup()
+        .AddBilling();
 
     var app = builder.Build();
     app.Services.GetRequiredService<ConfigurationCheck>().ThrowIfInvalid(app.Configuration);

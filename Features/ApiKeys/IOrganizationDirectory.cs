@@ -26,6 +26,9 @@ public interface IOrganizationDirectory
     /// organization has that member with an email, else the emails of the organization's owners.
     /// </summary>
     Task<IReadOnlyList<string>> NotificationEmailsAsync(DbConnection connection, DbTransaction transaction, string organizationId, string? externalUserId, CancellationToken ct);
+
+    /// <summary>The organization's live (not removed) members: the source the <c>team_members</c> usage is counted from.</summary>
+    Task<long> CountMembersAsync(DbConnection connection, DbTransaction? transaction, string organizationId, CancellationToken ct);
 }
 
 /// <param name="ExternalOrganizationId">The organization's id at the identity provider (Clerk <c>org_…</c>, or the user id for a personal organization).</param>

@@ -75,4 +75,9 @@ internal sealed class OrganizationDirectory(OrganizationStore organizations, Tim
             order by id
             """, new { organizationId }, transaction, cancellationToken: ct))).ToList();
     }
+
+    public Task<long> CountMembersAsync(DbConnection connection, DbTransaction? transaction, string organizationId, CancellationToken ct) =>
+        connection.ExecuteScalarAsync<long>(new CommandDefinition(
+            "select count(*) from organization_members where organization_id = @organizationId and deleted_at is null",
+            new { organizationId }, transaction, cancellationToken: ct));
 }

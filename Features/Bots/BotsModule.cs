@@ -12,6 +12,7 @@ internal static class BotsModule
     {
         services.AddStorage();
         services.AddSingleton<Meetings>();
+        services.AddSingleton<IMeetingUsage, MeetingUsage>();
         services.AddSingleton<BotStarter>();
         services.AddSingleton<BotCompensation>();
         services.AddSingleton<IOutboxChannel, RecordingPipeline>();

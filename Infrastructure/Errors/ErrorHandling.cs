@@ -50,10 +50,10 @@ internal static class ErrorHandling
                         if (refusals.ShouldLog(RefusalLog.KeyOf(p.Code, context.Request.Path)))
                             logger.LogWarning("{Path} refused with {Code}: {Detail} (logged once per {Minutes} minutes)",
                                 context.Request.Path.Value, p.Code, p.Message, RefusalLog.Interval.TotalMinutes);
-                        await Problem.WriteAsync(context, p.Status, p.Code, p.Message, headers: p.Headers);
+                        await Problem.WriteAsync(context, p.Status, p.Code, p.Message, headers: p.Headers, extensions: p.Extensions);
                         break;
                     case ProblemException p:
-                        await Problem.WriteAsync(context, p.Status, p.Code, p.Message, headers: p.Headers);
+                        await Problem.WriteAsync(context, p.Status, p.Code, p.Message, headers: p.Headers, extensions: p.Extensions);
                         break;
                     case BadHttpRequestException bad:
                         await Problem.WriteAsync(context, bad.StatusCode, Problem.DefaultCode(bad.StatusCode),

@@ -23,13 +23,24 @@ internal sealed record Problem(
 
     /// <summary>Writes the problem as the whole response; the caller must not have started the response.</summary>
     public static async Task WriteAsync(HttpContext context, int status, string code, string detail,
-        IDictionary<string, string[]>? errors = null, IDictionary<string, string>? headers = null)
+        IDictionary<string, string[]>? errors = null, IDictionary<string, string>? headers = null,
+        IReadOnlyDictionary<string, object?>? extensions = null)
     {
         context.Response.StatusCode = status;
         context.Response.ContentType = ContentType;
         if (headers is not null)
             foreach (var (name, value) in headers) context.Response.Headers[name] = value;
-        await context.Response.WriteAsync(JsonSerializer.Serialize(For(context, status, code, detail, errors), Json), context.RequestAborted);
+        var problem = For(context, status, code, detail, errors);
+        var body = extensions is { Count: > 0 } ? WithExtensions(problem, extensions) : JsonSerializer.Serialize(problem, Json);
+        await context.Response.WriteAsync(body, context.RequestAborted);
+    }
+
+    private static string WithExtensions(Problem problem, IReadOnlyDictionary<string, object?> extensions)
+    {
+        var node = JsonSerializer.SerializeToNode(problem, Json)!.AsObject();
+        foreach (var (name, value) in extensions)
+            if (!node.ContainsKey(name)) node[name] = JsonSerializer.SerializeToNode(value, Json);
+        return node.ToJsonString(Json);
     }
 
     public static string TitleFor(int status) => status switch
@@ -78,6 +89,12 @@ internal class ProblemException(int status, string code, string detail, IDiction
     public int Status { get; } = status;
     public string Code { get; } = code;
     public IDictionary<string, string>? Headers { get; } = headers;
+
+    /// <summary>
+    /// Extra members of the problem body (RFC 9457 extension members, camelCase), e.g. a grace end or the figures of a
+    /// refused quota; they never replace the standard members.
+    /// </summary>
+    public IReadOnlyDictionary<string, object?>? Extensions { get; init; }
 
     public static ProblemException NotFound(string what) => new(404, "not_found", $"{what} was not found.");
 }

@@ -20,6 +20,7 @@ internal static class ProvidersExtensions
     public static IServiceCollection AddProviders(this IServiceCollection services)
     {
         services.AddCheckedOptions<StripeOptions>(StripeOptions.Section);
+        services.AddStripe();
         services.AddCheckedOptions<ClerkOptions>(ClerkOptions.Section);
         services.AddRecall();
         services.AddDeepgram();

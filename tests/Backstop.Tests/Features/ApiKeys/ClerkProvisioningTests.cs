@@ -39,6 +39,9 @@ internal sealed class FailingAfterWriteDirectory(IOrganizationDirectory inner, D
 
     public Task<IReadOnlyList<string>> NotificationEmailsAsync(DbConnection connection, DbTransaction transaction, string organizationId, string? externalUserId, CancellationToken ct) =>
         inner.NotificationEmailsAsync(connection, transaction, organizationId, externalUserId, ct);
+
+    public Task<long> CountMembersAsync(DbConnection connection, DbTransaction? transaction, string organizationId, CancellationToken ct) =>
+        inner.CountMembersAsync(connection, transaction, organizationId, ct);
 }
 
 /// <summary>Clerk events provision organizations and members through the ApiKeys slice, exactly once.</summary>

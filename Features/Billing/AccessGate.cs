@@ -1,0 +1,63 @@
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Errors;
+using Microsoft.Extensions.Options;
+
+namespace Backstop.Features.Billing;
+
+internal sealed class AccessGate(Db db, IOptions<BillingOptions> options, TimeProvider time) : IAccessGate
+{
+    public async Task<AccessStatus> GetAsync(string organizationId, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        var subscription = await BillingSql.FindSubscriptionAsync(connection, null, organizationId, ct);
+        var o = options.Value;
+        var updateUrl = string.IsNullOrWhiteSpace(o.UpdatePaymentUrl) ? null : o.UpdatePaymentUrl.Trim();
+        if (subscription is not { Live: true })
+            return new AccessStatus(organizationId, subscription?.Status ?? "none", o.DefaultPlan, true, true, null, null, null, updateUrl, []);
+
+        var (canCreate, canUse, code, detail) = subscription.Status switch
+        {
+            // The grace end decides, not the hourly job that records it: until the job runs the row still says past_due.
+            SubscriptionStatus.PastDue when subscription.GraceEndsAt <= time.GetUtcNow() => (false, false, "subscription_suspended",
+                $"The organization's grace period for the past-due payment ended; the subscription is suspended. Update the payment method{At(updateUrl)}."),
+            SubscriptionStatus.PastDue => (false, true, "payment_past_due",
+                $"The organization's payment is past due: creating is refused until it is paid{Until(subscription.GraceEndsAt)}. Update the payment method{At(updateUrl)}."),
+            SubscriptionStatus.Suspended or SubscriptionStatus.Unpaid => (false, false, "subscription_suspended",
+                $"The organization's subscription is suspended for non-payment. Update the payment method{At(updateUrl)}."),
+            SubscriptionStatus.Paused => (false, false, "subscription_paused",
+                "The organization's subscription is paused: resume it to continue."),
+            _ => (true, true, (string?)null, (string?)null),
+        };
+        return new AccessStatus(organizationId, subscription.Status, subscription.PlanCode, canCreate, canUse, code, detail,
+            subscription.GraceEndsAt, updateUrl, []);
+    }
+
+    public async Task EnsureAllowedAsync(string organizationId, GatedAction action, string? metric, CancellationToken ct)
+    {
+        var access = await GetAsync(organizationId, ct);
+        var allowed = action == GatedAction.Create ? access.CanCreate : access.CanUse;
+        if (!allowed)
+            throw new ProblemException(402, access.RefusalCode!, access.RefusalDetail!)
+            {
+                Extensions = new Dictionary<string, object?>
+                {
+                    ["subscriptionStatus"] = access.State,
+                    ["graceEndsAt"] = access.GraceEndsAt,
+                    ["updatePaymentUrl"] = access.UpdatePaymentUrl,
+                },
+            };
+        if (metric is not null && access.Violations.FirstOrDefault(v => v.Blocking && v.Metric == metric) is { } violation)
+            throw new ProblemException(403, "plan_violation", violation.Sentence)
+            {
+                Extensions = new Dictionary<string, object?>
+                {
+                    ["metric"] = violation.Metric, ["current"] = violation.Current, ["limit"] = violation.Limit, ["action"] = violation.Action,
+                },
+            };
+    }
+
+    private static string Until(DateTimeOffset? graceEndsAt) =>
+        graceEndsAt is { } end ? $"; the subscription is suspended at {end:yyyy-MM-dd HH:mm} UTC if it is not" : "";
+
+    private static string At(string? url) => url is null ? "" : $" at {url}";
+}

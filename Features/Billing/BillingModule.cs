@@ -1,0 +1,16 @@
+using Backstop.Infrastructure.Configuration;
+
+namespace Backstop.Features.Billing;
+
+internal static class BillingModule
+{
+    /// <summary>Plans, subscriptions (Stripe, Paddle), dunning and grace, the access gate every slice calls, reconciliation.</summary>
+    public static IServiceCollection AddBilling(this IServiceCollection services)
+    {
+        services.AddCheckedOptions<BillingOptions>(BillingOptions.Section);
+        services.AddSingleton<IAccessGate, AccessGate>();
+        services.AddSingleton<IOrganizationPlans, OrganizationPlans>();
+        services.AddBillingDunning();
+        return services;
+    }
+}

@@ -1,0 +1,25 @@
+namespace Backstop.Features.Billing;
+
+/// <summary>
+/// The Billing slice's public face for limits and periods: which plan is in force for an organization, its limits and
+/// its billing period. Read by Quota (limits, the period a counter belongs to) and by plan changes.
+/// </summary>
+public interface IOrganizationPlans
+{
+    Task<OrganizationPlan> GetAsync(string organizationId, CancellationToken ct);
+
+    /// <summary>Whether any plan's limits name this metric (Quota refuses to change the kind of a metric in use).</summary>
+    Task<bool> AnyPlanLimitsAsync(string metric, CancellationToken ct);
+}
+
+/// <param name="PlanCode">The subscription's plan while it is live (trialing, active, past due, suspended, paused), else the default plan.</param>
+/// <param name="Limits">Metric → limit; <c>-1</c> is unlimited; a metric not named has no plan limit.</param>
+/// <param name="SubscriptionStatus">Null without a subscription.</param>
+/// <param name="PeriodStart">The subscription's current period (its billing anchor); null without a live subscription.</param>
+public sealed record OrganizationPlan(
+    string OrganizationId,
+    string PlanCode,
+    IReadOnlyDictionary<string, long> Limits,
+    string? SubscriptionStatus,
+    DateTimeOffset? PeriodStart,
+    DateTimeOffset? PeriodEnd);
