@@ -43,6 +43,9 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
         ["post /v1/meetings"] = 201,
         ["delete /v1/meetings/{id}"] = 204,
         ["delete /v1/meetings/{id}/bot"] = 202,
+        ["post /v1/admin/plans"] = 201,
+        ["delete /v1/billing/subscription"] = 202,
+        ["post /v1/billing/subscription/resume"] = 202,
     };
 
     /// <summary>Success answers that are a file, not JSON.</summary>
@@ -68,6 +71,13 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
         ["delete /v1/meetings/{id}/bot"] = [409],
         ["post /webhooks/twilio/sms"] = [403],
         ["post /webhooks/twilio/status"] = [403],
+        ["post /v1/admin/plans"] = [409],
+        ["patch /v1/admin/plans/{code}"] = [409],
+        ["delete /v1/admin/plans/{code}"] = [409],
+        ["post /v1/billing/checkout"] = [404, 409, 502, 503],
+        ["get /v1/billing/subscription"] = [404],
+        ["delete /v1/billing/subscription"] = [404, 409],
+        ["post /v1/billing/subscription/resume"] = [404, 409],
     };
 
     private sealed record Operation(string Method, string Path, JsonElement Json)
