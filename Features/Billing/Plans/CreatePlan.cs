@@ -20,14 +20,14 @@ internal sealed record CreatePlanRequest
 }
 
 /// <summary><c>POST /v1/admin/plans</c>: a plan, addressed by its code from then on.</summary>
-internal sealed class CreatePlan(PlanStore plans, TimeProvider time) : Endpoint<CreatePlanRequest, PlanResponse>
+internal sealed class CreatePlan(PlanStore plans, Quota.IMetricCatalog metrics, TimeProvider time) : Endpoint<CreatePlanRequest, PlanResponse>
 {
     public override void Configure()
     {
         Post("/v1/admin/plans");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "Create a plan (code, name, Stripe and Paddle prices, trial days, limits).");
-        Description(d => d.Answers<PlanResponse>(201).Problems(409));
+        Description(d => d.Answers<PlanResponse>(201).Problems(400, 409));
     }
 
     public sealed class Validator : Validator<CreatePlanRequest>
@@ -54,6 +54,7 @@ internal sealed class CreatePlan(PlanStore plans, TimeProvider time) : Endpoint<
 
     public override async Task HandleAsync(CreatePlanRequest req, CancellationToken ct)
     {
+        await PlanRules.EnsureDeclaredAsync(metrics, req.Limits, ct);
         var now = time.GetUtcNow();
         var row = await plans.CreateAsync(new PlanRecord
         {

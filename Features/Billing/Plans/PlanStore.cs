@@ -56,7 +56,8 @@ internal static partial class PlanRules
 
     /// <summary>
     /// The one place a plan's limits are checked (create and update): metric names, values (<c>-1</c> unlimited, else
-    /// ≥ 0), how many. Whether each metric is one Quota declares is to be checked here too, when that slice offers it.
+    /// ≥ 0), how many. Whether each metric is one Quota declares is checked by <see cref="EnsureDeclaredAsync"/>, which
+    /// needs the database and so runs in the handler.
     /// </summary>
     public static IEnumerable<string> LimitProblems(IReadOnlyDictionary<string, long> limits)
     {
@@ -67,6 +68,19 @@ internal static partial class PlanRules
                 yield return $"limits: '{Shorten(metric)}' is not a metric name (a lowercase letter, then up to 63 lowercase letters, digits or underscores).";
             if (limit < -1) yield return $"limits: {Shorten(metric)} must be -1 (unlimited) or a number of 0 or more.";
         }
+    }
+
+    /// <summary>400 <c>undeclared_metric</c> when the limits name a metric Quota does not declare (a limit nobody could count).</summary>
+    public static async Task EnsureDeclaredAsync(Quota.IMetricCatalog catalog, IReadOnlyDictionary<string, long>? limits, CancellationToken ct)
+    {
+        if (limits is not { Count: > 0 }) return;
+        var undeclared = await catalog.UndeclaredAsync(limits.Keys, ct);
+        if (undeclared.Count > 0)
+            throw new ProblemException(400, "undeclared_metric",
+                $"limits name metrics that are not declared: {string.Join(", ", undeclared.Select(Shorten))}. Declare each with PUT /v1/admin/metrics/{{name}} first.")
+            {
+                Extensions = new Dictionary<string, object?> { ["metrics"] = undeclared },
+            };
     }
 
     /// <summary>A Stripe price id (<c>price_…</c>) or a Paddle one (<c>pri_…</c>); an empty string (clearing it) is checked by the caller.</summary>

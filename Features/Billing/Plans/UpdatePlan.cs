@@ -21,14 +21,14 @@ internal sealed record UpdatePlanRequest
 }
 
 /// <summary><c>PATCH /v1/admin/plans/{code}</c>: changes the fields given; the others stay.</summary>
-internal sealed class UpdatePlan(PlanStore plans) : Endpoint<UpdatePlanRequest, PlanResponse>
+internal sealed class UpdatePlan(PlanStore plans, Quota.IMetricCatalog metrics) : Endpoint<UpdatePlanRequest, PlanResponse>
 {
     public override void Configure()
     {
         Patch("/v1/admin/plans/{code}");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "Change a plan (name, prices, trial days, limits, active); deactivating one with live subscriptions is refused.");
-        Description(d => d.Problems(404, 409));
+        Description(d => d.Problems(400, 404, 409));
     }
 
     public sealed class Validator : Validator<UpdatePlanRequest>
@@ -52,7 +52,10 @@ internal sealed class UpdatePlan(PlanStore plans) : Endpoint<UpdatePlanRequest, 
         }
     }
 
-    public override async Task HandleAsync(UpdatePlanRequest req, CancellationToken ct) =>
+    public override async Task HandleAsync(UpdatePlanRequest req, CancellationToken ct)
+    {
+        await PlanRules.EnsureDeclaredAsync(metrics, req.Limits, ct);
         await Send.OkAsync(PlanResponse.From(await plans.UpdateAsync(req.Code,
             new PlanStore.Patch(req.Name?.Trim(), req.StripePriceId, req.PaddlePriceId, req.TrialDays, req.Limits, req.Active), ct)), ct);
+    }
 }

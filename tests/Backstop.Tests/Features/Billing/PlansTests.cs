@@ -59,6 +59,7 @@ public abstract class PlansTests(BackstopFactory app) : AppTest(app)
     [InlineData("""{"code":"Bad Code","name":"x"}""", "invalid_plan_code")]
     [InlineData("""{"code":"ok-code","name":"x","limits":{"Meetings":5}}""", "invalid_limits")]
     [InlineData("""{"code":"ok-code","name":"x","limits":{"meetings_per_month":-2}}""", "invalid_limits")]
+    [InlineData("""{"code":"ok-code","name":"x","limits":{"meetings_per_month":5,"never_declared_metric":5}}""", "undeclared_metric")]
     [InlineData("""{"code":"ok-code","name":"x","stripePriceId":"prod_123"}""", "invalid_price")]
     [InlineData("""{"code":"ok-code","name":"x","trialDays":-1}""", "invalid_trial_days")]
     [InlineData("""{"code":"ok-code","name":""}""", "validation_failed")]
@@ -67,6 +68,25 @@ public abstract class PlansTests(BackstopFactory app) : AppTest(app)
         var response = await App.AdminClient().PostAsync("/v1/admin/plans", new StringContent(json, System.Text.Encoding.UTF8, "application/json"));
         await response.ShouldBeProblemAsync(400, code);
         (await App.CountRowsAsync("select count(*) from plans where code = 'ok-code'")).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task A_plan_may_limit_a_metric_only_once_Quota_declares_it()
+    {
+        var admin = App.AdminClient();
+        var code = BillingTestKit.NewCode();
+        var metric = "chatbots_" + Guid.NewGuid().ToString("N")[..8];
+        var refused = await admin.PostJsonAsync("/v1/admin/plans", new { code, name = "Bots", limits = new Dictionary<string, long> { [metric] = 5 } });
+        await refused.ShouldBeProblemAsync(400, "undeclared_metric");
+        (await App.CountRowsAsync($"select count(*) from plans where code = '{code}'")).ShouldBe(0);
+
+        (await admin.PutAsync($"/v1/admin/metrics/{metric}", JsonContent(new { kind = "gauge", description = "Chatbots" }))).IsSuccessStatusCode.ShouldBeTrue();
+        (await admin.PostJsonAsync("/v1/admin/plans", new { code, name = "Bots", limits = new Dictionary<string, long> { [metric] = 5 } })).StatusCode.ShouldBe(HttpStatusCode.Created);
+
+        var other = "undeclared_" + Guid.NewGuid().ToString("N")[..8];
+        await (await admin.PatchAsync($"/v1/admin/plans/{code}", JsonContent(new { limits = new Dictionary<string, long> { [other] = 1 } })))
+            .ShouldBeProblemAsync(400, "undeclared_metric");
+        (await (await admin.GetAsync($"/v1/admin/plans/{code}")).Content.ReadAsStringAsync()).ShouldContain(metric);
     }
 
     [Fact]
