@@ -1,3 +1,4 @@
+using Backstop.Features.Billing.PlanChanges;
 using Backstop.Infrastructure.Configuration;
 
 namespace Backstop.Features.Billing;
@@ -10,6 +11,7 @@ internal static class BillingModule
         services.AddCheckedOptions<BillingOptions>(BillingOptions.Section);
         services.AddSingleton<IAccessGate, AccessGate>();
         services.AddSingleton<IOrganizationPlans, OrganizationPlans>();
+        services.AddPlanChangesAndCoupons();
         return services;
     }
 }

@@ -51,10 +51,18 @@ internal static class AuditActions
     public const string SmsOptOut = "sms_consent.opt_out";
     /// <summary>An opt-in removes the number's opt-out row: a hard delete, audited like every hard delete.</summary>
     public const string SmsOptOutDelete = "sms_consent.opt_out_delete";
+    public const string CouponCreate = "coupon.create";
+    public const string CouponUpdate = "coupon.update";
+    /// <summary>A coupon never redeemed is deleted; one that was is deactivated instead (<see cref="CouponDeactivate"/>).</summary>
+    public const string CouponDelete = "coupon.delete";
+    public const string CouponDeactivate = "coupon.deactivate";
+    /// <summary>The <c>coupon-recount</c> job repaired a coupon's <c>times_redeemed</c>.</summary>
+    public const string CouponRecount = "coupon.recount";
 
     public static readonly IReadOnlyList<string> All =
     [
         OrganizationCreate, OrganizationUpdate, OrganizationDelete, MemberAdd, MemberRemove, ApiKeyCreate, ApiKeyRevoke,
         ApiKeyRotate, WebhookReplay, OutboxRetry, JobRun, SmsSettingsUpdate, SmsOptOut, SmsOptOutDelete,
+        CouponCreate, CouponUpdate, CouponDelete, CouponDeactivate, CouponRecount,
     ];
 }
