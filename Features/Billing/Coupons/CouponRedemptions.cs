@@ -105,6 +105,16 @@ internal sealed class CouponRedemptions(TimeProvider time)
             where (checkout_session_id = @checkoutSessionId or id = @redemptionId) and state = 'held'
             """, new { checkoutSessionId, redemptionId = redemptionId ?? "", now = time.GetUtcNow() }, tx, cancellationToken: ct)) > 0;
 
+    /// <summary>Gives back what the organization holds under <paramref name="reference"/> (a cancelled plan change).</summary>
+    public Task<bool> ReleaseByReferenceAsync(DbConnection connection, DbTransaction tx, string organizationId, string reference, CancellationToken ct) =>
+        ReleaseWhereAsync(connection, tx, "organization_id = @organizationId and reference = @reference", new { organizationId, reference }, ct);
+
+    /// <summary>Confirms what the organization holds under <paramref name="reference"/> (a scheduled downgrade that took effect).</summary>
+    public async Task<bool> ConfirmByReferenceAsync(DbConnection connection, DbTransaction tx, string organizationId, string reference, CancellationToken ct) =>
+        await connection.ExecuteAsync(new CommandDefinition(
+            "update coupon_redemptions set state = 'redeemed', updated_at = @now where organization_id = @organizationId and reference = @reference and state = 'held'",
+            new { organizationId, reference, now = time.GetUtcNow() }, tx, cancellationToken: ct)) > 0;
+
     private async Task<bool> ReleaseWhereAsync(DbConnection connection, DbTransaction tx, string where, object args, CancellationToken ct)
     {
         var now = time.GetUtcNow();

@@ -11,7 +11,9 @@ internal static class PlanChangesModule
     {
         services.AddSingleton<CouponRedemptions>();
         services.AddSingleton<PlanViolations>();
+        services.AddSingleton<PlanChanger>();
         services.AddScoped<IWebhookHandler, CheckoutCouponHandler>();
+        services.AddScoped<IWebhookHandler, DowngradeAppliedHandler>();
         services.AddRecurringJob<CouponRecountJob>();
         services.AddRecurringJob<ViolationsCheckJob>();
         services.AddRecurringJob<StorageGraceJob>();
