@@ -43,6 +43,9 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
         ["post /v1/meetings"] = 201,
         ["delete /v1/meetings/{id}"] = 204,
         ["delete /v1/meetings/{id}/bot"] = 202,
+        ["post /v1/admin/coupons"] = 201,
+        ["delete /v1/admin/coupons/{code}"] = 204,
+        ["delete /v1/billing/plan-change"] = 204,
     };
 
     /// <summary>Success answers that are a file, not JSON.</summary>
@@ -68,6 +71,11 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
         ["delete /v1/meetings/{id}/bot"] = [409],
         ["post /webhooks/twilio/sms"] = [403],
         ["post /webhooks/twilio/status"] = [403],
+        ["post /v1/admin/coupons"] = [409],
+        ["patch /v1/admin/coupons/{code}"] = [409],
+        ["post /v1/billing/plan-change"] = [402, 404, 409, 502, 503],
+        ["delete /v1/billing/plan-change"] = [404, 409, 502, 503],
+        ["get /v1/billing/plan-change"] = [404],
     };
 
     private sealed record Operation(string Method, string Path, JsonElement Json)
