@@ -244,6 +244,24 @@ public abstract class PlanChangeTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
+    public async Task Twenty_concurrent_downgrade_requests_schedule_exactly_one_change()
+    {
+        var a = await App.ArrangeSubscribedAsync(Stripe);
+        var client = App.Client(a.Tenant);
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => Task.Run(() =>
+            client.PostJsonAsync("/v1/billing/plan-change", new { plan = a.Basic }))));
+
+        var statuses = responses.Select(r => (int)r.StatusCode).ToList();
+        statuses.Count(s => s == 200).ShouldBe(1);
+        statuses.Count(s => s == 409).ShouldBe(19);
+        Stripe.Received("POST", "/v1/subscription_schedules").Count(r => r.Form.GetValueOrDefault("from_subscription") == a.StripeSubscriptionId).ShouldBe(1);
+        var local = await LocalAsync(a.SubscriptionRowId);
+        local.Pending.ShouldBe(a.Basic);
+        Stripe.Received("POST", $"/v1/subscription_schedules/{local.Schedule}").Count.ShouldBe(1);
+    }
+
+    [Fact]
     public async Task A_downgrade_Stripe_refuses_gives_the_claim_back_and_answers_502()
     {
         var a = await App.ArrangeSubscribedAsync(Stripe);
