@@ -31,7 +31,8 @@ internal sealed class CouponRedemptions(TimeProvider time)
     /// Holds one redemption of <paramref name="code"/> for the organization (counted at once). Throws 404
     /// <c>coupon_not_found</c>, or 409 <c>coupon_inactive</c>, <c>coupon_expired</c>, <c>coupon_first_time_only</c>,
     /// <c>coupon_already_redeemed</c>, <c>coupon_exhausted</c>; the transaction is then unchanged.
-    /// <paramref name="reference"/> says who holds it (a checkout's own reference, <c>plan-change:…</c>).
+    /// <paramref name="reference"/> says who holds it (a checkout's own reference, <c>plan-change:…</c>); holding again
+    /// under the same reference returns the same hold without counting it twice.
     /// </summary>
     public async Task<CouponHold> HoldAsync(DbConnection connection, DbTransaction tx, string code, string organizationId, string reference, CancellationToken ct)
     {
@@ -41,6 +42,12 @@ internal sealed class CouponRedemptions(TimeProvider time)
         if (coupon.ExpiresAt is { } expires && expires <= now) throw Refused(coupon, now);
         if (coupon.FirstTimeOnly && await HadSubscriptionAsync(connection, tx, organizationId, ct))
             throw new ProblemException(409, "coupon_first_time_only", $"Coupon {coupon.Code} is only for organizations that never had a subscription.");
+
+        // A retry of the same operation (a checkout retried with its idempotency key) gets its own hold back, counted once.
+        var own = await connection.ExecuteScalarAsync<string?>(new CommandDefinition(
+            "select id from coupon_redemptions where coupon_id = @couponId and organization_id = @organizationId and state = 'held' and reference = @reference",
+            new { couponId = coupon.Id, organizationId, reference }, tx, cancellationToken: ct));
+        if (own is not null) return new CouponHold(own, coupon.Code, coupon.StripeCouponId);
 
         await tx.SaveAsync("coupon_hold", ct);
         var id = Ids.New(time);

@@ -77,11 +77,12 @@ public abstract class CouponTests(BackstopFactory app) : AppTest(app)
         var code = await CreateCouponAsync(maxRedemptions: 100);
         var organizationId = Guid.NewGuid().ToString();
 
-        var outcomes = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => Task.Run(async () =>
+        // Twenty different operations (checkouts) of one organization, not retries of one.
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => Task.Run(async () =>
         {
             try
             {
-                await HoldAsync(code, organizationId);
+                await HoldAsync(code, organizationId, $"checkout:{i}");
                 return "held";
             }
             catch (ProblemException e)
@@ -93,6 +94,20 @@ public abstract class CouponTests(BackstopFactory app) : AppTest(app)
         outcomes.Count(o => o == "held").ShouldBe(1);
         outcomes.Where(o => o != "held").ShouldAllBe(o => o == "coupon_already_redeemed");
         (await CountsAsync(code)).ShouldBe((1, 1, 1));
+    }
+
+    [Fact]
+    public async Task Holding_again_under_the_same_reference_returns_the_same_hold_counted_once()
+    {
+        var code = await CreateCouponAsync(maxRedemptions: 2);
+        var organizationId = Guid.NewGuid().ToString();
+
+        var first = await HoldAsync(code, organizationId, "checkout:retry-key");
+        var again = await HoldAsync(code, organizationId, "checkout:retry-key");
+
+        again.RedemptionId.ShouldBe(first.RedemptionId);
+        (await CountsAsync(code)).ShouldBe((1, 1, 1));
+        (await Should.ThrowAsync<ProblemException>(() => HoldAsync(code, organizationId, "checkout:another-key"))).Code.ShouldBe("coupon_already_redeemed");
     }
 
     [Fact]
