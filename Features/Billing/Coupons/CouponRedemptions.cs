@@ -38,16 +38,16 @@ internal sealed class CouponRedemptions(TimeProvider time)
     {
         var now = time.GetUtcNow();
         var coupon = await CouponSql.FindAsync(connection, tx, code, ct) ?? throw NotFound(code);
-        if (!coupon.Active) throw Refused(coupon, now);
-        if (coupon.ExpiresAt is { } expires && expires <= now) throw Refused(coupon, now);
-        if (coupon.FirstTimeOnly && await HadSubscriptionAsync(connection, tx, organizationId, ct))
-            throw new ProblemException(409, "coupon_first_time_only", $"Coupon {coupon.Code} is only for organizations that never had a subscription.");
-
-        // A retry of the same operation (a checkout retried with its idempotency key) gets its own hold back, counted once.
+        // A retry of the same operation (a checkout retried with its idempotency key) gets its own hold back, counted once,
+        // before any rule is checked again: the trial that checkout took since must not make its own coupon "not first-time".
         var own = await connection.ExecuteScalarAsync<string?>(new CommandDefinition(
             "select id from coupon_redemptions where coupon_id = @couponId and organization_id = @organizationId and state = 'held' and reference = @reference",
             new { couponId = coupon.Id, organizationId, reference }, tx, cancellationToken: ct));
         if (own is not null) return new CouponHold(own, coupon.Code, coupon.StripeCouponId);
+        if (!coupon.Active) throw Refused(coupon, now);
+        if (coupon.ExpiresAt is { } expires && expires <= now) throw Refused(coupon, now);
+        if (coupon.FirstTimeOnly && await HadSubscriptionAsync(connection, tx, organizationId, ct))
+            throw new ProblemException(409, "coupon_first_time_only", $"Coupon {coupon.Code} is only for organizations that never had a subscription.");
 
         await tx.SaveAsync("coupon_hold", ct);
         var id = Ids.New(time);

@@ -120,10 +120,11 @@ internal sealed class PlanViolations(IMeetingUsage meetings, IOrganizationDirect
     /// <summary>
     /// Stores <paramref name="findings"/> as the organization's open violations of <paramref name="planCode"/> and clears
     /// the open ones the plan no longer causes. A violation already open keeps its detection time and storage grace end
-    /// (a second downgrade does not extend the grace). Returns the open violations after the change.
+    /// (a second downgrade does not extend the grace). <paramref name="changeKey"/> names the plan change that caused them
+    /// (null: a re-measurement, which keeps the cause). Returns the open violations after the change.
     /// </summary>
     public async Task<IReadOnlyList<StoredViolation>> StoreAsync(DbConnection connection, DbTransaction tx, string organizationId, string planCode,
-        IReadOnlyList<ViolationFinding> findings, string changeKey, CancellationToken ct)
+        IReadOnlyList<ViolationFinding> findings, string? changeKey, CancellationToken ct)
     {
         var now = time.GetUtcNow();
         var graceEnds = now.AddDays(options.Value.StorageGraceDays);
@@ -135,7 +136,8 @@ internal sealed class PlanViolations(IMeetingUsage meetings, IOrganizationDirect
                 values (@id, @organizationId, @Metric, @planCode, @Current, @Limit, @Action, @Sentence, @grace, @changeKey, @now, @now, @now)
                 on conflict (organization_id, metric) where cleared_at is null do update
                     set plan_code = excluded.plan_code, current_usage = excluded.current_usage, limit_value = excluded.limit_value,
-                        action = excluded.action, sentence = excluded.sentence, change_key = excluded.change_key, updated_at = excluded.updated_at
+                        action = excluded.action, sentence = excluded.sentence,
+                        change_key = coalesce(excluded.change_key, plan_violations.change_key), updated_at = excluded.updated_at
                 """,
                 new
                 {

@@ -67,7 +67,7 @@ internal sealed class ViolationsCheckJob(Db db, PlanViolations violations, IOrga
                 "select name from plans where code = @PlanCode", new { plan.PlanCode }, tx, cancellationToken: ct)) ?? plan.PlanCode;
             // Only what is still open is kept: the check never opens a violation (only a downgrade does).
             var findings = PlanViolations.Against(usage, plan.Limits, planName).Where(f => open.Any(v => v.Metric == f.Metric)).ToList();
-            var after = await violations.StoreAsync(connection, tx, organizationId, plan.PlanCode, findings, "daily-check", ct);
+            var after = await violations.StoreAsync(connection, tx, organizationId, plan.PlanCode, findings, null, ct);
             var cleared = open.Count - after.Count;
             if (cleared > 0) log.LogInformation("Organization {OrganizationId} is back under its plan for {Count} metrics: violations cleared", organizationId, cleared);
             return cleared;
