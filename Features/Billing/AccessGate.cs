@@ -21,6 +21,9 @@ internal sealed class AccessGate(Db db, IOptions<BillingOptions> options, TimePr
 
         var (canCreate, canUse, code, detail) = subscription.Status switch
         {
+            // The grace end decides, not the hourly job that records it: until the job runs the row still says past_due.
+            SubscriptionStatus.PastDue when subscription.GraceEndsAt <= time.GetUtcNow() => (false, false, "subscription_suspended",
+                $"The organization's grace period for the past-due payment ended; the subscription is suspended. Update the payment method{At(updateUrl)}."),
             SubscriptionStatus.PastDue => (false, true, "payment_past_due",
                 $"The organization's payment is past due: creating is refused until it is paid{Until(subscription.GraceEndsAt)}. Update the payment method{At(updateUrl)}."),
             SubscriptionStatus.Suspended or SubscriptionStatus.Unpaid => (false, false, "subscription_suspended",

@@ -1,3 +1,4 @@
+using Backstop.Features.Billing;
 using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Security;
@@ -33,14 +34,14 @@ internal sealed record CreateMeetingRequest
 }
 
 /// <summary><c>POST /v1/meetings</c>: a meeting of the caller's organization, with its bot started at once when <c>startBot</c>.</summary>
-internal sealed class CreateMeeting(Db db, BotStarter starter, Meetings meetings, TimeProvider time) : Endpoint<CreateMeetingRequest, MeetingResponse>
+internal sealed class CreateMeeting(Db db, BotStarter starter, Meetings meetings, IAccessGate gate, TimeProvider time) : Endpoint<CreateMeetingRequest, MeetingResponse>
 {
     public override void Configure()
     {
         Post("/v1/meetings");
         Policies(BackstopPolicies.Write);
         Summary(s => s.Summary = "Create a meeting; with startBot, its recording bot is started in the same call (201 only if it started).");
-        Description(d => d.Answers<MeetingResponse>(201).Problems(409, 502, 503));
+        Description(d => d.Answers<MeetingResponse>(201).Problems(402, 403, 409, 502, 503));
     }
 
     public override async Task HandleAsync(CreateMeetingRequest req, CancellationToken ct)
@@ -97,9 +98,10 @@ internal sealed class CreateMeeting(Db db, BotStarter starter, Meetings meetings
     }
 
     /// <summary>
-    /// The one place where creating a meeting (and so starting its bot) is gated: the Quota slice's <c>meetings</c>
-    /// limit and the Billing slice's past-due / suspended refusal will be called here, before anything is written.
-    /// Nothing gates creation yet.
+    /// The one place where creating a meeting (and so starting its bot) is gated, before anything is written: the
+    /// Billing slice refuses it while the subscription is past due (402 <c>payment_past_due</c>), suspended or paused,
+    /// or when a plan violation of the meetings limit stands (403 <c>plan_violation</c>).
     /// </summary>
-    private static Task CheckCreationAllowedAsync(string organizationId, CancellationToken ct) => Task.CompletedTask;
+    private Task CheckCreationAllowedAsync(string organizationId, CancellationToken ct) =>
+        gate.EnsureAllowedAsync(organizationId, GatedAction.Create, "meetings_per_month", ct);
 }

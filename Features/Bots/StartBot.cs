@@ -1,3 +1,4 @@
+using Backstop.Features.Billing;
 using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
@@ -9,19 +10,21 @@ namespace Backstop.Features.Bots;
 /// calls starts it; the others get 409 <c>bot_already_active</c> (or <c>meeting_url_in_use</c> when another meeting
 /// of the organization records the same URL).
 /// </summary>
-internal sealed class StartBot(BotStarter starter, Meetings meetings) : Endpoint<MeetingIdRequest, MeetingResponse>
+internal sealed class StartBot(BotStarter starter, Meetings meetings, IAccessGate gate) : Endpoint<MeetingIdRequest, MeetingResponse>
 {
     public override void Configure()
     {
         Post("/v1/meetings/{id}/bot");
         Policies(BackstopPolicies.Write);
         Summary(s => s.Summary = "Start the meeting's recording bot.");
-        Description(d => d.Problems(404, 409, 502, 503));
+        Description(d => d.Problems(402, 403, 404, 409, 502, 503));
     }
 
     public override async Task HandleAsync(MeetingIdRequest req, CancellationToken ct)
     {
         var organizationId = User.OrganizationId();
+        // A start records a meeting: gated like creating one, before the claim is written.
+        await gate.EnsureAllowedAsync(organizationId, GatedAction.Create, "meetings_per_month", ct);
         try
         {
             await starter.StartAsync(organizationId, req.Id, ct);

@@ -14,7 +14,7 @@ public abstract class PlanChangeRefuseTests(BackstopFactory app) : AppTest(app)
     public async Task A_violating_downgrade_answers_409_downgrade_blocked_with_the_counts_and_nothing_reaches_Stripe()
     {
         var a = await App.ArrangeSubscribedAsync(Stripe);
-        for (var i = 0; i < 3; i++) await App.AddMemberAsync(a.OrganizationId, $"m{i}-{Guid.NewGuid():N}@example.com");
+        for (var i = 0; i < 3; i++) await App.AddPlanMemberAsync(a.OrganizationId, $"m{i}-{Guid.NewGuid():N}@example.com");
 
         var problem = await (await App.Client(a.Tenant).PostJsonAsync("/v1/billing/plan-change", new { plan = a.Basic }))
             .ShouldBeProblemAsync(409, "downgrade_blocked");

@@ -138,7 +138,7 @@ public static class PlanChangeBuilders
         await app.PlantPlanAsync(max, new Dictionary<string, long> { ["meetings_per_month"] = -1, ["team_members"] = -1, ["storage_bytes"] = -1 }, "price_" + max);
         var tenant = await app.CreateTenantAsync("admin");
         var owner = $"owner-{tag}@example.com";
-        await app.AddMemberAsync(tenant.OrganizationId, owner, "owner");
+        await app.AddPlanMemberAsync(tenant.OrganizationId, owner, "owner");
         var stripeId = "sub_" + tag;
         var rowId = await app.PlantSubscriptionAsync(tenant.OrganizationId, pro, "active", stripeId);
         var now = app.Time.GetUtcNow();
@@ -148,7 +148,7 @@ public static class PlanChangeBuilders
         return new PlanArrangement(tenant, rowId, stripeId, pro, basic, max, owner, now.AddDays(-1), now.AddDays(29));
     }
 
-    public static async Task AddMemberAsync(this BackstopFactory app, string organizationId, string email, string role = "member")
+    public static async Task AddPlanMemberAsync(this BackstopFactory app, string organizationId, string email, string role = "member")
     {
         var response = await app.AdminClient().PostJsonAsync($"/v1/admin/organizations/{organizationId}/members", new { email, role });
         if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"Adding a member answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");

@@ -26,8 +26,8 @@ public abstract class PlanChangeTests(BackstopFactory app) : AppTest(app)
     private async Task OverBasicAsync(PlanArrangement a, DateTimeOffset at)
     {
         for (var i = 0; i < 3; i++) await App.InsertMeetingAsync(a.OrganizationId, at, audioBytes: 600);
-        await App.AddMemberAsync(a.OrganizationId, $"m1-{Guid.NewGuid():N}@example.com");
-        await App.AddMemberAsync(a.OrganizationId, $"m2-{Guid.NewGuid():N}@example.com");
+        await App.AddPlanMemberAsync(a.OrganizationId, $"m1-{Guid.NewGuid():N}@example.com");
+        await App.AddPlanMemberAsync(a.OrganizationId, $"m2-{Guid.NewGuid():N}@example.com");
     }
 
     [Fact]
