@@ -43,7 +43,7 @@ internal sealed record PlanChangeResult(string FromPlan, string Plan, string Dir
 /// The Stripe calls are made inline, not through the outbox: the customer is waiting for Stripe's answer (a declined
 /// card, a price Stripe does not know) and the answer decides what we store; nothing local has committed that the
 /// call would have to follow. Idempotency keys are derived from the operation (subscription, from → to plan, and the
-/// subscription's provider_updated_at, which moves with every applied change), so a retried request is applied once
+/// subscription row's updated_at, which moves with every local change), so a retried request is applied once
 /// by Stripe and a later, new change of the same plans gets a new key.
 /// A local failure after Stripe succeeded: for an upgrade, Stripe sends <c>customer.subscription.updated</c> with the
 /// new price, which the subscription sync applies (and the daily reconciliation compares prices); for a downgrade the
@@ -368,11 +368,16 @@ internal sealed class PlanChanger(
                ?? throw new ProblemException(404, "plan_not_found", $"There is no plan {planCode.Trim()}.");
     }
 
-    /// <summary>The idempotency key of one plan change: the subscription, the plans, and the subscription's last provider change.</summary>
+    /// <summary>The idempotency key of one plan change: the subscription, the plans, and the row's version as the request read it.</summary>
     private static string ChangeKey(SubscriptionRow s, string from, string to) =>
         $"plan-change:{s.ProviderSubscriptionId}:{from}->{to}:{Stamp(s)}";
 
-    private static long Stamp(SubscriptionRow s) => (s.ProviderUpdatedAt ?? s.CreatedAt).ToUnixTimeSeconds();
+    /// <remarks>
+    /// The row's <c>updated_at</c> (milliseconds), not the provider's timestamp alone: every local change moves it (an
+    /// applied change, a synced event, a given-back claim), so the same plans changed again later never reuse a key
+    /// Stripe still remembers (24 hours), while a retry of a request that changed nothing locally repeats its key.
+    /// </remarks>
+    private static long Stamp(SubscriptionRow s) => s.UpdatedAt.ToUnixTimeMilliseconds();
 
     private static bool IsStripeFailure(Exception e) => e is StripeException or HttpRequestException or TaskCanceledException;
 

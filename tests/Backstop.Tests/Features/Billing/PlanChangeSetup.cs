@@ -120,8 +120,9 @@ public sealed class RefusingPlanChangeSetup : PlanChangeSetup
 /// <param name="Pro">The plan the organization is on (price <c>price_{Pro}</c>).</param>
 /// <param name="Basic">A smaller plan: meetings 2, members 1, storage 1000 bytes.</param>
 /// <param name="Max">A bigger plan: everything unlimited.</param>
+/// <param name="RowVersion">The local subscription's <c>updated_at</c> as planted (the plan change's idempotency keys carry it).</param>
 public sealed record PlanArrangement(TestTenant Tenant, string SubscriptionRowId, string StripeSubscriptionId, string Pro, string Basic, string Max,
-    string OwnerEmail, DateTimeOffset PeriodStart, DateTimeOffset PeriodEnd)
+    string OwnerEmail, DateTimeOffset PeriodStart, DateTimeOffset PeriodEnd, DateTimeOffset RowVersion)
 {
     public string OrganizationId => Tenant.OrganizationId;
 }
@@ -145,7 +146,7 @@ public static class PlanChangeBuilders
         await using (var connection = await app.OpenAsync())
             await connection.ExecuteAsync("update subscriptions set provider_price_id = @price where id = @rowId", new { price = "price_" + pro, rowId });
         stripe.PlantSubscription(stripeId, "cus_" + tag, "price_" + pro, "active", now.AddDays(-1), now.AddDays(29));
-        return new PlanArrangement(tenant, rowId, stripeId, pro, basic, max, owner, now.AddDays(-1), now.AddDays(29));
+        return new PlanArrangement(tenant, rowId, stripeId, pro, basic, max, owner, now.AddDays(-1), now.AddDays(29), now);
     }
 
     public static async Task AddPlanMemberAsync(this BackstopFactory app, string organizationId, string email, string role = "member")

@@ -101,7 +101,7 @@ public abstract class PlanChangeTests(BackstopFactory app) : AppTest(app)
         update.Form["items[0][id]"].ShouldBe("si_" + a.StripeSubscriptionId);
         update.Form["items[0][price]"].ShouldBe("price_" + a.Max);
         update.Form["proration_behavior"].ShouldBe("create_prorations");
-        update.IdempotencyKey.ShouldBe($"plan-change:{a.StripeSubscriptionId}:{a.Pro}->{a.Max}:{a.PeriodStart.ToUnixTimeSeconds()}");
+        update.IdempotencyKey.ShouldBe($"plan-change:{a.StripeSubscriptionId}:{a.Pro}->{a.Max}:{a.RowVersion.ToUnixTimeMilliseconds()}");
         (await LocalAsync(a.SubscriptionRowId)).Plan.ShouldBe(a.Max);
         (await (await App.Client(a.Tenant).GetAsync("/v1/billing/violations")).JsonAsync()).GetProperty("violations").GetArrayLength().ShouldBe(0);
         (await App.Service<IAccessGate>().GetAsync(a.OrganizationId, CancellationToken.None)).Violations.ShouldBeEmpty();
@@ -124,7 +124,7 @@ public abstract class PlanChangeTests(BackstopFactory app) : AppTest(app)
         var created = Stripe.Received("POST", "/v1/subscription_schedules").Single(r => r.Form.GetValueOrDefault("from_subscription") == a.StripeSubscriptionId);
         var scheduleId = (await LocalAsync(a.SubscriptionRowId)).Schedule!;
         scheduleId.ShouldStartWith("sub_sched_");
-        created.IdempotencyKey.ShouldBe($"plan-change-schedule:{a.StripeSubscriptionId}:{a.PeriodStart.ToUnixTimeSeconds()}");
+        created.IdempotencyKey.ShouldBe($"plan-change-schedule:{a.StripeSubscriptionId}:{a.RowVersion.ToUnixTimeMilliseconds()}");
         var phases = Stripe.Received("POST", $"/v1/subscription_schedules/{scheduleId}").Single();
         phases.Form["end_behavior"].ShouldBe("release");
         phases.Form["phases[0][items][0][price]"].ShouldBe("price_" + a.Pro);
@@ -132,7 +132,7 @@ public abstract class PlanChangeTests(BackstopFactory app) : AppTest(app)
         phases.Form["phases[0][end_date]"].ShouldBe(a.PeriodEnd.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture));
         phases.Form["phases[1][items][0][price]"].ShouldBe("price_" + a.Basic);
         phases.Form["phases[1][duration][interval]"].ShouldBe("month");
-        phases.IdempotencyKey.ShouldBe($"plan-change:{a.StripeSubscriptionId}:{a.Pro}->{a.Basic}:{a.PeriodStart.ToUnixTimeSeconds()}");
+        phases.IdempotencyKey.ShouldBe($"plan-change:{a.StripeSubscriptionId}:{a.Pro}->{a.Basic}:{a.RowVersion.ToUnixTimeMilliseconds()}");
         (await LocalAsync(a.SubscriptionRowId)).ShouldBe((a.Pro, a.Basic, a.PeriodEnd, scheduleId));
         await (await client.PostJsonAsync("/v1/billing/plan-change", new { plan = a.Max })).ShouldBeProblemAsync(409, "plan_change_pending");
 
@@ -179,8 +179,20 @@ public abstract class PlanChangeTests(BackstopFactory app) : AppTest(app)
         // Storage is still in its grace period; reads and ungated actions go on.
         await gate.EnsureAllowedAsync(a.OrganizationId, GatedAction.Create, "storage_bytes", CancellationToken.None);
         await gate.EnsureAllowedAsync(a.OrganizationId, GatedAction.Use, null, CancellationToken.None);
-        (await App.Client(a.Tenant).GetAsync("/v1/meetings")).StatusCode.ShouldBe(HttpStatusCode.OK);
-        (await App.Client(a.Tenant).GetAsync("/v1/billing/violations")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var client = App.Client(a.Tenant);
+        (await client.GetAsync("/v1/meetings")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await client.GetAsync("/v1/billing/violations")).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        // Through HTTP: meeting creation answers the gate's 403, GET /v1/billing/access shows what blocks, an upgrade lifts it.
+        var meeting = new { title = "Planning", meetingUrl = $"https://zoom.us/j/{Random.Shared.NextInt64(10_000_000_000, 99_999_999_999)}", startBot = false };
+        var refused = await (await client.PostJsonAsync("/v1/meetings", meeting)).ShouldBeProblemAsync(403, "plan_violation");
+        refused.GetProperty("metric").GetString().ShouldBe("meetings_per_month");
+        refused.GetProperty("detail").GetString()!.ShouldContain($"the {a.Basic} plan allows 2 per month");
+        var access = await (await client.GetAsync("/v1/billing/access")).JsonAsync();
+        access.GetProperty("violations").EnumerateArray().Select(v => (v.GetProperty("metric").GetString(), v.GetProperty("blocking").GetBoolean()))
+            .ShouldBe([("meetings_per_month", true), ("storage_bytes", false), ("team_members", true)], ignoreOrder: true);
+        (await client.PostJsonAsync("/v1/billing/plan-change", new { plan = a.Max })).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await client.PostJsonAsync("/v1/meetings", meeting)).StatusCode.ShouldBe(HttpStatusCode.Created);
     }
 
     [Fact]
