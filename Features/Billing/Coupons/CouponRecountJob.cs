@@ -14,7 +14,7 @@ namespace Backstop.Features.Billing.Coupons;
 /// read and the repair changes both sides, and that coupon is left for the next run rather than overwritten.
 /// One grouped query finds every drift (coupons are few; the index on (coupon_id, organization_id) serves the count).
 /// </remarks>
-internal sealed class CouponRecountJob(Db db, IAuditLog audit, TimeProvider time, ILogger<CouponRecountJob> log) : IRecurringJob, IReportsCounts
+internal sealed class CouponRecountJob(Db db, CouponRedemptions redemptions, IAuditLog audit, TimeProvider time, ILogger<CouponRecountJob> log) : IRecurringJob, IReportsCounts
 {
     private readonly Dictionary<string, long> counts = new() { ["checked"] = 0, ["repaired"] = 0 };
 
@@ -25,6 +25,7 @@ internal sealed class CouponRecountJob(Db db, IAuditLog audit, TimeProvider time
 
     public async Task<long> RunAsync(CancellationToken ct)
     {
+        await SettleStalePlanChangeHoldsAsync(ct);
         List<Drift> drifts;
         await using (var connection = await db.OpenAsync(ct))
         {
@@ -65,6 +66,45 @@ internal sealed class CouponRecountJob(Db db, IAuditLog audit, TimeProvider time
             }
         }
         return counts["repaired"];
+    }
+
+    /// <summary>
+    /// A plan change holds its coupon across its Stripe call; a process that died in between leaves the hold behind.
+    /// After a day such a hold is settled by what the subscription shows: on the target plan → redeemed (Stripe applied
+    /// the change and the sync recorded it); a downgrade to it still pending → kept; otherwise → released.
+    /// </summary>
+    private async Task SettleStalePlanChangeHoldsAsync(CancellationToken ct)
+    {
+        var cutoff = time.GetUtcNow().AddDays(-1);
+        List<(string Id, string Reference)> stale;
+        await using (var connection = await db.OpenAsync(ct))
+            stale = (await connection.QueryAsync<(string, string)>(new CommandDefinition(
+                """
+                select id, reference from coupon_redemptions
+                where state = 'held' and checkout_session_id is null and reference like 'plan-change:%' and updated_at < @cutoff
+                order by id limit 500
+                """, new { cutoff }, cancellationToken: ct))).AsList();
+        foreach (var (id, reference) in stale)
+        {
+            var parts = reference.Split(':');
+            if (parts.Length != 3) continue;
+            try
+            {
+                await db.InTransactionAsync(async (connection, tx) =>
+                {
+                    var subscription = await connection.QuerySingleOrDefaultAsync<(string PlanCode, string? PendingPlanCode)>(new CommandDefinition(
+                        "select plan_code, pending_plan_code from subscriptions where id = @id", new { id = parts[1] }, tx, cancellationToken: ct));
+                    if (subscription.PendingPlanCode == parts[2]) return;
+                    if (subscription.PlanCode == parts[2]) await redemptions.ConfirmAsync(connection, tx, id, ct);
+                    else await redemptions.ReleaseAsync(connection, tx, id, ct);
+                    log.LogWarning("Coupon redemption {RedemptionId} was still held by plan change {Reference} after a day: settled", id, reference);
+                }, ct);
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                log.LogError(e, "Could not settle the stale coupon hold {RedemptionId}; the next run tries again", id);
+            }
+        }
     }
 
     private sealed record Drift

@@ -172,7 +172,7 @@ public abstract class CouponTests(BackstopFactory app) : AppTest(app)
         var firstTime = await CreateCouponAsync(firstTimeOnly: true);
         var organization = await App.CreateOrganizationAsync();
         await App.PlantPlanAsync("pro-" + Guid.NewGuid().ToString("N")[..8], new Dictionary<string, long>(), "price_" + Guid.NewGuid().ToString("N")[..10]);
-        await App.PlantSubscriptionAsync(organization.Id, "free", "canceled");
+        await App.PlantSubscriptionAsync(organization.Id, "free", "canceled", "sub_" + Guid.NewGuid().ToString("N"));
         (await Should.ThrowAsync<ProblemException>(() => HoldAsync(firstTime, organization.Id))).Code.ShouldBe("coupon_first_time_only");
         (await HoldAsync(firstTime, Guid.NewGuid().ToString())).CouponCode.ShouldBe(firstTime);
 
@@ -221,6 +221,31 @@ public abstract class CouponTests(BackstopFactory app) : AppTest(app)
         var changes = await App.SqlScalarAsync<string>("select changes from audit_log where action = 'coupon.recount' and target_id = @drifted", new { drifted });
         changes.ShouldContain("\"was\":42");
         (await App.SqlScalarAsync<long>("select count(*) from audit_log where action = 'coupon.recount' and target_id = @exact", new { exact })).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task Plan_change_holds_left_behind_for_a_day_are_settled_by_what_the_subscription_shows()
+    {
+        var code = await CreateCouponAsync(maxRedemptions: 10);
+        var target = "max-" + Guid.NewGuid().ToString("N")[..8];
+        await App.PlantPlanAsync(target, new Dictionary<string, long>(), "price_" + target);
+        var applied = await App.CreateOrganizationAsync();
+        var appliedRow = await App.PlantSubscriptionAsync(applied.Id, target, "active", "sub_" + Guid.NewGuid().ToString("N"));
+        var failed = await App.CreateOrganizationAsync();
+        var failedRow = await App.PlantSubscriptionAsync(failed.Id, "free", "active", "sub_" + Guid.NewGuid().ToString("N"));
+        var fresh = await App.CreateOrganizationAsync();
+        var freshRow = await App.PlantSubscriptionAsync(fresh.Id, "free", "active", "sub_" + Guid.NewGuid().ToString("N"));
+        var appliedHold = await HoldAsync(code, applied.Id, $"plan-change:{appliedRow}:{target}");
+        var failedHold = await HoldAsync(code, failed.Id, $"plan-change:{failedRow}:{target}");
+        App.Time.Advance(TimeSpan.FromDays(1) + TimeSpan.FromMinutes(1));
+        var freshHold = await HoldAsync(code, fresh.Id, $"plan-change:{freshRow}:{target}");
+
+        await App.Service<JobRunner>().RunAsync(CouponRecountJob.Id, CancellationToken.None);
+
+        (await App.SqlScalarAsync<string>("select state from coupon_redemptions where id = @id", new { id = appliedHold.RedemptionId })).ShouldBe(RedemptionState.Redeemed);
+        (await App.SqlScalarAsync<string>("select state from coupon_redemptions where id = @id", new { id = failedHold.RedemptionId })).ShouldBe(RedemptionState.Released);
+        (await App.SqlScalarAsync<string>("select state from coupon_redemptions where id = @id", new { id = freshHold.RedemptionId })).ShouldBe(RedemptionState.Held);
+        (await CountsAsync(code)).ShouldBe((2, 2, 3));
     }
 
     [Fact]
