@@ -155,9 +155,9 @@ internal sealed class PlanChanger(
     private async Task<PlanChangeResult> DowngradeAsync(SubscriptionRow subscription, PlanRow from, PlanRow target, string? couponCode, CancellationToken ct)
     {
         var organizationId = subscription.OrganizationId;
-        var current = await organizationPlans.GetAsync(organizationId, ct);
         if (options.Value.RefuseViolatingDowngrades)
         {
+            var current = await organizationPlans.GetAsync(organizationId, ct);
             List<ViolationFinding> found;
             await using (var connection = await db.OpenAsync(ct))
                 found = await FindViolationsAsync(connection, organizationId, current, target, ct);
