@@ -48,7 +48,8 @@ internal static class MemberRoles
 }
 
 /// <summary>Organizations (tenants) and their members: the SQL of both, shared by the admin endpoints and the directory.</summary>
-internal sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, TimeProvider time, IAuditLog audit)
+internal sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, TimeProvider time, IAuditLog audit,
+    IEnumerable<IOrganizationDeletionListener> deletionListeners)
 {
     private const string Columns = "id, external_id, slug, name, created_at, updated_at";
     private const string MemberColumns = "id, organization_id, external_user_id, email, display_name, role, created_at, updated_at";
@@ -190,7 +191,7 @@ internal sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, Tim
 
     private string ForUpdate => db.Dialect == Dialect.Postgres ? " for update" : "";
 
-    /// <summary>Soft-deletes the organization and revokes its keys in one transaction. The authenticator also refuses
+    /// <summary>Soft-deletes the organization, revokes its keys and runs the <see cref="IOrganizationDeletionListener"/>s in one transaction. The authenticator also refuses
     /// keys of a deleted organization, so no key works a moment longer even if a revocation were missed.</summary>
     public async Task DeleteAsync(string id, CancellationToken ct)
     {
@@ -204,6 +205,7 @@ internal sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, Tim
             var revoked = await c.ExecuteAsync(new CommandDefinition(
                 "update api_keys set revoked_at = @now, updated_at = @now where organization_id = @id and revoked_at is null",
                 new { id, now }, tx, cancellationToken: ct));
+            foreach (var listener in deletionListeners) await listener.OnDeletingAsync(c, tx, id, ct);
             await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.OrganizationDelete, "organization", id, id,
                 new { deleted = "soft", revokedKeys = revoked }), ct);
             return true;

@@ -51,6 +51,14 @@ internal static class AuditActions
     public const string SmsOptOut = "sms_consent.opt_out";
     /// <summary>An opt-in removes the number's opt-out row: a hard delete, audited like every hard delete.</summary>
     public const string SmsOptOutDelete = "sms_consent.opt_out_delete";
+    public const string PlanCreate = "plan.create";
+    public const string PlanUpdate = "plan.update";
+    /// <summary>A plan without any subscription is deleted (a hard delete); one that has subscriptions is deactivated instead (<see cref="PlanUpdate"/>).</summary>
+    public const string PlanDelete = "plan.delete";
+    public const string SubscriptionCancel = "subscription.cancel";
+    public const string SubscriptionResume = "subscription.resume";
+    /// <summary>Reconciliation under <c>Billing:Reconcile = repair</c> took Stripe's values for a subscription.</summary>
+    public const string SubscriptionRepair = "subscription.repair";
     public const string CouponCreate = "coupon.create";
     public const string CouponUpdate = "coupon.update";
     /// <summary>A coupon never redeemed is deleted; one that was is deactivated instead (<see cref="CouponDeactivate"/>).</summary>
@@ -63,6 +71,7 @@ internal static class AuditActions
     [
         OrganizationCreate, OrganizationUpdate, OrganizationDelete, MemberAdd, MemberRemove, ApiKeyCreate, ApiKeyRevoke,
         ApiKeyRotate, WebhookReplay, OutboxRetry, JobRun, SmsSettingsUpdate, SmsOptOut, SmsOptOutDelete,
+        PlanCreate, PlanUpdate, PlanDelete, SubscriptionCancel, SubscriptionResume, SubscriptionRepair,
         CouponCreate, CouponUpdate, CouponDelete, CouponDeactivate, CouponRecount,
     ];
 }

@@ -22,6 +22,14 @@ internal interface IOutbox
     /// per message). Keys already stored, in the table or earlier in the list, are skipped; answers how many were stored.
     /// </summary>
     Task<int> EnqueueManyAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<OutboxEnvelope> messages, CancellationToken ct);
+
+    /// <summary>
+    /// In the caller's transaction, gives up on every <c>pending</c> message enqueued with this
+    /// <see cref="OutboxEnvelope.OrganizationId"/> (status <c>dead</c>, <c>last_error</c> = "cancelled: " + reason):
+    /// the organization is gone and nothing more is sent for it. A message being sent right now (<c>sending</c>) is
+    /// left to finish. Answers how many were cancelled.
+    /// </summary>
+    Task<int> CancelPendingAsync(DbConnection connection, DbTransaction transaction, string organizationId, string reason, CancellationToken ct);
 }
 
 /// <param name="Channel">The <see cref="IOutboxChannel.Name"/> that delivers it (<c>email</c>, <c>sms</c>, …).</param>
@@ -31,6 +39,9 @@ internal interface IOutbox
 /// <param name="Sensitive">The payload holds a secret (a one-time code): it is erased once the message is sent or dead.</param>
 internal sealed record OutboxEnvelope(string Channel, string IdempotencyKey, JsonElement Payload, string? Reference = null, bool Sensitive = false)
 {
+    /// <summary>The organization the message is for: set it for messages that must not go out once the organization is deleted (see <see cref="IOutbox.CancelPendingAsync"/>).</summary>
+    public string? OrganizationId { get; init; }
+
     public static OutboxEnvelope Create<T>(string channel, string idempotencyKey, T payload, string? reference = null, bool sensitive = false) =>
         new(channel, idempotencyKey, JsonSerializer.SerializeToElement(payload, OutboxJson.Options), reference, sensitive);
 }

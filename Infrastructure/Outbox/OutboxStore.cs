@@ -35,7 +35,7 @@ internal sealed class OutboxStore(TimeProvider time, IOptions<OutboxOptions> opt
             var sql = new System.Text.StringBuilder(
                 """
                 insert into outbox_messages (id, channel, idempotency_key, payload, reference, sensitive, status, attempts, max_attempts,
-                                             next_attempt_at, correlation_id, created_at, updated_at)
+                                             next_attempt_at, correlation_id, organization_id, created_at, updated_at)
                 values
                 """);
             var parameters = new DynamicParameters(new { now, correlationId });
@@ -45,13 +45,14 @@ internal sealed class OutboxStore(TimeProvider time, IOptions<OutboxOptions> opt
                 ArgumentException.ThrowIfNullOrWhiteSpace(message.Channel);
                 ArgumentException.ThrowIfNullOrWhiteSpace(message.IdempotencyKey);
                 sql.Append(i == 0 ? "\n" : ",\n")
-                    .Append($"(@id{i}, @channel{i}, @key{i}, @payload{i}, @reference{i}, @sensitive{i}, 'pending', 0, @maxAttempts{i}, @now, @correlationId, @now, @now)");
+                    .Append($"(@id{i}, @channel{i}, @key{i}, @payload{i}, @reference{i}, @sensitive{i}, 'pending', 0, @maxAttempts{i}, @now, @correlationId, @organizationId{i}, @now, @now)");
                 parameters.Add($"id{i}", Ids.New(time));
                 parameters.Add($"channel{i}", message.Channel);
                 parameters.Add($"key{i}", message.IdempotencyKey);
                 parameters.Add($"payload{i}", message.Payload.GetRawText());
                 parameters.Add($"reference{i}", message.Reference);
                 parameters.Add($"sensitive{i}", message.Sensitive);
+                parameters.Add($"organizationId{i}", message.OrganizationId, System.Data.DbType.String);
                 parameters.Add($"maxAttempts{i}", options.Value.ScheduleFor(message.Channel).MaxAttempts);
             }
             sql.Append("\non conflict (idempotency_key) do nothing\nreturning channel");
@@ -75,12 +76,12 @@ internal sealed class OutboxStore(TimeProvider time, IOptions<OutboxOptions> opt
         var inserted = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
             """
             insert into outbox_messages (id, channel, idempotency_key, payload, reference, sensitive, status, attempts, max_attempts,
-                                         next_attempt_at, correlation_id, created_at, updated_at)
-            values (@id, @Channel, @IdempotencyKey, @payload, @Reference, @Sensitive, 'pending', 0, @maxAttempts, @now, @correlationId, @now, @now)
+                                         next_attempt_at, correlation_id, organization_id, created_at, updated_at)
+            values (@id, @Channel, @IdempotencyKey, @payload, @Reference, @Sensitive, 'pending', 0, @maxAttempts, @now, @correlationId, @OrganizationId, @now, @now)
             on conflict (idempotency_key) do nothing
             returning id
             """,
-            new { id, message.Channel, message.IdempotencyKey, payload = message.Payload.GetRawText(), message.Reference, message.Sensitive, maxAttempts, now, correlationId },
+            new { id, message.Channel, message.IdempotencyKey, payload = message.Payload.GetRawText(), message.Reference, message.Sensitive, maxAttempts, now, correlationId, message.OrganizationId },
             transaction, cancellationToken: ct));
         if (inserted is null)
         {
@@ -94,6 +95,18 @@ internal sealed class OutboxStore(TimeProvider time, IOptions<OutboxOptions> opt
         // Before commit the dispatcher may not see the row yet (PostgreSQL); it then finds it at its next poll.
         signal.Notify();
         return new EnqueueResult(id, true);
+    }
+
+    public async Task<int> CancelPendingAsync(DbConnection connection, DbTransaction transaction, string organizationId, string reason, CancellationToken ct)
+    {
+        var channels = (await connection.QueryAsync<string>(new CommandDefinition(
+            """
+            update outbox_messages set status = 'dead', last_error = @error, updated_at = @now
+            where organization_id = @organizationId and status = 'pending'
+            returning channel
+            """, new { organizationId, error = "cancelled: " + reason, now = time.GetUtcNow() }, transaction, cancellationToken: ct))).ToList();
+        foreach (var channel in channels) OutboxMetrics.Dead.WithLabels(channel).Inc();
+        return channels.Count;
     }
 }
 

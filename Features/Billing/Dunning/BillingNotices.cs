@@ -24,7 +24,9 @@ internal sealed class BillingNotices(IOutbox outbox, IOrganizationDirectory dire
     public async Task<int> ToOwnersAsync(DbConnection connection, DbTransaction tx, string organizationId, string key, EmailContent content,
         string? reference, CancellationToken ct)
     {
-        var messages = To(await OwnersAsync(connection, tx, organizationId, ct), key, content, reference).ToList();
+        // Tagged with the organization: deleting it cancels what is still pending (OrganizationDeletion).
+        var messages = To(await OwnersAsync(connection, tx, organizationId, ct), key, content, reference)
+            .Select(m => m with { OrganizationId = organizationId }).ToList();
         return messages.Count == 0 ? 0 : await outbox.EnqueueManyAsync(connection, tx, messages, ct);
     }
 

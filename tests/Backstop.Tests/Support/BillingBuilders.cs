@@ -41,8 +41,8 @@ public static class BillingBuilders
             """,
             new
             {
-                id, organizationId, planCode, provider, providerSubscriptionId = providerSubscriptionId ?? "sub_" + id[..8],
-                customer = "cus_" + organizationId[..8], status, start = now.AddDays(-1), end = now.AddDays(29), no = false,
+                id, organizationId, planCode, provider, providerSubscriptionId = providerSubscriptionId ?? "sub_" + id.Replace("-", ""),
+                customer = "cus_" + organizationId.Replace("-", ""), status, start = now.AddDays(-1), end = now.AddDays(29), no = false,
                 graceEndsAt, paymentFailedAt, retryCount, now,
             });
         return id;

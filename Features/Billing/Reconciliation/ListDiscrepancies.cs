@@ -1,0 +1,68 @@
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Security;
+using FastEndpoints;
+using FluentValidation;
+
+namespace Backstop.Features.Billing.Reconciliation;
+
+internal sealed record ListDiscrepanciesRequest : PageRequest
+{
+    [QueryParam] public string? OrganizationId { get; init; }
+}
+
+/// <param name="Field"><c>status</c>, <c>price</c>, <c>current_period_end</c>, <c>cancel_at_period_end</c>, or <c>subscription</c> (one side has none).</param>
+/// <param name="Ours">The local value as text; null when there is none.</param>
+/// <param name="Stripe">Stripe's value as text; null when there is none.</param>
+/// <param name="Repaired">The local row took Stripe's value (<c>Billing:Reconcile = repair</c>).</param>
+internal sealed record DiscrepancyResponse(
+    string Id,
+    string? OrganizationId,
+    string ProviderSubscriptionId,
+    string Field,
+    string? Ours,
+    string? Stripe,
+    DateTimeOffset FoundAt,
+    bool Repaired);
+
+/// <summary><c>GET /v1/admin/billing/discrepancies?organizationId=</c>: what reconciliation found, newest first, paginated.</summary>
+internal sealed record DiscrepancyRow
+{
+    public string Id { get; init; } = "";
+    public string? OrganizationId { get; init; }
+    public string ProviderSubscriptionId { get; init; } = "";
+    public string Field { get; init; } = "";
+    public string? Ours { get; init; }
+    public string? Stripe { get; init; }
+    public DateTimeOffset FoundAt { get; init; }
+    public bool Repaired { get; init; }
+}
+
+internal sealed class ListDiscrepancies(Db db) : Endpoint<ListDiscrepanciesRequest, Page<DiscrepancyResponse>>
+{
+    public override void Configure()
+    {
+        Get("/v1/admin/billing/discrepancies");
+        Roles(BackstopClaims.AdminRole);
+        Summary(s => s.Summary = "List the differences between local subscriptions and Stripe found by reconciliation (newest first, paginated).");
+    }
+
+    public sealed class Validator : Validator<ListDiscrepanciesRequest>
+    {
+        public Validator()
+        {
+            this.AddPagingRules();
+            RuleFor(r => r.OrganizationId).MaximumLength(100).WithMessage("organizationId must be at most 100 characters.");
+        }
+    }
+
+    public override async Task HandleAsync(ListDiscrepanciesRequest req, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        var parameters = new Dapper.DynamicParameters();
+        parameters.Add("organizationId", req.OrganizationId, System.Data.DbType.String);
+        var page = await connection.PageAsync<DiscrepancyRow>(
+            "select id, organization_id, provider_subscription_id, field, ours, stripe, found_at, repaired from billing_discrepancies",
+            "@organizationId is null or organization_id = @organizationId", parameters, req, r => r.Id, ct);
+        await Send.OkAsync(page.Map(r => new DiscrepancyResponse(r.Id, r.OrganizationId, r.ProviderSubscriptionId, r.Field, r.Ours, r.Stripe, r.FoundAt, r.Repaired)), ct);
+    }
+}

@@ -1,0 +1,136 @@
+using System.Security.Cryptography;
+using System.Text;
+using Backstop.Features.Billing.Plans;
+using Backstop.Infrastructure.Api;
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Errors;
+using Backstop.Infrastructure.Providers.Stripe;
+using Backstop.Infrastructure.Security;
+using Dapper;
+using FastEndpoints;
+using FluentValidation;
+using Stripe;
+using Stripe.Checkout;
+
+namespace Backstop.Features.Billing.Subscriptions;
+
+internal sealed record CheckoutRequest
+{
+    /// <summary>The plan's code.</summary>
+    public string Plan { get; init; } = "";
+    public string SuccessUrl { get; init; } = "";
+    public string CancelUrl { get; init; } = "";
+    /// <summary>Not supported yet: a request naming a coupon is refused with 400 <c>coupon_not_supported</c>.</summary>
+    public string? CouponCode { get; init; }
+}
+
+/// <param name="TrialDays">The trial this checkout offers, or null (a plan without trial days, or the organization's trial was used).</param>
+internal sealed record CheckoutResponse(string Url, string SessionId, int? TrialDays);
+
+/// <summary>
+/// <c>POST /v1/billing/checkout</c>: a Stripe Checkout Session (subscription mode) for the plan, on the organization's
+/// one Stripe customer. Its idempotency key is derived from the organization, the plan and the request (the client's
+/// <c>Idempotency-Key</c> header, else a hash of the body), so a retried request gets the same session back.
+/// The trial is taken when the session is created (see <see cref="TakeTrialAsync"/>).
+/// </summary>
+internal sealed class Checkout(Db db, StripeApi api, StripeCustomers customers, TimeProvider time) : Endpoint<CheckoutRequest, CheckoutResponse>
+{
+    public override void Configure()
+    {
+        Post("/v1/billing/checkout");
+        Policies(BackstopPolicies.Admin);
+        Summary(s => s.Summary = "Start a Stripe Checkout for a plan (scope admin): answers the checkout page's URL.");
+        Description(d => d.Problems(404, 409, 502, 503));
+    }
+
+    public sealed class Validator : Validator<CheckoutRequest>
+    {
+        public Validator()
+        {
+            RuleFor(r => r.Plan).NotEmpty().WithMessage("plan is required.").Matches(PlanRules.CodePattern()).WithErrorCode("invalid_plan_code")
+                .WithMessage("plan must be a plan code.");
+            RuleFor(r => r.SuccessUrl).Must(IsWebUrl).WithErrorCode("invalid_url").WithMessage("successUrl must be an absolute http(s) URL of at most 2048 characters.");
+            RuleFor(r => r.CancelUrl).Must(IsWebUrl).WithErrorCode("invalid_url").WithMessage("cancelUrl must be an absolute http(s) URL of at most 2048 characters.");
+            RuleFor(r => r.CouponCode).MaximumLength(64).WithMessage("couponCode must be at most 64 characters.");
+        }
+
+        private static bool IsWebUrl(string url) =>
+            url.Length <= 2048 && Uri.TryCreate(url, UriKind.Absolute, out var u) && u.Scheme is "http" or "https";
+    }
+
+    public override async Task HandleAsync(CheckoutRequest req, CancellationToken ct)
+    {
+        if (req.CouponCode is not null)
+            throw new ProblemException(400, "coupon_not_supported", "Coupons are not supported at checkout on this server yet; retry without couponCode.");
+        var organizationId = User.OrganizationId();
+        var key = RequestKey(req);
+        if (key is null) throw new ProblemException(400, "invalid_idempotency_key", "The Idempotency-Key header must be 1-200 printable ASCII characters.");
+
+        PlanRecord plan;
+        await using (var connection = await db.OpenAsync(ct))
+            plan = await PlanStore.FindAsync(connection, null, req.Plan, ct) ?? throw new ProblemException(404, "plan_not_found", $"There is no plan with code '{req.Plan}'.");
+        if (!plan.Active) throw new ProblemException(409, "plan_inactive", $"The plan '{plan.Code}' is no longer offered.");
+        if (plan.StripePriceId is null)
+            throw new ProblemException(409, "plan_not_purchasable", $"The plan '{plan.Code}' has no Stripe price (a free plan needs no checkout).");
+        _ = api.Client;
+
+        var sessionKey = $"checkout:{organizationId}:{plan.Code}:{Hash(key)[..32]}";
+        try
+        {
+            var customerId = await customers.EnsureAsync(organizationId, ct);
+            var trial = plan.TrialDays > 0 && await TakeTrialAsync(organizationId, plan.Code, sessionKey, ct);
+            var metadata = new Dictionary<string, string> { ["organization_id"] = organizationId, ["plan"] = plan.Code };
+            var session = await new SessionService(api.Client).CreateAsync(new SessionCreateOptions
+            {
+                Mode = "subscription",
+                Customer = customerId,
+                ClientReferenceId = organizationId,
+                Metadata = metadata,
+                LineItems = [new SessionLineItemOptions { Price = plan.StripePriceId, Quantity = 1 }],
+                SubscriptionData = new SessionSubscriptionDataOptions { Metadata = metadata, TrialPeriodDays = trial ? plan.TrialDays : null },
+                SuccessUrl = req.SuccessUrl,
+                CancelUrl = req.CancelUrl,
+            }, StripeApi.Idempotent(sessionKey), ct);
+            await Send.OkAsync(new CheckoutResponse(session.Url, session.Id, trial ? plan.TrialDays : null), ct);
+        }
+        catch (StripeException e)
+        {
+            throw StripeProblems.From(e);
+        }
+    }
+
+    /// <summary>
+    /// The organization's one trial, taken by this checkout if it never had a subscription and no checkout took the
+    /// trial before: one <c>insert … on conflict do nothing</c>, so concurrent checkouts cannot both get it. A retry of
+    /// the checkout that took it (same session key) gets it again, because Stripe refuses an idempotency key repeated
+    /// with other parameters. Taken at session creation rather than when Stripe confirms a trialing subscription,
+    /// because the session's parameters are where the trial is decided: deciding later would let every checkout opened
+    /// before the first one completes offer a trial. The price: a trial offered in a checkout that is then abandoned is used up.
+    /// </summary>
+    private async Task<bool> TakeTrialAsync(string organizationId, string planCode, string sessionKey, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        var taken = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            """
+            insert into organization_trials (organization_id, plan_code, granted_at, checkout_key)
+            select @organizationId, @planCode, @now, @sessionKey
+            where not exists (select 1 from subscriptions where organization_id = @organizationId)
+            on conflict (organization_id) do nothing
+            returning organization_id
+            """, new { organizationId, planCode, now = time.GetUtcNow(), sessionKey }, cancellationToken: ct));
+        if (taken is not null) return true;
+        var holder = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            "select checkout_key from organization_trials where organization_id = @organizationId", new { organizationId }, cancellationToken: ct));
+        return holder == sessionKey;
+    }
+
+    /// <summary>The client's Idempotency-Key, else the body's fields: what makes two requests "the same checkout".</summary>
+    private string? RequestKey(CheckoutRequest req)
+    {
+        var header = HttpContext.Request.Headers["Idempotency-Key"].ToString();
+        if (header.Length == 0) return "body:" + string.Join('\n', req.Plan, req.SuccessUrl, req.CancelUrl, req.CouponCode ?? "");
+        return header.Length <= 200 && header.All(c => c is >= ' ' and <= '~') ? "header:" + header : null;
+    }
+
+    private static string Hash(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+}

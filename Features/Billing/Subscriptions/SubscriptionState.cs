@@ -1,0 +1,167 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Text.Json;
+using Backstop.Infrastructure.Data;
+using Dapper;
+
+namespace Backstop.Features.Billing.Subscriptions;
+
+/// <summary>A provider's view of a subscription at <see cref="ProviderUpdatedAt"/> (the event's own time), as it is stored locally.</summary>
+internal sealed record ProviderSubscriptionState
+{
+    public string OrganizationId { get; init; } = "";
+    public string PlanCode { get; init; } = "";
+    public string Provider { get; init; } = "";
+    public string ProviderSubscriptionId { get; init; } = "";
+    public string? ProviderCustomerId { get; init; }
+    public string? ProviderPriceId { get; init; }
+    public string Status { get; init; } = "";
+    public DateTimeOffset? CurrentPeriodStart { get; init; }
+    public DateTimeOffset? CurrentPeriodEnd { get; init; }
+    public bool CancelAtPeriodEnd { get; init; }
+    public DateTimeOffset? CanceledAt { get; init; }
+    public DateTimeOffset? TrialEnd { get; init; }
+    public DateTimeOffset ProviderUpdatedAt { get; init; }
+}
+
+/// <summary>The writes that follow a provider's subscription state into the organization's one <c>subscriptions</c> row.</summary>
+internal static class SubscriptionWrites
+{
+    /// <summary>
+    /// Applies the state unless what is stored is newer: one conditional upsert, so two events racing or arriving out of
+    /// order cannot interleave a read and a write. Equal times apply (Stripe's <c>created</c> has one-second
+    /// resolution; the later delivery of two events of one second is the better guess). The dunning fields
+    /// (<c>grace_ends_at</c>, <c>payment_failed_at</c>, <c>payment_retry_count</c>) belong to the invoice handlers and are
+    /// kept, except that they start empty when the organization's row moves to another subscription. Backstop's own
+    /// <c>suspended</c> stays while the provider still says <c>past_due</c> or <c>unpaid</c>. Answers false when the
+    /// state was older than the stored one.
+    /// </summary>
+    public static async Task<bool> ApplyAsync(DbConnection connection, DbTransaction tx, ProviderSubscriptionState state, DateTimeOffset now,
+        TimeProvider time, CancellationToken ct)
+    {
+        var id = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            """
+            insert into subscriptions (id, organization_id, plan_code, provider, provider_subscription_id, provider_customer_id, provider_price_id,
+                                       status, current_period_start, current_period_end, cancel_at_period_end, canceled_at, trial_end,
+                                       provider_updated_at, created_at, updated_at)
+            values (@id, @OrganizationId, @PlanCode, @Provider, @ProviderSubscriptionId, @ProviderCustomerId, @ProviderPriceId,
+                    @Status, @CurrentPeriodStart, @CurrentPeriodEnd, @CancelAtPeriodEnd, @CanceledAt, @TrialEnd,
+                    @ProviderUpdatedAt, @now, @now)
+            on conflict (organization_id) do update set
+                plan_code = excluded.plan_code,
+                provider = excluded.provider,
+                provider_subscription_id = excluded.provider_subscription_id,
+                provider_customer_id = coalesce(excluded.provider_customer_id, subscriptions.provider_customer_id),
+                provider_price_id = excluded.provider_price_id,
+                status = case when subscriptions.status = 'suspended' and excluded.status in ('past_due', 'unpaid') then 'suspended'
+                              else excluded.status end,
+                current_period_start = excluded.current_period_start,
+                current_period_end = excluded.current_period_end,
+                cancel_at_period_end = excluded.cancel_at_period_end,
+                canceled_at = excluded.canceled_at,
+                trial_end = excluded.trial_end,
+                grace_ends_at = case when subscriptions.provider_subscription_id = excluded.provider_subscription_id then subscriptions.grace_ends_at end,
+                payment_failed_at = case when subscriptions.provider_subscription_id = excluded.provider_subscription_id then subscriptions.payment_failed_at end,
+                payment_retry_count = case when subscriptions.provider_subscription_id = excluded.provider_subscription_id then subscriptions.payment_retry_count else 0 end,
+                provider_updated_at = excluded.provider_updated_at,
+                updated_at = excluded.updated_at
+            where subscriptions.provider_updated_at is null or excluded.provider_updated_at >= subscriptions.provider_updated_at
+            returning id
+            """,
+            new
+            {
+                id = Ids.New(time), state.OrganizationId, state.PlanCode, state.Provider, state.ProviderSubscriptionId, state.ProviderCustomerId,
+                state.ProviderPriceId, state.Status, state.CurrentPeriodStart, state.CurrentPeriodEnd, state.CancelAtPeriodEnd, state.CanceledAt,
+                state.TrialEnd, state.ProviderUpdatedAt, now,
+            }, tx, cancellationToken: ct));
+        return id is not null;
+    }
+
+    /// <summary>A trial seen at the provider counts as the organization's one trial, however it was started.</summary>
+    public static Task RecordTrialAsync(DbConnection connection, DbTransaction tx, string organizationId, string planCode, DateTimeOffset now, CancellationToken ct) =>
+        connection.ExecuteAsync(new CommandDefinition(
+            """
+            insert into organization_trials (organization_id, plan_code, granted_at)
+            values (@organizationId, @planCode, @now)
+            on conflict (organization_id) do nothing
+            """, new { organizationId, planCode, now }, tx, cancellationToken: ct));
+
+    /// <summary>The organization whose provider customer this is, if Backstop created or linked it.</summary>
+    public static Task<string?> OrganizationOfCustomerAsync(DbConnection connection, DbTransaction tx, string provider, string? customerId, CancellationToken ct) =>
+        customerId is null
+            ? Task.FromResult<string?>(null)
+            : connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+                "select organization_id from billing_customers where provider = @provider and customer_id = @customerId",
+                new { provider, customerId }, tx, cancellationToken: ct));
+
+    /// <summary>Links a provider customer to the organization the first time one is seen (the primary key keeps the first).</summary>
+    public static Task LinkCustomerAsync(DbConnection connection, DbTransaction tx, string organizationId, string provider, string customerId, DateTimeOffset now, CancellationToken ct) =>
+        connection.ExecuteAsync(new CommandDefinition(
+            """
+            insert into billing_customers (organization_id, provider, customer_id, created_at)
+            values (@organizationId, @provider, @customerId, @now)
+            on conflict do nothing
+            """, new { organizationId, provider, customerId, now }, tx, cancellationToken: ct));
+
+    public static Task<string?> PlanByStripePriceAsync(DbConnection connection, DbTransaction? tx, string? priceId, CancellationToken ct) =>
+        priceId is null
+            ? Task.FromResult<string?>(null)
+            : connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+                "select code from plans where stripe_price_id = @priceId", new { priceId }, tx, cancellationToken: ct));
+
+    public static Task<string?> PlanByPaddlePriceAsync(DbConnection connection, DbTransaction? tx, string? priceId, CancellationToken ct) =>
+        priceId is null
+            ? Task.FromResult<string?>(null)
+            : connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+                "select code from plans where paddle_price_id = @priceId", new { priceId }, tx, cancellationToken: ct));
+
+    public static async Task<bool> PlanExistsAsync(DbConnection connection, DbTransaction? tx, string? code, CancellationToken ct) =>
+        code is not null && await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+            "select count(*) from plans where code = @code", new { code }, tx, cancellationToken: ct)) > 0;
+}
+
+/// <summary>Defensive readers of provider JSON: a missing or mistyped field is null, never an exception.</summary>
+internal static class JsonFields
+{
+    public static JsonElement? Get(this JsonElement element, params string[] path)
+    {
+        var current = element;
+        foreach (var name in path)
+        {
+            if (current.ValueKind != JsonValueKind.Object || !current.TryGetProperty(name, out var next)) return null;
+            current = next;
+        }
+        return current.ValueKind is JsonValueKind.Null or JsonValueKind.Undefined ? null : current;
+    }
+
+    public static string? String(this JsonElement element, params string[] path) =>
+        element.Get(path) is { ValueKind: JsonValueKind.String } s ? s.GetString() : null;
+
+    /// <summary>A string field, or the <c>id</c> of an expanded object in its place (Stripe expands <c>customer</c> on request).</summary>
+    public static string? IdOrString(this JsonElement element, params string[] path) =>
+        element.Get(path) switch
+        {
+            { ValueKind: JsonValueKind.String } s => s.GetString(),
+            { ValueKind: JsonValueKind.Object } o => o.String("id"),
+            _ => null,
+        };
+
+    public static bool Bool(this JsonElement element, params string[] path) =>
+        element.Get(path) is { ValueKind: JsonValueKind.True };
+
+    /// <summary>Unix seconds (Stripe).</summary>
+    public static DateTimeOffset? UnixTime(this JsonElement element, params string[] path) =>
+        element.Get(path) is { ValueKind: JsonValueKind.Number } n && n.TryGetInt64(out var seconds)
+            ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+            : null;
+
+    /// <summary>RFC 3339 text (Paddle).</summary>
+    public static DateTimeOffset? Rfc3339(this JsonElement element, params string[] path) =>
+        element.String(path) is { } text && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t)
+            ? t
+            : null;
+
+    /// <summary>The first element of an array at <paramref name="path"/>.</summary>
+    public static JsonElement? First(this JsonElement element, params string[] path) =>
+        element.Get(path) is { ValueKind: JsonValueKind.Array } a && a.GetArrayLength() > 0 ? a[0] : null;
+}

@@ -1,0 +1,28 @@
+using Backstop.Features.ApiKeys;
+using Backstop.Features.Billing.Plans;
+using Backstop.Features.Billing.Reconciliation;
+using Backstop.Features.Billing.Subscriptions;
+using Backstop.Infrastructure.Inbox;
+using Backstop.Infrastructure.Jobs;
+using Backstop.Infrastructure.Outbox;
+
+namespace Backstop.Features.Billing;
+
+internal static class SubscriptionsModule
+{
+    /// <summary>Plans (operator API), checkout, the subscription state from Stripe's and Paddle's events, cancel/resume through the <c>stripe</c> outbox channel, organization deletion, reconciliation.</summary>
+    public static IServiceCollection AddBillingSubscriptions(this IServiceCollection services)
+    {
+        services.AddSingleton<PlanStore>();
+        services.AddSingleton<StripeCustomers>();
+        services.AddSingleton<SubscriptionChanges>();
+        services.AddSingleton<IOutboxChannel, StripeChannel>();
+        services.AddSingleton<IOutboxListener, StripeCallFailures>();
+        services.AddSingleton<IOrganizationDeletionListener, OrganizationDeletion>();
+        services.AddScoped<IWebhookHandler, StripeSubscriptionHandler>();
+        services.AddScoped<IWebhookHandler, StripeCheckoutCompletedHandler>();
+        services.AddScoped<IWebhookHandler, PaddleSubscriptionHandler>();
+        services.AddRecurringJob<ReconciliationJob>();
+        return services;
+    }
+}

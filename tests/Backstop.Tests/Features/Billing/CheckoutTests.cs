@@ -1,0 +1,158 @@
+using System.Net;
+using Backstop.Tests.Support;
+using Shouldly;
+
+namespace Backstop.Tests.Features.Billing;
+
+public abstract class CheckoutTests(BackstopFactory app) : AppTest(app)
+{
+    private object Body(string plan, string? coupon = null) =>
+        new { plan, successUrl = "https://app.example.com/billing/done", cancelUrl = "https://app.example.com/billing", couponCode = coupon };
+
+    [Fact]
+    public async Task Checkout_creates_the_customer_and_a_subscription_session_for_the_plans_price()
+    {
+        var price = BillingTestKit.NewPrice();
+        var plan = BillingTestKit.NewCode();
+        await App.CreatePlanAsync(plan, price);
+        var tenant = await App.CreateTenantAsync("admin");
+
+        var response = await App.Client(tenant).PostJsonAsync("/v1/billing/checkout", Body(plan));
+        response.StatusCode.ShouldBe(HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+        var body = await response.JsonAsync();
+        var sessionId = body.GetProperty("sessionId").GetString()!;
+        body.GetProperty("url").GetString().ShouldBe($"https://checkout.stripe.com/c/pay/{sessionId}");
+
+        var customer = App.Stripe().Received("POST", "/v1/customers")
+            .Where(r => r.Form.GetValueOrDefault("metadata[organization_id]") == tenant.OrganizationId).ShouldHaveSingleItem();
+        customer.IdempotencyKey.ShouldBe("customer:" + tenant.OrganizationId);
+        customer.Form["metadata[organization_id]"].ShouldBe(tenant.OrganizationId);
+        var session = App.Stripe().Received("POST", "/v1/checkout/sessions").Last(r => r.Form.GetValueOrDefault("client_reference_id") == tenant.OrganizationId);
+        session.Form["mode"].ShouldBe("subscription");
+        session.Form["line_items[0][price]"].ShouldBe(price);
+        session.Form["line_items[0][quantity]"].ShouldBe("1");
+        session.Form["metadata[plan]"].ShouldBe(plan);
+        session.Form["subscription_data[metadata][organization_id]"].ShouldBe(tenant.OrganizationId);
+        session.Form["success_url"].ShouldBe("https://app.example.com/billing/done");
+        session.Form.ShouldNotContainKey("subscription_data[trial_period_days]");
+        session.IdempotencyKey.ShouldStartWith($"checkout:{tenant.OrganizationId}:{plan}:");
+        (await App.CountRowsAsync("select count(*) from billing_customers where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task Twenty_concurrent_checkouts_of_one_organization_make_one_Stripe_customer_and_offer_one_trial()
+    {
+        var plan = BillingTestKit.NewCode();
+        await App.CreatePlanAsync(plan, BillingTestKit.NewPrice(), trialDays: 30);
+        var tenant = await App.CreateTenantAsync("admin");
+        var client = App.Client(tenant);
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => client.PostJsonAsync("/v1/billing/checkout",
+            new { plan, successUrl = $"https://app.example.com/done?try={i}", cancelUrl = "https://app.example.com/billing" })));
+        answers.ShouldAllBe(a => a.StatusCode == HttpStatusCode.OK);
+
+        (await App.CountRowsAsync("select count(*) from billing_customers where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
+        var creations = App.Stripe().Received("POST", "/v1/customers").Where(r => r.Form.GetValueOrDefault("metadata[organization_id]") == tenant.OrganizationId).ToList();
+        creations.Count(r => !r.Replayed).ShouldBe(1);
+        creations.ShouldAllBe(r => r.IdempotencyKey == "customer:" + tenant.OrganizationId);
+        var customers = App.Stripe().Received("POST", "/v1/checkout/sessions")
+            .Where(r => r.Form.GetValueOrDefault("client_reference_id") == tenant.OrganizationId).Select(r => r.Form["customer"]).Distinct().ToList();
+        customers.ShouldHaveSingleItem();
+        var sessions = App.Stripe().Received("POST", "/v1/checkout/sessions").Where(r => r.Form.GetValueOrDefault("client_reference_id") == tenant.OrganizationId).ToList();
+        sessions.Count.ShouldBe(20);
+        sessions.Count(r => r.Form.ContainsKey("subscription_data[trial_period_days]")).ShouldBe(1);
+        (await App.CountRowsAsync("select count(*) from organization_trials where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task A_retried_checkout_sends_the_same_idempotency_key_and_gets_the_same_session()
+    {
+        var plan = BillingTestKit.NewCode();
+        await App.CreatePlanAsync(plan, BillingTestKit.NewPrice(), trialDays: 7);
+        var tenant = await App.CreateTenantAsync("admin");
+        var client = App.Client(tenant);
+
+        var first = await (await client.PostJsonAsync("/v1/billing/checkout", Body(plan))).JsonAsync();
+        var second = await (await client.PostJsonAsync("/v1/billing/checkout", Body(plan))).JsonAsync();
+        second.GetProperty("sessionId").GetString().ShouldBe(first.GetProperty("sessionId").GetString());
+        second.GetProperty("trialDays").GetInt32().ShouldBe(7);
+
+        var withHeader = new HttpRequestMessage(HttpMethod.Post, "/v1/billing/checkout") { Content = System.Net.Http.Json.JsonContent.Create(Body(plan), options: Http.Json) };
+        withHeader.Headers.Add("Idempotency-Key", "client-key-1");
+        var third = await (await client.SendAsync(withHeader)).JsonAsync();
+        third.GetProperty("sessionId").GetString().ShouldNotBe(first.GetProperty("sessionId").GetString());
+
+        var sessions = App.Stripe().Received("POST", "/v1/checkout/sessions").Where(r => r.Form.GetValueOrDefault("client_reference_id") == tenant.OrganizationId).ToList();
+        sessions.Count.ShouldBe(3);
+        sessions[1].IdempotencyKey.ShouldBe(sessions[0].IdempotencyKey);
+        sessions[1].Replayed.ShouldBeTrue();
+        sessions[2].IdempotencyKey.ShouldNotBe(sessions[0].IdempotencyKey);
+    }
+
+    [Fact]
+    public async Task The_trial_is_given_once_per_organization()
+    {
+        var plan = BillingTestKit.NewCode();
+        await App.CreatePlanAsync(plan, BillingTestKit.NewPrice(), trialDays: 14);
+        var tenant = await App.CreateTenantAsync("admin");
+        var client = App.Client(tenant);
+
+        var first = await (await client.PostJsonAsync("/v1/billing/checkout", Body(plan))).JsonAsync();
+        first.GetProperty("trialDays").GetInt32().ShouldBe(14);
+        var again = new { plan, successUrl = "https://app.example.com/other", cancelUrl = "https://app.example.com/billing" };
+        var second = await (await client.PostJsonAsync("/v1/billing/checkout", again)).JsonAsync();
+        second.GetProperty("trialDays").ValueKind.ShouldBe(System.Text.Json.JsonValueKind.Null);
+
+        var sessions = App.Stripe().Received("POST", "/v1/checkout/sessions").Where(r => r.Form.GetValueOrDefault("client_reference_id") == tenant.OrganizationId).ToList();
+        sessions[0].Form["subscription_data[trial_period_days]"].ShouldBe("14");
+        sessions[1].Form.ShouldNotContainKey("subscription_data[trial_period_days]");
+        (await App.CountRowsAsync("select count(*) from organization_trials where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task An_organization_that_had_a_subscription_gets_no_trial()
+    {
+        var plan = BillingTestKit.NewCode();
+        await App.CreatePlanAsync(plan, BillingTestKit.NewPrice(), trialDays: 14);
+        var tenant = await App.CreateTenantAsync("admin");
+        await App.PlantSubscriptionAsync(tenant.OrganizationId, plan, "canceled", providerSubscriptionId: "sub_" + Guid.NewGuid().ToString("N")[..20]);
+
+        var body = await (await App.Client(tenant).PostJsonAsync("/v1/billing/checkout", Body(plan))).JsonAsync();
+        body.GetProperty("trialDays").ValueKind.ShouldBe(System.Text.Json.JsonValueKind.Null);
+        App.Stripe().Received("POST", "/v1/checkout/sessions").Last(r => r.Form.GetValueOrDefault("client_reference_id") == tenant.OrganizationId)
+            .Form.ShouldNotContainKey("subscription_data[trial_period_days]");
+    }
+
+    [Fact]
+    public async Task Unknown_inactive_and_free_plans_are_refused_and_Stripe_is_not_called()
+    {
+        var inactive = BillingTestKit.NewCode();
+        await App.CreatePlanAsync(inactive, BillingTestKit.NewPrice());
+        (await App.AdminClient().PatchAsync($"/v1/admin/plans/{inactive}",
+            new StringContent("""{"active":false}""", System.Text.Encoding.UTF8, "application/json"))).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var tenant = await App.CreateTenantAsync("admin");
+        var client = App.Client(tenant);
+
+        await (await client.PostJsonAsync("/v1/billing/checkout", Body("no-such-plan"))).ShouldBeProblemAsync(404, "plan_not_found");
+        await (await client.PostJsonAsync("/v1/billing/checkout", Body(inactive))).ShouldBeProblemAsync(409, "plan_inactive");
+        await (await client.PostJsonAsync("/v1/billing/checkout", Body("free"))).ShouldBeProblemAsync(409, "plan_not_purchasable");
+        await (await client.PostJsonAsync("/v1/billing/checkout", Body(inactive, coupon: "WELCOME"))).ShouldBeProblemAsync(400, "coupon_not_supported");
+        await (await client.PostJsonAsync("/v1/billing/checkout", new { plan = inactive, successUrl = "javascript:alert(1)", cancelUrl = "https://x.example" }))
+            .ShouldBeProblemAsync(400, "invalid_url");
+        App.Stripe().Received("POST", "/v1/customers").ShouldNotContain(r => r.Form.GetValueOrDefault("metadata[organization_id]") == tenant.OrganizationId);
+        (await App.CountRowsAsync("select count(*) from billing_customers where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task Checkout_needs_the_admin_scope()
+    {
+        var plan = BillingTestKit.NewCode();
+        await App.CreatePlanAsync(plan, BillingTestKit.NewPrice());
+        var tenant = await App.CreateTenantAsync("read", "write");
+        await (await App.Client(tenant).PostJsonAsync("/v1/billing/checkout", Body(plan))).ShouldBeProblemAsync(403, "insufficient_scope");
+    }
+}
+
+public sealed class CheckoutTestsOnSqlite(SqliteApp<BillingSetup> app) : CheckoutTests(app), IClassFixture<SqliteApp<BillingSetup>>;
+
+public sealed class CheckoutTestsOnPostgres(PostgresApp<BillingSetup> app) : CheckoutTests(app), IClassFixture<PostgresApp<BillingSetup>>;

@@ -1,0 +1,62 @@
+using System.Net;
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Outbox;
+using Backstop.Tests.Support;
+using Shouldly;
+
+namespace Backstop.Tests.Features.Billing;
+
+public abstract class OrganizationDeletionTests(BackstopFactory app) : AppTest(app)
+{
+    [Fact]
+    public async Task Deleting_an_organization_cancels_its_Stripe_subscription_at_once_and_its_pending_messages()
+    {
+        var plan = BillingTestKit.NewCode();
+        var price = BillingTestKit.NewPrice();
+        await App.CreatePlanAsync(plan, price);
+        var tenant = await App.CreateTenantAsync("admin");
+        var org = tenant.OrganizationId;
+        var sub = $"sub_{Guid.NewGuid():N}"[..24];
+        await App.PlantSubscriptionAsync(org, plan, "active", sub);
+        var now = App.Time.GetUtcNow();
+        App.Stripe().PlantSubscription(sub, "cus_" + org[..8], price, "active", now.AddDays(-1), now.AddDays(29));
+
+        // Pending when the organization goes: a cancel-at-period-end not yet sent and an email to its owners.
+        (await App.Client(tenant).DeleteAsync("/v1/billing/subscription")).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        await using (var connection = await App.OpenAsync())
+        await using (var tx = await Db.BeginAsync(connection))
+        {
+            await App.Service<IOutbox>().EnqueueAsync(connection, tx, Backstop.Infrastructure.Outbox.Email.OutboxEmail.Create($"dunning-test:{org}", "owner@example.com",
+                new Backstop.Infrastructure.Outbox.Email.EmailContent("Payment failed", "Please pay", "<p>Please pay</p>")) with { OrganizationId = org }, CancellationToken.None);
+            await tx.CommitAsync();
+        }
+
+        (await App.AdminClient().DeleteAsync($"/v1/admin/organizations/{org}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
+        (await App.CountRowsAsync("select count(*) from outbox_messages where organization_id = @org and status = 'pending'", new { org })).ShouldBe(0);
+        (await App.CountRowsAsync("select count(*) from outbox_messages where organization_id = @org and status = 'dead' and last_error like 'cancelled:%'", new { org })).ShouldBe(2);
+        (await App.LocalSubscriptionAsync(org))!.Status.ShouldBe("canceled");
+
+        await App.DispatchOutboxAsync();
+        var cancel = App.Stripe().Received("DELETE", $"/v1/subscriptions/{sub}").ShouldHaveSingleItem();
+        cancel.IdempotencyKey.ShouldBe($"delete-org-cancel:{sub}");
+        App.Stripe().Received("POST", $"/v1/subscriptions/{sub}").ShouldBeEmpty();
+        App.Stripe().Subscriptions[sub]["status"].ShouldBe("canceled");
+        (await App.CountRowsAsync("select count(*) from outbox_messages where idempotency_key = @key and status = 'sent'", new { key = $"delete-org-cancel:{sub}" })).ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task Deleting_an_organization_without_a_live_subscription_calls_Stripe_for_nothing()
+    {
+        var plan = BillingTestKit.NewCode();
+        await App.CreatePlanAsync(plan, BillingTestKit.NewPrice());
+        var org = (await App.CreateOrganizationAsync()).Id;
+        var sub = $"sub_{Guid.NewGuid():N}"[..24];
+        await App.PlantSubscriptionAsync(org, plan, "canceled", sub);
+        (await App.AdminClient().DeleteAsync($"/v1/admin/organizations/{org}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
+        (await App.CountRowsAsync("select count(*) from outbox_messages where idempotency_key = @key", new { key = $"delete-org-cancel:{sub}" })).ShouldBe(0);
+    }
+}
+
+public sealed class OrganizationDeletionTestsOnSqlite(SqliteApp<BillingSetup> app) : OrganizationDeletionTests(app), IClassFixture<SqliteApp<BillingSetup>>;
+
+public sealed class OrganizationDeletionTestsOnPostgres(PostgresApp<BillingSetup> app) : OrganizationDeletionTests(app), IClassFixture<PostgresApp<BillingSetup>>;
