@@ -20,11 +20,11 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" "h
 [ "$code" = 200 ] || { echo "bench: GET /v1/me answered $code" >&2; exit 1; }
 
 machine_note
-load "baseline GET /json" "http://127.0.0.1:$base/json"
-b_rps=$rps
-load "backstop GET /v1/me (tenant key)" "http://127.0.0.1:$api/v1/me" -H "Authorization: Bearer $key"
+load_cpu "$baseline_pid" "baseline GET /json" "http://127.0.0.1:$base/json"
+b_rps=$rps; b_cpu=$cpu_us
+load_cpu "$backstop_pid" "backstop GET /v1/me (tenant key)" "http://127.0.0.1:$api/v1/me" -H "Authorization: Bearer $key"
 [ "$non2xx" = 0 ] || { echo "bench: backstop answered $non2xx requests with an error" >&2; exit 1; }
-echo "ratio backstop/baseline: $(ratio "$rps" "$b_rps")x   (backstop RSS after: $(awk '/VmRSS/ {print $2 " " $3}' /proc/$backstop_pid/status))"
+echo "ratio backstop/baseline: $(ratio "$rps" "$b_rps")x; CPU per request $(ratio "$cpu_us" "$b_cpu")x the baseline's   (backstop RSS after: $(awk '/VmRSS/ {print $2 " " $3}' /proc/$backstop_pid/status))"
 # For reading the figure: the service's middleware alone (no key, no endpoint query), the ceiling of any endpoint.
-load "backstop GET /health/live (no key)" "http://127.0.0.1:$api/health/live"
-echo "  (middleware-only ceiling: $(ratio "$rps" "$b_rps")x of the baseline)"
+load_cpu "$backstop_pid" "backstop GET /health/live (no key)" "http://127.0.0.1:$api/health/live"
+echo "  (middleware-only ceiling: $(ratio "$rps" "$b_rps")x of the baseline; CPU per request $(ratio "$cpu_us" "$b_cpu")x)"

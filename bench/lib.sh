@@ -105,6 +105,21 @@ load() {
   printf '%-34s %10.0f req/s   p99 %8s ms   non-2xx %s%s\n' "$name" "$rps" "$p99_ms" "$non2xx" "${errors:+   $errors}"
 }
 
+# load_cpu <pid> <name> <url> [wrk options...]: load after its own warm-up, and the CPU time (user + system, from
+# /proc) the process <pid> spent per request of the measured run; sets cpu_us. Other load on the machine moves
+# req/s a lot and this much less, so it is the steadier figure for comparing two builds.
+load_cpu() {
+  local pid=$1 name=$2 url=$3; shift 3
+  wrk -t"${BENCH_THREADS:-1}" -c"${BENCH_CONNECTIONS:-16}" -d"${warmup}s" "$@" "$url" > /dev/null
+  local tick c0 c1 n
+  tick=$(getconf CLK_TCK); c0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  skip_warmup=1 load "$name" "$url" "$@"
+  c1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  n=$(awk '/requests in/ {print $1}' "$work/wrk-$(tr -c 'A-Za-z0-9' '_' <<< "$name").txt")
+  cpu_us=$(awk -v a="$c0" -v b="$c1" -v t="$tick" -v n="$n" 'BEGIN { printf "%.1f", (n > 0 ? (b - a) / t * 1e6 / n : 0) }')
+  echo "  CPU of the serving process: $cpu_us us per request"
+}
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
 machine_note() {

@@ -21,26 +21,34 @@ internal sealed record VerifiedKeyRecord
     public DateTimeOffset? RevokedAt { get; init; }
     public DateTimeOffset? LastUsedAt { get; init; }
     public DateTimeOffset? OrganizationDeletedAt { get; init; }
+    public string OrganizationSlug { get; init; } = "";
+    public string OrganizationName { get; init; } = "";
 }
+
+/// <summary>
+/// The key a request was authenticated with, as a request feature: <c>GET /v1/me</c> answers from it without a query.
+/// Read from the database by this request or within <see cref="ApiKeysOptions.CacheSeconds"/> (see <see cref="ApiKeyCache"/>).
+/// </summary>
+internal sealed record AuthenticatedKey(VerifiedKeyRecord Key);
 
 /// <summary>
 /// Verifies tenant keys: shape and checksum first (a typo never reaches the database), then one indexed lookup by
 /// the lookup id and a constant-time comparison of hashes. A key that verified is remembered for
 /// <see cref="ApiKeysOptions.CacheSeconds"/> (see <see cref="ApiKeyCache"/>), so a busy client costs one lookup per
-/// key and interval instead of one per request.
+/// key and interval instead of one per request. The lookup also reads the organization's slug and name, so the key's
+/// own endpoint (<c>GET /v1/me</c>) needs no query of its own.
 /// </summary>
 internal sealed class ApiKeyAuthenticator(Db db, ApiKeyCache cache, TimeProvider time, IOptions<ApiKeysOptions> options,
     ILogger<ApiKeyAuthenticator> log) : IApiKeyAuthenticator
 {
     public string? PrefixOf(string token) => KeyFormat.PrefixOf(token);
 
-    public async Task<AuthenticateResult?> AuthenticateAsync(string token, HttpContext context, CancellationToken ct)
+    public async Task<AuthenticateResult?> AuthenticateAsync(string token, string hash, HttpContext context, CancellationToken ct)
     {
         if (!token.StartsWith(KeyFormat.TypePrefix, StringComparison.Ordinal)) return null;
         var parsed = KeyFormat.TryParse(token);
         if (parsed is null) return AuthFailure.Fail(context, "invalid_api_key", "The API key is not valid (malformed or mistyped).");
 
-        var hash = Secrets.Hash(token);
         var now = time.GetUtcNow();
         // Only active keys are cached, and an entry of this key is only trusted with the right secret: a wrong
         // secret for a cached lookup id is decided by the database like any other guess.
@@ -54,7 +62,7 @@ internal sealed class ApiKeyAuthenticator(Db db, ApiKeyCache cache, TimeProvider
                 await TouchAsync(touchConnection, cached.Key.Id, cached.LastUsedAt, now);
                 cached.LastUsedAt = now;
             }
-            return Success(cached.Key);
+            return Success(context, cached.Key, cached.Principal);
         }
 
         var generation = cache.Generation;
@@ -62,7 +70,7 @@ internal sealed class ApiKeyAuthenticator(Db db, ApiKeyCache cache, TimeProvider
         var key = await connection.QuerySingleOrDefaultAsync<VerifiedKeyRecord>(new CommandDefinition(
             """
             select k.id, k.organization_id, k.prefix, k.key_hash, k.scopes, k.expires_at, k.revoked_at, k.last_used_at,
-                   o.deleted_at as organization_deleted_at
+                   o.deleted_at as organization_deleted_at, o.slug as organization_slug, o.name as organization_name
             from api_keys k join organizations o on o.id = k.organization_id
             where k.lookup_id = @LookupId
             """, new { parsed.LookupId }, cancellationToken: ct));
@@ -80,11 +88,23 @@ internal sealed class ApiKeyAuthenticator(Db db, ApiKeyCache cache, TimeProvider
             await TouchAsync(connection, key.Id, lastUsed, now);
             lastUsed = now;
         }
-        cache.Add(parsed.LookupId, key, lastUsed, now, generation);
-        return Success(key);
+        var principal = PrincipalOf(key);
+        cache.Add(parsed.LookupId, key, principal, lastUsed, now, generation);
+        return Success(context, key, principal);
     }
 
-    private static AuthenticateResult Success(VerifiedKeyRecord key)
+    private static AuthenticateResult Success(HttpContext context, VerifiedKeyRecord key, ClaimsPrincipal principal)
+    {
+        context.Features.Set(new AuthenticatedKey(key));
+        return AuthenticateResult.Success(new AuthenticationTicket(principal, BackstopClaims.Scheme));
+    }
+
+    /// <summary>
+    /// Built once per verification and shared by the requests a cached entry serves: nothing in the request path
+    /// changes a principal (no claims transformation is registered; the policy evaluator wraps it in a new principal
+    /// without touching its identity), so sharing it saves the claims of every request.
+    /// </summary>
+    private static ClaimsPrincipal PrincipalOf(VerifiedKeyRecord key)
     {
         var claims = new List<Claim>
         {
@@ -93,8 +113,7 @@ internal sealed class ApiKeyAuthenticator(Db db, ApiKeyCache cache, TimeProvider
             new(BackstopClaims.KeyId, key.Id),
         };
         claims.AddRange(ApiKeyStore.SplitScopes(key.Scopes).Select(s => new Claim(BackstopClaims.Scope, s)));
-        var identity = new ClaimsIdentity(claims, BackstopClaims.Scheme);
-        return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), BackstopClaims.Scheme));
+        return new ClaimsPrincipal(new ClaimsIdentity(claims, BackstopClaims.Scheme));
     }
 
     /// <summary>
@@ -123,10 +142,10 @@ internal sealed class ApiKeyAuthenticator(Db db, ApiKeyCache cache, TimeProvider
 
 /// <summary>
 /// Active keys this instance verified within the last <see cref="ApiKeysOptions.CacheSeconds"/>, by lookup id.
-/// A revocation, rotation or organization deletion made through this instance forgets the affected keys at once
-/// (<see cref="ForgetKey"/>, <see cref="ForgetOrganization"/>); one made through another instance is seen here when
-/// the entry ages out, at most CacheSeconds later: the documented staleness across instances. Expiry is checked on
-/// every request against the cached expiry, so it is exact.
+/// A revocation, rotation, organization rename or deletion made through this instance forgets the affected keys at
+/// once (<see cref="ForgetKey"/>, <see cref="ForgetOrganization"/>); one made through another instance is seen here
+/// when the entry ages out, at most CacheSeconds later: the documented staleness across instances (for a rename: the
+/// name <c>GET /v1/me</c> answers). Expiry is checked on every request against the cached expiry, so it is exact.
 /// </summary>
 internal sealed class ApiKeyCache(IOptions<ApiKeysOptions> options)
 {
@@ -134,9 +153,10 @@ internal sealed class ApiKeyCache(IOptions<ApiKeysOptions> options)
     // correctness).
     private const int MaxEntries = 100_000;
 
-    internal sealed class Entry(VerifiedKeyRecord key, DateTimeOffset? lastUsedAt, DateTimeOffset loadedAt)
+    internal sealed class Entry(VerifiedKeyRecord key, ClaimsPrincipal principal, DateTimeOffset? lastUsedAt, DateTimeOffset loadedAt)
     {
         public VerifiedKeyRecord Key { get; } = key;
+        public ClaimsPrincipal Principal { get; } = principal;
         public DateTimeOffset LoadedAt { get; } = loadedAt;
 
         // Ticks (0: never) rather than a DateTimeOffset?, which concurrent requests could read torn.
@@ -167,11 +187,12 @@ internal sealed class ApiKeyCache(IOptions<ApiKeysOptions> options)
         return null;
     }
 
-    internal void Add(string lookupId, VerifiedKeyRecord key, DateTimeOffset? lastUsedAt, DateTimeOffset now, long readAtGeneration)
+    internal void Add(string lookupId, VerifiedKeyRecord key, ClaimsPrincipal principal, DateTimeOffset? lastUsedAt, DateTimeOffset now,
+        long readAtGeneration)
     {
         if (Lifetime <= TimeSpan.Zero || Generation != readAtGeneration) return;
         if (entries.Count >= MaxEntries) entries.Clear();
-        var entry = new Entry(key, lastUsedAt, now);
+        var entry = new Entry(key, principal, lastUsedAt, now);
         entries[lookupId] = entry;
         // A forget that ran between the check above and the write did not see this entry: take it out again.
         if (Generation != readAtGeneration) entries.TryRemove(new KeyValuePair<string, Entry>(lookupId, entry));

@@ -13,7 +13,11 @@ internal sealed record MeResponse(MeResponse.OrganizationPart Organization, MeRe
     public sealed record KeyPart(string Id, string Prefix, IReadOnlyList<string> Scopes);
 }
 
-/// <summary><c>GET /v1/me</c>: who the presented key is.</summary>
+/// <summary>
+/// <c>GET /v1/me</c>: who the presented key is. Answered from the key the request was authenticated with, which
+/// the authenticator read together with its organization (now, or within ApiKeys:CacheSeconds on this instance: a
+/// rename or deletion through this instance is seen at once, one through another instance within that interval).
+/// </summary>
 internal sealed class GetMe(Infrastructure.Data.Db db, OrganizationStore organizations) : EndpointWithoutRequest<MeResponse>
 {
     public override void Configure()
@@ -26,9 +30,16 @@ internal sealed class GetMe(Infrastructure.Data.Db db, OrganizationStore organiz
 
     public override async Task HandleAsync(CancellationToken ct)
     {
+        var scopes = User.FindAll(BackstopClaims.Scope).Select(c => c.Value).ToList();
+        var key = new MeResponse.KeyPart(User.KeyId(), User.FindFirstValue(ClaimTypes.Name) ?? "", scopes);
+        if (HttpContext.Features.Get<AuthenticatedKey>()?.Key is { } verified && verified.OrganizationId == User.OrganizationId())
+        {
+            await Send.OkAsync(new MeResponse(new(verified.OrganizationId, verified.OrganizationSlug, verified.OrganizationName), key), ct);
+            return;
+        }
+        // A principal that did not come from the key authenticator (none does today): read the organization.
         await using var connection = await db.OpenAsync(ct);
         var org = await organizations.FindAsync(connection, User.OrganizationId(), ct) ?? throw ProblemException.NotFound("Organization");
-        var scopes = User.FindAll(BackstopClaims.Scope).Select(c => c.Value).ToList();
-        await Send.OkAsync(new MeResponse(new(org.Id, org.Slug, org.Name), new(User.KeyId(), User.FindFirstValue(ClaimTypes.Name) ?? "", scopes)), ct);
+        await Send.OkAsync(new MeResponse(new(org.Id, org.Slug, org.Name), key), ct);
     }
 }

@@ -55,23 +55,33 @@ internal static class KeyFormat
         var rest = token.AsSpan(TypePrefix.Length + LookupIdLength + 1);
         foreach (var c in lookupId) if (!IsBase62(c)) return null;
         foreach (var c in rest) if (!IsBase62(c)) return null;
-        var body = token[..^ChecksumLength];
         // The checksum is not secret (anyone can compute it), so an ordinary comparison is fine here.
-        return Checksum(body) == token[^ChecksumLength..] ? new Parsed(lookupId, TypePrefix + lookupId) : null;
+        Span<char> checksum = stackalloc char[ChecksumLength];
+        WriteChecksum(token.AsSpan(0, token.Length - ChecksumLength), checksum);
+        return checksum.SequenceEqual(token.AsSpan(token.Length - ChecksumLength)) ? new Parsed(lookupId, TypePrefix + lookupId) : null;
     }
 
     public static string Checksum(string body)
     {
-        var hash = SHA256.HashData(Encoding.ASCII.GetBytes(body));
+        Span<char> chars = stackalloc char[ChecksumLength];
+        WriteChecksum(body, chars);
+        return new string(chars);
+    }
+
+    // Every request with a key checks it: on the stack, without the strings and arrays of a plain implementation.
+    private static void WriteChecksum(ReadOnlySpan<char> body, Span<char> chars)
+    {
+        var ascii = body.Length <= 256 ? stackalloc byte[256] : new byte[body.Length];
+        var length = Encoding.ASCII.GetBytes(body, ascii);
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(ascii[..length], hash);
         var value = (ulong)System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(hash);
-        var chars = new char[ChecksumLength];
         // 62^6 > 2^32: six characters hold every 32-bit value.
         for (var i = ChecksumLength - 1; i >= 0; i--)
         {
             chars[i] = Alphabet[(int)(value % 62)];
             value /= 62;
         }
-        return new string(chars);
     }
 
     private static bool IsBase62(char c) => char.IsAsciiLetterOrDigit(c);

@@ -171,8 +171,11 @@ internal sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, Tim
         return await connection.PageAsync<OrganizationRow>($"select {Columns} from organizations", "deleted_at is null", null, page, r => r.Id, ct);
     }
 
-    public async Task<OrganizationRow> RenameAsync(string id, string name, CancellationToken ct) =>
-        await db.InTransactionAsync(async (c, tx) =>
+    /// <summary>Renames; keys of the organization verified on this instance are forgotten, so its next
+    /// <c>GET /v1/me</c> here answers the new name (other instances within ApiKeys:CacheSeconds).</summary>
+    public async Task<OrganizationRow> RenameAsync(string id, string name, CancellationToken ct)
+    {
+        var renamed = await db.InTransactionAsync(async (c, tx) =>
         {
             // The row lock (PostgreSQL; SQLite's write lock is already held) makes the name read here the one replaced.
             var before = await c.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
@@ -188,6 +191,9 @@ internal sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, Tim
                 new { name = new { from = before, to = name } }), ct);
             return row;
         }, ct);
+        keyCache.ForgetOrganization(id);
+        return renamed;
+    }
 
     private string ForUpdate => db.Dialect == Dialect.Postgres ? " for update" : "";
 

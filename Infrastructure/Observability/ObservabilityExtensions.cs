@@ -94,8 +94,11 @@ internal static class ObservabilityExtensions
                 status = e.Value.Status.ToString().ToLowerInvariant(),
                 description = e.Value.Description,
             }),
-        }, new JsonSerializerOptions(JsonSerializerDefaults.Web)));
+        }, HealthJson));
     }
+
+    // One instance: options built per call would rebuild the serializer's metadata for every probe.
+    private static readonly JsonSerializerOptions HealthJson = new(JsonSerializerDefaults.Web);
 }
 
 /// <summary>Ready when the database answers and every migration this binary carries is recorded.</summary>

@@ -57,9 +57,12 @@ internal sealed class AdminKey(Db db, IOptions<AdminOptions> options, TimeProvid
         log.LogWarning("No Admin:ApiKey configured: generated one and printed it to stdout once");
     }
 
-    public bool Matches(string candidate)
+    public bool Matches(string candidate) => MatchesHash(Secrets.Hash(candidate));
+
+    /// <summary>Like <see cref="Matches"/> for a candidate already hashed with <see cref="Secrets.Hash"/>.</summary>
+    public bool MatchesHash(string candidateHash)
     {
         var expected = hash ?? throw new InvalidOperationException("The admin key has not been initialised.");
-        return Secrets.FixedTimeEquals(Secrets.Hash(candidate), expected);
+        return Secrets.FixedTimeEquals(candidateHash, expected);
     }
 }

@@ -14,7 +14,8 @@ namespace Backstop.Infrastructure.Security;
 /// </summary>
 internal interface IApiKeyAuthenticator
 {
-    Task<AuthenticateResult?> AuthenticateAsync(string token, HttpContext context, CancellationToken ct);
+    /// <param name="tokenHash">The token through <see cref="Secrets.Hash"/>, computed once per request for every check.</param>
+    Task<AuthenticateResult?> AuthenticateAsync(string token, string tokenHash, HttpContext context, CancellationToken ct);
 
     /// <summary>
     /// The public part of the token that failed attempts are counted under together with the client address
@@ -78,7 +79,7 @@ internal static class AuthFailure
 /// </summary>
 internal sealed class ApiKeyAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options,
-    ILoggerFactory logger,
+    HandlerLoggerFactory logger,
     UrlEncoder encoder,
     AdminKey adminKey,
     ClientIp clientIp,
@@ -124,9 +125,10 @@ internal sealed class ApiKeyAuthenticationHandler(
 
     private async Task<AuthenticateResult> VerifyAsync(string token)
     {
+        var hash = Secrets.Hash(token);
         if (token.StartsWith(AdminKey.Prefix, StringComparison.Ordinal) || adminKey.IsConfigured)
         {
-            if (adminKey.Matches(token))
+            if (adminKey.MatchesHash(hash))
             {
                 var identity = new ClaimsIdentity(
                     [new Claim(ClaimTypes.Name, "admin"), new Claim(ClaimTypes.Role, BackstopClaims.AdminRole)], Scheme.Name);
@@ -136,7 +138,7 @@ internal sealed class ApiKeyAuthenticationHandler(
 
         foreach (var authenticator in authenticators)
         {
-            var result = await authenticator.AuthenticateAsync(token, Context, Context.RequestAborted);
+            var result = await authenticator.AuthenticateAsync(token, hash, Context, Context.RequestAborted);
             if (result is null) continue;
             if (!result.Succeeded && !Context.Items.ContainsKey(AuthFailure.CodeKey))
                 return AuthFailure.Fail(Context, "invalid_api_key", result.Failure?.Message ?? "The API key is not valid.");
@@ -201,5 +203,24 @@ internal sealed class ApiKeyAuthenticationHandler(
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)) return null;
         var token = header["Bearer ".Length..].Trim();
         return token.Length is > 0 and <= 512 ? token : null;
+    }
+}
+
+/// <summary>
+/// The logger factory the authentication handler is built with. The handler is created per request and asks its
+/// factory for a logger each time; Serilog's factory builds a new logger (with its own caches) per call, which showed
+/// up in profiles of authenticated requests. This one hands out one logger per category.
+/// </summary>
+internal sealed class HandlerLoggerFactory(ILoggerFactory inner) : ILoggerFactory
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ILogger> loggers = new(StringComparer.Ordinal);
+
+    public ILogger CreateLogger(string categoryName) => loggers.GetOrAdd(categoryName, inner.CreateLogger);
+
+    public void AddProvider(ILoggerProvider provider) => inner.AddProvider(provider);
+
+    // The inner factory belongs to the host, which disposes it.
+    public void Dispose()
+    {
     }
 }

@@ -11,6 +11,7 @@ internal static class SecurityExtensions
         services.AddCheckedOptions<SecurityOptions>(SecurityOptions.Section);
         services.AddSingleton<AdminKey>();
         services.AddSingleton<ClientIp>();
+        services.AddSingleton<HandlerLoggerFactory>();
         services.AddAuthentication(BackstopClaims.Scheme)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(BackstopClaims.Scheme, null);
         services.AddAuthorizationBuilder().AddBackstopPolicies();

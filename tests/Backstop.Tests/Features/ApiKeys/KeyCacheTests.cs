@@ -76,6 +76,65 @@ public abstract class KeyCacheTests(BackstopFactory app) : AppTest(app)
         await (await App.Client(tenant).GetAsync("/v1/me")).ShouldBeProblemAsync(401, "api_key_revoked");
     }
 
+    private static async Task<string> MeOrganizationNameAsync(HttpClient client)
+    {
+        var response = await client.GetAsync("/v1/me");
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        return (await response.JsonAsync()).GetProperty("organization").GetProperty("name").GetString()!;
+    }
+
+    private async Task RenameAsync(string organizationId, string name) =>
+        (await App.AdminClient().PatchAsync($"/v1/admin/organizations/{organizationId}",
+            System.Net.Http.Json.JsonContent.Create(new { name }))).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+    [Fact]
+    public async Task Renaming_the_organization_is_answered_by_the_next_me_on_the_same_instance()
+    {
+        var tenant = await App.CreateTenantAsync();
+        var other = await App.CreateTenantAsync();
+        var client = App.Client(tenant);
+        (await MeOrganizationNameAsync(client)).ShouldBe(tenant.Organization.Name);
+        (await MeOrganizationNameAsync(App.Client(other))).ShouldBe(other.Organization.Name);
+
+        await RenameAsync(tenant.OrganizationId, "Renamed " + tenant.OrganizationId);
+
+        // No time passes: the cached organization of the key is forgotten by the rename, not merely aged out.
+        (await MeOrganizationNameAsync(client)).ShouldBe("Renamed " + tenant.OrganizationId);
+        (await MeOrganizationNameAsync(App.Client(other))).ShouldBe(other.Organization.Name);
+    }
+
+    [Fact]
+    public async Task Me_answers_the_organization_read_with_the_key_until_CacheSeconds_have_passed()
+    {
+        // What another instance's rename looks like from here: the row changes, this instance is not told.
+        var tenant = await App.CreateTenantAsync();
+        var client = App.Client(tenant);
+        (await MeOrganizationNameAsync(client)).ShouldBe(tenant.Organization.Name);
+        await using (var connection = await App.OpenAsync())
+            await connection.ExecuteAsync("update organizations set name = 'Changed elsewhere' where id = @OrganizationId", new { tenant.OrganizationId });
+
+        App.Time.Advance(CacheSeconds - TimeSpan.FromMilliseconds(1));
+        (await MeOrganizationNameAsync(client)).ShouldBe(tenant.Organization.Name);
+
+        App.Time.Advance(TimeSpan.FromMilliseconds(1));
+        (await MeOrganizationNameAsync(client)).ShouldBe("Changed elsewhere");
+    }
+
+    [Fact]
+    public async Task A_rename_through_another_instance_is_answered_here_within_CacheSeconds()
+    {
+        var tenant = await App.CreateTenantAsync();
+        var ip = TestClientIpStartupFilter.RandomAddress();
+        await using var sibling = new SiblingFactory(App);
+        (await MeOrganizationNameAsync(SiblingClient(sibling, tenant.Key, ip))).ShouldBe(tenant.Organization.Name);
+
+        await RenameAsync(tenant.OrganizationId, "Renamed elsewhere");
+        (await MeOrganizationNameAsync(App.ClientWithKey(tenant.Key, ip))).ShouldBe("Renamed elsewhere");
+
+        App.Time.Advance(CacheSeconds);
+        (await MeOrganizationNameAsync(SiblingClient(sibling, tenant.Key, ip))).ShouldBe("Renamed elsewhere");
+    }
+
     [Fact]
     public async Task A_cached_key_still_expires_exactly_at_its_expiry()
     {
