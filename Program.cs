@@ -3,6 +3,7 @@ using Backstop.Features.Billing;
 using Backstop.Features.Bots;
 using Backstop.Features.Cleanup;
 using Backstop.Features.Messaging;
+using Backstop.Features.Quota;
 using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Configuration;
@@ -56,7 +57,8 @@ try
         .AddApi()
         .AddBots()
         .AddCleanup()
-        .AddBilling();
+        .AddBilling()
+        .AddQuota();
 
     var app = builder.Build();
     app.Services.GetRequiredService<ConfigurationCheck>().ThrowIfInvalid(app.Configuration);

@@ -1,3 +1,5 @@
+using Backstop.Features.Billing;
+using Backstop.Features.Quota;
 using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
@@ -23,14 +25,15 @@ internal sealed record AddMemberRequest
 }
 
 /// <summary><c>POST /v1/admin/organizations/{orgId}/members</c>.</summary>
-internal sealed class AddMember(OrganizationStore organizations) : Endpoint<AddMemberRequest, MemberResponse>
+internal sealed class AddMember(OrganizationStore organizations, IOrganizationDirectory directory, IAccessGate gate, IUsageMeter usage)
+    : Endpoint<AddMemberRequest, MemberResponse>
 {
     public override void Configure()
     {
         Post("/v1/admin/organizations/{orgId}/members");
         Roles(BackstopClaims.AdminRole);
         Summary(s => s.Summary = "Add a member (owner, admin or member) to an organization.");
-        Description(d => d.Answers<MemberResponse>(201).Problems(404, 409));
+        Description(d => d.Answers<MemberResponse>(201).Problems(402, 403, 404, 409));
     }
 
     public sealed class Validator : Validator<AddMemberRequest>
@@ -52,9 +55,17 @@ internal sealed class AddMember(OrganizationStore organizations) : Endpoint<AddM
 
     public override async Task HandleAsync(AddMemberRequest req, CancellationToken ct)
     {
-        var row = await organizations.AddMemberAsync(req.OrgId, NullIfBlank(req.ExternalUserId), NullIfBlank(req.Email), NullIfBlank(req.DisplayName), req.Role!, ct);
+        await gate.EnsureAllowedAsync(req.OrgId, GatedAction.Create, TeamMembers, ct);
+        // A plan that does not name the metric leaves members unlimited (still counted).
+        var quota = await usage.PrepareAsync(req.OrgId, TeamMembers, requireLimit: false, ct);
+        // The gauge is the count of member rows, taken after the insert under the organization's lock (adds are
+        // serialised): over the limit, the 403 rolls the new member back, so concurrent adds at limit - 1 admit one.
+        var row = await organizations.AddMemberAsync(req.OrgId, NullIfBlank(req.ExternalUserId), NullIfBlank(req.Email), NullIfBlank(req.DisplayName), req.Role!, ct,
+            async (c, tx) => await usage.SetGaugeAsync(c, tx, quota, await directory.CountMembersAsync(c, tx, req.OrgId, ct), enforceLimit: true, ct));
         await Send.ResponseAsync(MemberResponse.From(row), 201, ct);
     }
+
+    private const string TeamMembers = "team_members";
 
     private static string? NullIfBlank(string? s) => string.IsNullOrWhiteSpace(s) ? null : s.Trim();
 }

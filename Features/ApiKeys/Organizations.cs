@@ -220,8 +220,9 @@ internal sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, Tim
         keyCache.ForgetOrganization(id);
     }
 
+    /// <param name="added">Runs in the insert's transaction once the member row is in (the caller's usage check): throwing undoes the add.</param>
     public async Task<MemberRow> AddMemberAsync(string organizationId, string? externalUserId, string? email, string? displayName,
-        string role, CancellationToken ct)
+        string role, CancellationToken ct, Func<DbConnection, DbTransaction, Task>? added = null)
     {
         var now = time.GetUtcNow();
         var row = new MemberRow
@@ -259,6 +260,7 @@ internal sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, Tim
                     ? "This organization already has a member with this email."
                     : "This organization already has a member with this external user id.");
             }
+            if (added is not null) await added(c, tx);
             await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.MemberAdd, "member", row.Id, organizationId,
                 new { row.ExternalUserId, row.Email, row.DisplayName, row.Role }), ct);
             return row;

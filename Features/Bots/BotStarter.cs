@@ -1,4 +1,5 @@
 using System.Data.Common;
+using Backstop.Features.Quota;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Recall;
@@ -23,7 +24,7 @@ namespace Backstop.Features.Bots;
 /// away through the outbox. The window left (the process dies between 2 and 3) is closed by the status webhooks:
 /// they carry the claim in the metadata, so the bot is adopted by its meeting, or sent away when no claim matches.
 /// </summary>
-internal sealed class BotStarter(Db db, RecallClient recall, IOptions<RecallOptions> recallOptions, BotCompensation compensation, TimeProvider time, ILogger<BotStarter> log)
+internal sealed class BotStarter(Db db, RecallClient recall, IOptions<RecallOptions> recallOptions, BotCompensation compensation, IUsageMeter usage, TimeProvider time, ILogger<BotStarter> log)
 {
     public const string MetadataMeetingId = "backstop_meeting_id";
     public const string MetadataClaim = "backstop_claim";
@@ -136,7 +137,7 @@ internal sealed class BotStarter(Db db, RecallClient recall, IOptions<RecallOpti
     {
         try
         {
-            await db.InTransactionAsync((connection, tx) => UndoClaimAsync(connection, tx, meetingId, claim, createdForStart, time.GetUtcNow()));
+            await db.InTransactionAsync((connection, tx) => UndoClaimAsync(connection, tx, usage, meetingId, claim, createdForStart, time.GetUtcNow()));
         }
         catch (Exception e)
         {
@@ -147,16 +148,26 @@ internal sealed class BotStarter(Db db, RecallClient recall, IOptions<RecallOpti
         }
     }
 
-    /// <summary>A meeting created only for this start disappears; an existing one goes back to where it was.</summary>
-    public static Task<int> UndoClaimAsync(DbConnection connection, DbTransaction tx, string meetingId, string claim, bool createdForStart, DateTimeOffset now) =>
-        connection.ExecuteAsync(new CommandDefinition(
-            createdForStart
-                ? "delete from meetings where id = @meetingId and bot_claim = @claim"
-                : """
-                  update meetings
-                  set status = coalesce(bot_previous_status, 'scheduled'), bot_claim = null, bot_previous_status = null, updated_at = @now
-                  where id = @meetingId and bot_claim = @claim
-                  """, new { meetingId, claim, now }, tx));
+    /// <summary>
+    /// A meeting created only for this start disappears, and with it (same transaction) the monthly meeting it
+    /// counted; an existing one goes back to where it was.
+    /// </summary>
+    public static async Task<int> UndoClaimAsync(DbConnection connection, DbTransaction tx, IUsageMeter usage, string meetingId, string claim,
+        bool createdForStart, DateTimeOffset now)
+    {
+        if (!createdForStart)
+            return await connection.ExecuteAsync(new CommandDefinition(
+                """
+                update meetings
+                set status = coalesce(bot_previous_status, 'scheduled'), bot_claim = null, bot_previous_status = null, updated_at = @now
+                where id = @meetingId and bot_claim = @claim
+                """, new { meetingId, claim, now }, tx));
+        var organizationId = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            "delete from meetings where id = @meetingId and bot_claim = @claim returning organization_id", new { meetingId, claim }, tx));
+        if (organizationId is null) return 0;
+        await usage.UndoAsync(connection, tx, organizationId, CreateMeeting.UsageMetric, CreateMeeting.UsageKey(meetingId), CancellationToken.None);
+        return 1;
+    }
 
     private async Task<MeetingConflictException> UrlConflictAsync(string organizationId, string meetingId, CancellationToken ct)
     {
@@ -171,7 +182,7 @@ internal sealed class BotStarter(Db db, RecallClient recall, IOptions<RecallOpti
 /// in one transaction. When the database refuses that too, it is retried in the background with backoff until it
 /// commits: the outbox row is what makes the leave_call itself durable and retried.
 /// </summary>
-internal sealed class BotCompensation(Db db, IOutbox outbox, TimeProvider time, IHostApplicationLifetime lifetime, ILogger<BotCompensation> log)
+internal sealed class BotCompensation(Db db, IOutbox outbox, IUsageMeter usage, TimeProvider time, IHostApplicationLifetime lifetime, ILogger<BotCompensation> log)
 {
     public sealed record Work(string MeetingId, string Claim, string? BotId, bool CreatedForStart);
 
@@ -210,7 +221,7 @@ internal sealed class BotCompensation(Db db, IOutbox outbox, TimeProvider time, 
         {
             await db.InTransactionAsync(async (connection, tx) =>
             {
-                await BotStarter.UndoClaimAsync(connection, tx, work.MeetingId, work.Claim, work.CreatedForStart, time.GetUtcNow());
+                await BotStarter.UndoClaimAsync(connection, tx, usage, work.MeetingId, work.Claim, work.CreatedForStart, time.GetUtcNow());
                 if (work.BotId is null) return;
                 // A bot that a meeting owns after all (a webhook adopted it) keeps recording; any other is sent away.
                 var owner = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(

@@ -1,4 +1,5 @@
 using Backstop.Features.Billing;
+using Backstop.Features.Quota;
 using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Security;
@@ -34,7 +35,8 @@ internal sealed record CreateMeetingRequest
 }
 
 /// <summary><c>POST /v1/meetings</c>: a meeting of the caller's organization, with its bot started at once when <c>startBot</c>.</summary>
-internal sealed class CreateMeeting(Db db, BotStarter starter, Meetings meetings, IAccessGate gate, TimeProvider time) : Endpoint<CreateMeetingRequest, MeetingResponse>
+internal sealed class CreateMeeting(Db db, BotStarter starter, Meetings meetings, IAccessGate gate, IUsageMeter usage, TimeProvider time)
+    : Endpoint<CreateMeetingRequest, MeetingResponse>
 {
     public override void Configure()
     {
@@ -44,12 +46,19 @@ internal sealed class CreateMeeting(Db db, BotStarter starter, Meetings meetings
         Description(d => d.Answers<MeetingResponse>(201).Problems(402, 403, 409, 502, 503));
     }
 
+    /// <summary>The Quota metric a meeting counts towards, and the key of its consumption (undone with a meeting a refused start removes).</summary>
+    public const string UsageMetric = "meetings_per_month";
+
+    public static string UsageKey(string meetingId) => "meeting:" + meetingId;
+
     public override async Task HandleAsync(CreateMeetingRequest req, CancellationToken ct)
     {
         var organizationId = User.OrganizationId();
         MeetingUrls.TryNormalize(req.MeetingUrl, out var normalized);
         if (req.StartBot) starter.EnsureConfigured();
         await CheckCreationAllowedAsync(organizationId, ct);
+        // A plan that does not name the metric leaves meetings unlimited (still counted).
+        var quota = await usage.PrepareAsync(organizationId, UsageMetric, requireLimit: false, ct);
 
         var now = time.GetUtcNow();
         var id = Ids.New(time);
@@ -59,7 +68,9 @@ internal sealed class CreateMeeting(Db db, BotStarter starter, Meetings meetings
         MeetingRow created;
         try
         {
-            created = await db.InTransactionAsync((connection, tx) => connection.QuerySingleAsync<MeetingRow>(new CommandDefinition(
+            created = await db.InTransactionAsync(async (connection, tx) =>
+            {
+                var row = await connection.QuerySingleAsync<MeetingRow>(new CommandDefinition(
                 $"""
                 insert into meetings (id, organization_id, title, meeting_url, normalized_url, external_user_id, join_at, status,
                                       bot_claim, created_at, updated_at)
@@ -71,7 +82,11 @@ internal sealed class CreateMeeting(Db db, BotStarter starter, Meetings meetings
                     id, organizationId, title = req.Title.Trim(), meetingUrl = req.MeetingUrl.Trim(), normalized,
                     externalUserId = string.IsNullOrWhiteSpace(req.ExternalUserId) ? null : req.ExternalUserId.Trim(), joinAt = req.JoinAt,
                     status = req.StartBot ? MeetingStatus.Joining : MeetingStatus.Scheduled, claim, now,
-                }, tx, cancellationToken: ct)), ct);
+                }, tx, cancellationToken: ct));
+                // Counted in the insert's transaction: over the limit (403 quota_exceeded) no meeting stays.
+                await usage.ConsumeAsync(connection, tx, quota, 1, UsageKey(id), ct);
+                return row;
+            }, ct);
         }
         catch (Exception e) when (Db.IsUniqueViolation(e))
         {

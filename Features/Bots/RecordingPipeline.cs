@@ -1,3 +1,4 @@
+using Backstop.Features.Quota;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Providers.Deepgram;
@@ -29,6 +30,7 @@ internal sealed class RecordingPipeline(
     IFileStore files,
     DeepgramClient deepgram,
     IOutbox outbox,
+    IUsageMeter usage,
     IConfiguration configuration,
     TimeProvider time,
     ILogger<RecordingPipeline> log) : IOutboxChannel
@@ -83,6 +85,9 @@ internal sealed class RecordingPipeline(
         var transcribe = deepgram.IsEnabled && configuration["PublicBaseUrl"] is { Length: > 0 };
         if (!transcribe) log.LogWarning("Meeting {MeetingId} is not transcribed: Deepgram:ApiKey or PublicBaseUrl is not set", step.MeetingId);
         var now = time.GetUtcNow();
+        // Stored audio counts towards storage_bytes but is never refused: the meeting was already recorded, and
+        // refusing to keep it would lose the customer's recording. Over the limit shows in the usage (used > limit).
+        var storage = await usage.PrepareAsync(meeting.OrganizationId, "storage_bytes", requireLimit: false, ct);
         await db.InTransactionAsync(async (connection, tx) =>
         {
             var updated = await connection.ExecuteAsync(new CommandDefinition(
@@ -93,7 +98,9 @@ internal sealed class RecordingPipeline(
                     transcript_status = case when @transcribe then 'transcribing' else null end, updated_at = @now
                 where id = @MeetingId and bot_id = @BotId and deleted_at is null
                 """, new { stored.Key, stored.Size, stored.ContentType, transcribe, now, step.MeetingId, step.BotId }, tx, cancellationToken: ct));
-            if (updated == 0 || !transcribe) return;
+            if (updated == 0) return;
+            await usage.RecordAsync(connection, tx, storage, stored.Size, $"audio:{step.MeetingId}:{step.BotId}", ct);
+            if (!transcribe) return;
 
             var token = Secrets.RandomToken(32);
             var transcriptionId = Ids.New(time);

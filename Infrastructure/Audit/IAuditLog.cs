@@ -66,6 +66,9 @@ internal static class AuditActions
     public const string CouponDeactivate = "coupon.deactivate";
     /// <summary>The <c>coupon-recount</c> job repaired a coupon's <c>times_redeemed</c>.</summary>
     public const string CouponRecount = "coupon.recount";
+    public const string UsageMetricPut = "usage_metric.put";
+    public const string UsageLimitSet = "usage.limit_set";
+    public const string UsageReset = "usage.reset";
 
     public static readonly IReadOnlyList<string> All =
     [
@@ -73,5 +76,6 @@ internal static class AuditActions
         ApiKeyRotate, WebhookReplay, OutboxRetry, JobRun, SmsSettingsUpdate, SmsOptOut, SmsOptOutDelete,
         PlanCreate, PlanUpdate, PlanDelete, SubscriptionCancel, SubscriptionResume, SubscriptionRepair,
         CouponCreate, CouponUpdate, CouponDelete, CouponDeactivate, CouponRecount,
+        UsageMetricPut, UsageLimitSet, UsageReset,
     ];
 }

@@ -8,6 +8,9 @@ using Npgsql;
 //   POST /events   stores the body under its JSON "id" with one durable insert (`on conflict do nothing`) and
 //                  answers 200 after the commit. SQLite: WAL with synchronous=FULL, so every commit is fsynced.
 //                  PostgreSQL (--postgres <connection string>): synchronous_commit=on, the server's default.
+//   POST /consume  the quota yardstick: one fsync'd single-row `update … set used = used + 1 where used < limit
+//                  returning used` (200 with the count, 403 at the limit); GET /counter shows it, PUT /counter?limit=N
+//                  sets the limit. Same durability as /events.
 // Nothing else: no logging, no authentication, no signature check.
 var builder = WebApplication.CreateSlimBuilder(args);
 builder.Logging.ClearProviders();
@@ -44,12 +47,25 @@ app.MapPost("/events", async (HttpContext context) =>
     return Results.Ok();
 });
 
+app.MapPost("/consume", async () => await store.ConsumeAsync() is { } used ? Results.Ok(new { used }) : Results.StatusCode(403));
+app.MapGet("/counter", async () => Results.Ok(await store.CounterAsync()));
+app.MapPut("/counter", async (long limit) =>
+{
+    await store.SetLimitAsync(limit);
+    return Results.Ok(await store.CounterAsync());
+});
+
 await app.RunAsync();
+
+internal sealed record Counter(long Used, long Limit);
 
 internal interface IEventStore
 {
     Task InitializeAsync();
     Task InsertAsync(string id, string body);
+    Task<long?> ConsumeAsync();
+    Task<Counter> CounterAsync();
+    Task SetLimitAsync(long limit);
 }
 
 internal sealed class SqliteEventStore(string file) : IEventStore
@@ -63,7 +79,36 @@ internal sealed class SqliteEventStore(string file) : IEventStore
     {
         await using var c = await OpenAsync();
         await using var cmd = c.CreateCommand();
-        cmd.CommandText = "pragma journal_mode = wal; create table if not exists events (id text primary key, body text not null)";
+        cmd.CommandText = "pragma journal_mode = wal; create table if not exists events (id text primary key, body text not null); "
+            + "create table if not exists counters (id integer primary key, used integer not null, lim integer not null); "
+            + "insert into counters (id, used, lim) values (1, 0, 9223372036854775807) on conflict (id) do nothing";
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    public async Task<long?> ConsumeAsync()
+    {
+        await using var c = await OpenAsync();
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "update counters set used = used + 1 where id = 1 and used < lim returning used";
+        return await cmd.ExecuteScalarAsync() is long used ? used : null;
+    }
+
+    public async Task<Counter> CounterAsync()
+    {
+        await using var c = await OpenAsync();
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "select used, lim from counters where id = 1";
+        await using var reader = await cmd.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        return new Counter(reader.GetInt64(0), reader.GetInt64(1));
+    }
+
+    public async Task SetLimitAsync(long limit)
+    {
+        await using var c = await OpenAsync();
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "update counters set lim = $limit where id = 1";
+        cmd.Parameters.AddWithValue("$limit", limit);
         await cmd.ExecuteNonQueryAsync();
     }
 
@@ -97,7 +142,30 @@ internal sealed class PostgresEventStore(string connectionString) : IEventStore
 
     public async Task InitializeAsync()
     {
-        await using var cmd = dataSource.CreateCommand("create table if not exists baseline_events (id text primary key, body text not null)");
+        await using var cmd = dataSource.CreateCommand("create table if not exists baseline_events (id text primary key, body text not null); "
+            + "create table if not exists baseline_counters (id integer primary key, used bigint not null, lim bigint not null); "
+            + "insert into baseline_counters (id, used, lim) values (1, 0, 9223372036854775807) on conflict (id) do nothing");
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    public async Task<long?> ConsumeAsync()
+    {
+        await using var cmd = dataSource.CreateCommand("update baseline_counters set used = used + 1 where id = 1 and used < lim returning used");
+        return await cmd.ExecuteScalarAsync() is long used ? used : null;
+    }
+
+    public async Task<Counter> CounterAsync()
+    {
+        await using var cmd = dataSource.CreateCommand("select used, lim from baseline_counters where id = 1");
+        await using var reader = await cmd.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        return new Counter(reader.GetInt64(0), reader.GetInt64(1));
+    }
+
+    public async Task SetLimitAsync(long limit)
+    {
+        await using var cmd = dataSource.CreateCommand("update baseline_counters set lim = $1 where id = 1");
+        cmd.Parameters.AddWithValue(limit);
         await cmd.ExecuteNonQueryAsync();
     }
 

@@ -61,7 +61,7 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
     private static readonly Dictionary<string, int[]> OwnErrors = new()
     {
         ["post /v1/admin/organizations"] = [409],
-        ["post /v1/admin/organizations/{orgId}/members"] = [409],
+        ["post /v1/admin/organizations/{orgId}/members"] = [402, 409],
         ["post /v1/admin/organizations/{orgId}/api-keys/{keyId}/rotate"] = [409],
         ["post /v1/api-keys/{keyId}/rotate"] = [409],
         ["post /v1/admin/webhooks/{id}/replay"] = [409, 422],
@@ -74,6 +74,10 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
         ["delete /v1/meetings/{id}/bot"] = [409],
         ["post /webhooks/twilio/sms"] = [403],
         ["post /webhooks/twilio/status"] = [403],
+        ["post /v1/usage/{metric}/consume"] = [402, 403, 409],
+        ["post /v1/usage/{metric}/release"] = [409],
+        ["put /v1/usage/{metric}"] = [409],
+        ["put /v1/admin/metrics/{name}"] = [409],
         ["post /v1/admin/plans"] = [409],
         ["patch /v1/admin/plans/{code}"] = [409],
         ["delete /v1/admin/plans/{code}"] = [409],

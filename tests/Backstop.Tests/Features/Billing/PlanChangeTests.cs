@@ -191,8 +191,13 @@ public abstract class PlanChangeTests(BackstopFactory app) : AppTest(app)
         var access = await (await client.GetAsync("/v1/billing/access")).JsonAsync();
         access.GetProperty("violations").EnumerateArray().Select(v => (v.GetProperty("metric").GetString(), v.GetProperty("blocking").GetBoolean()))
             .ShouldBe([("meetings_per_month", true), ("storage_bytes", false), ("team_members", true)], ignoreOrder: true);
+        var member = new { email = $"late-{Guid.NewGuid():N}@example.com", role = "member" };
+        var memberRefused = await (await App.AdminClient().PostJsonAsync($"/v1/admin/organizations/{a.OrganizationId}/members", member))
+            .ShouldBeProblemAsync(403, "plan_violation");
+        memberRefused.GetProperty("detail").GetString().ShouldBe($"Your team has 3 members but the {a.Basic} plan allows 1");
         (await client.PostJsonAsync("/v1/billing/plan-change", new { plan = a.Max })).StatusCode.ShouldBe(HttpStatusCode.OK);
         (await client.PostJsonAsync("/v1/meetings", meeting)).StatusCode.ShouldBe(HttpStatusCode.Created);
+        (await App.AdminClient().PostJsonAsync($"/v1/admin/organizations/{a.OrganizationId}/members", member)).StatusCode.ShouldBe(HttpStatusCode.Created);
     }
 
     [Fact]

@@ -1,0 +1,19 @@
+namespace Backstop.Features.Quota;
+
+/// <summary>
+/// The declared metrics, for the slices that name them: Billing refuses a plan whose limits name an undeclared
+/// metric (400), using <see cref="UndeclaredAsync"/>.
+/// </summary>
+public interface IMetricCatalog
+{
+    Task<MetricDeclaration?> FindAsync(string name, CancellationToken ct);
+
+    /// <summary>Those of <paramref name="names"/> that are not declared (empty: all are).</summary>
+    Task<IReadOnlyList<string>> UndeclaredAsync(IEnumerable<string> names, CancellationToken ct);
+}
+
+/// <param name="Kind"><c>counter</c> (per billing period) or <c>gauge</c> (a current amount, never reset).</param>
+/// <param name="DefaultLimit">The limit of organizations whose plan does not name the metric; null: they cannot use it.</param>
+/// <param name="Creation">Consuming it creates something: refused while the organization is past due.</param>
+/// <param name="BuiltIn">One of Backstop's own metrics (its kind cannot change).</param>
+public sealed record MetricDeclaration(string Name, string Kind, string Description, long? DefaultLimit, bool Creation, bool BuiltIn);

@@ -1,0 +1,58 @@
+using System.Data.Common;
+using Backstop.Infrastructure.Data;
+using Dapper;
+
+namespace Backstop.Features.Quota;
+
+/// <summary>Backstop's own metrics, declared by the slice's migration.</summary>
+internal static class BuiltInMetrics
+{
+    public const string Meetings = "meetings_per_month";
+    public const string TeamMembers = "team_members";
+    public const string StorageBytes = "storage_bytes";
+
+    public const string Counter = "counter";
+    public const string Gauge = "gauge";
+}
+
+/// <summary>A row of <c>usage_metrics</c>.</summary>
+internal sealed record MetricRow
+{
+    public string Name { get; init; } = "";
+    public string Kind { get; init; } = "";
+    public string Description { get; init; } = "";
+    public long? DefaultLimit { get; init; }
+    public bool Creation { get; init; }
+    public bool BuiltIn { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset UpdatedAt { get; init; }
+
+    public bool IsGauge => Kind == BuiltInMetrics.Gauge;
+
+    public MetricDeclaration ToDeclaration() => new(Name, Kind, Description, DefaultLimit, Creation, BuiltIn);
+
+    public const string Columns = "name, kind, description, default_limit, creation, built_in, created_at, updated_at";
+
+    public static Task<MetricRow?> FindAsync(DbConnection connection, DbTransaction? tx, string name, CancellationToken ct) =>
+        connection.QuerySingleOrDefaultAsync<MetricRow>(new CommandDefinition(
+            $"select {Columns} from usage_metrics where name = @name", new { name }, tx, cancellationToken: ct));
+}
+
+internal sealed class MetricCatalog(Db db) : IMetricCatalog
+{
+    public async Task<MetricDeclaration?> FindAsync(string name, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        return (await MetricRow.FindAsync(connection, null, name, ct))?.ToDeclaration();
+    }
+
+    public async Task<IReadOnlyList<string>> UndeclaredAsync(IEnumerable<string> names, CancellationToken ct)
+    {
+        var wanted = names.Distinct(StringComparer.Ordinal).ToArray();
+        if (wanted.Length == 0) return [];
+        await using var connection = await db.OpenAsync(ct);
+        var declared = (await connection.QueryAsync<string>(new CommandDefinition(
+            "select name from usage_metrics", cancellationToken: ct))).ToHashSet(StringComparer.Ordinal);
+        return wanted.Where(n => !declared.Contains(n)).ToList();
+    }
+}

@@ -1,0 +1,95 @@
+using Backstop.Features.Billing;
+using Backstop.Infrastructure.Api;
+using Backstop.Infrastructure.Audit;
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Errors;
+using Backstop.Infrastructure.Security;
+using Dapper;
+using FastEndpoints;
+using FluentValidation;
+
+namespace Backstop.Features.Quota;
+
+internal sealed record MetricResponse(string Name, string Kind, string Description, long? DefaultLimit, bool Creation, bool BuiltIn, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
+{
+    public static MetricResponse From(MetricRow r) => new(r.Name, r.Kind, r.Description, r.DefaultLimit, r.Creation, r.BuiltIn, r.CreatedAt, r.UpdatedAt);
+}
+
+internal sealed record PutMetricRequest
+{
+    public string Name { get; init; } = "";
+    /// <summary><c>counter</c> (per billing period) or <c>gauge</c> (a current amount, never reset).</summary>
+    public string? Kind { get; init; }
+    public string? Description { get; init; }
+    /// <summary>The limit of organizations whose plan does not name the metric (-1 unlimited); null: they cannot use it.</summary>
+    public long? DefaultLimit { get; init; }
+    /// <summary>Consuming it creates something, refused while the organization is past due (default true).</summary>
+    public bool? Creation { get; init; }
+
+    public sealed class Validator : Validator<PutMetricRequest>
+    {
+        public Validator()
+        {
+            RuleFor(r => r.Name).Matches("^[a-z][a-z0-9_]{0,63}$").WithErrorCode("invalid_metric_name")
+                .WithMessage("The metric name must be 1-64 lowercase letters, digits or underscores, starting with a letter.");
+            RuleFor(r => r.Kind).NotEmpty().WithMessage("kind is required: counter or gauge.")
+                .Must(k => k is BuiltInMetrics.Counter or BuiltInMetrics.Gauge).When(r => !string.IsNullOrEmpty(r.Kind)).WithMessage("kind must be counter or gauge.");
+            RuleFor(r => r.Description).MaximumLength(500).WithMessage("description must be at most 500 characters.");
+            RuleFor(r => r.Description).NoControlCharacters("description");
+            RuleFor(r => r.DefaultLimit).GreaterThanOrEqualTo(-1).When(r => r.DefaultLimit is not null).WithMessage("defaultLimit must be -1 (unlimited) or at least 0.");
+        }
+    }
+}
+
+/// <summary><c>PUT /v1/admin/metrics/{name}</c>: declares a metric (or updates its description, default and creation flag).</summary>
+internal sealed class PutMetric(Db db, IOrganizationPlans plans, IAuditLog audit, TimeProvider time) : Endpoint<PutMetricRequest, MetricResponse>
+{
+    public override void Configure()
+    {
+        Put("/v1/admin/metrics/{name}");
+        Roles(BackstopClaims.AdminRole);
+        Summary(s => s.Summary = "Declare a usage metric (counter or gauge) or update its declaration.");
+        Description(d => d.Answers<MetricResponse>().Problems(404, 409));
+    }
+
+    public override async Task HandleAsync(PutMetricRequest req, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var description = req.Description?.Trim() ?? "";
+        // A plan limiting the metric, or stored usage, was counted as the old kind: a counter turned gauge would never
+        // reset, a gauge turned counter would hand back every slot at the next renewal.
+        var inUse = await plans.AnyPlanLimitsAsync(req.Name, ct);
+        var row = await db.InTransactionAsync(async (connection, tx) =>
+        {
+            var stored = await connection.QuerySingleOrDefaultAsync<MetricRow>(new CommandDefinition(
+                $"""
+                insert into usage_metrics (name, kind, description, default_limit, creation, built_in, created_at, updated_at)
+                values (@Name, @Kind, @description, @DefaultLimit, @creation, @no, @now, @now)
+                on conflict (name) do update
+                    set description = excluded.description, default_limit = excluded.default_limit, creation = excluded.creation,
+                        updated_at = excluded.updated_at
+                    where usage_metrics.kind = excluded.kind
+                returning {MetricRow.Columns}
+                """, new { req.Name, req.Kind, description, req.DefaultLimit, creation = req.Creation ?? true, no = false, now }, tx, cancellationToken: ct));
+            if (stored is null)
+            {
+                var existing = (await MetricRow.FindAsync(connection, tx, req.Name, ct))!;
+                var counted = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+                    "select count(*) from usage_counters where metric = @Name", new { req.Name }, tx, cancellationToken: ct));
+                if (existing.BuiltIn || inUse || counted > 0)
+                    throw new ProblemException(409, "metric_in_use",
+                        $"'{req.Name}' is a {existing.Kind}{(existing.BuiltIn ? " built into Backstop" : " that plans limit or organizations have used")}: its kind cannot change.");
+                stored = await connection.QuerySingleAsync<MetricRow>(new CommandDefinition(
+                    $"""
+                    update usage_metrics set kind = @Kind, description = @description, default_limit = @DefaultLimit, creation = @creation, updated_at = @now
+                    where name = @Name
+                    returning {MetricRow.Columns}
+                    """, new { req.Name, req.Kind, description, req.DefaultLimit, creation = req.Creation ?? true, now }, tx, cancellationToken: ct));
+            }
+            await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.UsageMetricPut, "usage_metric", req.Name, null,
+                new { req.Kind, description, req.DefaultLimit, creation = req.Creation ?? true }), ct);
+            return stored;
+        }, ct);
+        await Send.OkAsync(MetricResponse.From(row), ct);
+    }
+}

@@ -1,0 +1,21 @@
+using Backstop.Infrastructure.Configuration;
+using Backstop.Infrastructure.Inbox;
+using Backstop.Infrastructure.Jobs;
+
+namespace Backstop.Features.Quota;
+
+internal static class QuotaModule
+{
+    /// <summary>Metrics, usage counted per billing period, limits from Billing's plans, renewals from Stripe and Paddle, reconciliation. Needs <c>AddBilling()</c>.</summary>
+    public static IServiceCollection AddQuota(this IServiceCollection services)
+    {
+        services.AddCheckedOptions<QuotaOptions>(QuotaOptions.Section);
+        services.AddSingleton<UsageMeter>();
+        services.AddSingleton<IUsageMeter>(sp => sp.GetRequiredService<UsageMeter>());
+        services.AddSingleton<IMetricCatalog, MetricCatalog>();
+        services.AddScoped<IWebhookHandler, StripeRenewalHandler>();
+        services.AddScoped<IWebhookHandler, PaddleRenewalHandler>();
+        services.AddRecurringJob<UsageReconciliationJob>();
+        return services;
+    }
+}

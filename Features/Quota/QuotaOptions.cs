@@ -1,0 +1,30 @@
+using Backstop.Infrastructure.Configuration;
+
+namespace Backstop.Features.Quota;
+
+/// <summary>Section <c>Quota</c>.</summary>
+internal sealed class QuotaOptions : IValidatedOptions
+{
+    public const string Section = "Quota";
+
+    /// <summary>
+    /// Consumptions through the API are on disk (fsynced) before they are answered: a client told "consumed" goes
+    /// on to create what it paid for, and a power cut that took the count back would let it past the limit.
+    /// <c>false</c> commits like every other write (survives a process crash, not a machine's).
+    /// </summary>
+    public bool DurableConsume { get; set; } = true;
+
+    /// <summary><c>repair</c> (reconciliation corrects a drifted counter and records it) or <c>report</c> (records only).</summary>
+    public string Reconcile { get; set; } = "repair";
+
+    /// <summary>Organizations per batch of the reconciliation sweep.</summary>
+    public int BatchSize { get; set; } = 200;
+
+    public bool Repair => string.Equals(Reconcile, "repair", StringComparison.OrdinalIgnoreCase);
+
+    public IEnumerable<string> Validate()
+    {
+        if (Reconcile is not ("repair" or "report")) yield return $"Quota:Reconcile must be 'repair' or 'report' (got '{Reconcile}').";
+        if (BatchSize is < 1 or > 10000) yield return "Quota:BatchSize must be between 1 and 10000.";
+    }
+}

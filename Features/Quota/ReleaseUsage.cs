@@ -1,0 +1,41 @@
+using Backstop.Infrastructure.Api;
+using Backstop.Infrastructure.Security;
+using FastEndpoints;
+using FluentValidation;
+
+namespace Backstop.Features.Quota;
+
+internal sealed record ReleaseUsageRequest
+{
+    public string Metric { get; init; } = "";
+    /// <summary>How much to give back; default 1 (never below 0).</summary>
+    public long Amount { get; init; } = 1;
+    /// <summary>Sent again with a retry: the first answer is given again and nothing more is counted (at most 255 characters).</summary>
+    public string? IdempotencyKey { get; init; }
+
+    public sealed class Validator : Validator<ReleaseUsageRequest>
+    {
+        public Validator()
+        {
+            RuleFor(r => r.Amount).InclusiveBetween(1, 1_000_000_000_000).WithMessage("amount must be between 1 and 10^12.");
+            RuleFor(r => r.IdempotencyKey).MaximumLength(255).WithMessage("idempotencyKey must be at most 255 characters.");
+            RuleFor(r => r.IdempotencyKey!).NotEmpty().When(r => r.IdempotencyKey is not null).WithMessage("idempotencyKey must not be empty when given.");
+            RuleFor(r => r.IdempotencyKey).NoControlCharacters("idempotencyKey");
+        }
+    }
+}
+
+/// <summary><c>POST /v1/usage/{metric}/release</c>: gives back usage of a gauge (a deleted chatbot), never below 0.</summary>
+internal sealed class ReleaseUsage(UsageMeter meter) : Endpoint<ReleaseUsageRequest, UsageReading>
+{
+    public override void Configure()
+    {
+        Post("/v1/usage/{metric}/release");
+        Policies(BackstopPolicies.Write);
+        Summary(s => s.Summary = "Release usage of a gauge (never below 0).");
+        Description(d => d.Answers<UsageReading>().Problems(404, 409));
+    }
+
+    public override async Task HandleAsync(ReleaseUsageRequest req, CancellationToken ct) =>
+        await Send.OkAsync(await meter.ApplyOwnAsync(User.OrganizationId(), req.Metric, MeterOperations.Release, req.Amount, req.IdempotencyKey, ct), ct);
+}

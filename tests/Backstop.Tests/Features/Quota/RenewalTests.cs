@@ -1,0 +1,153 @@
+using System.Globalization;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Backstop.Tests.Infrastructure.Inbox;
+using Backstop.Tests.Support;
+using Shouldly;
+
+namespace Backstop.Tests.Features.Quota;
+
+/// <summary>Renewals from Stripe and Paddle move the billing anchor, once per period, through signed deliveries.</summary>
+public abstract class RenewalTests(BackstopFactory app) : AppTest(app)
+{
+    [Fact]
+    public async Task Paddle_transaction_completed_delivered_twice_resets_the_period_once()
+    {
+        var metric = await App.DeclareMetricAsync("counter", defaultLimit: 5);
+        var (tenant, client) = await App.TenantAsync();
+        (await client.ConsumeAsync(metric, 5)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var starts = App.Time.GetUtcNow().AddMinutes(-5);
+        var ends = starts.AddMonths(1);
+        var body = TransactionCompleted(tenant.OrganizationId, "sub_01" + Guid.NewGuid().ToString("N"), starts, ends);
+
+        await DeliverPaddleAsync("evt_01" + Guid.NewGuid().ToString("N"), "transaction.completed", body);
+
+        var reset = await client.UsageAsync(metric);
+        reset.GetProperty("used").GetInt64().ShouldBe(0);
+        reset.GetProperty("periodStart").GetDateTimeOffset().ShouldBe(starts);
+        reset.GetProperty("periodEnd").GetDateTimeOffset().ShouldBe(ends);
+        (await client.ConsumeAsync(metric, 2)).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        // The same payment delivered again under another event id (Paddle retries, a second destination): no second reset.
+        await DeliverPaddleAsync("evt_01" + Guid.NewGuid().ToString("N"), "transaction.completed", body);
+
+        (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(2);
+        (await App.ScalarAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(1);
+        (await App.ScalarAsync("select count(*) from webhook_events where provider = 'paddle' and status = 'processed' and payload like @like",
+            new { like = "%" + tenant.OrganizationId + "%" })).ShouldBe(2);
+    }
+
+    [Fact]
+    public async Task Paddle_mid_cycle_charges_do_not_reset_and_subscription_updated_moves_the_anchor()
+    {
+        var metric = await App.DeclareMetricAsync("counter", defaultLimit: 5);
+        var (tenant, client) = await App.TenantAsync();
+        (await client.ConsumeAsync(metric, 3)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var subscription = "sub_01" + Guid.NewGuid().ToString("N");
+        var starts = App.Time.GetUtcNow().AddMinutes(-1);
+
+        await DeliverPaddleAsync("evt_01" + Guid.NewGuid().ToString("N"), "transaction.completed",
+            TransactionCompleted(tenant.OrganizationId, subscription, starts, starts.AddMonths(1), origin: "subscription_update"));
+        (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(3);
+
+        // Billing handles the same event (its subscription row needs a plan with the Paddle price).
+        var price = "pri_01" + Guid.NewGuid().ToString("N");
+        var plan = "plan_" + Guid.NewGuid().ToString("N")[..10];
+        await App.PlantPlanAsync(plan, new Dictionary<string, long>());
+        await using (var connection = await App.OpenAsync())
+            await Dapper.SqlMapper.ExecuteAsync(connection, "update plans set paddle_price_id = @price where code = @plan", new { price, plan });
+        await DeliverPaddleAsync("evt_01" + Guid.NewGuid().ToString("N"), "subscription.updated", JsonSerializer.Serialize(new
+        {
+            id = subscription, status = "active", customer_id = "ctm_01" + Guid.NewGuid().ToString("N"),
+            items = new[] { new { price = new { id = price }, quantity = 1 } },
+            current_billing_period = new { starts_at = Rfc(starts), ends_at = Rfc(starts.AddMonths(1)) },
+            custom_data = new { organization_id = tenant.OrganizationId },
+        }));
+        var moved = await client.UsageAsync(metric);
+        moved.GetProperty("used").GetInt64().ShouldBe(0);
+        moved.GetProperty("periodStart").GetDateTimeOffset().ShouldBe(starts);
+
+        // A later renewal of the same subscription without custom data still finds its organization.
+        App.Time.Advance(TimeSpan.FromDays(40));
+        var next = App.Time.GetUtcNow().AddMinutes(-1);
+        await DeliverPaddleAsync("evt_01" + Guid.NewGuid().ToString("N"), "transaction.completed",
+            TransactionCompleted(null, subscription, next, next.AddMonths(1)));
+        (await client.UsageAsync(metric)).GetProperty("periodStart").GetDateTimeOffset().ShouldBe(next);
+    }
+
+    [Fact]
+    public async Task Stripe_renewal_starts_a_new_period()
+    {
+        var metric = await App.DeclareMetricAsync("counter", defaultLimit: 4);
+        var (tenant, client) = await App.TenantAsync();
+        (await client.ConsumeAsync(metric, 4)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var now = App.Time.GetUtcNow();
+        var start = DateTimeOffset.FromUnixTimeSeconds(now.AddMinutes(-2).ToUnixTimeSeconds());
+        var end = start.AddMonths(1);
+
+        // A first invoice (subscription_create) does not start a period of its own.
+        await DeliverStripeAsync("invoice.paid", Invoice(tenant.OrganizationId, "subscription_create", start, end));
+        await (await client.ConsumeAsync(metric)).ShouldBeProblemAsync(403, "quota_exceeded");
+
+        await DeliverStripeAsync("invoice.paid", Invoice(tenant.OrganizationId, "subscription_cycle", start, end));
+
+        var renewed = await (await client.ConsumeAsync(metric)).JsonAsync();
+        renewed.GetProperty("used").GetInt64().ShouldBe(1);
+        renewed.GetProperty("periodStart").GetDateTimeOffset().ShouldBe(start);
+        renewed.GetProperty("periodEnd").GetDateTimeOffset().ShouldBe(end);
+        (await App.ScalarAsync("select count(*) from usage_periods where organization_id = @org and provider = 'stripe'", new { org = tenant.OrganizationId })).ShouldBe(1);
+    }
+
+    private static object Invoice(string organizationId, string reason, DateTimeOffset start, DateTimeOffset end) => new
+    {
+        id = "in_" + Guid.NewGuid().ToString("N")[..14], @object = "invoice", billing_reason = reason, status = "paid",
+        parent = new
+        {
+            type = "subscription_details",
+            subscription_details = new { subscription = "sub_" + organizationId[..8], metadata = new { organization_id = organizationId } },
+        },
+        lines = new
+        {
+            @object = "list",
+            data = new[] { new { id = "il_1", @object = "line_item", period = new { start = start.ToUnixTimeSeconds(), end = end.ToUnixTimeSeconds() } } },
+        },
+    };
+
+    private async Task DeliverStripeAsync(string type, object dataObject)
+    {
+        var now = App.Time.GetUtcNow();
+        var response = await App.CreateClient().SendAsync(StripeSetup.Event("evt_" + Guid.NewGuid().ToString("N"), type, dataObject, now, now));
+        response.StatusCode.ShouldBe(HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+    }
+
+    private static string TransactionCompleted(string? organizationId, string subscriptionId, DateTimeOffset starts, DateTimeOffset ends,
+        string origin = "subscription_recurring") =>
+        JsonSerializer.Serialize(new
+        {
+            id = "txn_01" + Guid.NewGuid().ToString("N"), status = "completed", customer_id = "ctm_01x", subscription_id = subscriptionId, origin,
+            custom_data = organizationId is null ? null : new { organization_id = organizationId },
+            billing_period = new { starts_at = Rfc(starts), ends_at = Rfc(ends) },
+            billed_at = Rfc(starts), items = Array.Empty<object>(),
+        });
+
+    private static string Rfc(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);
+
+    /// <summary>A Paddle delivery signed as Paddle signs: <c>Paddle-Signature: ts=…;h1=hex(HMAC-SHA256(secret, ts:body))</c>.</summary>
+    private async Task DeliverPaddleAsync(string eventId, string type, string data)
+    {
+        var now = App.Time.GetUtcNow();
+        var body = $$"""{"event_id":"{{eventId}}","event_type":"{{type}}","occurred_at":"{{Rfc(now)}}","notification_id":"ntf_01{{Guid.NewGuid():N}}","data":{{data}}}""";
+        var ts = now.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+        var h1 = Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(Deliveries.PaddleSecret), Encoding.UTF8.GetBytes($"{ts}:{body}")));
+        var request = new HttpRequestMessage(HttpMethod.Post, "/webhooks/paddle") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        request.Headers.TryAddWithoutValidation("Paddle-Signature", $"ts={ts};h1={h1}");
+        var response = await App.CreateClient().SendAsync(request);
+        response.StatusCode.ShouldBe(HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+    }
+}
+
+public sealed class RenewalTestsOnSqlite(SqliteApp<QuotaSetup> app) : RenewalTests(app), IClassFixture<SqliteApp<QuotaSetup>>;
+
+public sealed class RenewalTestsOnPostgres(PostgresApp<QuotaSetup> app) : RenewalTests(app), IClassFixture<PostgresApp<QuotaSetup>>;
