@@ -1,3 +1,4 @@
+using Backstop.Features.Billing.PlanChanges;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
 using Microsoft.Extensions.Options;
@@ -12,8 +13,11 @@ internal sealed class AccessGate(Db db, IOptions<BillingOptions> options, TimePr
         var subscription = await BillingSql.FindSubscriptionAsync(connection, null, organizationId, ct);
         var o = options.Value;
         var updateUrl = string.IsNullOrWhiteSpace(o.UpdatePaymentUrl) ? null : o.UpdatePaymentUrl.Trim();
+        // Stored violations hold whatever plan is in force now (the daily check clears those the plan no longer causes).
+        var now = time.GetUtcNow();
+        var violations = (await PlanViolations.OpenAsync(connection, null, organizationId, ct)).Select(v => PlanViolations.Summary(v, now)).ToList();
         if (subscription is not { Live: true })
-            return new AccessStatus(organizationId, subscription?.Status ?? "none", o.DefaultPlan, true, true, null, null, null, updateUrl, []);
+            return new AccessStatus(organizationId, subscription?.Status ?? "none", o.DefaultPlan, true, true, null, null, null, updateUrl, violations);
 
         var (canCreate, canUse, code, detail) = subscription.Status switch
         {
@@ -29,7 +33,7 @@ internal sealed class AccessGate(Db db, IOptions<BillingOptions> options, TimePr
             _ => (true, true, (string?)null, (string?)null),
         };
         return new AccessStatus(organizationId, subscription.Status, subscription.PlanCode, canCreate, canUse, code, detail,
-            subscription.GraceEndsAt, updateUrl, []);
+            subscription.GraceEndsAt, updateUrl, violations);
     }
 
     public async Task EnsureAllowedAsync(string organizationId, GatedAction action, string? metric, CancellationToken ct)
@@ -52,6 +56,7 @@ internal sealed class AccessGate(Db db, IOptions<BillingOptions> options, TimePr
                 Extensions = new Dictionary<string, object?>
                 {
                     ["metric"] = violation.Metric, ["current"] = violation.Current, ["limit"] = violation.Limit, ["action"] = violation.Action,
+                    ["graceEndsAt"] = violation.GraceEndsAt,
                 },
             };
     }

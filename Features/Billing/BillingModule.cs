@@ -1,3 +1,4 @@
+using Backstop.Features.Billing.PlanChanges;
 using Backstop.Infrastructure.Configuration;
 
 namespace Backstop.Features.Billing;
@@ -12,6 +13,7 @@ internal static class BillingModule
         services.AddSingleton<IOrganizationPlans, OrganizationPlans>();
         services.AddBillingSubscriptions();
         services.AddBillingDunning();
+        services.AddPlanChangesAndCoupons();
         return services;
     }
 }

@@ -59,6 +59,13 @@ internal static class AuditActions
     public const string SubscriptionResume = "subscription.resume";
     /// <summary>Reconciliation under <c>Billing:Reconcile = repair</c> took Stripe's values for a subscription.</summary>
     public const string SubscriptionRepair = "subscription.repair";
+    public const string CouponCreate = "coupon.create";
+    public const string CouponUpdate = "coupon.update";
+    /// <summary>A coupon never redeemed is deleted; one that was is deactivated instead (<see cref="CouponDeactivate"/>).</summary>
+    public const string CouponDelete = "coupon.delete";
+    public const string CouponDeactivate = "coupon.deactivate";
+    /// <summary>The <c>coupon-recount</c> job repaired a coupon's <c>times_redeemed</c>.</summary>
+    public const string CouponRecount = "coupon.recount";
     public const string UsageMetricPut = "usage_metric.put";
     public const string UsageLimitSet = "usage.limit_set";
     public const string UsageReset = "usage.reset";
@@ -68,6 +75,7 @@ internal static class AuditActions
         OrganizationCreate, OrganizationUpdate, OrganizationDelete, MemberAdd, MemberRemove, ApiKeyCreate, ApiKeyRevoke,
         ApiKeyRotate, WebhookReplay, OutboxRetry, JobRun, SmsSettingsUpdate, SmsOptOut, SmsOptOutDelete,
         PlanCreate, PlanUpdate, PlanDelete, SubscriptionCancel, SubscriptionResume, SubscriptionRepair,
+        CouponCreate, CouponUpdate, CouponDelete, CouponDeactivate, CouponRecount,
         UsageMetricPut, UsageLimitSet, UsageReset,
     ];
 }

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using Backstop.Features.Billing.Coupons;
 using Backstop.Features.Billing.Plans;
 using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Data;
@@ -20,7 +21,7 @@ internal sealed record CheckoutRequest
     public string Plan { get; init; } = "";
     public string SuccessUrl { get; init; } = "";
     public string CancelUrl { get; init; } = "";
-    /// <summary>Not supported yet: a request naming a coupon is refused with 400 <c>coupon_not_supported</c>.</summary>
+    /// <summary>A coupon held from session creation (given back when the session expires) and passed to Stripe.</summary>
     public string? CouponCode { get; init; }
 }
 
@@ -33,7 +34,7 @@ internal sealed record CheckoutResponse(string Url, string SessionId, int? Trial
 /// <c>Idempotency-Key</c> header, else a hash of the body), so a retried request gets the same session back.
 /// The trial is taken when the session is created (see <see cref="TakeTrialAsync"/>).
 /// </summary>
-internal sealed class Checkout(Db db, StripeApi api, StripeCustomers customers, TimeProvider time) : Endpoint<CheckoutRequest, CheckoutResponse>
+internal sealed class Checkout(Db db, StripeApi api, StripeCustomers customers, CouponRedemptions coupons, TimeProvider time) : Endpoint<CheckoutRequest, CheckoutResponse>
 {
     public override void Configure()
     {
@@ -60,8 +61,6 @@ internal sealed class Checkout(Db db, StripeApi api, StripeCustomers customers, 
 
     public override async Task HandleAsync(CheckoutRequest req, CancellationToken ct)
     {
-        if (req.CouponCode is not null)
-            throw new ProblemException(400, "coupon_not_supported", "Coupons are not supported at checkout on this server yet; retry without couponCode.");
         var organizationId = User.OrganizationId();
         var key = RequestKey(req);
         if (key is null) throw new ProblemException(400, "invalid_idempotency_key", "The Idempotency-Key header must be 1-200 printable ASCII characters.");
@@ -75,12 +74,18 @@ internal sealed class Checkout(Db db, StripeApi api, StripeCustomers customers, 
         _ = api.Client;
 
         var sessionKey = $"checkout:{organizationId}:{plan.Code}:{Hash(key)[..32]}";
+        // Held before the trial is taken (a first-time coupon looks for a trial) and before any Stripe call (a refused
+        // coupon costs nothing); a retry of this checkout gets the same hold back.
+        var hold = string.IsNullOrWhiteSpace(req.CouponCode) ? null
+            : await db.InTransactionAsync((c, tx) => coupons.HoldAsync(c, tx, req.CouponCode, organizationId, sessionKey, ct), ct);
+        Session? session = null;
         try
         {
             var customerId = await customers.EnsureAsync(organizationId, ct);
             var trial = plan.TrialDays > 0 && await TakeTrialAsync(organizationId, plan.Code, sessionKey, ct);
             var metadata = new Dictionary<string, string> { ["organization_id"] = organizationId, ["plan"] = plan.Code };
-            var session = await new SessionService(api.Client).CreateAsync(new SessionCreateOptions
+            if (hold is not null) metadata[CouponRedemptions.SessionMetadataKey] = hold.RedemptionId;
+            session = await new SessionService(api.Client).CreateAsync(new SessionCreateOptions
             {
                 Mode = "subscription",
                 Customer = customerId,
@@ -90,8 +95,19 @@ internal sealed class Checkout(Db db, StripeApi api, StripeCustomers customers, 
                 SubscriptionData = new SessionSubscriptionDataOptions { Metadata = metadata, TrialPeriodDays = trial ? plan.TrialDays : null },
                 SuccessUrl = req.SuccessUrl,
                 CancelUrl = req.CancelUrl,
+                Discounts = hold is null ? null : [new SessionDiscountOptions { Coupon = hold.StripeCouponId }],
             }, StripeApi.Idempotent(sessionKey), ct);
+            if (hold is not null)
+                await db.InTransactionAsync((c, tx) => coupons.AttachCheckoutSessionAsync(c, tx, hold.RedemptionId, session.Id, ct), ct);
             await Send.OkAsync(new CheckoutResponse(session.Url, session.Id, trial ? plan.TrialDays : null), ct);
+        }
+        catch (Exception e) when (hold is not null && session is null && e is not OperationCanceledException)
+        {
+            // No session holds the coupon: give it back (a retry holds it again under the same key). Once a session
+            // exists it holds the coupon (its metadata names the redemption) until it completes or expires.
+            await db.InTransactionAsync((c, tx) => coupons.ReleaseAsync(c, tx, hold.RedemptionId, CancellationToken.None), CancellationToken.None);
+            if (e is StripeException se) throw StripeProblems.From(se);
+            throw;
         }
         catch (StripeException e)
         {

@@ -46,6 +46,9 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
         ["post /v1/admin/plans"] = 201,
         ["delete /v1/billing/subscription"] = 202,
         ["post /v1/billing/subscription/resume"] = 202,
+        ["post /v1/admin/coupons"] = 201,
+        ["delete /v1/admin/coupons/{code}"] = 204,
+        ["delete /v1/billing/plan-change"] = 204,
     };
 
     /// <summary>Success answers that are a file, not JSON.</summary>
@@ -82,6 +85,11 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
         ["get /v1/billing/subscription"] = [404],
         ["delete /v1/billing/subscription"] = [404, 409],
         ["post /v1/billing/subscription/resume"] = [404, 409],
+        ["post /v1/admin/coupons"] = [409],
+        ["patch /v1/admin/coupons/{code}"] = [409],
+        ["post /v1/billing/plan-change"] = [402, 404, 409, 502, 503],
+        ["delete /v1/billing/plan-change"] = [404, 409, 502, 503],
+        ["get /v1/billing/plan-change"] = [404],
     };
 
     private sealed record Operation(string Method, string Path, JsonElement Json)

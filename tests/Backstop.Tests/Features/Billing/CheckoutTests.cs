@@ -136,7 +136,9 @@ public abstract class CheckoutTests(BackstopFactory app) : AppTest(app)
         await (await client.PostJsonAsync("/v1/billing/checkout", Body("no-such-plan"))).ShouldBeProblemAsync(404, "plan_not_found");
         await (await client.PostJsonAsync("/v1/billing/checkout", Body(inactive))).ShouldBeProblemAsync(409, "plan_inactive");
         await (await client.PostJsonAsync("/v1/billing/checkout", Body("free"))).ShouldBeProblemAsync(409, "plan_not_purchasable");
-        await (await client.PostJsonAsync("/v1/billing/checkout", Body(inactive, coupon: "WELCOME"))).ShouldBeProblemAsync(400, "coupon_not_supported");
+        var active = BillingTestKit.NewCode();
+        await App.CreatePlanAsync(active, BillingTestKit.NewPrice());
+        await (await client.PostJsonAsync("/v1/billing/checkout", Body(active, coupon: "NOSUCHCOUPON"))).ShouldBeProblemAsync(404, "coupon_not_found");
         await (await client.PostJsonAsync("/v1/billing/checkout", new { plan = inactive, successUrl = "javascript:alert(1)", cancelUrl = "https://x.example" }))
             .ShouldBeProblemAsync(400, "invalid_url");
         App.Stripe().Received("POST", "/v1/customers").ShouldNotContain(r => r.Form.GetValueOrDefault("metadata[organization_id]") == tenant.OrganizationId);
