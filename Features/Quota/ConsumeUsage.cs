@@ -5,7 +5,7 @@ using FluentValidation;
 
 namespace Backstop.Features.Quota;
 
-internal sealed record ConsumeUsageRequest
+internal sealed record ConsumeUsageRequest : IUsageChange
 {
     public string Metric { get; init; } = "";
     /// <summary>How much to count; default 1.</summary>
@@ -17,10 +17,7 @@ internal sealed record ConsumeUsageRequest
     {
         public Validator()
         {
-            RuleFor(r => r.Amount).InclusiveBetween(1, 1_000_000_000_000).WithMessage("amount must be between 1 and 10^12.");
-            RuleFor(r => r.IdempotencyKey).MaximumLength(255).WithMessage("idempotencyKey must be at most 255 characters.");
-            RuleFor(r => r.IdempotencyKey!).NotEmpty().When(r => r.IdempotencyKey is not null).WithMessage("idempotencyKey must not be empty when given.");
-            RuleFor(r => r.IdempotencyKey).NoControlCharacters("idempotencyKey");
+            UsageChangeRules.Apply(this);
         }
     }
 }

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Backstop.Features.Billing;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Tests.Support;
 using Dapper;
@@ -108,35 +109,11 @@ internal static class BillingTestKit
         },
     };
 
-    public sealed record SubscriptionState
-    {
-        public string PlanCode { get; init; } = "";
-        public string Provider { get; init; } = "";
-        public string? ProviderSubscriptionId { get; init; }
-        public string? ProviderCustomerId { get; init; }
-        public string? ProviderPriceId { get; init; }
-        public string Status { get; init; } = "";
-        public DateTimeOffset? CurrentPeriodStart { get; init; }
-        public DateTimeOffset? CurrentPeriodEnd { get; init; }
-        public bool CancelAtPeriodEnd { get; init; }
-        public DateTimeOffset? CanceledAt { get; init; }
-        public DateTimeOffset? TrialEnd { get; init; }
-        public DateTimeOffset? GraceEndsAt { get; init; }
-        public DateTimeOffset? PaymentFailedAt { get; init; }
-        public int PaymentRetryCount { get; init; }
-        public DateTimeOffset? ProviderUpdatedAt { get; init; }
-    }
-
-    public static async Task<SubscriptionState?> LocalSubscriptionAsync(this BackstopFactory app, string organizationId)
+    /// <summary>The organization's local subscription row, read with the slice's own query.</summary>
+    public static async Task<SubscriptionRow?> LocalSubscriptionAsync(this BackstopFactory app, string organizationId)
     {
         await using var connection = await app.OpenAsync();
-        return await connection.QuerySingleOrDefaultAsync<SubscriptionState>(
-            """
-            select plan_code, provider, provider_subscription_id, provider_customer_id, provider_price_id, status, current_period_start,
-                   current_period_end, cancel_at_period_end, canceled_at, trial_end, grace_ends_at, payment_failed_at, payment_retry_count,
-                   provider_updated_at
-            from subscriptions where organization_id = @organizationId
-            """, new { organizationId });
+        return await BillingSql.FindSubscriptionAsync(connection, null, organizationId, CancellationToken.None);
     }
 
     public static async Task<long> CountRowsAsync(this BackstopFactory app, string sql, object? args = null)
