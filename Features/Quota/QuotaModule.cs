@@ -10,6 +10,8 @@ internal static class QuotaModule
     public static IServiceCollection AddQuota(this IServiceCollection services)
     {
         services.AddCheckedOptions<QuotaOptions>(QuotaOptions.Section);
+        services.AddSingleton<UsageGroupCommit>();
+        services.AddHostedService(sp => sp.GetRequiredService<UsageGroupCommit>());
         services.AddSingleton<UsageMeter>();
         services.AddSingleton<IUsageMeter>(sp => sp.GetRequiredService<UsageMeter>());
         services.AddSingleton<IMetricCatalog, MetricCatalog>();

@@ -14,6 +14,12 @@ internal sealed class QuotaOptions : IValidatedOptions
     /// </summary>
     public bool DurableConsume { get; set; } = true;
 
+    /// <summary>
+    /// Most consumptions and releases one group commit decides in one transaction (one fsync): what is queued when
+    /// the writer is free, up to this many.
+    /// </summary>
+    public int GroupCommitMaxBatch { get; set; } = 256;
+
     /// <summary><c>repair</c> (reconciliation corrects a drifted counter and records it) or <c>report</c> (records only).</summary>
     public string Reconcile { get; set; } = "repair";
 
@@ -25,6 +31,7 @@ internal sealed class QuotaOptions : IValidatedOptions
     public IEnumerable<string> Validate()
     {
         if (Reconcile is not ("repair" or "report")) yield return $"Quota:Reconcile must be 'repair' or 'report' (got '{Reconcile}').";
+        if (GroupCommitMaxBatch is < 1 or > 10000) yield return "Quota:GroupCommitMaxBatch must be between 1 and 10000.";
         if (BatchSize is < 1 or > 10000) yield return "Quota:BatchSize must be between 1 and 10000.";
     }
 }

@@ -1,11 +1,8 @@
 using System.Data.Common;
-using System.Text.Json;
 using Backstop.Features.Billing;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
 using Dapper;
-using Microsoft.Extensions.Options;
-using Prometheus;
 
 namespace Backstop.Features.Quota;
 
@@ -26,17 +23,12 @@ internal static class MeterOperations
 /// consumers queue on it and each sees the one before). No row back means refused. An idempotency key is claimed first
 /// in the same transaction (<c>insert … on conflict do nothing</c>): on PostgreSQL a concurrent duplicate waits on the
 /// primary key until the first transaction ends, then finds its row and answers what it stored; on SQLite the
-/// writer lock (<c>BEGIN IMMEDIATE</c>) serialises them.
+/// writer lock (<c>BEGIN IMMEDIATE</c>) serialises them. The statements are <see cref="UsageDecisions"/>'; the
+/// API's requests reach them through <see cref="UsageGroupCommit"/> (many per transaction), a caller's own
+/// transaction with its one change.
 /// </summary>
-internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate gate, IOptions<QuotaOptions> options, TimeProvider time) : IUsageMeter
+internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate gate, UsageGroupCommit groupCommit, TimeProvider time) : IUsageMeter
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
-
-    private readonly SemaphoreSlim sqliteWriters = new(1, 1);
-
-    private static readonly Counter Denials = Metrics.CreateCounter(
-        "backstop_quota_denials_total", "Consumptions refused at the limit (403 quota_exceeded), by metric; replays of a stored refusal not counted.", "metric");
-
     public Task<UsageScope> PrepareAsync(string organizationId, string metric, bool requireLimit, CancellationToken ct) =>
         ResolveAsync(organizationId, metric, lenient: !requireLimit, ct);
 
@@ -106,9 +98,10 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
     }
 
     /// <summary>
-    /// The API's consume and release: the limit and period are read first (outside the write lock), a consumption is
-    /// put to Billing's access gate (a creation metric as <see cref="GatedAction.Create"/>), then one (durable)
-    /// transaction decides; a refusal is stored under the key too, so a retry is answered the same.
+    /// The API's consume and release: the limit and period are read first (outside any write lock), a consumption is
+    /// put to Billing's access gate (a creation metric as <see cref="GatedAction.Create"/>), then the group commit
+    /// decides it with the other requests of its batch in one (durable) transaction; a refusal is stored under the
+    /// key too, so a retry is answered the same.
     /// </summary>
     public async Task<UsageReading> ApplyOwnAsync(string organizationId, string metric, string operation, long amount, string? idempotencyKey, CancellationToken ct)
     {
@@ -116,22 +109,7 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
         if (operation == MeterOperations.Release && !scope.IsGauge) throw NotAGauge(metric);
         if (operation == MeterOperations.Consume)
             await gate.EnsureAllowedAsync(organizationId, scope.Metric.Creation ? GatedAction.Create : GatedAction.Use, metric, ct);
-        Task<MeterOutcome> Work(DbConnection c, DbTransaction tx) => ApplyAsync(c, tx, scope, operation, amount, idempotencyKey, ct);
-        MeterOutcome outcome;
-        // SQLite has one writer per database: consumers that queue here wait asynchronously and take the lock the
-        // moment it is free, instead of each blocking a thread in SQLite's busy handler, which polls with sleeps of
-        // up to 100 ms (under 64 concurrent consumers it cost two thirds of the throughput). Correctness does not
-        // rest on it: the statement decides, and other writers still meet BEGIN IMMEDIATE.
-        var serialise = db.Dialect == Dialect.Sqlite;
-        if (serialise) await sqliteWriters.WaitAsync(ct);
-        try
-        {
-            outcome = options.Value.DurableConsume ? await db.InDurableTransactionAsync(Work, ct) : await db.InTransactionAsync(Work, ct);
-        }
-        finally
-        {
-            if (serialise) sqliteWriters.Release();
-        }
+        var outcome = await groupCommit.SubmitAsync(new UsageChange(scope, operation, amount, idempotencyKey));
         return outcome.Status == 200 ? outcome.Reading : throw Refused(outcome.Reading);
     }
 
@@ -176,46 +154,8 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
             """, new { scope.OrganizationId, metric = scope.Metric.Name, scope.PeriodStart }, tx, cancellationToken: ct));
 
     private async Task<MeterOutcome> ApplyAsync(DbConnection connection, DbTransaction tx, UsageScope scope, string operation, long amount,
-        string? key, CancellationToken ct)
-    {
-        var now = time.GetUtcNow();
-        var args = new
-        {
-            scope.OrganizationId, metric = scope.Metric.Name, scope.PeriodStart, scope.PeriodEnd, amount, limit = scope.Limit, key, operation, now,
-        };
-        if (key is not null
-            && await connection.ExecuteAsync(new CommandDefinition(QuotaSql.ClaimKey, args, tx, cancellationToken: ct)) == 0)
-            return await ReplayAsync(connection, tx, scope, operation, amount, key, ct);
-
-        var sql = operation switch
-        {
-            MeterOperations.Consume => QuotaSql.Consume,
-            MeterOperations.Record => QuotaSql.Add,
-            _ => QuotaSql.Release,
-        };
-        var used = await connection.QuerySingleOrDefaultAsync<long?>(new CommandDefinition(sql, args, tx, cancellationToken: ct));
-        var status = used is null && operation == MeterOperations.Consume ? 403 : 200;
-        if (status == 403) Denials.WithLabels(scope.Metric.Name).Inc();
-        var reading = scope.Reading(used ?? (status == 403 ? await UsedAsync(connection, tx, scope, ct) : 0));
-        if (key is not null)
-            await connection.ExecuteAsync(new CommandDefinition(QuotaSql.AnswerKey,
-                new { args.OrganizationId, args.metric, key, status, response = JsonSerializer.Serialize(reading, Json) }, tx, cancellationToken: ct));
-        return new MeterOutcome(status, reading, false);
-    }
-
-    private static async Task<MeterOutcome> ReplayAsync(DbConnection connection, DbTransaction tx, UsageScope scope, string operation, long amount,
-        string key, CancellationToken ct)
-    {
-        var stored = await connection.QuerySingleAsync<StoredAnswer>(new CommandDefinition(
-            """
-            select operation, amount, status, response from usage_idempotency
-            where organization_id = @OrganizationId and metric = @metric and idempotency_key = @key
-            """, new { scope.OrganizationId, metric = scope.Metric.Name, key }, tx, cancellationToken: ct));
-        if (stored.Operation != operation || stored.Amount != amount)
-            throw new ProblemException(409, "idempotency_key_reused",
-                $"This idempotencyKey was first used to {stored.Operation} {stored.Amount} of {scope.Metric.Name}; a key answers one request only.");
-        return new MeterOutcome((int)stored.Status, JsonSerializer.Deserialize<UsageReading>(stored.Response, Json)!, true);
-    }
+        string? key, CancellationToken ct) =>
+        (await UsageDecisions.ApplyAsync(connection, tx, [new UsageChange(scope, operation, amount, key)], time.GetUtcNow(), ct))[0].Get();
 
     public static ProblemException Refused(UsageReading reading) =>
         new(403, "quota_exceeded", reading.PeriodEnd is { } end
@@ -247,14 +187,6 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
     {
         public long Amount { get; init; }
         public DateTimeOffset PeriodStart { get; init; }
-    }
-
-    private sealed record StoredAnswer
-    {
-        public string Operation { get; init; } = "";
-        public long Amount { get; init; }
-        public long Status { get; init; }
-        public string Response { get; init; } = "";
     }
 
     private sealed record ScopeRow

@@ -1,0 +1,205 @@
+using System.Data.Common;
+using System.Text.Json;
+using Backstop.Infrastructure.Errors;
+using Dapper;
+using Npgsql;
+using Prometheus;
+
+namespace Backstop.Features.Quota;
+
+/// <summary>One metering request: what to do to which counter, and the key a retry repeats.</summary>
+internal sealed record UsageChange(UsageScope Scope, string Operation, long Amount, string? Key);
+
+/// <summary>What became of one <see cref="UsageChange"/>: its outcome, or the problem that refused it before anything was written.</summary>
+internal readonly record struct UsageDecision(MeterOutcome? Outcome, ProblemException? Problem)
+{
+    public MeterOutcome Get() => Outcome ?? throw Problem!;
+}
+
+/// <summary>
+/// The decisions of any number of metering requests inside one transaction: the request path's group commit hands
+/// in a batch, a caller's own transaction (a meeting insert) a single change. Every decision is still one statement
+/// (<see cref="QuotaSql.Consume"/>: the check and the increment together), taken one after the other, so each sees
+/// the one before and nothing can be admitted past a limit, whatever the batch holds.
+/// <list type="number">
+/// <item>Every idempotency key of the batch is claimed first (<c>insert … on conflict do nothing</c>).
+/// Keys before counters, always: two batches (on two instances sharing PostgreSQL) then take their row locks in
+/// the same order and cannot deadlock on a key one holds and a counter the other holds.</item>
+/// <item>Each change is decided in the batch's order; a key that was already stored (claimed by an earlier
+/// transaction) is answered from its stored row instead, counting nothing.</item>
+/// <item>The answers of the claimed keys are written, in the same transaction as their counts.</item>
+/// <item>A second request with a key already in the batch is a retry of the first: it is answered from the row the
+/// first wrote (the same answer, or 409 <c>idempotency_key_reused</c> for a different operation or amount).</item>
+/// </list>
+/// A database error is thrown and leaves the transaction to be rolled back; a refusal of one request (409) is its
+/// own <see cref="UsageDecision.Problem"/> and does not touch its neighbours.
+/// </summary>
+internal static class UsageDecisions
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    private static readonly Counter Denials = Metrics.CreateCounter(
+        "backstop_quota_denials_total", "Consumptions refused at the limit (403 quota_exceeded), by metric; replays of a stored refusal not counted.", "metric");
+
+    public static async Task<UsageDecision[]> ApplyAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<UsageChange> changes,
+        DateTimeOffset now, CancellationToken ct)
+    {
+        var results = new UsageDecision[changes.Count];
+        var owners = new Dictionary<(string, string, string), int>();
+        var twins = new List<int>();
+        for (var i = 0; i < changes.Count; i++)
+            if (changes[i].Key is { } key && !owners.TryAdd(KeyOf(changes[i], key), i)) twins.Add(i);
+
+        // In one order on every instance (ordinal), so concurrent claims of overlapping keys queue instead of deadlocking.
+        var claimed = await ClaimAsync(connection, tx,
+            [.. owners.OrderBy(o => o.Key.Item1, StringComparer.Ordinal).ThenBy(o => o.Key.Item2, StringComparer.Ordinal)
+                .ThenBy(o => o.Key.Item3, StringComparer.Ordinal).Select(o => changes[o.Value])], now, ct);
+
+        var answers = new List<(UsageChange Change, int Status, string Response)>();
+        for (var i = 0; i < changes.Count; i++)
+        {
+            var change = changes[i];
+            if (change.Key is { } key)
+            {
+                if (owners[KeyOf(change, key)] != i) continue;
+                if (!claimed.Contains(KeyOf(change, key)))
+                {
+                    results[i] = await ReplayAsync(connection, tx, change, ct);
+                    continue;
+                }
+            }
+            var outcome = await DecideAsync(connection, tx, change, now, ct);
+            results[i] = new UsageDecision(outcome, null);
+            if (change.Key is not null) answers.Add((change, outcome.Status, JsonSerializer.Serialize(outcome.Reading, Json)));
+        }
+
+        await AnswerAsync(connection, tx, answers, ct);
+
+        foreach (var i in twins) results[i] = await ReplayAsync(connection, tx, changes[i], ct);
+        return results;
+    }
+
+    private static (string, string, string) KeyOf(UsageChange change, string key) => (change.Scope.OrganizationId, change.Scope.Metric.Name, key);
+
+    /// <summary>The decision, one statement: no row back from a consumption is a refusal, and nothing was written.</summary>
+    private static async Task<MeterOutcome> DecideAsync(DbConnection connection, DbTransaction tx, UsageChange change, DateTimeOffset now, CancellationToken ct)
+    {
+        var scope = change.Scope;
+        var sql = change.Operation switch
+        {
+            MeterOperations.Consume => QuotaSql.Consume,
+            MeterOperations.Record => QuotaSql.Add,
+            _ => QuotaSql.Release,
+        };
+        var used = await connection.QuerySingleOrDefaultAsync<long?>(new CommandDefinition(sql, new
+        {
+            scope.OrganizationId, metric = scope.Metric.Name, scope.PeriodStart, scope.PeriodEnd, amount = change.Amount, limit = scope.Limit, now,
+        }, tx, cancellationToken: ct));
+        if (used is { } u) return new MeterOutcome(200, scope.Reading(u), false);
+        if (change.Operation != MeterOperations.Consume) return new MeterOutcome(200, scope.Reading(0), false);
+        Denials.WithLabels(scope.Metric.Name).Inc();
+        return new MeterOutcome(403, scope.Reading(await UsageMeter.UsedAsync(connection, tx, scope, ct)), false);
+    }
+
+    /// <summary>
+    /// Claims every key of <paramref name="owners"/> (distinct keys, in this order); answers those this transaction
+    /// now owns. PostgreSQL takes them in one statement over arrays (one text, so it stays prepared whatever the
+    /// batch's size); SQLite, in process, one statement per key.
+    /// </summary>
+    private static async Task<HashSet<(string, string, string)>> ClaimAsync(DbConnection connection, DbTransaction tx,
+        IReadOnlyList<UsageChange> owners, DateTimeOffset now, CancellationToken ct)
+    {
+        var claimed = new HashSet<(string, string, string)>();
+        if (owners.Count == 0) return claimed;
+        if (connection is NpgsqlConnection)
+        {
+            var rows = await connection.QueryAsync<ClaimedKey>(new CommandDefinition(
+                """
+                insert into usage_idempotency (organization_id, metric, idempotency_key, operation, amount, period_start, status, response, created_at)
+                select t.o, t.m, t.k, t.op, t.a, t.p, 0, '', @now
+                from unnest(@orgs, @metrics, @keys, @operations, @amounts, @periods) with ordinality as t(o, m, k, op, a, p, n)
+                order by t.n
+                on conflict (organization_id, metric, idempotency_key) do nothing
+                returning organization_id, metric, idempotency_key
+                """, new
+                {
+                    now,
+                    orgs = owners.Select(c => c.Scope.OrganizationId).ToArray(),
+                    metrics = owners.Select(c => c.Scope.Metric.Name).ToArray(),
+                    keys = owners.Select(c => c.Key!).ToArray(),
+                    operations = owners.Select(c => c.Operation).ToArray(),
+                    amounts = owners.Select(c => c.Amount).ToArray(),
+                    periods = owners.Select(c => c.Scope.PeriodStart.ToUniversalTime()).ToArray(),
+                }, tx, cancellationToken: ct));
+            foreach (var row in rows) claimed.Add((row.OrganizationId, row.Metric, row.IdempotencyKey));
+            return claimed;
+        }
+        foreach (var change in owners)
+        {
+            var scope = change.Scope;
+            if (await connection.ExecuteAsync(new CommandDefinition(QuotaSql.ClaimKey, new
+                {
+                    scope.OrganizationId, metric = scope.Metric.Name, key = change.Key, operation = change.Operation, amount = change.Amount,
+                    scope.PeriodStart, now,
+                }, tx, cancellationToken: ct)) == 1)
+                claimed.Add((scope.OrganizationId, scope.Metric.Name, change.Key!));
+        }
+        return claimed;
+    }
+
+    /// <summary>The answers of the keys this transaction claimed: one statement over arrays on PostgreSQL, one per key on SQLite.</summary>
+    private static async Task AnswerAsync(DbConnection connection, DbTransaction tx, List<(UsageChange Change, int Status, string Response)> answers, CancellationToken ct)
+    {
+        if (answers.Count == 0) return;
+        if (connection is NpgsqlConnection)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                """
+                update usage_idempotency u set status = t.s, response = t.r
+                from unnest(@orgs, @metrics, @keys, @statuses, @responses) as t(o, m, k, s, r)
+                where u.organization_id = t.o and u.metric = t.m and u.idempotency_key = t.k
+                """, new
+                {
+                    orgs = answers.Select(a => a.Change.Scope.OrganizationId).ToArray(),
+                    metrics = answers.Select(a => a.Change.Scope.Metric.Name).ToArray(),
+                    keys = answers.Select(a => a.Change.Key!).ToArray(),
+                    statuses = answers.Select(a => a.Status).ToArray(),
+                    responses = answers.Select(a => a.Response).ToArray(),
+                }, tx, cancellationToken: ct));
+            return;
+        }
+        foreach (var (change, status, response) in answers)
+            await connection.ExecuteAsync(new CommandDefinition(QuotaSql.AnswerKey,
+                new { change.Scope.OrganizationId, metric = change.Scope.Metric.Name, key = change.Key, status, response }, tx, cancellationToken: ct));
+    }
+
+    /// <summary>A key stored before: its first answer, counting nothing; a different operation or amount under it is 409.</summary>
+    private static async Task<UsageDecision> ReplayAsync(DbConnection connection, DbTransaction tx, UsageChange change, CancellationToken ct)
+    {
+        var scope = change.Scope;
+        var stored = await connection.QuerySingleAsync<StoredAnswer>(new CommandDefinition(
+            """
+            select operation, amount, status, response from usage_idempotency
+            where organization_id = @OrganizationId and metric = @metric and idempotency_key = @key
+            """, new { scope.OrganizationId, metric = scope.Metric.Name, key = change.Key }, tx, cancellationToken: ct));
+        if (stored.Operation != change.Operation || stored.Amount != change.Amount)
+            return new UsageDecision(null, new ProblemException(409, "idempotency_key_reused",
+                $"This idempotencyKey was first used to {stored.Operation} {stored.Amount} of {scope.Metric.Name}; a key answers one request only."));
+        return new UsageDecision(new MeterOutcome((int)stored.Status, JsonSerializer.Deserialize<UsageReading>(stored.Response, Json)!, true), null);
+    }
+
+    private sealed record ClaimedKey
+    {
+        public string OrganizationId { get; init; } = "";
+        public string Metric { get; init; } = "";
+        public string IdempotencyKey { get; init; } = "";
+    }
+
+    private sealed record StoredAnswer
+    {
+        public string Operation { get; init; } = "";
+        public long Amount { get; init; }
+        public long Status { get; init; }
+        public string Response { get; init; } = "";
+    }
+}

@@ -1,0 +1,136 @@
+using System.Threading.Channels;
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Errors;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Prometheus;
+
+namespace Backstop.Features.Quota;
+
+/// <summary>
+/// Group commit of the API's consumptions and releases. Concurrent requests hand their change to one writer per
+/// instance, which decides a batch in <b>one</b> transaction (<see cref="UsageDecisions"/>: still one conditional
+/// statement per decision, each seeing the one before) and completes each request only after the commit, so a
+/// client is told "consumed" only once the count is stored (and, with <c>Quota:DurableConsume</c>, on disk: one
+/// fsync for the batch instead of one per request).
+/// <list type="bullet">
+/// <item>A batch is what is queued when the writer is free, at most <c>Quota:GroupCommitMaxBatch</c>, in the order
+/// of its counters (organization, metric, period), so two instances' batches on PostgreSQL lock counters in one order.</item>
+/// <item>A database error in a batch rolls it back as a whole (nothing of it is counted) and its changes are then
+/// decided again one per transaction, so a change the database refuses fails alone. On PostgreSQL a transaction
+/// that lost a deadlock or a serialisation conflict is retried.</item>
+/// </list>
+/// On SQLite the writer is also the slice's only queue for the one write lock: requests wait on the channel, not in
+/// SQLite's busy handler, which polls with sleeps of up to 100 ms.
+/// </summary>
+internal sealed class UsageGroupCommit(Db db, TimeProvider time, IOptions<QuotaOptions> options, ILogger<UsageGroupCommit> log) : BackgroundService
+{
+    private sealed record Pending(UsageChange Change, TaskCompletionSource<MeterOutcome> Done);
+
+    private static readonly Histogram BatchSize = Metrics.CreateHistogram("backstop_quota_batch_size",
+        "Consumptions and releases per group commit.", new HistogramConfiguration { Buckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512] });
+
+    private readonly Channel<Pending> queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+
+    /// <summary>Queues a change; completes with its outcome once the batch holding it is committed, or with the problem that refused it.</summary>
+    public Task<MeterOutcome> SubmitAsync(UsageChange change)
+    {
+        var pending = new Pending(change, new TaskCompletionSource<MeterOutcome>(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (!queue.Writer.TryWrite(pending)) pending.Done.SetException(Stopping());
+        return pending.Done.Task;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var batch = new List<Pending>();
+        try
+        {
+            while (await queue.Reader.WaitToReadAsync(stoppingToken))
+            {
+                while (batch.Count < options.Value.GroupCommitMaxBatch && queue.Reader.TryRead(out var next)) batch.Add(next);
+                await CommitAsync(batch);
+                batch.Clear();
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+
+        // Stopping: nothing queued was counted; each request answers 503 and the client retries with its key.
+        queue.Writer.TryComplete();
+        foreach (var pending in batch) pending.Done.TrySetException(Stopping());
+        while (queue.Reader.TryRead(out var left)) left.Done.TrySetException(Stopping());
+    }
+
+    private async Task CommitAsync(List<Pending> batch)
+    {
+        var ordered = batch
+            .OrderBy(p => p.Change.Scope.OrganizationId, StringComparer.Ordinal)
+            .ThenBy(p => p.Change.Scope.Metric.Name, StringComparer.Ordinal)
+            .ThenBy(p => p.Change.Scope.PeriodStart)
+            .ToList();
+        try
+        {
+            var decisions = await DecideAsync(ordered);
+            BatchSize.Observe(ordered.Count);
+            for (var i = 0; i < ordered.Count; i++) Complete(ordered[i], decisions[i]);
+        }
+        catch (Exception e) when (ordered.Count > 1)
+        {
+            log.LogWarning(e, "A group commit of {Count} usage changes failed and was rolled back; deciding them one by one", ordered.Count);
+            foreach (var pending in ordered)
+            {
+                try
+                {
+                    Complete(pending, (await DecideAsync([pending]))[0]);
+                }
+                catch (Exception single)
+                {
+                    Fail(pending, single);
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            Fail(ordered[0], e);
+        }
+    }
+
+    /// <summary>One transaction for <paramref name="batch"/>; on PostgreSQL retried when it lost a deadlock or a serialisation conflict.</summary>
+    private async Task<UsageDecision[]> DecideAsync(IReadOnlyList<Pending> batch)
+    {
+        // Not the requests' tokens: once a batch is being written it finishes (or rolls back) on its own terms.
+        var ct = CancellationToken.None;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await using var connection = await db.OpenAsync(ct);
+                await using var tx = options.Value.DurableConsume ? await Db.BeginDurableAsync(connection, ct) : await Db.BeginAsync(connection, ct);
+                var decisions = await UsageDecisions.ApplyAsync(connection, tx, [.. batch.Select(p => p.Change)], time.GetUtcNow(), ct);
+                await tx.CommitAsync(ct);
+                return decisions;
+            }
+            catch (PostgresException e) when (attempt < 3 && e.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure)
+            {
+                log.LogInformation("A usage transaction of {Count} changes lost a {SqlState} conflict; retrying (attempt {Attempt})", batch.Count, e.SqlState, attempt + 1);
+            }
+        }
+    }
+
+    private void Complete(Pending pending, UsageDecision decision)
+    {
+        if (decision.Outcome is { } outcome) pending.Done.TrySetResult(outcome);
+        else pending.Done.TrySetException(decision.Problem!);
+    }
+
+    private void Fail(Pending pending, Exception e)
+    {
+        log.LogError(e, "A usage {Operation} of {Metric} for organization {OrganizationId} failed; nothing was counted",
+            pending.Change.Operation, pending.Change.Scope.Metric.Name, pending.Change.Scope.OrganizationId);
+        pending.Done.TrySetException(e);
+    }
+
+    private static ProblemException Stopping() =>
+        new(503, "shutting_down", "The service is stopping and did not count this request; retry it with the same idempotencyKey.");
+}
