@@ -18,6 +18,7 @@ internal static class QuotaModule
         services.AddScoped<IWebhookHandler, StripeRenewalHandler>();
         services.AddScoped<IWebhookHandler, PaddleRenewalHandler>();
         services.AddRecurringJob<UsageReconciliationJob>();
+        services.AddRecurringJob<UsageKeyRetentionJob>();
         return services;
     }
 }

@@ -20,10 +20,16 @@ internal sealed class QuotaOptions : IValidatedOptions
     /// </summary>
     public int GroupCommitMaxBatch { get; set; } = 256;
 
+    /// <summary>
+    /// Days a consumption's idempotency key (and its stored answer) is kept; the daily <c>usage-key-retention</c>
+    /// deletes older ones. Longer than a billing period, so a retry within its period is always answered the same.
+    /// </summary>
+    public int IdempotencyRetentionDays { get; set; } = 35;
+
     /// <summary><c>repair</c> (reconciliation corrects a drifted counter and records it) or <c>report</c> (records only).</summary>
     public string Reconcile { get; set; } = "repair";
 
-    /// <summary>Organizations per batch of the reconciliation sweep.</summary>
+    /// <summary>Organizations per batch of the reconciliation sweep; keys per delete of the key retention.</summary>
     public int BatchSize { get; set; } = 200;
 
     public bool Repair => string.Equals(Reconcile, "repair", StringComparison.OrdinalIgnoreCase);
@@ -32,6 +38,7 @@ internal sealed class QuotaOptions : IValidatedOptions
     {
         if (Reconcile is not ("repair" or "report")) yield return $"Quota:Reconcile must be 'repair' or 'report' (got '{Reconcile}').";
         if (GroupCommitMaxBatch is < 1 or > 10000) yield return "Quota:GroupCommitMaxBatch must be between 1 and 10000.";
+        if (IdempotencyRetentionDays is < 1 or > 3650) yield return "Quota:IdempotencyRetentionDays must be between 1 and 3650.";
         if (BatchSize is < 1 or > 10000) yield return "Quota:BatchSize must be between 1 and 10000.";
     }
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Backstop.Infrastructure.Jobs;
 using Backstop.Tests.Support;
 using Shouldly;
 
@@ -195,6 +196,26 @@ public abstract class ConsumeTests(BackstopFactory app) : AppTest(app)
         var (_, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { ["meetings_per_month"] = 10 }, status: "suspended");
         var use = await App.DeclareMetricAsync("counter", defaultLimit: 10, creation: false);
         await (await client.ConsumeAsync(use)).ShouldBeProblemAsync(402, "subscription_suspended");
+    }
+
+    [Fact]
+    public async Task Stored_keys_past_their_retention_are_deleted_and_newer_ones_still_answer()
+    {
+        var metric = await App.DeclareMetricAsync("gauge", defaultLimit: 100);
+        var (tenant, client) = await App.TenantAsync();
+        (await client.ConsumeAsync(metric, 2, key: "kept-old")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        App.Time.Advance(TimeSpan.FromDays(36));
+        var recent = await (await client.ConsumeAsync(metric, 3, key: "kept-new")).Content.ReadAsStringAsync();
+
+        var run = await App.Service<JobRunner>().RunAsync("usage-key-retention", CancellationToken.None);
+
+        run.Outcome.ShouldBe(JobRunner.Succeeded);
+        const string Keys = "select count(*) from usage_idempotency where organization_id = @org and idempotency_key = @key";
+        (await App.ScalarAsync(Keys, new { org = tenant.OrganizationId, key = "kept-old" })).ShouldBe(0);
+        (await App.ScalarAsync(Keys, new { org = tenant.OrganizationId, key = "kept-new" })).ShouldBe(1);
+        (await (await client.ConsumeAsync(metric, 3, key: "kept-new")).Content.ReadAsStringAsync()).ShouldBe(recent);
+        // What was counted stays counted: only the key went.
+        (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(5);
     }
 }
 
