@@ -70,7 +70,7 @@ try
     app.UseBackstopRequestLogging();
     app.UseProblemResponses();
     app.UseRouting();
-    app.UseHttpMetrics();
+    app.UseBackstopHttpMetrics();
     app.UseAuthentication();
     app.UseAuthorization();
     app.UseJobsDashboard();
