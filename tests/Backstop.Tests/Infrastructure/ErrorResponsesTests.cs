@@ -25,6 +25,34 @@ public abstract class ErrorResponsesTests(BackstopFactory app) : AppTest(app)
     private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
 
     [Fact]
+    public async Task Each_request_is_logged_once_with_its_status_and_every_line_of_it_carries_the_request_id()
+    {
+        var tenant = await App.CreateTenantAsync();
+        var id = "corr-" + Guid.NewGuid().ToString("N");
+        var client = App.Client(tenant);
+        client.DefaultRequestHeaders.Add("X-Request-Id", id);
+        (await client.GetAsync("/v1/me")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var missing = App.CreateClient();
+        missing.DefaultRequestHeaders.Add("X-Request-Id", id + "-404");
+        (await missing.GetAsync("/v1/no-such-thing")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
+
+        var line = Logs.Events.Where(e => e.Properties.TryGetValue("CorrelationId", out var c) && c.ToString() == $"\"{id}\""
+            && e.MessageTemplate.Text.StartsWith("HTTP ")).ShouldHaveSingleItem();
+        line.Level.ShouldBe(LogEventLevel.Information);
+        line.RenderMessage().ShouldStartWith("HTTP \"GET\" \"/v1/me\" responded 200 in ");
+        line.Properties["Principal"].ToString().ShouldBe($"\"{tenant.ApiKey.Prefix}\"");
+        line.Properties.ShouldContainKey("RemoteIp");
+        line.Properties["SourceContext"].ToString().ShouldBe("\"Backstop.Requests\"");
+        // The key itself is never on the line, whatever else is.
+        Logs.Rendered().ShouldNotContain(r => r.Contains(tenant.Key));
+        Logs.Events.ShouldContain(e => e.Properties.ContainsKey("CorrelationId") && e.Properties["CorrelationId"].ToString() == $"\"{id}-404\""
+            && e.RenderMessage().Contains("responded 404"));
+        // Health probes are logged below Information, so the default level keeps them out.
+        await App.CreateClient().GetAsync("/health/live");
+        Logs.Events.Where(e => e.RenderMessage().Contains("/health/live")).ShouldAllBe(e => e.Level == LogEventLevel.Verbose);
+    }
+
+    [Fact]
     public async Task A_post_without_content_type_is_415_problem_json_with_the_request_id()
     {
         var withBody = new ByteArrayContent(Encoding.UTF8.GetBytes("""{"name":"x"}"""));

@@ -147,7 +147,9 @@ public abstract class ConsumeTests(BackstopFactory app) : AppTest(app)
 
         // The subscription row still says the old period (the renewal webhook was missed).
         App.Time.SetUtcNow(end.AddHours(2));
-        var next = await (await client.ConsumeAsync("meetings_per_month")).JsonAsync();
+        var nextResponse = await client.ConsumeAsync("meetings_per_month");
+        nextResponse.StatusCode.ShouldBe(HttpStatusCode.OK, await nextResponse.Content.ReadAsStringAsync());
+        var next = await nextResponse.JsonAsync();
         next.GetProperty("periodStart").GetDateTimeOffset().ShouldBe(end);
         next.GetProperty("periodEnd").GetDateTimeOffset().ShouldBe(start.AddMonths(2));
         next.GetProperty("used").GetInt64().ShouldBe(1);
