@@ -18,19 +18,7 @@ internal sealed class InvoicePaid(TimeProvider time, ILogger<InvoicePaid> log) :
     public async Task HandleAsync(WebhookContext context, CancellationToken ct)
     {
         var (connection, tx, webhook) = context;
-        var invoice = StripeObjects.Invoice(webhook.Payload);
-        if (invoice?.SubscriptionId is null)
-        {
-            log.LogInformation("Stripe event {EventId} ({EventType}) is not about a subscription's invoice; nothing done for dunning", webhook.EventId, webhook.EventType);
-            return;
-        }
-        var subscription = await BillingSql.FindByProviderIdAsync(connection, tx, DunningSql.Provider, invoice.SubscriptionId, ct);
-        if (subscription is null)
-        {
-            log.LogWarning("Stripe reported invoice {InvoiceId} paid for subscription {SubscriptionId}, which Backstop does not know; nothing done",
-                invoice.InvoiceId, invoice.SubscriptionId);
-            return;
-        }
+        if (await InvoiceEvents.FindAsync(context, log, ct, LogLevel.Information) is not (var invoice, var subscription)) return;
         var now = time.GetUtcNow();
         await connection.ExecuteAsync(new CommandDefinition(DunningSql.RecordPaid, new
         {

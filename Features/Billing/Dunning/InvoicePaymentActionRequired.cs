@@ -16,19 +16,7 @@ internal sealed class InvoicePaymentActionRequired(BillingNotices notices, ILogg
     public async Task HandleAsync(WebhookContext context, CancellationToken ct)
     {
         var (connection, tx, webhook) = context;
-        var invoice = StripeObjects.Invoice(webhook.Payload);
-        if (invoice?.SubscriptionId is null)
-        {
-            log.LogWarning("Stripe event {EventId} ({EventType}) names no subscription invoice; stored, nothing done", webhook.EventId, webhook.EventType);
-            return;
-        }
-        var subscription = await BillingSql.FindByProviderIdAsync(connection, tx, DunningSql.Provider, invoice.SubscriptionId, ct);
-        if (subscription is null)
-        {
-            log.LogWarning("Stripe asked for a payment confirmation of invoice {InvoiceId} for subscription {SubscriptionId}, which Backstop does not know; nothing done",
-                invoice.InvoiceId, invoice.SubscriptionId);
-            return;
-        }
+        if (await InvoiceEvents.FindAsync(context, log, ct) is not (var invoice, var subscription)) return;
         if (invoice.HostedInvoiceUrl is null)
             log.LogWarning("Invoice {InvoiceId} needs a payment confirmation but its event carries no hosted_invoice_url", invoice.InvoiceId);
         await notices.ToOwnersAsync(connection, tx, subscription.OrganizationId, $"payment_action:{invoice.InvoiceId}",

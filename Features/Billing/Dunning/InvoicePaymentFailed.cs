@@ -28,19 +28,7 @@ internal sealed class InvoicePaymentFailed(BillingNotices notices, IOptions<Bill
     public async Task HandleAsync(WebhookContext context, CancellationToken ct)
     {
         var (connection, tx, webhook) = context;
-        var invoice = StripeObjects.Invoice(webhook.Payload);
-        if (invoice?.SubscriptionId is null)
-        {
-            log.LogWarning("Stripe event {EventId} ({EventType}) names no subscription invoice; stored, nothing done", webhook.EventId, webhook.EventType);
-            return;
-        }
-        var subscription = await BillingSql.FindByProviderIdAsync(connection, tx, DunningSql.Provider, invoice.SubscriptionId, ct);
-        if (subscription is null)
-        {
-            log.LogWarning("Stripe reported a failed payment of invoice {InvoiceId} for subscription {SubscriptionId}, which Backstop does not know; nothing done",
-                invoice.InvoiceId, invoice.SubscriptionId);
-            return;
-        }
+        if (await InvoiceEvents.FindAsync(context, log, ct) is not (var invoice, var subscription)) return;
 
         var now = time.GetUtcNow();
         // The attempt failed when Stripe says so; a clock ahead of ours never moves the grace end into the future.
