@@ -43,16 +43,17 @@ internal sealed class ApiKeyAuthenticator(Db db, ApiKeyCache cache, TimeProvider
 {
     public string? PrefixOf(string token) => KeyFormat.PrefixOf(token);
 
-    public async Task<AuthenticateResult?> AuthenticateAsync(string token, string hash, HttpContext context, CancellationToken ct)
+    public async Task<AuthenticateResult?> AuthenticateAsync(string token, byte[] digest, HttpContext context, CancellationToken ct)
     {
         if (!token.StartsWith(KeyFormat.TypePrefix, StringComparison.Ordinal)) return null;
-        var parsed = KeyFormat.TryParse(token);
-        if (parsed is null) return AuthFailure.Fail(context, "invalid_api_key", "The API key is not valid (malformed or mistyped).");
+        var parsed = KeyFormat.TryParseShape(token);
+        if (parsed is null) return Malformed(context);
 
         var now = time.GetUtcNow();
         // Only active keys are cached, and an entry of this key is only trusted with the right secret: a wrong
-        // secret for a cached lookup id is decided by the database like any other guess.
-        if (cache.Find(parsed.LookupId, now) is { } cached && Secrets.FixedTimeEquals(hash, cached.Key.KeyHash))
+        // secret for a cached lookup id is decided by the database like any other guess. A token with the cached
+        // key's hash is that key, so its checksum is right and need not be computed again.
+        if (cache.Find(parsed.LookupId, now) is { } cached && Secrets.FixedTimeEquals(digest, cached.KeyDigest))
         {
             if (cached.Key.ExpiresAt <= now)
                 return AuthFailure.Fail(context, "api_key_expired", "The API key has expired.", countsAsGuess: false);
@@ -65,6 +66,9 @@ internal sealed class ApiKeyAuthenticator(Db db, ApiKeyCache cache, TimeProvider
             return Success(context, cached.Key, cached.Principal);
         }
 
+        // A typo or a truncated key never reaches the database.
+        if (!KeyFormat.ChecksumMatches(token)) return Malformed(context);
+
         var generation = cache.Generation;
         await using var connection = await db.OpenAsync(ct);
         var key = await connection.QuerySingleOrDefaultAsync<VerifiedKeyRecord>(new CommandDefinition(
@@ -74,7 +78,7 @@ internal sealed class ApiKeyAuthenticator(Db db, ApiKeyCache cache, TimeProvider
             from api_keys k join organizations o on o.id = k.organization_id
             where k.lookup_id = @LookupId
             """, new { parsed.LookupId }, cancellationToken: ct));
-        if (key is null || !Secrets.FixedTimeEquals(hash, key.KeyHash))
+        if (key is null || Secrets.DigestOf(key.KeyHash) is not { } stored || !Secrets.FixedTimeEquals(digest, stored))
             return AuthFailure.Fail(context, "invalid_api_key", "The API key is not valid.");
 
         if (key.RevokedAt is not null || key.OrganizationDeletedAt is not null)
@@ -89,9 +93,12 @@ internal sealed class ApiKeyAuthenticator(Db db, ApiKeyCache cache, TimeProvider
             lastUsed = now;
         }
         var principal = PrincipalOf(key);
-        cache.Add(parsed.LookupId, key, principal, lastUsed, now, generation);
+        cache.Add(parsed.LookupId, key, stored, principal, lastUsed, now, generation);
         return Success(context, key, principal);
     }
+
+    private static AuthenticateResult Malformed(HttpContext context) =>
+        AuthFailure.Fail(context, "invalid_api_key", "The API key is not valid (malformed or mistyped).");
 
     private static AuthenticateResult Success(HttpContext context, VerifiedKeyRecord key, ClaimsPrincipal principal)
     {
@@ -153,9 +160,13 @@ internal sealed class ApiKeyCache(IOptions<ApiKeysOptions> options)
     // correctness).
     private const int MaxEntries = 100_000;
 
-    internal sealed class Entry(VerifiedKeyRecord key, ClaimsPrincipal principal, DateTimeOffset? lastUsedAt, DateTimeOffset loadedAt)
+    internal sealed class Entry(VerifiedKeyRecord key, byte[] keyDigest, ClaimsPrincipal principal, DateTimeOffset? lastUsedAt,
+        DateTimeOffset loadedAt)
     {
         public VerifiedKeyRecord Key { get; } = key;
+
+        /// <summary>The stored hash as bytes (<see cref="Secrets.DigestOf"/>), decoded once per entry.</summary>
+        public byte[] KeyDigest { get; } = keyDigest;
         public ClaimsPrincipal Principal { get; } = principal;
         public DateTimeOffset LoadedAt { get; } = loadedAt;
 
@@ -187,12 +198,12 @@ internal sealed class ApiKeyCache(IOptions<ApiKeysOptions> options)
         return null;
     }
 
-    internal void Add(string lookupId, VerifiedKeyRecord key, ClaimsPrincipal principal, DateTimeOffset? lastUsedAt, DateTimeOffset now,
-        long readAtGeneration)
+    internal void Add(string lookupId, VerifiedKeyRecord key, byte[] keyDigest, ClaimsPrincipal principal, DateTimeOffset? lastUsedAt,
+        DateTimeOffset now, long readAtGeneration)
     {
         if (Lifetime <= TimeSpan.Zero || Generation != readAtGeneration) return;
         if (entries.Count >= MaxEntries) entries.Clear();
-        var entry = new Entry(key, principal, lastUsedAt, now);
+        var entry = new Entry(key, keyDigest, principal, lastUsedAt, now);
         entries[lookupId] = entry;
         // A forget that ran between the check above and the write did not see this entry: take it out again.
         if (Generation != readAtGeneration) entries.TryRemove(new KeyValuePair<string, Entry>(lookupId, entry));

@@ -47,18 +47,32 @@ internal static class KeyFormat
     }
 
     /// <summary>Parses a well-formed key whose checksum matches; null for anything else.</summary>
-    public static Parsed? TryParse(string token)
+    public static Parsed? TryParse(string token) =>
+        TryParseShape(token) is { } parsed && ChecksumMatches(token) ? parsed : null;
+
+    /// <summary>
+    /// The parts of a token shaped like a key (prefix, length, separator, base62), without checking its checksum;
+    /// null for anything else. For a cache lookup: a token whose hash matches a verified key's is that key, so its
+    /// checksum (a SHA-256, the second one of a request) only needs checking before a database lookup.
+    /// </summary>
+    public static Parsed? TryParseShape(string token)
     {
         if (token.Length != Length || !token.StartsWith(TypePrefix, StringComparison.Ordinal)) return null;
-        var lookupId = token.Substring(TypePrefix.Length, LookupIdLength);
         if (token[TypePrefix.Length + LookupIdLength] != '_') return null;
-        var rest = token.AsSpan(TypePrefix.Length + LookupIdLength + 1);
-        foreach (var c in lookupId) if (!IsBase62(c)) return null;
-        foreach (var c in rest) if (!IsBase62(c)) return null;
+        foreach (var c in token.AsSpan(TypePrefix.Length, LookupIdLength)) if (!IsBase62(c)) return null;
+        foreach (var c in token.AsSpan(TypePrefix.Length + LookupIdLength + 1)) if (!IsBase62(c)) return null;
+        var lookupId = token.Substring(TypePrefix.Length, LookupIdLength);
+        return new Parsed(lookupId, TypePrefix + lookupId);
+    }
+
+    /// <summary>Whether the last characters of a key-shaped token are the checksum of the rest.</summary>
+    public static bool ChecksumMatches(string token)
+    {
+        if (token.Length <= ChecksumLength) return false;
         // The checksum is not secret (anyone can compute it), so an ordinary comparison is fine here.
         Span<char> checksum = stackalloc char[ChecksumLength];
         WriteChecksum(token.AsSpan(0, token.Length - ChecksumLength), checksum);
-        return checksum.SequenceEqual(token.AsSpan(token.Length - ChecksumLength)) ? new Parsed(lookupId, TypePrefix + lookupId) : null;
+        return checksum.SequenceEqual(token.AsSpan(token.Length - ChecksumLength));
     }
 
     public static string Checksum(string body)

@@ -59,6 +59,9 @@ internal static class ApiExtensions
             ErrorHandling.Configure(c);
             c.Serializer.Options.Converters.Add(new JsonStringEnumConverter(System.Text.Json.JsonNamingPolicy.SnakeCaseLower));
             c.Serializer.Options.DefaultIgnoreCondition = JsonIgnoreCondition.Never;
+            var options = c.Serializer.Options;
+            c.Serializer.ResponseSerializer = (response, dto, contentType, context, ct) =>
+                JsonResponses.WriteAsync(response, dto, contentType, context?.Options ?? options, ct);
         });
         app.UseOpenApi(c =>
         {

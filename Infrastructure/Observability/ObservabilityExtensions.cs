@@ -30,6 +30,7 @@ internal static class ObservabilityExtensions
             .ReadFrom.Services(sp)
             .Enrich.FromLogContext()
             .WriteTo.Console(new RenderedCompactJsonFormatter()), preserveStaticLogger: true);
+        QuietHostingLoggerFactory.Decorate(services);
         services.AddHttpContextAccessor();
         services.AddSingleton<Serilog.Core.ILogEventEnricher, CorrelationIdEnricher>();
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
@@ -45,11 +46,13 @@ internal static class ObservabilityExtensions
         var given = context.Request.Headers[RequestIdHeader].ToString();
         var id = IsSafe(given) ? given : Guid.NewGuid().ToString("N");
         context.TraceIdentifier = id;
-        context.Response.OnStarting(() =>
+        // On starting, not now: an error answer clears the headers set so far, and it needs the id most.
+        context.Response.OnStarting(static state =>
         {
-            context.Response.Headers[RequestIdHeader] = id;
+            var http = (HttpContext)state;
+            http.Response.Headers[RequestIdHeader] = http.TraceIdentifier;
             return Task.CompletedTask;
-        });
+        }, context);
         // CorrelationId on the request's log lines comes from CorrelationIdEnricher (the trace identifier), not a
         // log-context push: that is an async-local change on every request, logged or not.
         await next(context);
@@ -157,14 +160,58 @@ internal sealed class DatabaseHealthCheck(Db db, Migrator migrator) : IHealthChe
 
 /// <summary>
 /// Puts the current request's id (<c>X-Request-Id</c>, see <see cref="ObservabilityExtensions.UseRequestId"/>) on every
-/// log event written while it is served, as <c>CorrelationId</c>. Read when an event is written, so a request that
-/// logs nothing pays nothing.
+/// log event written while it is served, as <c>CorrelationId</c>, and its path as <c>RequestPath</c>. Read when an
+/// event is written, so a request that logs nothing pays nothing.
 /// </summary>
 internal sealed class CorrelationIdEnricher(IHttpContextAccessor http) : Serilog.Core.ILogEventEnricher
 {
     public void Enrich(LogEvent logEvent, Serilog.Core.ILogEventPropertyFactory factory)
     {
-        if (http.HttpContext?.TraceIdentifier is { Length: > 0 } id)
+        if (http.HttpContext is not { } context) return;
+        if (context.TraceIdentifier is { Length: > 0 } id)
             logEvent.AddPropertyIfAbsent(factory.CreateProperty("CorrelationId", id));
+        logEvent.AddPropertyIfAbsent(factory.CreateProperty("RequestPath", context.Request.Path.ToString()));
+    }
+}
+
+/// <summary>
+/// The host's logger factory, except that the category <c>Microsoft.AspNetCore.Hosting.Diagnostics</c> gets no logger.
+/// Whenever that logger is enabled at any level, ASP.NET Core opens a log scope and starts an <see cref="Activity"/>
+/// for every request (a twentieth of the CPU of a cached <c>GET /v1/me</c>), to give its own "Request starting" and
+/// "Request finished" lines (below the Warning level configured for <c>Microsoft.AspNetCore</c>) and every line
+/// of the request a RequestId and RequestPath. Backstop writes its own request line (<c>Backstop.Requests</c>) and
+/// puts <c>CorrelationId</c> and <c>RequestPath</c> on every line of a request (<see cref="CorrelationIdEnricher"/>).
+/// The category's other lines are a startup exception, which <c>Program</c> logs itself when the host throws it.
+/// An Activity is still started per request when something listens for it (an OpenTelemetry tracer, say).
+/// </summary>
+internal sealed class QuietHostingLoggerFactory(ILoggerFactory inner, bool ownsInner) : ILoggerFactory
+{
+    public const string Category = "Microsoft.AspNetCore.Hosting.Diagnostics";
+
+    /// <summary>Wraps the last <see cref="ILoggerFactory"/> registered so far (Serilog's).</summary>
+    public static void Decorate(IServiceCollection services)
+    {
+        var original = services.LastOrDefault(d => d.ServiceType == typeof(ILoggerFactory) && !d.IsKeyedService)
+            ?? throw new InvalidOperationException("No ILoggerFactory is registered.");
+        services.Remove(original);
+        services.AddSingleton<ILoggerFactory>(sp => original switch
+        {
+            { ImplementationInstance: ILoggerFactory instance } => new QuietHostingLoggerFactory(instance, ownsInner: false),
+            { ImplementationFactory: { } factory } => new QuietHostingLoggerFactory((ILoggerFactory)factory(sp), ownsInner: true),
+            _ => new QuietHostingLoggerFactory(
+                (ILoggerFactory)ActivatorUtilities.CreateInstance(sp, original.ImplementationType!), ownsInner: true),
+        });
+    }
+
+    public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) =>
+        string.Equals(categoryName, Category, StringComparison.Ordinal)
+            ? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance
+            : inner.CreateLogger(categoryName);
+
+    public void AddProvider(ILoggerProvider provider) => inner.AddProvider(provider);
+
+    public void Dispose()
+    {
+        if (ownsInner) inner.Dispose();
     }
 }

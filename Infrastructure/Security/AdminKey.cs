@@ -12,7 +12,8 @@ namespace Backstop.Infrastructure.Security;
 internal sealed class AdminKey(Db db, IOptions<AdminOptions> options, TimeProvider time, ILogger<AdminKey> log)
 {
     public const string Prefix = "bsa_";
-    private string? hash;
+    // SHA-256 of the key (Secrets.Digest): only its hash is ever stored.
+    private byte[]? digest;
 
     public bool IsConfigured => !string.IsNullOrWhiteSpace(options.Value.ApiKey);
 
@@ -20,7 +21,7 @@ internal sealed class AdminKey(Db db, IOptions<AdminOptions> options, TimeProvid
     {
         if (IsConfigured)
         {
-            hash = Secrets.Hash(options.Value.ApiKey!.Trim());
+            digest = Secrets.Digest(options.Value.ApiKey!.Trim());
             return;
         }
 
@@ -29,7 +30,7 @@ internal sealed class AdminKey(Db db, IOptions<AdminOptions> options, TimeProvid
             "select key_hash from admin_credentials where id = 'admin'", cancellationToken: ct));
         if (stored is not null)
         {
-            hash = stored;
+            digest = Secrets.DigestOf(stored) ?? throw new InvalidOperationException("The stored admin key hash is not a SHA-256 hash.");
             return;
         }
 
@@ -44,12 +45,13 @@ internal sealed class AdminKey(Db db, IOptions<AdminOptions> options, TimeProvid
             """, new { hash = Secrets.Hash(key), now }, cancellationToken: ct));
         if (inserted is null)
         {
-            hash = await connection.QuerySingleAsync<string>(new CommandDefinition(
+            var winner = await connection.QuerySingleAsync<string>(new CommandDefinition(
                 "select key_hash from admin_credentials where id = 'admin'", cancellationToken: ct));
+            digest = Secrets.DigestOf(winner) ?? throw new InvalidOperationException("The stored admin key hash is not a SHA-256 hash.");
             return;
         }
 
-        hash = Secrets.Hash(key);
+        digest = Secrets.Digest(key);
         // Printed to stdout once, outside the structured log, so it never reaches a log pipeline as an event.
         await console.WriteLineAsync($"Backstop generated an admin API key (shown only now, store it safely): {key}");
         await console.WriteLineAsync("Use it as 'Authorization: Bearer <key>' for /v1/admin/..., and as the password of user 'admin' for /hangfire. Set Admin:ApiKey to choose your own.");
@@ -57,12 +59,12 @@ internal sealed class AdminKey(Db db, IOptions<AdminOptions> options, TimeProvid
         log.LogWarning("No Admin:ApiKey configured: generated one and printed it to stdout once");
     }
 
-    public bool Matches(string candidate) => MatchesHash(Secrets.Hash(candidate));
+    public bool Matches(string candidate) => MatchesDigest(Secrets.Digest(candidate));
 
-    /// <summary>Like <see cref="Matches"/> for a candidate already hashed with <see cref="Secrets.Hash"/>.</summary>
-    public bool MatchesHash(string candidateHash)
+    /// <summary>Like <see cref="Matches"/> for a candidate already through <see cref="Secrets.Digest(string)"/>.</summary>
+    public bool MatchesDigest(ReadOnlySpan<byte> candidateDigest)
     {
-        var expected = hash ?? throw new InvalidOperationException("The admin key has not been initialised.");
-        return Secrets.FixedTimeEquals(candidateHash, expected);
+        var expected = digest ?? throw new InvalidOperationException("The admin key has not been initialised.");
+        return Secrets.FixedTimeEquals(candidateDigest, expected);
     }
 }

@@ -14,8 +14,8 @@ namespace Backstop.Infrastructure.Security;
 /// </summary>
 internal interface IApiKeyAuthenticator
 {
-    /// <param name="tokenHash">The token through <see cref="Secrets.Hash"/>, computed once per request for every check.</param>
-    Task<AuthenticateResult?> AuthenticateAsync(string token, string tokenHash, HttpContext context, CancellationToken ct);
+    /// <param name="tokenDigest">The token through <see cref="Secrets.Digest(string)"/>, computed once per request for every check.</param>
+    Task<AuthenticateResult?> AuthenticateAsync(string token, byte[] tokenDigest, HttpContext context, CancellationToken ct);
 
     /// <summary>
     /// The public part of the token that failed attempts are counted under together with the client address
@@ -125,10 +125,10 @@ internal sealed class ApiKeyAuthenticationHandler(
 
     private async Task<AuthenticateResult> VerifyAsync(string token)
     {
-        var hash = Secrets.Hash(token);
+        var digest = Secrets.Digest(token);
         if (token.StartsWith(AdminKey.Prefix, StringComparison.Ordinal) || adminKey.IsConfigured)
         {
-            if (adminKey.MatchesHash(hash))
+            if (adminKey.MatchesDigest(digest))
             {
                 var identity = new ClaimsIdentity(
                     [new Claim(ClaimTypes.Name, "admin"), new Claim(ClaimTypes.Role, BackstopClaims.AdminRole)], Scheme.Name);
@@ -138,7 +138,7 @@ internal sealed class ApiKeyAuthenticationHandler(
 
         foreach (var authenticator in authenticators)
         {
-            var result = await authenticator.AuthenticateAsync(token, hash, Context, Context.RequestAborted);
+            var result = await authenticator.AuthenticateAsync(token, digest, Context, Context.RequestAborted);
             if (result is null) continue;
             if (!result.Succeeded && !Context.Items.ContainsKey(AuthFailure.CodeKey))
                 return AuthFailure.Fail(Context, "invalid_api_key", result.Failure?.Message ?? "The API key is not valid.");

@@ -3,6 +3,8 @@ using System.Net.Http.Headers;
 using System.Text;
 using Backstop.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Serilog.Core;
 using Serilog.Events;
 using Shouldly;
@@ -110,6 +112,25 @@ public abstract class ErrorResponsesTests(BackstopFactory app) : AppTest(app)
         // A tenant key without the scope still hears about the scope.
         var reader = await App.CreateTenantAsync("read");
         await (await App.Client(reader).GetAsync("/v1/api-keys")).ShouldBeProblemAsync(403, "insufficient_scope");
+    }
+
+    [Fact]
+    public async Task A_line_logged_while_serving_a_request_carries_its_request_id_and_path_without_the_frameworks_request_scope()
+    {
+        var id = "scope-" + Guid.NewGuid().ToString("N");
+        var client = App.CreateClient();
+        client.DefaultRequestHeaders.Add("X-Request-Id", id);
+        // A provider of its own (the refusal warning is written once per provider and interval).
+        await (await client.PostAsync("/webhooks/clerk", Json("{}"))).ShouldBeProblemAsync(503, "provider_not_configured");
+
+        var warning = Logs.Events.Where(e => e.Level == LogEventLevel.Warning
+            && e.Properties.TryGetValue("CorrelationId", out var c) && c.ToString() == $"\"{id}\"").ShouldHaveSingleItem();
+        warning.Properties["RequestPath"].ToString().ShouldBe("\"/webhooks/clerk\"");
+        // ASP.NET Core's request scope (its RequestId) is not opened: its logger is not handed out, other loggers are.
+        warning.Properties.ShouldNotContainKey("RequestId");
+        var loggers = App.Services.GetRequiredService<ILoggerFactory>();
+        loggers.CreateLogger(Backstop.Infrastructure.Observability.QuietHostingLoggerFactory.Category).ShouldBeSameAs(NullLogger.Instance);
+        loggers.CreateLogger("Backstop.Errors").IsEnabled(LogLevel.Warning).ShouldBeTrue();
     }
 
     [Fact]

@@ -21,6 +21,29 @@ public abstract class PlatformTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
+    public async Task Json_responses_are_utf8_with_every_property_of_their_runtime_type_nulls_included()
+    {
+        var tenant = await App.CreateTenantAsync();
+        var me = await App.Client(tenant).GetAsync("/v1/me");
+        me.StatusCode.ShouldBe(HttpStatusCode.OK);
+        me.Content.Headers.ContentType!.ToString().ShouldBe("application/json; charset=utf-8");
+        var body = System.Text.Json.JsonDocument.Parse(await me.Content.ReadAsStringAsync()).RootElement;
+        body.EnumerateObject().Select(p => p.Name).ShouldBe(["organization", "key"]);
+        body.GetProperty("organization").EnumerateObject().Select(p => p.Name).ShouldBe(["id", "slug", "name"]);
+        body.GetProperty("organization").GetProperty("id").GetString().ShouldBe(tenant.OrganizationId);
+        body.GetProperty("key").GetProperty("prefix").GetString().ShouldBe(tenant.ApiKey.Prefix);
+
+        var keys = await App.AdminClient().GetAsync($"/v1/admin/organizations/{tenant.OrganizationId}/api-keys");
+        keys.Content.Headers.ContentType!.ToString().ShouldBe("application/json; charset=utf-8");
+        (await keys.Content.ReadAsStringAsync()).ShouldContain("\"expiresAt\":null");
+
+        var invalid = await App.AdminClient().PostAsync("/v1/admin/organizations",
+            new StringContent("""{"name":""}""", System.Text.Encoding.UTF8, "application/json"));
+        invalid.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        invalid.Content.Headers.ContentType!.MediaType.ShouldBe("application/problem+json");
+    }
+
+    [Fact]
     public async Task Not_ready_while_a_migration_is_missing()
     {
         await using var connection = await App.OpenAsync();

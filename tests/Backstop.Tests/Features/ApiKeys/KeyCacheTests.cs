@@ -1,4 +1,5 @@
 using System.Net;
+using Backstop.Features.ApiKeys;
 using Backstop.Tests.Support;
 using Dapper;
 using Shouldly;
@@ -35,6 +36,33 @@ public abstract class KeyCacheTests(BackstopFactory app) : AppTest(app)
         // No time passes: the cached verification of the key must be gone, not merely expire.
         await (await App.Client(tenant).GetAsync("/v1/me")).ShouldBeProblemAsync(401, "api_key_revoked");
         (await App.ClientWithKey(other.Key).GetAsync("/v1/me")).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task A_mistyped_or_forged_copy_of_a_cached_key_is_refused_and_the_key_still_works()
+    {
+        // The cache is found by the key's lookup id, and trusted only for the right secret: a typo of the secret is
+        // caught by the checksum (never reaching the database), and a token with a correct checksum but another
+        // secret for the same lookup id is looked up and refused like any guess.
+        var tenant = await App.CreateTenantAsync();
+        var ip = TestClientIpStartupFilter.RandomAddress();
+        (await App.ClientWithKey(tenant.Key, ip).GetAsync("/v1/me")).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        var typo = ApiKeysTests.MistypeSecret(tenant.Key);
+        var mistyped = await (await App.ClientWithKey(typo, ip).GetAsync("/v1/me")).ShouldBeProblemAsync(401, "invalid_api_key");
+        mistyped.GetProperty("detail").GetString().ShouldNotBeNull().ShouldContain("mistyped");
+
+        var body = tenant.Key[..(KeyFormat.TypePrefix.Length + KeyFormat.LookupIdLength + 1)] + new string('Z', KeyFormat.SecretLength);
+        var forged = body + KeyFormat.Checksum(body);
+        KeyFormat.TryParse(forged).ShouldNotBeNull().LookupId.ShouldBe(KeyFormat.TryParse(tenant.Key)!.LookupId);
+        var refused = await (await App.ClientWithKey(forged, ip).GetAsync("/v1/me")).ShouldBeProblemAsync(401, "invalid_api_key");
+        refused.GetProperty("detail").GetString().ShouldNotBeNull().ShouldNotContain("mistyped");
+
+        (await App.ClientWithKey(tenant.Key, ip).GetAsync("/v1/me")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        await using var connection = await App.OpenAsync();
+        // Both were counted as guesses of this key from this address.
+        (await connection.ExecuteScalarAsync<long>("select count(*) from auth_failure_events where scope = 'pair' and ip = @ip and prefix = @prefix",
+            new { ip, prefix = tenant.ApiKey.Prefix })).ShouldBe(2);
     }
 
     [Fact]

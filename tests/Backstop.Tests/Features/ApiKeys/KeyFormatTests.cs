@@ -48,6 +48,39 @@ public sealed class KeyFormatTests
     }
 
     [Fact]
+    public void The_shape_is_checked_apart_from_the_checksum()
+    {
+        var (key, parts) = KeyFormat.Generate();
+        KeyFormat.TryParseShape(key).ShouldBe(parts);
+        KeyFormat.ChecksumMatches(key).ShouldBeTrue();
+
+        var broken = key[..^1] + (key[^1] == 'a' ? 'b' : 'a');
+        KeyFormat.TryParseShape(broken).ShouldBe(parts);
+        KeyFormat.ChecksumMatches(broken).ShouldBeFalse();
+        KeyFormat.TryParse(broken).ShouldBeNull();
+
+        KeyFormat.TryParseShape(key[..^1]).ShouldBeNull();
+        KeyFormat.TryParseShape(key.Replace("bsk_live_", "bsk_test_")).ShouldBeNull();
+        KeyFormat.TryParseShape(key[..21] + "-" + key[22..]).ShouldBeNull();
+        KeyFormat.TryParseShape(key[..30] + "!" + key[31..]).ShouldBeNull();
+        KeyFormat.ChecksumMatches("short").ShouldBeFalse();
+    }
+
+    [Fact]
+    public void A_digest_is_the_hash_as_bytes_and_only_a_real_hash_decodes()
+    {
+        var (key, _) = KeyFormat.Generate();
+        var digest = Secrets.Digest(key);
+        Convert.ToHexStringLower(digest).ShouldBe(Secrets.Hash(key));
+        Secrets.DigestOf(Secrets.Hash(key)).ShouldBe(digest);
+        Secrets.FixedTimeEquals(digest, Secrets.Digest(key)).ShouldBeTrue();
+        Secrets.FixedTimeEquals(digest, Secrets.Digest(key + "x")).ShouldBeFalse();
+        Secrets.DigestOf("").ShouldBeNull();
+        Secrets.DigestOf(Secrets.Hash(key)[..^2]).ShouldBeNull();
+        Secrets.DigestOf(new string('g', 64)).ShouldBeNull();
+    }
+
+    [Fact]
     public void The_prefix_of_anything_else_never_contains_secret_characters()
     {
         KeyFormat.PrefixOf("sk_live_abc").ShouldBeNull();
