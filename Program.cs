@@ -71,7 +71,7 @@ try
     app.UseProblemResponses();
     app.UseRouting();
     app.UseBackstopHttpMetrics();
-    app.UseAuthentication();
+    app.UseBackstopAuthentication();
     app.UseAuthorization();
     app.UseJobsDashboard();
     app.MapApi();

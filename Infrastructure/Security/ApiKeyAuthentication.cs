@@ -4,6 +4,7 @@ using System.Text.Encodings.Web;
 using Backstop.Infrastructure.Errors;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http.Features.Authentication;
 using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Security;
@@ -75,55 +76,69 @@ internal static class AuthFailure
 /// Authenticates <c>Authorization: Bearer &lt;key&gt;</c>: the operator's admin key, or a tenant key through the
 /// registered <see cref="IApiKeyAuthenticator"/>. A client address (or address + key prefix) locked out by
 /// <see cref="IAuthLockout"/> is refused with 429 before any key is looked at, even a valid one: otherwise the
-/// answer would tell an attacker which guess was right. Challenges and refusals answer problem+json.
+/// answer would tell an attacker which guess was right. Decides once per request: the result is kept on the request
+/// (<see cref="Decided"/>), so the middleware and the scheme's handler (challenges, a policy naming the scheme) share
+/// it and a failure is counted once.
 /// </summary>
-internal sealed class ApiKeyAuthenticationHandler(
-    IOptionsMonitor<AuthenticationSchemeOptions> options,
-    HandlerLoggerFactory logger,
-    UrlEncoder encoder,
+internal sealed class BearerKeyAuthentication(
     AdminKey adminKey,
     ClientIp clientIp,
     IEnumerable<IApiKeyAuthenticator> authenticators,
     IEnumerable<IAuthLockout> lockouts)
-    : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
     public const string LockedOutCode = "api_key_locked_out";
 
-    protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
+    private readonly IApiKeyAuthenticator[] authenticators = authenticators.ToArray();
+    private readonly IAuthLockout? lockout = lockouts.FirstOrDefault();
+
+    /// <summary>This request's decision, made by whichever asked first.</summary>
+    private sealed class Decided(Task<AuthenticateResult> result)
     {
-        var token = BearerToken(Request);
+        public Task<AuthenticateResult> Result { get; } = result;
+    }
+
+    public Task<AuthenticateResult> AuthenticateAsync(HttpContext context)
+    {
+        if (context.Features.Get<Decided>() is { } decided) return decided.Result;
+        var result = DecideAsync(context);
+        context.Features.Set(new Decided(result));
+        return result;
+    }
+
+    private async Task<AuthenticateResult> DecideAsync(HttpContext context)
+    {
+        var token = ApiKeyAuthenticationHandler.BearerToken(context.Request);
         if (token is null) return AuthenticateResult.NoResult();
 
-        var ip = clientIp.Resolve(Context);
+        var ip = clientIp.Resolve(context);
         var prefix = PrefixOf(token);
-        var lockout = lockouts.FirstOrDefault();
         if (lockout is not null)
         {
-            var left = await lockout.LockedForAsync(ip, prefix, Context.RequestAborted);
-            if (left is { } l) return LockedOut(l);
+            var left = await lockout.LockedForAsync(ip, prefix, context.RequestAborted);
+            if (left is { } l) return LockedOut(context, l);
         }
 
-        var result = await VerifyAsync(token);
+        var result = await VerifyAsync(context, token);
         if (lockout is null) return result;
 
         // The check above is a read: requests of a concurrent burst all pass it before the limit is reached. So the
         // counter decides again afterwards: a failure beyond the limit, and a success or a non-guess failure once the
         // lock exists, are answered 429 like any attempt after the lock.
-        var locked = !result.Succeeded && Context.Items[AuthFailure.GuessKey] is true
+        var locked = !result.Succeeded && context.Items[AuthFailure.GuessKey] is true
             // Not cancellable: a client that hangs up right after sending must still be counted.
             ? await lockout.RecordFailureAsync(ip, prefix, CancellationToken.None)
             : await lockout.LockedForAsync(ip, prefix, CancellationToken.None);
-        return locked is { } lockedFor ? LockedOut(lockedFor) : result;
+        return locked is { } lockedFor ? LockedOut(context, lockedFor) : result;
     }
 
-    private AuthenticateResult LockedOut(TimeSpan left)
+    private static AuthenticateResult LockedOut(HttpContext context, TimeSpan left)
     {
-        Context.Items[AuthFailure.RetryAfterKey] = Math.Max(1, (long)Math.Ceiling(left.TotalSeconds));
-        return AuthFailure.Fail(Context, LockedOutCode,
+        context.Items[AuthFailure.RetryAfterKey] = Math.Max(1, (long)Math.Ceiling(left.TotalSeconds));
+        return AuthFailure.Fail(context, LockedOutCode,
             "Too many failed authentication attempts from this address; try again later.", countsAsGuess: false);
     }
 
-    private async Task<AuthenticateResult> VerifyAsync(string token)
+    private async Task<AuthenticateResult> VerifyAsync(HttpContext context, string token)
     {
         var digest = Secrets.Digest(token);
         if (token.StartsWith(AdminKey.Prefix, StringComparison.Ordinal) || adminKey.IsConfigured)
@@ -131,21 +146,21 @@ internal sealed class ApiKeyAuthenticationHandler(
             if (adminKey.MatchesDigest(digest))
             {
                 var identity = new ClaimsIdentity(
-                    [new Claim(ClaimTypes.Name, "admin"), new Claim(ClaimTypes.Role, BackstopClaims.AdminRole)], Scheme.Name);
-                return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), Scheme.Name));
+                    [new Claim(ClaimTypes.Name, "admin"), new Claim(ClaimTypes.Role, BackstopClaims.AdminRole)], BackstopClaims.Scheme);
+                return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), BackstopClaims.Scheme));
             }
         }
 
         foreach (var authenticator in authenticators)
         {
-            var result = await authenticator.AuthenticateAsync(token, digest, Context, Context.RequestAborted);
+            var result = await authenticator.AuthenticateAsync(token, digest, context, context.RequestAborted);
             if (result is null) continue;
-            if (!result.Succeeded && !Context.Items.ContainsKey(AuthFailure.CodeKey))
-                return AuthFailure.Fail(Context, "invalid_api_key", result.Failure?.Message ?? "The API key is not valid.");
+            if (!result.Succeeded && !context.Items.ContainsKey(AuthFailure.CodeKey))
+                return AuthFailure.Fail(context, "invalid_api_key", result.Failure?.Message ?? "The API key is not valid.");
             return result;
         }
 
-        return AuthFailure.Fail(Context, "invalid_api_key", "The API key is not valid.");
+        return AuthFailure.Fail(context, "invalid_api_key", "The API key is not valid.");
     }
 
     /// <summary>The token's public prefix for counting failures; never any of its secret part.</summary>
@@ -155,6 +170,22 @@ internal sealed class ApiKeyAuthenticationHandler(
             if (authenticator.PrefixOf(token) is { } prefix) return prefix;
         return token.StartsWith(AdminKey.Prefix, StringComparison.Ordinal) ? AdminKey.Prefix : "other";
     }
+}
+
+/// <summary>
+/// The <see cref="BackstopClaims.Scheme"/> scheme: authenticates through <see cref="BearerKeyAuthentication"/> (the
+/// request's one decision) and answers challenges and refusals with problem+json.
+/// </summary>
+internal sealed class ApiKeyAuthenticationHandler(
+    IOptionsMonitor<AuthenticationSchemeOptions> options,
+    HandlerLoggerFactory logger,
+    UrlEncoder encoder,
+    BearerKeyAuthentication authentication)
+    : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
+{
+    public const string LockedOutCode = BearerKeyAuthentication.LockedOutCode;
+
+    protected override Task<AuthenticateResult> HandleAuthenticateAsync() => authentication.AuthenticateAsync(Context);
 
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {
@@ -222,5 +253,64 @@ internal sealed class HandlerLoggerFactory(ILoggerFactory inner) : ILoggerFactor
     // The inner factory belongs to the host, which disposes it.
     public void Dispose()
     {
+    }
+}
+
+internal static class BearerKeyAuthenticationExtensions
+{
+    /// <summary>
+    /// In place of <c>UseAuthentication</c>: sets <c>HttpContext.User</c> and the authentication result features as
+    /// ASP.NET Core's authentication middleware does, from <see cref="BearerKeyAuthentication"/> directly. That
+    /// middleware resolves the authentication service, a handler provider and a new handler (with its options and
+    /// logger) for every request, for a tenth of the CPU of a cached <c>GET /v1/me</c>. The scheme stays registered
+    /// and default, so challenges, refusals and any policy naming it still go through its handler, which answers the
+    /// same decision.
+    /// </summary>
+    public static IApplicationBuilder UseBackstopAuthentication(this IApplicationBuilder app)
+    {
+        // WebApplication adds ASP.NET Core's authentication middleware in front of the pipeline unless this property
+        // (UseAuthentication's own marker) says one is there. Were it ever added anyway, the two would share the
+        // request's decision (a failure is still counted once), and only the cost would come back.
+        app.Properties["__AuthenticationMiddlewareSet"] = true;
+        var authentication = app.ApplicationServices.GetRequiredService<BearerKeyAuthentication>();
+        return app.Use(async (context, next) =>
+        {
+            var result = await authentication.AuthenticateAsync(context);
+            if (result.Principal is not null) context.User = result.Principal;
+            if (result.Succeeded)
+            {
+                var features = new AuthenticatedRequest(result);
+                context.Features.Set<IHttpAuthenticationFeature>(features);
+                context.Features.Set<IAuthenticateResultFeature>(features);
+            }
+            await next(context);
+        });
+    }
+
+    /// <summary>The two features the authentication middleware sets for an authenticated request, with its semantics.</summary>
+    private sealed class AuthenticatedRequest(AuthenticateResult result) : IAuthenticateResultFeature, IHttpAuthenticationFeature
+    {
+        private AuthenticateResult? result = result;
+        private ClaimsPrincipal? user = result.Principal;
+
+        public AuthenticateResult? AuthenticateResult
+        {
+            get => result;
+            set
+            {
+                result = value;
+                user = value?.Principal;
+            }
+        }
+
+        public ClaimsPrincipal? User
+        {
+            get => user;
+            set
+            {
+                user = value;
+                result = null;
+            }
+        }
     }
 }

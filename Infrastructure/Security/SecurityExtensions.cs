@@ -12,6 +12,7 @@ internal static class SecurityExtensions
         services.AddSingleton<AdminKey>();
         services.AddSingleton<ClientIp>();
         services.AddSingleton<HandlerLoggerFactory>();
+        services.AddSingleton<BearerKeyAuthentication>();
         services.AddAuthentication(BackstopClaims.Scheme)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(BackstopClaims.Scheme, null);
         services.AddAuthorizationBuilder().AddBackstopPolicies();
