@@ -30,14 +30,16 @@ internal sealed class GetMe(Infrastructure.Data.Db db, OrganizationStore organiz
 
     public override async Task HandleAsync(CancellationToken ct)
     {
-        var scopes = User.FindAll(BackstopClaims.Scope).Select(c => c.Value).ToList();
-        var key = new MeResponse.KeyPart(User.KeyId(), User.FindFirstValue(ClaimTypes.Name) ?? "", scopes);
         if (HttpContext.Features.Get<AuthenticatedKey>()?.Key is { } verified && verified.OrganizationId == User.OrganizationId())
         {
-            await Send.OkAsync(new MeResponse(new(verified.OrganizationId, verified.OrganizationSlug, verified.OrganizationName), key), ct);
+            // The record the principal was made from: its scopes are the principal's scope claims.
+            await Send.OkAsync(new MeResponse(new(verified.OrganizationId, verified.OrganizationSlug, verified.OrganizationName),
+                new(verified.Id, verified.Prefix, ApiKeyStore.SplitScopes(verified.Scopes))), ct);
             return;
         }
-        // A principal that did not come from the key authenticator (none does today): read the organization.
+        // A principal that did not come from the key authenticator (none does today): its claims, and the organization read.
+        var scopes = User.FindAll(BackstopClaims.Scope).Select(c => c.Value).ToList();
+        var key = new MeResponse.KeyPart(User.KeyId(), User.FindFirstValue(ClaimTypes.Name) ?? "", scopes);
         await using var connection = await db.OpenAsync(ct);
         var org = await organizations.FindAsync(connection, User.OrganizationId(), ct) ?? throw ProblemException.NotFound("Organization");
         await Send.OkAsync(new MeResponse(new(org.Id, org.Slug, org.Name), key), ct);

@@ -43,6 +43,7 @@ internal static class ErrorHandling
                 if (e is OperationCanceledException && context.RequestAborted.IsCancellationRequested) return;
                 var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Backstop.Errors");
                 context.Response.Clear();
+                context.Response.Headers[Observability.ObservabilityExtensions.RequestIdHeader] = context.TraceIdentifier;
                 switch (e)
                 {
                     case ProblemException p when RefusalLog.IsExpected(p.Code):

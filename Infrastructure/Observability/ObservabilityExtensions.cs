@@ -44,19 +44,27 @@ internal static class ObservabilityExtensions
     public static IApplicationBuilder UseRequestId(this IApplicationBuilder app) => app.Use(async (context, next) =>
     {
         var given = context.Request.Headers[RequestIdHeader].ToString();
-        var id = IsSafe(given) ? given : Guid.NewGuid().ToString("N");
+        var id = IsSafe(given) ? given : NewRequestId();
         context.TraceIdentifier = id;
-        // On starting, not now: an error answer clears the headers set so far, and it needs the id most.
-        context.Response.OnStarting(static state =>
-        {
-            var http = (HttpContext)state;
-            http.Response.Headers[RequestIdHeader] = http.TraceIdentifier;
-            return Task.CompletedTask;
-        }, context);
+        // Set now rather than when the response starts (a callback per request); the error handler, which clears the
+        // headers of a failed response, sets it again (Errors.ErrorHandling).
+        context.Response.Headers[RequestIdHeader] = id;
         // CorrelationId on the request's log lines comes from CorrelationIdEnricher (the trace identifier), not a
         // log-context push: that is an async-local change on every request, logged or not.
         await next(context);
     });
+
+    /// <summary>
+    /// 32 hex digits from the shared pseudo-random generator: an id for correlating lines, not a secret, so it needs
+    /// no system call for cryptographic randomness as <c>Guid.NewGuid</c> makes on every request; and random rather
+    /// than counted, so the ids a client sees do not tell it how many requests this instance serves.
+    /// </summary>
+    internal static string NewRequestId()
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        Random.Shared.NextBytes(bytes);
+        return Convert.ToHexStringLower(bytes);
+    }
 
     // Anything else could forge log lines or headers; such an id is replaced, not echoed.
     private static bool IsSafe(string id) =>
