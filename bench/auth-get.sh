@@ -38,6 +38,7 @@ for round in $(seq 1 "$rounds"); do
   [ "$non2xx" = 0 ] || { echo "bench: backstop answered $non2xx requests with an error" >&2; exit 1; }
   ratios+=("$(ratio "$rps" "$b_rps")")
   echo "  round $round: ratio $(ratio "$rps" "$b_rps")x; CPU per request $(ratio "$cpu_us" "$b_cpu")x the baseline's"
+  echo
 done
 median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{v[NR]=$1} END {print (NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}')
 echo "ratio backstop/baseline: ${median}x (median of ${rounds} rounds: ${ratios[*]})   (backstop RSS after: $(awk '/VmRSS/ {print $2 " " $3}' /proc/$backstop_pid/status))"

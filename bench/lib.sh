@@ -113,12 +113,19 @@ load_cpu() {
   wrk -t"${BENCH_THREADS:-1}" -c"${BENCH_CONNECTIONS:-16}" -d"${warmup}s" "$@" "$url" > /dev/null
   local tick c0 c1 n
   tick=$(getconf CLK_TCK); c0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  local s0 s1 t0 t1; read -r s0 t0 < <(machine_cpu)
   skip_warmup=1 load "$name" "$url" "$@"
   c1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+  read -r s1 t1 < <(machine_cpu)
   n=$(awk '/requests in/ {print $1}' "$work/wrk-$(tr -c 'A-Za-z0-9' '_' <<< "$name").txt")
   cpu_us=$(awk -v a="$c0" -v b="$c1" -v t="$tick" -v n="$n" 'BEGIN { printf "%.1f", (n > 0 ? (b - a) / t * 1e6 / n : 0) }')
-  echo "  CPU of the serving process: $cpu_us us per request"
+  steal_pct=$(awk -v a="$s0" -v b="$s1" -v x="$t0" -v y="$t1" 'BEGIN { printf "%.0f", (y > x ? (b - a) * 100 / (y - x) : 0) }')
+  echo "  CPU of the serving process: $cpu_us us per request; CPU the hypervisor took from this machine meanwhile (steal): ${steal_pct}%"
 }
+
+# machine_cpu: the machine's steal time and total CPU time so far, in ticks (first line of /proc/stat). On a shared
+# virtual machine a round with much steal ran on a slower machine.
+machine_cpu() { awk 'NR == 1 { t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t }' /proc/stat; }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 

@@ -1,4 +1,6 @@
 using System.Security.Claims;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Security;
@@ -14,6 +16,15 @@ internal sealed record MeResponse(MeResponse.OrganizationPart Organization, MeRe
 }
 
 /// <summary>
+/// The response of <c>GET /v1/me</c>, serialised by generated code: the endpoint every client calls to check its key
+/// answers without the serializer's reflection-based metadata path. Same names and escaping as every other response
+/// (web defaults: camelCase, nulls written); it holds no enum, so the enum converter of the others is not needed.
+/// </summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
+[JsonSerializable(typeof(MeResponse))]
+internal sealed partial class MeJsonContext : JsonSerializerContext;
+
+/// <summary>
 /// <c>GET /v1/me</c>: who the presented key is. Answered from the key the request was authenticated with, which
 /// the authenticator read together with its organization (now, or within ApiKeys:CacheSeconds on this instance: a
 /// rename or deletion through this instance is seen at once, one through another instance within that interval).
@@ -24,6 +35,7 @@ internal sealed class GetMe(Infrastructure.Data.Db db, OrganizationStore organiz
     {
         Get("/v1/me");
         Policies(BackstopPolicies.Read);
+        SerializerContext(MeJsonContext.Default);
         Summary(s => s.Summary = "The caller's organization and key.");
         Description(d => d.Problems(404));
     }
