@@ -125,7 +125,8 @@ load_cpu() {
 
 # machine_cpu: the machine's steal time and total CPU time so far, in ticks (first line of /proc/stat). On a shared
 # virtual machine a round with much steal ran on a slower machine.
-machine_cpu() { awk 'NR == 1 { t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t }' /proc/stat; }
+# (user … steal: the guest fields after them are already counted in user and nice.)
+machine_cpu() { awk 'NR == 1 { t = 0; for (i = 2; i <= 9 && i <= NF; i++) t += $i; print $9, t }' /proc/stat; }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 

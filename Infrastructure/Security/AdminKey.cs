@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Data;
 using Dapper;
 using Microsoft.Extensions.Options;
@@ -30,7 +31,7 @@ internal sealed class AdminKey(Db db, IOptions<AdminOptions> options, TimeProvid
             "select key_hash from admin_credentials where id = 'admin'", cancellationToken: ct));
         if (stored is not null)
         {
-            digest = Secrets.DigestOf(stored) ?? throw new InvalidOperationException("The stored admin key hash is not a SHA-256 hash.");
+            digest = Secrets.DigestOf(stored) ?? throw StoredHashUnreadable();
             return;
         }
 
@@ -47,7 +48,7 @@ internal sealed class AdminKey(Db db, IOptions<AdminOptions> options, TimeProvid
         {
             var winner = await connection.QuerySingleAsync<string>(new CommandDefinition(
                 "select key_hash from admin_credentials where id = 'admin'", cancellationToken: ct));
-            digest = Secrets.DigestOf(winner) ?? throw new InvalidOperationException("The stored admin key hash is not a SHA-256 hash.");
+            digest = Secrets.DigestOf(winner) ?? throw StoredHashUnreadable();
             return;
         }
 
@@ -58,6 +59,11 @@ internal sealed class AdminKey(Db db, IOptions<AdminOptions> options, TimeProvid
         await console.FlushAsync(ct);
         log.LogWarning("No Admin:ApiKey configured: generated one and printed it to stdout once");
     }
+
+    // No key could ever match it: say so at start-up, with the two ways out, rather than refuse every admin request.
+    private static InvalidConfigurationException StoredHashUnreadable() => new([
+        "The stored admin key hash (table admin_credentials, id 'admin') is not a SHA-256 hex digest. Set Admin:ApiKey " +
+        "to use a key of your own, or delete that row to have a new key generated and printed at the next start."]);
 
     public bool Matches(string candidate) => MatchesDigest(Secrets.Digest(candidate));
 

@@ -273,9 +273,14 @@ internal static class BearerKeyAuthenticationExtensions
         // request's decision (a failure is still counted once), and only the cost would come back.
         app.Properties["__AuthenticationMiddlewareSet"] = true;
         var authentication = app.ApplicationServices.GetRequiredService<BearerKeyAuthentication>();
+        // A claims transformation (none is registered today) runs in the authentication service: with one, go through
+        // it, as ASP.NET Core's middleware would, so that the principal is the one every other path sees.
+        bool transformed;
+        using (var scope = app.ApplicationServices.CreateScope())
+            transformed = scope.ServiceProvider.GetServices<IClaimsTransformation>().Any(t => t is not NoopClaimsTransformation);
         return app.Use(async (context, next) =>
         {
-            var result = await authentication.AuthenticateAsync(context);
+            var result = transformed ? await context.AuthenticateAsync(BackstopClaims.Scheme) : await authentication.AuthenticateAsync(context);
             if (result.Principal is not null) context.User = result.Principal;
             if (result.Succeeded)
             {

@@ -93,13 +93,19 @@ internal static class BackstopPolicies
 /// </summary>
 internal sealed class TenantPolicyEvaluator : IPolicyEvaluator
 {
+    // Whether the container holds an authorization handler besides ASP.NET Core's pass-through one (which runs the
+    // requirements that are their own handlers): such a handler could decide a tenant requirement too, so then every
+    // policy goes to ASP.NET Core's evaluator. Found on first use (handlers may be scoped): 0 unknown, 1 no, 2 yes.
+    private int otherHandlers;
+
     public Task<AuthenticateResult> AuthenticateAsync(AuthorizationPolicy policy, HttpContext context) =>
         Default(context).AuthenticateAsync(policy, context);
 
     public Task<PolicyAuthorizationResult> AuthorizeAsync(AuthorizationPolicy policy, AuthenticateResult authenticationResult,
         HttpContext context, object? resource)
     {
-        if (!IsTenantPolicy(policy)) return Default(context).AuthorizeAsync(policy, authenticationResult, context, resource);
+        if (!IsTenantPolicy(policy) || HasOtherHandlers(context))
+            return Default(context).AuthorizeAsync(policy, authenticationResult, context, resource);
 
         List<IAuthorizationRequirement>? failed = null;
         foreach (var requirement in policy.Requirements)
@@ -125,6 +131,17 @@ internal sealed class TenantPolicyEvaluator : IPolicyEvaluator
             else if (requirement is not DenyAnonymousAuthorizationRequirement) return false;
         }
         return scoped;
+    }
+
+    private bool HasOtherHandlers(HttpContext context)
+    {
+        var known = Volatile.Read(ref otherHandlers);
+        if (known == 0)
+        {
+            known = context.RequestServices.GetServices<IAuthorizationHandler>().All(h => h is PassThroughAuthorizationHandler) ? 1 : 2;
+            Volatile.Write(ref otherHandlers, known);
+        }
+        return known == 2;
     }
 
     // Transient like the authorization service it uses, whose handlers may be scoped: resolved per use, never held.

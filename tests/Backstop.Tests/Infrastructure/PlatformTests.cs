@@ -32,6 +32,12 @@ public abstract class PlatformTests(BackstopFactory app) : AppTest(app)
         body.GetProperty("organization").EnumerateObject().Select(p => p.Name).ShouldBe(["id", "slug", "name"]);
         body.GetProperty("organization").GetProperty("id").GetString().ShouldBe(tenant.OrganizationId);
         body.GetProperty("key").GetProperty("prefix").GetString().ShouldBe(tenant.ApiKey.Prefix);
+        // Its generated serializer writes what the API's own options write for the same values.
+        var options = App.Services.GetRequiredService<FastEndpoints.Config>().Serializer.Options;
+        var text = body.GetRawText();
+        System.Text.Json.JsonSerializer.Serialize(
+            System.Text.Json.JsonSerializer.Deserialize<Backstop.Features.ApiKeys.MeResponse>(text, options), options).ShouldBe(text);
+        me.Content.Headers.ContentLength.ShouldBe(System.Text.Encoding.UTF8.GetByteCount(text));
 
         var keys = await App.AdminClient().GetAsync($"/v1/admin/organizations/{tenant.OrganizationId}/api-keys");
         keys.Content.Headers.ContentType!.ToString().ShouldBe("application/json; charset=utf-8");
@@ -139,6 +145,20 @@ public abstract class PlatformTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
+    public async Task A_response_that_cannot_be_serialised_is_a_clean_500_problem_never_half_a_document()
+    {
+        var client = App.CreateClient();
+        client.DefaultRequestHeaders.Add("X-Request-Id", "req-half-1");
+        var response = await client.GetAsync("/test/unserializable");
+        var problem = await response.ShouldBeProblemAsync(500, "internal_error");
+        problem.GetProperty("requestId").GetString().ShouldBe("req-half-1");
+        var body = await response.Content.ReadAsStringAsync();
+        body.ShouldNotContain("written before the failure");
+        body.ShouldNotContain("secret-internal-detail");
+        response.Headers.GetValues("X-Request-Id").Single().ShouldBe("req-half-1");
+    }
+
+    [Fact]
     public async Task Every_response_carries_a_request_id()
     {
         var generated = await App.CreateClient().GetAsync("/health/live");
@@ -219,6 +239,25 @@ public sealed class BoomEndpoint : EndpointWithoutRequest
 
     public override Task HandleAsync(CancellationToken ct) =>
         throw new InvalidOperationException("secret-internal-detail");
+}
+
+/// <summary>Answers an object whose serialization fails halfway. Exists only in the test host.</summary>
+public sealed class UnserializableEndpoint : EndpointWithoutRequest<UnserializableEndpoint.Half>
+{
+    public sealed class Half
+    {
+        public string First { get; init; } = "written before the failure";
+
+        public string Second => throw new InvalidOperationException("secret-internal-detail");
+    }
+
+    public override void Configure()
+    {
+        Get("/test/unserializable");
+        AllowAnonymous();
+    }
+
+    public override Task HandleAsync(CancellationToken ct) => Send.OkAsync(new Half(), ct);
 }
 
 /// <summary>Data-protection keys live in the database: what one instance protects, another unprotects.</summary>

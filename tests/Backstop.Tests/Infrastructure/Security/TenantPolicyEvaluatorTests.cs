@@ -90,6 +90,41 @@ public sealed class TenantPolicyEvaluatorTests
     }
 }
 
+/// <summary>A handler that refuses every requirement: one registered beside the tenant policies must still be consulted.</summary>
+internal sealed class RefuseEverything : IAuthorizationHandler
+{
+    public Task HandleAsync(AuthorizationHandlerContext context)
+    {
+        context.Fail();
+        return Task.CompletedTask;
+    }
+}
+
+public sealed class TenantPolicyEvaluatorWithOtherHandlersTests
+{
+    [Fact]
+    public async Task Another_registered_authorization_handler_sends_tenant_policies_to_aspnet_cores_evaluator()
+    {
+        var services = new ServiceCollection().AddLogging();
+        services.AddAuthorizationBuilder().AddBackstopPolicies();
+        services.AddScoped<IAuthorizationHandler, RefuseEverything>();
+        await using var provider = services.BuildServiceProvider();
+        var policy = (await provider.GetRequiredService<IAuthorizationPolicyProvider>().GetPolicyAsync(BackstopPolicies.Read)).ShouldNotBeNull();
+        var user = new ClaimsPrincipal(new ClaimsIdentity(
+            [new Claim(BackstopClaims.OrganizationId, "org-1"), new Claim(BackstopClaims.Scope, "read")], BackstopClaims.Scheme));
+        var authentication = AuthenticateResult.Success(new AuthenticationTicket(user, BackstopClaims.Scheme));
+
+        for (var i = 0; i < 2; i++)
+        {
+            await using var scope = provider.CreateAsyncScope();
+            var context = new DefaultHttpContext { RequestServices = scope.ServiceProvider, User = user };
+            var result = await provider.GetRequiredService<IPolicyEvaluator>().AuthorizeAsync(policy, authentication, context, context);
+            result.Succeeded.ShouldBeFalse();
+            result.Forbidden.ShouldBeTrue();
+        }
+    }
+}
+
 /// <summary>The service's own tenant endpoints really take the short path (FastEndpoints' policy shape is what the evaluator expects).</summary>
 public sealed class TenantEndpointPolicyTests(SqliteApp<DefaultSetup> app) : AppTest(app), IClassFixture<SqliteApp<DefaultSetup>>
 {
