@@ -18,12 +18,7 @@ internal static class JsonResponses
     {
         if (dto is null) return Task.CompletedTask;
         var body = JsonSerializer.SerializeToUtf8Bytes(dto, options.GetTypeInfo(dto.GetType()));
-        response.ContentType = contentType switch
-        {
-            "application/json" => "application/json; charset=utf-8",
-            "application/problem+json" => "application/problem+json; charset=utf-8",
-            _ => contentType + "; charset=utf-8",
-        };
+        response.ContentType = contentType + "; charset=utf-8";
         response.ContentLength = body.Length;
         return response.Body.WriteAsync(body, ct).AsTask();
     }

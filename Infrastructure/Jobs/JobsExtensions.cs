@@ -117,7 +117,7 @@ internal static class JobsExtensions
     public const string DashboardPrefix = "hangfire-dashboard";
 
     private static Task LockedOutAsync(HttpContext context, TimeSpan left) =>
-        Errors.Problem.WriteAsync(context, 429, ApiKeyAuthenticationHandler.LockedOutCode,
+        Errors.Problem.WriteAsync(context, 429, BearerKeyAuthentication.LockedOutCode,
             "Too many failed authentication attempts from this address; try again later.",
             headers: new Dictionary<string, string> { ["Retry-After"] = Math.Max(1, (long)Math.Ceiling(left.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture) });
 

@@ -183,16 +183,14 @@ internal sealed class ApiKeyAuthenticationHandler(
     BearerKeyAuthentication authentication)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
-    public const string LockedOutCode = BearerKeyAuthentication.LockedOutCode;
-
     protected override Task<AuthenticateResult> HandleAuthenticateAsync() => authentication.AuthenticateAsync(Context);
 
     protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
     {
         var result = await Context.AuthenticateAsync(Scheme.Name);
-        if (Context.Items[AuthFailure.CodeKey] is LockedOutCode && Context.Items[AuthFailure.RetryAfterKey] is long seconds)
+        if (Context.Items[AuthFailure.CodeKey] is BearerKeyAuthentication.LockedOutCode && Context.Items[AuthFailure.RetryAfterKey] is long seconds)
         {
-            await Problem.WriteAsync(Context, 429, LockedOutCode, result.Failure?.Message ?? "Locked out.",
+            await Problem.WriteAsync(Context, 429, BearerKeyAuthentication.LockedOutCode, result.Failure?.Message ?? "Locked out.",
                 headers: new Dictionary<string, string> { ["Retry-After"] = seconds.ToString(CultureInfo.InvariantCulture) });
             return;
         }

@@ -130,32 +130,31 @@ public abstract class PlatformTests(BackstopFactory app) : AppTest(app)
         problem.GetProperty("errors").GetProperty("limit")[0].GetString()!.ShouldContain("between 1 and 100");
     }
 
+    /// <summary>A 500 problem+json that names the request id in its body and header; answers the body.</summary>
+    private static async Task<string> InternalErrorAsync(HttpClient client, string path, string requestId)
+    {
+        client.DefaultRequestHeaders.Add("X-Request-Id", requestId);
+        var response = await client.GetAsync(path);
+        var problem = await response.ShouldBeProblemAsync(500, "internal_error");
+        problem.GetProperty("requestId").GetString().ShouldBe(requestId);
+        response.Headers.GetValues("X-Request-Id").Single().ShouldBe(requestId);
+        return await response.Content.ReadAsStringAsync();
+    }
+
     [Fact]
     public async Task Unhandled_exception_is_a_500_problem_with_the_request_id_and_no_internals()
     {
-        var client = App.AdminClient();
-        client.DefaultRequestHeaders.Add("X-Request-Id", "req-boom-1");
-        var response = await client.GetAsync("/test/boom");
-        var problem = await response.ShouldBeProblemAsync(500, "internal_error");
-        problem.GetProperty("requestId").GetString().ShouldBe("req-boom-1");
-        var body = await response.Content.ReadAsStringAsync();
+        var body = await InternalErrorAsync(App.AdminClient(), "/test/boom", "req-boom-1");
         body.ShouldNotContain("secret-internal-detail");
         body.ShouldNotContain("   at ");
-        response.Headers.GetValues("X-Request-Id").Single().ShouldBe("req-boom-1");
     }
 
     [Fact]
     public async Task A_response_that_cannot_be_serialised_is_a_clean_500_problem_never_half_a_document()
     {
-        var client = App.CreateClient();
-        client.DefaultRequestHeaders.Add("X-Request-Id", "req-half-1");
-        var response = await client.GetAsync("/test/unserializable");
-        var problem = await response.ShouldBeProblemAsync(500, "internal_error");
-        problem.GetProperty("requestId").GetString().ShouldBe("req-half-1");
-        var body = await response.Content.ReadAsStringAsync();
+        var body = await InternalErrorAsync(App.CreateClient(), "/test/unserializable", "req-half-1");
         body.ShouldNotContain("written before the failure");
         body.ShouldNotContain("secret-internal-detail");
-        response.Headers.GetValues("X-Request-Id").Single().ShouldBe("req-half-1");
     }
 
     [Fact]
