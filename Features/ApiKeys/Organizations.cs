@@ -275,11 +275,16 @@ internal sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, Tim
             "organization_id = @organizationId and deleted_at is null", new { organizationId }, page, r => r.Id, ct);
     }
 
-    public async Task RemoveMemberAsync(string organizationId, string memberId, CancellationToken ct)
+    /// <param name="removed">Runs in the removal's transaction after the member is gone (the <c>team_members</c> gauge recounted).</param>
+    public async Task RemoveMemberAsync(string organizationId, string memberId, CancellationToken ct, Func<DbConnection, DbTransaction, Task>? removed = null)
     {
         var now = time.GetUtcNow();
-        var removed = await db.InTransactionAsync(async (c, tx) =>
+        var found = await db.InTransactionAsync(async (c, tx) =>
         {
+            // The organization's lock, as adds take it: a recount after the removal cannot miss a concurrent add.
+            if (removed is not null)
+                await c.ExecuteAsync(new CommandDefinition($"select id from organizations where id = @organizationId{ForUpdate}",
+                    new { organizationId }, tx, cancellationToken: ct));
             var hit = await c.QuerySingleOrDefaultAsync<MemberRow>(new CommandDefinition(
                 $"""
                 update organization_members set deleted_at = @now, updated_at = @now
@@ -290,9 +295,10 @@ internal sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, Tim
             if (hit is null) return false;
             await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.MemberRemove, "member", memberId, organizationId,
                 new { deleted = "soft", hit.ExternalUserId, hit.Email, hit.Role }), ct);
+            if (removed is not null) await removed(c, tx);
             return true;
         }, ct);
-        if (!removed) throw ProblemException.NotFound("Member");
+        if (!found) throw ProblemException.NotFound("Member");
     }
 
     internal static string Normalize(string text) => text.Normalize(NormalizationForm.FormC).Trim();

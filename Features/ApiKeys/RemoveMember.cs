@@ -1,3 +1,4 @@
+using Backstop.Features.Quota;
 using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
@@ -11,7 +12,7 @@ internal sealed record RemoveMemberRequest
 }
 
 /// <summary><c>DELETE /v1/admin/organizations/{orgId}/members/{memberId}</c>.</summary>
-internal sealed class RemoveMember(OrganizationStore organizations) : Endpoint<RemoveMemberRequest>
+internal sealed class RemoveMember(OrganizationStore organizations, IOrganizationDirectory directory, IUsageMeter usage) : Endpoint<RemoveMemberRequest>
 {
     public override void Configure()
     {
@@ -23,7 +24,11 @@ internal sealed class RemoveMember(OrganizationStore organizations) : Endpoint<R
 
     public override async Task HandleAsync(RemoveMemberRequest req, CancellationToken ct)
     {
-        await organizations.RemoveMemberAsync(req.OrgId, req.MemberId, ct);
+        // The member's slot is given back in the removal's transaction: the gauge is set to the count of the member
+        // rows left (never below what exists, whatever was counted before), without the limit (a removal always succeeds).
+        var quota = await usage.PrepareAsync(req.OrgId, "team_members", requireLimit: false, ct);
+        await organizations.RemoveMemberAsync(req.OrgId, req.MemberId, ct,
+            async (c, tx) => await usage.SetGaugeAsync(c, tx, quota, await directory.CountMembersAsync(c, tx, req.OrgId, ct), enforceLimit: false, ct));
         await Send.NoContentAsync(ct);
     }
 }

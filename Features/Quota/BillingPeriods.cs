@@ -44,6 +44,51 @@ internal static class BillingPeriods
         return (s + length * n, s + length * (n + 1));
     }
 
+    /// <summary>
+    /// The period of a metric's own <paramref name="window"/> containing <paramref name="now"/>: the one function both
+    /// the usage counters and Billing's plan-violation checks use. <c>billing_period</c> is <see cref="At"/>;
+    /// <c>month</c> is the billing period when the anchor is month-like, else months counted from the anchor's start
+    /// (a yearly plan anchored on 31 January resets on 29 February in a leap year, 31 March, 30 April …: each period
+    /// start is the anchor plus k months, clamped to the month's last day as Stripe clamps, never a clamped date
+    /// carried forward), the calendar month without an anchor; <c>year</c> likewise by years (the calendar year
+    /// without an anchor); <c>day</c> the UTC day; <c>none</c> the fixed gauge period.
+    /// </summary>
+    public static (DateTimeOffset Start, DateTimeOffset End) ForWindow(string window, DateTimeOffset now, DateTimeOffset? anchorStart, DateTimeOffset? anchorEnd)
+    {
+        now = now.ToUniversalTime();
+        var anchored = anchorStart is { } s && anchorEnd is { } e && e > s;
+        var days = anchored ? (anchorEnd!.Value - anchorStart!.Value).TotalDays : 0;
+        switch (window)
+        {
+            case UsageWindows.None:
+                return (GaugeStart, GaugeStart);
+            case UsageWindows.Day:
+                var day = new DateTimeOffset(now.Year, now.Month, now.Day, 0, 0, 0, TimeSpan.Zero);
+                return (day, day.AddDays(1));
+            case UsageWindows.BillingPeriod:
+                return At(now, anchorStart, anchorEnd);
+            case UsageWindows.Year:
+                if (!anchored) return (new DateTimeOffset(now.Year, 1, 1, 0, 0, 0, TimeSpan.Zero), new DateTimeOffset(now.Year + 1, 1, 1, 0, 0, 0, TimeSpan.Zero));
+                if (days is >= 365 and <= 366) return At(now, anchorStart, anchorEnd);
+                var ys = anchorStart!.Value.ToUniversalTime();
+                return Repeat(now, k => ys.AddYears(k), now.Year - ys.Year);
+            default:
+                if (!anchored) return CalendarMonth(now);
+                if (days is >= 28 and <= 31) return At(now, anchorStart, anchorEnd);
+                var ms = anchorStart!.Value.ToUniversalTime();
+                return Repeat(now, k => ms.AddMonths(k), (now.Year - ms.Year) * 12 + now.Month - ms.Month);
+        }
+    }
+
+    /// <summary>The longest a period of <paramref name="window"/> can last, for how long its idempotency keys are kept.</summary>
+    public static TimeSpan LongestPeriod(string window) => window switch
+    {
+        UsageWindows.Day => TimeSpan.FromDays(1),
+        UsageWindows.Month => TimeSpan.FromDays(31),
+        // A billing period is at most a year (Stripe's and Paddle's longest interval).
+        _ => TimeSpan.FromDays(366),
+    };
+
     public static (DateTimeOffset Start, DateTimeOffset End) CalendarMonth(DateTimeOffset now)
     {
         var start = new DateTimeOffset(now.Year, now.Month, 1, 0, 0, 0, TimeSpan.Zero);

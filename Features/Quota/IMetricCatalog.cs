@@ -16,4 +16,14 @@ public interface IMetricCatalog
 /// <param name="DefaultLimit">The limit of organizations whose plan does not name the metric; null: they cannot use it.</param>
 /// <param name="Creation">Consuming it creates something: refused while the organization is past due.</param>
 /// <param name="BuiltIn">One of Backstop's own metrics (its kind cannot change).</param>
-public sealed record MetricDeclaration(string Name, string Kind, string Description, long? DefaultLimit, bool Creation, bool BuiltIn);
+public sealed record MetricDeclaration(string Name, string Kind, string Description, long? DefaultLimit, bool Creation, bool BuiltIn)
+{
+    /// <summary>When a counter starts again: <c>month</c>, <c>billing_period</c>, <c>day</c>, <c>year</c>; <c>none</c> for a gauge.</summary>
+    public string Window { get; init; } = "month";
+
+    /// <summary>How people call it ("chatbots"); null: the name.</summary>
+    public string? DisplayName { get; init; }
+
+    /// <summary>What one unit is ("chatbots", "bytes"); null: the display name.</summary>
+    public string? Unit { get; init; }
+}

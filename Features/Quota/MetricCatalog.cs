@@ -24,14 +24,18 @@ internal sealed record MetricRow
     public long? DefaultLimit { get; init; }
     public bool Creation { get; init; }
     public bool BuiltIn { get; init; }
+    public string UsageWindow { get; init; } = UsageWindows.Month;
+    public string? DisplayName { get; init; }
+    public string? Unit { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset UpdatedAt { get; init; }
 
     public bool IsGauge => Kind == BuiltInMetrics.Gauge;
 
-    public MetricDeclaration ToDeclaration() => new(Name, Kind, Description, DefaultLimit, Creation, BuiltIn);
+    public MetricDeclaration ToDeclaration() =>
+        new(Name, Kind, Description, DefaultLimit, Creation, BuiltIn) { Window = IsGauge ? UsageWindows.None : UsageWindow, DisplayName = DisplayName, Unit = Unit };
 
-    public const string Columns = "name, kind, description, default_limit, creation, built_in, created_at, updated_at";
+    public const string Columns = "name, kind, description, default_limit, creation, built_in, usage_window, display_name, unit, created_at, updated_at";
 
     public static Task<MetricRow?> FindAsync(DbConnection connection, DbTransaction? tx, string name, CancellationToken ct) =>
         connection.QuerySingleOrDefaultAsync<MetricRow>(new CommandDefinition(

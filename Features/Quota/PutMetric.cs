@@ -12,7 +12,15 @@ namespace Backstop.Features.Quota;
 
 internal sealed record MetricResponse(string Name, string Kind, string Description, long? DefaultLimit, bool Creation, bool BuiltIn, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
 {
-    public static MetricResponse From(MetricRow r) => new(r.Name, r.Kind, r.Description, r.DefaultLimit, r.Creation, r.BuiltIn, r.CreatedAt, r.UpdatedAt);
+    /// <summary>When a counter starts again: <c>month</c>, <c>billing_period</c>, <c>day</c>, <c>year</c>; <c>none</c> for a gauge.</summary>
+    public string Window { get; init; } = UsageWindows.Month;
+    public string? DisplayName { get; init; }
+    public string? Unit { get; init; }
+
+    public static MetricResponse From(MetricRow r) => new(r.Name, r.Kind, r.Description, r.DefaultLimit, r.Creation, r.BuiltIn, r.CreatedAt, r.UpdatedAt)
+    {
+        Window = r.IsGauge ? UsageWindows.None : r.UsageWindow, DisplayName = r.DisplayName, Unit = r.Unit,
+    };
 }
 
 internal sealed record PutMetricRequest
@@ -25,6 +33,18 @@ internal sealed record PutMetricRequest
     public long? DefaultLimit { get; init; }
     /// <summary>Consuming it creates something, refused while the organization is past due (default true).</summary>
     public bool? Creation { get; init; }
+    /// <summary>
+    /// When a counter starts again: <c>month</c> (default: from the subscription's anchor day every month, whatever the
+    /// plan's billing interval), <c>billing_period</c>, <c>day</c> (UTC) or <c>year</c>. Gauges never reset (<c>none</c>).
+    /// </summary>
+    public string? Window { get; init; }
+    /// <summary>How downgrade previews and violations name it ("chatbots"); default: the name.</summary>
+    public string? DisplayName { get; init; }
+    /// <summary>What one unit is ("chatbots", "bytes"); default: the display name.</summary>
+    public string? Unit { get; init; }
+
+    /// <summary>The stored window: a gauge's is always <c>none</c>, a counter's defaults to <c>month</c>.</summary>
+    public string StoredWindow() => Kind == BuiltInMetrics.Gauge ? UsageWindows.None : Window ?? UsageWindows.Month;
 
     public sealed class Validator : Validator<PutMetricRequest>
     {
@@ -36,6 +56,16 @@ internal sealed record PutMetricRequest
                 .Must(k => k is BuiltInMetrics.Counter or BuiltInMetrics.Gauge).When(r => !string.IsNullOrEmpty(r.Kind)).WithMessage("kind must be counter or gauge.");
             RuleFor(r => r.Description).MaximumLength(500).WithMessage("description must be at most 500 characters.");
             RuleFor(r => r.Description).NoControlCharacters("description");
+            RuleFor(r => r.Window).Must(w => w is UsageWindows.Month or UsageWindows.BillingPeriod or UsageWindows.Day or UsageWindows.Year)
+                .When(r => r.Window is not null && r.Kind != BuiltInMetrics.Gauge).WithErrorCode("invalid_window")
+                .WithMessage("window must be month, billing_period, day or year.");
+            RuleFor(r => r.Window).Must(w => w == UsageWindows.None)
+                .When(r => r.Window is not null && r.Kind == BuiltInMetrics.Gauge).WithErrorCode("invalid_window")
+                .WithMessage("A gauge never resets: its window is none.");
+            RuleFor(r => r.DisplayName).MaximumLength(100).WithMessage("displayName must be at most 100 characters.");
+            RuleFor(r => r.DisplayName).NoControlCharacters("displayName");
+            RuleFor(r => r.Unit).MaximumLength(50).WithMessage("unit must be at most 50 characters.");
+            RuleFor(r => r.Unit).NoControlCharacters("unit");
             RuleFor(r => r.DefaultLimit).GreaterThanOrEqualTo(-1).When(r => r.DefaultLimit is not null).WithMessage("defaultLimit must be -1 (unlimited) or at least 0.");
         }
     }
@@ -63,14 +93,19 @@ internal sealed class PutMetric(Db db, IOrganizationPlans plans, IAuditLog audit
         {
             var stored = await connection.QuerySingleOrDefaultAsync<MetricRow>(new CommandDefinition(
                 $"""
-                insert into usage_metrics (name, kind, description, default_limit, creation, built_in, created_at, updated_at)
-                values (@Name, @Kind, @description, @DefaultLimit, @creation, @no, @now, @now)
+                insert into usage_metrics (name, kind, description, default_limit, creation, built_in, usage_window, display_name, unit, created_at, updated_at)
+                values (@Name, @Kind, @description, @DefaultLimit, @creation, @no, @window, @displayName, @unit, @now, @now)
                 on conflict (name) do update
                     set description = excluded.description, default_limit = excluded.default_limit, creation = excluded.creation,
+                        usage_window = excluded.usage_window, display_name = excluded.display_name, unit = excluded.unit,
                         updated_at = excluded.updated_at
                     where usage_metrics.kind = excluded.kind
                 returning {MetricRow.Columns}
-                """, new { req.Name, req.Kind, description, req.DefaultLimit, creation = req.Creation ?? true, no = false, now }, tx, cancellationToken: ct));
+                """, new
+                {
+                    req.Name, req.Kind, description, req.DefaultLimit, creation = req.Creation ?? true, no = false, window = req.StoredWindow(),
+                    displayName = req.DisplayName?.Trim(), unit = req.Unit?.Trim(), now,
+                }, tx, cancellationToken: ct));
             if (stored is null)
             {
                 var existing = (await MetricRow.FindAsync(connection, tx, req.Name, ct))!;
@@ -81,13 +116,18 @@ internal sealed class PutMetric(Db db, IOrganizationPlans plans, IAuditLog audit
                         $"'{req.Name}' is a {existing.Kind}{(existing.BuiltIn ? " built into Backstop" : " that plans limit or organizations have used")}: its kind cannot change.");
                 stored = await connection.QuerySingleAsync<MetricRow>(new CommandDefinition(
                     $"""
-                    update usage_metrics set kind = @Kind, description = @description, default_limit = @DefaultLimit, creation = @creation, updated_at = @now
+                    update usage_metrics set kind = @Kind, description = @description, default_limit = @DefaultLimit, creation = @creation,
+                        usage_window = @window, display_name = @displayName, unit = @unit, updated_at = @now
                     where name = @Name
                     returning {MetricRow.Columns}
-                    """, new { req.Name, req.Kind, description, req.DefaultLimit, creation = req.Creation ?? true, now }, tx, cancellationToken: ct));
+                    """, new
+                    {
+                        req.Name, req.Kind, description, req.DefaultLimit, creation = req.Creation ?? true, window = req.StoredWindow(),
+                        displayName = req.DisplayName?.Trim(), unit = req.Unit?.Trim(), now,
+                    }, tx, cancellationToken: ct));
             }
             await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.UsageMetricPut, "usage_metric", req.Name, null,
-                new { req.Kind, description, req.DefaultLimit, creation = req.Creation ?? true }), ct);
+                new { req.Kind, description, req.DefaultLimit, creation = req.Creation ?? true, window = req.StoredWindow(), req.DisplayName, req.Unit }), ct);
             return stored;
         }, ct);
         await Send.OkAsync(MetricResponse.From(row), ct);

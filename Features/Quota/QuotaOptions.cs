@@ -21,8 +21,9 @@ internal sealed class QuotaOptions : IValidatedOptions
     public int GroupCommitMaxBatch { get; set; } = 256;
 
     /// <summary>
-    /// Days a consumption's idempotency key (and its stored answer) is kept; the daily <c>usage-key-retention</c>
-    /// deletes older ones. Longer than a billing period, so a retry within its period is always answered the same.
+    /// Days a gauge's idempotency key (and its stored answer) is kept, and the least any key is kept; a counter's is
+    /// kept for its window's longest period plus 7 days (a yearly window: 373 days). The daily
+    /// <c>usage-key-retention</c> deletes older ones.
     /// </summary>
     public int IdempotencyRetentionDays { get; set; } = 35;
 

@@ -11,7 +11,7 @@ internal static class QuotaSql
 
     private const string ScopeSelect =
         """
-        select m.name, m.kind, m.description, m.default_limit, m.creation, m.built_in,
+        select m.name, m.kind, m.description, m.default_limit, m.creation, m.built_in, m.usage_window, m.display_name, m.unit,
                o.limit_value as override_limit, a.period_start as anchor_start, a.period_end as anchor_end
         from usage_metrics m
         left join usage_limit_overrides o on o.organization_id = @organizationId and o.metric = m.name
@@ -43,11 +43,11 @@ internal static class QuotaSql
         returning used
         """;
 
-    /// <summary>Gives back, never below 0; no row (nothing was ever counted) answers nothing, read as 0.</summary>
+    /// <summary>Gives back only what is used: no row back (nothing counted, or less than the amount) is 409 <c>release_exceeds_usage</c>.</summary>
     public const string Release =
         """
-        update usage_counters set used = case when used > @amount then used - @amount else 0 end, updated_at = @now
-        where organization_id = @OrganizationId and metric = @metric and period_start = @PeriodStart
+        update usage_counters set used = used - @amount, updated_at = @now
+        where organization_id = @OrganizationId and metric = @metric and period_start = @PeriodStart and used >= @amount
         returning used
         """;
 

@@ -8,7 +8,7 @@ namespace Backstop.Features.Quota;
 internal sealed record ReleaseUsageRequest : IUsageChange
 {
     public string Metric { get; init; } = "";
-    /// <summary>How much to give back; default 1 (never below 0).</summary>
+    /// <summary>How much to give back; default 1 (at most what is used).</summary>
     public long Amount { get; init; } = 1;
     /// <summary>Sent again with a retry: the first answer is given again and nothing more is counted (at most 255 characters).</summary>
     public string? IdempotencyKey { get; init; }
@@ -22,15 +22,15 @@ internal sealed record ReleaseUsageRequest : IUsageChange
     }
 }
 
-/// <summary><c>POST /v1/usage/{metric}/release</c>: gives back usage of a gauge (a deleted chatbot), never below 0.</summary>
+/// <summary><c>POST /v1/usage/{metric}/release</c>: gives back usage of a gauge (a deleted chatbot); more than is used is 409 <c>release_exceeds_usage</c>.</summary>
 internal sealed class ReleaseUsage(UsageMeter meter) : Endpoint<ReleaseUsageRequest, UsageReading>
 {
     public override void Configure()
     {
         Post("/v1/usage/{metric}/release");
         Policies(BackstopPolicies.Write);
-        Summary(s => s.Summary = "Release usage of a gauge (never below 0).");
-        Description(d => d.Answers<UsageReading>().Problems(404, 409));
+        Summary(s => s.Summary = "Release usage of a gauge (409 release_exceeds_usage when more than is used).");
+        Description(d => d.Answers<UsageReading>().Problems(403, 404, 409));
     }
 
     public override async Task HandleAsync(ReleaseUsageRequest req, CancellationToken ct) =>

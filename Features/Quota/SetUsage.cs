@@ -41,15 +41,13 @@ internal sealed class SetUsage(Db db, UsageMeter meter, TimeProvider time) : End
         Put("/v1/usage/{metric}");
         Policies(BackstopPolicies.Write);
         Summary(s => s.Summary = "Set an application-owned gauge to its true value as of a time (an older set is ignored).");
-        Description(d => d.Answers<SetUsageResponse>().Problems(404, 409));
+        Description(d => d.Answers<SetUsageResponse>().Problems(403, 404, 409));
     }
 
     public override async Task HandleAsync(SetUsageRequest req, CancellationToken ct)
     {
-        var scope = await meter.ResolveAsync(User.OrganizationId(), req.Metric, lenient: false, ct);
+        var scope = await meter.ResolveAsync(User.OrganizationId(), req.Metric, lenient: false, ct, apiWrite: true);
         if (!scope.IsGauge) throw new ProblemException(409, "metric_not_a_gauge", $"'{req.Metric}' is a counter: only gauges can be released or set.");
-        if (scope.Metric.BuiltIn)
-            throw new ProblemException(409, "metric_not_application_owned", $"'{req.Metric}' is counted by Backstop from its own rows and cannot be set.");
         var now = time.GetUtcNow();
         var applied = await db.InTransactionAsync(async (connection, tx) => await connection.ExecuteAsync(new CommandDefinition(
             """

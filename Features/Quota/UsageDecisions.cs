@@ -56,6 +56,7 @@ internal static class UsageDecisions
                 .ThenBy(o => o.Key.Item3, StringComparer.Ordinal).Select(o => changes[o.Value])], now, ct);
 
         var answers = new List<(UsageChange Change, int Status, string Response)>();
+        var refused = new List<UsageChange>();
         for (var i = 0; i < changes.Count; i++)
         {
             var change = changes[i];
@@ -68,21 +69,39 @@ internal static class UsageDecisions
                     continue;
                 }
             }
-            var outcome = await DecideAsync(connection, tx, change, now, ct);
-            results[i] = new UsageDecision(outcome, null);
-            if (change.Key is not null) answers.Add((change, outcome.Status, JsonSerializer.Serialize(outcome.Reading, Json)));
+            results[i] = await DecideAsync(connection, tx, change, now, ct);
+            if (change.Key is null) continue;
+            // Only what was counted is final. A refusal keeps no key: the same request retried after the reset or an
+            // upgrade is decided again (and may be admitted) instead of being refused for ever.
+            if (results[i].Outcome is { Status: 200 } outcome) answers.Add((change, outcome.Status, JsonSerializer.Serialize(outcome.Reading, Json)));
+            else refused.Add(change);
         }
 
         await AnswerAsync(connection, tx, answers, ct);
+        foreach (var change in refused)
+            await connection.ExecuteAsync(new CommandDefinition(
+                "delete from usage_idempotency where organization_id = @OrganizationId and metric = @metric and idempotency_key = @key",
+                new { change.Scope.OrganizationId, metric = change.Scope.Metric.Name, key = change.Key }, tx, cancellationToken: ct));
 
-        foreach (var i in twins) results[i] = await ReplayAsync(connection, tx, changes[i], ct);
+        // A second request with a key already in the batch is a retry of the first: the same answer, or 409 when it asks for something else.
+        foreach (var i in twins)
+        {
+            var owner = owners[KeyOf(changes[i], changes[i].Key!)];
+            results[i] = changes[owner].Operation != changes[i].Operation || changes[owner].Amount != changes[i].Amount
+                ? new UsageDecision(null, KeyReused(changes[i], changes[owner].Operation, changes[owner].Amount))
+                : results[owner] is { Outcome: { } first } ? new UsageDecision(first with { Replayed = true }, null) : results[owner];
+        }
         return results;
     }
+
+    private static ProblemException KeyReused(UsageChange change, string operation, long amount) =>
+        new(409, "idempotency_key_reused",
+            $"This idempotencyKey was first used to {operation} {amount} of {change.Scope.Metric.Name}; a key answers one request only.");
 
     private static (string, string, string) KeyOf(UsageChange change, string key) => (change.Scope.OrganizationId, change.Scope.Metric.Name, key);
 
     /// <summary>The decision, one statement: no row back from a consumption is a refusal, and nothing was written.</summary>
-    private static async Task<MeterOutcome> DecideAsync(DbConnection connection, DbTransaction tx, UsageChange change, DateTimeOffset now, CancellationToken ct)
+    private static async Task<UsageDecision> DecideAsync(DbConnection connection, DbTransaction tx, UsageChange change, DateTimeOffset now, CancellationToken ct)
     {
         var scope = change.Scope;
         var sql = change.Operation switch
@@ -95,10 +114,20 @@ internal static class UsageDecisions
         {
             scope.OrganizationId, metric = scope.Metric.Name, scope.PeriodStart, scope.PeriodEnd, amount = change.Amount, limit = scope.Limit, now,
         }, tx, cancellationToken: ct));
-        if (used is { } u) return new MeterOutcome(200, scope.Reading(u), false);
-        if (change.Operation != MeterOperations.Consume) return new MeterOutcome(200, scope.Reading(0), false);
+        if (used is { } u) return new UsageDecision(new MeterOutcome(200, scope.Reading(u), false), null);
+        if (change.Operation == MeterOperations.Release)
+        {
+            // Releasing more than is used is a client's bookkeeping error (a double delete): refused, not clamped, so
+            // it shows instead of silently hiding a count that was never made.
+            var current = await UsageMeter.UsedAsync(connection, tx, scope, ct);
+            return new UsageDecision(null, new ProblemException(409, "release_exceeds_usage",
+                $"Releasing {change.Amount} of {scope.Metric.Name} would go below 0: {current} is used.")
+            {
+                Extensions = new Dictionary<string, object?> { ["metric"] = scope.Metric.Name, ["used"] = current, ["amount"] = change.Amount },
+            });
+        }
         Denials.WithLabels(scope.Metric.Name).Inc();
-        return new MeterOutcome(403, scope.Reading(await UsageMeter.UsedAsync(connection, tx, scope, ct)), false);
+        return new UsageDecision(new MeterOutcome(403, scope.Reading(await UsageMeter.UsedAsync(connection, tx, scope, ct)), false), null);
     }
 
     /// <summary>
@@ -183,8 +212,7 @@ internal static class UsageDecisions
             where organization_id = @OrganizationId and metric = @metric and idempotency_key = @key
             """, new { scope.OrganizationId, metric = scope.Metric.Name, key = change.Key }, tx, cancellationToken: ct));
         if (stored.Operation != change.Operation || stored.Amount != change.Amount)
-            return new UsageDecision(null, new ProblemException(409, "idempotency_key_reused",
-                $"This idempotencyKey was first used to {stored.Operation} {stored.Amount} of {scope.Metric.Name}; a key answers one request only."));
+            return new UsageDecision(null, KeyReused(change, stored.Operation, stored.Amount));
         return new UsageDecision(new MeterOutcome((int)stored.Status, JsonSerializer.Deserialize<UsageReading>(stored.Response, Json)!, true), null);
     }
 

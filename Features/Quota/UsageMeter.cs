@@ -2,6 +2,7 @@ using System.Data.Common;
 using Backstop.Features.Billing;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
+using System.Text.Json;
 using Dapper;
 
 namespace Backstop.Features.Quota;
@@ -89,11 +90,15 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
             .Select(r => Scope(r.Metric, organizationId, r.OverrideLimit, r.AnchorStart, r.AnchorEnd, plan, lenient: false))
             .ToList();
         if (scopes.Count == 0) return [];
-        // Every counter of one organization shares its period; gauges share theirs.
-        var current = scopes.FirstOrDefault(s => !s.IsGauge)?.PeriodStart ?? BillingPeriods.GaugeStart;
+        // Each metric has its own window, so its own period: the gauges' rows and the counters' from the earliest
+        // current period start (at most a year back, a yearly window).
+        var earliest = scopes.Where(s => !s.IsGauge).Select(s => s.PeriodStart).DefaultIfEmpty(BillingPeriods.GaugeStart).Min();
         var used = (await connection.QueryAsync<CounterRow>(new CommandDefinition(
-            "select metric, period_start, used from usage_counters where organization_id = @organizationId and period_start in (@gauge, @current)",
-            new { organizationId, gauge = BillingPeriods.GaugeStart, current }, cancellationToken: ct))).ToList();
+            """
+            select metric, period_start, used from usage_counters
+            where organization_id = @organizationId and (period_start = @gauge or period_start >= @earliest)
+            """,
+            new { organizationId, gauge = BillingPeriods.GaugeStart, earliest }, cancellationToken: ct))).ToList();
         return scopes.Select(s => s.Reading(used.FirstOrDefault(u => u.Metric == s.Metric.Name && u.PeriodStart == s.PeriodStart)?.Used ?? 0)).ToList();
     }
 
@@ -105,17 +110,54 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
     /// </summary>
     public async Task<UsageReading> ApplyOwnAsync(string organizationId, string metric, string operation, long amount, string? idempotencyKey, CancellationToken ct)
     {
-        var scope = await ResolveAsync(organizationId, metric, lenient: false, ct);
+        // The caller's keys live in their own space, so no tenant key can answer (or undo) one of Backstop's own
+        // (meeting:{id}, audio:{id}).
+        var key = idempotencyKey is null ? null : ApiKeyPrefix + idempotencyKey;
+        // A replay is answered before anything else is checked: a retry of a consumption that was counted gets its
+        // answer even after the organization went past due or the metric's limit changed.
+        if (key is not null && await StoredAnswerAsync(organizationId, metric, key, ct) is { } stored)
+            return stored.Operation == operation && stored.Amount == amount
+                ? JsonSerializer.Deserialize<UsageReading>(stored.Response, Json)!
+                : throw new ProblemException(409, "idempotency_key_reused",
+                    $"This idempotencyKey was first used to {stored.Operation} {stored.Amount} of {metric}; a key answers one request only.");
+        var scope = await ResolveAsync(organizationId, metric, lenient: false, ct, apiWrite: true);
         if (operation == MeterOperations.Release && !scope.IsGauge) throw NotAGauge(metric);
         if (operation == MeterOperations.Consume)
             await gate.EnsureAllowedAsync(organizationId, scope.Metric.Creation ? GatedAction.Create : GatedAction.Use, metric, ct);
-        var outcome = await groupCommit.SubmitAsync(new UsageChange(scope, operation, amount, idempotencyKey));
+        var outcome = await groupCommit.SubmitAsync(new UsageChange(scope, operation, amount, key));
         return outcome.Status == 200 ? outcome.Reading : throw Refused(outcome.Reading);
+    }
+
+    /// <summary>Prefix of the keys callers of the API send; Backstop's own slices use theirs (<c>meeting:</c>, <c>audio:</c>) unprefixed.</summary>
+    public const string ApiKeyPrefix = "api:";
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    /// <summary>The stored answer of a counted request under this key (refusals are never stored), or null.</summary>
+    private async Task<StoredAnswer?> StoredAnswerAsync(string organizationId, string metric, string key, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        return await connection.QuerySingleOrDefaultAsync<StoredAnswer>(new CommandDefinition(
+            """
+            select operation, amount, response from usage_idempotency
+            where organization_id = @organizationId and metric = @metric and idempotency_key = @key and status = 200
+            """, new { organizationId, metric, key }, cancellationToken: ct));
+    }
+
+    public static ProblemException ManagedByBackstop(string metric) =>
+        new(403, "metric_managed_by_backstop", $"'{metric}' is counted by Backstop from its own records; it cannot be consumed, released or set through the API.");
+
+    private sealed record StoredAnswer
+    {
+        public string Operation { get; init; } = "";
+        public long Amount { get; init; }
+        public string Response { get; init; } = "";
     }
 
     /// <summary>The limit and the period of <paramref name="metric"/> for the organization now.</summary>
     /// <param name="lenient">A metric the organization has no limit for is read as unlimited instead of 404 (for usage that is only recorded).</param>
-    public async Task<UsageScope> ResolveAsync(string organizationId, string metric, bool lenient, CancellationToken ct)
+    /// <param name="apiWrite">A write through the usage API: a built-in metric (Backstop counts it) is 403 <c>metric_managed_by_backstop</c>.</param>
+    public async Task<UsageScope> ResolveAsync(string organizationId, string metric, bool lenient, CancellationToken ct, bool apiWrite = false)
     {
         // Billing's read first, on its own connection: holding ours meanwhile would take two pooled connections per request.
         var plan = await plans.GetAsync(organizationId, ct);
@@ -124,6 +166,7 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
             row = await connection.QuerySingleOrDefaultAsync<ScopeRow>(new CommandDefinition(QuotaSql.Scope,
                 new { organizationId, metric }, cancellationToken: ct));
         if (row is null) throw UnknownMetric(metric, declared: false);
+        if (apiWrite && row.BuiltIn) throw ManagedByBackstop(metric);
         return Scope(row.Metric, organizationId, row.OverrideLimit, row.AnchorStart, row.AnchorEnd, plan, lenient);
     }
 
@@ -133,18 +176,21 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
         long? limit = overrideLimit ?? (plan.Limits.TryGetValue(metric.Name, out var planned) ? planned : metric.DefaultLimit);
         if (limit is null && !lenient) throw UnknownMetric(metric.Name, declared: true);
         if (metric.IsGauge) return new UsageScope(organizationId, metric.ToDeclaration(), limit ?? -1, BillingPeriods.GaugeStart, BillingPeriods.GaugeStart);
-        var (start, end) = PeriodOf(plan, anchorStart, anchorEnd);
+        var (start, end) = PeriodOf(metric.UsageWindow, plan, anchorStart, anchorEnd);
         return new UsageScope(organizationId, metric.ToDeclaration(), limit ?? -1, start, end);
     }
 
-    /// <summary>The newer of the two anchors (Billing's subscription period, the renewal events this slice saw), rolled forward to now.</summary>
-    public (DateTimeOffset Start, DateTimeOffset End) PeriodOf(OrganizationPlan plan, DateTimeOffset? anchorStart, DateTimeOffset? anchorEnd)
+    /// <summary>The period of <paramref name="window"/> now, from the newer of the two anchors (Billing's subscription period, the renewal events this slice saw).</summary>
+    public (DateTimeOffset Start, DateTimeOffset End) PeriodOf(string window, OrganizationPlan plan, DateTimeOffset? anchorStart, DateTimeOffset? anchorEnd)
     {
-        var (s, e) = plan.PeriodStart is { } ps && plan.PeriodEnd is { } pe && (anchorStart is null || ps > anchorStart)
+        var (s, e) = NewerAnchor(plan, anchorStart, anchorEnd);
+        return BillingPeriods.ForWindow(window, time.GetUtcNow(), s, e);
+    }
+
+    public static (DateTimeOffset? Start, DateTimeOffset? End) NewerAnchor(OrganizationPlan plan, DateTimeOffset? anchorStart, DateTimeOffset? anchorEnd) =>
+        plan.PeriodStart is { } ps && plan.PeriodEnd is { } pe && (anchorStart is null || ps > anchorStart)
             ? (ps, pe)
             : (anchorStart, anchorEnd);
-        return BillingPeriods.At(time.GetUtcNow(), s, e);
-    }
 
     public static Task<long> UsedAsync(DbConnection connection, DbTransaction? tx, UsageScope scope, CancellationToken ct) =>
         connection.ExecuteScalarAsync<long>(new CommandDefinition(
@@ -197,10 +243,17 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
         public long? DefaultLimit { get; init; }
         public bool Creation { get; init; }
         public bool BuiltIn { get; init; }
+        public string UsageWindow { get; init; } = UsageWindows.Month;
+        public string? DisplayName { get; init; }
+        public string? Unit { get; init; }
         public long? OverrideLimit { get; init; }
         public DateTimeOffset? AnchorStart { get; init; }
         public DateTimeOffset? AnchorEnd { get; init; }
 
-        public MetricRow Metric => new() { Name = Name, Kind = Kind, Description = Description, DefaultLimit = DefaultLimit, Creation = Creation, BuiltIn = BuiltIn };
+        public MetricRow Metric => new()
+        {
+            Name = Name, Kind = Kind, Description = Description, DefaultLimit = DefaultLimit, Creation = Creation, BuiltIn = BuiltIn,
+            UsageWindow = UsageWindow, DisplayName = DisplayName, Unit = Unit,
+        };
     }
 }
