@@ -15,6 +15,7 @@ internal static class QuotaModule
         services.AddSingleton<UsageMeter>();
         services.AddSingleton<IUsageMeter>(sp => sp.GetRequiredService<UsageMeter>());
         services.AddSingleton<IMetricCatalog, MetricCatalog>();
+        services.AddSingleton<IUsagePeriods, UsagePeriods>();
         services.AddScoped<IWebhookHandler, StripeRenewalHandler>();
         services.AddScoped<IWebhookHandler, PaddleRenewalHandler>();
         services.AddRecurringJob<UsageReconciliationJob>();

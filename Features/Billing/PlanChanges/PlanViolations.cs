@@ -2,6 +2,7 @@ using System.Data.Common;
 using System.Globalization;
 using Backstop.Features.ApiKeys;
 using Backstop.Features.Bots;
+using Backstop.Features.Quota;
 using Backstop.Infrastructure.Data;
 using Dapper;
 using Microsoft.Extensions.Options;
@@ -9,7 +10,11 @@ using Microsoft.Extensions.Options;
 namespace Backstop.Features.Billing.PlanChanges;
 
 /// <summary>The usage plan violations are computed from, read through the other slices' public faces.</summary>
-internal sealed record PlanUsage(long MeetingsThisPeriod, long TeamMembers, long StoredBytes);
+internal sealed record PlanUsage(long MeetingsThisPeriod, long TeamMembers, long StoredBytes)
+{
+    /// <summary>Every declared metric's stored usage in its own window's current period (Quota's <c>IUsagePeriods</c>).</summary>
+    public IReadOnlyList<MetricUsage> Metrics { get; init; } = [];
+}
 
 /// <param name="Type"><c>meetings</c>, <c>team_members</c> or <c>storage</c> (as the API shows it).</param>
 /// <param name="Metric">The plan limit's metric: <c>meetings_per_month</c>, <c>team_members</c>, <c>storage_bytes</c>.</param>
@@ -49,7 +54,7 @@ internal sealed record StoredViolation
 /// creation stays refused (read-only) until a period in which it is under the limit begins. Members and stored bytes
 /// are counted as they are now. A metric the plan does not name, or names with -1, has no limit.
 /// </remarks>
-internal sealed class PlanViolations(IMeetingUsage meetings, IOrganizationDirectory directory, TimeProvider time, IOptions<BillingOptions> options)
+internal sealed class PlanViolations(IMeetingUsage meetings, IOrganizationDirectory directory, IUsagePeriods periods, TimeProvider time, IOptions<BillingOptions> options)
 {
     public const string ReadOnly = "read_only";
     public const string NotifyAdmin = "notify_admin";
@@ -77,10 +82,21 @@ internal sealed class PlanViolations(IMeetingUsage meetings, IOrganizationDirect
         return (from, from.AddMonths(1));
     }
 
-    public async Task<PlanUsage> UsageAsync(DbConnection connection, DbTransaction? tx, string organizationId, DateTimeOffset periodStart, DateTimeOffset periodEnd, CancellationToken ct) =>
-        new(await meetings.CountMeetingsCreatedAsync(connection, tx, organizationId, periodStart, periodEnd, ct),
+    /// <summary>
+    /// The organization's usage now. <paramref name="anchorStart"/>/<paramref name="anchorEnd"/> is the billing anchor
+    /// (the subscription's current period, else the calendar month): each metric is counted in the period of its own
+    /// window computed from it by Quota's one period function, the same the counters use (meetings_per_month on an
+    /// annual plan: this month from the anchor's day, not the whole year).
+    /// </summary>
+    public async Task<PlanUsage> UsageAsync(DbConnection connection, DbTransaction? tx, string organizationId, DateTimeOffset anchorStart, DateTimeOffset anchorEnd, CancellationToken ct)
+    {
+        var metrics = await periods.UsageAsync(connection, tx, organizationId, anchorStart, anchorEnd, ct);
+        var meetingsPeriod = metrics.FirstOrDefault(m => m.Metric.Name == MeetingsMetric)?.Period ?? periods.PeriodOf("month", time.GetUtcNow(), anchorStart, anchorEnd);
+        return new PlanUsage(
+            await meetings.CountMeetingsCreatedAsync(connection, tx, organizationId, meetingsPeriod.Start, meetingsPeriod.End, ct),
             await directory.CountMembersAsync(connection, tx, organizationId, ct),
-            await meetings.StoredBytesAsync(connection, tx, organizationId, ct));
+            await meetings.StoredBytesAsync(connection, tx, organizationId, ct)) { Metrics = metrics };
+    }
 
     /// <summary>Every limit of <paramref name="limits"/> that <paramref name="usage"/> exceeds.</summary>
     public static List<ViolationFinding> Against(PlanUsage usage, IReadOnlyDictionary<string, long> limits, string planName)
@@ -98,8 +114,31 @@ internal sealed class PlanViolations(IMeetingUsage meetings, IOrganizationDirect
             findings.Add(new ViolationFinding("storage", StorageMetric, usage.StoredBytes, storageLimit, GracePeriod,
                 $"Your organization stores {Bytes(usage.StoredBytes)} of recordings but the {planName} plan allows {Bytes(storageLimit)}",
                 $"Delete {Bytes(usage.StoredBytes - storageLimit)} of recordings before downgrading"));
+        // Every other metric the plan limits (the application's own, and built-ins other slices count), from its stored
+        // usage, named by its declared display name and unit.
+        foreach (var (metric, limit) in limits.OrderBy(l => l.Key, StringComparer.Ordinal))
+        {
+            if (metric is MeetingsMetric or MembersMetric or StorageMetric || limit < 0) continue;
+            if (usage.Metrics.FirstOrDefault(m => m.Metric.Name == metric) is not { } used || used.Used <= limit) continue;
+            var unit = used.Metric.Unit ?? used.Metric.DisplayName ?? metric;
+            findings.Add(used.Metric.Kind == "gauge"
+                ? new ViolationFinding(metric, metric, used.Used, limit, NotifyAdmin,
+                    $"Your organization has {used.Used} {unit} but the {planName} plan allows {limit}",
+                    $"Please delete {used.Used - limit} {unit} before downgrading")
+                : new ViolationFinding(metric, metric, used.Used, limit, ReadOnly,
+                    $"Your organization used {used.Used} {unit} this {WindowWord(used.Metric.Window)} but the {planName} plan allows {limit}",
+                    $"Wait for the next {WindowWord(used.Metric.Window)}: {used.Used - limit} {unit} over the {planName} plan's {limit} were already used"));
+        }
         return findings;
     }
+
+    private static string WindowWord(string window) => window switch
+    {
+        "day" => "day",
+        "year" => "year",
+        "billing_period" => "billing period",
+        _ => "month",
+    };
 
     private static long? Over(IReadOnlyDictionary<string, long> limits, string metric, long current) =>
         limits.TryGetValue(metric, out var limit) && limit >= 0 && current > limit ? limit : null;
