@@ -69,7 +69,7 @@ public abstract class ConsumeTests(BackstopFactory app) : AppTest(app)
         bodies.Distinct().Count().ShouldBe(1, string.Join("\n", bodies.Distinct()));
         JsonDocument.Parse(bodies[0]).RootElement.GetProperty("used").GetInt64().ShouldBe(10);
         (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(10);
-        (await App.ScalarAsync("select count(*) from usage_idempotency where organization_id = @org and idempotency_key = 'retry-me'",
+        (await App.ScalarAsync("select count(*) from usage_idempotency where organization_id = @org and idempotency_key = 'api:retry-me'",
             new { org = tenant.OrganizationId })).ShouldBe(1);
 
         // Later retries too, and the same key with another amount is refused rather than answered wrongly.
@@ -79,7 +79,7 @@ public abstract class ConsumeTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
-    public async Task A_refused_consumption_is_answered_the_same_when_retried_with_its_key()
+    public async Task A_refused_consumption_retried_with_its_key_is_decided_again_and_refused_while_it_still_does_not_fit()
     {
         var metric = await App.DeclareMetricAsync("counter", defaultLimit: 2);
         var (tenant, client) = await App.TenantAsync();
@@ -91,7 +91,7 @@ public abstract class ConsumeTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
-    public async Task Release_never_goes_below_zero_and_counters_cannot_be_released()
+    public async Task Concurrent_releases_never_go_below_zero_and_counters_cannot_be_released()
     {
         var gauge = await App.DeclareMetricAsync("gauge", defaultLimit: 10);
         var (tenant, client) = await App.TenantAsync();
@@ -99,9 +99,12 @@ public abstract class ConsumeTests(BackstopFactory app) : AppTest(app)
 
         var responses = await QuotaKit.ConcurrentlyAsync(20, i => App.Client(tenant).ReleaseAsync(gauge, 1, key: $"r{i}"));
 
-        responses.ShouldAllBe(r => r.StatusCode == HttpStatusCode.OK);
+        responses.Count(r => r.StatusCode == HttpStatusCode.OK).ShouldBe(2);
+        responses.Count(r => r.StatusCode == HttpStatusCode.Conflict).ShouldBe(18);
         (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric = gauge })).ShouldBe(0);
-        var after = await (await client.ReleaseAsync(gauge, 5)).JsonAsync();
+        await (await client.ReleaseAsync(gauge, 5)).ShouldBeProblemAsync(409, "release_exceeds_usage");
+        (await client.ConsumeAsync(gauge, 1)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var after = await (await client.ReleaseAsync(gauge, 1)).JsonAsync();
         after.GetProperty("used").GetInt64().ShouldBe(0);
         after.GetProperty("remaining").GetInt64().ShouldBe(10);
         after.GetProperty("periodStart").ValueKind.ShouldBe(JsonValueKind.Null);
@@ -139,15 +142,16 @@ public abstract class ConsumeTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task A_subscription_period_rolls_over_by_its_anchor_without_any_event()
     {
-        var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { ["meetings_per_month"] = 2 });
-        var first = await (await client.ConsumeAsync("meetings_per_month", 2)).JsonAsync();
+        var metric = await App.DeclareMetricAsync("counter", defaultLimit: null);
+        var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { [metric] = 2 });
+        var first = await (await client.ConsumeAsync(metric, 2)).JsonAsync();
         var start = first.GetProperty("periodStart").GetDateTimeOffset();
         start.ShouldBe(App.Time.GetUtcNow().AddDays(-1));
         var end = first.GetProperty("periodEnd").GetDateTimeOffset();
 
         // The subscription row still says the old period (the renewal webhook was missed).
         App.Time.SetUtcNow(end.AddHours(2));
-        var nextResponse = await client.ConsumeAsync("meetings_per_month");
+        var nextResponse = await client.ConsumeAsync(metric);
         nextResponse.StatusCode.ShouldBe(HttpStatusCode.OK, await nextResponse.Content.ReadAsStringAsync());
         var next = await nextResponse.JsonAsync();
         next.GetProperty("periodStart").GetDateTimeOffset().ShouldBe(end);
@@ -168,28 +172,30 @@ public abstract class ConsumeTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task An_override_wins_over_the_plan_and_minus_one_is_unlimited()
     {
-        var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { ["meetings_per_month"] = 1 });
-        var set = await App.AdminClient().PutAsJsonAsync($"/v1/admin/organizations/{tenant.OrganizationId}/usage/meetings_per_month/limit",
+        var metric = await App.DeclareMetricAsync("counter", defaultLimit: null);
+        var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { [metric] = 1 });
+        var set = await App.AdminClient().PutAsJsonAsync($"/v1/admin/organizations/{tenant.OrganizationId}/usage/{metric}/limit",
             new { limit = -1, reason = "enterprise trial" }, Http.Json);
         set.StatusCode.ShouldBe(HttpStatusCode.OK);
-        var reading = await (await client.ConsumeAsync("meetings_per_month", 1000)).JsonAsync();
+        var reading = await (await client.ConsumeAsync(metric, 1000)).JsonAsync();
         reading.GetProperty("limit").GetInt64().ShouldBe(-1);
         reading.GetProperty("remaining").ValueKind.ShouldBe(JsonValueKind.Null);
 
         var list = await (await client.GetAsync("/v1/usage")).JsonAsync();
-        list.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("metric").GetString()).ShouldContain("meetings_per_month");
+        list.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("metric").GetString()).ShouldContain(metric);
     }
 
     [Fact]
     public async Task Past_due_refuses_creation_metrics_and_still_allows_reads_and_other_uses()
     {
-        var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { ["meetings_per_month"] = 10 }, status: "past_due");
+        var create = await App.DeclareMetricAsync("counter", defaultLimit: null, creation: true);
+        var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { [create] = 10 }, status: "past_due");
         var use = await App.DeclareMetricAsync("counter", defaultLimit: 10, creation: false);
 
-        await (await client.ConsumeAsync("meetings_per_month")).ShouldBeProblemAsync(402, "payment_past_due");
-        (await client.UsageAsync("meetings_per_month")).GetProperty("used").GetInt64().ShouldBe(0);
+        await (await client.ConsumeAsync(create)).ShouldBeProblemAsync(402, "payment_past_due");
+        (await client.UsageAsync(create)).GetProperty("used").GetInt64().ShouldBe(0);
         (await client.ConsumeAsync(use)).StatusCode.ShouldBe(HttpStatusCode.OK);
-        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric = "meetings_per_month" })).ShouldBe(0);
+        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric = create })).ShouldBe(0);
     }
 
     [Fact]
@@ -213,8 +219,8 @@ public abstract class ConsumeTests(BackstopFactory app) : AppTest(app)
 
         run.Outcome.ShouldBe(JobRunner.Succeeded);
         const string Keys = "select count(*) from usage_idempotency where organization_id = @org and idempotency_key = @key";
-        (await App.ScalarAsync(Keys, new { org = tenant.OrganizationId, key = "kept-old" })).ShouldBe(0);
-        (await App.ScalarAsync(Keys, new { org = tenant.OrganizationId, key = "kept-new" })).ShouldBe(1);
+        (await App.ScalarAsync(Keys, new { org = tenant.OrganizationId, key = "api:kept-old" })).ShouldBe(0);
+        (await App.ScalarAsync(Keys, new { org = tenant.OrganizationId, key = "api:kept-new" })).ShouldBe(1);
         (await (await client.ConsumeAsync(metric, 3, key: "kept-new")).Content.ReadAsStringAsync()).ShouldBe(recent);
         // What was counted stays counted: only the key went.
         (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(5);

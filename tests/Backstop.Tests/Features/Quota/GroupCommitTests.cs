@@ -93,7 +93,7 @@ public abstract class GroupCommitTests(BackstopFactory app) : AppTest(app)
         admitted.ShouldBe(20);
         responses.ShouldAllBe(r => r.StatusCode == HttpStatusCode.OK || r.StatusCode == HttpStatusCode.Forbidden);
         (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(100);
-        (await App.ScalarAsync("select count(*) from usage_idempotency where organization_id = @org and metric = @metric and idempotency_key = 'both'",
+        (await App.ScalarAsync("select count(*) from usage_idempotency where organization_id = @org and metric = @metric and idempotency_key = 'api:both'",
             new { org = tenant.OrganizationId, metric })).ShouldBe(1);
     }
 
@@ -103,14 +103,14 @@ public abstract class GroupCommitTests(BackstopFactory app) : AppTest(app)
         await using var connection = await App.OpenAsync();
         if (App.Service<Db>().Dialect == Dialect.Sqlite)
             await connection.ExecuteAsync(
-                $"create trigger test_refuse_key before insert on usage_idempotency when new.idempotency_key = '{key}' begin select raise(abort, 'refused by the test'); end");
+                $"create trigger test_refuse_key before insert on usage_idempotency when new.idempotency_key = 'api:{key}' begin select raise(abort, 'refused by the test'); end");
         else
         {
             await connection.ExecuteAsync(
                 $$"""
                 create or replace function test_refuse_key() returns trigger language plpgsql as $f$
                 begin
-                    if new.idempotency_key = '{{key}}' then raise exception 'refused by the test'; end if;
+                    if new.idempotency_key = 'api:{{key}}' then raise exception 'refused by the test'; end if;
                     return new;
                 end $f$
                 """);

@@ -70,7 +70,7 @@ public abstract class ReconciliationTests(BackstopFactory app) : AppTest(app)
         var later = await (await client.PutAsJsonAsync($"/v1/usage/{gauge}", new { value = 4, asOf = now.AddMinutes(1) }, Http.Json)).JsonAsync();
         later.GetProperty("usage").GetProperty("used").GetInt64().ShouldBe(4);
 
-        await (await client.PutAsJsonAsync("/v1/usage/team_members", new { value = 1, asOf = now }, Http.Json)).ShouldBeProblemAsync(409, "metric_not_application_owned");
+        await (await client.PutAsJsonAsync("/v1/usage/team_members", new { value = 1, asOf = now }, Http.Json)).ShouldBeProblemAsync(403, "metric_managed_by_backstop");
     }
 
     [Fact]
@@ -96,15 +96,16 @@ public abstract class ReconciliationTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task An_operator_reset_is_audited_with_its_reason()
     {
-        var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { ["meetings_per_month"] = 3 });
-        (await client.ConsumeAsync("meetings_per_month", 3)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var metric = await App.DeclareMetricAsync("counter", defaultLimit: null);
+        var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { [metric] = 3 });
+        (await client.ConsumeAsync(metric, 3)).StatusCode.ShouldBe(HttpStatusCode.OK);
         var admin = App.AdminClient();
-        await (await admin.PostJsonAsync($"/v1/admin/organizations/{tenant.OrganizationId}/usage/meetings_per_month/reset", new { })).ShouldBeProblemAsync(400, "validation_failed");
+        await (await admin.PostJsonAsync($"/v1/admin/organizations/{tenant.OrganizationId}/usage/{metric}/reset", new { })).ShouldBeProblemAsync(400, "validation_failed");
 
-        var reset = await admin.PostJsonAsync($"/v1/admin/organizations/{tenant.OrganizationId}/usage/meetings_per_month/reset", new { reason = "support ticket 42" });
+        var reset = await admin.PostJsonAsync($"/v1/admin/organizations/{tenant.OrganizationId}/usage/{metric}/reset", new { reason = "support ticket 42" });
 
         reset.StatusCode.ShouldBe(HttpStatusCode.OK);
-        (await client.UsageAsync("meetings_per_month")).GetProperty("used").GetInt64().ShouldBe(0);
+        (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(0);
         (await App.ScalarAsync("select count(*) from audit_log where action = 'usage.reset' and organization_id = @org and changes like '%support ticket 42%'",
             new { org = tenant.OrganizationId })).ShouldBe(1);
     }

@@ -1,0 +1,252 @@
+using System.Net;
+using System.Net.Http.Json;
+using Backstop.Features.Quota;
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Jobs;
+using Backstop.Tests.Support;
+using Dapper;
+using Shouldly;
+
+namespace Backstop.Tests.Features.Quota;
+
+/// <summary>
+/// Allowances on their own clock (a metric's window, not the plan's interval), replays answered before anything is
+/// checked, refusals decided again, metrics Backstop counts closed to the API, releases that cannot invent usage.
+/// </summary>
+public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
+{
+    private const string Counters = "select coalesce(sum(used), 0) from usage_counters where organization_id = @org and metric = @metric";
+
+    private static DateTimeOffset Utc(int y, int m, int d, int h = 0, int min = 0) => new(y, m, d, h, min, 0, TimeSpan.Zero);
+
+    private async Task<string> DeclareAsync(string kind, long? defaultLimit, string? window = null, string? displayName = null, string? unit = null,
+        bool creation = true)
+    {
+        var name = "m_" + Guid.NewGuid().ToString("N")[..12];
+        var response = await App.AdminClient().PutAsJsonAsync($"/v1/admin/metrics/{name}",
+            new { kind, description = "test", defaultLimit, creation, window, displayName, unit }, Http.Json);
+        response.StatusCode.ShouldBe(HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+        return name;
+    }
+
+    private async Task SetPeriodAsync(string organizationId, DateTimeOffset start, DateTimeOffset end)
+    {
+        await using var connection = await App.OpenAsync();
+        await connection.ExecuteAsync("update subscriptions set current_period_start = @start, current_period_end = @end where organization_id = @organizationId",
+            new { organizationId, start, end });
+    }
+
+    [Fact]
+    public async Task An_annual_plans_monthly_limit_resets_on_the_anchors_day_each_month_clamped_through_a_leap_year()
+    {
+        var metric = await DeclareAsync("counter", defaultLimit: null);
+        App.Time.SetUtcNow(Utc(2032, 1, 31, 9));
+        var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { [metric] = 2 });
+        // A yearly subscription anchored on 31 January of a leap year.
+        await SetPeriodAsync(tenant.OrganizationId, Utc(2032, 1, 31, 9), Utc(2033, 1, 31, 9));
+
+        DateTimeOffset[] starts =
+        [
+            Utc(2032, 1, 31, 9), Utc(2032, 2, 29, 9), Utc(2032, 3, 31, 9), Utc(2032, 4, 30, 9), Utc(2032, 5, 31, 9), Utc(2032, 6, 30, 9),
+            Utc(2032, 7, 31, 9), Utc(2032, 8, 31, 9), Utc(2032, 9, 30, 9), Utc(2032, 10, 31, 9), Utc(2032, 11, 30, 9), Utc(2032, 12, 31, 9),
+            Utc(2033, 1, 31, 9), Utc(2033, 2, 28, 9),
+        ];
+        for (var i = 0; i < starts.Length - 1; i++)
+        {
+            App.Time.SetUtcNow(starts[i].AddMinutes(1));
+            var first = await client.ConsumeAsync(metric, 2);
+            var body = await first.JsonAsync();
+            first.StatusCode.ShouldBe(HttpStatusCode.OK, $"month {i}: {body}");
+            body.GetProperty("periodStart").GetDateTimeOffset().ShouldBe(starts[i], $"month {i}");
+            body.GetProperty("periodEnd").GetDateTimeOffset().ShouldBe(starts[i + 1], $"month {i}");
+            body.GetProperty("used").GetInt64().ShouldBe(2);
+
+            // Still this month's allowance one minute before the next anchor day: 100 a month, not 100 a year.
+            App.Time.SetUtcNow(starts[i + 1].AddMinutes(-1));
+            var refused = await (await client.ConsumeAsync(metric)).ShouldBeProblemAsync(403, "quota_exceeded");
+            refused.GetProperty("resetsAt").GetDateTimeOffset().ShouldBe(starts[i + 1]);
+        }
+        (await App.ScalarAsync("select count(*) from usage_counters where organization_id = @org and metric = @metric",
+            new { org = tenant.OrganizationId, metric })).ShouldBe(13);
+    }
+
+    [Fact]
+    public async Task A_billing_period_window_follows_the_plans_interval_and_a_day_window_the_UTC_day()
+    {
+        var yearly = await DeclareAsync("counter", defaultLimit: null, window: "billing_period");
+        var daily = await DeclareAsync("counter", defaultLimit: null, window: "day");
+        var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { [yearly] = 1, [daily] = 1 });
+        var now = App.Time.GetUtcNow();
+        await SetPeriodAsync(tenant.OrganizationId, now.AddDays(-1), now.AddDays(-1).AddYears(1));
+
+        (await client.ConsumeAsync(yearly)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await client.ConsumeAsync(daily)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        App.Time.Advance(TimeSpan.FromDays(40));
+        await (await client.ConsumeAsync(yearly)).ShouldBeProblemAsync(403, "quota_exceeded");
+        var day = await (await client.ConsumeAsync(daily)).JsonAsync();
+        var today = App.Time.GetUtcNow();
+        day.GetProperty("periodStart").GetDateTimeOffset().ShouldBe(new DateTimeOffset(today.Year, today.Month, today.Day, 0, 0, 0, TimeSpan.Zero));
+
+        var metric = await (await App.AdminClient().GetAsync("/v1/admin/metrics")).JsonAsync();
+        metric.GetProperty("items").EnumerateArray().Single(m => m.GetProperty("name").GetString() == daily).GetProperty("window").GetString().ShouldBe("day");
+    }
+
+    [Fact]
+    public async Task A_gauge_cannot_declare_a_reset_window()
+    {
+        var response = await App.AdminClient().PutAsJsonAsync($"/v1/admin/metrics/g_{Guid.NewGuid():N}"[..30],
+            new { kind = "gauge", description = "x", defaultLimit = 1, window = "month" }, Http.Json);
+        await response.ShouldBeProblemAsync(400, "invalid_window");
+    }
+
+    [Fact]
+    public async Task A_keyed_consume_replayed_after_the_organization_went_past_due_gets_its_stored_200()
+    {
+        var metric = await DeclareAsync("counter", defaultLimit: null);
+        var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { [metric] = 10 });
+        var first = await client.ConsumeAsync(metric, 3, key: "order-17");
+        first.StatusCode.ShouldBe(HttpStatusCode.OK);
+        var body = await first.Content.ReadAsStringAsync();
+
+        await using (var connection = await App.OpenAsync())
+            await connection.ExecuteAsync("update subscriptions set status = 'past_due' where organization_id = @org", new { org = tenant.OrganizationId });
+
+        var replay = await client.ConsumeAsync(metric, 3, key: "order-17");
+        replay.StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await replay.Content.ReadAsStringAsync()).ShouldBe(body);
+        await (await client.ConsumeAsync(metric, 3, key: "order-18")).ShouldBeProblemAsync(402, "payment_past_due");
+        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(3);
+    }
+
+    [Fact]
+    public async Task A_refused_consume_retried_with_its_key_after_an_upgrade_is_admitted()
+    {
+        var metric = await DeclareAsync("counter", defaultLimit: null);
+        var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { [metric] = 2 });
+        await (await client.ConsumeAsync(metric, 3, key: "big-job")).ShouldBeProblemAsync(403, "quota_exceeded");
+        (await App.ScalarAsync("select count(*) from usage_idempotency where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(0);
+
+        var bigger = "plan_" + Guid.NewGuid().ToString("N")[..10];
+        await App.PlantPlanAsync(bigger, new Dictionary<string, long> { [metric] = 5 });
+        await using (var connection = await App.OpenAsync())
+            await connection.ExecuteAsync("update subscriptions set plan_code = @bigger where organization_id = @org", new { bigger, org = tenant.OrganizationId });
+
+        var retried = await client.ConsumeAsync(metric, 3, key: "big-job");
+        retried.StatusCode.ShouldBe(HttpStatusCode.OK, await retried.Content.ReadAsStringAsync());
+        (await retried.JsonAsync()).GetProperty("used").GetInt64().ShouldBe(3);
+        // And from now on it is final.
+        (await client.ConsumeAsync(metric, 3, key: "big-job")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(3);
+    }
+
+    [Fact]
+    public async Task A_tenants_keys_live_in_their_own_space_and_cannot_answer_for_Backstops_own()
+    {
+        var metric = await DeclareAsync("counter", defaultLimit: 100);
+        var (tenant, client) = await App.TenantAsync();
+        var meter = App.Service<IUsageMeter>();
+        var scope = await meter.PrepareAsync(tenant.OrganizationId, metric, requireLimit: true, CancellationToken.None);
+        await App.Service<Db>().InTransactionAsync(async (c, tx) =>
+            await meter.ConsumeAsync(c, tx, scope, 5, "meeting:abc", CancellationToken.None), CancellationToken.None);
+
+        // The same text as a tenant's key is a different key: counted, not answered with Backstop's stored 5.
+        var response = await (await client.ConsumeAsync(metric, 5, key: "meeting:abc")).JsonAsync();
+        response.GetProperty("used").GetInt64().ShouldBe(10);
+        (await App.ScalarAsync("select count(*) from usage_idempotency where organization_id = @org and idempotency_key in ('meeting:abc', 'api:meeting:abc')",
+            new { org = tenant.OrganizationId })).ShouldBe(2);
+    }
+
+    [Theory]
+    [InlineData("team_members")]
+    [InlineData("storage_bytes")]
+    [InlineData("meetings_per_month")]
+    public async Task Metrics_Backstop_counts_cannot_be_consumed_released_or_set_through_the_API(string metric)
+    {
+        var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { [metric] = 100 });
+
+        await (await client.ConsumeAsync(metric)).ShouldBeProblemAsync(403, "metric_managed_by_backstop");
+        await (await client.ReleaseAsync(metric)).ShouldBeProblemAsync(403, "metric_managed_by_backstop");
+        await (await client.PutAsJsonAsync($"/v1/usage/{metric}", new { value = 0, asOf = App.Time.GetUtcNow() }, Http.Json))
+            .ShouldBeProblemAsync(403, "metric_managed_by_backstop");
+        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(0);
+        // Reading is still allowed.
+        (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task A_built_in_metric_is_recognised_by_its_column_not_by_a_list()
+    {
+        var metric = await DeclareAsync("counter", defaultLimit: 10);
+        await using (var connection = await App.OpenAsync())
+            await connection.ExecuteAsync("update usage_metrics set built_in = @yes where name = @metric", new { metric, yes = true });
+        var (_, client) = await App.TenantAsync();
+        await (await client.ConsumeAsync(metric)).ShouldBeProblemAsync(403, "metric_managed_by_backstop");
+    }
+
+    [Fact]
+    public async Task Releasing_more_than_is_used_is_409_and_changes_nothing()
+    {
+        var gauge = await DeclareAsync("gauge", defaultLimit: 10);
+        var (tenant, client) = await App.TenantAsync();
+        await (await client.ReleaseAsync(gauge, 1, key: "r0")).ShouldBeProblemAsync(409, "release_exceeds_usage");
+        (await client.ConsumeAsync(gauge, 2)).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        var problem = await (await client.ReleaseAsync(gauge, 3, key: "r1")).ShouldBeProblemAsync(409, "release_exceeds_usage");
+        problem.GetProperty("used").GetInt64().ShouldBe(2);
+        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric = gauge })).ShouldBe(2);
+        // Not stored as final: the same key releasing what is used succeeds.
+        (await client.ReleaseAsync(gauge, 2, key: "r1")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric = gauge })).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task Removing_a_member_gives_back_its_team_members_slot()
+    {
+        var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { ["team_members"] = 2 });
+        var ids = new List<string>();
+        foreach (var email in new[] { "a", "b" })
+        {
+            var added = await App.AdminClient().PostJsonAsync($"/v1/admin/organizations/{tenant.OrganizationId}/members",
+                new { email = $"{email}-{Guid.NewGuid():N}@example.com", role = "member" });
+            added.StatusCode.ShouldBe(HttpStatusCode.Created);
+            ids.Add((await added.JsonAsync()).GetProperty("id").GetString()!);
+        }
+        (await client.UsageAsync("team_members")).GetProperty("used").GetInt64().ShouldBe(2);
+        (await App.AdminClient().PostJsonAsync($"/v1/admin/organizations/{tenant.OrganizationId}/members",
+            new { email = $"c-{Guid.NewGuid():N}@example.com", role = "member" })).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+
+        (await App.AdminClient().DeleteAsync($"/v1/admin/organizations/{tenant.OrganizationId}/members/{ids[0]}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
+
+        (await client.UsageAsync("team_members")).GetProperty("used").GetInt64().ShouldBe(1);
+        (await App.AdminClient().PostJsonAsync($"/v1/admin/organizations/{tenant.OrganizationId}/members",
+            new { email = $"d-{Guid.NewGuid():N}@example.com", role = "member" })).StatusCode.ShouldBe(HttpStatusCode.Created);
+    }
+
+    [Fact]
+    public async Task A_counters_keys_are_kept_for_its_windows_longest_period_plus_seven_days()
+    {
+        var monthly = await DeclareAsync("counter", defaultLimit: 100);
+        var yearly = await DeclareAsync("counter", defaultLimit: 100, window: "year");
+        var (tenant, client) = await App.TenantAsync();
+        (await client.ConsumeAsync(monthly, 1, key: "m")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await client.ConsumeAsync(yearly, 1, key: "y")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        const string Keys = "select count(*) from usage_idempotency where organization_id = @org and metric = @metric";
+
+        App.Time.Advance(TimeSpan.FromDays(37));
+        await App.Service<JobRunner>().RunAsync("usage-key-retention", CancellationToken.None);
+        (await App.ScalarAsync(Keys, new { org = tenant.OrganizationId, metric = monthly })).ShouldBe(1);
+
+        App.Time.Advance(TimeSpan.FromDays(2));
+        await App.Service<JobRunner>().RunAsync("usage-key-retention", CancellationToken.None);
+        (await App.ScalarAsync(Keys, new { org = tenant.OrganizationId, metric = monthly })).ShouldBe(0);
+        (await App.ScalarAsync(Keys, new { org = tenant.OrganizationId, metric = yearly })).ShouldBe(1);
+
+        App.Time.Advance(TimeSpan.FromDays(335));
+        await App.Service<JobRunner>().RunAsync("usage-key-retention", CancellationToken.None);
+        (await App.ScalarAsync(Keys, new { org = tenant.OrganizationId, metric = yearly })).ShouldBe(0);
+    }
+}
+
+public sealed class AllowanceTestsOnSqlite(SqliteApp<QuotaSetup> app) : AllowanceTests(app), IClassFixture<SqliteApp<QuotaSetup>>;
+
+public sealed class AllowanceTestsOnPostgres(PostgresApp<QuotaSetup> app) : AllowanceTests(app), IClassFixture<PostgresApp<QuotaSetup>>;
