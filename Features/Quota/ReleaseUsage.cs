@@ -1,4 +1,5 @@
 using Backstop.Infrastructure.Api;
+using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
 using FluentValidation;
@@ -34,5 +35,6 @@ internal sealed class ReleaseUsage(UsageMeter meter) : Endpoint<ReleaseUsageRequ
     }
 
     public override async Task HandleAsync(ReleaseUsageRequest req, CancellationToken ct) =>
-        await Send.OkAsync(await meter.ApplyOwnAsync(User.OrganizationId(), req.Metric, MeterOperations.Release, req.Amount, req.IdempotencyKey, ct), ct);
+        await Send.OkAsync(await meter.ApplyOwnAsync(User.OrganizationId(), req.Metric, MeterOperations.Release, req.Amount, req.IdempotencyKey, ct,
+            AuditLog.ActorOf(User, null), HttpContext.TraceIdentifier), ct);
 }

@@ -51,7 +51,7 @@ internal sealed class ResetUsage(Db db, UsageMeter meter, IOrganizationDirectory
             var before = await UsageMeter.UsedAsync(connection, tx, scope, ct);
             await connection.ExecuteAsync(new CommandDefinition(
                 """
-                update usage_counters set used = 0, updated_at = @now
+                update usage_counters set used = 0, reset_at = @now, updated_at = @now
                 where organization_id = @OrgId and metric = @Metric and period_start = @PeriodStart
                 """, new { req.OrgId, req.Metric, scope.PeriodStart, now }, tx, cancellationToken: ct));
             await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.UsageReset, "usage", $"{req.OrgId}:{req.Metric}", req.OrgId,

@@ -1,4 +1,5 @@
 using Backstop.Infrastructure.Api;
+using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Security;
@@ -34,7 +35,7 @@ internal sealed record SetUsageResponse(UsageReading Usage, bool Applied);
 /// counts). Not limited: the value is a fact, over the limit or not. Backstop's own gauges (members, storage) are
 /// counted by Backstop and cannot be set.
 /// </summary>
-internal sealed class SetUsage(Db db, UsageMeter meter, TimeProvider time) : Endpoint<SetUsageRequest, SetUsageResponse>
+internal sealed class SetUsage(Db db, UsageMeter meter, IAuditLog audit, TimeProvider time) : Endpoint<SetUsageRequest, SetUsageResponse>
 {
     public override void Configure()
     {
@@ -49,15 +50,23 @@ internal sealed class SetUsage(Db db, UsageMeter meter, TimeProvider time) : End
         var scope = await meter.ResolveAsync(User.OrganizationId(), req.Metric, lenient: false, ct, apiWrite: true);
         if (!scope.IsGauge) throw new ProblemException(409, "metric_not_a_gauge", $"'{req.Metric}' is a counter: only gauges can be released or set.");
         var now = time.GetUtcNow();
-        var applied = await db.InTransactionAsync(async (connection, tx) => await connection.ExecuteAsync(new CommandDefinition(
-            """
-            insert into usage_counters (organization_id, metric, period_start, period_end, used, as_of, created_at, updated_at)
-            values (@OrganizationId, @Metric, @PeriodStart, @PeriodEnd, @value, @asOf, @now, @now)
-            on conflict (organization_id, metric, period_start) do update
-                set used = excluded.used, as_of = excluded.as_of, updated_at = excluded.updated_at
-                where usage_counters.as_of is null or usage_counters.as_of < excluded.as_of
-            """, new { scope.OrganizationId, Metric = scope.Metric.Name, scope.PeriodStart, scope.PeriodEnd, value = req.Value!.Value, asOf = req.AsOf!.Value, now },
-            tx, cancellationToken: ct)) == 1, ct);
+        var applied = await db.InTransactionAsync(async (connection, tx) =>
+        {
+            var changed = await connection.ExecuteAsync(new CommandDefinition(
+                """
+                insert into usage_counters (organization_id, metric, period_start, period_end, used, as_of, created_at, updated_at)
+                values (@OrganizationId, @Metric, @PeriodStart, @PeriodEnd, @value, @asOf, @now, @now)
+                on conflict (organization_id, metric, period_start) do update
+                    set used = excluded.used, as_of = excluded.as_of, updated_at = excluded.updated_at
+                    where usage_counters.as_of is null or usage_counters.as_of < excluded.as_of
+                """, new { scope.OrganizationId, Metric = scope.Metric.Name, scope.PeriodStart, scope.PeriodEnd, value = req.Value!.Value, asOf = req.AsOf!.Value, now },
+                tx, cancellationToken: ct)) == 1;
+            // Only a set that changed the stored value is a change (an older one, ignored, is not).
+            if (changed)
+                await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.UsageSet, "usage", $"{scope.OrganizationId}:{scope.Metric.Name}",
+                    scope.OrganizationId, new { metric = scope.Metric.Name, value = req.Value!.Value, asOf = req.AsOf!.Value }), ct);
+            return changed;
+        }, ct);
         await using var read = await db.OpenAsync(ct);
         await Send.OkAsync(new SetUsageResponse(scope.Reading(await UsageMeter.UsedAsync(read, null, scope, ct)), applied), ct);
     }

@@ -8,7 +8,14 @@ using Prometheus;
 namespace Backstop.Features.Quota;
 
 /// <summary>One metering request: what to do to which counter, and the key a retry repeats.</summary>
-internal sealed record UsageChange(UsageScope Scope, string Operation, long Amount, string? Key);
+internal sealed record UsageChange(UsageScope Scope, string Operation, long Amount, string? Key)
+{
+    /// <summary>Who asked (for the audit row of a release made through the API): the key's prefix.</summary>
+    public string? Actor { get; init; }
+
+    /// <summary>The request's id, for the audit row (the group commit writes it outside the request).</summary>
+    public string? RequestId { get; init; }
+}
 
 /// <summary>What became of one <see cref="UsageChange"/>: its outcome, or the problem that refused it before anything was written.</summary>
 internal readonly record struct UsageDecision(MeterOutcome? Outcome, ProblemException? Problem)
@@ -83,13 +90,19 @@ internal static class UsageDecisions
                 "delete from usage_idempotency where organization_id = @OrganizationId and metric = @metric and idempotency_key = @key",
                 new { change.Scope.OrganizationId, metric = change.Scope.Metric.Name, key = change.Key }, tx, cancellationToken: ct));
 
-        // A second request with a key already in the batch is a retry of the first: the same answer, or 409 when it asks for something else.
+        // A second request with a key already in the batch is a retry of the first: answered from the row stored
+        // under the key (by this batch or an earlier one); when the first was refused no row is kept, so it gets
+        // the first's refusal, or 409 when it asks for something else.
         foreach (var i in twins)
         {
-            var owner = owners[KeyOf(changes[i], changes[i].Key!)];
-            results[i] = changes[owner].Operation != changes[i].Operation || changes[owner].Amount != changes[i].Amount
-                ? new UsageDecision(null, KeyReused(changes[i], changes[owner].Operation, changes[owner].Amount))
-                : results[owner] is { Outcome: { } first } ? new UsageDecision(first with { Replayed = true }, null) : results[owner];
+            var key = KeyOf(changes[i], changes[i].Key!);
+            var owner = owners[key];
+            if (!claimed.Contains(key) || results[owner].Outcome is { Status: 200 })
+                results[i] = await ReplayAsync(connection, tx, changes[i], ct);
+            else
+                results[i] = changes[owner].Operation != changes[i].Operation || changes[owner].Amount != changes[i].Amount
+                    ? new UsageDecision(null, KeyReused(changes[i], changes[owner].Operation, changes[owner].Amount))
+                    : results[owner];
         }
         return results;
     }

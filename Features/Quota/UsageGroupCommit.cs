@@ -1,6 +1,9 @@
+using System.Data.Common;
 using System.Threading.Channels;
+using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
+using Dapper;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Prometheus;
@@ -23,7 +26,7 @@ namespace Backstop.Features.Quota;
 /// On SQLite the writer is also the slice's only queue for the one write lock: requests wait on the channel, not in
 /// SQLite's busy handler, which polls with sleeps of up to 100 ms.
 /// </summary>
-internal sealed class UsageGroupCommit(Db db, TimeProvider time, IOptions<QuotaOptions> options, ILogger<UsageGroupCommit> log) : BackgroundService
+internal sealed class UsageGroupCommit(Db db, IAuditLog audit, TimeProvider time, IOptions<QuotaOptions> options, ILogger<UsageGroupCommit> log) : BackgroundService
 {
     private sealed record Pending(UsageChange Change, TaskCompletionSource<MeterOutcome> Done);
 
@@ -75,6 +78,13 @@ internal sealed class UsageGroupCommit(Db db, TimeProvider time, IOptions<QuotaO
             BatchSize.Observe(ordered.Count);
             for (var i = 0; i < ordered.Count; i++) Complete(ordered[i], decisions[i]);
         }
+        catch (OutcomeUnknownException e)
+        {
+            log.LogError(e, "A group commit of {Count} usage changes may or may not be in the database; none is decided again", ordered.Count);
+            foreach (var pending in ordered)
+                pending.Done.TrySetException(new ProblemException(503, "outcome_unknown",
+                    "The database did not confirm whether this request was counted; retry it with the same idempotencyKey."));
+        }
         catch (Exception e) when (ordered.Count > 1)
         {
             log.LogWarning(e, "A group commit of {Count} usage changes failed and was rolled back; deciding them one by one", ordered.Count);
@@ -105,10 +115,25 @@ internal sealed class UsageGroupCommit(Db db, TimeProvider time, IOptions<QuotaO
         {
             try
             {
+                var batchId = Guid.CreateVersion7().ToString();
                 await using var connection = await db.OpenAsync(ct);
                 await using var tx = options.Value.DurableConsume ? await Db.BeginDurableAsync(connection, ct) : await Db.BeginAsync(connection, ct);
+                await connection.ExecuteAsync(new CommandDefinition("insert into usage_commits (id, created_at) values (@batchId, @now)",
+                    new { batchId, now = time.GetUtcNow() }, tx, cancellationToken: ct));
                 var decisions = await UsageDecisions.ApplyAsync(connection, tx, [.. batch.Select(p => p.Change)], time.GetUtcNow(), ct);
-                await tx.CommitAsync(ct);
+                await AuditReleasesAsync(connection, tx, batch, decisions, ct);
+                try
+                {
+                    await tx.CommitAsync(ct);
+                    if (AfterCommit is { } fault) await fault();
+                }
+                catch (Exception e)
+                {
+                    // The commit's error does not say whether the server committed (the connection can break after it
+                    // did): read the batch's own row back before anything is decided again, so nothing counts twice.
+                    if (!await CommittedAsync(batchId, e)) throw;
+                    log.LogWarning(e, "A group commit of {Count} usage changes reported an error but is in the database; answering its decisions", batch.Count);
+                }
                 return decisions;
             }
             catch (PostgresException e) when (attempt < 3 && e.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure)
@@ -117,6 +142,45 @@ internal sealed class UsageGroupCommit(Db db, TimeProvider time, IOptions<QuotaO
             }
         }
     }
+
+    /// <summary>
+    /// A release through the API gives capacity back, so it is audited in the batch's transaction. A consumption is
+    /// not: it only ever takes capacity within the limit, its keyed answer is already stored in its own row, and an
+    /// audit row per consumption would double the hot path's writes (docs/quota.md).
+    /// </summary>
+    private async Task AuditReleasesAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<Pending> batch, UsageDecision[] decisions, CancellationToken ct)
+    {
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var change = batch[i].Change;
+            if (change.Operation != MeterOperations.Release || decisions[i].Outcome is not { Status: 200, Replayed: false } outcome) continue;
+            await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.UsageRelease, "usage", $"{change.Scope.OrganizationId}:{change.Scope.Metric.Name}",
+                change.Scope.OrganizationId,
+                new { metric = change.Scope.Metric.Name, change.Amount, idempotencyKey = change.Key, used = outcome.Reading.Used, requestId = change.RequestId },
+                change.Actor), ct);
+        }
+    }
+
+    /// <summary>Fault injection for tests: runs after the database committed a batch, as a lost commit acknowledgement would.</summary>
+    internal Func<Task>? AfterCommit { get; set; }
+
+    /// <summary>Whether the batch's row is in the database; when even that cannot be read the outcome is unknown and nothing is re-decided.</summary>
+    private async Task<bool> CommittedAsync(string batchId, Exception commitError)
+    {
+        try
+        {
+            await using var connection = await db.OpenAsync(CancellationToken.None);
+            return await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+                "select count(*) from usage_commits where id = @batchId", new { batchId })) == 1;
+        }
+        catch (Exception e)
+        {
+            throw new OutcomeUnknownException(new AggregateException(commitError, e));
+        }
+    }
+
+    /// <summary>A batch whose commit may or may not have happened: its requests answer 503 and are not decided again.</summary>
+    private sealed class OutcomeUnknownException(Exception inner) : Exception("The outcome of a usage group commit could not be read back.", inner);
 
     private void Complete(Pending pending, UsageDecision decision)
     {

@@ -47,6 +47,10 @@ internal sealed class UsageKeyRetentionJob(Db db, TimeProvider time, IOptions<Qu
         foreach (var window in UsageWindows.All)
             deleted += await db.DeleteInBatchesAsync(Delete,
                 new { window, cutoff = now - RetentionOf(window, options.Value.IdempotencyRetentionDays) }, options.Value.BatchSize, context.Stop, ct);
+        // A group commit's row is only read back right after its own commit.
+        await db.DeleteInBatchesAsync(
+            "delete from usage_commits where id in (select id from usage_commits where created_at < @cutoff order by id limit @batchSize)",
+            new { cutoff = now.AddDays(-1) }, options.Value.BatchSize, context.Stop, ct);
         return deleted;
     }
 }

@@ -108,7 +108,9 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
     /// decides it with the other requests of its batch in one (durable) transaction; a refusal is stored under the
     /// key too, so a retry is answered the same.
     /// </summary>
-    public async Task<UsageReading> ApplyOwnAsync(string organizationId, string metric, string operation, long amount, string? idempotencyKey, CancellationToken ct)
+    /// <param name="actor">Who asked (the key's prefix) and <paramref name="requestId"/>: for a release's audit row.</param>
+    public async Task<UsageReading> ApplyOwnAsync(string organizationId, string metric, string operation, long amount, string? idempotencyKey, CancellationToken ct,
+        string? actor = null, string? requestId = null)
     {
         // The caller's keys live in their own space, so no tenant key can answer (or undo) one of Backstop's own
         // (meeting:{id}, audio:{id}).
@@ -124,7 +126,7 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
         if (operation == MeterOperations.Release && !scope.IsGauge) throw NotAGauge(metric);
         if (operation == MeterOperations.Consume)
             await gate.EnsureAllowedAsync(organizationId, scope.Metric.Creation ? GatedAction.Create : GatedAction.Use, metric, ct);
-        var outcome = await groupCommit.SubmitAsync(new UsageChange(scope, operation, amount, key));
+        var outcome = await groupCommit.SubmitAsync(new UsageChange(scope, operation, amount, key) { Actor = actor, RequestId = requestId });
         return outcome.Status == 200 ? outcome.Reading : throw Refused(outcome.Reading);
     }
 

@@ -20,7 +20,11 @@ namespace Backstop.Features.Quota;
 /// Each organization is one transaction that first locks its counter rows (a no-op update), then counts, then
 /// corrects: on PostgreSQL a consumption waiting on the lock commits after the correction and adds to it, and
 /// every one committed before it is in the count (each statement reads what is committed); on SQLite the writer lock
-/// orders them. The recount is one query per metric per organization: the slices' public faces count one
+/// orders them. A correction adds the difference (counted − stored) rather than overwriting: when the period's row did
+/// not exist at the lock (nothing to lock), a consumption that creates it concurrently keeps its count. Meetings are
+/// counted from an operator's reset on (<c>reset_at</c>), so a reset is never undone; gauges Backstop counts are
+/// facts (the rows that exist) and are set to the count. Application metrics (and their sets) are never touched.
+/// The recount is one query per metric per organization: the slices' public faces count one
 /// organization at a time. One organization's failure is logged and the sweep goes on.
 /// </remarks>
 internal sealed class UsageReconciliationJob(
@@ -108,13 +112,15 @@ internal sealed class UsageReconciliationJob(
             foreach (var scope in scopes)
             {
                 var args = new { organizationId, metric = scope.Metric.Name, scope.PeriodStart, scope.PeriodEnd, now };
-                var stored = await connection.QuerySingleOrDefaultAsync<long?>(new CommandDefinition(
+                var row = await connection.QuerySingleOrDefaultAsync<Locked>(new CommandDefinition(
                     """
                     update usage_counters set updated_at = updated_at
                     where organization_id = @organizationId and metric = @metric and period_start = @PeriodStart
-                    returning used
-                    """, args, tx, cancellationToken: ct)) ?? 0;
-                var counted = await CountAsync(connection, tx, scope, ct);
+                    returning used, reset_at
+                    """, args, tx, cancellationToken: ct));
+                var stored = row?.Used ?? 0;
+                // An operator's reset is deliberate: only what was created since it counts.
+                var counted = await CountAsync(connection, tx, scope, row?.ResetAt, ct);
                 if (stored == counted) continue;
                 found++;
                 log.LogWarning("Usage drift: organization {OrganizationId} {Metric} stored {Stored}, counted {Counted}",
@@ -130,19 +136,28 @@ internal sealed class UsageReconciliationJob(
                         """
                         insert into usage_counters (organization_id, metric, period_start, period_end, used, created_at, updated_at)
                         values (@organizationId, @metric, @PeriodStart, @PeriodEnd, @counted, @now, @now)
-                        on conflict (organization_id, metric, period_start) do update set used = excluded.used, updated_at = excluded.updated_at
-                        """, new { organizationId, metric = scope.Metric.Name, scope.PeriodStart, scope.PeriodEnd, counted, now }, tx, cancellationToken: ct));
+                        on conflict (organization_id, metric, period_start) do update
+                            set used = usage_counters.used + @delta, updated_at = excluded.updated_at
+                        """, new { organizationId, metric = scope.Metric.Name, scope.PeriodStart, scope.PeriodEnd, counted, delta = counted - stored, now },
+                        tx, cancellationToken: ct));
             }
             return found;
         }, ct);
     }
 
-    private Task<long> CountAsync(DbConnection connection, DbTransaction tx, UsageScope scope, CancellationToken ct) => scope.Metric.Name switch
+    private Task<long> CountAsync(DbConnection connection, DbTransaction tx, UsageScope scope, DateTimeOffset? resetAt, CancellationToken ct) => scope.Metric.Name switch
     {
         BuiltInMetrics.TeamMembers => directory.CountMembersAsync(connection, tx, scope.OrganizationId, ct),
         BuiltInMetrics.StorageBytes => meetings.StoredBytesAsync(connection, tx, scope.OrganizationId, ct),
-        _ => meetings.CountMeetingsCreatedAsync(connection, tx, scope.OrganizationId, scope.PeriodStart, scope.PeriodEnd, ct),
+        _ => meetings.CountMeetingsCreatedAsync(connection, tx, scope.OrganizationId,
+            resetAt is { } r && r > scope.PeriodStart ? r : scope.PeriodStart, scope.PeriodEnd, ct),
     };
+
+    private sealed record Locked
+    {
+        public long Used { get; init; }
+        public DateTimeOffset? ResetAt { get; init; }
+    }
 
     private sealed record Anchor
     {

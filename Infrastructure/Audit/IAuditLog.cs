@@ -69,6 +69,9 @@ internal static class AuditActions
     public const string UsageMetricPut = "usage_metric.put";
     public const string UsageLimitSet = "usage.limit_set";
     public const string UsageReset = "usage.reset";
+    // Quota: usage writes through the API (a consumption is not audited: see docs/quota.md)
+    public const string UsageRelease = "usage.release";
+    public const string UsageSet = "usage.set";
 
     public static readonly IReadOnlyList<string> All =
     [
@@ -77,5 +80,6 @@ internal static class AuditActions
         PlanCreate, PlanUpdate, PlanDelete, SubscriptionCancel, SubscriptionResume, SubscriptionRepair,
         CouponCreate, CouponUpdate, CouponDelete, CouponDeactivate, CouponRecount,
         UsageMetricPut, UsageLimitSet, UsageReset,
+        UsageRelease, UsageSet,
     ];
 }

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using Backstop.Features.Quota;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
+using Backstop.Tests.Features.Bots;
 using Backstop.Tests.Support;
 using Dapper;
 using Shouldly;
@@ -220,6 +221,79 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
         (await client.UsageAsync("team_members")).GetProperty("used").GetInt64().ShouldBe(1);
         (await App.AdminClient().PostJsonAsync($"/v1/admin/organizations/{tenant.OrganizationId}/members",
             new { email = $"d-{Guid.NewGuid():N}@example.com", role = "member" })).StatusCode.ShouldBe(HttpStatusCode.Created);
+    }
+
+    [Fact]
+    public async Task A_commit_error_reported_after_the_database_committed_counts_each_request_once()
+    {
+        var metric = await DeclareAsync("counter", defaultLimit: 1000);
+        var (tenant, _) = await App.TenantAsync();
+        var commit = App.Service<UsageGroupCommit>();
+        var faults = 0;
+        // The first batch commits, then its acknowledgement is lost (as a connection reset after COMMIT would).
+        commit.AfterCommit = () => Interlocked.Increment(ref faults) == 1 ? throw new IOException("connection reset after commit") : Task.CompletedTask;
+        try
+        {
+            // Keyless: a replayed key could not show a second count; a request decided twice would.
+            var responses = await QuotaKit.ConcurrentlyAsync(30, _ => App.Client(tenant).ConsumeAsync(metric));
+
+            responses.ShouldAllBe(r => r.StatusCode == HttpStatusCode.OK);
+            faults.ShouldBeGreaterThanOrEqualTo(1);
+            (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(30);
+            var used = new List<long>();
+            foreach (var r in responses) used.Add((await r.JsonAsync()).GetProperty("used").GetInt64());
+            used.Order().ShouldBe(Enumerable.Range(1, 30).Select(i => (long)i));
+        }
+        finally
+        {
+            commit.AfterCommit = null;
+        }
+    }
+
+    [Fact]
+    public async Task Reconciliation_after_an_operator_reset_leaves_the_reset()
+    {
+        var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { ["meetings_per_month"] = 10 });
+        await client.CreateMeetingAsync();
+        await client.CreateMeetingAsync();
+        (await client.UsageAsync("meetings_per_month")).GetProperty("used").GetInt64().ShouldBe(2);
+        App.Time.Advance(TimeSpan.FromMinutes(1));
+        (await App.AdminClient().PostJsonAsync($"/v1/admin/organizations/{tenant.OrganizationId}/usage/meetings_per_month/reset",
+            new { reason = "goodwill after an outage" })).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        (await App.Service<JobRunner>().RunAsync("usage-reconciliation", CancellationToken.None)).Outcome.ShouldBe(JobRunner.Succeeded);
+        (await client.UsageAsync("meetings_per_month")).GetProperty("used").GetInt64().ShouldBe(0);
+
+        // What is created after the reset still counts, and a consumption lost since is still repaired.
+        await client.CreateMeetingAsync();
+        await client.CreateMeetingAsync();
+        await using (var connection = await App.OpenAsync())
+            await connection.ExecuteAsync("update usage_counters set used = 1 where organization_id = @org and metric = 'meetings_per_month'",
+                new { org = tenant.OrganizationId });
+        (await App.Service<JobRunner>().RunAsync("usage-reconciliation", CancellationToken.None)).Outcome.ShouldBe(JobRunner.Succeeded);
+        (await client.UsageAsync("meetings_per_month")).GetProperty("used").GetInt64().ShouldBe(2);
+        (await App.ScalarAsync("select count(*) from usage_drift where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task Releases_and_sets_through_the_API_are_audited_in_their_transaction()
+    {
+        var gauge = await DeclareAsync("gauge", defaultLimit: 10);
+        var (tenant, client) = await App.TenantAsync();
+        (await client.ConsumeAsync(gauge, 3)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await client.ReleaseAsync(gauge, 2, key: "del-1")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await client.ReleaseAsync(gauge, 2, key: "del-1")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        await (await client.ReleaseAsync(gauge, 5)).ShouldBeProblemAsync(409, "release_exceeds_usage");
+        var now = App.Time.GetUtcNow();
+        (await client.PutAsJsonAsync($"/v1/usage/{gauge}", new { value = 7, asOf = now }, Http.Json)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await client.PutAsJsonAsync($"/v1/usage/{gauge}", new { value = 4, asOf = now.AddMinutes(-5) }, Http.Json)).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        const string Rows = "select count(*) from audit_log where organization_id = @org and action = @action";
+        // One release counted (the replay and the refusal changed nothing), one set applied (the older one was ignored).
+        (await App.ScalarAsync(Rows, new { org = tenant.OrganizationId, action = "usage.release" })).ShouldBe(1);
+        (await App.ScalarAsync(Rows, new { org = tenant.OrganizationId, action = "usage.set" })).ShouldBe(1);
+        (await App.ScalarAsync("select count(*) from audit_log where organization_id = @org and action = 'usage.release' and actor = @actor",
+            new { org = tenant.OrganizationId, actor = tenant.Key[..21] })).ShouldBe(1);
     }
 
     [Fact]
