@@ -26,4 +26,10 @@ public sealed record MetricDeclaration(string Name, string Kind, string Descript
 
     /// <summary>What one unit is ("chatbots", "bytes"); null: the display name.</summary>
     public string? Unit { get; init; }
+
+    /// <summary>Percentages of the limit at which the organization's owners are told (default 80 and 100).</summary>
+    public IReadOnlyList<int> Thresholds { get; init; } = [80, 100];
+
+    /// <summary><c>hard</c> (refused past the limit) or <c>soft</c> (admitted, the overage counted).</summary>
+    public string LimitMode { get; init; } = "hard";
 }

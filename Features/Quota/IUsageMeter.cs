@@ -55,8 +55,14 @@ public sealed record UsageScope(string OrganizationId, MetricDeclaration Metric,
 {
     public bool IsGauge => Metric.Kind == "gauge";
 
+    /// <summary>A soft limit admits past it and counts the overage; a hard one refuses.</summary>
+    public bool IsSoft => Metric.LimitMode == "soft";
+
     public UsageReading Reading(long used) => new(Metric.Name, Metric.Kind, used, Limit,
-        Limit < 0 ? null : Math.Max(Limit - used, 0), IsGauge ? null : PeriodStart, IsGauge ? null : PeriodEnd);
+        Limit < 0 ? null : Math.Max(Limit - used, 0), IsGauge ? null : PeriodStart, IsGauge ? null : PeriodEnd)
+    {
+        Overage = Limit < 0 ? 0 : Math.Max(used - Limit, 0),
+    };
 }
 
 /// <summary>A metric's usage in the current period (a gauge has no period).</summary>
@@ -65,4 +71,8 @@ public sealed record UsageScope(string OrganizationId, MetricDeclaration Metric,
 /// <param name="Remaining">What is left before the limit; null when unlimited.</param>
 /// <param name="PeriodStart">The billing period the counter belongs to; null for a gauge.</param>
 /// <param name="PeriodEnd">When the counter starts again (the exclusive end of the period); null for a gauge.</param>
-public sealed record UsageReading(string Metric, string Kind, long Used, long Limit, long? Remaining, DateTimeOffset? PeriodStart, DateTimeOffset? PeriodEnd);
+public sealed record UsageReading(string Metric, string Kind, long Used, long Limit, long? Remaining, DateTimeOffset? PeriodStart, DateTimeOffset? PeriodEnd)
+{
+    /// <summary>What is used past a soft limit (0 under it, and always 0 for a hard limit, which refuses instead).</summary>
+    public long Overage { get; init; }
+}

@@ -27,15 +27,24 @@ internal sealed record MetricRow
     public string UsageWindow { get; init; } = UsageWindows.Month;
     public string? DisplayName { get; init; }
     public string? Unit { get; init; }
+    public string Thresholds { get; init; } = "80,100";
+    public string LimitMode { get; init; } = "hard";
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset UpdatedAt { get; init; }
 
     public bool IsGauge => Kind == BuiltInMetrics.Gauge;
 
     public MetricDeclaration ToDeclaration() =>
-        new(Name, Kind, Description, DefaultLimit, Creation, BuiltIn) { Window = IsGauge ? UsageWindows.None : UsageWindow, DisplayName = DisplayName, Unit = Unit };
+        new(Name, Kind, Description, DefaultLimit, Creation, BuiltIn)
+        {
+            Window = IsGauge ? UsageWindows.None : UsageWindow, DisplayName = DisplayName, Unit = Unit, Thresholds = ParseThresholds(Thresholds),
+            LimitMode = LimitMode,
+        };
 
-    public const string Columns = "name, kind, description, default_limit, creation, built_in, usage_window, display_name, unit, created_at, updated_at";
+    public static IReadOnlyList<int> ParseThresholds(string? text) =>
+        string.IsNullOrWhiteSpace(text) ? [] : [.. text.Split(',').Select(t => int.Parse(t, System.Globalization.CultureInfo.InvariantCulture)).Order()];
+
+    public const string Columns = "name, kind, description, default_limit, creation, built_in, usage_window, display_name, unit, thresholds, limit_mode, created_at, updated_at";
 
     public static Task<MetricRow?> FindAsync(DbConnection connection, DbTransaction? tx, string name, CancellationToken ct) =>
         connection.QuerySingleOrDefaultAsync<MetricRow>(new CommandDefinition(

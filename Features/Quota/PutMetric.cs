@@ -16,10 +16,15 @@ internal sealed record MetricResponse(string Name, string Kind, string Descripti
     public string Window { get; init; } = UsageWindows.Month;
     public string? DisplayName { get; init; }
     public string? Unit { get; init; }
+    /// <summary>Percentages of the limit at which the owners are told.</summary>
+    public IReadOnlyList<int> Thresholds { get; init; } = [];
+    /// <summary><c>hard</c> or <c>soft</c>.</summary>
+    public string LimitMode { get; init; } = "hard";
 
     public static MetricResponse From(MetricRow r) => new(r.Name, r.Kind, r.Description, r.DefaultLimit, r.Creation, r.BuiltIn, r.CreatedAt, r.UpdatedAt)
     {
         Window = r.IsGauge ? UsageWindows.None : r.UsageWindow, DisplayName = r.DisplayName, Unit = r.Unit,
+        Thresholds = MetricRow.ParseThresholds(r.Thresholds), LimitMode = r.LimitMode,
     };
 }
 
@@ -43,6 +48,13 @@ internal sealed record PutMetricRequest
     /// <summary>What one unit is ("chatbots", "bytes"); default: the display name.</summary>
     public string? Unit { get; init; }
 
+    /// <summary>Percentages of the limit (1-1000) at which the organization's owners are emailed, once per period each; default [80, 100]; [] for none.</summary>
+    public int[]? Thresholds { get; init; }
+    /// <summary><c>hard</c> (default: refused past the limit) or <c>soft</c> (admitted, the overage counted and shown, the 100 % notice raised).</summary>
+    public string? LimitMode { get; init; }
+
+    public string StoredThresholds() => Thresholds is null ? "80,100" : string.Join(',', Thresholds.Distinct().Order());
+
     /// <summary>The stored window: a gauge's is always <c>none</c>, a counter's defaults to <c>month</c>.</summary>
     public string StoredWindow() => Kind == BuiltInMetrics.Gauge ? UsageWindows.None : Window ?? UsageWindows.Month;
 
@@ -62,6 +74,10 @@ internal sealed record PutMetricRequest
             RuleFor(r => r.Window).Must(w => w == UsageWindows.None)
                 .When(r => r.Window is not null && r.Kind == BuiltInMetrics.Gauge).WithErrorCode("invalid_window")
                 .WithMessage("A gauge never resets: its window is none.");
+            RuleFor(r => r.Thresholds).Must(t => t!.Length <= 10 && t.All(p => p is >= 1 and <= 1000)).When(r => r.Thresholds is not null)
+                .WithErrorCode("invalid_thresholds").WithMessage("thresholds must be at most 10 percentages, each between 1 and 1000.");
+            RuleFor(r => r.LimitMode).Must(m => m is "hard" or "soft").When(r => r.LimitMode is not null)
+                .WithErrorCode("invalid_limit_mode").WithMessage("limitMode must be hard or soft.");
             RuleFor(r => r.DisplayName).MaximumLength(100).WithMessage("displayName must be at most 100 characters.");
             RuleFor(r => r.DisplayName).NoControlCharacters("displayName");
             RuleFor(r => r.Unit).MaximumLength(50).WithMessage("unit must be at most 50 characters.");
@@ -93,18 +109,20 @@ internal sealed class PutMetric(Db db, IOrganizationPlans plans, IAuditLog audit
         {
             var stored = await connection.QuerySingleOrDefaultAsync<MetricRow>(new CommandDefinition(
                 $"""
-                insert into usage_metrics (name, kind, description, default_limit, creation, built_in, usage_window, display_name, unit, created_at, updated_at)
-                values (@Name, @Kind, @description, @DefaultLimit, @creation, @no, @window, @displayName, @unit, @now, @now)
+                insert into usage_metrics (name, kind, description, default_limit, creation, built_in, usage_window, display_name, unit, thresholds,
+                                           limit_mode, created_at, updated_at)
+                values (@Name, @Kind, @description, @DefaultLimit, @creation, @no, @window, @displayName, @unit, @thresholds, @limitMode, @now, @now)
                 on conflict (name) do update
                     set description = excluded.description, default_limit = excluded.default_limit, creation = excluded.creation,
                         usage_window = excluded.usage_window, display_name = excluded.display_name, unit = excluded.unit,
+                        thresholds = excluded.thresholds, limit_mode = excluded.limit_mode,
                         updated_at = excluded.updated_at
                     where usage_metrics.kind = excluded.kind
                 returning {MetricRow.Columns}
                 """, new
                 {
                     req.Name, req.Kind, description, req.DefaultLimit, creation = req.Creation ?? true, no = false, window = req.StoredWindow(),
-                    displayName = req.DisplayName?.Trim(), unit = req.Unit?.Trim(), now,
+                    displayName = req.DisplayName?.Trim(), unit = req.Unit?.Trim(), thresholds = req.StoredThresholds(), limitMode = req.LimitMode ?? "hard", now,
                 }, tx, cancellationToken: ct));
             if (stored is null)
             {
@@ -117,17 +135,17 @@ internal sealed class PutMetric(Db db, IOrganizationPlans plans, IAuditLog audit
                 stored = await connection.QuerySingleAsync<MetricRow>(new CommandDefinition(
                     $"""
                     update usage_metrics set kind = @Kind, description = @description, default_limit = @DefaultLimit, creation = @creation,
-                        usage_window = @window, display_name = @displayName, unit = @unit, updated_at = @now
+                        usage_window = @window, display_name = @displayName, unit = @unit, thresholds = @thresholds, limit_mode = @limitMode, updated_at = @now
                     where name = @Name
                     returning {MetricRow.Columns}
                     """, new
                     {
                         req.Name, req.Kind, description, req.DefaultLimit, creation = req.Creation ?? true, window = req.StoredWindow(),
-                        displayName = req.DisplayName?.Trim(), unit = req.Unit?.Trim(), now,
+                        displayName = req.DisplayName?.Trim(), unit = req.Unit?.Trim(), thresholds = req.StoredThresholds(), limitMode = req.LimitMode ?? "hard", now,
                     }, tx, cancellationToken: ct));
             }
             await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.UsageMetricPut, "usage_metric", req.Name, null,
-                new { req.Kind, description, req.DefaultLimit, creation = req.Creation ?? true, window = req.StoredWindow(), req.DisplayName, req.Unit }), ct);
+                new { req.Kind, description, req.DefaultLimit, creation = req.Creation ?? true, window = req.StoredWindow(), req.DisplayName, req.Unit, thresholds = req.StoredThresholds(), limitMode = req.LimitMode ?? "hard" }), ct);
             return stored;
         }, ct);
         await Send.OkAsync(MetricResponse.From(row), ct);

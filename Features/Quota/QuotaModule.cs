@@ -10,6 +10,7 @@ internal static class QuotaModule
     public static IServiceCollection AddQuota(this IServiceCollection services)
     {
         services.AddCheckedOptions<QuotaOptions>(QuotaOptions.Section);
+        services.AddSingleton<UsageNotices>();
         services.AddSingleton<UsageGroupCommit>();
         services.AddHostedService(sp => sp.GetRequiredService<UsageGroupCommit>());
         services.AddSingleton<UsageMeter>();

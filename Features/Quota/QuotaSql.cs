@@ -11,7 +11,7 @@ internal static class QuotaSql
 
     private const string ScopeSelect =
         """
-        select m.name, m.kind, m.description, m.default_limit, m.creation, m.built_in, m.usage_window, m.display_name, m.unit,
+        select m.name, m.kind, m.description, m.default_limit, m.creation, m.built_in, m.usage_window, m.display_name, m.unit, m.thresholds, m.limit_mode,
                o.limit_value as override_limit, a.period_start as anchor_start, a.period_end as anchor_end
         from usage_metrics m
         left join usage_limit_overrides o on o.organization_id = @organizationId and o.metric = m.name

@@ -49,7 +49,7 @@ internal static class UsageDecisions
         "backstop_quota_denials_total", "Consumptions refused at the limit (403 quota_exceeded), by metric; replays of a stored refusal not counted.", "metric");
 
     public static async Task<UsageDecision[]> ApplyAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<UsageChange> changes,
-        DateTimeOffset now, CancellationToken ct)
+        DateTimeOffset now, CancellationToken ct, UsageNotices? notices = null)
     {
         var results = new UsageDecision[changes.Count];
         var owners = new Dictionary<(string, string, string), int>();
@@ -77,6 +77,8 @@ internal static class UsageDecisions
                 }
             }
             results[i] = await DecideAsync(connection, tx, change, now, ct);
+            if (notices is not null && change.Operation != MeterOperations.Release && results[i].Outcome is { Status: 200 } admitted)
+                await notices.RaiseAsync(connection, tx, change, admitted.Reading.Used, now, ct);
             if (change.Key is null) continue;
             // Only what was counted is final. A refusal keeps no key: the same request retried after the reset or an
             // upgrade is decided again (and may be admitted) instead of being refused for ever.
@@ -125,7 +127,8 @@ internal static class UsageDecisions
         };
         var used = await connection.QuerySingleOrDefaultAsync<long?>(new CommandDefinition(sql, new
         {
-            scope.OrganizationId, metric = scope.Metric.Name, scope.PeriodStart, scope.PeriodEnd, amount = change.Amount, limit = scope.Limit, now,
+            scope.OrganizationId, metric = scope.Metric.Name, scope.PeriodStart, scope.PeriodEnd, amount = change.Amount,
+            limit = scope.IsSoft ? -1 : scope.Limit, now,
         }, tx, cancellationToken: ct));
         if (used is { } u) return new UsageDecision(new MeterOutcome(200, scope.Reading(u), false), null);
         if (change.Operation == MeterOperations.Release)

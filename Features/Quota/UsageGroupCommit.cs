@@ -26,7 +26,7 @@ namespace Backstop.Features.Quota;
 /// On SQLite the writer is also the slice's only queue for the one write lock: requests wait on the channel, not in
 /// SQLite's busy handler, which polls with sleeps of up to 100 ms.
 /// </summary>
-internal sealed class UsageGroupCommit(Db db, IAuditLog audit, TimeProvider time, IOptions<QuotaOptions> options, ILogger<UsageGroupCommit> log) : BackgroundService
+internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices notices, TimeProvider time, IOptions<QuotaOptions> options, ILogger<UsageGroupCommit> log) : BackgroundService
 {
     private sealed record Pending(UsageChange Change, TaskCompletionSource<MeterOutcome> Done);
 
@@ -120,7 +120,7 @@ internal sealed class UsageGroupCommit(Db db, IAuditLog audit, TimeProvider time
                 await using var tx = options.Value.DurableConsume ? await Db.BeginDurableAsync(connection, ct) : await Db.BeginAsync(connection, ct);
                 await connection.ExecuteAsync(new CommandDefinition("insert into usage_commits (id, created_at) values (@batchId, @now)",
                     new { batchId, now = time.GetUtcNow() }, tx, cancellationToken: ct));
-                var decisions = await UsageDecisions.ApplyAsync(connection, tx, [.. batch.Select(p => p.Change)], time.GetUtcNow(), ct);
+                var decisions = await UsageDecisions.ApplyAsync(connection, tx, [.. batch.Select(p => p.Change)], time.GetUtcNow(), ct, notices);
                 await AuditReleasesAsync(connection, tx, batch, decisions, ct);
                 try
                 {

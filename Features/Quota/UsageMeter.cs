@@ -28,7 +28,7 @@ internal static class MeterOperations
 /// API's requests reach them through <see cref="UsageGroupCommit"/> (many per transaction), a caller's own
 /// transaction with its one change.
 /// </summary>
-internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate gate, UsageGroupCommit groupCommit, TimeProvider time) : IUsageMeter
+internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate gate, UsageGroupCommit groupCommit, UsageNotices notices, TimeProvider time) : IUsageMeter
 {
     public Task<UsageScope> PrepareAsync(string organizationId, string metric, bool requireLimit, CancellationToken ct) =>
         ResolveAsync(organizationId, metric, lenient: !requireLimit, ct);
@@ -203,7 +203,7 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
 
     private async Task<MeterOutcome> ApplyAsync(DbConnection connection, DbTransaction tx, UsageScope scope, string operation, long amount,
         string? key, CancellationToken ct) =>
-        (await UsageDecisions.ApplyAsync(connection, tx, [new UsageChange(scope, operation, amount, key)], time.GetUtcNow(), ct))[0].Get();
+        (await UsageDecisions.ApplyAsync(connection, tx, [new UsageChange(scope, operation, amount, key)], time.GetUtcNow(), ct, notices))[0].Get();
 
     public static ProblemException Refused(UsageReading reading) =>
         new(403, "quota_exceeded", reading.PeriodEnd is { } end
@@ -248,6 +248,8 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
         public string UsageWindow { get; init; } = UsageWindows.Month;
         public string? DisplayName { get; init; }
         public string? Unit { get; init; }
+        public string Thresholds { get; init; } = "80,100";
+        public string LimitMode { get; init; } = "hard";
         public long? OverrideLimit { get; init; }
         public DateTimeOffset? AnchorStart { get; init; }
         public DateTimeOffset? AnchorEnd { get; init; }
@@ -255,7 +257,7 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
         public MetricRow Metric => new()
         {
             Name = Name, Kind = Kind, Description = Description, DefaultLimit = DefaultLimit, Creation = Creation, BuiltIn = BuiltIn,
-            UsageWindow = UsageWindow, DisplayName = DisplayName, Unit = Unit,
+            UsageWindow = UsageWindow, DisplayName = DisplayName, Unit = Unit, Thresholds = Thresholds, LimitMode = LimitMode,
         };
     }
 }

@@ -296,6 +296,66 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
             new { org = tenant.OrganizationId, actor = tenant.Key[..21] })).ShouldBe(1);
     }
 
+    private async Task AddOwnerAsync(string organizationId, string email) =>
+        (await App.AdminClient().PostJsonAsync($"/v1/admin/organizations/{organizationId}/members", new { email, role = "owner" }))
+            .StatusCode.ShouldBe(HttpStatusCode.Created);
+
+    [Fact]
+    public async Task Fifty_concurrent_consumptions_crossing_80_and_100_percent_raise_each_notice_exactly_once()
+    {
+        var metric = await DeclareAsync("counter", defaultLimit: 50, displayName: "messages");
+        var (tenant, client) = await App.TenantAsync();
+        var owner = $"owner-{Guid.NewGuid():N}@example.com";
+        await AddOwnerAsync(tenant.OrganizationId, owner);
+        (await client.ConsumeAsync(metric, 30)).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        var responses = await QuotaKit.ConcurrentlyAsync(50, i => App.Client(tenant).ConsumeAsync(metric, key: $"n-{i}"));
+
+        responses.Count(r => r.StatusCode == HttpStatusCode.OK).ShouldBe(20);
+        const string Notices = "select count(*) from usage_notices where organization_id = @org and metric = @metric and threshold = @threshold";
+        (await App.ScalarAsync(Notices, new { org = tenant.OrganizationId, metric, threshold = 80 })).ShouldBe(1);
+        (await App.ScalarAsync(Notices, new { org = tenant.OrganizationId, metric, threshold = 100 })).ShouldBe(1);
+        const string Emails = "select count(*) from outbox_messages where channel = 'email' and idempotency_key like @key";
+        (await App.ScalarAsync(Emails, new { key = $"usage-notice:{tenant.OrganizationId}:{metric}:%:80:{owner}" })).ShouldBe(1);
+        (await App.ScalarAsync(Emails, new { key = $"usage-notice:{tenant.OrganizationId}:{metric}:%:100:{owner}" })).ShouldBe(1);
+
+        // A reset lets the counter cross again in the same period: no second notice.
+        (await App.AdminClient().PostJsonAsync($"/v1/admin/organizations/{tenant.OrganizationId}/usage/{metric}/reset", new { reason = "test" }))
+            .StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await client.ConsumeAsync(metric, 45)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await App.ScalarAsync("select count(*) from usage_notices where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(2);
+        (await App.ScalarAsync("select count(*) from outbox_messages where idempotency_key like @key", new { key = $"usage-notice:{tenant.OrganizationId}:%" }))
+            .ShouldBe(2);
+    }
+
+    [Fact]
+    public async Task A_soft_limit_admits_past_the_limit_counts_the_overage_and_raises_the_100_percent_notice()
+    {
+        var name = "soft_" + Guid.NewGuid().ToString("N")[..10];
+        (await App.AdminClient().PutAsJsonAsync($"/v1/admin/metrics/{name}",
+            new { kind = "counter", description = "x", defaultLimit = 10, limitMode = "soft", thresholds = new[] { 100 } }, Http.Json))
+            .StatusCode.ShouldBe(HttpStatusCode.OK);
+        var (tenant, client) = await App.TenantAsync();
+        await AddOwnerAsync(tenant.OrganizationId, $"owner-{Guid.NewGuid():N}@example.com");
+
+        (await client.ConsumeAsync(name, 8)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var over = await client.ConsumeAsync(name, 5);
+
+        over.StatusCode.ShouldBe(HttpStatusCode.OK);
+        var reading = await client.UsageAsync(name);
+        reading.GetProperty("used").GetInt64().ShouldBe(13);
+        reading.GetProperty("overage").GetInt64().ShouldBe(3);
+        reading.GetProperty("remaining").GetInt64().ShouldBe(0);
+        (await App.ScalarAsync("select count(*) from usage_notices where organization_id = @org and threshold = 100", new { org = tenant.OrganizationId })).ShouldBe(1);
+        (await App.ScalarAsync("select count(*) from usage_notices where organization_id = @org and threshold = 80", new { org = tenant.OrganizationId })).ShouldBe(0);
+
+        // A hard limit still refuses, and shows no overage.
+        var hard = await DeclareAsync("counter", defaultLimit: 10);
+        (await client.ConsumeAsync(hard, 10)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        await (await client.ConsumeAsync(hard)).ShouldBeProblemAsync(403, "quota_exceeded");
+        (await client.UsageAsync(hard)).GetProperty("overage").GetInt64().ShouldBe(0);
+    }
+
     [Fact]
     public async Task A_counters_keys_are_kept_for_its_windows_longest_period_plus_seven_days()
     {
