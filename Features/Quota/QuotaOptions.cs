@@ -33,6 +33,12 @@ internal sealed class QuotaOptions : IValidatedOptions
     /// <summary>Organizations per batch of the reconciliation sweep; keys per delete of the key retention.</summary>
     public int BatchSize { get; set; } = 200;
 
+    /// <summary>
+    /// Days a counter's row (its period's total, listed by <c>GET /v1/usage/{metric}/history</c>) is kept after its
+    /// period ended; the daily <c>usage-key-retention</c> deletes older ones. 800: two years of monthly history.
+    /// </summary>
+    public int HistoryRetentionDays { get; set; } = 800;
+
     public bool Repair => string.Equals(Reconcile, "repair", StringComparison.OrdinalIgnoreCase);
 
     public IEnumerable<string> Validate()
@@ -41,5 +47,6 @@ internal sealed class QuotaOptions : IValidatedOptions
         if (GroupCommitMaxBatch is < 1 or > 10000) yield return "Quota:GroupCommitMaxBatch must be between 1 and 10000.";
         if (IdempotencyRetentionDays is < 1 or > 3650) yield return "Quota:IdempotencyRetentionDays must be between 1 and 3650.";
         if (BatchSize is < 1 or > 10000) yield return "Quota:BatchSize must be between 1 and 10000.";
+        if (HistoryRetentionDays is < 1 or > 36500) yield return "Quota:HistoryRetentionDays must be between 1 and 36500.";
     }
 }

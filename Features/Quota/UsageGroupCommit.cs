@@ -28,7 +28,19 @@ namespace Backstop.Features.Quota;
 /// </summary>
 internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices notices, TimeProvider time, IOptions<QuotaOptions> options, ILogger<UsageGroupCommit> log) : BackgroundService
 {
-    private sealed record Pending(UsageChange Change, TaskCompletionSource<MeterOutcome> Done);
+    /// <summary>One request: one change (consume, release) or a batch request's items, decided in the same transaction.</summary>
+    private sealed class Pending(UsageChange[] changes)
+    {
+        public UsageChange[] Changes { get; } = changes;
+        public UsageDecision[] Results { get; } = new UsageDecision[changes.Length];
+        public TaskCompletionSource<UsageDecision[]> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>One change of a pending request, in the batch's order.</summary>
+    private sealed record Entry(Pending Pending, int Index)
+    {
+        public UsageChange Change => Pending.Changes[Index];
+    }
 
     private static readonly Histogram BatchSize = Metrics.CreateHistogram("backstop_quota_batch_size",
         "Consumptions and releases per group commit.", new HistogramConfiguration { Buckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512] });
@@ -36,9 +48,16 @@ internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices noti
     private readonly Channel<Pending> queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
 
     /// <summary>Queues a change; completes with its outcome once the batch holding it is committed, or with the problem that refused it.</summary>
-    public Task<MeterOutcome> SubmitAsync(UsageChange change)
+    public async Task<MeterOutcome> SubmitAsync(UsageChange change) => (await SubmitManyAsync([change]))[0].Get();
+
+    /// <summary>
+    /// Queues changes that are decided together, in one transaction (a batch request's items): each gets its own
+    /// decision; one refused by the database is decided alone after the rollback, so it never fails its neighbours.
+    /// </summary>
+    public Task<UsageDecision[]> SubmitManyAsync(UsageChange[] changes)
     {
-        var pending = new Pending(change, new TaskCompletionSource<MeterOutcome>(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (changes.Length == 0) return Task.FromResult(Array.Empty<UsageDecision>());
+        var pending = new Pending(changes);
         if (!queue.Writer.TryWrite(pending)) pending.Done.SetException(Stopping());
         return pending.Done.Task;
     }
@@ -50,7 +69,13 @@ internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices noti
         {
             while (await queue.Reader.WaitToReadAsync(stoppingToken))
             {
-                while (batch.Count < options.Value.GroupCommitMaxBatch && queue.Reader.TryRead(out var next)) batch.Add(next);
+                // A batch request's items stay together, even past the maximum.
+                var changes = 0;
+                while (changes < options.Value.GroupCommitMaxBatch && queue.Reader.TryRead(out var next))
+                {
+                    batch.Add(next);
+                    changes += next.Changes.Length;
+                }
                 await CommitAsync(batch);
                 batch.Clear();
             }
@@ -67,47 +92,54 @@ internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices noti
 
     private async Task CommitAsync(List<Pending> batch)
     {
-        var ordered = batch
-            .OrderBy(p => p.Change.Scope.OrganizationId, StringComparer.Ordinal)
-            .ThenBy(p => p.Change.Scope.Metric.Name, StringComparer.Ordinal)
-            .ThenBy(p => p.Change.Scope.PeriodStart)
+        var ordered = batch.SelectMany(p => Enumerable.Range(0, p.Changes.Length).Select(i => new Entry(p, i)))
+            .OrderBy(e => e.Change.Scope.OrganizationId, StringComparer.Ordinal)
+            .ThenBy(e => e.Change.Scope.Metric.Name, StringComparer.Ordinal)
+            .ThenBy(e => e.Change.Scope.PeriodStart)
             .ToList();
         try
         {
             var decisions = await DecideAsync(ordered);
             BatchSize.Observe(ordered.Count);
-            for (var i = 0; i < ordered.Count; i++) Complete(ordered[i], decisions[i]);
+            for (var i = 0; i < ordered.Count; i++) ordered[i].Pending.Results[ordered[i].Index] = decisions[i];
+            foreach (var pending in batch) pending.Done.TrySetResult(pending.Results);
         }
         catch (OutcomeUnknownException e)
         {
             log.LogError(e, "A group commit of {Count} usage changes may or may not be in the database; none is decided again", ordered.Count);
-            foreach (var pending in ordered)
+            foreach (var pending in batch)
                 pending.Done.TrySetException(new ProblemException(503, "outcome_unknown",
                     "The database did not confirm whether this request was counted; retry it with the same idempotencyKey."));
         }
         catch (Exception e) when (ordered.Count > 1)
         {
             log.LogWarning(e, "A group commit of {Count} usage changes failed and was rolled back; deciding them one by one", ordered.Count);
-            foreach (var pending in ordered)
+            foreach (var entry in ordered)
             {
                 try
                 {
-                    Complete(pending, (await DecideAsync([pending]))[0]);
+                    entry.Pending.Results[entry.Index] = (await DecideAsync([entry]))[0];
                 }
                 catch (Exception single)
                 {
-                    Fail(pending, single);
+                    Fail(entry, single);
+                    // An item of a batch request fails alone: its neighbours keep their answers.
+                    entry.Pending.Results[entry.Index] = new UsageDecision(null, new ProblemException(500, "usage_write_failed",
+                        "The database refused this change; nothing of it was counted."));
+                    if (entry.Pending.Changes.Length == 1) entry.Pending.Done.TrySetException(single);
                 }
             }
+            foreach (var pending in batch) pending.Done.TrySetResult(pending.Results);
         }
         catch (Exception e)
         {
             Fail(ordered[0], e);
+            ordered[0].Pending.Done.TrySetException(e);
         }
     }
 
     /// <summary>One transaction for <paramref name="batch"/>; on PostgreSQL retried when it lost a deadlock or a serialisation conflict.</summary>
-    private async Task<UsageDecision[]> DecideAsync(IReadOnlyList<Pending> batch)
+    private async Task<UsageDecision[]> DecideAsync(IReadOnlyList<Entry> batch)
     {
         // Not the requests' tokens: once a batch is being written it finishes (or rolls back) on its own terms.
         var ct = CancellationToken.None;
@@ -148,7 +180,7 @@ internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices noti
     /// not: it only ever takes capacity within the limit, its keyed answer is already stored in its own row, and an
     /// audit row per consumption would double the hot path's writes (docs/quota.md).
     /// </summary>
-    private async Task AuditReleasesAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<Pending> batch, UsageDecision[] decisions, CancellationToken ct)
+    private async Task AuditReleasesAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<Entry> batch, UsageDecision[] decisions, CancellationToken ct)
     {
         for (var i = 0; i < batch.Count; i++)
         {
@@ -182,18 +214,9 @@ internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices noti
     /// <summary>A batch whose commit may or may not have happened: its requests answer 503 and are not decided again.</summary>
     private sealed class OutcomeUnknownException(Exception inner) : Exception("The outcome of a usage group commit could not be read back.", inner);
 
-    private void Complete(Pending pending, UsageDecision decision)
-    {
-        if (decision.Outcome is { } outcome) pending.Done.TrySetResult(outcome);
-        else pending.Done.TrySetException(decision.Problem!);
-    }
-
-    private void Fail(Pending pending, Exception e)
-    {
+    private void Fail(Entry entry, Exception e) =>
         log.LogError(e, "A usage {Operation} of {Metric} for organization {OrganizationId} failed; nothing was counted",
-            pending.Change.Operation, pending.Change.Scope.Metric.Name, pending.Change.Scope.OrganizationId);
-        pending.Done.TrySetException(e);
-    }
+            entry.Change.Operation, entry.Change.Scope.Metric.Name, entry.Change.Scope.OrganizationId);
 
     private static ProblemException Stopping() =>
         new(503, "shutting_down", "The service is stopping and did not count this request; retry it with the same idempotencyKey.");

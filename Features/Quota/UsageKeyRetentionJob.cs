@@ -47,6 +47,16 @@ internal sealed class UsageKeyRetentionJob(Db db, TimeProvider time, IOptions<Qu
         foreach (var window in UsageWindows.All)
             deleted += await db.DeleteInBatchesAsync(Delete,
                 new { window, cutoff = now - RetentionOf(window, options.Value.IdempotencyRetentionDays) }, options.Value.BatchSize, context.Stop, ct);
+        // A past period's counter is its history: kept Quota:HistoryRetentionDays after the period ended (gauges have no end).
+        await db.DeleteInBatchesAsync(
+            """
+            delete from usage_counters
+            where (organization_id, metric, period_start) in (
+                select organization_id, metric, period_start from usage_counters
+                where period_end < @cutoff and period_start <> @gauge
+                order by period_end
+                limit @batchSize)
+            """, new { cutoff = now.AddDays(-options.Value.HistoryRetentionDays), gauge = BillingPeriods.GaugeStart }, options.Value.BatchSize, context.Stop, ct);
         // A group commit's row is only read back right after its own commit.
         await db.DeleteInBatchesAsync(
             "delete from usage_commits where id in (select id from usage_commits where created_at < @cutoff order by id limit @batchSize)",

@@ -1,8 +1,8 @@
 using System.Data.Common;
+using System.Text.Json;
 using Backstop.Features.Billing;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
-using System.Text.Json;
 using Dapper;
 
 namespace Backstop.Features.Quota;
@@ -28,7 +28,7 @@ internal static class MeterOperations
 /// API's requests reach them through <see cref="UsageGroupCommit"/> (many per transaction), a caller's own
 /// transaction with its one change.
 /// </summary>
-internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate gate, UsageGroupCommit groupCommit, UsageNotices notices, TimeProvider time) : IUsageMeter
+internal sealed partial class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate gate, UsageGroupCommit groupCommit, UsageNotices notices, TimeProvider time) : IUsageMeter
 {
     public Task<UsageScope> PrepareAsync(string organizationId, string metric, bool requireLimit, CancellationToken ct) =>
         ResolveAsync(organizationId, metric, lenient: !requireLimit, ct);
@@ -159,10 +159,12 @@ internal sealed class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate ga
     /// <summary>The limit and the period of <paramref name="metric"/> for the organization now.</summary>
     /// <param name="lenient">A metric the organization has no limit for is read as unlimited instead of 404 (for usage that is only recorded).</param>
     /// <param name="apiWrite">A write through the usage API: a built-in metric (Backstop counts it) is 403 <c>metric_managed_by_backstop</c>.</param>
-    public async Task<UsageScope> ResolveAsync(string organizationId, string metric, bool lenient, CancellationToken ct, bool apiWrite = false)
+    /// <param name="known">The organization's plan when the caller already read it.</param>
+    public async Task<UsageScope> ResolveAsync(string organizationId, string metric, bool lenient, CancellationToken ct, bool apiWrite = false,
+        OrganizationPlan? known = null)
     {
         // Billing's read first, on its own connection: holding ours meanwhile would take two pooled connections per request.
-        var plan = await plans.GetAsync(organizationId, ct);
+        var plan = known ?? await plans.GetAsync(organizationId, ct);
         ScopeRow? row;
         await using (var connection = await db.OpenAsync(ct))
             row = await connection.QuerySingleOrDefaultAsync<ScopeRow>(new CommandDefinition(QuotaSql.Scope,

@@ -357,6 +357,75 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
+    public async Task A_batch_of_100_with_3_bad_items_decides_97_answers_3_errors_in_one_transaction()
+    {
+        var limited = await DeclareAsync("counter", defaultLimit: 50);
+        var open = await DeclareAsync("counter", defaultLimit: 1000);
+        var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { ["team_members"] = 10 });
+        var items = Enumerable.Range(0, 100).Select(i => (object)(i < 60
+            ? new { metric = limited, amount = 1, idempotencyKey = $"l-{i}" }
+            : new { metric = open, amount = 2, idempotencyKey = $"o-{i}" })).ToList();
+        items[7] = new { metric = "no_such_metric", amount = 1, idempotencyKey = "bad-1" };
+        items[42] = new { metric = open, amount = 0, idempotencyKey = "bad-2" };
+        items[99] = new { metric = "team_members", amount = 1, idempotencyKey = "bad-3" };
+        var commitsBefore = await App.ScalarAsync("select count(*) from usage_commits");
+
+        var response = await client.PostJsonAsync("/v1/usage/batch", new { items });
+
+        var body = await response.JsonAsync();
+        response.StatusCode.ShouldBe(HttpStatusCode.OK, body.ToString());
+        var results = body.GetProperty("items").EnumerateArray().ToList();
+        results.Count.ShouldBe(100);
+        results.Select(r => r.GetProperty("index").GetInt32()).ShouldBe(Enumerable.Range(0, 100));
+        results[7].GetProperty("code").GetString().ShouldBe("unknown_metric");
+        results[42].GetProperty("code").GetString().ShouldBe("invalid_amount");
+        results[99].GetProperty("code").GetString().ShouldBe("metric_managed_by_backstop");
+        // 58 good items on the limited metric: 50 admitted, 8 refused; 39 on the open one, all admitted.
+        body.GetProperty("admitted").GetInt32().ShouldBe(89);
+        body.GetProperty("refused").GetInt32().ShouldBe(8);
+        body.GetProperty("failed").GetInt32().ShouldBe(3);
+        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric = limited })).ShouldBe(50);
+        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric = open })).ShouldBe(78);
+        (await App.ScalarAsync("select count(*) from usage_commits")).ShouldBe(commitsBefore + 1);
+
+        // The batch again: every admitted item is a replay (nothing more counted); refused ones are decided again.
+        var again = await (await client.PostJsonAsync("/v1/usage/batch", new { items })).JsonAsync();
+        again.GetProperty("admitted").GetInt32().ShouldBe(89);
+        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric = open })).ShouldBe(78);
+        await (await client.PostJsonAsync("/v1/usage/batch", new { items = Enumerable.Range(0, 101).Select(_ => new { metric = open }) }))
+            .ShouldBeProblemAsync(400, "batch_too_large");
+    }
+
+    [Fact]
+    public async Task History_lists_past_periods_newest_first_until_their_retention()
+    {
+        var metric = await DeclareAsync("counter", defaultLimit: 100);
+        var (_, client) = await App.TenantAsync();
+        var used = new[] { 3L, 5L, 7L };
+        var starts = new List<DateTimeOffset>();
+        foreach (var amount in used)
+        {
+            var reading = await (await client.ConsumeAsync(metric, amount)).JsonAsync();
+            starts.Add(reading.GetProperty("periodStart").GetDateTimeOffset());
+            App.Time.SetUtcNow(reading.GetProperty("periodEnd").GetDateTimeOffset().AddHours(1));
+        }
+
+        var history = await (await client.GetAsync($"/v1/usage/{metric}/history?periods=2")).JsonAsync();
+
+        var items = history.GetProperty("items").EnumerateArray().ToList();
+        items.Select(i => i.GetProperty("used").GetInt64()).ShouldBe([7L, 5L]);
+        items.Select(i => i.GetProperty("periodStart").GetDateTimeOffset()).ShouldBe([starts[2], starts[1]]);
+        var all = await (await client.GetAsync($"/v1/usage/{metric}/history")).JsonAsync();
+        all.GetProperty("items").GetArrayLength().ShouldBe(3);
+        await (await client.GetAsync($"/v1/usage/{metric}/history?periods=0")).ShouldBeProblemAsync(400, "validation_failed");
+
+        App.Time.Advance(TimeSpan.FromDays(800 - 45));
+        await App.Service<JobRunner>().RunAsync("usage-key-retention", CancellationToken.None);
+        var kept = await (await client.GetAsync($"/v1/usage/{metric}/history")).JsonAsync();
+        kept.GetProperty("items").EnumerateArray().Select(i => i.GetProperty("used").GetInt64()).ShouldBe([7L, 5L]);
+    }
+
+    [Fact]
     public async Task A_counters_keys_are_kept_for_its_windows_longest_period_plus_seven_days()
     {
         var monthly = await DeclareAsync("counter", defaultLimit: 100);
