@@ -69,6 +69,15 @@ internal static class AuditActions
     public const string UsageMetricPut = "usage_metric.put";
     public const string UsageLimitSet = "usage.limit_set";
     public const string UsageReset = "usage.reset";
+    // Billing (Stripe: plan changes, cancellation refused at Stripe).
+    /// <summary>An upgrade applied at once (Stripe invoiced the proration and it was paid).</summary>
+    public const string SubscriptionUpgrade = "subscription.upgrade";
+    /// <summary>A downgrade scheduled at Stripe for the end of the period (or of the trial).</summary>
+    public const string SubscriptionDowngradeSchedule = "subscription.downgrade_schedule";
+    /// <summary>A scheduled downgrade cancelled (its schedule released), by request or replaced by an upgrade.</summary>
+    public const string SubscriptionPlanChangeCancel = "subscription.plan_change_cancel";
+    /// <summary>Stripe refused a cancel or resume for good: the local flag was put back to Stripe's, and alerted.</summary>
+    public const string SubscriptionCancelRefused = "subscription.cancel_refused";
 
     public static readonly IReadOnlyList<string> All =
     [
@@ -77,5 +86,6 @@ internal static class AuditActions
         PlanCreate, PlanUpdate, PlanDelete, SubscriptionCancel, SubscriptionResume, SubscriptionRepair,
         CouponCreate, CouponUpdate, CouponDelete, CouponDeactivate, CouponRecount,
         UsageMetricPut, UsageLimitSet, UsageReset,
+        SubscriptionUpgrade, SubscriptionDowngradeSchedule, SubscriptionPlanChangeCancel, SubscriptionCancelRefused,
     ];
 }

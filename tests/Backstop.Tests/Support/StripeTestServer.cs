@@ -459,6 +459,15 @@ public sealed class StripeTestServer : IAsyncDisposable
     // Fields of a phase an update keeps when sent; whatever is not sent is not kept.
     private static readonly string[] PhaseFields = ["items", "start_date", "end_date", "discounts", "trial_end", "metadata", "default_payment_method", "default_tax_rates", "automatic_tax", "proration_behavior", "collection_method", "description", "currency"];
 
+    /// <summary>Attaches a schedule to the subscription as <c>POST /v1/subscription_schedules {from_subscription}</c> does; answers its id.</summary>
+    public string AttachSchedule(string subscriptionId)
+    {
+        var answer = CreateSchedule(new StripeRequest("POST", "/v1/subscription_schedules", new Dictionary<string, string>(),
+            new Dictionary<string, string> { ["from_subscription"] = subscriptionId }, null, "Bearer " + ApiKey, null));
+        if (answer.Status != 200) throw new InvalidOperationException(answer.Json);
+        return JsonDocument.Parse(answer.Json).RootElement.GetProperty("id").GetString()!;
+    }
+
     /// <summary><c>POST /v1/subscription_schedules/{id}</c>: <c>phases</c> replaced by exactly what is sent; the current phase applies to the subscription.</summary>
     public StripeAnswer UpdateSchedule(StripeRequest r)
     {
