@@ -486,7 +486,14 @@ public sealed class StripeTestServer : IAsyncDisposable
                 long? previousEnd = null;
                 foreach (var raw in sent.Cast<Dictionary<string, object?>>())
                 {
-                    var phase = raw.Where(f => PhaseFields.Contains(f.Key)).ToDictionary(f => f.Key, f => f.Value);
+                    // An empty string unsets a field (Stripe.net sends one for an empty list): as good as not sent.
+                    var phase = raw.Where(f => PhaseFields.Contains(f.Key) && f.Value is not "").ToDictionary(f => f.Key, f => f.Value);
+                    if (phase.GetValueOrDefault("discounts") is List<object?> phaseDiscounts && schedule.GetValueOrDefault("subscription") is string owner
+                        && Subscriptions.TryGetValue(owner, out var ownerSubscription))
+                        // A discount named by id is the subscription's: its coupon is what the phase carries.
+                        foreach (var d in phaseDiscounts.Cast<Dictionary<string, object?>>().Where(d => d.GetValueOrDefault("coupon") is null && d.GetValueOrDefault("discount") is string))
+                            lock (ownerSubscription)
+                                d["coupon"] = CouponOf(((List<object?>)ownerSubscription["discounts"]!).Cast<Dictionary<string, object?>>().FirstOrDefault(x => (string?)x["id"] == (string)d["discount"]!));
                     if (phase.GetValueOrDefault("items") is not List<object?> { Count: > 0 } items)
                         return StripeAnswer.Error(400, "invalid_request_error", "Each phase needs at least one item.", "parameter_missing");
                     foreach (var i in items.Cast<Dictionary<string, object?>>())
