@@ -1,4 +1,5 @@
 using System.Net;
+using Backstop.Features.Billing.Subscriptions;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Providers.Stripe;
@@ -8,7 +9,7 @@ using Stripe;
 namespace Backstop.Features.Billing;
 
 /// <summary>What the <c>stripe</c> channel stores: one Stripe mutation and its parameters.</summary>
-/// <param name="Operation"><see cref="OutboxStripe.UpdateSubscription"/>, <see cref="OutboxStripe.CancelSubscription"/> or <see cref="OutboxStripe.ReleaseSchedule"/>.</param>
+/// <param name="Operation"><see cref="OutboxStripe.UpdateSubscription"/>, <see cref="OutboxStripe.CancelSubscription"/>, <see cref="OutboxStripe.ReleaseSchedule"/> or <see cref="OutboxStripe.RefreshSubscription"/>.</param>
 /// <param name="CancelAtPeriodEnd">For <see cref="OutboxStripe.UpdateSubscription"/>: <c>cancel_at_period_end</c>.</param>
 /// <param name="ScheduleId">For <see cref="OutboxStripe.ReleaseSchedule"/>: the schedule to release.</param>
 internal sealed record StripeCommand(string Operation, string SubscriptionId, bool? CancelAtPeriodEnd = null, string? ScheduleId = null);
@@ -51,11 +52,18 @@ internal static class OutboxStripe
     public static OutboxEnvelope Release(string subscriptionId, string scheduleId) =>
         OutboxEnvelope.Create(Channel, $"schedule-release:{scheduleId}", new StripeCommand(ReleaseSchedule, subscriptionId, ScheduleId: scheduleId), subscriptionId);
 
+    /// <summary><c>GET /v1/subscriptions/{id}</c>, then its state applied locally: settles two events of one second that tie or look backwards.</summary>
+    public const string RefreshSubscription = "subscription.refresh";
+
+    /// <summary>Fetch the subscription from Stripe and apply what it says (one per event that asked for it).</summary>
+    public static OutboxEnvelope Refresh(string subscriptionId, string eventId) =>
+        OutboxEnvelope.Create(Channel, $"subscription-refresh:{subscriptionId}:{eventId}", new StripeCommand(RefreshSubscription, subscriptionId), subscriptionId);
+
     /// <summary>The idempotency key of attempt <paramref name="attempt"/> (1-based) of a message keyed <paramref name="key"/>.</summary>
     public static string AttemptKey(string key, int attempt) => attempt <= 1 ? key : $"{key}:r{attempt - 1}";
 }
 
-internal sealed class StripeChannel(StripeApi api, Db db, ILogger<StripeChannel> log) : IOutboxChannel
+internal sealed class StripeChannel(StripeApi api, Db db, TimeProvider time, ILogger<StripeChannel> log) : IOutboxChannel
 {
     public string Name => OutboxStripe.Channel;
 
@@ -87,6 +95,10 @@ internal sealed class StripeChannel(StripeApi api, Db db, ILogger<StripeChannel>
                 case OutboxStripe.CancelSubscription:
                     var canceled = await subscriptions.CancelAsync(command.SubscriptionId, new SubscriptionCancelOptions(), StripeApi.Idempotent(key), ct);
                     return DeliveryResult.Sent(canceled.Id);
+                case OutboxStripe.RefreshSubscription:
+                    var fetched = await subscriptions.GetAsync(command.SubscriptionId, null, null, ct);
+                    await ApplyFetchedAsync(fetched, ct);
+                    return DeliveryResult.Sent(fetched.Id);
                 case OutboxStripe.ReleaseSchedule when command.ScheduleId is { } schedule:
                     await ReleaseAsync(schedule, key, ct);
                     return DeliveryResult.Sent(schedule);
@@ -106,6 +118,22 @@ internal sealed class StripeChannel(StripeApi api, Db db, ILogger<StripeChannel>
                 ? DeliveryResult.Permanent(error)
                 : DeliveryResult.Transient(error);
         }
+    }
+
+    /// <summary>Stripe's current state of the subscription, applied over whatever events left (it is newer than all of them).</summary>
+    private async Task ApplyFetchedAsync(Subscription fetched, CancellationToken ct)
+    {
+        using var document = System.Text.Json.JsonDocument.Parse(fetched.StripeResponse.Content);
+        await db.InTransactionAsync(async (connection, tx) =>
+        {
+            var existing = await BillingSql.FindByProviderIdAsync(connection, tx, "stripe", fetched.Id, ct);
+            if (existing is null) return;
+            var now = time.GetUtcNow();
+            var observedAt = existing.ProviderUpdatedAt is { } stored && stored > now ? stored : now;
+            var state = await StripeSubscriptionHandler.ReadAsync(connection, tx, document.RootElement, existing.OrganizationId, observedAt, existing, ct);
+            await SubscriptionWrites.ApplyAsync(connection, tx, state, now, time, ct, force: true);
+            log.LogInformation("Subscription {SubscriptionId} refreshed from Stripe: {Status}", fetched.Id, state.Status);
+        }, ct);
     }
 
     /// <summary>Releases a schedule; one Stripe already released, completed or cancelled is done.</summary>
