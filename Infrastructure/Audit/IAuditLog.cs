@@ -72,6 +72,15 @@ internal static class AuditActions
     // Quota: usage writes through the API (a consumption is not audited: see docs/quota.md)
     public const string UsageRelease = "usage.release";
     public const string UsageSet = "usage.set";
+    // Billing (Stripe: plan changes, cancellation refused at Stripe).
+    /// <summary>An upgrade applied at once (Stripe invoiced the proration and it was paid).</summary>
+    public const string SubscriptionUpgrade = "subscription.upgrade";
+    /// <summary>A downgrade scheduled at Stripe for the end of the period (or of the trial).</summary>
+    public const string SubscriptionDowngradeSchedule = "subscription.downgrade_schedule";
+    /// <summary>A scheduled downgrade cancelled (its schedule released), by request or replaced by an upgrade.</summary>
+    public const string SubscriptionPlanChangeCancel = "subscription.plan_change_cancel";
+    /// <summary>Stripe refused a cancel or resume for good: the local flag was put back to Stripe's, and alerted.</summary>
+    public const string SubscriptionCancelRefused = "subscription.cancel_refused";
 
     public static readonly IReadOnlyList<string> All =
     [
@@ -81,5 +90,6 @@ internal static class AuditActions
         CouponCreate, CouponUpdate, CouponDelete, CouponDeactivate, CouponRecount,
         UsageMetricPut, UsageLimitSet, UsageReset,
         UsageRelease, UsageSet,
+        SubscriptionUpgrade, SubscriptionDowngradeSchedule, SubscriptionPlanChangeCancel, SubscriptionCancelRefused,
     ];
 }

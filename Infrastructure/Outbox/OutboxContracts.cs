@@ -104,6 +104,14 @@ internal interface IOutboxChannel
     /// renews the message's lease, so that waiting here can never eat into the lease the send itself relies on.
     /// </summary>
     Task PrepareAsync(OutboxMessage message, CancellationToken ct) => Task.CompletedTask;
+
+    /// <summary>
+    /// The channel changes state at a provider (cancel a subscription, stop a bot): its messages are never given up
+    /// by attempt count — a transient failure backs off up to <c>Outbox:MaxDelaySeconds</c> and is tried again for as
+    /// long as it takes (listeners hear of each failure through <see cref="IOutboxListener.OnRetryingAsync"/>, to
+    /// alert); only a permanent failure makes them <c>dead</c>.
+    /// </summary>
+    bool MutatesProviderState => false;
 }
 
 internal enum DeliveryOutcome
@@ -130,4 +138,7 @@ internal sealed record DeliveryResult(DeliveryOutcome Outcome, string? ProviderI
 internal interface IOutboxListener
 {
     Task OnFinishedAsync(DbConnection connection, DbTransaction transaction, OutboxMessage message, DeliveryResult result, CancellationToken ct);
+
+    /// <summary>Told when an attempt failed transiently and the message was scheduled again, in the transaction that records it.</summary>
+    Task OnRetryingAsync(DbConnection connection, DbTransaction transaction, OutboxMessage message, DeliveryResult result, CancellationToken ct) => Task.CompletedTask;
 }

@@ -80,7 +80,7 @@ internal sealed class OutboxDispatcher(
         using var messageProperty = LogContext.PushProperty("OutboxMessageId", message.Id);
         var started = time.GetUtcNow();
         DeliveryResult result;
-        if (message.Attempts > message.MaxAttempts)
+        if (message.Attempts > message.MaxAttempts && !MutatesProviderState(message.Channel))
         {
             // Reclaimed after its last allowed attempt outlived its lease: never sent again, dead-lettered instead.
             result = DeliveryResult.Permanent("The last allowed attempt did not finish within its lease; not sent again.");
@@ -144,7 +144,8 @@ internal sealed class OutboxDispatcher(
     private async Task RecordAsync(OutboxMessage message, string claim, DateTimeOffset started, DeliveryResult result)
     {
         var now = time.GetUtcNow();
-        var exhausted = message.Attempts >= message.MaxAttempts;
+        // A provider-mutating message is never given up by count: its delay is capped at MaxDelaySeconds and it goes on.
+        var exhausted = message.Attempts >= message.MaxAttempts && !MutatesProviderState(message.Channel);
         var final = result.Outcome switch
         {
             DeliveryOutcome.Sent => OutboxStatus.Sent,
@@ -192,9 +193,9 @@ internal sealed class OutboxDispatcher(
                     retryAfterMs = result.RetryAfter is { } ra ? (long?)ra.TotalMilliseconds : null, started, now,
                 }, tx));
 
-            if (final != OutboxStatus.Pending)
-                foreach (var listener in listeners)
-                    await listener.OnFinishedAsync(connection, tx, updated, result, CancellationToken.None);
+            foreach (var listener in listeners)
+                if (final != OutboxStatus.Pending) await listener.OnFinishedAsync(connection, tx, updated, result, CancellationToken.None);
+                else await listener.OnRetryingAsync(connection, tx, updated, result, CancellationToken.None);
         });
 
         switch (final)
@@ -228,6 +229,8 @@ internal sealed class OutboxDispatcher(
         var delay = TimeSpan.FromSeconds(seconds);
         return retryAfter is { } ra && ra > delay ? ra : delay;
     }
+
+    private bool MutatesProviderState(string channel) => byName.TryGetValue(channel, out var c) && c.MutatesProviderState;
 
     private static string Truncate(string s) => s.Length > 2000 ? s[..2000] : s;
 }

@@ -12,7 +12,7 @@ namespace Backstop.Features.Billing.PlanChanges;
 /// <summary>
 /// A scheduled downgrade takes effect: Stripe's <c>customer.subscription.updated</c> whose item price is now the
 /// pending plan's price. The local plan becomes the pending one, the pending change is cleared, the violations of the
-/// new plan are stored, and the owners get one email — all in the event's transaction.
+/// new plan are stored, the owners get one email and the schedule's release is enqueued — all in the event's transaction.
 /// </summary>
 /// <remarks>
 /// Runs after the billing slice's subscription sync (order 100), and is correct whether or not that sync already set
@@ -40,6 +40,8 @@ internal sealed class DowngradeAppliedHandler(PlanViolations violations, IOrgani
         if (pending is null || pending.StripePriceId != update.PriceId) return;
 
         var now = time.GetUtcNow();
+        var scheduleId = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            "select pending_schedule_id from subscriptions where id = @Id", new { subscription.Id }, tx, cancellationToken: ct));
         var applied = await connection.ExecuteAsync(new CommandDefinition(
             """
             update subscriptions set plan_code = @pendingCode, provider_price_id = @PriceId,
@@ -47,6 +49,9 @@ internal sealed class DowngradeAppliedHandler(PlanViolations violations, IOrgani
             where id = @Id and pending_plan_code = @pendingCode
             """, new { pendingCode, update.PriceId, now, subscription.Id }, tx, cancellationToken: ct));
         if (applied == 0) return;
+        // A schedule stays attached until its last phase ends, and Stripe refuses a direct cancel (or an upgrade) while
+        // it is: the downgrade has applied, so the schedule is released (through the outbox, retried until Stripe confirms).
+        if (scheduleId is not null) await outbox.EnqueueAsync(connection, tx, OutboxStripe.Release(update.SubscriptionId, scheduleId), ct);
 
         var changeKey = $"plan-downgrade:{update.SubscriptionId}:{pendingCode}:{(subscription.PendingChangeAt ?? now).ToUnixTimeSeconds()}";
         var (from, to) = update.PeriodStart is { } s && update.PeriodEnd is { } e ? (s, e)

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Inbox;
+using Backstop.Infrastructure.Outbox;
 using Dapper;
 
 namespace Backstop.Features.Billing.Subscriptions;
@@ -12,7 +13,7 @@ namespace Backstop.Features.Billing.Subscriptions;
 /// The organization is the subscription's <c>metadata.organization_id</c> (checkout sets it), else the owner of its
 /// customer, else the organization already holding this subscription; a subscription of none is logged and left alone.
 /// </summary>
-internal sealed class StripeSubscriptionHandler(TimeProvider time, ILogger<StripeSubscriptionHandler> log) : IWebhookHandler
+internal sealed class StripeSubscriptionHandler(IOutbox outbox, TimeProvider time, ILogger<StripeSubscriptionHandler> log) : IWebhookHandler
 {
     public static readonly IReadOnlySet<string> Types = new HashSet<string>
     {
@@ -47,6 +48,17 @@ internal sealed class StripeSubscriptionHandler(TimeProvider time, ILogger<Strip
 
         var state = await ReadAsync(c, tx, subscription, organizationId, created, existing, ct);
         var now = time.GetUtcNow();
+        // Two events of one second that tie, or a transition that looks backwards (an earlier status of the same second,
+        // an earlier period): the order of delivery cannot tell, Stripe can — fetch it through the outbox and apply that.
+        if (existing is { ProviderUpdatedAt: { } stored } && existing.ProviderSubscriptionId == subscriptionId)
+        {
+            var (eventRank, storedRank) = (SubscriptionWrites.StatusRank(state.Status), SubscriptionWrites.StatusRank(existing.Status));
+            var earlierPeriod = state.CurrentPeriodStart < existing.CurrentPeriodStart;
+            var sameSecond = created == stored;
+            if ((sameSecond && (eventRank < storedRank || (eventRank == storedRank && (earlierPeriod || state.CurrentPeriodStart == existing.CurrentPeriodStart))))
+                || (created > stored && earlierPeriod))
+                await outbox.EnqueueAsync(c, tx, OutboxStripe.Refresh(subscriptionId, context.Event.EventId), ct);
+        }
         if (customerId is not null) await SubscriptionWrites.LinkCustomerAsync(c, tx, organizationId, "stripe", customerId, now, ct);
         if (!await SubscriptionWrites.ApplyAsync(c, tx, state, now, time, ct))
             log.LogInformation("Stripe event {EventId} ({EventType}) is older than the stored state of subscription {SubscriptionId}; not applied",

@@ -1,3 +1,4 @@
+using Backstop.Features.Billing.Coupons;
 using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
@@ -13,9 +14,10 @@ namespace Backstop.Features.Billing.Subscriptions;
 /// (<c>cancel:{subscriptionId}:{n}</c>, <c>resume:{subscriptionId}:{n}</c>, n the row's request counter), so the call
 /// cannot be lost by a crash after the commit and is applied once however often it is retried. The answer is 202:
 /// Stripe's own <c>customer.subscription.updated</c> confirms it later; a call Stripe refuses for good puts the local
-/// flag back (<see cref="StripeCallFailures"/>).
+/// flag back, with an alert (<see cref="StripeCallFailures"/>); a transient failure is retried until Stripe confirms.
+/// A cancel drops a pending downgrade: the Stripe call releases its schedule first.
 /// </summary>
-internal sealed class SubscriptionChanges(Db db, IOutbox outbox, IAuditLog audit, TimeProvider time)
+internal sealed class SubscriptionChanges(Db db, IOutbox outbox, IAuditLog audit, CouponRedemptions coupons, TimeProvider time)
 {
     private const string Cancellable = "('trialing', 'active', 'past_due', 'suspended', 'unpaid', 'paused')";
 
@@ -54,6 +56,18 @@ internal sealed class SubscriptionChanges(Db db, IOutbox outbox, IAuditLog audit
                 if (!cancel && !row.CancelAtPeriodEnd)
                     throw new ProblemException(409, "not_cancelling", "The subscription is not set to cancel at the end of its period.");
                 throw new ProblemException(409, "period_ended", "The subscription's period has ended; it can no longer be resumed. Check out again.");
+            }
+            if (cancel && row.PendingPlanCode is { } pending)
+            {
+                // The Stripe call releases the downgrade's schedule (Stripe refuses a cancel while a schedule manages the
+                // subscription); the subscription ends at period end, so the downgrade is dropped here too.
+                await c.ExecuteAsync(new CommandDefinition(
+                    """
+                    update subscriptions set pending_plan_code = null, pending_change_at = null, pending_schedule_id = null, updated_at = @now
+                    where id = @Id
+                    """, new { now, row.Id }, tx, cancellationToken: ct));
+                await coupons.ReleaseByReferenceAsync(c, tx, organizationId, $"plan-change:{row.Id}:{pending}", ct);
+                row = row with { PendingPlanCode = null, PendingChangeAt = null };
             }
             await outbox.EnqueueAsync(c, tx, OutboxStripe.SetCancelAtPeriodEnd(organizationId, changed.ProviderSubscriptionId, cancel, changed.CancelRequests), ct);
             await audit.RecordAsync(c, tx, new AuditEntry(cancel ? AuditActions.SubscriptionCancel : AuditActions.SubscriptionResume,

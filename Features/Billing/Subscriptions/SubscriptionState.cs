@@ -29,15 +29,17 @@ internal static class SubscriptionWrites
 {
     /// <summary>
     /// Applies the state unless what is stored is newer: one conditional upsert, so two events racing or arriving out of
-    /// order cannot interleave a read and a write. Equal times apply (Stripe's <c>created</c> has one-second
-    /// resolution; the later delivery of two events of one second is the better guess). The dunning fields
+    /// order cannot interleave a read and a write. States are ordered by (time, <see cref="StatusRank"/>, period start):
+    /// Stripe's <c>created</c> has one-second resolution, so of two events of one second the one further along wins, and
+    /// on a full tie the later delivery applies (the Stripe handler then fetches the subscription to settle it). The dunning fields
     /// (<c>grace_ends_at</c>, <c>payment_failed_at</c>, <c>payment_retry_count</c>) belong to the invoice handlers and are
     /// kept, except that they start empty when the organization's row moves to another subscription. Backstop's own
     /// <c>suspended</c> stays while the provider still says <c>past_due</c> or <c>unpaid</c>. Answers false when the
     /// state was older than the stored one.
     /// </summary>
+    /// <param name="force">Apply it whatever is stored: the state was just read from the provider itself.</param>
     public static async Task<bool> ApplyAsync(DbConnection connection, DbTransaction tx, ProviderSubscriptionState state, DateTimeOffset now,
-        TimeProvider time, CancellationToken ct)
+        TimeProvider time, CancellationToken ct, bool force = false)
     {
         var id = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
             """
@@ -65,17 +67,37 @@ internal static class SubscriptionWrites
                 payment_retry_count = case when subscriptions.provider_subscription_id = excluded.provider_subscription_id then subscriptions.payment_retry_count else 0 end,
                 provider_updated_at = excluded.provider_updated_at,
                 updated_at = excluded.updated_at
-            where subscriptions.provider_updated_at is null or excluded.provider_updated_at >= subscriptions.provider_updated_at
+            where @force or subscriptions.provider_updated_at is null or excluded.provider_updated_at > subscriptions.provider_updated_at
+               or (excluded.provider_updated_at = subscriptions.provider_updated_at
+                   and ((case excluded.status when 'incomplete' then 0 when 'trialing' then 1 when 'active' then 2 when 'past_due' then 3 when 'suspended' then 3 when 'unpaid' then 4 when 'paused' then 4 else 5 end) > (case subscriptions.status when 'incomplete' then 0 when 'trialing' then 1 when 'active' then 2 when 'past_due' then 3 when 'suspended' then 3 when 'unpaid' then 4 when 'paused' then 4 else 5 end)
+                        or ((case excluded.status when 'incomplete' then 0 when 'trialing' then 1 when 'active' then 2 when 'past_due' then 3 when 'suspended' then 3 when 'unpaid' then 4 when 'paused' then 4 else 5 end) = (case subscriptions.status when 'incomplete' then 0 when 'trialing' then 1 when 'active' then 2 when 'past_due' then 3 when 'suspended' then 3 when 'unpaid' then 4 when 'paused' then 4 else 5 end)
+                            and (excluded.current_period_start is null or subscriptions.current_period_start is null
+                                 or excluded.current_period_start >= subscriptions.current_period_start))))
             returning id
             """,
             new
             {
                 id = Ids.New(time), state.OrganizationId, state.PlanCode, state.Provider, state.ProviderSubscriptionId, state.ProviderCustomerId,
                 state.ProviderPriceId, state.Status, state.CurrentPeriodStart, state.CurrentPeriodEnd, state.CancelAtPeriodEnd, state.CanceledAt,
-                state.TrialEnd, state.ProviderUpdatedAt, now,
+                state.TrialEnd, state.ProviderUpdatedAt, now, force,
             }, tx, cancellationToken: ct));
         return id is not null;
     }
+
+    /// <summary>
+    /// How far along its life a status is, for states of the same second: a later one (trialing → active → past_due →
+    /// unpaid/paused → canceled) wins. Backstop's <c>suspended</c> ranks with <c>past_due</c>. The SQL of
+    /// <see cref="ApplyAsync"/> spells the same order.
+    /// </summary>
+    public static int StatusRank(string? status) => status switch
+    {
+        "incomplete" => 0,
+        "trialing" => 1,
+        "active" => 2,
+        "past_due" or "suspended" => 3,
+        "unpaid" or "paused" => 4,
+        _ => 5,
+    };
 
     /// <summary>A trial seen at the provider counts as the organization's one trial, however it was started.</summary>
     public static Task RecordTrialAsync(DbConnection connection, DbTransaction tx, string organizationId, string planCode, DateTimeOffset now, CancellationToken ct) =>

@@ -8,14 +8,12 @@ namespace Backstop.Tests.Features.Billing;
 /// <summary>
 /// Plans' tests: Stripe on the local fake, plus the routes plan changes call, answered from the fake's subscription
 /// store: a subscription update that moves the item to a new price, subscription schedules (create from a
-/// subscription, update phases, release) and invoice previews with a proration line.
+/// subscription, update phases, release) from the fake itself; invoice previews with a proration line here.
 /// </summary>
 public class PlanChangeSetup : PlansSetup
 {
     /// <summary>What the invoice preview answers as the prorated amount (minor units, eur).</summary>
     public const long ProrationAmount = 1234;
-
-    public ConcurrentDictionary<string, Dictionary<string, object?>> Schedules { get; } = new();
 
     /// <summary>Subscriptions for which Stripe refuses to create a schedule (400), and whose invoice previews fail (500).</summary>
     public ConcurrentDictionary<string, bool> Refusing { get; } = new();
@@ -24,58 +22,10 @@ public class PlanChangeSetup : PlansSetup
     {
         await base.StartAsync();
         var stripe = Stripe;
-        stripe.On("POST", "/v1/subscriptions/[^/]+", r =>
-        {
-            if (!stripe.Subscriptions.TryGetValue(r.PathSegment(2), out var s)) return StripeAnswer.NotFound("subscription", r.PathSegment(2));
-            lock (s)
-            {
-                if (r.Form.TryGetValue("cancel_at_period_end", out var cancel)) s["cancel_at_period_end"] = cancel == "true";
-                if (r.Form.TryGetValue("items[0][price]", out var price)) Item(s)["price"] = new Dictionary<string, object?> { ["id"] = price, ["object"] = "price" };
-                return StripeAnswer.Ok(new Dictionary<string, object?>(s));
-            }
-        });
-        stripe.On("POST", "/v1/subscription_schedules", r =>
-        {
-            var subscriptionId = r.Form.GetValueOrDefault("from_subscription") ?? "";
-            if (Refusing.ContainsKey(subscriptionId)) return StripeAnswer.Error(400, "invalid_request_error", "The subscription is managed by another schedule.");
-            if (!stripe.Subscriptions.TryGetValue(subscriptionId, out var s)) return StripeAnswer.NotFound("subscription", subscriptionId);
-            var item = Item(s);
-            var id = stripe.NewId("sub_sched");
-            var schedule = new Dictionary<string, object?>
-            {
-                ["id"] = id, ["object"] = "subscription_schedule", ["subscription"] = subscriptionId, ["status"] = "active", ["end_behavior"] = "release",
-                ["current_phase"] = new Dictionary<string, object?> { ["start_date"] = item["current_period_start"], ["end_date"] = item["current_period_end"] },
-                ["phases"] = new List<object?>(),
-            };
-            Schedules[id] = schedule;
-            lock (s) s["schedule"] = id;
-            return StripeAnswer.Ok(schedule);
-        });
-        stripe.On("GET", "/v1/subscription_schedules/[^/]+", r =>
-            Schedules.TryGetValue(r.PathSegment(2), out var s) ? StripeAnswer.Ok(s) : StripeAnswer.NotFound("subscription_schedule", r.PathSegment(2)));
-        stripe.On("POST", "/v1/subscription_schedules/[^/]+", r =>
-        {
-            if (!Schedules.TryGetValue(r.PathSegment(2), out var s)) return StripeAnswer.NotFound("subscription_schedule", r.PathSegment(2));
-            lock (s)
-            {
-                if (r.Form.TryGetValue("end_behavior", out var end)) s["end_behavior"] = end;
-                return StripeAnswer.Ok(new Dictionary<string, object?>(s));
-            }
-        });
-        stripe.On("POST", "/v1/subscription_schedules/[^/]+/release", r =>
-        {
-            if (!Schedules.TryGetValue(r.PathSegment(2), out var s)) return StripeAnswer.NotFound("subscription_schedule", r.PathSegment(2));
-            lock (s)
-            {
-                if ((string?)s["status"] != "active")
-                    return StripeAnswer.Error(400, "invalid_request_error", $"You cannot release a subscription schedule that is currently in the `{s["status"]}` status.");
-                s["status"] = "released";
-                s["released_subscription"] = s["subscription"];
-                if (stripe.Subscriptions.TryGetValue((string)s["subscription"]!, out var sub)) lock (sub) sub["schedule"] = null;
-                s["subscription"] = null;
-                return StripeAnswer.Ok(new Dictionary<string, object?>(s));
-            }
-        });
+        // Schedules, subscription updates and invoices are the fake's own (faithful) routes; a refusing subscription's schedule creation fails.
+        stripe.On("POST", "/v1/subscription_schedules", r => Refusing.ContainsKey(r.Form.GetValueOrDefault("from_subscription") ?? "")
+            ? StripeAnswer.Error(400, "invalid_request_error", "The subscription cannot be migrated to a schedule.")
+            : stripe.CreateSchedule(r));
         stripe.On("POST", "/v1/invoices/create_preview", r => Refusing.ContainsKey(r.Form.GetValueOrDefault("subscription") ?? "")
             ? StripeAnswer.Error(500, "api_error", "Something went wrong on Stripe's end.")
             : StripeAnswer.Ok(new Dictionary<string, object?>
@@ -102,9 +52,6 @@ public class PlanChangeSetup : PlansSetup
             ["subscription_item_details"] = new Dictionary<string, object?> { ["proration"] = proration, ["subscription_item"] = "si_x" },
         },
     };
-
-    private static Dictionary<string, object?> Item(Dictionary<string, object?> subscription) =>
-        (Dictionary<string, object?>)((List<object?>)((Dictionary<string, object?>)subscription["items"]!)["data"]!)[0]!;
 }
 
 /// <summary>The same, with <c>Billing:DowngradePolicy=refuse</c>.</summary>

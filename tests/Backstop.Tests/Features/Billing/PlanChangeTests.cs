@@ -100,7 +100,10 @@ public abstract class PlanChangeTests(BackstopFactory app) : AppTest(app)
         var update = Stripe.Received("POST", $"/v1/subscriptions/{a.StripeSubscriptionId}").Single();
         update.Form["items[0][id]"].ShouldBe("si_" + a.StripeSubscriptionId);
         update.Form["items[0][price]"].ShouldBe("price_" + a.Max);
-        update.Form["proration_behavior"].ShouldBe("create_prorations");
+        update.Form["proration_behavior"].ShouldBe("always_invoice");
+        update.Form["payment_behavior"].ShouldBe("pending_if_incomplete");
+        update.Form["proration_date"].ShouldBe(App.Time.GetUtcNow().ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Stripe.Invoices.Values.ShouldContain(i => (string?)i["customer"] == (string?)Stripe.Snapshot(a.StripeSubscriptionId)["customer"] && (string?)i["status"] == "paid");
         update.IdempotencyKey.ShouldBe($"plan-change:{a.StripeSubscriptionId}:{a.Pro}->{a.Max}:{a.RowVersion.ToUnixTimeMilliseconds()}");
         (await LocalAsync(a.SubscriptionRowId)).Plan.ShouldBe(a.Max);
         (await (await App.Client(a.Tenant).GetAsync("/v1/billing/violations")).JsonAsync()).GetProperty("violations").GetArrayLength().ShouldBe(0);
@@ -134,7 +137,7 @@ public abstract class PlanChangeTests(BackstopFactory app) : AppTest(app)
         phases.Form["phases[1][duration][interval]"].ShouldBe("month");
         phases.IdempotencyKey.ShouldBe($"plan-change:{a.StripeSubscriptionId}:{a.Pro}->{a.Basic}:{a.RowVersion.ToUnixTimeMilliseconds()}");
         (await LocalAsync(a.SubscriptionRowId)).ShouldBe((a.Pro, a.Basic, a.PeriodEnd, scheduleId));
-        await (await client.PostJsonAsync("/v1/billing/plan-change", new { plan = a.Max })).ShouldBeProblemAsync(409, "plan_change_pending");
+        await (await client.PostJsonAsync("/v1/billing/plan-change", new { plan = a.Basic })).ShouldBeProblemAsync(409, "plan_change_pending");
 
         // The boundary: Stripe moves the item to the basic price and sends the update (twice, as two events, one of them repeated).
         App.Time.Advance(a.PeriodEnd - App.Time.GetUtcNow());
