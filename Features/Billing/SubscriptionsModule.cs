@@ -22,6 +22,11 @@ internal static class SubscriptionsModule
         services.AddScoped<IWebhookHandler, StripeSubscriptionHandler>();
         services.AddScoped<IWebhookHandler, StripeCheckoutCompletedHandler>();
         services.AddScoped<IWebhookHandler, PaddleSubscriptionHandler>();
+        services.AddScoped<IWebhookHandler, StripeCheckoutExpiredHandler>();
+        services.AddScoped<SubscriptionOwnership>();
+        services.AddSingleton<PaddleCheckoutReferences>();
+        services.AddScoped<Reconciliation.Discrepancies>();
+        services.AddScoped<PlanChanges.PlanInForce>();
         services.AddRecurringJob<ReconciliationJob>();
         return services;
     }

@@ -69,6 +69,8 @@ internal static class AuditActions
     public const string UsageMetricPut = "usage_metric.put";
     public const string UsageLimitSet = "usage.limit_set";
     public const string UsageReset = "usage.reset";
+    // Billing lifecycle (billing branch): a checkout session opened for an organization.
+    public const string SubscriptionCheckout = "subscription.checkout";
 
     public static readonly IReadOnlyList<string> All =
     [
@@ -77,5 +79,6 @@ internal static class AuditActions
         PlanCreate, PlanUpdate, PlanDelete, SubscriptionCancel, SubscriptionResume, SubscriptionRepair,
         CouponCreate, CouponUpdate, CouponDelete, CouponDeactivate, CouponRecount,
         UsageMetricPut, UsageLimitSet, UsageReset,
+        SubscriptionCheckout,
     ];
 }
