@@ -17,6 +17,7 @@ internal static class SubscriptionsModule
         services.AddSingleton<StripeCustomers>();
         services.AddSingleton<SubscriptionChanges>();
         services.AddSingleton<IOutboxChannel, StripeChannel>();
+        services.AddSingleton<IOutboxChannel, StripeCheckoutChannel>();
         services.AddSingleton<IOutboxListener, StripeCallFailures>();
         services.AddSingleton<IOrganizationDeletionListener, OrganizationDeletion>();
         services.AddScoped<IWebhookHandler, StripeSubscriptionHandler>();
