@@ -28,6 +28,7 @@ public class BillingSetup : StripeSetup
         settings["Paddle:WebhookSecret"] = PaddleSecret;
         settings["Paddle:CheckoutSecret"] = PaddleCheckoutSecret;
         settings["Billing:AlertEmail"] = AlertEmail;
+        settings["Billing:Reconcile"] = "report";
     }
 
     public const string PaddleCheckoutSecret = "paddle-checkout-secret-for-the-billing-tests-0123456789";
