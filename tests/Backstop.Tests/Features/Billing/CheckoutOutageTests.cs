@@ -1,5 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
+using Backstop.Features.Billing.Coupons;
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Jobs;
 using Backstop.Tests.Support;
 using Dapper;
 using Shouldly;
@@ -52,6 +55,28 @@ public abstract class CheckoutOutageTests(BackstopFactory app) : AppTest(app)
         // Nothing blocks the next attempt: it meets the same outage, not a 409.
         await (await App.Client(tenant).PostJsonAsync("/v1/billing/checkout",
             new { plan, successUrl = "https://app.example.com/done", cancelUrl = "https://app.example.com/billing" })).ShouldBeProblemAsync(502, "stripe_unavailable");
+    }
+
+    [Fact]
+    public async Task A_checkout_hold_that_never_got_a_session_is_released_by_coupon_recount_after_a_day()
+    {
+        var coupon = "LOST" + Guid.NewGuid().ToString("N")[..8].ToUpperInvariant();
+        (await App.AdminClient().PostJsonAsync("/v1/admin/coupons", new { code = coupon, percentOff = 10, duration = "once", stripeCouponId = "co_" + coupon, maxRedemptions = 1 }))
+            .StatusCode.ShouldBe(HttpStatusCode.Created);
+        var tenant = await App.CreateTenantAsync("admin");
+        // What a checkout that died between its hold and Stripe's session leaves behind.
+        var hold = await App.Service<Db>().InTransactionAsync((c, tx) =>
+            App.Service<CouponRedemptions>().HoldAsync(c, tx, coupon, tenant.OrganizationId, $"checkout:{tenant.OrganizationId}:pro:abc", CancellationToken.None));
+        (await App.SqlScalarAsync<long>("select times_redeemed from coupons where code = @coupon", new { coupon })).ShouldBe(1);
+
+        App.Time.Advance(TimeSpan.FromHours(23));
+        (await App.Service<JobRunner>().RunAsync(CouponRecountJob.Id, CancellationToken.None)).Outcome.ShouldBe(JobRunner.Succeeded);
+        (await App.SqlScalarAsync<string>("select state from coupon_redemptions where id = @id", new { id = hold.RedemptionId })).ShouldBe("held");
+
+        App.Time.Advance(TimeSpan.FromHours(2));
+        (await App.Service<JobRunner>().RunAsync(CouponRecountJob.Id, CancellationToken.None)).Outcome.ShouldBe(JobRunner.Succeeded);
+        (await App.SqlScalarAsync<string>("select state from coupon_redemptions where id = @id", new { id = hold.RedemptionId })).ShouldBe("released");
+        (await App.SqlScalarAsync<long>("select times_redeemed from coupons where code = @coupon", new { coupon })).ShouldBe(0);
     }
 }
 
