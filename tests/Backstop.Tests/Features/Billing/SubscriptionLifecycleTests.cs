@@ -122,6 +122,27 @@ public abstract class SubscriptionLifecycleTests(BackstopFactory app) : AppTest(
     }
 
     [Fact]
+    public async Task A_Paddle_checkout_opened_with_the_server_issued_custom_data_is_attached_to_its_organization()
+    {
+        var (plan, price) = await PaddlePlanAsync();
+        var tenant = await App.CreateTenantAsync("admin");
+        var issued = await App.Client(tenant).PostAsync("/v1/billing/paddle-checkout", null);
+        var customData = (await issued.JsonAsync()).GetProperty("customData");
+        customData.GetProperty("organization_id").GetString().ShouldBe(tenant.OrganizationId);
+        var reference = customData.GetProperty("backstop_reference").GetString()!;
+        var sub = NewId("sub");
+        var t = App.Time.GetUtcNow();
+
+        await App.DeliverPaddleAsync("subscription.created", Paddle(sub, "ctm_" + Guid.NewGuid().ToString("N")[..16], price, "active", t,
+            new() { ["organization_id"] = tenant.OrganizationId, ["backstop_reference"] = reference }), t);
+
+        var row = (await App.LocalSubscriptionAsync(tenant.OrganizationId)).ShouldNotBeNull();
+        row.ProviderSubscriptionId.ShouldBe(sub);
+        row.PlanCode.ShouldBe(plan);
+        await (await App.Client(tenant).PostAsync("/v1/billing/paddle-checkout", null)).ShouldBeProblemAsync(409, "subscription_exists");
+    }
+
+    [Fact]
     public async Task An_unmapped_Paddle_subscription_naming_an_organization_without_the_signed_reference_is_not_attached()
     {
         var (_, price) = await PaddlePlanAsync();
