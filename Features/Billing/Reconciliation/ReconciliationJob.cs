@@ -131,6 +131,7 @@ internal sealed class ReconciliationJob(
                 """, new { ids = page.Select(s => s.Id).ToArray() }, cancellationToken: ct))).ToList();
         var byId = locals.ToDictionary(l => l.ProviderSubscriptionId, StringComparer.Ordinal);
         long found = 0;
+        var equalFields = new List<(string SubscriptionId, List<string> Fields)>();
         foreach (var stripe in page)
         {
             var item = stripe.Items?.Data?.FirstOrDefault();
@@ -153,12 +154,19 @@ internal sealed class ReconciliationJob(
                 differences.Add(new(ours.OrganizationId, stripe.Id, "current_period_end", Text(ours.CurrentPeriodEnd), Text(stripeEnd)));
             if (ours.CancelAtPeriodEnd != stripe.CancelAtPeriodEnd)
                 differences.Add(new(ours.OrganizationId, stripe.Id, "cancel_at_period_end", Bool(ours.CancelAtPeriodEnd), Bool(stripe.CancelAtPeriodEnd)));
-            await ResolveAsync(stripe.Id, differences, ct);
+            equalFields.Add((stripe.Id, Compared.Where(f => differences.All(d => d.Field != f)).ToList()));
             if (differences.Count == 0) continue;
             var repaired = repair && await RepairAsync(ours, stripe, stripePrice, item, listedAt, differences, ct);
             await RecordAsync(differences, repaired, ct);
             found += differences.Count;
         }
+        // The fields found equal again: their open rows are resolved, one transaction for the page.
+        if (equalFields.Count > 0)
+            await db.InTransactionAsync(async (c, tx) =>
+            {
+                foreach (var (subscriptionId, fields) in equalFields)
+                    await discrepancies.ResolveAsync(c, tx, "stripe", subscriptionId, fields, ct);
+            }, ct);
         return found;
     }
 
@@ -223,13 +231,6 @@ internal sealed class ReconciliationJob(
             foreach (var d in differences)
                 await discrepancies.RecordAsync(c, tx, "stripe", d.OrganizationId, d.SubscriptionId, d.Field, d.Ours, d.Stripe, alert: false, repaired, ct);
         }, ct);
-
-    /// <summary>The compared fields now equal: their open rows are resolved.</summary>
-    private Task ResolveAsync(string subscriptionId, IReadOnlyList<Difference> differences, CancellationToken ct)
-    {
-        var equal = Compared.Where(f => differences.All(d => d.Field != f)).ToList();
-        return db.InTransactionAsync((c, tx) => discrepancies.ResolveAsync(c, tx, "stripe", subscriptionId, equal, ct), ct);
-    }
 
     private static readonly string[] Compared = ["status", "price", "current_period_end", "cancel_at_period_end", "subscription"];
 
