@@ -30,6 +30,9 @@ internal sealed class AccessGate(Db db, IOptions<BillingOptions> options, TimePr
                 $"The organization's subscription is suspended for non-payment. Update the payment method{At(updateUrl)}."),
             SubscriptionStatus.Paused => (false, false, "subscription_paused",
                 "The organization's subscription is paused: resume it to continue."),
+            // Stripe's pause_collection: invoices are not collected, so nothing is paid for: gated as paused.
+            _ when subscription.CollectionPaused => (false, false, "subscription_paused",
+                "The organization's subscription has its payment collection paused: resume it to continue."),
             _ => (true, true, (string?)null, (string?)null),
         };
         return new AccessStatus(organizationId, subscription.Status, subscription.PlanCode, canCreate, canUse, code, detail,
@@ -51,7 +54,7 @@ internal sealed class AccessGate(Db db, IOptions<BillingOptions> options, TimePr
                 },
             };
         if (metric is not null && access.Violations.FirstOrDefault(v => v.Blocking && v.Metric == metric) is { } violation)
-            throw new ProblemException(403, "plan_violation", violation.Sentence)
+            throw new ProblemException(403, "plan_violation", RefusalSentence(violation))
             {
                 Extensions = new Dictionary<string, object?>
                 {
@@ -60,6 +63,15 @@ internal sealed class AccessGate(Db db, IOptions<BillingOptions> options, TimePr
                 },
             };
     }
+
+    /// <summary>
+    /// The violation's sentence, and for a storage violation past its grace what the emails promised: "recordings and
+    /// uploads continue until {date}, then stop until you are under the limit".
+    /// </summary>
+    internal static string RefusalSentence(ViolationSummary violation) =>
+        violation.Action == PlanViolations.GracePeriod && violation.GraceEndsAt is { } end
+            ? $"{violation.Sentence}: recordings and uploads stopped on {end:yyyy-MM-dd} and stay stopped until you are under the limit."
+            : violation.Sentence;
 
     private static string Until(DateTimeOffset? graceEndsAt) =>
         graceEndsAt is { } end ? $"; the subscription is suspended at {end:yyyy-MM-dd HH:mm} UTC if it is not" : "";

@@ -20,7 +20,7 @@ internal sealed class BillingOptions : IValidatedOptions
     public string? AlertEmail { get; set; }
 
     /// <summary><c>report</c> (record differences with Stripe) or <c>repair</c> (also take Stripe's values).</summary>
-    public string Reconcile { get; set; } = "report";
+    public string Reconcile { get; set; } = "repair";
 
     /// <summary><c>violations</c> (a downgrade that exceeds the new plan is allowed and its violations stored) or <c>refuse</c> (409 <c>downgrade_blocked</c>).</summary>
     public string DowngradePolicy { get; set; } = "violations";

@@ -45,6 +45,9 @@ internal sealed record SubscriptionRow
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset UpdatedAt { get; init; }
 
+    /// <summary>Stripe's <c>pause_collection</c> is set: gated as paused.</summary>
+    public bool CollectionPaused { get; init; }
+
     /// <summary>The subscription's plan is the one in force (otherwise the default plan is).</summary>
     public bool Live => SubscriptionStatus.IsLive(Status);
 }
@@ -77,7 +80,8 @@ internal static class BillingSql
         """
         id, organization_id, plan_code, provider, provider_subscription_id, provider_customer_id, provider_price_id, status,
         current_period_start, current_period_end, cancel_at_period_end, canceled_at, trial_end, grace_ends_at,
-        payment_failed_at, payment_retry_count, pending_plan_code, pending_change_at, provider_updated_at, created_at, updated_at
+        payment_failed_at, payment_retry_count, pending_plan_code, pending_change_at, provider_updated_at, created_at, updated_at,
+        collection_paused
         """;
 
     public static Task<PlanRow?> FindPlanAsync(DbConnection connection, DbTransaction? tx, string code, CancellationToken ct) =>

@@ -17,11 +17,17 @@ internal static class SubscriptionsModule
         services.AddSingleton<StripeCustomers>();
         services.AddSingleton<SubscriptionChanges>();
         services.AddSingleton<IOutboxChannel, StripeChannel>();
+        services.AddSingleton<IOutboxChannel, StripeCheckoutChannel>();
         services.AddSingleton<IOutboxListener, StripeCallFailures>();
         services.AddSingleton<IOrganizationDeletionListener, OrganizationDeletion>();
         services.AddScoped<IWebhookHandler, StripeSubscriptionHandler>();
         services.AddScoped<IWebhookHandler, StripeCheckoutCompletedHandler>();
         services.AddScoped<IWebhookHandler, PaddleSubscriptionHandler>();
+        services.AddScoped<IWebhookHandler, StripeCheckoutExpiredHandler>();
+        services.AddScoped<SubscriptionOwnership>();
+        services.AddSingleton<PaddleCheckoutReferences>();
+        services.AddScoped<Reconciliation.Discrepancies>();
+        services.AddScoped<PlanChanges.PlanInForce>();
         services.AddRecurringJob<ReconciliationJob>();
         return services;
     }

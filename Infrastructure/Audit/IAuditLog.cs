@@ -81,6 +81,8 @@ internal static class AuditActions
     public const string SubscriptionPlanChangeCancel = "subscription.plan_change_cancel";
     /// <summary>Stripe refused a cancel or resume for good: the local flag was put back to Stripe's, and alerted.</summary>
     public const string SubscriptionCancelRefused = "subscription.cancel_refused";
+    // Billing lifecycle (billing branch): a checkout session opened for an organization.
+    public const string SubscriptionCheckout = "subscription.checkout";
 
     public static readonly IReadOnlyList<string> All =
     [
@@ -91,5 +93,6 @@ internal static class AuditActions
         UsageMetricPut, UsageLimitSet, UsageReset,
         UsageRelease, UsageSet,
         SubscriptionUpgrade, SubscriptionDowngradeSchedule, SubscriptionPlanChangeCancel, SubscriptionCancelRefused,
+        SubscriptionCheckout,
     ];
 }

@@ -26,6 +26,7 @@ internal sealed class CouponRecountJob(Db db, CouponRedemptions redemptions, IAu
     public async Task<long> RunAsync(CancellationToken ct)
     {
         await SettleStalePlanChangeHoldsAsync(ct);
+        await SettleSessionlessCheckoutHoldsAsync(ct);
         List<Drift> drifts;
         await using (var connection = await db.OpenAsync(ct))
         {
@@ -105,6 +106,33 @@ internal sealed class CouponRecountJob(Db db, CouponRedemptions redemptions, IAu
                 log.LogError(e, "Could not settle the stale coupon hold {RedemptionId}; the next run tries again", id);
             }
         }
+    }
+
+    /// <summary>
+    /// A checkout holds its coupon before Stripe creates the session; a process that died in between (or a session
+    /// whose id could not be recorded) leaves a hold no session names. Stripe's sessions live at most 24 hours, so after
+    /// a day no such checkout can complete any more: the hold is given back (one conditional held → released update each).
+    /// </summary>
+    private async Task SettleSessionlessCheckoutHoldsAsync(CancellationToken ct)
+    {
+        var cutoff = time.GetUtcNow().AddDays(-1);
+        List<string> stale;
+        await using (var connection = await db.OpenAsync(ct))
+            stale = (await connection.QueryAsync<string>(new CommandDefinition(
+                """
+                select id from coupon_redemptions
+                where state = 'held' and checkout_session_id is null and reference like 'checkout:%' and updated_at < @cutoff
+                order by id limit 500
+                """, new { cutoff }, cancellationToken: ct))).AsList();
+        if (stale.Count == 0) return;
+        var released = await db.InTransactionAsync(async (connection, tx) =>
+        {
+            var count = 0;
+            foreach (var id in stale)
+                if (await redemptions.ReleaseAsync(connection, tx, id, ct)) count++;
+            return count;
+        }, ct);
+        log.LogWarning("Released {Count} coupon holds of checkouts that never got a session within a day", released);
     }
 
     private sealed record Drift

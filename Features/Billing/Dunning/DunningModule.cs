@@ -14,6 +14,7 @@ internal static class DunningModule
         services.AddScoped<BillingNotices>();
         services.AddScoped<IWebhookHandler, InvoicePaymentFailed>();
         services.AddScoped<IWebhookHandler, InvoicePaid>();
+        services.AddScoped<IWebhookHandler, InvoiceSettled>();
         services.AddScoped<IWebhookHandler, InvoicePaymentActionRequired>();
         services.AddScoped<IWebhookHandler, DisputeEvents>();
         services.AddSingleton<IOutboxChannel, DisputeLookupChannel>();

@@ -22,20 +22,36 @@ internal static class DunningSql
 
     /// <summary>
     /// A new failed attempt: <c>past_due</c> (a suspended, unpaid or paused subscription keeps its stricter status),
-    /// the grace end of the first failure kept (<c>coalesce</c>), the latest failure time, one more attempt. No row
-    /// back for a canceled or expired subscription (a late failure does not revive it) and for an incomplete one (its
-    /// first payment failed: its plan was never in force, so there is nothing to be past due on; Stripe expires it).
+    /// the grace end of the earliest failure since the last recovery (out of order, an earlier first failure moves it
+    /// earlier, never later; after a recovery the fields are empty and a new failure starts a new grace), the invoice
+    /// that opened the dunning, the latest failure time, one more attempt. No row back for a canceled or expired
+    /// subscription (a late failure does not revive it), for an incomplete one (its first payment failed: its plan was
+    /// never in force, so there is nothing to be past due on; Stripe expires it), and for a failure older than a
+    /// recovery the provider already reported (a late delivery of a settled episode).
     /// </summary>
     public const string ApplyFailure =
         """
         update subscriptions
         set status = case when status in ('suspended', 'unpaid', 'paused') then status else 'past_due' end,
-            grace_ends_at = coalesce(grace_ends_at, @graceEndsAt),
+            dunning_invoice_id = case when grace_ends_at is null then @invoiceId else coalesce(dunning_invoice_id, @invoiceId) end,
+            grace_ends_at = case when grace_ends_at is null or grace_ends_at > @graceEndsAt then @graceEndsAt else grace_ends_at end,
             payment_failed_at = case when payment_failed_at is null or payment_failed_at < @failedAt then @failedAt else payment_failed_at end,
             payment_retry_count = payment_retry_count + 1,
             updated_at = @now
         where id = @id and status not in ('canceled', 'incomplete_expired', 'incomplete')
+          and not (status in ('active', 'trialing') and grace_ends_at is null and provider_updated_at is not null and provider_updated_at > @failedAt)
         returning status, grace_ends_at, payment_retry_count
+        """;
+
+    /// <summary>
+    /// The invoice that opened the dunning was voided or marked uncollectible: nothing is owed on it any more, so the
+    /// dunning fields go (the provider's own subscription events set the status).
+    /// </summary>
+    public const string ApplySettled =
+        """
+        update subscriptions
+        set grace_ends_at = null, payment_failed_at = null, payment_retry_count = 0, dunning_invoice_id = null, updated_at = @now
+        where id = @id and (dunning_invoice_id is null or dunning_invoice_id = @invoiceId)
         """;
 
     public const string RecordPaid =
@@ -54,7 +70,7 @@ internal static class DunningSql
         """
         update subscriptions
         set status = case when status in ('past_due', 'suspended', 'unpaid', 'incomplete') then 'active' else status end,
-            grace_ends_at = null, payment_failed_at = null, payment_retry_count = 0, updated_at = @now
+            grace_ends_at = null, payment_failed_at = null, payment_retry_count = 0, dunning_invoice_id = null, updated_at = @now
         where id = @id
         """;
 

@@ -56,7 +56,7 @@ internal sealed class InvoicePaymentFailed(BillingNotices notices, IOptions<Bill
 
         var o = options.Value;
         var applied = await connection.QuerySingleOrDefaultAsync<FailureApplied>(new CommandDefinition(DunningSql.ApplyFailure,
-            new { id = subscription.Id, graceEndsAt = failedAt.AddDays(o.GraceDays), failedAt, now }, tx, cancellationToken: ct));
+            new { id = subscription.Id, invoiceId = invoice.InvoiceId, graceEndsAt = failedAt.AddDays(o.GraceDays), failedAt, now }, tx, cancellationToken: ct));
         if (applied is null)
         {
             log.LogInformation("Invoice {InvoiceId} of the {Status} subscription {SubscriptionId} failed; recorded only", invoice.InvoiceId,

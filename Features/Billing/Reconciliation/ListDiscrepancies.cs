@@ -10,10 +10,15 @@ internal sealed record ListDiscrepanciesRequest : PageRequest
     [QueryParam] public string? OrganizationId { get; init; }
 }
 
-/// <param name="Field"><c>status</c>, <c>price</c>, <c>current_period_end</c>, <c>cancel_at_period_end</c>, or <c>subscription</c> (one side has none).</param>
+/// <param name="Field"><c>status</c>, <c>price</c>, <c>current_period_end</c>, <c>cancel_at_period_end</c>, or <c>subscription</c> (one side has none);
+/// refused events: <c>subscription_conflict</c>, <c>provider</c>, <c>organization</c>, <c>deleted_organization</c>, <c>checkout_reference</c>.</param>
 /// <param name="Ours">The local value as text; null when there is none.</param>
 /// <param name="Stripe">Stripe's value as text; null when there is none.</param>
 /// <param name="Repaired">The local row took Stripe's value (<c>Billing:Reconcile = repair</c>).</param>
+/// <param name="Provider"><c>stripe</c> or <c>paddle</c>.</param>
+/// <param name="FirstSeenAt">When the drift was first found (one row per subscription and field while it lasts).</param>
+/// <param name="LastSeenAt">When it was last found.</param>
+/// <param name="Resolved">A later reconciliation found the field equal again.</param>
 internal sealed record DiscrepancyResponse(
     string Id,
     string? OrganizationId,
@@ -22,7 +27,12 @@ internal sealed record DiscrepancyResponse(
     string? Ours,
     string? Stripe,
     DateTimeOffset FoundAt,
-    bool Repaired);
+    bool Repaired,
+    string Provider,
+    DateTimeOffset? FirstSeenAt,
+    DateTimeOffset? LastSeenAt,
+    bool Resolved,
+    DateTimeOffset? ResolvedAt);
 
 /// <summary><c>GET /v1/admin/billing/discrepancies?organizationId=</c>: what reconciliation found, newest first, paginated.</summary>
 internal sealed record DiscrepancyRow
@@ -35,6 +45,11 @@ internal sealed record DiscrepancyRow
     public string? Stripe { get; init; }
     public DateTimeOffset FoundAt { get; init; }
     public bool Repaired { get; init; }
+    public string Provider { get; init; } = "";
+    public DateTimeOffset? FirstSeenAt { get; init; }
+    public DateTimeOffset? LastSeenAt { get; init; }
+    public bool Resolved { get; init; }
+    public DateTimeOffset? ResolvedAt { get; init; }
 }
 
 internal sealed class ListDiscrepancies(Db db) : Endpoint<ListDiscrepanciesRequest, Page<DiscrepancyResponse>>
@@ -61,8 +76,9 @@ internal sealed class ListDiscrepancies(Db db) : Endpoint<ListDiscrepanciesReque
         var parameters = new Dapper.DynamicParameters();
         parameters.Add("organizationId", req.OrganizationId, System.Data.DbType.String);
         var page = await connection.PageAsync<DiscrepancyRow>(
-            "select id, organization_id, provider_subscription_id, field, ours, stripe, found_at, repaired from billing_discrepancies",
+            "select id, organization_id, provider_subscription_id, field, ours, stripe, found_at, repaired, provider, first_seen_at, last_seen_at, resolved, resolved_at from billing_discrepancies",
             "@organizationId is null or organization_id = @organizationId", parameters, req, r => r.Id, ct);
-        await Send.OkAsync(page.Map(r => new DiscrepancyResponse(r.Id, r.OrganizationId, r.ProviderSubscriptionId, r.Field, r.Ours, r.Stripe, r.FoundAt, r.Repaired)), ct);
+        await Send.OkAsync(page.Map(r => new DiscrepancyResponse(r.Id, r.OrganizationId, r.ProviderSubscriptionId, r.Field, r.Ours, r.Stripe, r.FoundAt, r.Repaired,
+            r.Provider, r.FirstSeenAt, r.LastSeenAt, r.Resolved, r.ResolvedAt)), ct);
     }
 }

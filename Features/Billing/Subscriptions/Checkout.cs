@@ -3,6 +3,7 @@ using System.Text;
 using Backstop.Features.Billing.Coupons;
 using Backstop.Features.Billing.Plans;
 using Backstop.Infrastructure.Api;
+using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Providers.Stripe;
@@ -34,7 +35,7 @@ internal sealed record CheckoutResponse(string Url, string SessionId, int? Trial
 /// <c>Idempotency-Key</c> header, else a hash of the body), so a retried request gets the same session back.
 /// The trial is taken when the session is created (see <see cref="TakeTrialAsync"/>).
 /// </summary>
-internal sealed class Checkout(Db db, StripeApi api, StripeCustomers customers, CouponRedemptions coupons, TimeProvider time) : Endpoint<CheckoutRequest, CheckoutResponse>
+internal sealed class Checkout(Db db, StripeApi api, StripeCustomers customers, CouponRedemptions coupons, IAuditLog audit, TimeProvider time) : Endpoint<CheckoutRequest, CheckoutResponse>
 {
     public override void Configure()
     {
@@ -74,15 +75,51 @@ internal sealed class Checkout(Db db, StripeApi api, StripeCustomers customers, 
         _ = api.Client;
 
         var sessionKey = $"checkout:{organizationId}:{plan.Code}:{Hash(key)[..32]}";
-        // Held before the trial is taken (a first-time coupon looks for a trial) and before any Stripe call (a refused
-        // coupon costs nothing); a retry of this checkout gets the same hold back.
-        var hold = string.IsNullOrWhiteSpace(req.CouponCode) ? null
-            : await db.InTransactionAsync((c, tx) => coupons.HoldAsync(c, tx, req.CouponCode, organizationId, sessionKey, ct), ct);
+        // One checkout in flight per organization and none beside a live subscription: claimed before any Stripe call.
+        await using (var connection = await db.OpenAsync(ct))
+        {
+            if (!await CheckoutSessions.ClaimAsync(connection, organizationId, sessionKey, plan.Code, time.GetUtcNow(), ct))
+            {
+                var subscription = await BillingSql.FindSubscriptionAsync(connection, null, organizationId, ct);
+                if (subscription is { Live: true })
+                    throw new ProblemException(409, "subscription_exists",
+                        $"The organization already has a {subscription.Status} subscription on the plan '{subscription.PlanCode}'; change its plan with POST /v1/billing/plan-change.")
+                    {
+                        Extensions = new Dictionary<string, object?> { ["subscriptionStatus"] = subscription.Status, ["plan"] = subscription.PlanCode, ["planChange"] = "/v1/billing/plan-change" },
+                    };
+                var open = await CheckoutSessions.FindAsync(connection, null, organizationId, ct);
+                // A retried click (same request) gets its session back, not a second one.
+                if (open is { Status: CheckoutSessions.Open, SessionId: { } sid, Url: { } url } && open.SessionKey == sessionKey)
+                {
+                    await Send.OkAsync(new CheckoutResponse(url, sid, open.TrialDays), ct);
+                    return;
+                }
+                throw new ProblemException(409, "subscription_exists",
+                    open?.Url is null
+                        ? "A checkout of this organization is being opened; try again in a moment, or change the plan with POST /v1/billing/plan-change once subscribed."
+                        : $"A checkout of this organization is already open (plan '{open.PlanCode}'): complete it at checkoutUrl, or change the plan with POST /v1/billing/plan-change once subscribed.",
+                    open?.Url is null ? new Dictionary<string, string> { ["Retry-After"] = "5" } : null)
+                {
+                    Extensions = new Dictionary<string, object?>
+                    {
+                        ["checkoutUrl"] = open?.Url, ["sessionId"] = open?.SessionId, ["plan"] = open?.PlanCode, ["planChange"] = "/v1/billing/plan-change",
+                    },
+                };
+            }
+        }
+
+        CouponHold? hold = null;
+        var trialTaken = false;
         Session? session = null;
         try
         {
+            // Held before the trial is taken (a first-time coupon looks for a trial) and before any Stripe call (a refused
+            // coupon costs nothing); a retry of this checkout gets the same hold back.
+            hold = string.IsNullOrWhiteSpace(req.CouponCode) ? null
+                : await db.InTransactionAsync((c, tx) => coupons.HoldAsync(c, tx, req.CouponCode, organizationId, sessionKey, ct), ct);
             var customerId = await customers.EnsureAsync(organizationId, ct);
-            var trial = plan.TrialDays > 0 && await TakeTrialAsync(organizationId, plan.Code, sessionKey, ct);
+            bool trial;
+            (trial, trialTaken) = plan.TrialDays > 0 ? await TakeTrialAsync(organizationId, plan.Code, sessionKey, ct) : (false, false);
             var metadata = new Dictionary<string, string> { ["organization_id"] = organizationId, ["plan"] = plan.Code };
             if (hold is not null) metadata[CouponRedemptions.SessionMetadataKey] = hold.RedemptionId;
             session = await new SessionService(api.Client).CreateAsync(new SessionCreateOptions
@@ -97,22 +134,56 @@ internal sealed class Checkout(Db db, StripeApi api, StripeCustomers customers, 
                 CancelUrl = req.CancelUrl,
                 Discounts = hold is null ? null : [new SessionDiscountOptions { Coupon = hold.StripeCouponId }],
             }, StripeApi.Idempotent(sessionKey), ct);
-            if (hold is not null)
-                await db.InTransactionAsync((c, tx) => coupons.AttachCheckoutSessionAsync(c, tx, hold.RedemptionId, session.Id, ct), ct);
-            await Send.OkAsync(new CheckoutResponse(session.Url, session.Id, trial ? plan.TrialDays : null), ct);
+            var now = time.GetUtcNow();
+            var expiresAt = session.ExpiresAt > now.UtcDateTime ? new DateTimeOffset(DateTime.SpecifyKind(session.ExpiresAt, DateTimeKind.Utc)) : now + CheckoutSessions.SessionLifetime;
+            int? trialDays = trial ? plan.TrialDays : null;
+            var created = session;
+            await db.InTransactionAsync(async (c, tx) =>
+            {
+                await CheckoutSessions.RecordSessionAsync(c, tx, organizationId, sessionKey, created.Id, created.Url, trialDays, expiresAt, now, CancellationToken.None);
+                if (hold is not null) await coupons.AttachCheckoutSessionAsync(c, tx, hold.RedemptionId, created.Id, CancellationToken.None);
+                await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.SubscriptionCheckout, "checkout_session", created.Id, organizationId,
+                    new { plan = plan.Code, trialDays, coupon = hold is null ? null : req.CouponCode?.Trim().ToUpperInvariant() }), CancellationToken.None);
+            }, CancellationToken.None);
+            await Send.OkAsync(new CheckoutResponse(session.Url, session.Id, trialDays), ct);
         }
-        catch (Exception e) when (hold is not null && session is null && e is not OperationCanceledException)
+        catch (Exception e) when (session is null)
         {
-            // No session holds the coupon: give it back (a retry holds it again under the same key). Once a session
-            // exists it holds the coupon (its metadata names the redemption) until it completes or expires.
-            await db.InTransactionAsync((c, tx) => coupons.ReleaseAsync(c, tx, hold.RedemptionId, CancellationToken.None), CancellationToken.None);
-            if (e is StripeException se) throw StripeProblems.From(se);
-            throw;
+            // No session was created: give back what this checkout took (the claim, the coupon hold, a trial it took
+            // now). Once a session exists it holds them until it completes or expires. A retry takes them again.
+            await db.InTransactionAsync(async (c, tx) =>
+            {
+                await CheckoutSessions.AbandonAsync(c, tx, organizationId, sessionKey, CancellationToken.None);
+                if (hold is not null) await coupons.ReleaseAsync(c, tx, hold.RedemptionId, CancellationToken.None);
+                if (trialTaken)
+                    await c.ExecuteAsync(new CommandDefinition(
+                        "delete from organization_trials where organization_id = @organizationId and checkout_key = @sessionKey",
+                        new { organizationId, sessionKey }, tx));
+            }, CancellationToken.None);
+            throw Unavailable(e, ct) ?? (e is StripeException se ? StripeProblems.From(se) : e);
         }
         catch (StripeException e)
         {
             throw StripeProblems.From(e);
         }
+    }
+
+    /// <summary>Stripe could not be reached, timed out or failed: 502/503 <c>stripe_unavailable</c> with <c>Retry-After</c>.</summary>
+    internal static ProblemException? Unavailable(Exception e, CancellationToken ct)
+    {
+        var retry = new Dictionary<string, string> { ["Retry-After"] = "30" };
+        return e switch
+        {
+            OperationCanceledException when !ct.IsCancellationRequested => new ProblemException(503, "stripe_unavailable",
+                "Stripe did not answer in time; nothing was charged. Try again shortly.", retry),
+            HttpRequestException or System.IO.IOException => new ProblemException(502, "stripe_unavailable",
+                "Stripe could not be reached; nothing was charged. Try again shortly.", retry),
+            StripeException { HttpStatusCode: 0 } or StripeException { InnerException: HttpRequestException or System.IO.IOException or OperationCanceledException } =>
+                new ProblemException(502, "stripe_unavailable", "Stripe could not be reached; nothing was charged. Try again shortly.", retry),
+            StripeException s when (int)s.HttpStatusCode >= 500 => new ProblemException(502, "stripe_unavailable",
+                "Stripe failed to answer; nothing was charged. Try again shortly.", retry),
+            _ => null,
+        };
     }
 
     /// <summary>
@@ -123,7 +194,8 @@ internal sealed class Checkout(Db db, StripeApi api, StripeCustomers customers, 
     /// because the session's parameters are where the trial is decided: deciding later would let every checkout opened
     /// before the first one completes offer a trial. The price: a trial offered in a checkout that is then abandoned is used up.
     /// </summary>
-    private async Task<bool> TakeTrialAsync(string organizationId, string planCode, string sessionKey, CancellationToken ct)
+    /// <returns>Whether the checkout offers the trial, and whether this call took it (so a failure gives it back).</returns>
+    private async Task<(bool Granted, bool TakenNow)> TakeTrialAsync(string organizationId, string planCode, string sessionKey, CancellationToken ct)
     {
         await using var connection = await db.OpenAsync(ct);
         var taken = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
@@ -134,10 +206,10 @@ internal sealed class Checkout(Db db, StripeApi api, StripeCustomers customers, 
             on conflict (organization_id) do nothing
             returning organization_id
             """, new { organizationId, planCode, now = time.GetUtcNow(), sessionKey }, cancellationToken: ct));
-        if (taken is not null) return true;
+        if (taken is not null) return (true, true);
         var holder = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
             "select checkout_key from organization_trials where organization_id = @organizationId", new { organizationId }, cancellationToken: ct));
-        return holder == sessionKey;
+        return (holder == sessionKey, false);
     }
 
     /// <summary>The client's Idempotency-Key, else the body's fields: what makes two requests "the same checkout".</summary>

@@ -19,6 +19,18 @@ internal sealed class OrganizationDeletion(IOutbox outbox, TimeProvider time, IL
         var cancelled = await outbox.CancelPendingAsync(connection, transaction, organizationId, "organization deleted", ct);
         if (cancelled > 0) log.LogInformation("Cancelled {Count} pending outbox messages of deleted organization {OrganizationId}", cancelled, organizationId);
 
+        var now = time.GetUtcNow();
+        // Remembered, so that an event attaching a subscription to it later cancels that subscription instead.
+        await connection.ExecuteAsync(new CommandDefinition(
+            "insert into billing_deleted_organizations (organization_id, deleted_at) values (@organizationId, @now) on conflict do nothing",
+            new { organizationId, now }, transaction, cancellationToken: ct));
+        // An open checkout could still create a subscription: expire it at Stripe.
+        if (await CheckoutSessions.OpenSessionAsync(connection, transaction, organizationId, now, ct) is { } sessionId)
+        {
+            await outbox.EnqueueAsync(connection, transaction, StripeCheckoutChannel.Expire(sessionId), ct);
+            await CheckoutSessions.CloseAsync(connection, transaction, sessionId, CheckoutSessions.Expired, now, ct);
+        }
+
         var subscription = await BillingSql.FindSubscriptionAsync(connection, transaction, organizationId, ct);
         if (subscription?.ProviderSubscriptionId is null || subscription.Status is SubscriptionStatus.Canceled or SubscriptionStatus.IncompleteExpired) return;
         if (subscription.Provider != "stripe")
@@ -28,7 +40,6 @@ internal sealed class OrganizationDeletion(IOutbox outbox, TimeProvider time, IL
             return;
         }
         await outbox.EnqueueAsync(connection, transaction, OutboxStripe.CancelForDeletedOrganization(subscription.ProviderSubscriptionId), ct);
-        var now = time.GetUtcNow();
         await connection.ExecuteAsync(new CommandDefinition(
             """
             update subscriptions set status = 'canceled', canceled_at = @now, cancel_at_period_end = false, updated_at = @now

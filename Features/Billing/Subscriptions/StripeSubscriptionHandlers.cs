@@ -13,7 +13,8 @@ namespace Backstop.Features.Billing.Subscriptions;
 /// The organization is the subscription's <c>metadata.organization_id</c> (checkout sets it), else the owner of its
 /// customer, else the organization already holding this subscription; a subscription of none is logged and left alone.
 /// </summary>
-internal sealed class StripeSubscriptionHandler(IOutbox outbox, TimeProvider time, ILogger<StripeSubscriptionHandler> log) : IWebhookHandler
+internal sealed class StripeSubscriptionHandler(IOutbox outbox, SubscriptionOwnership ownership, PlanChanges.PlanInForce planInForce,
+    TimeProvider time, ILogger<StripeSubscriptionHandler> log) : IWebhookHandler
 {
     public static readonly IReadOnlySet<string> Types = new HashSet<string>
     {
@@ -36,12 +37,12 @@ internal sealed class StripeSubscriptionHandler(IOutbox outbox, TimeProvider tim
         var subscriptionId = subscription.String("id") ?? throw new InvalidOperationException("The subscription has no id.");
         var customerId = subscription.IdOrString("customer");
         var existing = await BillingSql.FindByProviderIdAsync(c, tx, "stripe", subscriptionId, ct);
-        var organizationId = subscription.String("metadata", "organization_id")
-                             ?? await SubscriptionWrites.OrganizationOfCustomerAsync(c, tx, "stripe", customerId, ct)
-                             ?? existing?.OrganizationId;
+        // What is known (the row of this subscription, the customer's organization) wins over the event's metadata.
+        var organizationId = await ownership.ResolveAsync(c, tx, "stripe", subscriptionId, customerId, subscription.String("metadata", "organization_id"),
+            subscription.String("status") ?? "", existing, ct);
         if (organizationId is null)
         {
-            log.LogWarning("Stripe subscription {SubscriptionId} (event {EventId}) belongs to no organization of this server; ignored",
+            log.LogWarning("Stripe subscription {SubscriptionId} (event {EventId}) was not applied: no organization of this server, or refused as a discrepancy",
                 subscriptionId, context.Event.EventId);
             return;
         }
@@ -60,9 +61,12 @@ internal sealed class StripeSubscriptionHandler(IOutbox outbox, TimeProvider tim
                 await outbox.EnqueueAsync(c, tx, OutboxStripe.Refresh(subscriptionId, context.Event.EventId), ct);
         }
         if (customerId is not null) await SubscriptionWrites.LinkCustomerAsync(c, tx, organizationId, "stripe", customerId, now, ct);
+        var previousPlan = await planInForce.CurrentAsync(c, tx, organizationId, ct);
         if (!await SubscriptionWrites.ApplyAsync(c, tx, state, now, time, ct))
             log.LogInformation("Stripe event {EventId} ({EventType}) is older than the stored state of subscription {SubscriptionId}; not applied",
                 context.Event.EventId, context.Event.EventType, subscriptionId);
+        else
+            await planInForce.AfterWriteAsync(c, tx, organizationId, previousPlan, ct);
         if (state.Status == SubscriptionStatus.Trialing || state.TrialEnd is not null)
             await SubscriptionWrites.RecordTrialAsync(c, tx, organizationId, state.PlanCode, now, ct);
     }
@@ -97,6 +101,7 @@ internal sealed class StripeSubscriptionHandler(IOutbox outbox, TimeProvider tim
             CanceledAt = subscription.UnixTime("canceled_at"),
             TrialEnd = subscription.UnixTime("trial_end"),
             ProviderUpdatedAt = observedAt,
+            CollectionPaused = subscription.Get("pause_collection") is { ValueKind: JsonValueKind.Object },
         };
     }
 }
@@ -107,7 +112,7 @@ internal sealed class StripeSubscriptionHandler(IOutbox outbox, TimeProvider tim
 /// comes from its own events: a row created here is <c>incomplete</c> with no provider time, so that whichever
 /// <c>customer.subscription.*</c> event arrives (before or after this one) applies.
 /// </summary>
-internal sealed class StripeCheckoutCompletedHandler(TimeProvider time, ILogger<StripeCheckoutCompletedHandler> log) : IWebhookHandler
+internal sealed class StripeCheckoutCompletedHandler(SubscriptionOwnership ownership, TimeProvider time, ILogger<StripeCheckoutCompletedHandler> log) : IWebhookHandler
 {
     public string Provider => "stripe";
 
@@ -118,17 +123,23 @@ internal sealed class StripeCheckoutCompletedHandler(TimeProvider time, ILogger<
         using var document = JsonDocument.Parse(context.Event.Payload);
         var root = document.RootElement;
         if (root.Get("data", "object") is not { ValueKind: JsonValueKind.Object } session || session.String("mode") != "subscription") return;
-        var organizationId = session.String("client_reference_id") ?? session.String("metadata", "organization_id");
+        var claimed = session.String("client_reference_id") ?? session.String("metadata", "organization_id");
         var customerId = session.IdOrString("customer");
         var subscriptionId = session.IdOrString("subscription");
         var plan = session.String("metadata", "plan");
         var (c, tx) = (context.Connection, context.Transaction);
-        if (organizationId is null || customerId is null)
+        var now = time.GetUtcNow();
+        await CheckoutSessions.CloseAsync(c, tx, session.String("id"), CheckoutSessions.Completed, now, ct);
+        if (claimed is null || customerId is null)
         {
             log.LogWarning("Checkout session {SessionId} has no organization or customer; ignored", session.String("id"));
             return;
         }
-        var now = time.GetUtcNow();
+        var organizationId = subscriptionId is null
+            ? claimed
+            : await ownership.ResolveAsync(c, tx, "stripe", subscriptionId, customerId, claimed, SubscriptionStatus.Incomplete,
+                await BillingSql.FindByProviderIdAsync(c, tx, "stripe", subscriptionId, ct), ct);
+        if (organizationId is null) return;
         await SubscriptionWrites.LinkCustomerAsync(c, tx, organizationId, "stripe", customerId, now, ct);
         if (subscriptionId is null) return;
         if (!await SubscriptionWrites.PlanExistsAsync(c, tx, plan, ct))

@@ -22,6 +22,12 @@ internal sealed record ProviderSubscriptionState
     public DateTimeOffset? CanceledAt { get; init; }
     public DateTimeOffset? TrialEnd { get; init; }
     public DateTimeOffset ProviderUpdatedAt { get; init; }
+
+    /// <summary>Stripe's <c>pause_collection</c> is set: gated as paused.</summary>
+    public bool CollectionPaused { get; init; }
+
+    /// <summary>A grace to open if the row has none (Paddle's <c>past_due</c>: the grace starts when the status enters it).</summary>
+    public DateTimeOffset? StartGraceEndsAt { get; init; }
 }
 
 /// <summary>The writes that follow a provider's subscription state into the organization's one <c>subscriptions</c> row.</summary>
@@ -33,7 +39,9 @@ internal static class SubscriptionWrites
     /// Stripe's <c>created</c> has one-second resolution, so of two events of one second the one further along wins, and
     /// on a full tie the later delivery applies (the Stripe handler then fetches the subscription to settle it). The dunning fields
     /// (<c>grace_ends_at</c>, <c>payment_failed_at</c>, <c>payment_retry_count</c>) belong to the invoice handlers and are
-    /// kept, except that they start empty when the organization's row moves to another subscription. Backstop's own
+    /// kept while the subscription is in dunning; they are cleared when the provider's status is back at <c>active</c> or
+    /// <c>trialing</c> in an event newer than the last failure, and they start empty (or with
+    /// <see cref="ProviderSubscriptionState.StartGraceEndsAt"/>) when the organization's row moves to another subscription. Backstop's own
     /// <c>suspended</c> stays while the provider still says <c>past_due</c> or <c>unpaid</c>. Answers false when the
     /// state was older than the stored one.
     /// </summary>
@@ -41,14 +49,19 @@ internal static class SubscriptionWrites
     public static async Task<bool> ApplyAsync(DbConnection connection, DbTransaction tx, ProviderSubscriptionState state, DateTimeOffset now,
         TimeProvider time, CancellationToken ct, bool force = false)
     {
+        // Same subscription, and it has not recovered: the dunning fields stay. A recovery is Stripe's (or Paddle's) status
+        // back at active/trialing in an event newer than the last failure; a stale "active" delivered late clears nothing.
+        const string same = "subscriptions.provider_subscription_id = excluded.provider_subscription_id";
+        const string kept = same + " and not (excluded.status in ('active', 'trialing') and (subscriptions.payment_failed_at is null"
+                            + " or excluded.provider_updated_at >= subscriptions.payment_failed_at))";
         var id = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
-            """
+            $"""
             insert into subscriptions (id, organization_id, plan_code, provider, provider_subscription_id, provider_customer_id, provider_price_id,
                                        status, current_period_start, current_period_end, cancel_at_period_end, canceled_at, trial_end,
-                                       provider_updated_at, created_at, updated_at)
+                                       provider_updated_at, created_at, updated_at, collection_paused, grace_ends_at, payment_failed_at, payment_retry_count)
             values (@id, @OrganizationId, @PlanCode, @Provider, @ProviderSubscriptionId, @ProviderCustomerId, @ProviderPriceId,
                     @Status, @CurrentPeriodStart, @CurrentPeriodEnd, @CancelAtPeriodEnd, @CanceledAt, @TrialEnd,
-                    @ProviderUpdatedAt, @now, @now)
+                    @ProviderUpdatedAt, @now, @now, @CollectionPaused, @StartGraceEndsAt, @startFailedAt, @startRetries)
             on conflict (organization_id) do update set
                 plan_code = excluded.plan_code,
                 provider = excluded.provider,
@@ -62,9 +75,15 @@ internal static class SubscriptionWrites
                 cancel_at_period_end = excluded.cancel_at_period_end,
                 canceled_at = excluded.canceled_at,
                 trial_end = excluded.trial_end,
-                grace_ends_at = case when subscriptions.provider_subscription_id = excluded.provider_subscription_id then subscriptions.grace_ends_at end,
-                payment_failed_at = case when subscriptions.provider_subscription_id = excluded.provider_subscription_id then subscriptions.payment_failed_at end,
-                payment_retry_count = case when subscriptions.provider_subscription_id = excluded.provider_subscription_id then subscriptions.payment_retry_count else 0 end,
+                collection_paused = excluded.collection_paused,
+                grace_ends_at = case when {kept} then coalesce(subscriptions.grace_ends_at, excluded.grace_ends_at)
+                                     when {same} then null else excluded.grace_ends_at end,
+                payment_failed_at = case when {kept} then coalesce(subscriptions.payment_failed_at, excluded.payment_failed_at)
+                                         when {same} then null else excluded.payment_failed_at end,
+                payment_retry_count = case when {kept} then (case when subscriptions.grace_ends_at is null and excluded.grace_ends_at is not null
+                                                                   then excluded.payment_retry_count else subscriptions.payment_retry_count end)
+                                           when {same} then 0 else excluded.payment_retry_count end,
+                dunning_invoice_id = case when {kept} then subscriptions.dunning_invoice_id end,
                 provider_updated_at = excluded.provider_updated_at,
                 updated_at = excluded.updated_at
             where @force or subscriptions.provider_updated_at is null or excluded.provider_updated_at > subscriptions.provider_updated_at
@@ -79,7 +98,9 @@ internal static class SubscriptionWrites
             {
                 id = Ids.New(time), state.OrganizationId, state.PlanCode, state.Provider, state.ProviderSubscriptionId, state.ProviderCustomerId,
                 state.ProviderPriceId, state.Status, state.CurrentPeriodStart, state.CurrentPeriodEnd, state.CancelAtPeriodEnd, state.CanceledAt,
-                state.TrialEnd, state.ProviderUpdatedAt, now, force,
+                state.TrialEnd, state.ProviderUpdatedAt, now, force, state.CollectionPaused, state.StartGraceEndsAt,
+                startFailedAt = state.StartGraceEndsAt is null ? (DateTimeOffset?)null : state.ProviderUpdatedAt,
+                startRetries = state.StartGraceEndsAt is null ? 0 : 1,
             }, tx, cancellationToken: ct));
         return id is not null;
     }

@@ -10,7 +10,17 @@ internal sealed class PaddleOptions : IValidatedOptions
     /// <summary>The notification destination's secret key (<c>pdl_ntfset_…</c>).</summary>
     public string? WebhookSecret { get; set; }
 
+    /// <summary>
+    /// The key of the checkout references Backstop issues (<c>POST /v1/billing/paddle-checkout</c>) and that a Paddle
+    /// subscription's <c>custom_data</c> must carry before its organization is believed. At least 32 characters; empty:
+    /// no reference is issued and no unmapped Paddle subscription is attached to an organization.
+    /// </summary>
+    public string? CheckoutSecret { get; set; }
+
     public bool Enabled => !string.IsNullOrWhiteSpace(WebhookSecret);
 
-    public IEnumerable<string> Validate() => [];
+    public IEnumerable<string> Validate()
+    {
+        if (!string.IsNullOrEmpty(CheckoutSecret) && CheckoutSecret.Trim().Length < 32) yield return "Paddle:CheckoutSecret must be at least 32 characters.";
+    }
 }

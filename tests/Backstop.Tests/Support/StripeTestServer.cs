@@ -95,6 +95,7 @@ public sealed class StripeTestServer : IAsyncDisposable
         var server = new StripeTestServer();
         server.Listen();
         server.MapDefaults();
+        server.MapCheckoutLifecycle();
         return Task.FromResult(server);
     }
 
@@ -705,6 +706,41 @@ public sealed class StripeTestServer : IAsyncDisposable
 
         /// <summary>Null while the first request is in flight.</summary>
         public StripeAnswer? Answer { get; set; }
+    }
+
+    // ---- Billing lifecycle (billing branch): Checkout Sessions that live 24 hours and can be expired ----
+
+    /// <summary>Stripe's side of Checkout Sessions, by id (status <c>open</c>, <c>expired</c>, <c>complete</c>).</summary>
+    public ConcurrentDictionary<string, Dictionary<string, object?>> CheckoutSessions { get; } = new();
+
+    private void MapCheckoutLifecycle()
+    {
+        // As Stripe: a session expires 24 hours after creation by default; only an open one can be expired.
+        On("POST", "/v1/checkout/sessions", r =>
+        {
+            var id = NewId("cs");
+            var session = new Dictionary<string, object?>
+            {
+                ["id"] = id, ["object"] = "checkout.session", ["mode"] = r.Form.GetValueOrDefault("mode"), ["status"] = "open",
+                ["customer"] = r.Form.GetValueOrDefault("customer"), ["url"] = $"https://checkout.stripe.com/c/pay/{id}",
+                ["client_reference_id"] = r.Form.GetValueOrDefault("client_reference_id"), ["metadata"] = r.Metadata(),
+                ["expires_at"] = DateTimeOffset.UtcNow.AddHours(24).ToUnixTimeSeconds(),
+            };
+            CheckoutSessions[id] = session;
+            return StripeAnswer.Ok(session);
+        });
+        On("POST", "/v1/checkout/sessions/[^/]+/expire", r =>
+        {
+            if (!CheckoutSessions.TryGetValue(r.PathSegment(3), out var session)) return StripeAnswer.NotFound("checkout.session", r.PathSegment(3));
+            lock (session)
+            {
+                if ((string?)session["status"] != "open")
+                    return StripeAnswer.Error(400, "invalid_request_error", "Only Checkout Sessions with a status of `open` can be expired.", "checkout_session_not_open");
+                session["status"] = "expired";
+                session["url"] = null;
+                return StripeAnswer.Ok(new Dictionary<string, object?>(session));
+            }
+        });
     }
 }
 

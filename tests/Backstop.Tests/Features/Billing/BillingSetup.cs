@@ -26,7 +26,14 @@ public class BillingSetup : StripeSetup
         base.Configure(settings);
         settings["Outbox:DispatcherEnabled"] = "false";
         settings["Paddle:WebhookSecret"] = PaddleSecret;
+        settings["Paddle:CheckoutSecret"] = PaddleCheckoutSecret;
+        settings["Billing:AlertEmail"] = AlertEmail;
+        settings["Billing:Reconcile"] = "report";
     }
+
+    public const string PaddleCheckoutSecret = "paddle-checkout-secret-for-the-billing-tests-0123456789";
+
+    public const string AlertEmail = "billing-alerts@operator.example";
 }
 
 /// <summary>The same, with reconciliation repairing what it finds.</summary>
@@ -44,6 +51,10 @@ internal static class BillingTestKit
     public static StripeTestServer Stripe(this BackstopFactory app) => app.SetupAs<BillingSetup>().Stripe;
 
     public static Task<int> DispatchOutboxAsync(this BackstopFactory app) => app.Service<OutboxDispatcher>().DispatchDueAsync(CancellationToken.None);
+
+    /// <summary>A checkout reference as the server issues it (<c>POST /v1/billing/paddle-checkout</c>).</summary>
+    public static string PaddleReference(this BackstopFactory app, string organizationId) =>
+        app.Service<Backstop.Features.Billing.Subscriptions.PaddleCheckoutReferences>().Issue(organizationId);
 
     public static string NewCode(string prefix = "plan") => $"{prefix}-{Guid.NewGuid():N}"[..24];
 

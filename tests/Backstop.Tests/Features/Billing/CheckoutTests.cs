@@ -39,33 +39,38 @@ public abstract class CheckoutTests(BackstopFactory app) : AppTest(app)
         (await App.CountRowsAsync("select count(*) from billing_customers where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
     }
 
+    private async Task ExpireAsync(string sessionId)
+    {
+        var now = App.Time.GetUtcNow();
+        var expired = new Dictionary<string, object?> { ["id"] = sessionId, ["object"] = "checkout.session", ["status"] = "expired" };
+        (await App.CreateClient().SendAsync(StripeSetup.Event("evt_" + Guid.NewGuid().ToString("N"), "checkout.session.expired", expired, now, now)))
+            .StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
     [Fact]
-    public async Task Twenty_concurrent_checkouts_of_one_organization_make_one_Stripe_customer_and_offer_one_trial()
+    public async Task Twenty_concurrent_checkouts_of_one_organization_make_one_Stripe_customer_and_one_session()
     {
         var plan = BillingTestKit.NewCode();
         await App.CreatePlanAsync(plan, BillingTestKit.NewPrice(), trialDays: 30);
         var tenant = await App.CreateTenantAsync("admin");
         var client = App.Client(tenant);
 
-        var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => client.PostJsonAsync("/v1/billing/checkout",
-            new { plan, successUrl = $"https://app.example.com/done?try={i}", cancelUrl = "https://app.example.com/billing" })));
-        answers.ShouldAllBe(a => a.StatusCode == HttpStatusCode.OK);
+        var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => Task.Run(() => client.PostJsonAsync("/v1/billing/checkout",
+            new { plan, successUrl = $"https://app.example.com/done?try={i}", cancelUrl = "https://app.example.com/billing" }))));
+        answers.Count(a => a.StatusCode == HttpStatusCode.OK).ShouldBe(1);
+        foreach (var refused in answers.Where(a => a.StatusCode != HttpStatusCode.OK)) await refused.ShouldBeProblemAsync(409, "subscription_exists");
 
         (await App.CountRowsAsync("select count(*) from billing_customers where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
-        var creations = App.Stripe().Received("POST", "/v1/customers").Where(r => r.Form.GetValueOrDefault("metadata[organization_id]") == tenant.OrganizationId).ToList();
-        creations.Count(r => !r.Replayed).ShouldBe(1);
-        creations.ShouldAllBe(r => r.IdempotencyKey == "customer:" + tenant.OrganizationId);
-        var customers = App.Stripe().Received("POST", "/v1/checkout/sessions")
-            .Where(r => r.Form.GetValueOrDefault("client_reference_id") == tenant.OrganizationId).Select(r => r.Form["customer"]).Distinct().ToList();
-        customers.ShouldHaveSingleItem();
+        App.Stripe().Received("POST", "/v1/customers").Count(r => r.Form.GetValueOrDefault("metadata[organization_id]") == tenant.OrganizationId).ShouldBe(1);
         var sessions = App.Stripe().Received("POST", "/v1/checkout/sessions").Where(r => r.Form.GetValueOrDefault("client_reference_id") == tenant.OrganizationId).ToList();
-        sessions.Count.ShouldBe(20);
-        sessions.Count(r => r.Form.ContainsKey("subscription_data[trial_period_days]")).ShouldBe(1);
+        sessions.Count.ShouldBe(1);
+        sessions[0].Form["subscription_data[trial_period_days]"].ShouldBe("30");
         (await App.CountRowsAsync("select count(*) from organization_trials where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
+        (await App.CountRowsAsync("select count(*) from billing_checkouts where organization_id = @id and status = 'open'", new { id = tenant.OrganizationId })).ShouldBe(1);
     }
 
     [Fact]
-    public async Task A_retried_checkout_sends_the_same_idempotency_key_and_gets_the_same_session()
+    public async Task A_retried_click_gets_the_same_session_and_another_checkout_gets_409_with_the_open_sessions_url()
     {
         var plan = BillingTestKit.NewCode();
         await App.CreatePlanAsync(plan, BillingTestKit.NewPrice(), trialDays: 7);
@@ -75,18 +80,35 @@ public abstract class CheckoutTests(BackstopFactory app) : AppTest(app)
         var first = await (await client.PostJsonAsync("/v1/billing/checkout", Body(plan))).JsonAsync();
         var second = await (await client.PostJsonAsync("/v1/billing/checkout", Body(plan))).JsonAsync();
         second.GetProperty("sessionId").GetString().ShouldBe(first.GetProperty("sessionId").GetString());
+        second.GetProperty("url").GetString().ShouldBe(first.GetProperty("url").GetString());
         second.GetProperty("trialDays").GetInt32().ShouldBe(7);
 
         var withHeader = new HttpRequestMessage(HttpMethod.Post, "/v1/billing/checkout") { Content = System.Net.Http.Json.JsonContent.Create(Body(plan), options: Http.Json) };
         withHeader.Headers.Add("Idempotency-Key", "client-key-1");
-        var third = await (await client.SendAsync(withHeader)).JsonAsync();
-        third.GetProperty("sessionId").GetString().ShouldNotBe(first.GetProperty("sessionId").GetString());
+        var third = await client.SendAsync(withHeader);
+        var problem = await third.ShouldBeProblemAsync(409, "subscription_exists");
+        problem.GetProperty("checkoutUrl").GetString().ShouldBe(first.GetProperty("url").GetString());
+        problem.GetProperty("detail").GetString()!.ShouldContain("plan-change");
 
-        var sessions = App.Stripe().Received("POST", "/v1/checkout/sessions").Where(r => r.Form.GetValueOrDefault("client_reference_id") == tenant.OrganizationId).ToList();
-        sessions.Count.ShouldBe(3);
-        sessions[1].IdempotencyKey.ShouldBe(sessions[0].IdempotencyKey);
-        sessions[1].Replayed.ShouldBeTrue();
-        sessions[2].IdempotencyKey.ShouldNotBe(sessions[0].IdempotencyKey);
+        App.Stripe().Received("POST", "/v1/checkout/sessions").Count(r => r.Form.GetValueOrDefault("client_reference_id") == tenant.OrganizationId).ShouldBe(1);
+        (await App.CountRowsAsync("select count(*) from audit_log where action = 'subscription.checkout' and organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task A_second_checkout_beside_a_live_subscription_is_refused_409_naming_plan_change_without_calling_Stripe()
+    {
+        var plan = BillingTestKit.NewCode();
+        await App.CreatePlanAsync(plan, BillingTestKit.NewPrice());
+        foreach (var status in new[] { "trialing", "active", "past_due", "paused" })
+        {
+            var tenant = await App.CreateTenantAsync("admin");
+            await App.PlantSubscriptionAsync(tenant.OrganizationId, plan, status);
+            var problem = await (await App.Client(tenant).PostJsonAsync("/v1/billing/checkout", Body(plan))).ShouldBeProblemAsync(409, "subscription_exists");
+            problem.GetProperty("detail").GetString()!.ShouldContain("/v1/billing/plan-change");
+            App.Stripe().Received("POST", "/v1/customers").ShouldNotContain(r => r.Form.GetValueOrDefault("metadata[organization_id]") == tenant.OrganizationId);
+            App.Stripe().Received("POST", "/v1/checkout/sessions").ShouldNotContain(r => r.Form.GetValueOrDefault("client_reference_id") == tenant.OrganizationId);
+            (await App.CountRowsAsync("select count(*) from billing_checkouts where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(0);
+        }
     }
 
     [Fact]
@@ -99,8 +121,11 @@ public abstract class CheckoutTests(BackstopFactory app) : AppTest(app)
 
         var first = await (await client.PostJsonAsync("/v1/billing/checkout", Body(plan))).JsonAsync();
         first.GetProperty("trialDays").GetInt32().ShouldBe(14);
+        await ExpireAsync(first.GetProperty("sessionId").GetString()!);
         var again = new { plan, successUrl = "https://app.example.com/other", cancelUrl = "https://app.example.com/billing" };
-        var second = await (await client.PostJsonAsync("/v1/billing/checkout", again)).JsonAsync();
+        var secondResponse = await client.PostJsonAsync("/v1/billing/checkout", again);
+        var second = await secondResponse.JsonAsync();
+        secondResponse.StatusCode.ShouldBe(HttpStatusCode.OK, second.ToString());
         second.GetProperty("trialDays").ValueKind.ShouldBe(System.Text.Json.JsonValueKind.Null);
 
         var sessions = App.Stripe().Received("POST", "/v1/checkout/sessions").Where(r => r.Form.GetValueOrDefault("client_reference_id") == tenant.OrganizationId).ToList();

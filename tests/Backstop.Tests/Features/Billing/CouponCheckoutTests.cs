@@ -92,7 +92,10 @@ public abstract class CouponCheckoutTests(BackstopFactory app) : AppTest(app)
         // The same checkout retried keeps its coupon and its trial.
         (await client.PostJsonAsync("/v1/billing/checkout", Body(plan, first))).StatusCode.ShouldBe(HttpStatusCode.OK);
         (await App.SqlScalarAsync<long>("select times_redeemed from coupons where code = @first", new { first })).ShouldBe(1);
-        // Another checkout: the organization has had its trial, so it is no longer a first-time customer.
+        var now = App.Time.GetUtcNow();
+        var expired = new Dictionary<string, object?> { ["id"] = body.GetProperty("sessionId").GetString(), ["object"] = "checkout.session", ["status"] = "expired" };
+        (await App.CreateClient().SendAsync(StripeSetup.Event("evt_" + Guid.NewGuid().ToString("N"), "checkout.session.expired", expired, now, now))).StatusCode.ShouldBe(HttpStatusCode.OK);
+        // Another checkout (the first one expired): the organization has had its trial, so it is no longer a first-time customer.
         await (await client.PostJsonAsync("/v1/billing/checkout", Body(plan, second))).ShouldBeProblemAsync(409, "coupon_first_time_only");
         (await App.SqlScalarAsync<long>("select times_redeemed from coupons where code = @second", new { second })).ShouldBe(0);
     }

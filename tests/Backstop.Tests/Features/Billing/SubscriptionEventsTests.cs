@@ -95,7 +95,7 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
     }
 
     [Fact]
-    public async Task Stripe_events_keep_the_dunning_fields_and_a_suspension_while_Stripe_still_says_past_due()
+    public async Task Stripe_events_keep_the_dunning_fields_and_a_suspension_while_Stripe_still_says_past_due_and_clear_them_on_recovery()
     {
         var (plan, price, tenant) = await ArrangeAsync();
         var sub = NewId("sub");
@@ -113,9 +113,10 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
         await App.DeliverStripeAsync("customer.subscription.updated", BillingTestKit.StripeSubscription(sub, NewId("cus"), price, "active", t, t.AddDays(30)), t.AddSeconds(5));
         var active = (await App.LocalSubscriptionAsync(org)).ShouldNotBeNull();
         active.Status.ShouldBe("active");
-        // Cleared by invoice.paid, not by the subscription becoming active.
-        active.PaymentRetryCount.ShouldBe(3);
-        active.PaymentFailedAt.ShouldNotBeNull();
+        // Stripe's status back at active (newer than the last failure) ends the dunning: the next failure starts afresh.
+        active.PaymentRetryCount.ShouldBe(0);
+        active.PaymentFailedAt.ShouldBeNull();
+        active.GraceEndsAt.ShouldBeNull();
     }
 
     [Fact]
@@ -176,7 +177,7 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
         object Data(string status, DateTimeOffset start, object? scheduled = null) => new Dictionary<string, object?>
         {
             ["id"] = sub, ["status"] = status, ["customer_id"] = "ctm_" + org[..8],
-            ["custom_data"] = new Dictionary<string, object?> { ["organization_id"] = org },
+            ["custom_data"] = new Dictionary<string, object?> { ["organization_id"] = org, ["backstop_reference"] = App.PaddleReference(org) },
             ["current_billing_period"] = new { starts_at = start.ToString("O"), ends_at = start.AddMonths(1).ToString("O") },
             ["items"] = new[] { new { price = new { id = paddlePrice }, quantity = 1 } },
             ["scheduled_change"] = scheduled,
@@ -192,10 +193,12 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
 
         var other = await App.CreateTenantAsync("admin");
         var otherSub = NewId("sub");
+        // Another customer: (UUIDv7 organization ids share their first characters, so they cannot name it.)
+        var otherCustomer = "ctm_" + Guid.NewGuid().ToString("N")[..16];
         object OtherData(string status, object? scheduled) => new Dictionary<string, object?>
         {
-            ["id"] = otherSub, ["status"] = status, ["customer_id"] = "ctm_" + other.OrganizationId[..8],
-            ["custom_data"] = new Dictionary<string, object?> { ["organization_id"] = other.OrganizationId },
+            ["id"] = otherSub, ["status"] = status, ["customer_id"] = otherCustomer,
+            ["custom_data"] = new Dictionary<string, object?> { ["organization_id"] = other.OrganizationId, ["backstop_reference"] = App.PaddleReference(other.OrganizationId) },
             ["current_billing_period"] = new { starts_at = t.ToString("O"), ends_at = t.AddMonths(1).ToString("O") },
             ["items"] = new[] { new { price = new { id = paddlePrice } } }, ["scheduled_change"] = scheduled,
         };

@@ -1,0 +1,86 @@
+using System.Data.Common;
+using Dapper;
+
+namespace Backstop.Features.Billing.Subscriptions;
+
+/// <summary>A row of <c>billing_checkouts</c>: the organization's checkout in flight.</summary>
+internal sealed record CheckoutRow
+{
+    public string OrganizationId { get; init; } = "";
+    public string SessionKey { get; init; } = "";
+    public string PlanCode { get; init; } = "";
+    public int? TrialDays { get; init; }
+    public string? SessionId { get; init; }
+    public string? Url { get; init; }
+    public string Status { get; init; } = "";
+    public DateTimeOffset ExpiresAt { get; init; }
+}
+
+/// <summary>
+/// At most one checkout in flight per organization, and none while it has a live subscription: the claim is one
+/// conditional upsert on <c>billing_checkouts</c> (primary key: the organization) made before Stripe is called, so of
+/// twenty concurrent checkouts one opens a session and the others are told about it.
+/// </summary>
+internal static class CheckoutSessions
+{
+    public const string Creating = "creating";
+    public const string Open = "open";
+    public const string Completed = "completed";
+    public const string Expired = "expired";
+
+    /// <summary>How long a claim without a session blocks other checkouts (a process that died between claim and session).</summary>
+    public static readonly TimeSpan ClaimLifetime = TimeSpan.FromMinutes(10);
+
+    /// <summary>Stripe's default session lifetime, when the session's own <c>expires_at</c> is missing.</summary>
+    public static readonly TimeSpan SessionLifetime = TimeSpan.FromHours(24);
+
+    private const string Columns = "organization_id, session_key, plan_code, trial_days, session_id, url, status, expires_at";
+
+    /// <summary>Claims the organization's checkout for <paramref name="sessionKey"/>; false when a live subscription or another checkout in flight holds it.</summary>
+    public static async Task<bool> ClaimAsync(DbConnection c, string organizationId, string sessionKey, string planCode, DateTimeOffset now, CancellationToken ct) =>
+        await c.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            """
+            insert into billing_checkouts (organization_id, session_key, plan_code, status, expires_at, created_at, updated_at)
+            select @organizationId, @sessionKey, @planCode, 'creating', @claimUntil, @now, @now
+            where not exists (select 1 from subscriptions
+                              where organization_id = @organizationId and status in ('trialing', 'active', 'past_due', 'suspended', 'unpaid', 'paused'))
+            on conflict (organization_id) do update
+                set session_key = excluded.session_key, plan_code = excluded.plan_code, trial_days = null, session_id = null, url = null,
+                    status = 'creating', expires_at = excluded.expires_at, updated_at = excluded.updated_at
+                where billing_checkouts.status not in ('creating', 'open') or billing_checkouts.expires_at <= @now
+            returning organization_id
+            """, new { organizationId, sessionKey, planCode, claimUntil = now + ClaimLifetime, now }, cancellationToken: ct)) is not null;
+
+    public static Task<CheckoutRow?> FindAsync(DbConnection c, DbTransaction? tx, string organizationId, CancellationToken ct) =>
+        c.QuerySingleOrDefaultAsync<CheckoutRow>(new CommandDefinition(
+            $"select {Columns} from billing_checkouts where organization_id = @organizationId", new { organizationId }, tx, cancellationToken: ct));
+
+    /// <summary>Records the session Stripe created under the claim.</summary>
+    public static Task<int> RecordSessionAsync(DbConnection c, DbTransaction tx, string organizationId, string sessionKey, string sessionId, string url,
+        int? trialDays, DateTimeOffset expiresAt, DateTimeOffset now, CancellationToken ct) =>
+        c.ExecuteAsync(new CommandDefinition(
+            """
+            update billing_checkouts set session_id = @sessionId, url = @url, trial_days = @trialDays, status = 'open', expires_at = @expiresAt, updated_at = @now
+            where organization_id = @organizationId and session_key = @sessionKey
+            """, new { organizationId, sessionKey, sessionId, url, trialDays, expiresAt, now }, tx, cancellationToken: ct));
+
+    /// <summary>Gives the claim back when no session was created.</summary>
+    public static Task<int> AbandonAsync(DbConnection c, DbTransaction? tx, string organizationId, string sessionKey, CancellationToken ct) =>
+        c.ExecuteAsync(new CommandDefinition(
+            "delete from billing_checkouts where organization_id = @organizationId and session_key = @sessionKey and status = 'creating'",
+            new { organizationId, sessionKey }, tx, cancellationToken: ct));
+
+    /// <summary>The session completed or expired (Stripe's events): the organization's checkout is no longer in flight.</summary>
+    public static Task<int> CloseAsync(DbConnection c, DbTransaction tx, string? sessionId, string status, DateTimeOffset now, CancellationToken ct) =>
+        sessionId is null
+            ? Task.FromResult(0)
+            : c.ExecuteAsync(new CommandDefinition(
+                "update billing_checkouts set status = @status, updated_at = @now where session_id = @sessionId and status in ('creating', 'open')",
+                new { sessionId, status, now }, tx, cancellationToken: ct));
+
+    /// <summary>The organization's open session (to expire it when the organization is deleted), if any.</summary>
+    public static Task<string?> OpenSessionAsync(DbConnection c, DbTransaction tx, string organizationId, DateTimeOffset now, CancellationToken ct) =>
+        c.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            "select session_id from billing_checkouts where organization_id = @organizationId and status = 'open' and session_id is not null and expires_at > @now",
+            new { organizationId, now }, tx, cancellationToken: ct));
+}
