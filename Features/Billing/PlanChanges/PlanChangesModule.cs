@@ -17,6 +17,7 @@ internal static class PlanChangesModule
         services.AddRecurringJob<CouponRecountJob>();
         services.AddRecurringJob<ViolationsCheckJob>();
         services.AddRecurringJob<StorageGraceJob>();
+        services.AddRecurringJob<PlanChangeClaimSweep>();
         return services;
     }
 }
