@@ -76,9 +76,12 @@ internal sealed class Checkout(Db db, StripeApi api, StripeCustomers customers, 
 
         var sessionKey = $"checkout:{organizationId}:{plan.Code}:{Hash(key)[..32]}";
         // One checkout in flight per organization and none beside a live subscription: claimed before any Stripe call.
+        var stripeKey = sessionKey;
         await using (var connection = await db.OpenAsync(ct))
         {
-            if (!await CheckoutSessions.ClaimAsync(connection, organizationId, sessionKey, plan.Code, time.GetUtcNow(), ct))
+            var claims = await CheckoutSessions.ClaimAsync(connection, organizationId, sessionKey, plan.Code, time.GetUtcNow(), ct);
+            if (claims is > 0) stripeKey = $"{sessionKey}:c{claims}";
+            if (claims is null)
             {
                 var subscription = await BillingSql.FindSubscriptionAsync(connection, null, organizationId, ct);
                 if (subscription is { Live: true })
@@ -133,7 +136,7 @@ internal sealed class Checkout(Db db, StripeApi api, StripeCustomers customers, 
                 SuccessUrl = req.SuccessUrl,
                 CancelUrl = req.CancelUrl,
                 Discounts = hold is null ? null : [new SessionDiscountOptions { Coupon = hold.StripeCouponId }],
-            }, StripeApi.Idempotent(sessionKey), ct);
+            }, StripeApi.Idempotent(stripeKey), ct);
             var now = time.GetUtcNow();
             var expiresAt = session.ExpiresAt > now.UtcDateTime ? new DateTimeOffset(DateTime.SpecifyKind(session.ExpiresAt, DateTimeKind.Utc)) : now + CheckoutSessions.SessionLifetime;
             int? trialDays = trial ? plan.TrialDays : null;
@@ -153,7 +156,7 @@ internal sealed class Checkout(Db db, StripeApi api, StripeCustomers customers, 
             // now). Once a session exists it holds them until it completes or expires. A retry takes them again.
             await db.InTransactionAsync(async (c, tx) =>
             {
-                await CheckoutSessions.AbandonAsync(c, tx, organizationId, sessionKey, CancellationToken.None);
+                await CheckoutSessions.AbandonAsync(c, tx, organizationId, sessionKey, time.GetUtcNow(), CancellationToken.None);
                 if (hold is not null) await coupons.ReleaseAsync(c, tx, hold.RedemptionId, CancellationToken.None);
                 if (trialTaken)
                     await c.ExecuteAsync(new CommandDefinition(

@@ -27,6 +27,7 @@ internal static class CheckoutSessions
     public const string Open = "open";
     public const string Completed = "completed";
     public const string Expired = "expired";
+    public const string Failed = "failed";
 
     /// <summary>How long a claim without a session blocks other checkouts (a process that died between claim and session).</summary>
     public static readonly TimeSpan ClaimLifetime = TimeSpan.FromMinutes(10);
@@ -36,9 +37,14 @@ internal static class CheckoutSessions
 
     private const string Columns = "organization_id, session_key, plan_code, trial_days, session_id, url, status, expires_at";
 
-    /// <summary>Claims the organization's checkout for <paramref name="sessionKey"/>; false when a live subscription or another checkout in flight holds it.</summary>
-    public static async Task<bool> ClaimAsync(DbConnection c, string organizationId, string sessionKey, string planCode, DateTimeOffset now, CancellationToken ct) =>
-        await c.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+    /// <summary>
+    /// Claims the organization's checkout for <paramref name="sessionKey"/>; null when a live subscription or another
+    /// checkout in flight holds it, else how many claims the organization's row had before (0 for its first). The
+    /// count goes into Stripe's idempotency key, so that the same request after its session expired opens a new session
+    /// instead of getting the expired one replayed for Stripe's 24 hours.
+    /// </summary>
+    public static async Task<int?> ClaimAsync(DbConnection c, string organizationId, string sessionKey, string planCode, DateTimeOffset now, CancellationToken ct) =>
+        await c.QuerySingleOrDefaultAsync<int?>(new CommandDefinition(
             """
             insert into billing_checkouts (organization_id, session_key, plan_code, status, expires_at, created_at, updated_at)
             select @organizationId, @sessionKey, @planCode, 'creating', @claimUntil, @now, @now
@@ -46,10 +52,10 @@ internal static class CheckoutSessions
                               where organization_id = @organizationId and status in ('trialing', 'active', 'past_due', 'suspended', 'unpaid', 'paused'))
             on conflict (organization_id) do update
                 set session_key = excluded.session_key, plan_code = excluded.plan_code, trial_days = null, session_id = null, url = null,
-                    status = 'creating', expires_at = excluded.expires_at, updated_at = excluded.updated_at
+                    status = 'creating', expires_at = excluded.expires_at, updated_at = excluded.updated_at, claims = billing_checkouts.claims + 1
                 where billing_checkouts.status not in ('creating', 'open') or billing_checkouts.expires_at <= @now
-            returning organization_id
-            """, new { organizationId, sessionKey, planCode, claimUntil = now + ClaimLifetime, now }, cancellationToken: ct)) is not null;
+            returning claims
+            """, new { organizationId, sessionKey, planCode, claimUntil = now + ClaimLifetime, now }, cancellationToken: ct));
 
     public static Task<CheckoutRow?> FindAsync(DbConnection c, DbTransaction? tx, string organizationId, CancellationToken ct) =>
         c.QuerySingleOrDefaultAsync<CheckoutRow>(new CommandDefinition(
@@ -64,11 +70,15 @@ internal static class CheckoutSessions
             where organization_id = @organizationId and session_key = @sessionKey
             """, new { organizationId, sessionKey, sessionId, url, trialDays, expiresAt, now }, tx, cancellationToken: ct));
 
-    /// <summary>Gives the claim back when no session was created.</summary>
-    public static Task<int> AbandonAsync(DbConnection c, DbTransaction? tx, string organizationId, string sessionKey, CancellationToken ct) =>
+    /// <summary>
+    /// Gives the claim back when no session was created: the row becomes <c>failed</c> (no longer blocking), and keeps
+    /// its claim count, so the next attempt sends Stripe a new idempotency key (Stripe replays a stored 500 under the old
+    /// one for 24 hours).
+    /// </summary>
+    public static Task<int> AbandonAsync(DbConnection c, DbTransaction? tx, string organizationId, string sessionKey, DateTimeOffset now, CancellationToken ct) =>
         c.ExecuteAsync(new CommandDefinition(
-            "delete from billing_checkouts where organization_id = @organizationId and session_key = @sessionKey and status = 'creating'",
-            new { organizationId, sessionKey }, tx, cancellationToken: ct));
+            "update billing_checkouts set status = 'failed', updated_at = @now where organization_id = @organizationId and session_key = @sessionKey and status = 'creating'",
+            new { organizationId, sessionKey, now }, tx, cancellationToken: ct));
 
     /// <summary>The session completed or expired (Stripe's events): the organization's checkout is no longer in flight.</summary>
     public static Task<int> CloseAsync(DbConnection c, DbTransaction tx, string? sessionId, string status, DateTimeOffset now, CancellationToken ct) =>

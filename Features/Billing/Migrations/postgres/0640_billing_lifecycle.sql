@@ -9,6 +9,7 @@ create table billing_checkouts (
     session_id text,
     url text,
     status text not null,
+    claims integer not null default 0,
     expires_at timestamptz not null,
     created_at timestamptz not null,
     updated_at timestamptz not null

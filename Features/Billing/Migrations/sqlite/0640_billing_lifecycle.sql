@@ -9,6 +9,7 @@ create table billing_checkouts (
     session_id text,
     url text,
     status text not null,
+    claims integer not null default 0,
     expires_at text not null,
     created_at text not null,
     updated_at text not null

@@ -51,7 +51,8 @@ public abstract class CheckoutOutageTests(BackstopFactory app) : AppTest(app)
         (await App.SqlScalarAsync<long>("select count(*) from coupon_redemptions r join coupons c on c.id = r.coupon_id where c.code = @coupon and r.state = 'held'", new { coupon }))
             .ShouldBe(0);
         (await App.SqlScalarAsync<long>("select count(*) from organization_trials where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(0);
-        (await App.SqlScalarAsync<long>("select count(*) from billing_checkouts where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(0);
+        (await App.SqlScalarAsync<long>("select count(*) from billing_checkouts where organization_id = @id and status in ('creating', 'open')", new { id = tenant.OrganizationId }))
+            .ShouldBe(0);
         // Nothing blocks the next attempt: it meets the same outage, not a 409.
         await (await App.Client(tenant).PostJsonAsync("/v1/billing/checkout",
             new { plan, successUrl = "https://app.example.com/done", cancelUrl = "https://app.example.com/billing" })).ShouldBeProblemAsync(502, "stripe_unavailable");

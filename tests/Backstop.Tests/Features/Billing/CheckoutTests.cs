@@ -95,6 +95,26 @@ public abstract class CheckoutTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
+    public async Task The_same_request_after_its_session_expired_opens_a_new_session_not_the_expired_one()
+    {
+        var plan = BillingTestKit.NewCode();
+        await App.CreatePlanAsync(plan, BillingTestKit.NewPrice());
+        var tenant = await App.CreateTenantAsync("admin");
+        var client = App.Client(tenant);
+        var first = (await (await client.PostJsonAsync("/v1/billing/checkout", Body(plan))).JsonAsync()).GetProperty("sessionId").GetString()!;
+        await ExpireAsync(first);
+
+        var again = await client.PostJsonAsync("/v1/billing/checkout", Body(plan));
+        var body = await again.JsonAsync();
+        again.StatusCode.ShouldBe(HttpStatusCode.OK, body.ToString());
+        var second = body.GetProperty("sessionId").GetString()!;
+        second.ShouldNotBe(first);
+        App.Stripe().CheckoutSessions[second]["status"].ShouldBe("open");
+        var sessions = App.Stripe().Received("POST", "/v1/checkout/sessions").Where(r => r.Form.GetValueOrDefault("client_reference_id") == tenant.OrganizationId).ToList();
+        sessions.Count(r => !r.Replayed).ShouldBe(2);
+    }
+
+    [Fact]
     public async Task A_second_checkout_beside_a_live_subscription_is_refused_409_naming_plan_change_without_calling_Stripe()
     {
         var plan = BillingTestKit.NewCode();
