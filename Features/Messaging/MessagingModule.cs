@@ -13,6 +13,8 @@ internal static class MessagingModule
     {
         services.AddCheckedOptions<MessagingOptions>(MessagingOptions.Section);
         services.AddSingleton<PhoneNumberNormalizer>();
+        services.AddSingleton<SmsDestinations>();
+        services.AddSingleton<SendRateLimits>();
         services.AddSingleton<SmsQueue>();
         services.AddSingleton<ISmsSendGuard, SmsSendGuard>();
         services.AddSingleton<OneTimeCodes>();

@@ -21,7 +21,7 @@ internal sealed class SendSms(Db db, SmsQueue queue, PhoneNumberNormalizer phone
     {
         Post("/v1/sms");
         Policies(BackstopPolicies.Write);
-        Summary(s => s.Summary = "Send an SMS (queued; 202 with its id). Refused for opted-out recipients and organizations with SMS disabled.");
+        Summary(s => s.Summary = "Send an SMS (queued; 202 with its id). Refused for opted-out recipients, organizations with SMS disabled, destinations not allowed (403 destination_not_allowed), over the sms_segments quota (403 quota_exceeded) or the organization's send rate (429 rate_limited).");
         Description(d => d.Answers<SendSmsResponse>(202).Problems(503));
     }
 
@@ -41,7 +41,8 @@ internal sealed class SendSms(Db db, SmsQueue queue, PhoneNumberNormalizer phone
         queue.EnsureConfigured();
         var organizationId = User.OrganizationId();
         var to = phones.ToE164(req.To)!;
-        var id = await db.InTransactionAsync((c, tx) => queue.QueueAsync(c, tx, organizationId, to, req.Body, "sms", req.Body, sensitive: false, ct), ct);
+        var quota = await queue.PrepareAsync(organizationId, ct);
+        var id = await db.InTransactionAsync((c, tx) => queue.QueueAsync(c, tx, quota, to, req.Body, "sms", req.Body, sensitive: false, ct), ct);
         await Send.ResponseAsync(new SendSmsResponse(id, SmsStatus.Queued, to), 202, ct);
     }
 }
