@@ -72,7 +72,9 @@ try
     app.UseRouting();
     app.UseBackstopHttpMetrics();
     app.UseBackstopAuthentication();
+    app.UseKeyRateLimits();
     app.UseAuthorization();
+    app.UseBufferedJsonBodies();
     app.UseJobsDashboard();
     app.MapApi();
     app.MapObservability();
