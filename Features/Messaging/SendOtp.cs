@@ -1,5 +1,6 @@
 using Backstop.Features.Messaging.Templates;
 using Backstop.Infrastructure.Api;
+using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Email;
@@ -21,7 +22,7 @@ internal sealed record SendOtpRequest
 internal sealed record SendOtpResponse(string Id, string Channel, DateTimeOffset ExpiresAt);
 
 /// <summary><c>POST /v1/otp</c>: sends a 6-digit code by SMS or email; only its hash is stored.</summary>
-internal sealed class SendOtp(Db db, OneTimeCodes codes, SmsQueue sms, IOutbox outbox, IOptions<MessagingOptions> options, TimeProvider time)
+internal sealed class SendOtp(Db db, OneTimeCodes codes, SmsQueue sms, IOutbox outbox, IAuditLog audit, IOptions<MessagingOptions> options, TimeProvider time)
     : Endpoint<SendOtpRequest, SendOtpResponse>
 {
     public override void Configure()
@@ -69,8 +70,11 @@ internal sealed class SendOtp(Db db, OneTimeCodes codes, SmsQueue sms, IOutbox o
                 await sms.QueueAsync(c, tx, quota!, identifier, OneTimeCodeEmail.Sms(code, o.LifetimeMinutes), "otp", storedBody: null, sensitive: true, ct);
             else
                 await outbox.EnqueueAsync(c, tx, OutboxEmail.Create($"otp:{id}", identifier, OneTimeCodeEmail.Render(code, o.LifetimeMinutes), reference: id, sensitive: true), ct);
+            await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.OtpSend, "otp_code", id, organizationId,
+                new { req.Channel, to = Recipients.Mask(identifier) }), ct);
         }, ct);
 
+        SecurityHeaders.NoStore(HttpContext.Response);
         await Send.ResponseAsync(new SendOtpResponse(id, req.Channel, expiresAt), 202, ct);
     }
 }

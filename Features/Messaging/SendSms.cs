@@ -1,4 +1,5 @@
 using Backstop.Infrastructure.Api;
+using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
@@ -15,7 +16,7 @@ internal sealed record SendSmsRequest
 internal sealed record SendSmsResponse(string Id, string Status, string To);
 
 /// <summary><c>POST /v1/sms</c>: queues an SMS through the outbox; 202 with its id.</summary>
-internal sealed class SendSms(Db db, SmsQueue queue, PhoneNumberNormalizer phones) : Endpoint<SendSmsRequest, SendSmsResponse>
+internal sealed class SendSms(Db db, SmsQueue queue, PhoneNumberNormalizer phones, IAuditLog audit) : Endpoint<SendSmsRequest, SendSmsResponse>
 {
     public override void Configure()
     {
@@ -42,7 +43,13 @@ internal sealed class SendSms(Db db, SmsQueue queue, PhoneNumberNormalizer phone
         var organizationId = User.OrganizationId();
         var to = phones.ToE164(req.To)!;
         var quota = await queue.PrepareAsync(organizationId, ct);
-        var id = await db.InTransactionAsync((c, tx) => queue.QueueAsync(c, tx, quota, to, req.Body, "sms", req.Body, sensitive: false, ct), ct);
+        var id = await db.InTransactionAsync(async (c, tx) =>
+        {
+            var smsId = await queue.QueueAsync(c, tx, quota, to, req.Body, "sms", req.Body, sensitive: false, ct);
+            await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.SmsSend, "sms_message", smsId, organizationId,
+                new { to = Recipients.Mask(to), segments = SmsSegments.Count(req.Body) }), ct);
+            return smsId;
+        }, ct);
         await Send.ResponseAsync(new SendSmsResponse(id, SmsStatus.Queued, to), 202, ct);
     }
 }

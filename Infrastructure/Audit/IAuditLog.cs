@@ -70,6 +70,16 @@ internal static class AuditActions
     public const string UsageLimitSet = "usage.limit_set";
     public const string UsageReset = "usage.reset";
 
+    // Abuse and tenancy (branch abuse): sends that spend the operator's provider money, dashboard commands, the admin key.
+    /// <summary>An SMS queued by <c>POST /v1/sms</c>; the recipient masked in the changes.</summary>
+    public const string SmsSend = "sms.send";
+    /// <summary>A one-time code sent (<c>POST /v1/otp</c>); the recipient masked, never the code.</summary>
+    public const string OtpSend = "otp.send";
+    /// <summary>A command of the Hangfire dashboard (trigger, delete, requeue, remove…) that succeeded.</summary>
+    public const string JobsDashboardCommand = "jobs_dashboard.command";
+    /// <summary><c>backstop admin-key rotate</c> replaced the admin key.</summary>
+    public const string AdminKeyRotate = "admin_key.rotate";
+
     public static readonly IReadOnlyList<string> All =
     [
         OrganizationCreate, OrganizationUpdate, OrganizationDelete, MemberAdd, MemberRemove, ApiKeyCreate, ApiKeyRevoke,
@@ -77,5 +87,6 @@ internal static class AuditActions
         PlanCreate, PlanUpdate, PlanDelete, SubscriptionCancel, SubscriptionResume, SubscriptionRepair,
         CouponCreate, CouponUpdate, CouponDelete, CouponDeactivate, CouponRecount,
         UsageMetricPut, UsageLimitSet, UsageReset,
+        SmsSend, OtpSend, JobsDashboardCommand, AdminKeyRotate,
     ];
 }

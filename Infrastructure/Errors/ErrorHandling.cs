@@ -52,6 +52,7 @@ internal static class ErrorHandling
                 var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Backstop.Errors");
                 context.Response.Clear();
                 context.Response.Headers[Observability.ObservabilityExtensions.RequestIdHeader] = context.TraceIdentifier;
+                Security.SecurityHeaders.Apply(context);
                 switch (e)
                 {
                     case ProblemException p when RefusalLog.IsExpected(p.Code):

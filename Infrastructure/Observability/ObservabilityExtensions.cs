@@ -48,7 +48,18 @@ internal static class ObservabilityExtensions
     public static IApplicationBuilder UseRequestId(this IApplicationBuilder app) => app.Use(async (context, next) =>
     {
         var given = context.Request.Headers[RequestIdHeader].ToString();
-        var id = IsSafe(given) ? given : NewRequestId();
+        string id;
+        if (IsSafe(given))
+        {
+            // The client's id correlates its lines and answers; the service's own goes beside it, for the records
+            // that must not take an id a client chose (the audit log), and only for requests that bring one.
+            id = given;
+            context.Features.Set(new ClientRequestId(NewRequestId(), given));
+        }
+        else
+        {
+            id = NewRequestId();
+        }
         context.TraceIdentifier = id;
         // Set now rather than when the response starts (a callback per request); the error handler, which clears the
         // headers of a failed response, sets it again (Errors.ErrorHandling).
@@ -57,6 +68,12 @@ internal static class ObservabilityExtensions
         // log-context push: that is an async-local change on every request, logged or not.
         await next(context);
     });
+
+    /// <summary>The service's own request id (<see cref="Ours"/>) of a request whose <c>X-Request-Id</c> the client chose.</summary>
+    internal sealed record ClientRequestId(string Ours, string Client);
+
+    /// <summary>The service's own id of the request: the trace identifier, unless the client chose that.</summary>
+    internal static string OwnRequestId(HttpContext context) => context.Features.Get<ClientRequestId>()?.Ours ?? context.TraceIdentifier;
 
     /// <summary>
     /// 32 hex digits from the shared pseudo-random generator: an id for correlating lines, not a secret, so it needs
@@ -111,6 +128,7 @@ internal static class ObservabilityExtensions
                 {
                     var line = logger.ForContext("RemoteIp", context.Connection.RemoteIpAddress?.ToString());
                     if (context.User.Identity?.IsAuthenticated == true) line = line.ForContext("Principal", context.User.Identity.Name);
+                    if (context.Features.Get<ClientRequestId>() is { } ids) line = line.ForContext("ServerRequestId", ids.Ours);
                     line.Write(level, error, "HTTP {RequestMethod} {RequestPath} responded {StatusCode} in {Elapsed:0.0000} ms",
                         context.Request.Method, context.Request.Path.ToString(), status, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
                 }
