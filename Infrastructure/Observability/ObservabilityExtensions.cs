@@ -35,6 +35,8 @@ internal static class ObservabilityExtensions
         services.AddConfigurationRule(c => c[QuietHostingLoggerFactory.TraceEveryRequestKey] is { } v && !bool.TryParse(v, out _)
             ? [$"{QuietHostingLoggerFactory.TraceEveryRequestKey}: '{v}' is not true or false."]
             : []);
+        services.AddCheckedOptions<ObservabilityOptions>(ObservabilityOptions.Section);
+        services.AddSingleton<MetricsAccess>();
         services.AddHttpContextAccessor();
         services.AddSingleton<Serilog.Core.ILogEventEnricher, CorrelationIdEnricher>();
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
@@ -143,6 +145,18 @@ internal static class ObservabilityExtensions
     {
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteHealth });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = WriteHealth });
+        // Metrics name tenants' traffic and the service's internals: only from Observability:MetricsAllowFrom.
+        var access = app.Services.GetRequiredService<MetricsAccess>();
+        var clientIp = app.Services.GetRequiredService<Security.ClientIp>();
+        app.UseWhen(c => c.Request.Path.StartsWithSegments("/metrics"), branch => branch.Use(async (context, next) =>
+        {
+            if (!access.Allows(clientIp.Resolve(context)))
+            {
+                await Errors.Problem.WriteAsync(context, 403, "metrics_forbidden", "Metrics are served only to the addresses of Observability:MetricsAllowFrom.");
+                return;
+            }
+            await next(context);
+        }));
         app.MapMetrics("/metrics");
         return app;
     }
