@@ -19,6 +19,9 @@ internal static class MessagingModule
         services.AddSingleton<ISmsSendGuard, SmsSendGuard>();
         services.AddSingleton<OneTimeCodes>();
         services.AddSingleton<IOutboxListener, SmsDeliveryListener>();
+        services.AddSingleton<MessagingOrganizationData>();
+        services.AddSingleton<Features.ApiKeys.IOrganizationDeletionListener>(sp => sp.GetRequiredService<MessagingOrganizationData>());
+        services.AddSingleton<Features.ApiKeys.IOrganizationDataReport>(sp => sp.GetRequiredService<MessagingOrganizationData>());
         services.AddScoped<IWebhookHandler, InboundSmsHandler>();
         services.AddScoped<IWebhookHandler, SmsStatusHandler>();
         services.AddSingleton<IWebhookReply, InboundSmsReply>();

@@ -150,6 +150,37 @@ public abstract class SmsAbuseTests(BackstopFactory app) : AppTest(app)
         // ...and the second is still served.
         (await second.PostJsonAsync("/v1/otp", new { channel = "email", to = $"other-{Guid.NewGuid():N}@example.com" })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
     }
+
+    [Fact]
+    public async Task Deleting_an_organization_cancels_its_pending_sms_and_its_messaging_data_goes_after_the_retention()
+    {
+        var (client, organizationId) = await App.TenantAsync();
+        var to = MessagingTestKit.NewNumber();
+        var smsId = (await (await client.PostJsonAsync("/v1/sms", new { to, body = "never sent" })).JsonAsync()).GetProperty("id").GetString()!;
+        (await client.PostJsonAsync("/v1/otp", new { channel = "email", to = $"gone-{Guid.NewGuid():N}@example.com" })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        var admin = App.AdminClient();
+        (await admin.DeleteAsync($"/v1/admin/organizations/{organizationId}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
+
+        await App.DispatchAsync();
+        Twilio.Accepted.ShouldNotContain(r => r.Form["To"] == to);
+        (await CountAsync("select count(*) from sms_messages where id = @smsId and status = 'failed' and error = 'cancelled: organization deleted'", new { smsId })).ShouldBe(1);
+
+        var progress = (await (await admin.GetAsync($"/v1/admin/organizations/{organizationId}")).JsonAsync()).GetProperty("deletion");
+        progress.GetProperty("complete").GetBoolean().ShouldBeFalse();
+        progress.GetProperty("remaining").GetProperty("sms_messages").GetInt64().ShouldBe(1);
+        progress.GetProperty("remaining").GetProperty("otp_codes").GetInt64().ShouldBe(1);
+
+        // Cleanup:StorageRetentionDays (30) later, the messaging-cleanup sweep has removed them.
+        App.Time.Advance(TimeSpan.FromDays(29));
+        await App.Service<Backstop.Infrastructure.Jobs.JobRunner>().RunAsync(MessagingCleanupJob.Id, CancellationToken.None);
+        (await CountAsync("select count(*) from sms_messages where organization_id = @organizationId", new { organizationId })).ShouldBe(1);
+        App.Time.Advance(TimeSpan.FromDays(2));
+        await App.Service<Backstop.Infrastructure.Jobs.JobRunner>().RunAsync(MessagingCleanupJob.Id, CancellationToken.None);
+        progress = (await (await admin.GetAsync($"/v1/admin/organizations/{organizationId}")).JsonAsync()).GetProperty("deletion");
+        progress.GetProperty("remaining").GetProperty("sms_messages").GetInt64().ShouldBe(0);
+        progress.GetProperty("remaining").GetProperty("otp_codes").GetInt64().ShouldBe(0);
+        progress.GetProperty("complete").GetBoolean().ShouldBeTrue();
+    }
 }
 
 public sealed class SmsAbuseTestsOnSqlite(SqliteApp<MessagingSetup> app) : SmsAbuseTests(app), IClassFixture<SqliteApp<MessagingSetup>>;
