@@ -64,15 +64,20 @@ try
     app.Services.GetRequiredService<ConfigurationCheck>().ThrowIfInvalid(app.Configuration);
     await app.Services.GetRequiredService<Migrator>().MigrateAsync();
     if (migrateOnly) return 0;
+    if (verb == CommandLine.Verb.AdminKeyRotate)
+        return await app.Services.GetRequiredService<AdminKey>().RotateAsync(Console.Out, !Console.IsOutputRedirected, app.Services.GetRequiredService<IAuditLog>());
     await app.Services.GetRequiredService<AdminKey>().InitializeAsync(Console.Out);
 
     app.UseRequestId();
+    app.UseSecurityHeaders();
     app.UseBackstopRequestLogging();
     app.UseProblemResponses();
     app.UseRouting();
     app.UseBackstopHttpMetrics();
     app.UseBackstopAuthentication();
+    app.UseKeyRateLimits();
     app.UseAuthorization();
+    app.UseBufferedJsonBodies();
     app.UseJobsDashboard();
     app.MapApi();
     app.MapObservability();

@@ -44,10 +44,14 @@ port=$(free_port)
 start "$work/first.log" --urls "http://127.0.0.1:$port"
 if wait_ready "http://127.0.0.1:$port/health/ready" 60; then pass "zero-config start answers /health/ready"; else fail "zero-config start answers /health/ready"; cat "$work/first.log" | tail -20; fi
 [ -f "$work/data/backstop.db" ] && pass "creates ./data/backstop.db" || fail "creates ./data/backstop.db"
-key=$(grep -o 'bsa_[A-Za-z0-9_-]*' "$work/first.log" | head -1)
-[ -n "$key" ] && pass "first start prints a generated admin key" || fail "first start prints a generated admin key"
+# stdout is redirected to a file here, not a terminal: the generated key goes to ./data/admin-key, never the log.
+grep -q 'bsa_' "$work/first.log" && fail "first start keeps the generated admin key out of its (redirected) output" || pass "first start keeps the generated admin key out of its (redirected) output"
+grep -q 'admin-key' "$work/first.log" && pass "the log says where the admin key was written" || fail "the log says where the admin key was written"
+key=$(cat "$work/data/admin-key" 2>/dev/null | tr -d '[:space:]')
+case "$key" in bsa_*) pass "first start writes a generated admin key to ./data/admin-key";; *) fail "first start writes a generated admin key to ./data/admin-key";; esac
+[ "$(stat -c %a "$work/data/admin-key" 2>/dev/null)" = 600 ] && pass "the admin key file is 0600" || fail "the admin key file is 0600"
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" "http://127.0.0.1:$port/v1/admin/jobs")
-[ "$code" = 200 ] && pass "the printed admin key opens /v1/admin/jobs" || fail "the printed admin key opens /v1/admin/jobs (got $code)"
+[ "$code" = 200 ] && pass "the written admin key opens /v1/admin/jobs" || fail "the written admin key opens /v1/admin/jobs (got $code)"
 code=$(curl -s -o /dev/null -w '%{http_code}' -u "admin:$key" "http://127.0.0.1:$port/hangfire")
 [ "$code" = 200 ] && pass "the admin key opens the dashboard" || fail "the admin key opens the dashboard (got $code)"
 "$bin" healthcheck "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && pass "'backstop healthcheck' (the container HEALTHCHECK) succeeds" || fail "'backstop healthcheck' succeeds"

@@ -19,6 +19,7 @@ internal static class ApiKeysModule
         services.AddSingleton<ApiKeyCache>();
         services.AddSingleton<IApiKeyAuthenticator, ApiKeyAuthenticator>();
         services.AddSingleton<IAuthLockout, AuthLockout>();
+        services.AddSingleton<KeyRateLimits>();
         services.AddRecurringJob<AuthFailuresCleanupJob>();
 
         // Clerk events provision organizations and members: this slice's state.

@@ -20,8 +20,16 @@ internal sealed class ApiKeysOptions : IValidatedOptions
     /// </summary>
     public int CacheSeconds { get; set; } = 5;
 
+    /// <summary>Requests one tenant key may make per minute (sliding window, per instance); beyond it 429 <c>rate_limited</c>.</summary>
+    public int RequestsPerMinute { get; set; } = 1200;
+
+    /// <summary>Requests per key and minute to the endpoints that call a payment provider (plan-change preview and request, checkout).</summary>
+    public int ProviderRequestsPerMinute { get; set; } = 30;
+
     public IEnumerable<string> Validate()
     {
+        if (RequestsPerMinute is < 1 or > 10_000_000) yield return "ApiKeys:RequestsPerMinute must be between 1 and 10000000.";
+        if (ProviderRequestsPerMinute is < 1 or > 10_000_000) yield return "ApiKeys:ProviderRequestsPerMinute must be between 1 and 10000000.";
         if (RotationOverlapMinutes is < 0 or > 60 * 24 * 90) yield return "ApiKeys:RotationOverlapMinutes must be between 0 and 129600 (90 days).";
         if (LastUsedIntervalSeconds is < 1 or > 86400) yield return "ApiKeys:LastUsedIntervalSeconds must be between 1 and 86400.";
         if (CacheSeconds is < 0 or > 60) yield return "ApiKeys:CacheSeconds must be between 0 and 60.";

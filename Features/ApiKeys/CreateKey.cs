@@ -39,8 +39,11 @@ internal sealed class CreateKey(ApiKeyStore keys) : Endpoint<CreateKeyRequest, C
         }
     }
 
-    public override async Task HandleAsync(CreateKeyRequest req, CancellationToken ct) =>
+    public override async Task HandleAsync(CreateKeyRequest req, CancellationToken ct)
+    {
+        SecurityHeaders.NoStore(HttpContext.Response);
         await Send.ResponseAsync(await keys.CreateAsync(req.OrgId, req.Name.Trim(), req.Scopes, req.ExpiresAt, ct), 201, ct);
+    }
 }
 
 /// <summary><c>POST /v1/api-keys</c>: an <c>admin</c>-scoped key creates a key of its own organization.</summary>
@@ -54,6 +57,9 @@ internal sealed class CreateOwnKey(ApiKeyStore keys) : Endpoint<CreateKeyRequest
         Description(d => d.Answers<CreatedApiKeyResponse>(201));
     }
 
-    public override async Task HandleAsync(CreateKeyRequest req, CancellationToken ct) =>
+    public override async Task HandleAsync(CreateKeyRequest req, CancellationToken ct)
+    {
+        SecurityHeaders.NoStore(HttpContext.Response);
         await Send.ResponseAsync(await keys.CreateAsync(User.OrganizationId(), req.Name.Trim(), req.Scopes, req.ExpiresAt, ct), 201, ct);
+    }
 }

@@ -22,6 +22,26 @@ internal sealed record OrganizationRow
 internal sealed record OrganizationResponse(string Id, string Slug, string Name, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
 {
     public static OrganizationResponse From(OrganizationRow row) => new(row.Id, row.Slug, row.Name, row.CreatedAt, row.UpdatedAt);
+
+    /// <summary>When the organization was deleted; null while it lives.</summary>
+    public DateTimeOffset? DeletedAt { get; init; }
+
+    /// <summary>For a deleted organization: what of its data remains until the retention sweeps remove it.</summary>
+    public OrganizationDeletionProgress? Deletion { get; init; }
+}
+
+/// <param name="Remaining">Per kind of data (<c>sms_messages</c>, …), how many rows or files remain.</param>
+/// <param name="Complete">Nothing remains.</param>
+internal sealed record OrganizationDeletionProgress(IReadOnlyDictionary<string, long> Remaining, bool Complete);
+
+internal sealed record DeletedOrganizationRow
+{
+    public string Id { get; init; } = "";
+    public string Slug { get; init; } = "";
+    public string Name { get; init; } = "";
+    public DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset UpdatedAt { get; init; }
+    public DateTimeOffset DeletedAt { get; init; }
 }
 
 internal sealed record MemberRow
@@ -158,6 +178,15 @@ internal sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, Tim
     public async Task<OrganizationRow?> FindAsync(DbConnection connection, string id, CancellationToken ct) =>
         await connection.QuerySingleOrDefaultAsync<OrganizationRow>(new CommandDefinition(
             $"select {Columns} from organizations where id = @id and deleted_at is null", new { id }, cancellationToken: ct));
+
+    /// <summary>A deleted organization (soft-deleted rows stay), or null when there is none with this id or it lives.</summary>
+    public async Task<DeletedOrganizationRow?> FindDeletedAsync(string id, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        return await connection.QuerySingleOrDefaultAsync<DeletedOrganizationRow>(new CommandDefinition(
+            "select id, slug, name, created_at, updated_at, deleted_at from organizations where id = @id and deleted_at is not null",
+            new { id }, cancellationToken: ct));
+    }
 
     public async Task<OrganizationRow> GetAsync(string id, CancellationToken ct)
     {

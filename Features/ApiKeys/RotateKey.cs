@@ -40,6 +40,7 @@ internal sealed class RotateKey(OrganizationStore organizations, ApiKeyStore key
     public override async Task HandleAsync(RotateKeyRequest req, CancellationToken ct)
     {
         await organizations.GetAsync(req.OrgId, ct);
+        SecurityHeaders.NoStore(HttpContext.Response);
         await Send.ResponseAsync(await keys.RotateAsync(req.OrgId, req.KeyId, req.ExpiresAt, req.OverlapMinutes, ct), 201, ct);
     }
 }
@@ -55,6 +56,9 @@ internal sealed class RotateOwnKey(ApiKeyStore keys) : Endpoint<RotateKeyRequest
         Description(d => d.Answers<CreatedApiKeyResponse>(201).Problems(404, 409));
     }
 
-    public override async Task HandleAsync(RotateKeyRequest req, CancellationToken ct) =>
+    public override async Task HandleAsync(RotateKeyRequest req, CancellationToken ct)
+    {
+        SecurityHeaders.NoStore(HttpContext.Response);
         await Send.ResponseAsync(await keys.RotateAsync(User.OrganizationId(), req.KeyId, req.ExpiresAt, req.OverlapMinutes, ct), 201, ct);
+    }
 }

@@ -24,6 +24,6 @@ internal sealed class GetAudio(Meetings meetings, IFileStore files) : Endpoint<M
         if (file is null) throw new ProblemException(404, "audio_not_found", "This meeting has no stored recording.");
         await using var content = file.Content;
         var name = meeting.AudioKey!.Split('/')[^1];
-        await Send.StreamAsync(content, name, file.Size ?? meeting.AudioSize, meeting.AudioContentType ?? file.ContentType, cancellation: ct);
+        await Send.StreamAsync(content, name, file.Size ?? meeting.AudioSize, SecurityHeaders.DownloadContentType(meeting.AudioContentType ?? file.ContentType), cancellation: ct);
     }
 }

@@ -3,8 +3,12 @@ using Backstop.Infrastructure.Jobs;
 
 namespace Backstop.Features.Messaging;
 
-/// <summary>Deletes one-time codes a day past their expiry and rate-limit entries older than a day (the longest window is a day), in bounded batches.</summary>
-internal sealed class MessagingCleanupJob(Db db, TimeProvider time, JobContext context) : IRecurringJob
+/// <summary>
+/// Deletes one-time codes a day past their expiry and rate-limit entries older than a day (the longest window is a
+/// day), and the SMS and code rows of organizations deleted more than <c>Cleanup:StorageRetentionDays</c> (30) ago
+/// (the retention every deleted organization's data gets), in bounded batches.
+/// </summary>
+internal sealed class MessagingCleanupJob(Db db, TimeProvider time, JobContext context, IConfiguration configuration) : IRecurringJob
 {
     private const int BatchSize = 1000;
 
@@ -14,6 +18,9 @@ internal sealed class MessagingCleanupJob(Db db, TimeProvider time, JobContext c
     public async Task<long> RunAsync(CancellationToken ct)
     {
         var cutoff = new { cutoff = time.GetUtcNow().AddDays(-1) };
+        // Cleanup's setting, read by its name: the retention is the operator's one promise for a deleted organization's data.
+        var retentionDays = configuration.GetValue("Cleanup:StorageRetentionDays", 30);
+        var erased = new { erasedBefore = time.GetUtcNow().AddDays(-retentionDays) };
         long total = 0;
         foreach (var sql in new[]
                  {
@@ -26,6 +33,14 @@ internal sealed class MessagingCleanupJob(Db db, TimeProvider time, JobContext c
         {
             total += await db.DeleteInBatchesAsync(sql, cutoff, BatchSize, context.Stop, ct);
         }
+        foreach (var table in new[] { "sms_messages", "otp_codes" })
+            total += await db.DeleteInBatchesAsync(
+                $"""
+                delete from {table} where id in (
+                    select id from {table} where organization_id in (
+                        select organization_id from messaging_organization_erasures where deleted_at < @erasedBefore)
+                    limit @batchSize)
+                """, erased, BatchSize, context.Stop, ct);
         return total;
     }
 }

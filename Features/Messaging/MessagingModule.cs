@@ -13,10 +13,15 @@ internal static class MessagingModule
     {
         services.AddCheckedOptions<MessagingOptions>(MessagingOptions.Section);
         services.AddSingleton<PhoneNumberNormalizer>();
+        services.AddSingleton<SmsDestinations>();
+        services.AddSingleton<SendRateLimits>();
         services.AddSingleton<SmsQueue>();
         services.AddSingleton<ISmsSendGuard, SmsSendGuard>();
         services.AddSingleton<OneTimeCodes>();
         services.AddSingleton<IOutboxListener, SmsDeliveryListener>();
+        services.AddSingleton<MessagingOrganizationData>();
+        services.AddSingleton<Features.ApiKeys.IOrganizationDeletionListener>(sp => sp.GetRequiredService<MessagingOrganizationData>());
+        services.AddSingleton<Features.ApiKeys.IOrganizationDataReport>(sp => sp.GetRequiredService<MessagingOrganizationData>());
         services.AddScoped<IWebhookHandler, InboundSmsHandler>();
         services.AddScoped<IWebhookHandler, SmsStatusHandler>();
         services.AddSingleton<IWebhookReply, InboundSmsReply>();

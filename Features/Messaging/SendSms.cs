@@ -1,4 +1,5 @@
 using Backstop.Infrastructure.Api;
+using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
@@ -15,13 +16,13 @@ internal sealed record SendSmsRequest
 internal sealed record SendSmsResponse(string Id, string Status, string To);
 
 /// <summary><c>POST /v1/sms</c>: queues an SMS through the outbox; 202 with its id.</summary>
-internal sealed class SendSms(Db db, SmsQueue queue, PhoneNumberNormalizer phones) : Endpoint<SendSmsRequest, SendSmsResponse>
+internal sealed class SendSms(Db db, SmsQueue queue, PhoneNumberNormalizer phones, IAuditLog audit) : Endpoint<SendSmsRequest, SendSmsResponse>
 {
     public override void Configure()
     {
         Post("/v1/sms");
         Policies(BackstopPolicies.Write);
-        Summary(s => s.Summary = "Send an SMS (queued; 202 with its id). Refused for opted-out recipients and organizations with SMS disabled.");
+        Summary(s => s.Summary = "Send an SMS (queued; 202 with its id). Refused for opted-out recipients, organizations with SMS disabled, destinations not allowed (403 destination_not_allowed), over the sms_segments quota (403 quota_exceeded) or the organization's send rate (429 rate_limited).");
         Description(d => d.Answers<SendSmsResponse>(202).Problems(503));
     }
 
@@ -41,7 +42,14 @@ internal sealed class SendSms(Db db, SmsQueue queue, PhoneNumberNormalizer phone
         queue.EnsureConfigured();
         var organizationId = User.OrganizationId();
         var to = phones.ToE164(req.To)!;
-        var id = await db.InTransactionAsync((c, tx) => queue.QueueAsync(c, tx, organizationId, to, req.Body, "sms", req.Body, sensitive: false, ct), ct);
+        var quota = await queue.PrepareAsync(organizationId, ct);
+        var id = await db.InTransactionAsync(async (c, tx) =>
+        {
+            var smsId = await queue.QueueAsync(c, tx, quota, to, req.Body, "sms", req.Body, sensitive: false, ct);
+            await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.SmsSend, "sms_message", smsId, organizationId,
+                new { to = Recipients.Mask(to), segments = SmsSegments.Count(req.Body) }), ct);
+            return smsId;
+        }, ct);
         await Send.ResponseAsync(new SendSmsResponse(id, SmsStatus.Queued, to), 202, ct);
     }
 }

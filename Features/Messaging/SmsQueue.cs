@@ -1,4 +1,5 @@
 using System.Data.Common;
+using Backstop.Features.Quota;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Outbox;
@@ -19,11 +20,21 @@ internal static class SmsStatus
 }
 
 /// <summary>
-/// The one way an SMS leaves this service: refuses organizations with SMS disabled and opted-out recipients, then
-/// writes the <c>sms_messages</c> row and its outbox message in the caller's transaction.
+/// The one way an SMS leaves this service: refuses destinations the operator does not pay for, organizations with
+/// SMS disabled, opted-out recipients and organizations over their send rate, counts the message's segments against
+/// the organization's <c>sms_segments</c> quota, then writes the <c>sms_messages</c> row and its outbox message in
+/// the caller's transaction (a refusal rolls all of it back).
 /// </summary>
-internal sealed class SmsQueue(IOutbox outbox, IOptions<TwilioOptions> twilio, TimeProvider time)
+internal sealed class SmsQueue(IOutbox outbox, IOptions<TwilioOptions> twilio, IOptions<MessagingOptions> options, SmsDestinations destinations,
+    SendRateLimits limits, IUsageMeter usage, TimeProvider time)
 {
+    /// <summary>The built-in Quota metric SMS count towards (seeded by Quota's migration 0711).</summary>
+    public const string SegmentsMetric = "sms_segments";
+
+    /// <summary>The organization's <c>sms_segments</c> limit and period, read before the caller's transaction (a plan that does not name the metric leaves SMS unlimited, still counted).</summary>
+    public Task<UsageScope> PrepareAsync(string organizationId, CancellationToken ct) =>
+        usage.PrepareAsync(organizationId, SegmentsMetric, requireLimit: false, ct);
+
     public void EnsureConfigured()
     {
         if (!twilio.Value.CanSend)
@@ -33,9 +44,12 @@ internal sealed class SmsQueue(IOutbox outbox, IOptions<TwilioOptions> twilio, T
 
     /// <param name="storedBody">What <c>sms_messages</c> keeps of the body (null for one-time codes, which must not be kept in clear).</param>
     /// <param name="sensitive">The body is a secret: the outbox erases it once the message is finished.</param>
-    public async Task<string> QueueAsync(DbConnection connection, DbTransaction tx, string organizationId, string to, string body,
+    /// <param name="quota">From <see cref="PrepareAsync"/>, for the same organization.</param>
+    public async Task<string> QueueAsync(DbConnection connection, DbTransaction tx, UsageScope quota, string to, string body,
         string kind, string? storedBody, bool sensitive, CancellationToken ct)
     {
+        var organizationId = quota.OrganizationId;
+        destinations.EnsureAllowed(to);
         var enabled = await connection.QuerySingleOrDefaultAsync<bool?>(new CommandDefinition(
             "select sms_enabled from organization_sms_settings where organization_id = @organizationId",
             new { organizationId }, tx, cancellationToken: ct));
@@ -47,9 +61,14 @@ internal sealed class SmsQueue(IOutbox outbox, IOptions<TwilioOptions> twilio, T
         if (optedOut is not null)
             throw new ProblemException(403, "recipient_opted_out", "The recipient has opted out of SMS from this service (they can reply START to opt back in).");
 
+        var perMinute = options.Value.OrganizationRatePerMinute;
+        await limits.TakeAsync(connection, tx, $"sms:org:{organizationId}", TimeSpan.FromMinutes(1), perMinute,
+            $"This organization can send at most {perMinute} SMS a minute.", ct);
+
         var id = Ids.New(time);
+        await usage.ConsumeAsync(connection, tx, quota, SmsSegments.Count(body), UsageKey(id), ct);
         var now = time.GetUtcNow();
-        var queued = await outbox.EnqueueAsync(connection, tx, OutboxSms.Create($"sms:{id}", to, body, reference: id, sensitive: sensitive), ct);
+        var queued = await outbox.EnqueueAsync(connection, tx, OutboxSms.Create($"sms:{id}", to, body, reference: id, sensitive: sensitive) with { OrganizationId = organizationId }, ct);
         await connection.ExecuteAsync(new CommandDefinition(
             """
             insert into sms_messages (id, organization_id, kind, to_number, body, status, outbox_message_id, created_at, updated_at)
@@ -57,4 +76,6 @@ internal sealed class SmsQueue(IOutbox outbox, IOptions<TwilioOptions> twilio, T
             """, new { id, organizationId, kind, to, storedBody, outboxId = queued.Id, now }, tx, cancellationToken: ct));
         return id;
     }
+
+    public static string UsageKey(string smsId) => "sms:" + smsId;
 }

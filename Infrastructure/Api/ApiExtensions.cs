@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Errors;
 using FastEndpoints;
 using FastEndpoints.Swagger;
@@ -13,6 +14,7 @@ internal static class ApiExtensions
 
     public static IServiceCollection AddApi(this IServiceCollection services)
     {
+        services.AddCheckedOptions<ApiOptions>(ApiOptions.Section);
         services.AddFastEndpoints();
         // FastEndpoints.Swagger (NSwag) reads FastEndpoints' own binding (route values, [QueryParam], what is left
         // for the body) and the endpoints' Summary() and Description(); Microsoft.AspNetCore.OpenApi sees none of it.
@@ -63,6 +65,9 @@ internal static class ApiExtensions
             c.Serializer.ResponseSerializer = (response, dto, contentType, context, ct) =>
                 JsonResponses.WriteAsync(response, dto, contentType, context?.Options ?? options, ct);
         });
+        // Api:DocsEnabled=false: the reference and the document are not mapped at all (404), for operators who do not
+        // publish their API's shape.
+        if (!app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApiOptions>>().Value.DocsEnabled) return app;
         app.UseOpenApi(c =>
         {
             c.Path = "/openapi/{documentName}.json";

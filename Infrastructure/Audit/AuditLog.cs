@@ -29,13 +29,16 @@ internal sealed class AuditLog(Db db, TimeProvider time, IHttpContextAccessor ht
         var context = http.HttpContext;
         await connection.ExecuteAsync(new CommandDefinition(
             """
-            insert into audit_log (id, occurred_at, actor, action, target_type, target_id, organization_id, request_id, changes, created_at)
-            values (@id, @now, @actor, @Action, @TargetType, @TargetId, @OrganizationId, @requestId, @changes, @now)
+            insert into audit_log (id, occurred_at, actor, action, target_type, target_id, organization_id, request_id, client_request_id, changes, created_at)
+            values (@id, @now, @actor, @Action, @TargetType, @TargetId, @OrganizationId, @requestId, @clientRequestId, @changes, @now)
             """,
             new
             {
                 id = Ids.New(time), now, actor = ActorOf(context?.User, entry.Actor), entry.Action, entry.TargetType, entry.TargetId,
-                entry.OrganizationId, requestId = context?.TraceIdentifier, changes = Serialize(entry.Changes),
+                entry.OrganizationId,
+                requestId = context is null ? null : Observability.ObservabilityExtensions.OwnRequestId(context),
+                clientRequestId = context?.Features.Get<Observability.ObservabilityExtensions.ClientRequestId>()?.Client,
+                changes = Serialize(entry.Changes),
             }, transaction, cancellationToken: ct));
     }
 

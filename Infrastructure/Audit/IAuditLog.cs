@@ -84,6 +84,16 @@ internal static class AuditActions
     // Billing lifecycle (billing branch): a checkout session opened for an organization.
     public const string SubscriptionCheckout = "subscription.checkout";
 
+    // Abuse and tenancy (branch abuse): sends that spend the operator's provider money, dashboard commands, the admin key.
+    /// <summary>An SMS queued by <c>POST /v1/sms</c>; the recipient masked in the changes.</summary>
+    public const string SmsSend = "sms.send";
+    /// <summary>A one-time code sent (<c>POST /v1/otp</c>); the recipient masked, never the code.</summary>
+    public const string OtpSend = "otp.send";
+    /// <summary>A command of the Hangfire dashboard (trigger, delete, requeue, remove…) that succeeded.</summary>
+    public const string JobsDashboardCommand = "jobs_dashboard.command";
+    /// <summary><c>backstop admin-key rotate</c> replaced the admin key.</summary>
+    public const string AdminKeyRotate = "admin_key.rotate";
+
     public static readonly IReadOnlyList<string> All =
     [
         OrganizationCreate, OrganizationUpdate, OrganizationDelete, MemberAdd, MemberRemove, ApiKeyCreate, ApiKeyRevoke,
@@ -94,5 +104,6 @@ internal static class AuditActions
         UsageRelease, UsageSet,
         SubscriptionUpgrade, SubscriptionDowngradeSchedule, SubscriptionPlanChangeCancel, SubscriptionCancelRefused,
         SubscriptionCheckout,
+        SmsSend, OtpSend, JobsDashboardCommand, AdminKeyRotate,
     ];
 }

@@ -29,7 +29,11 @@ internal sealed record AuditEntryView(
     string TargetId,
     string? OrganizationId,
     string? RequestId,
-    JsonElement? Changes);
+    JsonElement? Changes)
+{
+    /// <summary>The <c>X-Request-Id</c> the client sent, when it sent one (<see cref="RequestId"/> is always the service's own).</summary>
+    public string? ClientRequestId { get; init; }
+}
 
 internal sealed record ListAuditResponse(IReadOnlyList<AuditEntryView> Items, string? NextCursor);
 
@@ -65,6 +69,7 @@ internal sealed class ListAudit(Db db) : Endpoint<ListAuditRequest, ListAuditRes
         public string TargetId { get; init; } = "";
         public string? OrganizationId { get; init; }
         public string? RequestId { get; init; }
+        public string? ClientRequestId { get; init; }
         public string? Changes { get; init; }
     }
 
@@ -73,7 +78,7 @@ internal sealed class ListAudit(Db db) : Endpoint<ListAuditRequest, ListAuditRes
         await using var connection = await db.OpenAsync(ct);
         var rows = (await connection.QueryAsync<Row>(new CommandDefinition(
             """
-            select id, occurred_at, actor, action, target_type, target_id, organization_id, request_id, changes
+            select id, occurred_at, actor, action, target_type, target_id, organization_id, request_id, client_request_id, changes
             from audit_log
             where (@OrganizationId is null or organization_id = @OrganizationId)
               and (@Actor is null or actor = @Actor)
@@ -84,7 +89,7 @@ internal sealed class ListAudit(Db db) : Endpoint<ListAuditRequest, ListAuditRes
             """, new { req.OrganizationId, req.Actor, action = req.NormalizedAction, req.After, Limit = req.Take + 1 }, cancellationToken: ct))).ToList();
         var page = Paging.Of(rows, req.Take, r => r.Id);
         var items = page.Items.Select(r => new AuditEntryView(r.Id, r.OccurredAt, r.Actor, r.Action, r.TargetType, r.TargetId, r.OrganizationId,
-            r.RequestId, r.Changes is null ? null : JsonDocument.Parse(r.Changes).RootElement.Clone())).ToList();
+            r.RequestId, r.Changes is null ? null : JsonDocument.Parse(r.Changes).RootElement.Clone()) { ClientRequestId = r.ClientRequestId }).ToList();
         await Send.OkAsync(new ListAuditResponse(items, page.NextCursor), ct);
     }
 }

@@ -13,6 +13,7 @@ internal static class CommandLine
         Serve,
         Migrate,
         Healthcheck,
+        AdminKeyRotate,
         Help,
         Unknown,
     }
@@ -28,6 +29,7 @@ internal static class CommandLine
             "migrate" => (Verb.Migrate, args[1..]),
             "healthcheck" => (Verb.Healthcheck, args[1..]),
             "help" => (Verb.Help, []),
+            "admin-key" when args.Length > 1 && args[1] == "rotate" => (Verb.AdminKeyRotate, args[2..]),
             // Host options without a verb (`backstop --urls http://…`) keep meaning "serve".
             var first when first.StartsWith("--", StringComparison.Ordinal) => (Verb.Serve, args),
             _ => (Verb.Unknown, args),
@@ -43,6 +45,9 @@ internal static class CommandLine
           healthcheck [url]     Probe a running instance's /health/ready; exit 0 when ready, 1 otherwise.
                                 Without a url: BACKSTOP_HEALTHCHECK_URL, else the address the service listens
                                 on (--urls, ASPNETCORE_URLS, urls in configuration), else http://127.0.0.1:8080.
+          admin-key rotate      Replace the generated admin key (audited): the new key is printed to the terminal,
+                                or written to Admin:KeyFile (0600) when stdout is not a terminal; running
+                                instances stop accepting the old one within seconds.
           help, --help          Show this text.
 
         Options (any setting can also be given as --Section:Key=value or as an environment variable Section__Key):

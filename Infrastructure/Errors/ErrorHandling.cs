@@ -14,6 +14,24 @@ internal static class ErrorHandling
     public const string ExpectedRefusal = "backstop:expected-refusal";
 
     /// <summary>
+    /// Reads a JSON body whole before the endpoint binds it, kept readable, so that a binding error can say what the
+    /// body held (BindingErrors); asynchronously here, because the binding error handler is synchronous and reading
+    /// what a deserializer left unread would be synchronous I/O on the connection. Bodies are at most Kestrel's limit,
+    /// in memory up to 30 KiB and in a temp file beyond. Placed after authentication and authorization: a request
+    /// refused there never has its body read at all (an anonymous client cannot make the server buffer megabytes).
+    /// </summary>
+    public static IApplicationBuilder UseBufferedJsonBodies(this IApplicationBuilder app) => app.Use(async (context, next) =>
+    {
+        if (context.Request.HasJsonContentType())
+        {
+            context.Request.EnableBuffering();
+            await context.Request.Body.CopyToAsync(Stream.Null, context.RequestAborted);
+            context.Request.Body.Position = 0;
+        }
+        await next(context);
+    });
+
+    /// <summary>
     /// Turns every failure into problem+json: <see cref="ProblemException"/>s with their code, request-shape errors
     /// (bad JSON, too large a body) as 400/413, anything else as 500 with the request id and no internals.
     /// </summary>
@@ -26,16 +44,6 @@ internal static class ErrorHandling
             if (body is not null) context.Features.Set<IHttpResponseBodyFeature>(new BodilessErrorsStayUnstarted(body, context.Response));
             try
             {
-                if (context.Request.HasJsonContentType())
-                {
-                    // Kept readable, so that a binding error can say what the body held (BindingErrors), and read
-                    // whole here, asynchronously: the binding error handler is synchronous, and reading what a
-                    // deserializer left unread would be synchronous I/O on the connection. Bodies are at most 1 MiB
-                    // (Kestrel's limit), in memory up to 30 KiB and in a temp file beyond.
-                    context.Request.EnableBuffering();
-                    await context.Request.Body.CopyToAsync(Stream.Null, context.RequestAborted);
-                    context.Request.Body.Position = 0;
-                }
                 await next(context);
             }
             catch (Exception e) when (!context.Response.HasStarted)
@@ -44,6 +52,7 @@ internal static class ErrorHandling
                 var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Backstop.Errors");
                 context.Response.Clear();
                 context.Response.Headers[Observability.ObservabilityExtensions.RequestIdHeader] = context.TraceIdentifier;
+                Security.SecurityHeaders.Apply(context);
                 switch (e)
                 {
                     case ProblemException p when RefusalLog.IsExpected(p.Code):

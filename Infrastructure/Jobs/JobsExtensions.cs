@@ -103,6 +103,15 @@ internal static class JobsExtensions
             }
             context.Items[DashboardAccess.Granted] = true;
             await next(context);
+            // Every dashboard command is a POST (trigger, remove, delete, requeue…); one that succeeded is audited.
+            // In a transaction of its own after the command: Hangfire's storage is not ours to share a transaction with.
+            if (HttpMethods.IsPost(context.Request.Method) && context.Response.StatusCode is >= 200 and < 300)
+            {
+                var jobs = context.Request.HasFormContentType ? (await context.Request.ReadFormAsync(CancellationToken.None))["jobs[]"].ToArray() : [];
+                await context.RequestServices.GetRequiredService<Audit.IAuditLog>().RecordAsync(new Audit.AuditEntry(
+                    Audit.AuditActions.JobsDashboardCommand, "hangfire", context.Request.Path.Value ?? "/hangfire",
+                    Changes: new { command = context.Request.Path.Value, jobs }, Actor: "admin"), CancellationToken.None);
+            }
         }));
         app.UseHangfireDashboard("/hangfire", new DashboardOptions
         {

@@ -35,6 +35,8 @@ internal static class ObservabilityExtensions
         services.AddConfigurationRule(c => c[QuietHostingLoggerFactory.TraceEveryRequestKey] is { } v && !bool.TryParse(v, out _)
             ? [$"{QuietHostingLoggerFactory.TraceEveryRequestKey}: '{v}' is not true or false."]
             : []);
+        services.AddCheckedOptions<ObservabilityOptions>(ObservabilityOptions.Section);
+        services.AddSingleton<MetricsAccess>();
         services.AddHttpContextAccessor();
         services.AddSingleton<Serilog.Core.ILogEventEnricher, CorrelationIdEnricher>();
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
@@ -48,7 +50,18 @@ internal static class ObservabilityExtensions
     public static IApplicationBuilder UseRequestId(this IApplicationBuilder app) => app.Use(async (context, next) =>
     {
         var given = context.Request.Headers[RequestIdHeader].ToString();
-        var id = IsSafe(given) ? given : NewRequestId();
+        string id;
+        if (IsSafe(given))
+        {
+            // The client's id correlates its lines and answers; the service's own goes beside it, for the records
+            // that must not take an id a client chose (the audit log), and only for requests that bring one.
+            id = given;
+            context.Features.Set(new ClientRequestId(NewRequestId(), given));
+        }
+        else
+        {
+            id = NewRequestId();
+        }
         context.TraceIdentifier = id;
         // Set now rather than when the response starts (a callback per request); the error handler, which clears the
         // headers of a failed response, sets it again (Errors.ErrorHandling).
@@ -57,6 +70,12 @@ internal static class ObservabilityExtensions
         // log-context push: that is an async-local change on every request, logged or not.
         await next(context);
     });
+
+    /// <summary>The service's own request id (<see cref="Ours"/>) of a request whose <c>X-Request-Id</c> the client chose.</summary>
+    internal sealed record ClientRequestId(string Ours, string Client);
+
+    /// <summary>The service's own id of the request: the trace identifier, unless the client chose that.</summary>
+    internal static string OwnRequestId(HttpContext context) => context.Features.Get<ClientRequestId>()?.Ours ?? context.TraceIdentifier;
 
     /// <summary>
     /// 32 hex digits from the shared pseudo-random generator: an id for correlating lines, not a secret, so it needs
@@ -111,6 +130,7 @@ internal static class ObservabilityExtensions
                 {
                     var line = logger.ForContext("RemoteIp", context.Connection.RemoteIpAddress?.ToString());
                     if (context.User.Identity?.IsAuthenticated == true) line = line.ForContext("Principal", context.User.Identity.Name);
+                    if (context.Features.Get<ClientRequestId>() is { } ids) line = line.ForContext("ServerRequestId", ids.Ours);
                     line.Write(level, error, "HTTP {RequestMethod} {RequestPath} responded {StatusCode} in {Elapsed:0.0000} ms",
                         context.Request.Method, context.Request.Path.ToString(), status, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
                 }
@@ -125,6 +145,18 @@ internal static class ObservabilityExtensions
     {
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteHealth });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = WriteHealth });
+        // Metrics name tenants' traffic and the service's internals: only from Observability:MetricsAllowFrom.
+        var access = app.Services.GetRequiredService<MetricsAccess>();
+        var clientIp = app.Services.GetRequiredService<Security.ClientIp>();
+        app.UseWhen(c => c.Request.Path.StartsWithSegments("/metrics"), branch => branch.Use(async (context, next) =>
+        {
+            if (!access.Allows(clientIp.Resolve(context)))
+            {
+                await Errors.Problem.WriteAsync(context, 403, "metrics_forbidden", "Metrics are served only to the addresses of Observability:MetricsAllowFrom.");
+                return;
+            }
+            await next(context);
+        }));
         app.MapMetrics("/metrics");
         return app;
     }

@@ -9,8 +9,12 @@ internal sealed class AdminOptions : IValidatedOptions
     /// <summary>The operator's key. When empty, the first start generates one and prints it once.</summary>
     public string? ApiKey { get; set; }
 
+    /// <summary>Where a generated (or rotated) key is written when stdout is not a terminal: never into a log pipeline.</summary>
+    public string KeyFile { get; set; } = "./data/admin-key";
+
     public IEnumerable<string> Validate()
     {
+        if (string.IsNullOrWhiteSpace(KeyFile)) yield return "Admin:KeyFile must not be empty.";
         if (!string.IsNullOrEmpty(ApiKey) && ApiKey.Trim().Length < 32)
             yield return "Admin:ApiKey must be at least 32 characters long.";
     }

@@ -10,6 +10,7 @@ internal static class SecurityExtensions
         services.AddCheckedOptions<AdminOptions>(AdminOptions.Section);
         services.AddCheckedOptions<SecurityOptions>(SecurityOptions.Section);
         services.AddSingleton<AdminKey>();
+        services.AddHostedService<AdminKeyRefresher>();
         services.AddSingleton<ClientIp>();
         services.AddSingleton<HandlerLoggerFactory>();
         services.AddSingleton<BearerKeyAuthentication>();

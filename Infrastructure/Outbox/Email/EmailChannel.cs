@@ -56,19 +56,26 @@ internal sealed class EmailChannel(IOptions<EmailOptions> options, ILogger<Email
         return o.UsesSmtp ? await SendSmtpAsync(mime, o.Smtp, ct) : await EmailFileSink.WriteAsync(mime, message, o.PickupFolder, ct);
     }
 
+    /// <summary>
+    /// How the connection is secured. <c>auto</c> with a password configured requires TLS (on connect for port 465,
+    /// else STARTTLS): MailKit's own "auto" uses STARTTLS only when the server offers it, so a man in the middle that
+    /// strips the offer would receive the password in clear. Plaintext with a password only by an explicit <c>none</c>.
+    /// </summary>
+    internal static SecureSocketOptions SocketOptions(SmtpOptions smtp) => smtp.TlsMode.Trim().ToLowerInvariant() switch
+    {
+        "none" => SecureSocketOptions.None,
+        "ssl" => SecureSocketOptions.SslOnConnect,
+        "starttls" => SecureSocketOptions.StartTls,
+        _ when !string.IsNullOrEmpty(smtp.Password) => smtp.Port == 465 ? SecureSocketOptions.SslOnConnect : SecureSocketOptions.StartTls,
+        _ => SecureSocketOptions.Auto,
+    };
+
     private async Task<DeliveryResult> SendSmtpAsync(MimeMessage mime, SmtpOptions smtp, CancellationToken ct)
     {
         using var client = new SmtpClient { Timeout = smtp.TimeoutSeconds * 1000 };
         try
         {
-            var tls = smtp.TlsMode.Trim().ToLowerInvariant() switch
-            {
-                "none" => SecureSocketOptions.None,
-                "ssl" => SecureSocketOptions.SslOnConnect,
-                "starttls" => SecureSocketOptions.StartTls,
-                _ => SecureSocketOptions.Auto,
-            };
-            await client.ConnectAsync(smtp.Host!, smtp.Port, tls, ct);
+            await client.ConnectAsync(smtp.Host!, smtp.Port, SocketOptions(smtp), ct);
             if (!string.IsNullOrEmpty(smtp.User)) await client.AuthenticateAsync(smtp.User, smtp.Password ?? "", ct);
             await client.SendAsync(mime, ct);
             await client.DisconnectAsync(quit: true, ct);

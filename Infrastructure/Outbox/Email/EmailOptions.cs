@@ -48,7 +48,10 @@ internal sealed class SmtpOptions
 
     public int Port { get; set; } = 587;
 
-    /// <summary><c>auto</c> (STARTTLS when offered; TLS on connect for port 465), <c>starttls</c> (required), <c>ssl</c> (TLS on connect), <c>none</c>.</summary>
+    /// <summary>
+    /// <c>auto</c> (STARTTLS when offered; TLS on connect for port 465; with a password, TLS is required: STARTTLS, or
+    /// TLS on connect for port 465), <c>starttls</c> (required), <c>ssl</c> (TLS on connect), <c>none</c> (plaintext, even with a password).
+    /// </summary>
     public string TlsMode { get; set; } = "auto";
 
     public string? User { get; set; }

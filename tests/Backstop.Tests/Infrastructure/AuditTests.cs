@@ -63,7 +63,12 @@ public abstract class AuditTests(BackstopFactory app) : AppTest(app)
         var create = entries[^1];
         create.GetProperty("targetType").GetString().ShouldBe("organization");
         create.GetProperty("targetId").GetString().ShouldBe(orgId);
-        create.GetProperty("requestId").GetString().ShouldBe(requestId);
+        // The client's X-Request-Id is kept in its own field; the entry's request id is the service's own.
+        create.GetProperty("clientRequestId").GetString().ShouldBe(requestId);
+        var ours = create.GetProperty("requestId").GetString();
+        ours.ShouldNotBeNullOrEmpty();
+        ours.ShouldNotBe(requestId);
+        entries.Where(e => e.GetProperty("action").GetString() == "organization.update").Select(e => e.TryGetProperty("clientRequestId", out var c) ? c.ValueKind : JsonValueKind.Null).ShouldAllBe(k => k == JsonValueKind.Null);
         create.GetProperty("occurredAt").GetDateTimeOffset().ShouldBe(App.Time.GetUtcNow().AddMilliseconds(-14));
         var rename = entries.Single(e => e.GetProperty("action").GetString() == "organization.update").GetProperty("changes").GetProperty("name");
         rename.GetProperty("to").GetString().ShouldBe("Renamed");

@@ -56,6 +56,16 @@ public abstract partial class JobsDashboardTests(BackstopFactory app) : AppTest(
         var removed = await client.SendAsync(Command("recurring/remove", "messaging-cleanup", header, token));
         removed.StatusCode.ShouldBe(HttpStatusCode.NoContent, await removed.Content.ReadAsStringAsync());
 
+        // Audited, with the job it named.
+        using (var audit = new HttpRequestMessage(HttpMethod.Get, "/v1/admin/audit?action=jobs_dashboard.command&limit=100"))
+        {
+            audit.Headers.Authorization = new AuthenticationHeaderValue("Bearer", BackstopFactory.AdminKey);
+            var entries = (await (await App.CreateClient().SendAsync(audit)).JsonAsync()).GetProperty("items").EnumerateArray().ToList();
+            var entry = entries.First(e => e.GetProperty("targetId").GetString() == "/hangfire/recurring/remove");
+            entry.GetProperty("actor").GetString().ShouldBe("admin");
+            entry.GetProperty("changes").GetProperty("jobs")[0].GetString().ShouldBe("messaging-cleanup");
+        }
+
         var job = await JobAsync("messaging-cleanup");
         job.GetProperty("state").GetString().ShouldBe("removed");
         job.GetProperty("enabled").GetBoolean().ShouldBeFalse();

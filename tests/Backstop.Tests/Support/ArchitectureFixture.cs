@@ -29,3 +29,68 @@ namespace Backstop.Tests.ArchitectureFixture.Features.Alpha
         public string Name() => new BetaStore().Load();
     }
 }
+
+// Four tiny "endpoints" for AuditArchitectureTests: one mutating endpoint that forgets the audit (the check must
+// report it), two that audit (through a service, in a lambda), one that only reads.
+namespace Backstop.Tests.ArchitectureFixture.Audit
+{
+    public interface IFixtureAudit
+    {
+        Task RecordAsync(string action);
+    }
+
+    internal abstract class FixtureEndpoint
+    {
+        protected void Post(string route) => _ = route;
+
+        protected void Delete(string route) => _ = route;
+
+        protected void Get(string route) => _ = route;
+    }
+
+    internal interface IThingService
+    {
+        Task ChangeAsync();
+    }
+
+    internal sealed class ThingService(IFixtureAudit audit) : IThingService
+    {
+        public async Task ChangeAsync() => await audit.RecordAsync("thing.change");
+    }
+
+    internal sealed class ForgetsTheAudit : FixtureEndpoint
+    {
+        public void Configure() => Post("/things");
+
+        public async Task HandleAsync() => await Task.Yield();
+    }
+
+    internal sealed class AuditsThroughAService(IThingService things) : FixtureEndpoint
+    {
+        public void Configure() => Delete("/things/{id}");
+
+        public async Task HandleAsync()
+        {
+            await Task.Yield();
+            await things.ChangeAsync();
+        }
+    }
+
+    internal sealed class AuditsInALambda(IFixtureAudit audit) : FixtureEndpoint
+    {
+        public void Configure() => Post("/others");
+
+        public async Task HandleAsync()
+        {
+            Func<Task> work = async () => await audit.RecordAsync("other.change");
+            await work();
+        }
+    }
+
+    internal sealed class OnlyReads : FixtureEndpoint
+    {
+        public void Configure() => Get("/things");
+
+        public Task HandleAsync() => Task.CompletedTask;
+    }
+}

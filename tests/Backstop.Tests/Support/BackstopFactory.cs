@@ -29,6 +29,8 @@ public abstract class BackstopFactory(AppSetup setup) : WebApplicationFactory<Pr
     {
         ["Admin:ApiKey"] = AdminKey,
         ["Jobs:RunServer"] = "false",
+        // Test clients call from 198.18.0.0/15 (TestClientIpStartupFilter), which is neither loopback nor private.
+        ["Observability:MetricsAllowFrom:0"] = "198.18.0.0/15",
         ["Serilog:MinimumLevel:Default"] = "Warning",
     };
 

@@ -25,6 +25,7 @@ public class MessagingSetup : AppSetup
         settings["Twilio:BaseUrl"] = Twilio.BaseUrl;
         settings["Twilio:PublicBaseUrl"] = "https://backstop.example.com";
         settings["Twilio:SendRatePerSecond"] = "1000";
+        settings["Messaging:AllowedCountries:0"] = "US";
     }
 
     public override async ValueTask DisposeAsync()

@@ -115,7 +115,10 @@ public abstract class OrganizationsTests(BackstopFactory app) : AppTest(app)
         (await App.AdminClient().DeleteAsync($"/v1/admin/organizations/{tenant.OrganizationId}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
 
         await (await App.Client(tenant).GetAsync("/v1/me")).ShouldBeProblemAsync(401, "api_key_revoked");
-        await (await App.AdminClient().GetAsync($"/v1/admin/organizations/{tenant.OrganizationId}")).ShouldBeProblemAsync(404, "not_found");
+        // Still readable by the operator, with the deletion's progress (nothing of its data remains here).
+        var deleted = await (await App.AdminClient().GetAsync($"/v1/admin/organizations/{tenant.OrganizationId}")).JsonAsync();
+        deleted.GetProperty("deletedAt").ValueKind.ShouldBe(System.Text.Json.JsonValueKind.String);
+        deleted.GetProperty("deletion").GetProperty("complete").GetBoolean().ShouldBeTrue();
         await (await App.AdminClient().DeleteAsync($"/v1/admin/organizations/{tenant.OrganizationId}")).ShouldBeProblemAsync(404, "not_found");
         await (await App.AdminClient().PostJsonAsync($"/v1/admin/organizations/{tenant.OrganizationId}/api-keys", new { name = "late" })).ShouldBeProblemAsync(404, "not_found");
         var list = await (await App.AdminClient().GetAsync("/v1/admin/organizations?limit=100")).Content.ReadAsStringAsync();

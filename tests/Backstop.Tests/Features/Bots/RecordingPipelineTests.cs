@@ -101,6 +101,8 @@ public abstract class RecordingPipelineTests(BackstopFactory app) : AppTest(app)
         File.Exists(Path.Combine(App.SetupAs<BotsSetup>().FilesPath, "meetings", r.MeetingId, r.BotId + ".mp3")).ShouldBeTrue();
         var audio = await r.Client.GetAsync($"/v1/meetings/{r.MeetingId}/audio");
         audio.Content.Headers.ContentType!.MediaType.ShouldBe("audio/mpeg");
+        audio.Content.Headers.ContentDisposition!.DispositionType.ShouldBe("attachment");
+        audio.Headers.GetValues("X-Content-Type-Options").Single().ShouldBe("nosniff");
         (await audio.Content.ReadAsByteArrayAsync()).ShouldBe(RecallFake.AudioBytes);
         App.Recall().Requests.Count(e => e.RequestMessage.Path == $"/api/v1/bot/{r.BotId}/" && e.RequestMessage.Method == "GET").ShouldBe(1);
 
