@@ -28,8 +28,8 @@ internal sealed record ConsumeBatchRequest
     {
         public Validator()
         {
-            RuleFor(r => r.Items).NotEmpty().WithMessage("items must hold 1 to 100 consumptions.")
-                .Must(i => i!.Count <= UsageMeter.MaxBatchItems).When(r => r.Items is not null).WithErrorCode("batch_too_large")
+            RuleFor(r => r.Items).NotEmpty().WithMessage("items must hold 1 to 100 consumptions.");
+            RuleFor(r => r.Items).Must(i => i!.Count <= UsageMeter.MaxBatchItems).When(r => r.Items is not null).WithErrorCode("batch_too_large")
                 .WithMessage("items must hold at most 100 consumptions.");
         }
     }
