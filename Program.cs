@@ -41,7 +41,7 @@ try
     var builder = WebApplication.CreateBuilder(hostArgs);
     BackstopConfiguration.AddBinaryDirectoryFiles(builder.Configuration, builder.Environment.EnvironmentName);
     if (!HasConfiguredUrls(builder.Configuration)) builder.WebHost.UseUrls("http://localhost:8080");
-    builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 1024 * 1024);
+    builder.WebHost.ConfigureKestrel((context, k) => RequestBodyLimits.ConfigureKestrel(context.Configuration, k));
 
     builder.Services
         .AddObservability()
@@ -67,6 +67,7 @@ try
     await app.Services.GetRequiredService<AdminKey>().InitializeAsync(Console.Out);
 
     app.UseRequestId();
+    app.UseRequestBodyLimits();
     app.UseBackstopRequestLogging();
     app.UseProblemResponses();
     app.UseRouting();

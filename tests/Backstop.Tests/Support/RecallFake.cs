@@ -114,10 +114,24 @@ public sealed class RecallFake : IDisposable
     public void Dispose() => server.Stop();
 }
 
-/// <summary>A local Deepgram (WireMock.Net): <c>POST /v1/listen</c> answers a fresh <c>request_id</c>; every request is kept.</summary>
+/// <summary>
+/// A local Deepgram (WireMock.Net): <c>POST /v1/listen</c> answers a fresh <c>request_id</c>; every request is kept.
+/// Its callbacks are what Deepgram posts (<see cref="Callback"/>: every word with timing, confidence and speaker,
+/// the paragraphs and the utterances that repeat them), delivered like Deepgram delivers them (<see cref="DeliverCallbackAsync"/>).
+/// </summary>
 public sealed class DeepgramFake : IDisposable
 {
     public const string ApiKey = "deepgram-test-key";
+
+    /// <summary>Deepgram's delivery attempts of one callback: the first and 9 retries on any non-2xx (PROVIDERS.md).</summary>
+    public const int CallbackAttempts = 10;
+
+    private static readonly string[] Vocabulary =
+    [
+        "so", "the", "quarterly", "numbers", "look", "good", "but", "we", "need", "to", "discuss", "budget", "for", "next", "year",
+        "marketing", "agreed", "engineering", "hiring", "plan", "is", "on", "track", "customers", "asked", "about", "pricing",
+        "roadmap", "let's", "move", "action", "items", "please", "send", "notes", "after", "meeting", "thanks", "everyone", "question",
+    ];
 
     private readonly WireMockServer server = WireMockServer.Start();
 
@@ -135,6 +149,105 @@ public sealed class DeepgramFake : IDisposable
     public string Url => server.Urls[0];
 
     public IReadOnlyList<ILogEntry> Requests => server.LogEntries.ToList();
+
+    /// <summary>What a generated callback holds, for the test to compare with what was stored.</summary>
+    public sealed record GeneratedCallback(byte[] Body, int Words, int Speakers, string FirstPunctuatedWord, string LastWord);
+
+    /// <summary>
+    /// A callback as Deepgram posts it for <paramref name="duration"/> of speech (<c>smart_format</c>, <c>diarize</c>,
+    /// <c>utterances</c>, nova-3 multilingual): <paramref name="wordsPerMinute"/> (a lively meeting: 180), each word with
+    /// <c>word</c>, <c>start</c>, <c>end</c>, <c>confidence</c>, <c>speaker</c>, <c>speaker_confidence</c>,
+    /// <c>punctuated_word</c>, <c>language</c>; the paragraphs and utterances repeat them. Deterministic (seeded); 4 hours make about 15 MB at 180 words a minute, about 20 MB at 240.
+    /// </summary>
+    public static GeneratedCallback Callback(string requestId, string transcriptionId, TimeSpan duration, int speakers = 4, int wordsPerMinute = 180, int seed = 42)
+    {
+        var random = new Random(seed);
+        var count = (int)(duration.TotalMinutes * wordsPerMinute);
+        var words = new List<Dictionary<string, object>>(count);
+        var t = 0.0;
+        var step = duration.TotalSeconds / Math.Max(count, 1);
+        var speaker = 0;
+        for (var i = 0; i < count; i++)
+        {
+            if (i % 40 == 0) speaker = random.Next(speakers);
+            var word = Vocabulary[random.Next(Vocabulary.Length)];
+            var punctuated = i % 12 == 0 ? char.ToUpperInvariant(word[0]) + word[1..] : i % 12 == 11 ? word + "." : word;
+            words.Add(new Dictionary<string, object>
+            {
+                // Deepgram's numbers are single-precision floats, printed as such (0.79999995, 1234.5599).
+                ["word"] = word, ["start"] = (float)(t + random.NextDouble() * 0.01), ["end"] = (float)(t + step * 0.9 + random.NextDouble() * 0.01),
+                ["confidence"] = (float)(0.8 + random.NextDouble() * 0.2),
+                ["speaker"] = speaker, ["speaker_confidence"] = (float)(0.5 + random.NextDouble() * 0.5), ["punctuated_word"] = punctuated,
+                ["language"] = "en",
+            });
+            t += step;
+        }
+        var transcript = string.Join(' ', words.Select(w => (string)w["punctuated_word"]));
+        var turns = words.Select((w, i) => (w, i)).GroupBy(x => x.i / 40).Select(g => g.Select(x => x.w).ToList()).ToList();
+        string Text(List<Dictionary<string, object>> ws) => string.Join(' ', ws.Select(w => (string)w["punctuated_word"]));
+        var body = new
+        {
+            metadata = new
+            {
+                transaction_key = "deprecated", request_id = requestId, sha256 = "5324da68ede209a16ac69a38e8cd29cee4d754434a041166cda3a1f5e0b24566",
+                created = "2026-11-23T12:40:00.000Z", duration = Math.Round(duration.TotalSeconds, 3), channels = 1, models = new[] { "1ed36bac-f71c-4f3f-a31f-02fd6525c489" },
+                model_info = new Dictionary<string, object> { ["1ed36bac-f71c-4f3f-a31f-02fd6525c489"] = new { name = "general-nova-3", version = "2024-12-20.0", arch = "nova-3" } },
+                extra = new Dictionary<string, string> { ["backstop_transcription"] = transcriptionId },
+            },
+            results = new
+            {
+                channels = new[]
+                {
+                    new
+                    {
+                        alternatives = new[]
+                        {
+                            new
+                            {
+                                transcript, confidence = 0.97, words,
+                                paragraphs = new
+                                {
+                                    transcript = string.Join("\n\n", turns.Select(turn => $"Speaker {turn[0]["speaker"]}: {Text(turn)}")),
+                                    paragraphs = turns.Select(turn => new
+                                    {
+                                        sentences = turn.Chunk(12).Select(c => new { text = Text(c.ToList()), start = c[0]["start"], end = c[^1]["end"] }),
+                                        speaker = turn[0]["speaker"], num_words = turn.Count, start = turn[0]["start"], end = turn[^1]["end"],
+                                    }),
+                                },
+                            },
+                        },
+                    },
+                },
+                utterances = turns.Select((turn, i) => new
+                {
+                    start = turn[0]["start"], end = turn[^1]["end"], confidence = 0.95, channel = 0, transcript = Text(turn), words = turn,
+                    speaker = turn[0]["speaker"], id = new Guid(i, 0, 0, new byte[8]).ToString(),
+                }),
+            },
+        };
+        return new GeneratedCallback(JsonSerializer.SerializeToUtf8Bytes(body), count, words.Select(w => (int)w["speaker"]).Distinct().Count(),
+            (string)words[0]["punctuated_word"], (string)words[^1]["word"]);
+    }
+
+    /// <summary>
+    /// Posts a callback as Deepgram does: <c>POST</c> of the JSON to the callback URL, again on any non-2xx answer,
+    /// <see cref="CallbackAttempts"/> times in all (Deepgram waits 30 s between them; the fake does not wait).
+    /// Answers the status of every attempt.
+    /// </summary>
+    public static async Task<IReadOnlyList<int>> DeliverCallbackAsync(HttpClient target, string callbackUrl, byte[] body)
+    {
+        var statuses = new List<int>();
+        var uri = new Uri(callbackUrl);
+        for (var attempt = 0; attempt < CallbackAttempts; attempt++)
+        {
+            var content = new ByteArrayContent(body);
+            content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+            using var response = await target.PostAsync(target.BaseAddress is null ? uri : new Uri(uri.PathAndQuery, UriKind.Relative), content);
+            statuses.Add((int)response.StatusCode);
+            if (response.IsSuccessStatusCode) break;
+        }
+        return statuses;
+    }
 
     public void Dispose() => server.Stop();
 }
