@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Audit;
 using System.Data.Common;
 using Backstop.Features.Quota;
 using Backstop.Infrastructure.Data;
@@ -24,7 +25,7 @@ namespace Backstop.Features.Bots;
 /// away through the outbox. The window left (the process dies between 2 and 3) is closed by the status webhooks:
 /// they carry the claim in the metadata, so the bot is adopted by its meeting, or sent away when no claim matches.
 /// </summary>
-internal sealed class BotStarter(Db db, RecallClient recall, IOptions<RecallOptions> recallOptions, BotCompensation compensation, IUsageMeter usage, TimeProvider time, ILogger<BotStarter> log)
+internal sealed class BotStarter(Db db, RecallClient recall, IOptions<RecallOptions> recallOptions, BotCompensation compensation, IUsageMeter usage, IAuditLog audit, TimeProvider time, ILogger<BotStarter> log)
 {
     public const string MetadataMeetingId = "backstop_meeting_id";
     public const string MetadataClaim = "backstop_claim";
@@ -44,14 +45,21 @@ internal sealed class BotStarter(Db db, RecallClient recall, IOptions<RecallOpti
         MeetingRow? claimed;
         try
         {
-            claimed = await db.InTransactionAsync((connection, tx) => connection.QuerySingleOrDefaultAsync<MeetingRow>(new CommandDefinition(
-                $"""
-                update meetings
-                set status = 'joining', bot_claim = @claim, bot_previous_status = status, updated_at = @now
-                where id = @meetingId and organization_id = @organizationId and deleted_at is null and bot_claim is null
-                  and status in ('scheduled', 'done', 'failed', 'cancelled', 'transcribed', 'transcription_failed')
-                returning {Meetings.Columns}
-                """, new { meetingId, organizationId, claim, now = time.GetUtcNow() }, tx, cancellationToken: ct)), ct);
+            claimed = await db.InTransactionAsync(async (connection, tx) =>
+            {
+                var row = await connection.QuerySingleOrDefaultAsync<MeetingRow>(new CommandDefinition(
+                    $"""
+                    update meetings
+                    set status = 'joining', bot_claim = @claim, bot_previous_status = status, updated_at = @now
+                    where id = @meetingId and organization_id = @organizationId and deleted_at is null and bot_claim is null
+                      and status in ('scheduled', 'done', 'failed', 'cancelled', 'transcribed', 'transcription_failed')
+                    returning {Meetings.Columns}
+                    """, new { meetingId, organizationId, claim, now = time.GetUtcNow() }, tx, cancellationToken: ct));
+                if (row is not null)
+                    await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.BotStart, "meeting", meetingId, organizationId,
+                        new { claim, previousStatus = row.BotPreviousStatus }), ct);
+                return row;
+            }, ct);
         }
         catch (Exception e) when (Db.IsUniqueViolation(e))
         {
@@ -226,7 +234,7 @@ internal sealed class BotCompensation(Db db, IOutbox outbox, IUsageMeter usage, 
                 // A bot that a meeting owns after all (a webhook adopted it) keeps recording; any other is sent away.
                 var owner = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
                     "select id from meetings where bot_id = @BotId and deleted_at is null", new { work.BotId }, tx));
-                if (owner is null) await outbox.EnqueueAsync(connection, tx, OutboxRecall.LeaveCall(work.BotId, work.MeetingId), CancellationToken.None);
+                if (owner is null) await outbox.EnqueueAsync(connection, tx, OutboxRecall.Stop(work.BotId, work.MeetingId, "claim:" + work.Claim), CancellationToken.None);
             });
             if (work.BotId is not null) log.LogWarning("Bot {BotId} of meeting {MeetingId} is being sent away (compensation)", work.BotId, work.MeetingId);
             return true;

@@ -95,7 +95,7 @@ internal sealed class OrphanedBotsJob(
             foreach (var meeting in failed)
             {
                 // Keyed by the bot: if a stop or a delete already asked it to leave, that one message stands.
-                if (meeting.BotId is not null) messages.Add(OutboxRecall.LeaveCall(meeting.BotId, meeting.Id));
+                if (meeting.BotId is not null) messages.Add(OutboxRecall.Stop(meeting.BotId, meeting.Id, "timeout:" + meeting.Id));
                 if (!recipients.TryGetValue((meeting.OrganizationId, meeting.ExternalUserId), out var emails))
                     recipients[(meeting.OrganizationId, meeting.ExternalUserId)] = emails =
                         await directory.NotificationEmailsAsync(connection, tx, meeting.OrganizationId, meeting.ExternalUserId, ct);

@@ -70,6 +70,13 @@ internal static class AuditActions
     public const string UsageLimitSet = "usage.limit_set";
     public const string UsageReset = "usage.reset";
 
+    // Bots: meetings and their recording bots.
+    public const string MeetingCreate = "meeting.create";
+    public const string MeetingUpdate = "meeting.update";
+    public const string MeetingDelete = "meeting.delete";
+    public const string BotStart = "bot.start";
+    public const string BotStop = "bot.stop";
+
     public static readonly IReadOnlyList<string> All =
     [
         OrganizationCreate, OrganizationUpdate, OrganizationDelete, MemberAdd, MemberRemove, ApiKeyCreate, ApiKeyRevoke,
@@ -77,5 +84,6 @@ internal static class AuditActions
         PlanCreate, PlanUpdate, PlanDelete, SubscriptionCancel, SubscriptionResume, SubscriptionRepair,
         CouponCreate, CouponUpdate, CouponDelete, CouponDeactivate, CouponRecount,
         UsageMetricPut, UsageLimitSet, UsageReset,
+        MeetingCreate, MeetingUpdate, MeetingDelete, BotStart, BotStop,
     ];
 }

@@ -11,28 +11,53 @@ using WireMock.Util;
 namespace Backstop.Tests.Support;
 
 /// <summary>
-/// A local Recall.ai (WireMock.Net) speaking the parts of its REST API that Backstop calls, recording every request.
+/// A local Recall.ai (WireMock.Net) speaking the parts of its REST API that Backstop calls, recording every request,
+/// and keeping each bot's state as Recall does (PROVIDERS.md):
+/// <list type="bullet">
+/// <item>a bot created with <c>join_at</c> is scheduled: <c>ready</c>, not dispatched until <see cref="Dispatch"/>;
+/// <c>DELETE</c> removes it (204), <c>PATCH</c> moves its <c>join_at</c>; once dispatched both answer 405;</item>
+/// <item>a bot created without <c>join_at</c> is dispatched at once and in the call (<c>in_call_recording</c>);</item>
+/// <item><c>leave_call</c> before the bot joined answers 400 <c>cannot_command_unstarted_bot</c>, after it finished 400
+/// <c>cannot_command_completed_bot</c>; in the call it answers 200 and the bot is <c>done</c>;</item>
+/// <item><c>GET</c> answers the bot's current status; its recording (served at <c>/media/{botId}.mp3</c> with
+/// <see cref="AudioBytes"/>) only once it is <c>done</c>; a bot it does not know is 404;</item>
+/// <item><c>Idempotency-Key</c> on creation: a repeat of a completed key answers the first answer (the same bot), a
+/// repeat while the first is in flight 409; failures (507) are not kept, so a retry with a new key creates a bot.</item>
+/// </list>
 /// What it answers to a bot creation follows from the meeting URL, so tests of one class can share it:
-/// a URL containing <c>recall-500</c>, <c>recall-507</c>, <c>recall-429</c> or <c>recall-timeout</c> gets that failure.
-/// Bots whose id contains <c>completed</c> answer <c>leave_call</c> with 400 <c>cannot_command_completed_bot</c>.
-/// Media are served at <c>/media/{botId}.mp3</c> with <see cref="AudioBytes"/>.
+/// a URL containing <c>recall-500</c>, <c>recall-507</c>, <c>recall-429</c> or <c>recall-timeout</c> gets that failure
+/// (507 and 429 with <c>Retry-After</c>). Bots the fake did not create (ids from tests) are taken as ad-hoc bots in the
+/// call, except ids containing <c>completed</c>, which are finished, and ids containing <c>unknown</c>, which it answers 404.
 /// </summary>
 public sealed class RecallFake : IDisposable
 {
     public const string ApiKey = "recall-test-key";
     public static readonly byte[] AudioBytes = Enumerable.Range(0, 48_000).Select(i => (byte)(i * 7 % 251)).ToArray();
 
+    private static readonly string[] Joined = ["in_waiting_room", "in_call_not_recording", "in_call_recording"];
+    private static readonly string[] Finished = ["call_ended", "done", "fatal"];
+
     private readonly WireMockServer server = WireMockServer.Start();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, FakeBot> bots = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string?> idempotency = new();
+    private readonly object gate = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> deleted = new();
+
+    /// <summary>A bot as the fake holds it.</summary>
+    public sealed class FakeBot(string id, string? joinAt, bool dispatched, string status)
+    {
+        public string Id { get; } = id;
+        public string? JoinAt { get; set; } = joinAt;
+        public bool Dispatched { get; set; } = dispatched;
+        public List<string> Statuses { get; } = [status];
+        public string Status => Statuses[^1];
+    }
 
     public RecallFake()
     {
         server.Given(Request.Create().WithPath("/api/v1/bot/").UsingPost())
             .AtPriority(10)
-            .RespondWith(Response.Create().WithCallback(request =>
-            {
-                var id = "bot_" + Guid.NewGuid().ToString("N");
-                return Json(201, new { id, status_changes = Array.Empty<object>(), recordings = Array.Empty<object>() });
-            }).WithDelay(TimeSpan.FromMilliseconds(50)));
+            .RespondWith(Response.Create().WithCallback(Create));
         Fail("recall-500", 500, null);
         Fail("recall-507", 507, "17");
         Fail("recall-429", 429, "9");
@@ -43,32 +68,133 @@ public sealed class RecallFake : IDisposable
         server.Given(Request.Create().WithPath(new RegexMatcher("^/api/v1/bot/[^/]+/$")).UsingGet())
             .RespondWith(Response.Create().WithCallback(request =>
             {
-                var id = request.Path.Split('/', StringSplitOptions.RemoveEmptyEntries)[3];
-                return Json(200, new
+                var id = BotIdIn(request.Path);
+                return Known(id) ? Json(200, View(Bot(id))) : Json(404, new { detail = "Not found." });
+            }));
+        server.Given(Request.Create().WithPath(new RegexMatcher("^/api/v1/bot/[^/]+/$")).UsingDelete())
+            .RespondWith(Response.Create().WithCallback(request =>
+            {
+                var id = BotIdIn(request.Path);
+                lock (gate)
                 {
-                    id,
-                    status_changes = new[] { new { code = "done", sub_code = (string?)null, created_at = "2026-11-23T12:30:00Z" } },
-                    recordings = new[]
-                    {
-                        new
-                        {
-                            id = "rec_" + id,
-                            media_shortcuts = new { audio_mixed = new { data = new { download_url = $"{Url}/media/{id}.mp3?X-Amz-Signature=abc" } } },
-                        },
-                    },
-                });
+                    if (!Known(id)) return Json(404, new { detail = "Not found." });
+                    if (Bot(id).Dispatched) return Json(405, new { detail = "Method \"DELETE\" not allowed." });
+                    bots.TryRemove(id, out _);
+                    deleted[id] = true;
+                    return new ResponseMessage { StatusCode = 204 };
+                }
+            }));
+        server.Given(Request.Create().WithPath(new RegexMatcher("^/api/v1/bot/[^/]+/$")).UsingPatch())
+            .RespondWith(Response.Create().WithCallback(request =>
+            {
+                var id = BotIdIn(request.Path);
+                lock (gate)
+                {
+                    if (!Known(id)) return Json(404, new { detail = "Not found." });
+                    var bot = Bot(id);
+                    if (bot.Dispatched) return Json(405, new { detail = "Method \"PATCH\" not allowed." });
+                    using var body = JsonDocument.Parse(request.Body ?? "{}");
+                    if (body.RootElement.TryGetProperty("join_at", out var joinAt)) bot.JoinAt = joinAt.GetString();
+                    return Json(200, View(bot));
+                }
             }));
         server.Given(Request.Create().WithPath(new RegexMatcher("^/media/.+\\.mp3$")).UsingGet())
             .RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "audio/mpeg").WithBody(AudioBytes));
 
         server.Given(Request.Create().WithPath(new RegexMatcher("^/api/v1/bot/[^/]+/leave_call/$")).UsingPost())
             .AtPriority(10)
-            .RespondWith(Response.Create().WithStatusCode(200).WithBody("{}"));
-        server.Given(Request.Create().WithPath(new RegexMatcher("^/api/v1/bot/[^/]*completed[^/]*/leave_call/$")).UsingPost())
-            .AtPriority(1)
-            .RespondWith(Response.Create().WithStatusCode(400).WithHeader("Content-Type", "application/json")
-                .WithBody("{\"code\":\"cannot_command_completed_bot\",\"detail\":\"Cannot command completed bot.\"}"));
+            .RespondWith(Response.Create().WithCallback(request =>
+            {
+                var id = BotIdIn(request.Path);
+                lock (gate)
+                {
+                    if (!Known(id)) return Json(404, new { detail = "Not found." });
+                    var bot = Bot(id);
+                    if (Finished.Contains(bot.Status))
+                        return Json(400, new { code = "cannot_command_completed_bot", detail = "Cannot command completed bot." });
+                    if (!Joined.Contains(bot.Status))
+                        return Json(400, new { code = "cannot_command_unstarted_bot", detail = "Cannot command unstarted bot." });
+                    bot.Statuses.Add("call_ended");
+                    bot.Statuses.Add("done");
+                    return Json(200, new { });
+                }
+            }));
     }
+
+    private ResponseMessage Create(IRequestMessage request)
+    {
+        var key = request.Headers is { } headers && headers.TryGetValue("Idempotency-Key", out var values) ? values.ToString() : null;
+        if (key is not null)
+        {
+            lock (gate)
+            {
+                if (idempotency.TryGetValue(key, out var first))
+                    return first is null ? Json(409, new { detail = "A request with this idempotency key is in progress." }) : Json(201, View(bots[first]));
+                idempotency[key] = null;
+            }
+        }
+        // Recall takes a moment to create a bot: a repeat of the key meanwhile is in flight.
+        Thread.Sleep(50);
+        using var body = JsonDocument.Parse(request.Body ?? "{}");
+        var joinAt = body.RootElement.TryGetProperty("join_at", out var j) ? j.GetString() : null;
+        var id = "bot_" + Guid.NewGuid().ToString("N");
+        var bot = joinAt is null ? new FakeBot(id, null, dispatched: true, "in_call_recording") : new FakeBot(id, joinAt, dispatched: false, "ready");
+        bots[id] = bot;
+        if (key is not null) idempotency[key] = id;
+        return Json(201, View(bot));
+    }
+
+    /// <summary>Recall knows every bot it created and not deleted; ids containing <c>unknown</c> it never heard of.</summary>
+    private bool Known(string id) => !deleted.ContainsKey(id) && !id.Contains("unknown", StringComparison.Ordinal);
+
+    private FakeBot Bot(string id) =>
+        bots.GetOrAdd(id, i => i.Contains("completed", StringComparison.Ordinal) ? new FakeBot(i, null, true, "done") : new FakeBot(i, null, true, "in_call_recording"));
+
+    private object View(FakeBot bot) => new
+    {
+        id = bot.Id,
+        join_at = bot.JoinAt,
+        status_changes = bot.Statuses.Select(code => new { code, sub_code = (string?)null, created_at = "2026-11-23T12:30:00Z" }).ToArray(),
+        recordings = bot.Status == "done"
+            ? new object[]
+            {
+                new
+                {
+                    id = "rec_" + bot.Id,
+                    media_shortcuts = new { audio_mixed = new { data = new { download_url = $"{Url}/media/{bot.Id}.mp3?X-Amz-Signature=abc" } } },
+                },
+            }
+            : [],
+    };
+
+    private static string BotIdIn(string path) => path.Split('/', StringSplitOptions.RemoveEmptyEntries)[3];
+
+    /// <summary>The fake's state of a bot (created by the fake or implied by a test's id).</summary>
+    public FakeBot BotState(string botId) => Bot(botId);
+
+    /// <summary>Recall dispatches a scheduled bot (shortly before its <c>join_at</c>): it is joining now.</summary>
+    public void Dispatch(string botId)
+    {
+        lock (gate)
+        {
+            var bot = Bot(botId);
+            bot.Dispatched = true;
+            bot.Statuses.Add("joining_call");
+        }
+    }
+
+    /// <summary>The bot reaches a status (<c>in_call_recording</c>, <c>done</c>, <c>fatal</c>…); any status past <c>ready</c> means dispatched.</summary>
+    public void SetStatus(string botId, string status)
+    {
+        lock (gate)
+        {
+            var bot = Bot(botId);
+            bot.Dispatched = true;
+            bot.Statuses.Add(status);
+        }
+    }
+
+    public bool Exists(string botId) => Known(botId) && bots.ContainsKey(botId);
 
     public string Url => server.Urls[0];
 
@@ -107,6 +233,12 @@ public sealed class RecallFake : IDisposable
 
     public IReadOnlyList<ILogEntry> LeaveCalls(string botId) =>
         Requests.Where(e => e.RequestMessage.Path == $"/api/v1/bot/{botId}/leave_call/" && e.RequestMessage.Method == "POST").ToList();
+
+    public IReadOnlyList<ILogEntry> Deletes(string botId) =>
+        Requests.Where(e => e.RequestMessage.Path == $"/api/v1/bot/{botId}/" && e.RequestMessage.Method == "DELETE").ToList();
+
+    public IReadOnlyList<ILogEntry> Patches(string botId) =>
+        Requests.Where(e => e.RequestMessage.Path == $"/api/v1/bot/{botId}/" && e.RequestMessage.Method == "PATCH").ToList();
 
     public static string BotIdOf(ILogEntry createCall) =>
         JsonDocument.Parse(createCall.ResponseMessage.BodyData?.BodyAsString ?? "{}").RootElement.TryGetProperty("id", out var id) ? id.GetString()! : "";

@@ -27,6 +27,7 @@ internal static class PipelineKit
         await app.DeliverAsync("msg_" + Guid.NewGuid().ToString("N"), RecallWebhooks.StatusBody(botId, "in_call_recording", T0));
         await app.DeliverAsync("msg_" + Guid.NewGuid().ToString("N"), RecallWebhooks.StatusBody(botId, "call_ended", T0.AddMinutes(30)));
         await app.DeliverAsync("msg_" + Guid.NewGuid().ToString("N"), RecallWebhooks.StatusBody(botId, "done", T0.AddMinutes(31)));
+        app.Recall().SetStatus(botId, "done");
         return new Recorded(client, tenant.OrganizationId, id, botId);
     }
 

@@ -35,6 +35,9 @@ public class CleanupSetup : AppSetup
 
     public CleanupSetup()
     {
+        // Every bot here was dispatched (they are in calls): Recall answers DELETE with 405, as it does once a bot is dispatched.
+        recall.Given(Request.Create().WithPath(new RegexMatcher("^/api/v1/bot/[^/]+/$")).UsingDelete())
+            .RespondWith(Response.Create().WithStatusCode(405).WithHeader("Content-Type", "application/json").WithBody("{\"detail\":\"Method \\\"DELETE\\\" not allowed.\"}"));
         recall.Given(Request.Create().WithPath(new RegexMatcher("^/api/v1/bot/[^/]+/leave_call/$")).UsingPost())
             .AtPriority(10)
             .RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json").WithBody("{}"));
