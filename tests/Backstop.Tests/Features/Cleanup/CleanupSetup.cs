@@ -66,6 +66,7 @@ public class CleanupSetup : AppSetup
     {
         settings["Outbox:DispatcherEnabled"] = "false";
         settings["Recall:ApiKey"] = RecallApiKey;
+        settings["Recall:WebhookSecret"] = Backstop.Tests.Features.Bots.BotsSetup.RecallWebhookSecret;
         settings["Recall:BaseUrl"] = recall.Urls[0];
         settings["Recall:TimeoutSeconds"] = "10";
         settings["Storage:LocalPath"] = FilesPath;
