@@ -32,6 +32,9 @@ internal sealed class BotStarter(Db db, RecallClient recall, IOptions<RecallOpti
 
     public static string IdempotencyKey(string meetingId, string claim) => $"bot-start:{meetingId}:{claim}";
 
+    /// <summary>The <c>meetings_per_month</c> consumption of a restart (a bot started on an existing meeting), undone with its claim.</summary>
+    public static string RestartUsageKey(string meetingId, string claim) => $"bot-restart:{meetingId}:{claim}";
+
     public void EnsureConfigured()
     {
         if (!recallOptions.Value.ApiEnabled) throw BotProblems.NotConfigured();
@@ -42,6 +45,8 @@ internal sealed class BotStarter(Db db, RecallClient recall, IOptions<RecallOpti
     {
         EnsureConfigured();
         var claim = Ids.New(time);
+        // Every bot costs (Recall, Deepgram, storage): a restart counts a meeting like a creation, in the claim's transaction.
+        var quota = await usage.PrepareAsync(organizationId, CreateMeeting.UsageMetric, requireLimit: false, ct);
         MeetingRow? claimed;
         try
         {
@@ -55,9 +60,15 @@ internal sealed class BotStarter(Db db, RecallClient recall, IOptions<RecallOpti
                       and status in ('scheduled', 'done', 'failed', 'cancelled', 'transcribed', 'transcription_failed')
                     returning {Meetings.Columns}
                     """, new { meetingId, organizationId, claim, now = time.GetUtcNow() }, tx, cancellationToken: ct));
-                if (row is not null)
-                    await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.BotStart, "meeting", meetingId, organizationId,
-                        new { claim, previousStatus = row.BotPreviousStatus }), ct);
+                if (row is null) return null;
+                var now = time.GetUtcNow();
+                await connection.ExecuteAsync(new CommandDefinition(
+                    "insert into meeting_bot_starts (meeting_id, claim, organization_id, created_at) values (@meetingId, @claim, @organizationId, @now)",
+                    new { meetingId, claim, organizationId, now }, tx, cancellationToken: ct));
+                // Over the limit: 403 quota_exceeded and the claim rolls back with it.
+                await usage.ConsumeAsync(connection, tx, quota, 1, RestartUsageKey(meetingId, claim), ct);
+                await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.BotStart, "meeting", meetingId, organizationId,
+                    new { claim, previousStatus = row.BotPreviousStatus }), ct);
                 return row;
             }, ct);
         }
@@ -164,12 +175,21 @@ internal sealed class BotStarter(Db db, RecallClient recall, IOptions<RecallOpti
         bool createdForStart, DateTimeOffset now)
     {
         if (!createdForStart)
-            return await connection.ExecuteAsync(new CommandDefinition(
+        {
+            var owner = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
                 """
                 update meetings
                 set status = coalesce(bot_previous_status, 'scheduled'), bot_claim = null, bot_previous_status = null, updated_at = @now
                 where id = @meetingId and bot_claim = @claim
+                returning organization_id
                 """, new { meetingId, claim, now }, tx));
+            if (owner is null) return 0;
+            // The restart's meeting is given back with its claim.
+            if (await connection.ExecuteAsync(new CommandDefinition(
+                    "delete from meeting_bot_starts where meeting_id = @meetingId and claim = @claim", new { meetingId, claim }, tx)) > 0)
+                await usage.UndoAsync(connection, tx, owner, CreateMeeting.UsageMetric, RestartUsageKey(meetingId, claim), CancellationToken.None);
+            return 1;
+        }
         var organizationId = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
             "delete from meetings where id = @meetingId and bot_claim = @claim returning organization_id", new { meetingId, claim }, tx));
         if (organizationId is null) return 0;
