@@ -41,7 +41,7 @@ try
     var builder = WebApplication.CreateBuilder(hostArgs);
     BackstopConfiguration.AddBinaryDirectoryFiles(builder.Configuration, builder.Environment.EnvironmentName);
     if (!HasConfiguredUrls(builder.Configuration)) builder.WebHost.UseUrls("http://localhost:8080");
-    builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 1024 * 1024);
+    builder.WebHost.ConfigureKestrel((context, k) => RequestBodyLimits.ConfigureKestrel(context.Configuration, k));
 
     builder.Services
         .AddObservability()
@@ -70,6 +70,7 @@ try
 
     app.UseRequestId();
     app.UseSecurityHeaders();
+    app.UseRequestBodyLimits();
     app.UseBackstopRequestLogging();
     app.UseProblemResponses();
     app.UseRouting();

@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Audit;
 using System.Data.Common;
 using Backstop.Features.Quota;
 using Backstop.Infrastructure.Data;
@@ -24,12 +25,15 @@ namespace Backstop.Features.Bots;
 /// away through the outbox. The window left (the process dies between 2 and 3) is closed by the status webhooks:
 /// they carry the claim in the metadata, so the bot is adopted by its meeting, or sent away when no claim matches.
 /// </summary>
-internal sealed class BotStarter(Db db, RecallClient recall, IOptions<RecallOptions> recallOptions, BotCompensation compensation, IUsageMeter usage, TimeProvider time, ILogger<BotStarter> log)
+internal sealed class BotStarter(Db db, RecallClient recall, IOptions<RecallOptions> recallOptions, BotCompensation compensation, IUsageMeter usage, IAuditLog audit, TimeProvider time, ILogger<BotStarter> log)
 {
     public const string MetadataMeetingId = "backstop_meeting_id";
     public const string MetadataClaim = "backstop_claim";
 
     public static string IdempotencyKey(string meetingId, string claim) => $"bot-start:{meetingId}:{claim}";
+
+    /// <summary>The <c>meetings_per_month</c> consumption of a restart (a bot started on an existing meeting), undone with its claim.</summary>
+    public static string RestartUsageKey(string meetingId, string claim) => $"bot-restart:{meetingId}:{claim}";
 
     public void EnsureConfigured()
     {
@@ -41,17 +45,32 @@ internal sealed class BotStarter(Db db, RecallClient recall, IOptions<RecallOpti
     {
         EnsureConfigured();
         var claim = Ids.New(time);
+        // Every bot costs (Recall, Deepgram, storage): a restart counts a meeting like a creation, in the claim's transaction.
+        var quota = await usage.PrepareAsync(organizationId, CreateMeeting.UsageMetric, requireLimit: false, ct);
         MeetingRow? claimed;
         try
         {
-            claimed = await db.InTransactionAsync((connection, tx) => connection.QuerySingleOrDefaultAsync<MeetingRow>(new CommandDefinition(
-                $"""
-                update meetings
-                set status = 'joining', bot_claim = @claim, bot_previous_status = status, updated_at = @now
-                where id = @meetingId and organization_id = @organizationId and deleted_at is null and bot_claim is null
-                  and status in ('scheduled', 'done', 'failed', 'cancelled', 'transcribed', 'transcription_failed')
-                returning {Meetings.Columns}
-                """, new { meetingId, organizationId, claim, now = time.GetUtcNow() }, tx, cancellationToken: ct)), ct);
+            claimed = await db.InTransactionAsync(async (connection, tx) =>
+            {
+                var row = await connection.QuerySingleOrDefaultAsync<MeetingRow>(new CommandDefinition(
+                    $"""
+                    update meetings
+                    set status = 'joining', bot_claim = @claim, bot_previous_status = status, updated_at = @now
+                    where id = @meetingId and organization_id = @organizationId and deleted_at is null and bot_claim is null
+                      and status in ('scheduled', 'done', 'failed', 'cancelled', 'transcribed', 'transcription_failed')
+                    returning {Meetings.Columns}
+                    """, new { meetingId, organizationId, claim, now = time.GetUtcNow() }, tx, cancellationToken: ct));
+                if (row is null) return null;
+                var now = time.GetUtcNow();
+                await connection.ExecuteAsync(new CommandDefinition(
+                    "insert into meeting_bot_starts (meeting_id, claim, organization_id, created_at) values (@meetingId, @claim, @organizationId, @now)",
+                    new { meetingId, claim, organizationId, now }, tx, cancellationToken: ct));
+                // Over the limit: 403 quota_exceeded and the claim rolls back with it.
+                await usage.ConsumeAsync(connection, tx, quota, 1, RestartUsageKey(meetingId, claim), ct);
+                await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.BotStart, "meeting", meetingId, organizationId,
+                    new { claim, previousStatus = row.BotPreviousStatus }), ct);
+                return row;
+            }, ct);
         }
         catch (Exception e) when (Db.IsUniqueViolation(e))
         {
@@ -156,12 +175,21 @@ internal sealed class BotStarter(Db db, RecallClient recall, IOptions<RecallOpti
         bool createdForStart, DateTimeOffset now)
     {
         if (!createdForStart)
-            return await connection.ExecuteAsync(new CommandDefinition(
+        {
+            var owner = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
                 """
                 update meetings
                 set status = coalesce(bot_previous_status, 'scheduled'), bot_claim = null, bot_previous_status = null, updated_at = @now
                 where id = @meetingId and bot_claim = @claim
+                returning organization_id
                 """, new { meetingId, claim, now }, tx));
+            if (owner is null) return 0;
+            // The restart's meeting is given back with its claim.
+            if (await connection.ExecuteAsync(new CommandDefinition(
+                    "delete from meeting_bot_starts where meeting_id = @meetingId and claim = @claim", new { meetingId, claim }, tx)) > 0)
+                await usage.UndoAsync(connection, tx, owner, CreateMeeting.UsageMetric, RestartUsageKey(meetingId, claim), CancellationToken.None);
+            return 1;
+        }
         var organizationId = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
             "delete from meetings where id = @meetingId and bot_claim = @claim returning organization_id", new { meetingId, claim }, tx));
         if (organizationId is null) return 0;
@@ -226,7 +254,7 @@ internal sealed class BotCompensation(Db db, IOutbox outbox, IUsageMeter usage, 
                 // A bot that a meeting owns after all (a webhook adopted it) keeps recording; any other is sent away.
                 var owner = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
                     "select id from meetings where bot_id = @BotId and deleted_at is null", new { work.BotId }, tx));
-                if (owner is null) await outbox.EnqueueAsync(connection, tx, OutboxRecall.LeaveCall(work.BotId, work.MeetingId), CancellationToken.None);
+                if (owner is null) await outbox.EnqueueAsync(connection, tx, OutboxRecall.Stop(work.BotId, work.MeetingId, "claim:" + work.Claim), CancellationToken.None);
             });
             if (work.BotId is not null) log.LogWarning("Bot {BotId} of meeting {MeetingId} is being sent away (compensation)", work.BotId, work.MeetingId);
             return true;

@@ -15,6 +15,7 @@ internal static class BotsModule
         services.AddSingleton<IMeetingUsage, MeetingUsage>();
         services.AddSingleton<BotStarter>();
         services.AddSingleton<BotCompensation>();
+        services.AddSingleton<IMeetingSweeps, MeetingSweeps>();
         services.AddSingleton<IOutboxChannel, RecordingPipeline>();
         services.AddScoped<IWebhookHandler, RecallStatusHandler>();
         services.AddScoped<IWebhookHandler, DeepgramCallbackHandler>();

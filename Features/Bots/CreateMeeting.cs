@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Audit;
 using Backstop.Features.Billing;
 using Backstop.Features.Quota;
 using Backstop.Infrastructure.Api;
@@ -30,12 +31,15 @@ internal sealed record CreateMeetingRequest
                 .Must(u => MeetingUrls.TryNormalize(u, out _)).WithMessage("meetingUrl must be an absolute http(s) link to the meeting.")
                 .WithErrorCode("invalid_meeting_url");
             RuleFor(r => r.ExternalUserId).MaximumLength(200).WithMessage("externalUserId must be at most 200 characters.");
+            // Recall would dispatch a bot for a past time at once; a past joinAt is a client's mistake, not "now".
+            RuleFor(r => r.JoinAt).Must(joinAt => joinAt is null || joinAt > Resolve<TimeProvider>().GetUtcNow())
+                .WithMessage("joinAt must be in the future.").WithErrorCode("join_at_in_past");
         }
     }
 }
 
 /// <summary><c>POST /v1/meetings</c>: a meeting of the caller's organization, with its bot started at once when <c>startBot</c>.</summary>
-internal sealed class CreateMeeting(Db db, BotStarter starter, Meetings meetings, IAccessGate gate, IUsageMeter usage, TimeProvider time)
+internal sealed class CreateMeeting(Db db, BotStarter starter, Meetings meetings, IAccessGate gate, IUsageMeter usage, IAuditLog audit, TimeProvider time)
     : Endpoint<CreateMeetingRequest, MeetingResponse>
 {
     public override void Configure()
@@ -57,6 +61,7 @@ internal sealed class CreateMeeting(Db db, BotStarter starter, Meetings meetings
         MeetingUrls.TryNormalize(req.MeetingUrl, out var normalized);
         if (req.StartBot) starter.EnsureConfigured();
         await CheckCreationAllowedAsync(organizationId, ct);
+        if (req.StartBot) await gate.EnsureAllowedAsync(organizationId, GatedAction.Create, "storage_bytes", ct);
         // A plan that does not name the metric leaves meetings unlimited (still counted).
         var quota = await usage.PrepareAsync(organizationId, UsageMetric, requireLimit: false, ct);
 
@@ -85,6 +90,10 @@ internal sealed class CreateMeeting(Db db, BotStarter starter, Meetings meetings
                 }, tx, cancellationToken: ct));
                 // Counted in the insert's transaction: over the limit (403 quota_exceeded) no meeting stays.
                 await usage.ConsumeAsync(connection, tx, quota, 1, UsageKey(id), ct);
+                await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.MeetingCreate, "meeting", id, organizationId,
+                    new { row.Title, joinAt = row.JoinAt, startBot = req.StartBot }), ct);
+                if (claim is not null)
+                    await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.BotStart, "meeting", id, organizationId, new { claim }), ct);
                 return row;
             }, ct);
         }

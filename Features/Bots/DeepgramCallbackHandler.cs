@@ -34,19 +34,26 @@ internal sealed class DeepgramCallbackHandler(Db db, IOutbox outbox, IOrganizati
         var root = document.RootElement;
         var metadata = root.TryGetProperty("metadata", out var m) && m.ValueKind == JsonValueKind.Object ? m : default;
         var requestId = Str(metadata, "request_id") ?? Str(root, "request_id") ?? webhook.EventId;
-        // extra=key:value comes back as metadata.extra {key: value}; it names our transcription even when the
-        // callback beats the write of Deepgram's request id.
-        var transcriptionId = metadata.ValueKind == JsonValueKind.Object && metadata.TryGetProperty("extra", out var extra)
-            ? Str(extra, DeepgramClient.ExtraKey)
-            : null;
+        // The transcription is the one the callback's token names (the inbox wrote it into the stored event; the body
+        // cannot choose another). Only the static Deepgram:CallbackToken binds none: then Deepgram's request id decides.
+        var transcriptionId = Str(root, DeepgramCallback.BoundTranscriptionProperty);
 
         var lockClause = db.Dialect == Dialect.Postgres ? "for update" : "";
         var transcription = await connection.QuerySingleOrDefaultAsync<TranscriptionRow>(new CommandDefinition(
-            $"select id, meeting_id, bot_id, request_id, status from transcriptions where id = @transcriptionId or request_id = @requestId {lockClause}",
+            transcriptionId is not null
+                ? $"select id, meeting_id, bot_id, request_id, status from transcriptions where id = @transcriptionId {lockClause}"
+                : $"select id, meeting_id, bot_id, request_id, status from transcriptions where request_id = @requestId {lockClause}",
             new { transcriptionId, requestId }, tx, cancellationToken: ct));
         if (transcription is null)
         {
             log.LogWarning("Deepgram callback {RequestId} matches no transcription of ours; stored, nothing done", requestId);
+            return;
+        }
+
+        if (transcription.Status == "completed")
+        {
+            // A token is spent once its transcription completed: a repeated or late callback changes nothing.
+            log.LogInformation("Deepgram callback {RequestId} for completed transcription {TranscriptionId} acknowledged, nothing changed", requestId, transcription.Id);
             return;
         }
 

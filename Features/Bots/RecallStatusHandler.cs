@@ -100,7 +100,8 @@ internal sealed class RecallStatusHandler(Db db, IOutbox outbox, TimeProvider ti
         if (meeting is null || meeting.DeletedAt is not null)
         {
             log.LogWarning("Recall reported {Code} for bot {BotId}, which no meeting owns; sending it away", e.Code, e.BotId);
-            await outbox.EnqueueAsync(connection, tx, OutboxRecall.LeaveCall(e.BotId, meeting?.Id), ct);
+            // Keyed by this delivery: an earlier send-away of the same bot (a stop it did not obey yet) does not swallow it.
+            await outbox.EnqueueAsync(connection, tx, OutboxRecall.Stop(e.BotId, meeting?.Id, "webhook:" + webhook.Id), ct);
             return;
         }
 

@@ -6,6 +6,7 @@ using Backstop.Infrastructure.Providers.Recall;
 using Backstop.Infrastructure.Security;
 using Backstop.Infrastructure.Storage;
 using Dapper;
+using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Bots;
 
@@ -31,6 +32,7 @@ internal sealed class RecordingPipeline(
     DeepgramClient deepgram,
     IOutbox outbox,
     IUsageMeter usage,
+    IOptions<DeepgramOptions> deepgramOptions,
     IConfiguration configuration,
     TimeProvider time,
     ILogger<RecordingPipeline> log) : IOutboxChannel
@@ -106,10 +108,11 @@ internal sealed class RecordingPipeline(
             var transcriptionId = Ids.New(time);
             var inserted = await connection.ExecuteAsync(new CommandDefinition(
                 """
-                insert into transcriptions (id, meeting_id, bot_id, token_hash, status, created_at, updated_at)
-                values (@transcriptionId, @MeetingId, @BotId, @tokenHash, 'queued', @now, @now)
+                insert into transcriptions (id, meeting_id, bot_id, token_hash, token_expires_at, status, created_at, updated_at)
+                values (@transcriptionId, @MeetingId, @BotId, @tokenHash, @expiresAt, 'queued', @now, @now)
                 on conflict (meeting_id, bot_id) do nothing
-                """, new { transcriptionId, step.MeetingId, step.BotId, tokenHash = Secrets.Hash(token), now }, tx, cancellationToken: ct));
+                """, new { transcriptionId, step.MeetingId, step.BotId, tokenHash = Secrets.Hash(token), expiresAt = TranscriptionTokens.ExpiryOf(now, deepgramOptions.Value), now },
+                tx, cancellationToken: ct));
             if (inserted == 0) return;
             await outbox.EnqueueAsync(connection, tx, OutboxEnvelope.Create(Channel, $"bots:transcribe:{step.BotId}",
                 new PipelineStep(TranscribeKind, step.MeetingId, step.BotId, transcriptionId, url, token), step.MeetingId, sensitive: true), ct);

@@ -25,6 +25,8 @@ internal sealed class StartBot(BotStarter starter, Meetings meetings, IAccessGat
         var organizationId = User.OrganizationId();
         // A start records a meeting: gated like creating one, before the claim is written.
         await gate.EnsureAllowedAsync(organizationId, GatedAction.Create, "meetings_per_month", ct);
+        // A bot records audio that will be stored: a blocking storage violation refuses it too (Billing decides the grace).
+        await gate.EnsureAllowedAsync(organizationId, GatedAction.Create, "storage_bytes", ct);
         try
         {
             await starter.StartAsync(organizationId, req.Id, ct);

@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
@@ -14,7 +15,7 @@ namespace Backstop.Features.Bots;
 /// leaves and Recall's webhooks carry the meeting on to <c>processing</c> and <c>done</c>, so what was recorded is kept.
 /// Answers 202: the bot leaves shortly after.
 /// </summary>
-internal sealed class StopBot(Db db, IOutbox outbox, Meetings meetings, TimeProvider time) : Endpoint<MeetingIdRequest, MeetingResponse>
+internal sealed class StopBot(Db db, IOutbox outbox, Meetings meetings, IAuditLog audit, TimeProvider time) : Endpoint<MeetingIdRequest, MeetingResponse>
 {
     public override void Configure()
     {
@@ -38,7 +39,13 @@ internal sealed class StopBot(Db db, IOutbox outbox, Meetings meetings, TimeProv
                   and status in ('joining', 'in_call', 'recording') and bot_id is not null
                 returning {Meetings.Columns}
                 """, new { req.Id, organizationId, now = time.GetUtcNow() }, tx, cancellationToken: ct));
-            if (row is not null) await outbox.EnqueueAsync(connection, tx, OutboxRecall.LeaveCall(row.BotId!, row.Id), ct);
+            // Keyed by this stop: a later stop of the same bot (a new one, a restart) is sent too.
+            if (row is not null)
+            {
+                var stopId = Ids.New(time);
+                await outbox.EnqueueAsync(connection, tx, OutboxRecall.Stop(row.BotId!, row.Id, "stop:" + stopId), ct);
+                await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.BotStop, "meeting", row.Id, organizationId, new { row.BotId, stopId, row.Status }), ct);
+            }
             return row;
         }, ct);
 

@@ -2,6 +2,8 @@ using Backstop.Infrastructure.Data;
 
 namespace Backstop.Features.Cleanup;
 
+internal sealed record OrphanCandidate(string Id, string? BotId, DateTimeOffset CreatedAt, DateTimeOffset? JoinAt, DateTimeOffset? StopRequestedAt, DateTimeOffset UpdatedAt);
+
 internal sealed record OrphanedMeeting(string Id, string OrganizationId, string Title, string? ExternalUserId, string? BotId);
 
 internal sealed record StoredAudio(string Id, string AudioKey, long? AudioSize);
@@ -19,11 +21,17 @@ internal static class CleanupSql
     public static string In(Dialect dialect, string column, string parameter) =>
         dialect == Dialect.Postgres ? $"{column} = any(@{parameter})" : $"{column} in @{parameter}";
 
-    /// <summary>A page (by id, after <c>@after</c>) of meetings whose bot is active and that nothing updated since <c>@cutoff</c>.</summary>
+    /// <summary>
+    /// A page (by id, after <c>@after</c>) of meetings whose bot is active and that nothing updated since <c>@cutoff</c>,
+    /// counted from <c>max(updated_at, join_at)</c> (a bot scheduled hours ahead is not late), or whose bot, not yet
+    /// sent away, joined before <c>@maxCutoff</c> (<c>Cleanup:MaxRecordingHours</c>).
+    /// </summary>
     public const string OrphanedPage =
         """
-        select id from meetings
-        where status in ('joining', 'in_call', 'recording') and updated_at < @cutoff and id > @after
+        select id, bot_id, created_at, join_at, stop_requested_at, updated_at from meetings
+        where status in ('joining', 'in_call', 'recording') and id > @after
+          and ((updated_at < @cutoff and (join_at is null or join_at < @cutoff))
+               or (stop_requested_at is null and bot_id is not null and coalesce(join_at, created_at) < @maxCutoff))
         order by id
         limit @batchSize
         """;
@@ -40,6 +48,7 @@ internal static class CleanupSql
         set status = 'failed', failure_reason = 'bot_timeout', failure_details = {FailureDetails(dialect)},
             bot_claim = null, updated_at = @now
         where {In(dialect, "id", "ids")} and status in ('joining', 'in_call', 'recording') and updated_at < @cutoff
+          and (join_at is null or join_at < @cutoff)
         returning id, organization_id, title, external_user_id, bot_id
         """;
 

@@ -5,6 +5,8 @@ using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Email;
 using Backstop.Infrastructure.Outbox.Recall;
+using Backstop.Infrastructure.Providers.Recall;
+using Backstop.Features.Bots;
 using Dapper;
 using Microsoft.Extensions.Options;
 
@@ -27,6 +29,8 @@ internal sealed class OrphanedBotsJob(
     Db db,
     IOutbox outbox,
     IOrganizationDirectory directory,
+    RecallClient recall,
+    IMeetingSweeps sweeps,
     TimeProvider time,
     IOptions<CleanupOptions> options,
     JobContext context,
@@ -41,46 +45,100 @@ internal sealed class OrphanedBotsJob(
 
     public IReadOnlyDictionary<string, long> Counts => counts.AsDictionary();
 
+    private static readonly string[] Alive = ["joining_call", "in_waiting_room", "in_call_not_recording", "in_call_recording", "recording_permission_allowed", "recording_permission_denied", "ready"];
+
     public async Task<long> RunAsync(CancellationToken ct)
     {
         var now = time.GetUtcNow();
         var cutoff = now.AddHours(-options.Value.OrphanedBotHours);
+        var maxCutoff = now.AddHours(-options.Value.MaxRecordingHours);
         var batchSize = options.Value.BatchSize;
+        var checksLeft = options.Value.OrphanChecksPerRun;
         var after = "";
         // context.Stop: the run lost its lease and another may be sweeping; stop between batches, never inside one.
-        while (!context.Stop.IsCancellationRequested)
+        while (!context.Stop.IsCancellationRequested && checksLeft > 0)
         {
-            List<string> page;
+            List<OrphanCandidate> page;
             await using (var connection = await db.OpenAsync(ct))
-                page = (await connection.QueryAsync<string>(new CommandDefinition(
-                    CleanupSql.OrphanedPage, new { cutoff, after, batchSize }, cancellationToken: ct))).AsList();
+                page = (await connection.QueryAsync<OrphanCandidate>(new CommandDefinition(
+                    CleanupSql.OrphanedPage, new { cutoff, maxCutoff, after, batchSize = Math.Min(batchSize, checksLeft) }, cancellationToken: ct))).AsList();
             if (page.Count == 0) break;
             counts.Batch();
-            after = page[^1];
-            try
+            after = page[^1].Id;
+
+            // Silence is not death: Recall sends nothing while a bot records steadily. Ask it (one GET per candidate)
+            // before failing anything; only a bot it does not know, or no answer at all, fails the meeting.
+            var toFail = new List<string>(page.Count);
+            foreach (var candidate in page)
             {
-                counts.Add(await FailAsync(page, now, cutoff, ct), 0, 0);
-            }
-            catch (Exception e) when (!ct.IsCancellationRequested)
-            {
-                log.LogWarning(e, "A batch of {Count} orphaned meetings failed; trying them one by one", page.Count);
-                foreach (var id in page)
+                checksLeft--;
+                try
                 {
-                    try
-                    {
-                        counts.Add(await FailAsync([id], now, cutoff, ct), 0, 0);
-                    }
-                    catch (Exception one) when (!ct.IsCancellationRequested)
-                    {
-                        log.LogError(one, "Could not fail orphaned meeting {MeetingId}; the next run tries again", id);
-                        counts.Add(0, 1, 0);
-                        await RecordFailureAsync(now, ct);
-                    }
+                    if (!await CheckAsync(candidate, cutoff, maxCutoff, ct)) toFail.Add(candidate.Id);
+                }
+                catch (Exception e) when (!ct.IsCancellationRequested)
+                {
+                    log.LogError(e, "Could not check the bot of meeting {MeetingId}; the next run tries again", candidate.Id);
+                    counts.Add(0, 1, 0);
+                    await RecordFailureAsync(now, ct);
                 }
             }
+            if (toFail.Count > 0) await FailPageAsync(toFail, now, cutoff, ct);
             if (page.Count < batchSize) break;
         }
         return counts.Done;
+    }
+
+    /// <summary>
+    /// Asks Recall about one candidate and applies the answer. True when it was handled (alive, finished, or sent away
+    /// at <c>Cleanup:MaxRecordingHours</c>); false when it is to be failed as <c>bot_timeout</c> (no bot, Recall does not
+    /// know it, or Recall cannot be reached).
+    /// </summary>
+    private async Task<bool> CheckAsync(OrphanCandidate candidate, DateTimeOffset cutoff, DateTimeOffset maxCutoff, CancellationToken ct)
+    {
+        var quiet = candidate.UpdatedAt < cutoff && (candidate.JoinAt is null || candidate.JoinAt < cutoff);
+        if (candidate.BotId is null) return !quiet;
+        var bot = await recall.GetBotAsync(candidate.BotId, ct);
+        if (!bot.Ok || bot.Value!.Status is not { } code)
+        {
+            if (!quiet) return true; // only past its recording time: nothing is failed without the quiet period
+            log.LogWarning("Recall could not confirm bot {BotId} of meeting {MeetingId} ({Error}); failing it", candidate.BotId, candidate.Id, bot.Failure?.Message ?? "no status");
+            return false;
+        }
+        var overTime = candidate.StopRequestedAt is null && (candidate.JoinAt ?? candidate.CreatedAt) < maxCutoff;
+        var status = await sweeps.ApplyBotStatusAsync(candidate.Id, candidate.BotId, code, sendAway: overTime && Alive.Contains(code), ct);
+        if (status is not null)
+            log.LogInformation("Bot {BotId} of meeting {MeetingId} is {Code} at Recall; the meeting is {Status}", candidate.BotId, candidate.Id, code, status);
+        Checked.WithLabels(Alive.Contains(code) ? "alive" : "finished").Inc();
+        return true;
+    }
+
+    private static readonly Prometheus.Counter Checked = Prometheus.Metrics.CreateCounter(
+        "backstop_orphaned_bots_checked_total", "Bots of quiet meetings the orphaned-bots sweep asked Recall about, by answer (alive, finished).", "answer");
+
+    private async Task FailPageAsync(List<string> ids, DateTimeOffset now, DateTimeOffset cutoff, CancellationToken ct)
+    {
+        try
+        {
+            counts.Add(await FailAsync(ids, now, cutoff, ct), 0, 0);
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested)
+        {
+            log.LogWarning(e, "A batch of {Count} orphaned meetings failed; trying them one by one", ids.Count);
+            foreach (var id in ids)
+            {
+                try
+                {
+                    counts.Add(await FailAsync([id], now, cutoff, ct), 0, 0);
+                }
+                catch (Exception one) when (!ct.IsCancellationRequested)
+                {
+                    log.LogError(one, "Could not fail orphaned meeting {MeetingId}; the next run tries again", id);
+                    counts.Add(0, 1, 0);
+                    await RecordFailureAsync(now, ct);
+                }
+            }
+        }
     }
 
     private Task<int> FailAsync(IReadOnlyList<string> ids, DateTimeOffset now, DateTimeOffset cutoff, CancellationToken ct) =>
@@ -95,7 +153,7 @@ internal sealed class OrphanedBotsJob(
             foreach (var meeting in failed)
             {
                 // Keyed by the bot: if a stop or a delete already asked it to leave, that one message stands.
-                if (meeting.BotId is not null) messages.Add(OutboxRecall.LeaveCall(meeting.BotId, meeting.Id));
+                if (meeting.BotId is not null) messages.Add(OutboxRecall.Stop(meeting.BotId, meeting.Id, "timeout:" + meeting.Id));
                 if (!recipients.TryGetValue((meeting.OrganizationId, meeting.ExternalUserId), out var emails))
                     recipients[(meeting.OrganizationId, meeting.ExternalUserId)] = emails =
                         await directory.NotificationEmailsAsync(connection, tx, meeting.OrganizationId, meeting.ExternalUserId, ct);

@@ -94,6 +94,13 @@ internal static class AuditActions
     /// <summary><c>backstop admin-key rotate</c> replaced the admin key.</summary>
     public const string AdminKeyRotate = "admin_key.rotate";
 
+    // Bots: meetings and their recording bots.
+    public const string MeetingCreate = "meeting.create";
+    public const string MeetingUpdate = "meeting.update";
+    public const string MeetingDelete = "meeting.delete";
+    public const string BotStart = "bot.start";
+    public const string BotStop = "bot.stop";
+
     public static readonly IReadOnlyList<string> All =
     [
         OrganizationCreate, OrganizationUpdate, OrganizationDelete, MemberAdd, MemberRemove, ApiKeyCreate, ApiKeyRevoke,
@@ -105,5 +112,6 @@ internal static class AuditActions
         SubscriptionUpgrade, SubscriptionDowngradeSchedule, SubscriptionPlanChangeCancel, SubscriptionCancelRefused,
         SubscriptionCheckout,
         SmsSend, OtpSend, JobsDashboardCommand, AdminKeyRotate,
+        MeetingCreate, MeetingUpdate, MeetingDelete, BotStart, BotStop,
     ];
 }

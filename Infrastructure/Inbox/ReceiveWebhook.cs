@@ -65,12 +65,14 @@ internal sealed class ReceiveWebhook(WebhookProviders providers, WebhookInbox in
         if (!providers.IsConfigured(route))
             throw new ProblemException(503, "provider_not_configured", $"Webhooks from {provider} are not configured on this server.");
 
-        var body = await ReadBodyAsync(HttpContext.Request, options.Value.MaxBodyBytes, ct);
-
+        var limit = options.Value.MaxBodyBytes.For(provider);
         IncomingWebhook incoming;
         try
         {
-            incoming = await providers.VerifyAsync(route, HttpContext.Request, body, ct);
+            // Deepgram's callbacks are whole transcripts (tens of MB): read once, from the stream, after the token.
+            incoming = route == WebhookRoute.Deepgram
+                ? await providers.VerifyDeepgramAsync(HttpContext.Request, new LimitedReadStream(HttpContext.Request, limit), ct)
+                : await providers.VerifyAsync(route, HttpContext.Request, await ReadBodyAsync(HttpContext.Request, limit, ct), ct);
         }
         catch (WebhookRejectedException e)
         {
@@ -122,10 +124,10 @@ internal sealed class ReceiveWebhook(WebhookProviders providers, WebhookInbox in
     /// Reads the raw body, refusing more than <paramref name="limit"/> bytes with 413. Kestrel enforces its own
     /// limit too, but not every server does (TestServer, other hosts), so the inbox does not rely on it.
     /// </summary>
-    internal static async Task<byte[]> ReadBodyAsync(HttpRequest request, int limit, CancellationToken ct)
+    internal static async Task<byte[]> ReadBodyAsync(HttpRequest request, long limit, CancellationToken ct)
     {
         if (request.ContentLength > limit) throw TooLarge(limit);
-        using var stream = new MemoryStream(request.ContentLength is > 0 and var n ? (int)n : 4096);
+        using var stream = new MemoryStream(request.ContentLength is > 0 and var n ? (int)Math.Min(n, limit) : 4096);
         var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
         try
         {
@@ -143,7 +145,40 @@ internal sealed class ReceiveWebhook(WebhookProviders providers, WebhookInbox in
         return stream.ToArray();
     }
 
-    private static ProblemException TooLarge(int limit) => new(413, "payload_too_large", $"The body is larger than {limit} bytes.");
+    internal static ProblemException TooLarge(long limit) => new(413, "payload_too_large", $"The body is larger than {limit} bytes.");
+
+    /// <summary>The request body, read forward only, refused with 413 past <c>limit</c> bytes (and at once when Content-Length says so).</summary>
+    private sealed class LimitedReadStream(HttpRequest request, long limit) : Stream
+    {
+        private readonly Stream inner = request.ContentLength > limit ? throw TooLarge(limit) : request.Body;
+        private long read;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => read; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Count(inner.Read(buffer, offset, count));
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            Count(await inner.ReadAsync(buffer, cancellationToken));
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        private int Count(int n)
+        {
+            read += n;
+            if (read > limit) throw TooLarge(limit);
+            return n;
+        }
+
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
 }
 
 /// <summary>The acknowledgement of a delivery; <see cref="Duplicate"/> when the event was stored before.</summary>

@@ -136,22 +136,8 @@ internal sealed class WebhookProviders(
                 return new IncomingWebhook(ProviderOf(route), messageId, type ?? throw InvalidPayload("The event has no type."), Encoding.UTF8.GetString(body));
             }
             case WebhookRoute.Deepgram:
-            {
-                // Each transcription request carries its own token (stored hashed by whoever issued it); the static
-                // Deepgram:CallbackToken is still accepted when set.
-                var token = request.Query["token"].ToString();
-                var valid = !string.IsNullOrEmpty(token) &&
-                            ((deepgram.Value.HasStaticToken && Secrets.FixedTimeEquals(token, deepgram.Value.CallbackToken!.Trim())) ||
-                             await IssuedAsync(token, ct));
-                if (!valid) throw new WebhookRejectedException(401, "invalid_token", "The callback token is missing or wrong.");
-                using var document = ParseObject(body);
-                var root = document.RootElement;
-                var requestId = (root.TryGetProperty("metadata", out var metadata) && metadata.ValueKind == JsonValueKind.Object ? String(metadata, "request_id") : null)
-                                ?? String(root, "request_id")
-                                ?? throw InvalidPayload("The callback has no request_id.");
-                var type = root.TryGetProperty("results", out _) ? "transcription.completed" : "transcription.failed";
-                return new IncomingWebhook("deepgram", requestId, type, Encoding.UTF8.GetString(body));
-            }
+                using (var stream = new MemoryStream(body, writable: false))
+                    return await VerifyDeepgramAsync(request, stream, ct);
             case WebhookRoute.Paddle:
             {
                 PaddleSignature.Verify(paddle.Value.WebhookSecret!.Trim(), Header("Paddle-Signature"), body, now,
@@ -212,11 +198,41 @@ internal sealed class WebhookProviders(
         }
     }
 
-    private async ValueTask<bool> IssuedAsync(string token, CancellationToken ct)
+    /// <summary>
+    /// Deepgram's callback, read from its stream: the token first (before a byte of the body), then the body,
+    /// parsed once and reduced (<see cref="DeepgramCallback"/>). A per-request token binds the callback to its
+    /// transcription: a body naming another one is refused, and the stored event names the token's transcription,
+    /// whatever the body says. The static <c>Deepgram:CallbackToken</c> binds nothing (requests made elsewhere).
+    /// </summary>
+    public async ValueTask<IncomingWebhook> VerifyDeepgramAsync(HttpRequest request, Stream body, CancellationToken ct)
+    {
+        var token = request.Query["token"].ToString();
+        DeepgramTokenGrant? grant = null;
+        var valid = !string.IsNullOrEmpty(token) &&
+                    ((deepgram.Value.HasStaticToken && Secrets.FixedTimeEquals(token, deepgram.Value.CallbackToken!.Trim())) ||
+                     (grant = await GrantOfAsync(token, ct)) is not null);
+        if (!valid) throw new WebhookRejectedException(401, "invalid_token", "The callback token is missing, wrong or expired.");
+        DeepgramCallbackEvent callback;
+        try
+        {
+            callback = await DeepgramCallback.ReadAsync(body, grant?.TranscriptionId, ct);
+        }
+        catch (JsonException)
+        {
+            throw InvalidPayload("The body is not a JSON object.");
+        }
+        if (grant is not null && callback.ExtraTranscriptionId is { } named && !string.Equals(named, grant.TranscriptionId, StringComparison.Ordinal))
+            throw new WebhookRejectedException(401, "invalid_token", "The callback token belongs to another transcription.");
+        var incoming = new IncomingWebhook("deepgram", callback.RequestId ?? throw InvalidPayload("The callback has no request_id."), callback.EventType, callback.Payload);
+        CheckIdentifier("event id", incoming.EventId);
+        return incoming;
+    }
+
+    private async ValueTask<DeepgramTokenGrant?> GrantOfAsync(string token, CancellationToken ct)
     {
         foreach (var tokens in callbackTokens)
-            if (await tokens.IsIssuedAsync(token, ct)) return true;
-        return false;
+            if (await tokens.GrantOfAsync(token, ct) is { } grant) return grant;
+        return null;
     }
 
     private static ProblemException InvalidPayload(string detail) => new(400, "invalid_payload", detail);

@@ -22,8 +22,8 @@ internal sealed class WebhooksOptions : IValidatedOptions
     /// <summary>Paddle's window: its SDKs use 5 s, which is fragile with clock skew; configurable on its own.</summary>
     public int PaddleSignatureToleranceSeconds { get; set; } = 300;
 
-    /// <summary>Largest accepted body; larger ones are answered 413 and not stored.</summary>
-    public int MaxBodyBytes { get; set; } = 1024 * 1024;
+    /// <summary>Largest accepted body per provider (<c>Webhooks:MaxBodyBytes:&lt;provider&gt;</c>); larger ones are answered 413 and not stored.</summary>
+    public WebhookBodyLimits MaxBodyBytes { get; set; } = new();
 
     /// <summary>Processed and ignored events are deleted this many days after their last change.</summary>
     public int ProcessedRetentionDays { get; set; } = 7;
@@ -49,7 +49,7 @@ internal sealed class WebhooksOptions : IValidatedOptions
             yield return "Webhooks:RetryMaxDelaySeconds must be at least Webhooks:RetryBaseDelaySeconds and at most 604800.";
         if (SignatureToleranceSeconds is < 1 or > 3600) yield return "Webhooks:SignatureToleranceSeconds must be between 1 and 3600.";
         if (PaddleSignatureToleranceSeconds is < 1 or > 3600) yield return "Webhooks:PaddleSignatureToleranceSeconds must be between 1 and 3600.";
-        if (MaxBodyBytes is < 1024 or > 1024 * 1024) yield return "Webhooks:MaxBodyBytes must be between 1024 and 1048576 (Kestrel's limit).";
+        foreach (var problem in MaxBodyBytes.Validate()) yield return problem;
         if (ProcessedRetentionDays is < 1 or > 3650) yield return "Webhooks:ProcessedRetentionDays must be between 1 and 3650.";
         if (DeadRetentionDays is < 1 or > 3650) yield return "Webhooks:DeadRetentionDays must be between 1 and 3650.";
         if (BatchSize is < 1 or > 10000) yield return "Webhooks:BatchSize must be between 1 and 10000.";
@@ -62,5 +62,45 @@ internal sealed class WebhooksOptions : IValidatedOptions
         // 2^n overflows quickly; past 30 doublings every sane base is above the cap anyway.
         var factor = Math.Pow(2, Math.Min(Math.Max(failedAttempts - 1, 0), 30));
         return TimeSpan.FromSeconds(Math.Min(RetryBaseDelaySeconds * factor, RetryMaxDelaySeconds));
+    }
+}
+
+/// <summary>
+/// <c>Webhooks:MaxBodyBytes:&lt;provider&gt;</c>: the largest body accepted from each provider. Deepgram's callback
+/// carries a whole transcript (an hour of speech with words and speakers is several MB), so it gets 64 MiB; the
+/// others send small events and keep 1 MiB. <see cref="RequestBodyLimits"/> applies them per request.
+/// </summary>
+internal sealed class WebhookBodyLimits
+{
+    public const long OneMiB = 1024 * 1024;
+    public const long Ceiling = 1024 * OneMiB;
+
+    public long Stripe { get; set; } = OneMiB;
+    public long Clerk { get; set; } = OneMiB;
+    public long Recall { get; set; } = OneMiB;
+    public long Deepgram { get; set; } = 64 * OneMiB;
+    public long Paddle { get; set; } = OneMiB;
+    public long Twilio { get; set; } = OneMiB;
+
+    /// <summary>The limit of one provider (the names <see cref="WebhookProviders.ProviderOf"/> answers).</summary>
+    public long For(string provider) => provider switch
+    {
+        "stripe" => Stripe,
+        "clerk" => Clerk,
+        "recall" => Recall,
+        "deepgram" => Deepgram,
+        "paddle" => Paddle,
+        "twilio" => Twilio,
+        _ => OneMiB,
+    };
+
+    /// <summary>The largest of them: what the server as a whole must accept.</summary>
+    public long Max => new[] { Stripe, Clerk, Recall, Deepgram, Paddle, Twilio }.Max();
+
+    public IEnumerable<string> Validate()
+    {
+        foreach (var (name, value) in new[] { ("Stripe", Stripe), ("Clerk", Clerk), ("Recall", Recall), ("Deepgram", Deepgram), ("Paddle", Paddle), ("Twilio", Twilio) })
+            if (value is < 1024 or > Ceiling)
+                yield return $"Webhooks:MaxBodyBytes:{name} must be between 1024 and {Ceiling} (1 GiB).";
     }
 }

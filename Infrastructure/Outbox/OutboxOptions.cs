@@ -36,6 +36,8 @@ internal sealed class OutboxOptions : IValidatedOptions
     public Dictionary<string, OutboxChannelOptions> Channels { get; set; } = new(StringComparer.OrdinalIgnoreCase)
     {
         ["sms"] = new OutboxChannelOptions { MaxAttempts = 4, BaseDelaySeconds = 1 },
+        // A stop is retried until a dispatched bot has joined (a waiting room can last hours): 20 attempts, up to the hourly cap.
+        ["recall"] = new OutboxChannelOptions { MaxAttempts = 20 },
     };
 
     public (int MaxAttempts, double BaseDelaySeconds) ScheduleFor(string channel) =>

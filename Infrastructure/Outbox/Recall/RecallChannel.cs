@@ -8,28 +8,52 @@ internal sealed record RecallCommand(string Kind, string BotId);
 internal static class OutboxRecall
 {
     public const string Channel = "recall";
+
+    /// <summary>The one "send the bot away" command (older rows may say <c>leave_call</c>: the same thing).</summary>
+    public const string StopKind = "stop";
     public const string LeaveCallKind = "leave_call";
 
     /// <summary>
-    /// Sends the bot away. Keyed by the bot alone: however many reasons ask for it (a stop, a delete, a compensation,
-    /// a webhook for a bot nobody owns), one message goes out per bot.
+    /// Sends the bot away, whatever its state: a scheduled bot not yet dispatched is deleted, any other is told to
+    /// leave, and one that has not joined yet is told again, with backoff, until it has joined or finished.
+    /// <paramref name="cause"/> names the request that asks for it (a stop, a delete, a sweep run, a webhook
+    /// delivery), so every request is sent: a later one is never swallowed by an earlier one for the same bot.
     /// </summary>
-    public static OutboxEnvelope LeaveCall(string botId, string? reference = null) =>
-        OutboxEnvelope.Create(Channel, $"recall:leave_call:{botId}", new RecallCommand(LeaveCallKind, botId), reference);
+    public static OutboxEnvelope Stop(string botId, string? reference, string cause) =>
+        OutboxEnvelope.Create(Channel, $"recall:stop:{botId}:{cause}", new RecallCommand(StopKind, botId), reference);
+
+    /// <summary>Kept for callers of the earlier API: now the same as <see cref="Stop"/>, caused by the bot itself (one per bot).</summary>
+    public static OutboxEnvelope LeaveCall(string botId, string? reference = null) => Stop(botId, reference, "bot");
 }
 
-/// <summary>Recall commands that must happen even if the caller's request is gone: retried by the outbox until Recall confirms.</summary>
+/// <summary>
+/// Recall commands that must happen even if the caller's request is gone: retried by the outbox until Recall confirms.
+/// A stop is <c>DELETE /api/v1/bot/{id}/</c> (cancels a scheduled bot; 404 = already gone); on 405 (dispatched) it is
+/// <c>leave_call</c>, where <c>cannot_command_completed_bot</c> is success and <c>cannot_command_unstarted_bot</c>
+/// (not joined yet) is tried again later, never taken as success.
+/// </summary>
 internal sealed class RecallChannel(RecallClient recall) : IOutboxChannel
 {
+    /// <summary>How long to wait before telling a bot that has not joined yet to leave again (the outbox's backoff grows from there).</summary>
+    public static readonly TimeSpan NotJoinedRetry = TimeSpan.FromSeconds(30);
+
     public string Name => OutboxRecall.Channel;
 
     public async Task<DeliveryResult> DeliverAsync(OutboxMessage message, CancellationToken ct)
     {
         var command = message.PayloadAs<RecallCommand>();
-        if (command.Kind != OutboxRecall.LeaveCallKind) return DeliveryResult.Permanent($"Unknown Recall command '{command.Kind}'.");
-        var result = await recall.LeaveCallAsync(command.BotId, ct);
-        if (result.Ok) return DeliveryResult.Sent(command.BotId);
-        var failure = result.Failure!;
-        return failure.Transient ? DeliveryResult.Transient(failure.Message, failure.RetryAfter) : DeliveryResult.Permanent(failure.Message);
+        if (command.Kind is not (OutboxRecall.StopKind or OutboxRecall.LeaveCallKind)) return DeliveryResult.Permanent($"Unknown Recall command '{command.Kind}'.");
+        var deleted = await recall.DeleteBotAsync(command.BotId, ct);
+        if (deleted.Ok) return DeliveryResult.Sent("deleted " + command.BotId);
+        if (deleted.Failure!.Status != 405) return Failed(deleted.Failure);
+
+        var left = await recall.LeaveCallAsync(command.BotId, ct);
+        if (left.Ok) return DeliveryResult.Sent("left " + command.BotId);
+        if (left.Failure!.Code == RecallClient.CannotCommandUnstartedBot)
+            return DeliveryResult.Transient("The bot has not joined the call yet; it is told to leave again once it has.", NotJoinedRetry);
+        return Failed(left.Failure);
     }
+
+    private static DeliveryResult Failed(RecallFailure failure) =>
+        failure.Transient ? DeliveryResult.Transient(failure.Message, failure.RetryAfter) : DeliveryResult.Permanent(failure.Message);
 }

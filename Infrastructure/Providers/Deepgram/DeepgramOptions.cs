@@ -25,6 +25,12 @@ internal sealed class DeepgramOptions : IValidatedOptions
 
     public int TimeoutSeconds { get; set; } = 30;
 
+    /// <summary>Hours a per-request callback token stays valid (it also expires when its transcription completes).</summary>
+    public int CallbackTokenHours { get; set; } = 48;
+
+    /// <summary>Minutes a meeting may stay <c>transcribing</c> before the repair sweep requests its transcription again (once).</summary>
+    public int CallbackTimeoutMinutes { get; set; } = 60;
+
     /// <summary>The inbox route is enabled: per-request tokens exist once transcriptions can be requested, or a static token is set.</summary>
     public bool Enabled => ApiEnabled || HasStaticToken;
 
@@ -40,5 +46,7 @@ internal sealed class DeepgramOptions : IValidatedOptions
             yield return $"Deepgram:BaseUrl must be an absolute http(s) URL (got '{BaseUrl}').";
         if (string.IsNullOrWhiteSpace(Model)) yield return "Deepgram:Model must not be empty.";
         if (TimeoutSeconds is < 1 or > 300) yield return "Deepgram:TimeoutSeconds must be between 1 and 300.";
+        if (CallbackTokenHours is < 1 or > 720) yield return "Deepgram:CallbackTokenHours must be between 1 and 720.";
+        if (CallbackTimeoutMinutes is < 5 or > 10080) yield return "Deepgram:CallbackTimeoutMinutes must be between 5 and 10080.";
     }
 }

@@ -78,16 +78,39 @@ internal sealed class RecallClient(HttpClient http, IOptions<RecallOptions> opti
     }
 
     /// <summary>
-    /// <c>POST /api/v1/bot/{id}/leave_call/</c>. A bot that already left or never started (400
-    /// <c>cannot_command_completed_bot</c> / <c>cannot_command_unstarted_bot</c>) is what we wanted: success.
+    /// <c>POST /api/v1/bot/{id}/leave_call/</c>. A bot that already left (400 <c>cannot_command_completed_bot</c>) is
+    /// what we wanted: success. A bot that has not joined yet (400 <c>cannot_command_unstarted_bot</c>) is NOT gone:
+    /// that failure is returned, for the caller to delete a scheduled bot or try again once it has joined.
     /// </summary>
     public async Task<RecallResult<bool>> LeaveCallAsync(string botId, CancellationToken ct)
     {
         using var message = new HttpRequestMessage(HttpMethod.Post, $"api/v1/bot/{Uri.EscapeDataString(botId)}/leave_call/");
         var result = await SendAsync(message, (_, _) => Task.FromResult(true), ct);
-        if (result.Failure is { Status: 400, Code: CannotCommandCompletedBot or CannotCommandUnstartedBot })
+        if (result.Failure is { Status: 400, Code: CannotCommandCompletedBot })
             return new RecallResult<bool>(true, null);
         return result;
+    }
+
+    /// <summary>
+    /// <c>DELETE /api/v1/bot/{id}/</c>: the only way to cancel a scheduled bot that has not been dispatched. A bot
+    /// Recall no longer knows (404) is gone: success. 405 (dispatched) is returned as a failure with status 405.
+    /// </summary>
+    public async Task<RecallResult<bool>> DeleteBotAsync(string botId, CancellationToken ct)
+    {
+        using var message = new HttpRequestMessage(HttpMethod.Delete, $"api/v1/bot/{Uri.EscapeDataString(botId)}/");
+        var result = await SendAsync(message, (_, _) => Task.FromResult(true), ct);
+        if (result.Failure is { Status: 404 }) return new RecallResult<bool>(true, null);
+        return result;
+    }
+
+    /// <summary><c>PATCH /api/v1/bot/{id}/</c> with a new <c>join_at</c>: moves a scheduled bot that has not been dispatched (405 once it has).</summary>
+    public async Task<RecallResult<bool>> UpdateJoinAtAsync(string botId, DateTimeOffset joinAt, CancellationToken ct)
+    {
+        using var message = new HttpRequestMessage(HttpMethod.Patch, $"api/v1/bot/{Uri.EscapeDataString(botId)}/")
+        {
+            Content = JsonContent.Create(new Dictionary<string, object> { ["join_at"] = joinAt.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture) }, options: Json),
+        };
+        return await SendAsync(message, (_, _) => Task.FromResult(true), ct);
     }
 
     private async Task<RecallResult<T>> SendAsync<T>(HttpRequestMessage message, Func<HttpResponseMessage, CancellationToken, Task<T>> read, CancellationToken ct)

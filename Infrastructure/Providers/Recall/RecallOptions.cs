@@ -39,6 +39,9 @@ internal sealed class RecallOptions : IValidatedOptions
 
     public IEnumerable<string> Validate()
     {
+        // Bots report every status through their webhooks: without the secret none is accepted and every bot fails by timeout.
+        if (ApiEnabled && !Enabled)
+            yield return "Recall:WebhookSecret is required when Recall:ApiKey is set (bots report their status through Recall's webhooks; without them every bot fails by timeout).";
         if (Enabled && !SvixSignature.IsValidSecret(WebhookSecret!))
             yield return "Recall:WebhookSecret must be a Svix secret: 'whsec_' followed by base64.";
         if (string.IsNullOrWhiteSpace(BaseUrl) && !Regions.Contains(Region))

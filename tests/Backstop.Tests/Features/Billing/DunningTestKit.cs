@@ -38,6 +38,7 @@ public class DunningSetup : StripeSetup
         settings["Billing:AlertEmail"] = AlertEmail;
         settings["Email:PickupFolder"] = MailPath;
         settings["Recall:ApiKey"] = RecallFake.ApiKey;
+        settings["Recall:WebhookSecret"] = Backstop.Tests.Features.Bots.BotsSetup.RecallWebhookSecret;
         settings["Recall:BaseUrl"] = Recall.Url;
         settings["Recall:TimeoutSeconds"] = "10";
     }

@@ -154,11 +154,11 @@ public abstract class BotStartTests(BackstopFactory app) : AppTest(app)
         await response.ShouldBeProblemAsync(503, "bot_start_failed");
         var botId = RecallFake.BotIdOf(Recall.CreateCalls(url.Split("pwd=")[1]).ShouldHaveSingleItem());
         (await App.CountAsync("select count(*) from meetings where meeting_url = @url", new { url })).ShouldBe(0);
-        (await App.CountAsync("select count(*) from outbox_messages where idempotency_key = @k and status = 'pending'", new { k = "recall:leave_call:" + botId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from outbox_messages where idempotency_key like @k and status = 'pending'", new { k = "recall:stop:" + botId + ":%" })).ShouldBe(1);
 
         await App.DispatchAsync();
         Recall.LeaveCalls(botId).Count.ShouldBe(1);
-        (await App.CountAsync("select count(*) from outbox_messages where idempotency_key = @k and status = 'sent'", new { k = "recall:leave_call:" + botId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from outbox_messages where idempotency_key like @k and status = 'sent'", new { k = "recall:stop:" + botId + ":%" })).ShouldBe(1);
 
         // The same on an existing meeting: it goes back to scheduled.
         var id = (await client.CreateMeetingAsync(BotsTestKit.NewZoomUrl("inject-fail"))).GetProperty("id").GetString()!;
@@ -248,7 +248,7 @@ public abstract class BotStartTests(BackstopFactory app) : AppTest(app)
         await App.Service<Db>().InTransactionAsync((c, t) => App.Service<IOutbox>().EnqueueAsync(c, t, OutboxRecall.LeaveCall(botId), CancellationToken.None));
         await App.DispatchAsync();
         Recall.LeaveCalls(botId).Count.ShouldBe(1);
-        (await App.CountAsync("select count(*) from outbox_messages where idempotency_key = @k and status = 'sent' and attempts = 1", new { k = "recall:leave_call:" + botId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from outbox_messages where idempotency_key like @k and status = 'sent' and attempts = 1", new { k = "recall:stop:" + botId + ":%" })).ShouldBe(1);
     }
 
     /// <summary>A real database failure, not a test seam: a trigger that refuses to record a bot id on meetings whose URL says so.</summary>

@@ -38,6 +38,7 @@ public abstract class RecordingOnS3Tests(BackstopFactory app) : AppTest(app)
         var id = meeting.GetProperty("id").GetString()!;
         var botId = meeting.GetProperty("botId").GetString()!;
         await App.DeliverAsync("msg_" + Guid.NewGuid().ToString("N"), RecallWebhooks.StatusBody(botId, "done", new DateTimeOffset(2026, 11, 23, 11, 30, 0, TimeSpan.Zero)));
+        App.Recall().SetStatus(botId, "done");
         await App.DispatchAsync();
 
         var view = await (await client.GetAsync($"/v1/meetings/{id}")).JsonAsync();

@@ -28,6 +28,7 @@ public abstract class RecordingPipelineTests(BackstopFactory app) : AppTest(app)
         await App.DeliverAsync("msg_" + Guid.NewGuid().ToString("N"), RecallWebhooks.StatusBody(botId, "in_call_recording", T0));
         await App.DeliverAsync("msg_" + Guid.NewGuid().ToString("N"), RecallWebhooks.StatusBody(botId, "call_ended", T0.AddMinutes(30)));
         await App.DeliverAsync("msg_" + Guid.NewGuid().ToString("N"), RecallWebhooks.StatusBody(botId, "done", T0.AddMinutes(31)));
+        App.Recall().SetStatus(botId, "done");
         return new Recorded(client, tenant.OrganizationId, id, botId);
     }
 

@@ -33,8 +33,32 @@ public class CleanupSetup : AppSetup
     public string MailPath { get; } = Path.Combine(Path.GetTempPath(), "backstop-cleanup-mail-" + Guid.NewGuid().ToString("N")[..12]);
     public FileStoreFaults Faults { get; } = new();
 
+    /// <summary>What this Recall answers to <c>GET /api/v1/bot/{id}/</c>: the bot's current status; a bot not listed here it does not know (404).</summary>
+    public ConcurrentDictionary<string, string> BotStatuses { get; } = new();
+
     public CleanupSetup()
     {
+        recall.Given(Request.Create().WithPath(new RegexMatcher("^/api/v1/bot/[^/]+/$")).UsingGet())
+            .RespondWith(Response.Create().WithCallback(request =>
+            {
+                var id = request.Path.Split('/', StringSplitOptions.RemoveEmptyEntries)[3];
+                var known = BotStatuses.TryGetValue(id, out var status);
+                return new WireMock.ResponseMessage
+                {
+                    StatusCode = known ? 200 : 404,
+                    Headers = new Dictionary<string, WireMock.Types.WireMockList<string>> { ["Content-Type"] = new("application/json") },
+                    BodyData = new WireMock.Util.BodyData
+                    {
+                        DetectedBodyType = WireMock.Types.BodyType.String,
+                        BodyAsString = known
+                            ? System.Text.Json.JsonSerializer.Serialize(new { id, status_changes = new[] { new { code = status, sub_code = (string?)null, created_at = "2026-11-23T12:30:00Z" } }, recordings = Array.Empty<object>() })
+                            : "{\"detail\":\"Not found.\"}",
+                    },
+                };
+            }));
+        // Every bot here was dispatched (they are in calls): Recall answers DELETE with 405, as it does once a bot is dispatched.
+        recall.Given(Request.Create().WithPath(new RegexMatcher("^/api/v1/bot/[^/]+/$")).UsingDelete())
+            .RespondWith(Response.Create().WithStatusCode(405).WithHeader("Content-Type", "application/json").WithBody("{\"detail\":\"Method \\\"DELETE\\\" not allowed.\"}"));
         recall.Given(Request.Create().WithPath(new RegexMatcher("^/api/v1/bot/[^/]+/leave_call/$")).UsingPost())
             .AtPriority(10)
             .RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json").WithBody("{}"));
@@ -46,6 +70,9 @@ public class CleanupSetup : AppSetup
             .AtPriority(1)
             .RespondWith(Response.Create().WithStatusCode(500).WithHeader("Content-Type", "application/json").WithBody("{\"detail\":\"fake failure\"}"));
     }
+
+    public IReadOnlyList<ILogEntry> BotGets(string botId) =>
+        recall.LogEntries.Where(e => e.RequestMessage.Path == $"/api/v1/bot/{botId}/" && e.RequestMessage.Method == "GET").ToList();
 
     public IReadOnlyList<ILogEntry> LeaveCalls(string botId) =>
         recall.LogEntries.Where(e => e.RequestMessage.Path == $"/api/v1/bot/{botId}/leave_call/" && e.RequestMessage.Method == "POST").ToList();
@@ -63,6 +90,7 @@ public class CleanupSetup : AppSetup
     {
         settings["Outbox:DispatcherEnabled"] = "false";
         settings["Recall:ApiKey"] = RecallApiKey;
+        settings["Recall:WebhookSecret"] = Backstop.Tests.Features.Bots.BotsSetup.RecallWebhookSecret;
         settings["Recall:BaseUrl"] = recall.Urls[0];
         settings["Recall:TimeoutSeconds"] = "10";
         settings["Storage:LocalPath"] = FilesPath;

@@ -30,22 +30,20 @@ public abstract class OrphanedBotsBatchTests(BackstopFactory app) : AppTest(app)
             job.Counts[SweepCounts.BatchesKey].ShouldBe(3);
         }
 
-        // 1,200 meetings, the configured batches of 500 (500, 500, 200), through the job runner.
+        // 1,200 meetings, batches of 500 (500, 500, 200), with room for 1,200 Recall checks in the run.
         await App.InsertMeetingsAsync(organization.Id, 1200, stale, member);
-        JobRun run;
         IReadOnlyList<string> large;
-        using (var counter = new StatementCounter(App))
+        await using (var scope = App.Services.CreateAsyncScope())
         {
-            run = await App.Service<JobRunner>().RunAsync(OrphanedBotsJob.Id, CancellationToken.None);
+            var job = ActivatorUtilities.CreateInstance<OrphanedBotsJob>(scope.ServiceProvider,
+                Options.Create(new CleanupOptions { BatchSize = 500, OrphanChecksPerRun = 1200 }));
+            using var counter = new StatementCounter(App);
+            (await job.RunAsync(CancellationToken.None)).ShouldBe(1200);
             large = counter.Work;
+            job.Counts[SweepCounts.BatchesKey].ShouldBe(3);
+            job.Counts[SweepCounts.DoneKey].ShouldBe(1200);
+            job.Counts[SweepCounts.FailedKey].ShouldBe(0);
         }
-
-        run.Outcome.ShouldBe(JobRunner.Succeeded);
-        run.Items.ShouldBe(1200);
-        var counts = JsonSerializer.Deserialize<Dictionary<string, long>>(run.Counts!)!;
-        counts[SweepCounts.BatchesKey].ShouldBe(3);
-        counts[SweepCounts.DoneKey].ShouldBe(1200);
-        counts[SweepCounts.FailedKey].ShouldBe(0);
         (await App.ScalarAsync<long>("select count(*) from meetings where organization_id = @Id and status = 'failed' and failure_reason = 'bot_timeout'", organization)).ShouldBe(1225);
         (await App.ScalarAsync<long>("select count(*) from meetings where organization_id = @Id and status <> 'failed'", organization)).ShouldBe(0);
         (await App.ScalarAsync<long>(
@@ -58,6 +56,14 @@ public abstract class OrphanedBotsBatchTests(BackstopFactory app) : AppTest(app)
         TestContext.Current.SendDiagnosticMessage($"{App.DatabaseKind}: 25 items/3 batches -> {small.Count} statements; 1200 items/3 batches -> {large.Count} statements");
         small.Count.ShouldBe(3 * 5, string.Join("\n---\n", small));
         large.Count.ShouldBe(small.Count, string.Join("\n---\n", large.Select(s => s.Length > 200 ? s[..200] : s)));
+
+        // Through the runner with the defaults: at most Cleanup:OrphanChecksPerRun (200) candidates are asked about per run.
+        await App.InsertMeetingsAsync(organization.Id, 250, stale, member);
+        var run = await App.Service<JobRunner>().RunAsync(OrphanedBotsJob.Id, CancellationToken.None);
+        run.Outcome.ShouldBe(JobRunner.Succeeded);
+        run.Items.ShouldBe(200);
+        (await App.ScalarAsync<long>("select count(*) from meetings where organization_id = @Id and status <> 'failed'", organization)).ShouldBe(50);
+        (await App.Service<JobRunner>().RunAsync(OrphanedBotsJob.Id, CancellationToken.None)).Items.ShouldBe(50);
     }
 }
 

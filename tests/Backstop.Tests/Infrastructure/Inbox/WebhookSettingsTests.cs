@@ -31,7 +31,7 @@ public sealed class WebhookSettingsTests
             ["Stripe:WebhookSecret"] = "sk_live_oops",
             ["Deepgram:CallbackToken"] = "short",
             ["Webhooks:MaxAttempts"] = "0",
-            ["Webhooks:MaxBodyBytes"] = "99999999",
+            ["Webhooks:MaxBodyBytes:Deepgram"] = "99999999999",
         });
 
         problems.ShouldContain(p => p.Contains("Twilio:PublicBaseUrl"));
@@ -40,7 +40,7 @@ public sealed class WebhookSettingsTests
         problems.ShouldContain(p => p.Contains("Stripe:WebhookSecret"));
         problems.ShouldContain(p => p.Contains("Deepgram:CallbackToken"));
         problems.ShouldContain(p => p.Contains("Webhooks:MaxAttempts"));
-        problems.ShouldContain(p => p.Contains("Webhooks:MaxBodyBytes"));
+        problems.ShouldContain(p => p.Contains("Webhooks:MaxBodyBytes:Deepgram"));
     }
 
     [Theory]
