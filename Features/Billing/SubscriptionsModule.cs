@@ -20,6 +20,7 @@ internal static class SubscriptionsModule
         services.AddSingleton<IOutboxChannel, StripeCheckoutChannel>();
         services.AddSingleton<IOutboxListener, StripeCallFailures>();
         services.AddSingleton<IOrganizationDeletionListener, OrganizationDeletion>();
+        services.AddSingleton<IOrganizationDataReport, BillingOrganizationData>();
         services.AddScoped<IWebhookHandler, StripeSubscriptionHandler>();
         services.AddScoped<IWebhookHandler, StripeCheckoutCompletedHandler>();
         services.AddScoped<IWebhookHandler, PaddleSubscriptionHandler>();

@@ -16,17 +16,11 @@ public sealed class AuditArchitectureTests
     private static readonly Dictionary<string, string> Exempt = new(StringComparer.Ordinal)
     {
         ["Backstop.Infrastructure.Inbox.ReceiveWebhook"] = "a provider's delivery is stored in the inbox; the handlers audit what it changes (consent, subscriptions)",
+        ["Backstop.Features.Billing.Subscriptions.PaddleCheckout"] = "issues a signed checkout reference; changes no stored state",
         ["Backstop.Features.Messaging.VerifyOtp"] = "an end user's attempt at a code; counted on the code's row, no change of what the tenant or operator configured",
-        ["Backstop.Features.Quota.ConsumeUsage"] = "audited on branch quota",
-        ["Backstop.Features.Quota.ReleaseUsage"] = "audited on branch quota",
-        ["Backstop.Features.Quota.SetUsage"] = "audited on branch quota",
-        ["Backstop.Features.Bots.CreateMeeting"] = "audited on branch bots",
-        ["Backstop.Features.Bots.StartBot"] = "audited on branch bots",
-        ["Backstop.Features.Bots.StopBot"] = "audited on branch bots",
-        ["Backstop.Features.Bots.DeleteMeeting"] = "audited on branch bots",
-        ["Backstop.Features.Billing.Subscriptions.Checkout"] = "audited on branch billing",
-        ["Backstop.Features.Billing.PlanChanges.RequestPlanChange"] = "audited on branch billing",
-        ["Backstop.Features.Billing.PlanChanges.CancelPlanChange"] = "audited on branch billing",
+        ["Backstop.Features.Quota.ConsumeUsage"] = "a consumption is recorded in its idempotency row, not audited: a row per consumption would double the hot path's writes (docs/quota.md)",
+        ["Backstop.Features.Quota.ConsumeBatch"] = "consumptions, as ConsumeUsage: recorded in their idempotency rows, not audited (docs/quota.md)",
+        ["Backstop.Features.Quota.ReleaseUsage"] = "audited (usage.release) in the usage group commit's transaction, which the call walk cannot follow through its channel",
     };
 
     [Fact]

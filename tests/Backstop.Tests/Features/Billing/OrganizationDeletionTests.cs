@@ -1,4 +1,6 @@
 using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Tests.Support;
@@ -35,6 +37,10 @@ public abstract class OrganizationDeletionTests(BackstopFactory app) : AppTest(a
         (await App.CountRowsAsync("select count(*) from outbox_messages where organization_id = @org and status = 'pending'", new { org })).ShouldBe(0);
         (await App.CountRowsAsync("select count(*) from outbox_messages where organization_id = @org and status = 'dead' and last_error like 'cancelled:%'", new { org })).ShouldBe(2);
         (await App.LocalSubscriptionAsync(org))!.Status.ShouldBe("canceled");
+        // The operator sees the deletion's progress: nothing of its billing can charge it any more.
+        var progress = (await App.AdminClient().GetFromJsonAsync<JsonElement>($"/v1/admin/organizations/{org}")).GetProperty("deletion").GetProperty("remaining");
+        progress.GetProperty("live_subscriptions").GetInt64().ShouldBe(0);
+        progress.GetProperty("open_checkout_sessions").GetInt64().ShouldBe(0);
 
         await App.DispatchOutboxAsync();
         var cancel = App.Stripe().Received("DELETE", $"/v1/subscriptions/{sub}").ShouldHaveSingleItem();

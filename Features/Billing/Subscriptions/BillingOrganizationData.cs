@@ -1,0 +1,24 @@
+using Backstop.Features.ApiKeys;
+using Backstop.Infrastructure.Data;
+using Dapper;
+
+namespace Backstop.Features.Billing.Subscriptions;
+
+/// <summary>
+/// What of a deleted organization's billing could still charge or attach it (<see cref="IOrganizationDataReport"/>):
+/// a subscription not yet ended locally and a checkout session still open. <see cref="OrganizationDeletion"/> ends
+/// both in the deletion's transaction (the Stripe calls follow through the outbox), so both read 0 once it committed.
+/// </summary>
+internal sealed class BillingOrganizationData(Db db) : IOrganizationDataReport
+{
+    public async Task<IReadOnlyDictionary<string, long>> RemainingAsync(string organizationId, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        var counts = await connection.QuerySingleAsync<(long Subscriptions, long Checkouts)>(new CommandDefinition(
+            """
+            select (select count(*) from subscriptions where organization_id = @organizationId and status not in ('canceled', 'incomplete_expired')),
+                   (select count(*) from billing_checkouts where organization_id = @organizationId and status in ('creating', 'open'))
+            """, new { organizationId }, cancellationToken: ct));
+        return new Dictionary<string, long> { ["live_subscriptions"] = counts.Subscriptions, ["open_checkout_sessions"] = counts.Checkouts };
+    }
+}
