@@ -10,7 +10,7 @@ namespace Backstop.Features.Bots;
 /// answered for a meeting's bot, as the bot's webhook would have. Each call is one transaction, conditional on the
 /// meeting still owning that bot and being active.
 /// </summary>
-internal interface IMeetingSweeps
+public interface IMeetingSweeps
 {
     /// <summary>
     /// Applies <paramref name="code"/> (from <c>GET /api/v1/bot/{id}/</c>) to the active meeting that owns

@@ -90,8 +90,14 @@ internal sealed class RecordingPipeline(
         // Stored audio counts towards storage_bytes but is never refused: the meeting was already recorded, and
         // refusing to keep it would lose the customer's recording. Over the limit shows in the usage (used > limit).
         var storage = await usage.PrepareAsync(meeting.OrganizationId, "storage_bytes", requireLimit: false, ct);
-        await db.InTransactionAsync(async (connection, tx) =>
+        // One file per meeting: the previous recording's file goes in the step that records the new key (its
+        // storage_bytes given back in the same transaction); a meeting deleted during the copy keeps no file.
+        string? previous = null;
+        var recorded = await db.InTransactionAsync(async (connection, tx) =>
         {
+            var lockClause = db.Dialect == Dialect.Postgres ? "for update" : "";
+            var before = await connection.QuerySingleOrDefaultAsync<(string? AudioKey, string? BotId)>(new CommandDefinition(
+                $"select audio_key, bot_id from meetings where id = @MeetingId and deleted_at is null {lockClause}", new { step.MeetingId }, tx, cancellationToken: ct));
             var updated = await connection.ExecuteAsync(new CommandDefinition(
                 """
                 update meetings
@@ -100,9 +106,15 @@ internal sealed class RecordingPipeline(
                     transcript_status = case when @transcribe then 'transcribing' else null end, updated_at = @now
                 where id = @MeetingId and bot_id = @BotId and deleted_at is null
                 """, new { stored.Key, stored.Size, stored.ContentType, transcribe, now, step.MeetingId, step.BotId }, tx, cancellationToken: ct));
-            if (updated == 0) return;
+            if (updated == 0) return false;
+            if (before.AudioKey is { } old && !string.Equals(old, stored.Key, StringComparison.Ordinal))
+            {
+                previous = old;
+                var oldBot = Path.GetFileNameWithoutExtension(old);
+                await usage.UndoAsync(connection, tx, meeting.OrganizationId, "storage_bytes", $"audio:{step.MeetingId}:{oldBot}", ct);
+            }
             await usage.RecordAsync(connection, tx, storage, stored.Size, $"audio:{step.MeetingId}:{step.BotId}", ct);
-            if (!transcribe) return;
+            if (!transcribe) return true;
 
             var token = Secrets.RandomToken(32);
             var transcriptionId = Ids.New(time);
@@ -113,12 +125,32 @@ internal sealed class RecordingPipeline(
                 on conflict (meeting_id, bot_id) do nothing
                 """, new { transcriptionId, step.MeetingId, step.BotId, tokenHash = Secrets.Hash(token), expiresAt = TranscriptionTokens.ExpiryOf(now, deepgramOptions.Value), now },
                 tx, cancellationToken: ct));
-            if (inserted == 0) return;
+            if (inserted == 0) return true;
             await outbox.EnqueueAsync(connection, tx, OutboxEnvelope.Create(Channel, $"bots:transcribe:{step.BotId}",
                 new PipelineStep(TranscribeKind, step.MeetingId, step.BotId, transcriptionId, url, token), step.MeetingId, sensitive: true), ct);
+            return true;
         }, ct);
+        if (!recorded)
+        {
+            // Deleted (or recording another bot) while the file was copied: the copy is nobody's.
+            await DeleteQuietlyAsync(stored.Key, step.MeetingId);
+            return DeliveryResult.Sent("meeting deleted during the copy; file removed");
+        }
+        if (previous is not null) await DeleteQuietlyAsync(previous, step.MeetingId);
         log.LogInformation("Recording of meeting {MeetingId} stored ({Bytes} bytes)", step.MeetingId, stored.Size);
         return DeliveryResult.Sent(stored.Key);
+    }
+
+    private async Task DeleteQuietlyAsync(string key, string meetingId)
+    {
+        try
+        {
+            await files.DeleteAsync(key, CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            log.LogError(e, "Could not delete the file {Key} of meeting {MeetingId}; it is left in storage", key, meetingId);
+        }
     }
 
     private async Task<DeliveryResult> TranscribeAsync(PipelineStep step, CancellationToken ct)

@@ -25,9 +25,8 @@ public sealed class BotSettingsTests
     }
 
     [Fact]
-    public void Deepgram_token_and_callback_timeout_settings_are_checked()
+    public void The_Deepgram_token_lifetime_is_checked()
     {
         ProblemsOf(new() { ["Deepgram:CallbackTokenHours"] = "0" }).ShouldContain(p => p.Contains("Deepgram:CallbackTokenHours"));
-        ProblemsOf(new() { ["Deepgram:CallbackTimeoutMinutes"] = "1" }).ShouldContain(p => p.Contains("Deepgram:CallbackTimeoutMinutes"));
     }
 }
