@@ -18,6 +18,16 @@ public class PlanChangeSetup : PlansSetup
     /// <summary>Subscriptions for which Stripe refuses to create a schedule (400), and whose invoice previews fail (500).</summary>
     public ConcurrentDictionary<string, bool> Refusing { get; } = new();
 
+    /// <summary>
+    /// Outbox messages are sent only by the tests' own <c>DispatchOutboxAsync</c>: a background dispatcher woken by the
+    /// commit could claim a message first, and the test would then look at the fake Stripe before the call reached it.
+    /// </summary>
+    public override void Configure(Dictionary<string, string?> settings)
+    {
+        base.Configure(settings);
+        settings["Outbox:DispatcherEnabled"] = "false";
+    }
+
     public override async ValueTask StartAsync()
     {
         await base.StartAsync();
