@@ -16,6 +16,9 @@ internal static class BotsModule
         services.AddSingleton<BotStarter>();
         services.AddSingleton<BotCompensation>();
         services.AddSingleton<IMeetingSweeps, MeetingSweeps>();
+        services.AddSingleton<BotsOrganizationData>();
+        services.AddSingleton<Features.ApiKeys.IOrganizationDeletionListener>(sp => sp.GetRequiredService<BotsOrganizationData>());
+        services.AddSingleton<Features.ApiKeys.IOrganizationDataReport>(sp => sp.GetRequiredService<BotsOrganizationData>());
         services.AddSingleton<IOutboxChannel, RecordingPipeline>();
         services.AddScoped<IWebhookHandler, RecallStatusHandler>();
         services.AddScoped<IWebhookHandler, DeepgramCallbackHandler>();

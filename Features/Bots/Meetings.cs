@@ -23,6 +23,8 @@ internal sealed record MeetingRow
     public DateTimeOffset? BotStatusAt { get; init; }
     public DateTimeOffset? StopRequestedAt { get; init; }
     public string? FailureReason { get; init; }
+    /// <summary>JSON about how the meeting failed (written by Cleanup's orphan sweep: <c>{failureReason, cleanedUpAt, originalBotId}</c>).</summary>
+    public string? FailureDetails { get; init; }
     public string? TranscriptStatus { get; init; }
     public string? AudioKey { get; init; }
     public long? AudioSize { get; init; }
@@ -40,7 +42,7 @@ internal sealed class Meetings(Db db)
     public const string Columns =
         """
         id, organization_id, title, meeting_url, normalized_url, external_user_id, join_at, status, bot_id, bot_claim,
-        bot_previous_status, bot_status, bot_sub_code, bot_status_at, stop_requested_at, failure_reason, transcript_status,
+        bot_previous_status, bot_status, bot_sub_code, bot_status_at, stop_requested_at, failure_reason, failure_details, transcript_status,
         audio_key, audio_size, audio_content_type, created_at, updated_at, deleted_at
         """;
 

@@ -1,4 +1,6 @@
+using Backstop.Features.Billing;
 using Backstop.Features.Quota;
+using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Providers.Deepgram;
@@ -32,6 +34,7 @@ internal sealed class RecordingPipeline(
     DeepgramClient deepgram,
     IOutbox outbox,
     IUsageMeter usage,
+    IAccessGate gate,
     IOptions<DeepgramOptions> deepgramOptions,
     IConfiguration configuration,
     TimeProvider time,
@@ -67,6 +70,7 @@ internal sealed class RecordingPipeline(
             meeting = await connection.QuerySingleOrDefaultAsync<MeetingRow>(new CommandDefinition(
                 $"select {Meetings.Columns} from meetings where id = @MeetingId and bot_id = @BotId", step, cancellationToken: ct));
         if (meeting is null || meeting.DeletedAt is not null) return DeliveryResult.Sent();
+        if (await StorageRefusedAsync(meeting, step, ct) is { } refused) return refused;
 
         var bot = await recall.GetBotAsync(step.BotId, ct);
         if (!bot.Ok) return bot.Failure!.Transient ? DeliveryResult.Transient(bot.Failure.Message, bot.Failure.RetryAfter) : DeliveryResult.Permanent(bot.Failure.Message);
@@ -139,6 +143,32 @@ internal sealed class RecordingPipeline(
         if (previous is not null) await DeleteQuietlyAsync(previous, step.MeetingId);
         log.LogInformation("Recording of meeting {MeetingId} stored ({Bytes} bytes)", step.MeetingId, stored.Size);
         return DeliveryResult.Sent(stored.Key);
+    }
+
+    /// <summary>
+    /// Storing asks the access gate first (<c>storage_bytes</c>, a creation): a blocking storage violation (or an
+    /// account that may not create) fails the meeting with <c>failure_reason</c> <c>storage_refused</c> and the
+    /// gate's code in <c>failure_details</c>, instead of copying a file the plan does not allow.
+    /// </summary>
+    private async Task<DeliveryResult?> StorageRefusedAsync(MeetingRow meeting, PipelineStep step, CancellationToken ct)
+    {
+        try
+        {
+            await gate.EnsureAllowedAsync(meeting.OrganizationId, GatedAction.Create, "storage_bytes", ct);
+            return null;
+        }
+        catch (ProblemException refused)
+        {
+            var details = System.Text.Json.JsonSerializer.Serialize(new { failureReason = "storage_refused", code = refused.Code, detail = refused.Message });
+            await using var connection = await db.OpenAsync(ct);
+            await connection.ExecuteAsync(new CommandDefinition(
+                """
+                update meetings set status = 'failed', failure_reason = 'storage_refused', failure_details = @details, transcript_status = null, updated_at = @now
+                where id = @MeetingId and bot_id = @BotId and deleted_at is null and audio_key is null
+                """, new { details, now = time.GetUtcNow(), step.MeetingId, step.BotId }, cancellationToken: ct));
+            log.LogWarning("Recording of meeting {MeetingId} not stored: the access gate refused storage ({Code})", step.MeetingId, refused.Code);
+            return DeliveryResult.Permanent($"Storage refused: {refused.Code}.");
+        }
     }
 
     private async Task DeleteQuietlyAsync(string key, string meetingId)

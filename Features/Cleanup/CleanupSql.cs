@@ -6,7 +6,7 @@ internal sealed record OrphanCandidate(string Id, string? BotId, DateTimeOffset 
 
 internal sealed record OrphanedMeeting(string Id, string OrganizationId, string Title, string? ExternalUserId, string? BotId);
 
-internal sealed record StoredAudio(string Id, string AudioKey, long? AudioSize);
+internal sealed record StoredAudio(string Id, string AudioKey, long? AudioSize, string OrganizationId);
 
 /// <summary>
 /// The Cleanup slice's statements over <c>meetings</c> (a table of the Bots slice). Cleanup owns them, beside its
@@ -60,10 +60,22 @@ internal static class CleanupSql
     /// <summary>A page of meetings soft-deleted before <c>@cutoff</c> that still have an audio file.</summary>
     public const string ExpiredAudioPage =
         """
-        select id, audio_key, audio_size from meetings
+        select id, audio_key, audio_size, organization_id from meetings
         where deleted_at is not null and audio_key is not null and deleted_at < @cutoff and id > @after
         order by id
         limit @batchSize
+        """;
+
+    /// <summary>
+    /// Deletes a batch of the transcripts of meetings soft-deleted before <c>@cutoff</c> (their text is the
+    /// customer's data and goes with the audio); the meeting row itself stays, deleted.
+    /// </summary>
+    public const string DeleteExpiredTranscripts =
+        """
+        delete from transcripts
+        where id in (select t.id from transcripts t join meetings m on m.id = t.meeting_id
+                     where m.deleted_at is not null and m.deleted_at < @cutoff
+                     order by t.id limit @batchSize)
         """;
 
     /// <summary>Clears the audio columns of the meetings whose file is gone; answers the ids it cleared.</summary>

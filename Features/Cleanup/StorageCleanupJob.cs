@@ -1,3 +1,5 @@
+using Backstop.Features.Bots;
+using Backstop.Features.Quota;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Storage;
@@ -22,6 +24,8 @@ namespace Backstop.Features.Cleanup;
 internal sealed class StorageCleanupJob(
     Db db,
     IFileStore store,
+    IMeetingUsage meetingUsage,
+    IUsageMeter usage,
     TimeProvider time,
     IOptions<CleanupOptions> options,
     JobContext context,
@@ -67,7 +71,11 @@ internal sealed class StorageCleanupJob(
             var failed = page.Count - deleted.Count;
             try
             {
-                var (cleared, bytes) = await ClearAsync(deleted, failed, now, cutoff, ct);
+                // Read before the transaction (the meter's own connections); the gauges are set inside it.
+                var scopes = new List<UsageScope>();
+                foreach (var organizationId in deleted.Select(d => d.OrganizationId).Distinct(StringComparer.Ordinal))
+                    scopes.Add(await usage.PrepareAsync(organizationId, "storage_bytes", requireLimit: false, ct));
+                var (cleared, bytes) = await ClearAsync(deleted, scopes, failed, now, cutoff, ct);
                 counts.Add(cleared, failed, bytes);
                 if (cleared > 0) log.LogInformation("Storage cleanup removed the audio of {Count} deleted meetings, {Bytes} bytes", cleared, bytes);
             }
@@ -80,10 +88,26 @@ internal sealed class StorageCleanupJob(
             }
             if (page.Count < batchSize) break;
         }
+        await DeleteTranscriptsAsync(cutoff, batchSize, ct);
         return counts.Done;
     }
 
-    private Task<(int Cleared, long Bytes)> ClearAsync(List<StoredAudio> deleted, int failed, DateTimeOffset now, DateTimeOffset cutoff, CancellationToken ct) =>
+    /// <summary>The transcripts of meetings deleted before the cutoff, a batch per statement, between batches stopping like the files.</summary>
+    private async Task DeleteTranscriptsAsync(DateTimeOffset cutoff, int batchSize, CancellationToken ct)
+    {
+        var total = 0;
+        while (!context.Stop.IsCancellationRequested)
+        {
+            int removed;
+            await using (var connection = await db.OpenAsync(ct))
+                removed = await connection.ExecuteAsync(new CommandDefinition(CleanupSql.DeleteExpiredTranscripts, new { cutoff, batchSize }, cancellationToken: ct));
+            total += removed;
+            if (removed < batchSize) break;
+        }
+        if (total > 0) log.LogInformation("Storage cleanup removed {Count} transcripts of deleted meetings", total);
+    }
+
+    private Task<(int Cleared, long Bytes)> ClearAsync(List<StoredAudio> deleted, List<UsageScope> scopes, int failed, DateTimeOffset now, DateTimeOffset cutoff, CancellationToken ct) =>
         db.InTransactionAsync(async (connection, tx) =>
         {
             var cleared = new HashSet<string>(StringComparer.Ordinal);
@@ -91,6 +115,9 @@ internal sealed class StorageCleanupJob(
                 cleared.UnionWith(await connection.QueryAsync<string>(new CommandDefinition(
                     CleanupSql.ClearAudio(db.Dialect), new { ids = deleted.Select(d => d.Id).ToArray(), now, cutoff }, tx, cancellationToken: ct)));
             var bytes = deleted.Where(d => cleared.Contains(d.Id)).Sum(d => d.AudioSize ?? 0);
+            // storage_bytes given back: each organization's gauge set from the rows as they are now, in this transaction.
+            foreach (var scope in scopes)
+                await usage.SetGaugeAsync(connection, tx, scope, await meetingUsage.StoredBytesAsync(connection, tx, scope.OrganizationId, ct), enforceLimit: false, ct);
             await SweepCounts.AddToTotalsAsync(connection, tx, Id, cleared.Count, failed, bytes, now, ct);
             return (cleared.Count, bytes);
         }, ct);

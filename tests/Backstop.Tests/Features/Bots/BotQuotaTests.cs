@@ -63,8 +63,37 @@ public abstract class BotQuotaTests(BackstopFactory app) : AppTest(app)
         await (await client.PostJsonAsync("/v1/meetings", new { title = "x", meetingUrl = BotsTestKit.NewZoomUrl(), startBot = true }))
             .ShouldBeProblemAsync(403, "plan_violation");
     }
+
+    [Fact]
+    public async Task A_blocking_storage_violation_fails_the_recording_instead_of_storing_it()
+    {
+        var r = await App.DoneMeetingAsync();
+        await using (var connection = await App.OpenAsync())
+        {
+            var detected = App.Time.GetUtcNow().AddDays(-40);
+            await connection.ExecuteAsync(
+                """
+                insert into plan_violations (id, organization_id, metric, plan_code, current_usage, limit_value, action, sentence, detected_at, created_at, updated_at)
+                values (@id, @org, 'storage_bytes', 'free', 5000, 1000, 'read_only', 'Your recordings use 5000 bytes but the plan allows 1000', @detected, @detected, @detected)
+                """, new { id = Guid.NewGuid().ToString(), org = r.OrganizationId, detected });
+        }
+
+        await App.DispatchAsync();
+
+        await using (var connection = await App.OpenAsync())
+        {
+            var row = await connection.QuerySingleAsync<(string Status, string? FailureReason, string? AudioKey)>(
+                "select status, failure_reason, audio_key from meetings where id = @MeetingId", r);
+            row.ShouldBe(("failed", "storage_refused", null));
+            (await connection.ExecuteScalarAsync<long>("select count(*) from transcriptions where meeting_id = @MeetingId", r)).ShouldBe(0);
+            (await connection.ExecuteScalarAsync<long>("select coalesce(sum(used), 0) from usage_counters where organization_id = @OrganizationId and metric = 'storage_bytes'", r)).ShouldBe(0);
+        }
+        var folder = Path.Combine(App.SetupAs<BotsSetup>().FilesPath, "meetings", r.MeetingId);
+        (Directory.Exists(folder) && Directory.EnumerateFiles(folder).Any()).ShouldBeFalse();
+    }
 }
 
-public sealed class BotQuotaTestsOnSqlite(SqliteApp<BotsSetup> app) : BotQuotaTests(app), IClassFixture<SqliteApp<BotsSetup>>;
+public sealed class BotQuotaTestsOnSqlite(
+SqliteApp<BotsSetup> app) : BotQuotaTests(app), IClassFixture<SqliteApp<BotsSetup>>;
 
 public sealed class BotQuotaTestsOnPostgres(PostgresApp<BotsSetup> app) : BotQuotaTests(app), IClassFixture<PostgresApp<BotsSetup>>;

@@ -85,6 +85,26 @@ public abstract class OrphanedBotsTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
+    public async Task The_meeting_shows_the_sweeps_failure_reason_cleanup_time_and_original_bot()
+    {
+        var tenant = await App.CreateTenantAsync();
+        var botId = "bot_" + Guid.NewGuid().ToString("N");
+        var id = await App.InsertMeetingAsync(tenant.OrganizationId, "recording", App.Time.GetUtcNow().AddHours(-5), botId);
+        var client = App.Client(tenant);
+        var before = await (await client.GetAsync($"/v1/meetings/{id}")).JsonAsync();
+        before.GetProperty("cleanedUpAt").ValueKind.ShouldBe(System.Text.Json.JsonValueKind.Null);
+        before.GetProperty("originalBotId").ValueKind.ShouldBe(System.Text.Json.JsonValueKind.Null);
+
+        await SweepAsync();
+
+        var meeting = await (await client.GetAsync($"/v1/meetings/{id}")).JsonAsync();
+        meeting.GetProperty("status").GetString().ShouldBe("failed");
+        meeting.GetProperty("failureReason").GetString().ShouldBe("bot_timeout");
+        meeting.GetProperty("originalBotId").GetString().ShouldBe(botId);
+        meeting.GetProperty("cleanedUpAt").GetDateTimeOffset().ShouldBe(App.Time.GetUtcNow(), TimeSpan.FromSeconds(1));
+    }
+
+    [Fact]
     public async Task Without_the_member_the_owners_are_emailed_and_a_bot_already_gone_at_recall_is_success()
     {
         var organization = await App.CreateOrganizationAsync();
