@@ -38,7 +38,10 @@ var migrateOnly = verb == CommandLine.Verb.Migrate;
 Log.Logger = new LoggerConfiguration().Enrich.FromLogContext().WriteTo.Console(new RenderedCompactJsonFormatter()).CreateLogger();
 try
 {
-    var builder = WebApplication.CreateBuilder(hostArgs);
+    // Settings are read and validated once, at start (a change needs a restart), so the configuration files are not
+    // watched: each watcher is an inotify instance, of which a user has 128 on Linux, and many instances in one
+    // process (the tests' hosts, or several services of one user) ran out of them and could not start.
+    var builder = WebApplication.CreateBuilder(["--hostBuilder:reloadConfigOnChange=false", .. hostArgs]);
     BackstopConfiguration.AddBinaryDirectoryFiles(builder.Configuration, builder.Environment.EnvironmentName);
     if (!HasConfiguredUrls(builder.Configuration)) builder.WebHost.UseUrls("http://localhost:8080");
     builder.WebHost.ConfigureKestrel((context, k) => RequestBodyLimits.ConfigureKestrel(context.Configuration, k));
