@@ -121,21 +121,21 @@ public sealed class RecallFake : IDisposable
                     return Json(200, View(bot));
                 }
             }));
-        server.Given(Request.Create().WithPath(new RegexMatcher("^/media/large/.+\\.mp3$")).UsingGet()).AtPriority(1)
+        server.Given(Request.Create().WithPath(new RegexMatcher("^/media/large/.+\\.mp3$")).UsingGet())
             .RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "audio/mpeg").WithBody(new byte[LargeBytes]));
-        server.Given(Request.Create().WithPath(new RegexMatcher("^/media/redirect/.+\\.mp3$")).UsingGet()).AtPriority(1)
+        server.Given(Request.Create().WithPath(new RegexMatcher("^/media/redirect/.+\\.mp3$")).UsingGet())
             .RespondWith(Response.Create().WithCallback(request => new ResponseMessage
             {
                 StatusCode = 302,
                 Headers = new Dictionary<string, WireMockList<string>> { ["Location"] = new("/media/" + request.Path.Split('/')[^1] + "?X-Amz-Signature=abc") },
             }));
-        server.Given(Request.Create().WithPath(new RegexMatcher("^/media/away/.+\\.mp3$")).UsingGet()).AtPriority(1)
+        server.Given(Request.Create().WithPath(new RegexMatcher("^/media/away/.+\\.mp3$")).UsingGet())
             .RespondWith(Response.Create().WithCallback(request => new ResponseMessage
             {
                 StatusCode = 302,
                 Headers = new Dictionary<string, WireMockList<string>> { ["Location"] = new($"{OtherHostUrl}/media/{request.Path.Split('/')[^1]}") },
             }));
-        server.Given(Request.Create().WithPath(new RegexMatcher("^/media/.+\\.mp3$")).UsingGet())
+        server.Given(Request.Create().WithPath(new RegexMatcher("^/media/.+\\.mp3$")).UsingGet()).AtPriority(10)
             .RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "audio/mpeg").WithBody(AudioBytes));
 
         server.Given(Request.Create().WithPath(new RegexMatcher("^/api/v1/bot/[^/]+/leave_call/$")).UsingPost())
