@@ -149,7 +149,7 @@ public abstract class CarefulDownloadTests(BackstopFactory app) : AppTest(app)
 
         var meeting = await MeetingAsync(r.MeetingId);
         meeting.Status.ShouldBe("transcribing");
-        (await File.ReadAllBytesAsync(StoredFiles(r.MeetingId).Single())).ShouldBe(RecallFake.AudioBytes);
+        (await File.ReadAllBytesAsync(Path.Combine(App.SetupAs<CarefulDownloadSetup>().FilesPath, meeting.AudioKey!))).ShouldBe(RecallFake.AudioBytes);
     }
 }
 
