@@ -78,14 +78,21 @@ internal sealed class RecordingPipeline(
         if (bot.Value!.AudioDownloadUrl is not { } url) return DeliveryResult.Transient("The bot has no recording download link yet.");
 
         StoredFile stored;
-        using (var response = await downloader.GetAsync(url, ct))
+        try
         {
-            if (!response.IsSuccessStatusCode)
-                return DeliveryResult.Transient($"Downloading the recording answered {(int)response.StatusCode}.");
-            var contentType = response.Content.Headers.ContentType?.MediaType ?? "audio/mpeg";
-            var extension = contentType.Contains("mp4", StringComparison.OrdinalIgnoreCase) ? "mp4" : "mp3";
-            await using var body = await response.Content.ReadAsStreamAsync(ct);
-            stored = await files.PutAsync($"meetings/{step.MeetingId}/{step.BotId}.{extension}", body, contentType, ct);
+            var (failedStatus, file) = await downloader.DownloadAsync(url,
+                (body, contentType, token) => files.PutAsync(
+                    $"meetings/{step.MeetingId}/{step.BotId}.{(contentType.Contains("mp4", StringComparison.OrdinalIgnoreCase) ? "mp4" : "mp3")}", body, contentType, token), ct);
+            if (failedStatus is { } status) return DeliveryResult.Transient($"Downloading the recording answered {status}.");
+            stored = file!;
+        }
+        catch (RecordingRefusedException refused)
+        {
+            // A rule of the careful download was broken: retrying cannot help; the meeting fails with the reason.
+            // Recorded even when the delivery is being stopped: the refusal is final either way.
+            await FailUnavailableAsync(step, refused.Reason, CancellationToken.None);
+            log.LogWarning("Recording of meeting {MeetingId} refused ({Reason}): {Message}", step.MeetingId, refused.Reason, refused.Message);
+            return DeliveryResult.Permanent($"recording_unavailable: {refused.Reason}: {refused.Message}");
         }
 
         var transcribe = deepgram.IsEnabled && configuration["PublicBaseUrl"] is { Length: > 0 };
@@ -169,6 +176,18 @@ internal sealed class RecordingPipeline(
             log.LogWarning("Recording of meeting {MeetingId} not stored: the access gate refused storage ({Code})", step.MeetingId, refused.Code);
             return DeliveryResult.Permanent($"Storage refused: {refused.Code}.");
         }
+    }
+
+    /// <summary>The meeting's recording cannot be had: <c>failed</c> with <c>recording_unavailable:{reason}</c>, if it still owns the bot.</summary>
+    internal async Task FailUnavailableAsync(PipelineStep step, string reason, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        await using var connection = await db.OpenAsync(ct);
+        await connection.ExecuteAsync(new CommandDefinition(
+            """
+            update meetings set status = 'failed', failure_reason = @reason, transcript_status = null, updated_at = @now
+            where id = @MeetingId and bot_id = @BotId and deleted_at is null and status = 'done'
+            """, new { reason = "recording_unavailable:" + reason, now, step.MeetingId, step.BotId }, cancellationToken: ct));
     }
 
     private async Task DeleteQuietlyAsync(string key, string meetingId)

@@ -116,9 +116,13 @@ internal sealed class OutboxDispatcher(
                 log.LogWarning("Outbox message {OutboxMessageId} lost its lease before it was sent; left to its new claim", message.Id);
                 return;
             }
+            // A long delivery (a recording's copy) keeps its lease: renewed every third of it while the channel works,
+            // so no other instance claims the message meanwhile. A renewal that finds the claim gone stops the delivery.
+            using var delivering = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var renewing = KeepLeaseAsync(message.Id, claim, delivering);
             try
             {
-                result = await channel.DeliverAsync(message, ct);
+                result = await channel.DeliverAsync(message, delivering.Token);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -128,6 +132,11 @@ internal sealed class OutboxDispatcher(
             catch (Exception e)
             {
                 result = DeliveryResult.Transient(Truncate(e.GetType().Name + ": " + e.Message));
+            }
+            finally
+            {
+                await delivering.CancelAsync();
+                await renewing;
             }
         }
 
@@ -142,15 +151,40 @@ internal sealed class OutboxDispatcher(
         }
     }
 
-    private async Task<bool> RenewLeaseAsync(string id, string claim, CancellationToken ct)
+    private async Task KeepLeaseAsync(string id, string claim, CancellationTokenSource delivering)
+    {
+        var every = TimeSpan.FromSeconds(options.Value.LeaseSeconds / 3.0);
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(every, time, delivering.Token);
+                // Held while no other claim took it, even if this instance was too slow to renew in time (a paused process).
+                if (await RenewLeaseAsync(id, claim, delivering.Token, requireUnexpired: false)) continue;
+                log.LogWarning("Outbox message {OutboxMessageId} lost its lease while being sent; its delivery is stopped", id);
+                await delivering.CancelAsync();
+                return;
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The delivery finished (or the host stops).
+        }
+        catch (Exception e)
+        {
+            log.LogError(e, "Could not renew the lease of outbox message {OutboxMessageId}", id);
+        }
+    }
+
+    private async Task<bool> RenewLeaseAsync(string id, string claim, CancellationToken ct, bool requireUnexpired = true)
     {
         var now = time.GetUtcNow();
         await using var connection = await db.OpenAsync(ct);
         var renewed = await connection.ExecuteAsync(new CommandDefinition(
             """
             update outbox_messages set lease_until = @leaseUntil, updated_at = @now
-            where id = @id and lease_holder = @claim and status = 'sending' and lease_until > @now
-            """, new { id, claim, now, leaseUntil = now.AddSeconds(options.Value.LeaseSeconds) }, cancellationToken: ct));
+            where id = @id and lease_holder = @claim and status = 'sending' and (lease_until > @now or not @requireUnexpired)
+            """, new { id, claim, now, requireUnexpired, leaseUntil = now.AddSeconds(options.Value.LeaseSeconds) }, cancellationToken: ct));
         return renewed == 1;
     }
 

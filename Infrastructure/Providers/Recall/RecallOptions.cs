@@ -29,6 +29,23 @@ internal sealed class RecallOptions : IValidatedOptions
     /// <summary>The name the bot shows in the meeting.</summary>
     public string BotName { get; set; } = "Backstop Notetaker";
 
+    /// <summary>
+    /// The hosts recordings are downloaded from, comma-separated (<c>*.</c> matches any subdomain): the storage hosts of
+    /// Recall's pre-signed media links. A link elsewhere is refused and its meeting fails as <c>recording_unavailable</c>.
+    /// </summary>
+    public string MediaHosts { get; set; } = DefaultMediaHosts;
+
+    public const string DefaultMediaHosts =
+        "*.s3.amazonaws.com,*.s3.us-west-2.amazonaws.com,*.s3.us-east-1.amazonaws.com,*.s3.eu-central-1.amazonaws.com,*.s3.ap-northeast-1.amazonaws.com,*.recall.ai";
+
+    /// <summary>How long one recording download may take, headers and body together.</summary>
+    public int DownloadTimeoutMinutes { get; set; } = 30;
+
+    /// <summary>The largest recording copied (5 GiB).</summary>
+    public long MaxRecordingBytes { get; set; } = 5L * 1024 * 1024 * 1024;
+
+    public string[] MediaHostList => MediaHosts.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
     /// <summary>The inbox route is enabled.</summary>
     public bool Enabled => !string.IsNullOrWhiteSpace(WebhookSecret);
 
@@ -49,6 +66,9 @@ internal sealed class RecallOptions : IValidatedOptions
         if (!string.IsNullOrWhiteSpace(BaseUrl) && !(Uri.TryCreate(BaseUrl.Trim(), UriKind.Absolute, out var b) && b.Scheme is "http" or "https"))
             yield return $"Recall:BaseUrl must be an absolute http(s) URL (got '{BaseUrl}').";
         if (TimeoutSeconds is < 1 or > 300) yield return "Recall:TimeoutSeconds must be between 1 and 300.";
+        if (MediaHostList.Length == 0) yield return "Recall:MediaHosts must name at least one host.";
+        if (DownloadTimeoutMinutes is < 1 or > 1440) yield return "Recall:DownloadTimeoutMinutes must be between 1 and 1440.";
+        if (MaxRecordingBytes < 1) yield return "Recall:MaxRecordingBytes must be positive.";
         if (string.IsNullOrWhiteSpace(BotName) || BotName.Length > 100) yield return "Recall:BotName must be 1 to 100 characters.";
     }
 }

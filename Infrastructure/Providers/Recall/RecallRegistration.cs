@@ -17,9 +17,10 @@ internal static class RecallRegistration
             http.BaseAddress = o.BaseAddress;
             http.Timeout = TimeSpan.FromSeconds(o.TimeoutSeconds);
         });
-        // Recordings are large; a copy that outlives the outbox lease may be repeated by another instance, which only
-        // overwrites the same object.
-        services.AddHttpClient<RecordingDownloader>(http => http.Timeout = TimeSpan.FromMinutes(30));
+        // Recordings are large: the downloader's own budget (Recall:DownloadTimeoutMinutes, on the app's clock) bounds a
+        // copy, and redirects are followed by the downloader itself, only to the same host.
+        services.AddHttpClient<RecordingDownloader>(http => http.Timeout = Timeout.InfiniteTimeSpan)
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false });
         services.AddSingleton<IOutboxChannel, RecallChannel>();
         return services;
     }

@@ -21,6 +21,8 @@ namespace Backstop.Tests.Support;
 /// <c>cannot_command_completed_bot</c>; in the call it answers 200 and the bot is <c>done</c>;</item>
 /// <item><c>GET</c> answers the bot's current status; its recording (served at <c>/media/{botId}.mp3</c> with
 /// <see cref="AudioBytes"/>) only once it is <c>done</c>; a bot it does not know is 404;</item>
+/// <item>a recording served as a storage host may serve it (<see cref="SetMedia"/>): stalling after its headers, larger than
+/// the app's cap, redirected on the same host or to another one, or on another host altogether;</item>
 /// <item><c>Idempotency-Key</c> on creation: a repeat of a completed key answers the first answer (the same bot), a
 /// repeat while the first is in flight 409; failures (507) are not kept, so a retry with a new key creates a bot.</item>
 /// </list>
@@ -42,6 +44,27 @@ public sealed class RecallFake : IDisposable
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string?> idempotency = new();
     private readonly object gate = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> deleted = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, MediaBehaviour> media = new();
+    private readonly StallingMediaServer stalling = new();
+
+    /// <summary>How the fake serves a bot's recording (see <see cref="SetMedia"/>).</summary>
+    public enum MediaBehaviour
+    {
+        /// <summary>The <see cref="AudioBytes"/> from the fake's own host.</summary>
+        Normal,
+        /// <summary>Headers (with the full Content-Length) and the first kilobyte, then nothing until the fake is disposed.</summary>
+        Stall,
+        /// <summary><see cref="LargeBytes"/> bytes, with their Content-Length.</summary>
+        Large,
+        /// <summary>302 to the normal recording on the same host.</summary>
+        RedirectSameHost,
+        /// <summary>302 to another host.</summary>
+        RedirectAway,
+        /// <summary>A link on another host name of this machine (<see cref="OtherHost"/>), serving the normal recording.</summary>
+        OtherHost,
+    }
+
+    public const int LargeBytes = 200_000;
 
     /// <summary>A bot as the fake holds it.</summary>
     public sealed class FakeBot(string id, string? joinAt, bool dispatched, string status)
@@ -98,7 +121,21 @@ public sealed class RecallFake : IDisposable
                     return Json(200, View(bot));
                 }
             }));
-        server.Given(Request.Create().WithPath(new RegexMatcher("^/media/.+\\.mp3$")).UsingGet())
+        server.Given(Request.Create().WithPath(new RegexMatcher("^/media/large/.+\\.mp3$")).UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "audio/mpeg").WithBody(new byte[LargeBytes]));
+        server.Given(Request.Create().WithPath(new RegexMatcher("^/media/redirect/.+\\.mp3$")).UsingGet())
+            .RespondWith(Response.Create().WithCallback(request => new ResponseMessage
+            {
+                StatusCode = 302,
+                Headers = new Dictionary<string, WireMockList<string>> { ["Location"] = new("/media/" + request.Path.Split('/')[^1] + "?X-Amz-Signature=abc") },
+            }));
+        server.Given(Request.Create().WithPath(new RegexMatcher("^/media/away/.+\\.mp3$")).UsingGet())
+            .RespondWith(Response.Create().WithCallback(request => new ResponseMessage
+            {
+                StatusCode = 302,
+                Headers = new Dictionary<string, WireMockList<string>> { ["Location"] = new($"{OtherHostUrl}/media/{request.Path.Split('/')[^1]}") },
+            }));
+        server.Given(Request.Create().WithPath(new RegexMatcher("^/media/.+\\.mp3$")).UsingGet()).AtPriority(10)
             .RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "audio/mpeg").WithBody(AudioBytes));
 
         server.Given(Request.Create().WithPath(new RegexMatcher("^/api/v1/bot/[^/]+/leave_call/$")).UsingPost())
@@ -161,11 +198,36 @@ public sealed class RecallFake : IDisposable
                 new
                 {
                     id = "rec_" + bot.Id,
-                    media_shortcuts = new { audio_mixed = new { data = new { download_url = $"{Url}/media/{bot.Id}.mp3?X-Amz-Signature=abc" } } },
+                    media_shortcuts = new { audio_mixed = new { data = new { download_url = MediaUrl(bot.Id) } } },
                 },
             }
             : [],
     };
+
+    /// <summary>The pre-signed link the fake gives for a bot's recording, as <see cref="SetMedia"/> chose.</summary>
+    public string MediaUrl(string botId) => media.GetValueOrDefault(botId) switch
+    {
+        MediaBehaviour.Stall => $"http://{Host}:{stalling.Port}/media/{botId}.mp3?X-Amz-Signature=abc",
+        MediaBehaviour.Large => $"{Url}/media/large/{botId}.mp3?X-Amz-Signature=abc",
+        MediaBehaviour.RedirectSameHost => $"{Url}/media/redirect/{botId}.mp3?X-Amz-Signature=abc",
+        MediaBehaviour.RedirectAway => $"{Url}/media/away/{botId}.mp3?X-Amz-Signature=abc",
+        MediaBehaviour.OtherHost => $"{OtherHostUrl}/media/{botId}.mp3?X-Amz-Signature=abc",
+        _ => $"{Url}/media/{botId}.mp3?X-Amz-Signature=abc",
+    };
+
+    /// <summary>How the fake serves this bot's recording from now on.</summary>
+    public void SetMedia(string botId, MediaBehaviour behaviour) => media[botId] = behaviour;
+
+    /// <summary>The host name of the fake's own address (its media host).</summary>
+    public string Host => new Uri(Url).Host;
+
+    /// <summary>The same machine under its other loopback name (<c>localhost</c> ↔ <c>127.0.0.1</c>): another host.</summary>
+    public string OtherHost => Host == "localhost" ? "127.0.0.1" : "localhost";
+
+    public string OtherHostUrl => $"http://{OtherHost}:{new Uri(Url).Port}";
+
+    /// <summary>Completes when a stalling download has received its headers and first bytes.</summary>
+    public Task StallStarted => stalling.Started.Task;
 
     private static string BotIdIn(string path) => path.Split('/', StringSplitOptions.RemoveEmptyEntries)[3];
 
@@ -243,7 +305,81 @@ public sealed class RecallFake : IDisposable
     public static string BotIdOf(ILogEntry createCall) =>
         JsonDocument.Parse(createCall.ResponseMessage.BodyData?.BodyAsString ?? "{}").RootElement.TryGetProperty("id", out var id) ? id.GetString()! : "";
 
-    public void Dispose() => server.Stop();
+    public void Dispose()
+    {
+        server.Stop();
+        stalling.Dispose();
+    }
+
+    /// <summary>
+    /// A download that stalls as a slow storage host does: it answers the headers (with the whole Content-Length) and
+    /// the first kilobyte, then sends nothing more until disposed. WireMock cannot stop in the middle of a body, hence a socket.
+    /// </summary>
+    private sealed class StallingMediaServer : IDisposable
+    {
+        private readonly System.Net.Sockets.TcpListener listener = new(System.Net.IPAddress.Loopback, 0);
+        private readonly CancellationTokenSource stop = new();
+
+        public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public int Port { get; }
+
+        public StallingMediaServer()
+        {
+            listener.Start();
+            Port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+            _ = AcceptAsync();
+        }
+
+        private async Task AcceptAsync()
+        {
+            try
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    var client = await listener.AcceptTcpClientAsync(stop.Token);
+                    _ = ServeAsync(client);
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or System.Net.Sockets.SocketException)
+            {
+            }
+        }
+
+        private async Task ServeAsync(System.Net.Sockets.TcpClient client)
+        {
+            using (client)
+            {
+                try
+                {
+                    var stream = client.GetStream();
+                    var buffer = new byte[8192];
+                    var request = "";
+                    while (!request.Contains("\r\n\r\n", StringComparison.Ordinal))
+                    {
+                        var n = await stream.ReadAsync(buffer, stop.Token);
+                        if (n == 0) return;
+                        request += System.Text.Encoding.ASCII.GetString(buffer, 0, n);
+                    }
+                    var head = $"HTTP/1.1 200 OK\r\nContent-Type: audio/mpeg\r\nContent-Length: {AudioBytes.Length}\r\n\r\n";
+                    await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(head), stop.Token);
+                    await stream.WriteAsync(AudioBytes.AsMemory(0, 1024), stop.Token);
+                    await stream.FlushAsync(stop.Token);
+                    Started.TrySetResult();
+                    await Task.Delay(Timeout.Infinite, stop.Token);
+                }
+                catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
+                {
+                }
+            }
+        }
+
+        public void Dispose()
+        {
+            stop.Cancel();
+            listener.Stop();
+        }
+    }
 }
 
 /// <summary>

@@ -41,6 +41,9 @@ public class BotsSetup : AppSetup
         settings["Deepgram:BaseUrl"] = Deepgram.Url;
         settings["PublicBaseUrl"] = "https://backstop.example.com";
         settings["Storage:LocalPath"] = FilesPath;
+        // The fake's media host (plain HTTP is allowed on loopback only), and a cap between its normal and its large recording.
+        settings["Recall:MediaHosts"] = Recall.Host;
+        settings["Recall:MaxRecordingBytes"] = "100000";
     }
 
     public override ValueTask DisposeAsync()

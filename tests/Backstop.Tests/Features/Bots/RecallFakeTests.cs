@@ -121,4 +121,60 @@ public sealed class RecallFakeTests : IDisposable
         ((int)response.StatusCode).ShouldBe(507);
         response.Headers.RetryAfter!.Delta.ShouldBe(TimeSpan.FromSeconds(17));
     }
+
+    private string DoneBot(RecallFake.MediaBehaviour behaviour)
+    {
+        var id = "bot_media_" + Guid.NewGuid().ToString("N");
+        fake.SetStatus(id, "done");
+        fake.SetMedia(id, behaviour);
+        return id;
+    }
+
+    [Fact]
+    public async Task A_stalling_recording_sends_its_headers_and_first_kilobyte_then_nothing()
+    {
+        var url = fake.MediaUrl(DoneBot(RecallFake.MediaBehaviour.Stall));
+        new Uri(url).Host.ShouldBe(fake.Host);
+        using var response = await http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead);
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        response.Content.Headers.ContentLength.ShouldBe(RecallFake.AudioBytes.Length);
+        await fake.StallStarted;
+        await using var body = await response.Content.ReadAsStreamAsync();
+        var first = new byte[1024];
+        await body.ReadExactlyAsync(first);
+        first.ShouldBe(RecallFake.AudioBytes[..1024]);
+        // The rest never comes: a real (short) wait is the only way to see a socket stay silent.
+        using var wait = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
+        await Should.ThrowAsync<OperationCanceledException>(async () => await body.ReadExactlyAsync(new byte[16], wait.Token));
+    }
+
+    [Fact]
+    public async Task A_large_recording_has_its_length_and_redirects_go_to_the_same_host_or_away()
+    {
+        using (var large = await http.GetAsync(fake.MediaUrl(DoneBot(RecallFake.MediaBehaviour.Large))))
+        {
+            large.Content.Headers.ContentLength.ShouldBe(RecallFake.LargeBytes);
+            (await large.Content.ReadAsByteArrayAsync()).Length.ShouldBe(RecallFake.LargeBytes);
+        }
+
+        using var noRedirects = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false });
+        var same = DoneBot(RecallFake.MediaBehaviour.RedirectSameHost);
+        using (var redirect = await noRedirects.GetAsync(fake.MediaUrl(same)))
+        {
+            redirect.StatusCode.ShouldBe(HttpStatusCode.Found);
+            var target = new Uri(new Uri(fake.Url), redirect.Headers.Location!);
+            target.Host.ShouldBe(fake.Host);
+            (await http.GetByteArrayAsync(target)).ShouldBe(RecallFake.AudioBytes);
+        }
+        using (var away = await noRedirects.GetAsync(fake.MediaUrl(DoneBot(RecallFake.MediaBehaviour.RedirectAway))))
+        {
+            away.StatusCode.ShouldBe(HttpStatusCode.Found);
+            away.Headers.Location!.Host.ShouldBe(fake.OtherHost);
+        }
+
+        var other = new Uri(fake.MediaUrl(DoneBot(RecallFake.MediaBehaviour.OtherHost)));
+        other.Host.ShouldBe(fake.OtherHost);
+        fake.OtherHost.ShouldNotBe(fake.Host);
+        (await http.GetByteArrayAsync(other)).ShouldBe(RecallFake.AudioBytes);
+    }
 }
