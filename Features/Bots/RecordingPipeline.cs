@@ -70,7 +70,7 @@ internal sealed class RecordingPipeline(
             meeting = await connection.QuerySingleOrDefaultAsync<MeetingRow>(new CommandDefinition(
                 $"select {Meetings.Columns} from meetings where id = @MeetingId and bot_id = @BotId", step, cancellationToken: ct));
         if (meeting is null || meeting.DeletedAt is not null) return DeliveryResult.Sent();
-        if (await StorageRefusedAsync(meeting, step, ct) is { } refused) return refused;
+        if (await StorageRefusedAsync(meeting, step, ct) is { } storageRefused) return storageRefused;
 
         var bot = await recall.GetBotAsync(step.BotId, ct);
         if (!bot.Ok) return bot.Failure!.Transient ? DeliveryResult.Transient(bot.Failure.Message, bot.Failure.RetryAfter) : DeliveryResult.Permanent(bot.Failure.Message);
