@@ -40,7 +40,7 @@ try
 {
     var builder = WebApplication.CreateBuilder(hostArgs);
     BackstopConfiguration.AddBinaryDirectoryFiles(builder.Configuration, builder.Environment.EnvironmentName);
-    if (!HasConfiguredUrls(builder.Configuration)) builder.WebHost.UseUrls("http://localhost:8080");
+    AdminPort.Listen(builder); // the main addresses (default http://localhost:8080) and those of Admin:Urls
     builder.WebHost.ConfigureKestrel((context, k) => RequestBodyLimits.ConfigureKestrel(context.Configuration, k));
 
     builder.Services
@@ -73,6 +73,7 @@ try
     app.UseRequestBodyLimits();
     app.UseBackstopRequestLogging();
     app.UseProblemResponses();
+    app.UseAdminPort();
     app.UseRouting();
     app.UseBackstopHttpMetrics();
     app.UseBackstopAuthentication();
@@ -101,11 +102,5 @@ finally
 {
     await Log.CloseAndFlushAsync();
 }
-
-static bool HasConfiguredUrls(IConfiguration configuration) =>
-    !string.IsNullOrEmpty(configuration["urls"]) ||
-    !string.IsNullOrEmpty(configuration["http_ports"]) ||
-    !string.IsNullOrEmpty(configuration["https_ports"]) ||
-    configuration.GetSection("Kestrel:Endpoints").Exists();
 
 public partial class Program;
