@@ -11,7 +11,6 @@ internal static class BillingModule
         services.AddCheckedOptions<BillingOptions>(BillingOptions.Section);
         services.AddSingleton<IAccessGate, AccessGate>();
         services.AddSingleton<IOrganizationPlans, OrganizationPlans>();
-        services.AddSingleton<ISubscriptionOwnership, SubscriptionOwnership>();
         services.AddBillingSubscriptions();
         services.AddBillingDunning();
         services.AddPlanChangesAndCoupons();
