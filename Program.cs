@@ -43,7 +43,7 @@ try
     // process (the tests' hosts, or several services of one user) ran out of them and could not start.
     var builder = WebApplication.CreateBuilder(["--hostBuilder:reloadConfigOnChange=false", .. hostArgs]);
     BackstopConfiguration.AddBinaryDirectoryFiles(builder.Configuration, builder.Environment.EnvironmentName);
-    if (!HasConfiguredUrls(builder.Configuration)) builder.WebHost.UseUrls("http://localhost:8080");
+    AdminPort.Listen(builder); // the main addresses (default http://localhost:8080) and those of Admin:Urls
     builder.WebHost.ConfigureKestrel((context, k) => RequestBodyLimits.ConfigureKestrel(context.Configuration, k));
 
     builder.Services
@@ -76,6 +76,7 @@ try
     app.UseRequestBodyLimits();
     app.UseBackstopRequestLogging();
     app.UseProblemResponses();
+    app.UseAdminPort();
     app.UseRouting();
     app.UseBackstopHttpMetrics();
     app.UseBackstopAuthentication();
@@ -104,11 +105,5 @@ finally
 {
     await Log.CloseAndFlushAsync();
 }
-
-static bool HasConfiguredUrls(IConfiguration configuration) =>
-    !string.IsNullOrEmpty(configuration["urls"]) ||
-    !string.IsNullOrEmpty(configuration["http_ports"]) ||
-    !string.IsNullOrEmpty(configuration["https_ports"]) ||
-    configuration.GetSection("Kestrel:Endpoints").Exists();
 
 public partial class Program;
