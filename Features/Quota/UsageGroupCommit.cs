@@ -178,8 +178,9 @@ internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices noti
                     new { batchId, now = time.GetUtcNow() }, tx, cancellationToken: ct));
                 var decisions = new UsageDecision[batch.Count];
                 var changes = await ResolveAsync(connection, tx, batch, decisions, ct);
-                // Counters in one order on every instance (organization, metric, period), so two batches on PostgreSQL cannot deadlock.
-                changes.Sort((x, y) => Compare(x.Change, y.Change));
+                // Counters in one order on every instance (organization, metric, period), so two batches on PostgreSQL cannot deadlock;
+                // the changes of one counter keep their order of arrival (a batch request's items are decided in the order sent).
+                changes.Sort((x, y) => Compare(x.Change, y.Change) is var c && c != 0 ? c : x.Index.CompareTo(y.Index));
                 var applied = await UsageDecisions.ApplyAsync(connection, tx, [.. changes.Select(c => c.Change)], time.GetUtcNow(), ct, notices);
                 for (var i = 0; i < changes.Count; i++) decisions[changes[i].Index] = applied[i];
                 await AuditReleasesAsync(connection, tx, changes, applied, ct);
