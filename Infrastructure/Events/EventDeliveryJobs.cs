@@ -59,7 +59,7 @@ internal sealed class EventDeliverySweepJob(Db db, TimeProvider time, IOptions<E
         EventDeliveryMetrics.Endpoints.WithLabels("disabled").Set(counts.Disabled ?? 0);
         EventDeliveryMetrics.Endpoints.WithLabels("failing").Set(counts.Failing ?? 0);
         var oldest = await connection.QuerySingleOrDefaultAsync<DateTimeOffset?>(new CommandDefinition(
-            "select min(created_at) from outbox_messages where channel = @channel and status in ('pending', 'sending')",
+            "select created_at from outbox_messages where channel = @channel and status in ('pending', 'sending') order by created_at limit 1",
             new { channel = EventDelivery.Channel }, cancellationToken: ct));
         EventDeliveryMetrics.OldestUndeliveredSeconds.Set(oldest is { } o ? Math.Max(0, (now - o).TotalSeconds) : 0);
     }

@@ -7,7 +7,7 @@ namespace Backstop.Infrastructure.Events;
 /// <summary>
 /// Per-endpoint fairness on this instance: at most <c>Events:MaxInFlightPerEndpoint</c> deliveries to one endpoint at
 /// once (a partitioned concurrency limiter), and at most the endpoint's <c>rate_limit_per_second</c> deliveries per
-/// second (a token bucket per endpoint and rate, replenished on the <see cref="TimeProvider"/> so tests can move it).
+/// second (a one-second window per endpoint and rate, on the <see cref="TimeProvider"/>).
 /// Never waits: a delivery that gets no slot is deferred by the channel, so a slow endpoint's backlog never occupies
 /// the dispatcher's parallel slots that other endpoints' deliveries need.
 /// </summary>
@@ -48,35 +48,33 @@ internal sealed class EventEndpointLimiter(TimeProvider time, IOptions<EventsOpt
         foreach (var bucket in buckets.Values) bucket.Dispose();
     }
 
+    /// <summary>
+    /// A one-second window on the <see cref="TimeProvider"/>: <see cref="TokenBucketRateLimiter"/> measures time with the
+    /// Stopwatch even when replenished by hand, which tests cannot move and which would make them timing-dependent.
+    /// </summary>
     private sealed class Bucket(long rate, DateTimeOffset created) : IDisposable
     {
-        private readonly TokenBucketRateLimiter limiter = new(new TokenBucketRateLimiterOptions
-        {
-            TokenLimit = (int)Math.Min(rate, int.MaxValue),
-            TokensPerPeriod = (int)Math.Min(rate, int.MaxValue),
-            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-            QueueLimit = 0,
-            AutoReplenishment = false,
-        });
-
-        private DateTimeOffset replenished = created;
+        private static readonly TimeSpan Window = TimeSpan.FromSeconds(1);
+        private readonly Lock gate = new();
+        private DateTimeOffset windowStart = created;
+        private long used;
 
         public bool TryTake(DateTimeOffset now, out TimeSpan wait)
         {
-            lock (this)
+            lock (gate)
             {
-                if (now - replenished >= TimeSpan.FromSeconds(1))
+                if (now - windowStart >= Window)
                 {
-                    limiter.TryReplenish();
-                    replenished = now;
+                    windowStart = now;
+                    used = 0;
                 }
-                using var lease = limiter.AttemptAcquire();
-                var remaining = TimeSpan.FromSeconds(1) - (now - replenished);
-                wait = remaining > TimeSpan.FromMilliseconds(50) ? remaining : TimeSpan.FromMilliseconds(50);
-                return lease.IsAcquired;
+                wait = windowStart + Window - now;
+                if (used >= rate) return false;
+                used++;
+                return true;
             }
         }
 
-        public void Dispose() => limiter.Dispose();
+        public void Dispose() { }
     }
 }
