@@ -101,6 +101,10 @@ internal static class AuditActions
     public const string BotStart = "bot.start";
     public const string BotStop = "bot.stop";
 
+    // Events (delivery)
+    /// <summary>An event endpoint disabled by the delivery after failing continuously for <c>Events:DisableAfterDays</c>.</summary>
+    public const string EventEndpointDisable = "event_endpoint.disable";
+
     public static readonly IReadOnlyList<string> All =
     [
         OrganizationCreate, OrganizationUpdate, OrganizationDelete, MemberAdd, MemberRemove, ApiKeyCreate, ApiKeyRevoke,
@@ -113,5 +117,6 @@ internal static class AuditActions
         SubscriptionCheckout,
         SmsSend, OtpSend, JobsDashboardCommand, AdminKeyRotate,
         MeetingCreate, MeetingUpdate, MeetingDelete, BotStart, BotStop,
+        EventEndpointDisable,
     ];
 }
