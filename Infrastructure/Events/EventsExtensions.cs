@@ -6,6 +6,7 @@ internal static class EventsExtensions
     public static IServiceCollection AddEvents(this IServiceCollection services)
     {
         services.AddSingleton<IEventPublisher, EventPublisher>();
+        services.AddSingleton<EventSecrets>();
         return services;
     }
 }
