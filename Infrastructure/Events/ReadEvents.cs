@@ -75,6 +75,10 @@ internal static partial class EventQueries
 
     public static bool IsEventId(string? id) => id is not null && EventId().IsMatch(id);
 
+    /// <summary><c>column in @list</c>: Npgsql sends a list as one array parameter, which needs <c>= any(…)</c>.</summary>
+    public static string InList(DbConnection connection, string column, string parameter) =>
+        connection is Npgsql.NpgsqlConnection ? $"{column} = any(@{parameter})" : $"{column} in @{parameter}";
+
     /// <summary>Event ids are <c>evt_…</c>, not the UUIDs of <see cref="Paging"/>: the cursor carries one the same way.</summary>
     public static string? DecodeCursor(string? cursor)
     {
@@ -171,9 +175,9 @@ internal static partial class EventQueries
             .ToDictionary(k => k.Key, StringComparer.Ordinal);
         if (keys.Count == 0) return [];
         var messages = await connection.QueryAsync<OutboxMessageRow>(new CommandDefinition(
-            """
+            $$"""
             select id, idempotency_key, status, attempts, last_error, next_attempt_at, sent_at, created_at
-            from outbox_messages where idempotency_key in @keys
+            from outbox_messages where {{InList(connection, "idempotency_key", "keys")}}
             """, new { keys = keys.Keys.ToArray() }, cancellationToken: ct));
         return messages
             .Select(m => new EventDeliveryView(m.Id, keys[m.IdempotencyKey].EndpointId, keys[m.IdempotencyKey].Kind, m.Status, m.Attempts,

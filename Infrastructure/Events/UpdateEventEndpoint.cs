@@ -1,6 +1,7 @@
 using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Security;
 using FastEndpoints;
+using FluentValidation;
 
 namespace Backstop.Infrastructure.Events;
 
