@@ -114,6 +114,10 @@ internal static class AuditActions
     public const string EventRecoveryCreate = "event_recovery.create";
     public const string EventRecoveryCancel = "event_recovery.cancel";
 
+    // Events (delivery)
+    /// <summary>An event endpoint disabled by the delivery after failing continuously for <c>Events:DisableAfterDays</c>.</summary>
+    public const string EventEndpointDisable = "event_endpoint.disable";
+
     public static readonly IReadOnlyList<string> All =
     [
         OrganizationCreate, OrganizationUpdate, OrganizationDelete, MemberAdd, MemberRemove, ApiKeyCreate, ApiKeyRevoke,
@@ -127,5 +131,6 @@ internal static class AuditActions
         SmsSend, OtpSend, JobsDashboardCommand, AdminKeyRotate,
         MeetingCreate, MeetingUpdate, MeetingDelete, BotStart, BotStop,
         EventEndpointCreate, EventEndpointUpdate, EventEndpointDelete, EventEndpointRotateSecret, EventEndpointEnable, EventReplay, EventRecoveryCreate, EventRecoveryCancel,
+        EventEndpointDisable,
     ];
 }

@@ -177,3 +177,55 @@ internal sealed class EnableOwnEventEndpoint(EventEndpointStore store) : Endpoin
     public override async Task HandleAsync(EventEndpointIdRequest req, CancellationToken ct) =>
         await Send.OkAsync(await store.EnableAsync(new EndpointOwner(User.OrganizationId()), req.Id, ct), ct);
 }
+
+internal sealed record ListEndpointAttemptsRequest : PageRequest
+{
+    public string Id { get; init; } = "";
+
+    public sealed class Validator : Validator<ListEndpointAttemptsRequest>
+    {
+        public Validator() => this.AddPagingRules();
+    }
+}
+
+internal static class EndpointAttempts
+{
+    /// <summary>The delivery log of the owner's endpoint (404 for another owner's), newest first, in the API's page envelope.</summary>
+    public static async Task<Page<EventDeliveryAttempt>> ListAsync(Db db, EndpointOwner owner, ListEndpointAttemptsRequest req, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        await EventEndpointStore.FindAsync(connection, null, owner, req.Id, ct);
+        var page = await EventAttempts.ListAsync(connection, null, req.Id, null, req.After, req.Take, ct);
+        return new Page<EventDeliveryAttempt>(page.Items, page.NextCursor is null ? null : Paging.Encode(page.NextCursor));
+    }
+}
+
+/// <summary><c>GET /v1/admin/event-endpoints/{id}/attempts</c>: the delivery log (time, duration, status, the first 4 KiB of the answer, the error).</summary>
+internal sealed class ListEventEndpointAttempts(Db db) : Endpoint<ListEndpointAttemptsRequest, Page<EventDeliveryAttempt>>
+{
+    public override void Configure()
+    {
+        Get("/v1/admin/event-endpoints/{id}/attempts");
+        Roles(BackstopClaims.AdminRole);
+        Summary(s => s.Summary = "List the delivery attempts of an operator's event endpoint, newest first.");
+        Description(d => d.Problems(404));
+    }
+
+    public override async Task HandleAsync(ListEndpointAttemptsRequest req, CancellationToken ct) =>
+        await Send.OkAsync(await EndpointAttempts.ListAsync(db, EndpointOwner.Operator, req, ct), ct);
+}
+
+/// <summary><c>GET /v1/event-endpoints/{id}/attempts</c>.</summary>
+internal sealed class ListOwnEventEndpointAttempts(Db db) : Endpoint<ListEndpointAttemptsRequest, Page<EventDeliveryAttempt>>
+{
+    public override void Configure()
+    {
+        Get("/v1/event-endpoints/{id}/attempts");
+        Policies(BackstopPolicies.Admin);
+        Summary(s => s.Summary = "List the delivery attempts of an event endpoint of the caller's organization, newest first (scope admin).");
+        Description(d => d.Problems(404));
+    }
+
+    public override async Task HandleAsync(ListEndpointAttemptsRequest req, CancellationToken ct) =>
+        await Send.OkAsync(await EndpointAttempts.ListAsync(db, new EndpointOwner(User.OrganizationId()), req, ct), ct);
+}

@@ -42,7 +42,8 @@ internal sealed record EventDeliveryView(
     string MessageId, string EndpointId, string Kind, string Status, int Attempts, string? LastError, DateTimeOffset NextAttemptAt,
     DateTimeOffset? SentAt, DateTimeOffset CreatedAt);
 
-internal sealed record EventDetailResponse(EventResponse Event, IReadOnlyList<EventDeliveryView> Deliveries);
+/// <summary>An event, its deliveries and their attempts (the newest <see cref="EventAttempts.MaxLimit"/>, newest first).</summary>
+internal sealed record EventDetailResponse(EventResponse Event, IReadOnlyList<EventDeliveryView> Deliveries, IReadOnlyList<EventDeliveryAttempt> Attempts);
 
 /// <summary>Query of <c>GET /v1/events</c> and <c>GET /v1/admin/events</c>.</summary>
 internal record ListEventsRequest
@@ -185,6 +186,15 @@ internal static partial class EventQueries
             .OrderBy(d => d.CreatedAt).ThenBy(d => d.MessageId, StringComparer.Ordinal).ToList();
     }
 
+    /// <summary>The event with its deliveries and their logged attempts, limited to what the caller may see.</summary>
+    public static async Task<EventDetailResponse> DetailAsync(DbConnection connection, EventRow e, bool scoped, CancellationToken ct)
+    {
+        var deliveries = await DeliveriesAsync(connection, e, scoped, ct);
+        var visible = deliveries.Select(d => d.EndpointId).ToHashSet(StringComparer.Ordinal);
+        var attempts = await EventAttempts.ListAsync(connection, null, null, e.Id, null, EventAttempts.MaxLimit, ct);
+        return new EventDetailResponse(e.ToResponse(), deliveries, attempts.Items.Where(a => !scoped || visible.Contains(a.EndpointId)).ToList());
+    }
+
     private sealed record OutboxMessageRow
     {
         public string Id { get; init; } = "";
@@ -256,7 +266,7 @@ internal sealed class GetOwnEvent(Db db) : Endpoint<EventIdRequest, EventDetailR
     {
         await using var connection = await db.OpenAsync(ct);
         var e = await EventQueries.FindAsync(connection, null, req.Id, scoped: true, User.OrganizationId(), ct);
-        await Send.OkAsync(new EventDetailResponse(e.ToResponse(), await EventQueries.DeliveriesAsync(connection, e, scoped: true, ct)), ct);
+        await Send.OkAsync(await EventQueries.DetailAsync(connection, e, scoped: true, ct), ct);
     }
 }
 
@@ -275,6 +285,6 @@ internal sealed class GetEvent(Db db) : Endpoint<EventIdRequest, EventDetailResp
     {
         await using var connection = await db.OpenAsync(ct);
         var e = await EventQueries.FindAsync(connection, null, req.Id, scoped: false, null, ct);
-        await Send.OkAsync(new EventDetailResponse(e.ToResponse(), await EventQueries.DeliveriesAsync(connection, e, scoped: false, ct)), ct);
+        await Send.OkAsync(await EventQueries.DetailAsync(connection, e, scoped: false, ct), ct);
     }
 }

@@ -519,6 +519,40 @@ public abstract class EventsApiTests(BackstopFactory app) : AppTest(app)
             "select count(distinct event_id) from event_redeliveries where endpoint_id = @endpoint", new { endpoint })).ShouldBe(count);
     }
 
+    [Fact]
+    public async Task An_endpoints_delivery_attempts_are_listed_for_its_owner_only()
+    {
+        var a = await App.CreateTenantAsync("admin");
+        var b = await App.CreateTenantAsync("admin");
+        var endpoint = (await CreateEndpointAsync(App.Client(a), "/v1/event-endpoints", new { url = Url() })).GetProperty("endpoint").GetProperty("id").GetString()!;
+        var eventId = await PublishAsync(EventTypes.MeetingCreated, a.OrganizationId, new { id = "m1" });
+        await using (var connection = await App.OpenAsync())
+        {
+            var messageId = await connection.QuerySingleAsync<string>("select id from outbox_messages where idempotency_key = @key",
+                new { key = EventDelivery.IdempotencyKey(eventId, endpoint) });
+            await App.Service<Db>().InTransactionAsync(async (c, t) =>
+            {
+                for (var i = 1; i <= 3; i++)
+                    await EventAttempts.InsertAsync(c, t, new EventDeliveryAttempt(Ids.New(App.Time), eventId, endpoint, messageId, i, App.Time.GetUtcNow(), 12,
+                        i < 3 ? 500 : 200, i < 3 ? "boom" : "ok", i < 3 ? "HTTP 500" : null, i < 3 ? EventAttemptOutcome.Failed : EventAttemptOutcome.Sent), App.Time.GetUtcNow());
+            });
+        }
+        var client = App.Client(a);
+        var first = await (await client.GetAsync($"/v1/event-endpoints/{endpoint}/attempts?limit=2")).JsonAsync();
+        first.GetProperty("items").GetArrayLength().ShouldBe(2);
+        var cursor = first.GetProperty("nextCursor").GetString()!;
+        var second = await (await client.GetAsync($"/v1/event-endpoints/{endpoint}/attempts?limit=2&cursor={cursor}")).JsonAsync();
+        second.GetProperty("items").GetArrayLength().ShouldBe(1);
+        second.GetProperty("nextCursor").ValueKind.ShouldBe(JsonValueKind.Null);
+        first.GetProperty("items").EnumerateArray().Concat(second.GetProperty("items").EnumerateArray())
+            .Select(x => x.GetProperty("attempt").GetInt32()).Order().ShouldBe([1, 2, 3]);
+
+        await (await App.Client(b).GetAsync($"/v1/event-endpoints/{endpoint}/attempts")).ShouldBeProblemAsync(404, "not_found");
+        var detail = await (await client.GetAsync($"/v1/events/{eventId}")).JsonAsync();
+        detail.GetProperty("attempts").GetArrayLength().ShouldBe(3);
+        detail.GetProperty("attempts").EnumerateArray().ShouldAllBe(x => x.GetProperty("endpointId").GetString() == endpoint);
+    }
+
     private string In(string parameter) =>
         App.Service<Db>().Dialect == Dialect.Postgres ? $"idempotency_key = any(@{parameter})" : $"idempotency_key in @{parameter}";
 
