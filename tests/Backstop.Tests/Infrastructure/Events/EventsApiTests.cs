@@ -553,6 +553,40 @@ public abstract class EventsApiTests(BackstopFactory app) : AppTest(app)
         detail.GetProperty("attempts").EnumerateArray().ShouldAllBe(x => x.GetProperty("endpointId").GetString() == endpoint);
     }
 
+    [Fact]
+    public async Task Concurrent_rotations_never_lose_a_secret_they_handed_out()
+    {
+        var tenant = await App.CreateTenantAsync("admin");
+        var created = await CreateEndpointAsync(App.Client(tenant), "/v1/event-endpoints", new { url = Url() });
+        var id = created.GetProperty("endpoint").GetProperty("id").GetString()!;
+        var original = created.GetProperty("secret").GetString()!;
+
+        var responses = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => Task.Run(() => App.Client(tenant).PostJsonAsync($"/v1/event-endpoints/{id}/rotate-secret", new { }))));
+        var issued = new List<string>();
+        foreach (var r in responses)
+        {
+            if (r.StatusCode == HttpStatusCode.OK) issued.Add((await r.JsonAsync()).GetProperty("secret").GetString()!);
+            else await r.ShouldBeProblemAsync(409, "concurrent_rotation");
+        }
+        issued.Count.ShouldBeGreaterThanOrEqualTo(1);
+        issued.ShouldBeUnique();
+
+        // Each successful rotation moved the secret it read to "previous": the stored pair is the last two of one
+        // chain. Two rotations that both read the original (a lost update) would leave it as "previous" after more
+        // than one success, and one of the handed-out secrets would never have been valid.
+        var secrets = App.Service<EventSecrets>();
+        await using var connection = await App.OpenAsync();
+        var row = await connection.QuerySingleAsync<(string Current, string Previous)>(
+            "select secret_protected, previous_secret_protected from event_endpoints where id = @id", new { id });
+        var current = secrets.Unprotect(row.Current);
+        var previous = secrets.Unprotect(row.Previous);
+        issued.ShouldContain(current);
+        if (issued.Count == 1) previous.ShouldBe(original);
+        else issued.ShouldContain(previous);
+        (await connection.QueryAsync<string>("select action from audit_log where target_id = @id", new { id }))
+            .Count(a => a == "event_endpoint.rotate_secret").ShouldBe(issued.Count);
+    }
+
     private string In(string parameter) =>
         App.Service<Db>().Dialect == Dialect.Postgres ? $"idempotency_key = any(@{parameter})" : $"idempotency_key in @{parameter}";
 
