@@ -100,13 +100,60 @@ public abstract class RenewalTests(BackstopFactory app) : AppTest(app)
         (await App.ScalarAsync("select count(*) from usage_periods where organization_id = @org and provider = 'stripe'", new { org = tenant.OrganizationId })).ShouldBe(1);
     }
 
-    private static object Invoice(string organizationId, string reason, DateTimeOffset start, DateTimeOffset end) => new
+    [Fact]
+    public async Task Only_the_paying_subscriptions_renewal_resets_and_twice_delivered_it_resets_once()
+    {
+        var metric = await App.DeclareMetricAsync("counter", defaultLimit: 4);
+        var (tenant, client) = await App.TenantAsync();
+        var plan = "plan_" + Guid.NewGuid().ToString("N")[..10];
+        await App.PlantPlanAsync(plan, new Dictionary<string, long>());
+        var paying = "sub_" + Guid.NewGuid().ToString("N")[..14];
+        await App.PlantSubscriptionAsync(tenant.OrganizationId, plan, "active", paying);
+        (await client.ConsumeAsync(metric, 4)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var start = DateTimeOffset.FromUnixTimeSeconds(App.Time.GetUtcNow().AddMinutes(-2).ToUnixTimeSeconds());
+
+        // A second subscription naming the same organization (a duplicate checkout) renews: it does not pay for the
+        // organization's plan, so its renewal resets nothing.
+        await DeliverStripeAsync("invoice.paid", Invoice(tenant.OrganizationId, "subscription_cycle", start, start.AddMonths(1), "sub_" + Guid.NewGuid().ToString("N")[..14]));
+        (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(4);
+        (await App.ScalarAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(0);
+
+        // The live subscription's renewal resets; delivered again (another event id), it resets nothing more.
+        var renewal = Invoice(tenant.OrganizationId, "subscription_cycle", start, start.AddMonths(1), paying);
+        await DeliverStripeAsync("invoice.paid", renewal);
+        (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(0);
+        (await client.ConsumeAsync(metric, 3)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        await DeliverStripeAsync("invoice.paid", renewal);
+        (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(3);
+        (await App.ScalarAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task A_cancelled_paddle_subscriptions_renewal_does_not_reset()
+    {
+        var metric = await App.DeclareMetricAsync("counter", defaultLimit: 5);
+        var (tenant, client) = await App.TenantAsync();
+        var plan = "plan_" + Guid.NewGuid().ToString("N")[..10];
+        await App.PlantPlanAsync(plan, new Dictionary<string, long>());
+        var cancelled = "sub_01" + Guid.NewGuid().ToString("N");
+        await App.PlantSubscriptionAsync(tenant.OrganizationId, plan, "canceled", cancelled, provider: "paddle");
+        (await client.ConsumeAsync(metric, 5)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var starts = App.Time.GetUtcNow().AddMinutes(-5);
+
+        await DeliverPaddleAsync("evt_01" + Guid.NewGuid().ToString("N"), "transaction.completed",
+            TransactionCompleted(tenant.OrganizationId, cancelled, starts, starts.AddMonths(1)));
+
+        (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(5);
+        (await App.ScalarAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(0);
+    }
+
+    private static object Invoice(string organizationId, string reason, DateTimeOffset start, DateTimeOffset end, string? subscription = null) => new
     {
         id = "in_" + Guid.NewGuid().ToString("N")[..14], @object = "invoice", billing_reason = reason, status = "paid",
         parent = new
         {
             type = "subscription_details",
-            subscription_details = new { subscription = "sub_" + organizationId[..8], metadata = new { organization_id = organizationId } },
+            subscription_details = new { subscription = subscription ?? "sub_" + organizationId[..8], metadata = new { organization_id = organizationId } },
         },
         lines = new
         {
