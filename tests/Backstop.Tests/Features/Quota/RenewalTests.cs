@@ -147,6 +147,65 @@ public abstract class RenewalTests(BackstopFactory app) : AppTest(app)
         (await App.ScalarAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(0);
     }
 
+    [Fact]
+    public async Task Stripe_renewals_out_of_order_and_twice_reset_once_per_period()
+    {
+        var metric = await App.DeclareMetricAsync("counter", defaultLimit: 10);
+        var (tenant, client) = await App.TenantAsync();
+        var plan = "plan_" + Guid.NewGuid().ToString("N")[..10];
+        await App.PlantPlanAsync(plan, new Dictionary<string, long>());
+        var paying = "sub_" + Guid.NewGuid().ToString("N")[..14];
+        await App.PlantSubscriptionAsync(tenant.OrganizationId, plan, "active", paying);
+        var first = DateTimeOffset.FromUnixTimeSeconds(App.Time.GetUtcNow().AddMinutes(-2).ToUnixTimeSeconds());
+        var january = Invoice(tenant.OrganizationId, "subscription_cycle", first, first.AddMonths(1), paying);
+        await DeliverStripeAsync("invoice.paid", january);
+        (await client.ConsumeAsync(metric, 4)).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        // 40 days on, the next renewal (the anchor's day moved: a billing-cycle change), then the previous one arrives
+        // late (a retry) and the new one again: the anchor does not go back (its day would give another period), nothing resets twice.
+        App.Time.Advance(TimeSpan.FromDays(41));
+        var second = first.AddDays(40);
+        await DeliverStripeAsync("invoice.paid", Invoice(tenant.OrganizationId, "subscription_cycle", second, second.AddMonths(1), paying));
+        (await client.ConsumeAsync(metric, 3)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        await DeliverStripeAsync("invoice.paid", january);
+        await DeliverStripeAsync("invoice.paid", Invoice(tenant.OrganizationId, "subscription_cycle", second, second.AddMonths(1), paying));
+        var usage = await client.UsageAsync(metric);
+        usage.GetProperty("used").GetInt64().ShouldBe(3);
+        usage.GetProperty("periodStart").GetDateTimeOffset().ShouldBe(second);
+        (await App.ScalarAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(2);
+    }
+
+    [Fact]
+    public async Task Paddle_renewals_out_of_order_reset_once_per_period_and_a_secondary_subscriptions_renewal_resets_nothing()
+    {
+        var metric = await App.DeclareMetricAsync("counter", defaultLimit: 10);
+        var (tenant, client) = await App.TenantAsync();
+        var plan = "plan_" + Guid.NewGuid().ToString("N")[..10];
+        await App.PlantPlanAsync(plan, new Dictionary<string, long>());
+        var paying = "sub_01" + Guid.NewGuid().ToString("N");
+        await App.PlantSubscriptionAsync(tenant.OrganizationId, plan, "active", paying, provider: "paddle");
+        var first = App.Time.GetUtcNow().AddMinutes(-5);
+        var earlier = TransactionCompleted(tenant.OrganizationId, paying, first, first.AddMonths(1));
+        await DeliverPaddleAsync("evt_01" + Guid.NewGuid().ToString("N"), "transaction.completed", earlier);
+        (await client.ConsumeAsync(metric, 6)).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        // 40 days on (the anchor's day moved), the next period's payment.
+        App.Time.Advance(TimeSpan.FromDays(41));
+        var second = first.AddDays(40);
+        await DeliverPaddleAsync("evt_01" + Guid.NewGuid().ToString("N"), "transaction.completed", TransactionCompleted(tenant.OrganizationId, paying, second, second.AddMonths(1)));
+        (await client.ConsumeAsync(metric, 2)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        // The earlier period's payment delivered late (a retry): the anchor does not go back, nothing resets.
+        await DeliverPaddleAsync("evt_01" + Guid.NewGuid().ToString("N"), "transaction.completed", earlier);
+        // A second subscription naming the same organization renews later in the period: not the one that pays.
+        var secondary = second.AddDays(10);
+        await DeliverPaddleAsync("evt_01" + Guid.NewGuid().ToString("N"), "transaction.completed",
+            TransactionCompleted(tenant.OrganizationId, "sub_01" + Guid.NewGuid().ToString("N"), secondary, secondary.AddMonths(1)));
+        var usage = await client.UsageAsync(metric);
+        usage.GetProperty("used").GetInt64().ShouldBe(2);
+        usage.GetProperty("periodStart").GetDateTimeOffset().ShouldBe(second);
+        (await App.ScalarAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(2);
+    }
+
     private static object Invoice(string organizationId, string reason, DateTimeOffset start, DateTimeOffset end, string? subscription = null) => new
     {
         id = "in_" + Guid.NewGuid().ToString("N")[..14], @object = "invoice", billing_reason = reason, status = "paid",
