@@ -72,7 +72,7 @@ internal static class EventDataTypes
     };
 
     /// <summary>Serialised as the publisher writes <c>data</c> (web defaults: camelCase).</summary>
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { TypeInfoResolver = new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver() };
 
     private static readonly Lazy<IReadOnlyDictionary<string, JsonElement>> Schemas = new(() =>
         All.ToDictionary(p => p.Key, p => JsonSerializer.SerializeToElement(
