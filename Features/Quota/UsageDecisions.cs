@@ -80,6 +80,8 @@ internal static class UsageDecisions
             results[i] = await counters.DecideAsync(change, now, ct);
             if (notices is not null && change.Operation != MeterOperations.Release && results[i].Outcome is { Status: 200 } admitted)
                 await notices.RaiseAsync(connection, tx, change, admitted.Reading.Used, now, ct);
+            if (notices is not null && change.Operation == MeterOperations.Consume && results[i].Outcome is { Status: 403 } denied)
+                await notices.RefusedAsync(connection, tx, change, denied.Reading, now, ct);
             if (change.Key is null) continue;
             // Only what was counted is final. A refusal keeps no key: the same request retried after the reset or an
             // upgrade is decided again (and may be admitted) instead of being refused for ever.

@@ -323,7 +323,8 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
         (await App.AdminClient().PostJsonAsync($"/v1/admin/organizations/{tenant.OrganizationId}/usage/{metric}/reset", new { reason = "test" }))
             .StatusCode.ShouldBe(HttpStatusCode.OK);
         (await client.ConsumeAsync(metric, 45)).StatusCode.ShouldBe(HttpStatusCode.OK);
-        (await App.ScalarAsync("select count(*) from usage_notices where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(2);
+        // Threshold notices (threshold 0 records the period's usage.limit_reached event, UsageEvents).
+        (await App.ScalarAsync("select count(*) from usage_notices where organization_id = @org and threshold > 0", new { org = tenant.OrganizationId })).ShouldBe(2);
         (await App.ScalarAsync("select count(*) from outbox_messages where idempotency_key like @key", new { key = $"usage-notice:{tenant.OrganizationId}:%" }))
             .ShouldBe(2);
     }
