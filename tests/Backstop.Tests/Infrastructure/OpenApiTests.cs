@@ -69,7 +69,7 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
         ["post /v1/sms"] = [503],
         ["post /v1/otp"] = [429, 503],
         ["post /webhooks/deepgram"] = [401],
-        ["post /v1/meetings"] = [402, 403, 409, 502, 503],
+        ["post /v1/meetings"] = [402, 403, 409, 422, 502, 503],
         ["post /v1/meetings/{id}/bot"] = [402, 403, 409, 502, 503],
         ["delete /v1/meetings/{id}/bot"] = [409],
         ["post /webhooks/twilio/sms"] = [403],
