@@ -14,6 +14,7 @@ internal static class BotsModule
         services.AddSingleton<Meetings>();
         services.AddSingleton<IMeetingUsage, MeetingUsage>();
         services.AddSingleton<BotStarter>();
+        services.AddSingleton<BotMinutes>();
         services.AddSingleton<BotCompensation>();
         services.AddSingleton<IMeetingSweeps, MeetingSweeps>();
         services.AddSingleton<BotsOrganizationData>();

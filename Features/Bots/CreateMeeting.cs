@@ -72,6 +72,7 @@ internal sealed class CreateMeeting(Db db, BotStarter starter, Meetings meetings
         if (req.StartBot) starter.EnsureConfigured();
         await CheckCreationAllowedAsync(organizationId, ct);
         if (req.StartBot) await gate.EnsureAllowedAsync(organizationId, GatedAction.Create, "storage_bytes", ct);
+        if (req.StartBot) await gate.EnsureAllowedAsync(organizationId, GatedAction.Create, BotMinutes.Metric, ct);
         // A plan that does not name the metric leaves meetings unlimited (still counted).
         var quota = await usage.PrepareAsync(organizationId, UsageMetric, requireLimit: false, ct);
 
