@@ -78,13 +78,17 @@ internal sealed class DeepgramCallbackHandler(Db db, IOutbox outbox, IOrganizati
             """
             insert into transcripts (id, meeting_id, bot_id, transcription_id, request_id, text, words, duration_seconds, created_at, updated_at)
             values (@id, @MeetingId, @BotId, @transcriptionId, @requestId, @text, @words, @duration, @now, @now)
-            on conflict (meeting_id, bot_id) do nothing
+            on conflict (meeting_id, bot_id) do update
+                set transcription_id = excluded.transcription_id, request_id = excluded.request_id, text = excluded.text, words = excluded.words,
+                    duration_seconds = excluded.duration_seconds, updated_at = excluded.updated_at
             """,
             new
             {
                 id = Ids.New(time), transcription.MeetingId, transcription.BotId, transcriptionId = transcription.Id, requestId, text,
                 words = JsonSerializer.Serialize(words, OutboxJson.Options), duration, now,
             }, tx, cancellationToken: ct));
+        // A transcription requested again (repair, POST …/transcript) replaces the bot's transcript; a repeated callback
+        // of a completed transcription never gets here (the status check above, under the row's lock).
         if (inserted == 0) return;
 
         await connection.ExecuteAsync(new CommandDefinition(

@@ -49,6 +49,36 @@ internal sealed class RecordingPipeline(
     public static OutboxEnvelope FetchRecording(string meetingId, string botId) =>
         OutboxEnvelope.Create(Channel, $"bots:fetch_recording:{botId}", new PipelineStep(FetchKind, meetingId, botId), meetingId);
 
+    /// <summary>
+    /// A transcription requested again (by the repair sweep or <c>POST /v1/meetings/{id}/transcript</c>), in the caller's
+    /// transaction: the meeting's transcription row gets a fresh callback token (the previous one stops working) and is
+    /// queued; the request message is keyed by <paramref name="cause"/>, so every new request is sent.
+    /// </summary>
+    public static async Task<bool> RequestAgainAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction tx, IOutbox outbox,
+        DeepgramOptions options, string meetingId, string botId, string cause, DateTimeOffset now, CancellationToken ct)
+    {
+        var token = Secrets.RandomToken(32);
+        var transcriptionId = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            """
+            update transcriptions set token_hash = @tokenHash, token_expires_at = @expiresAt, status = 'queued', request_id = null, error = null, updated_at = @now
+            where meeting_id = @meetingId and bot_id = @botId
+            returning id
+            """, new { tokenHash = Secrets.Hash(token), expiresAt = TranscriptionTokens.ExpiryOf(now, options), now, meetingId, botId }, tx, cancellationToken: ct));
+        if (transcriptionId is null)
+        {
+            transcriptionId = Guid.CreateVersion7(now).ToString();
+            await connection.ExecuteAsync(new CommandDefinition(
+                """
+                insert into transcriptions (id, meeting_id, bot_id, token_hash, token_expires_at, status, created_at, updated_at)
+                values (@transcriptionId, @meetingId, @botId, @tokenHash, @expiresAt, 'queued', @now, @now)
+                """, new { transcriptionId, meetingId, botId, tokenHash = Secrets.Hash(token), expiresAt = TranscriptionTokens.ExpiryOf(now, options), now },
+                tx, cancellationToken: ct));
+        }
+        await outbox.EnqueueAsync(connection, tx, OutboxEnvelope.Create(Channel, $"bots:transcribe:{botId}:{cause}",
+            new PipelineStep(TranscribeKind, meetingId, botId, transcriptionId, null, token), meetingId, sensitive: true), ct);
+        return true;
+    }
+
     public static string? CallbackUrl(IConfiguration configuration, string token) =>
         configuration["PublicBaseUrl"] is { Length: > 0 } baseUrl ? baseUrl.Trim().TrimEnd('/') + "/webhooks/deepgram?token=" + Uri.EscapeDataString(token) : null;
 
@@ -205,7 +235,17 @@ internal sealed class RecordingPipeline(
     private async Task<DeliveryResult> TranscribeAsync(PipelineStep step, CancellationToken ct)
     {
         if (CallbackUrl(configuration, step.Token!) is not { } callback) return DeliveryResult.Permanent("PublicBaseUrl is not set.");
-        var result = await deepgram.TranscribeAsync(step.AudioUrl!, callback, step.TranscriptionId!, ct);
+        var audioUrl = step.AudioUrl;
+        if (audioUrl is null)
+        {
+            // A transcription requested again (repair sweep, POST …/transcript): Recall's pre-signed link of the time
+            // has expired, so a fresh one is asked for.
+            var bot = await recall.GetBotAsync(step.BotId, ct);
+            if (!bot.Ok) return bot.Failure!.Transient ? DeliveryResult.Transient(bot.Failure.Message, bot.Failure.RetryAfter) : DeliveryResult.Permanent(bot.Failure.Message);
+            if (bot.Value!.AudioDownloadUrl is not { } link) return DeliveryResult.Transient("The bot has no recording download link.");
+            audioUrl = link;
+        }
+        var result = await deepgram.TranscribeAsync(audioUrl, callback, step.TranscriptionId!, ct);
         var now = time.GetUtcNow();
         if (result.Accepted is { } accepted)
         {

@@ -101,6 +101,10 @@ internal static class AuditActions
     public const string BotStart = "bot.start";
     public const string BotStop = "bot.stop";
 
+    // Bots (bots4): the bot-pipeline-repair sweep moved a stuck meeting; a transcription requested again by the API.
+    public const string MeetingRepair = "meeting.repair";
+    public const string MeetingTranscribe = "meeting.transcribe";
+
     public static readonly IReadOnlyList<string> All =
     [
         OrganizationCreate, OrganizationUpdate, OrganizationDelete, MemberAdd, MemberRemove, ApiKeyCreate, ApiKeyRevoke,
@@ -113,5 +117,6 @@ internal static class AuditActions
         SubscriptionCheckout,
         SmsSend, OtpSend, JobsDashboardCommand, AdminKeyRotate,
         MeetingCreate, MeetingUpdate, MeetingDelete, BotStart, BotStop,
+        MeetingRepair, MeetingTranscribe,
     ];
 }

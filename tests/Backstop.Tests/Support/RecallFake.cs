@@ -62,6 +62,11 @@ public sealed class RecallFake : IDisposable
         RedirectAway,
         /// <summary>A link on another host name of this machine (<see cref="OtherHost"/>), serving the normal recording.</summary>
         OtherHost,
+        /// <summary>
+        /// No link: the bot is <c>done</c> but its recording's <c>media_shortcuts.audio_mixed</c> and <c>video_mixed</c> are
+        /// null, as Recall shows them while the media is still being processed, or once it expired (7 days by default).
+        /// </summary>
+        Unavailable,
     }
 
     public const int LargeBytes = 200_000;
@@ -198,7 +203,9 @@ public sealed class RecallFake : IDisposable
                 new
                 {
                     id = "rec_" + bot.Id,
-                    media_shortcuts = new { audio_mixed = new { data = new { download_url = MediaUrl(bot.Id) } } },
+                    media_shortcuts = media.GetValueOrDefault(bot.Id) == MediaBehaviour.Unavailable
+                        ? (object)new { audio_mixed = (object?)null, video_mixed = (object?)null }
+                        : new { audio_mixed = new { data = new { download_url = MediaUrl(bot.Id) } } },
                 },
             }
             : [],

@@ -81,6 +81,26 @@ public sealed class RecallFakeTests : IDisposable
     }
 
     [Fact]
+    public async Task A_done_bot_whose_media_is_unavailable_shows_its_recording_without_links()
+    {
+        var bot = await CreateAsync();
+        fake.SetStatus(bot, "call_ended");
+        fake.SetStatus(bot, "done");
+        fake.SetMedia(bot, RecallFake.MediaBehaviour.Unavailable);
+        var (status, body) = await SendAsync(HttpMethod.Get, $"/api/v1/bot/{bot}/");
+        status.ShouldBe(HttpStatusCode.OK);
+        body.GetProperty("status_changes").EnumerateArray().Last().GetProperty("code").GetString().ShouldBe("done");
+        var shortcuts = body.GetProperty("recordings")[0].GetProperty("media_shortcuts");
+        shortcuts.GetProperty("audio_mixed").ValueKind.ShouldBe(JsonValueKind.Null);
+        shortcuts.GetProperty("video_mixed").ValueKind.ShouldBe(JsonValueKind.Null);
+
+        // Once the media is ready, the link is there.
+        fake.SetMedia(bot, RecallFake.MediaBehaviour.Normal);
+        (_, body) = await SendAsync(HttpMethod.Get, $"/api/v1/bot/{bot}/");
+        body.GetProperty("recordings")[0].GetProperty("media_shortcuts").GetProperty("audio_mixed").GetProperty("data").GetProperty("download_url").GetString().ShouldNotBeNull();
+    }
+
+    [Fact]
     public async Task Get_answers_the_current_status_and_the_recording_only_once_done()
     {
         var bot = await CreateAsync();
