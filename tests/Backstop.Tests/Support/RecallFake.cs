@@ -67,7 +67,16 @@ public sealed class RecallFake : IDisposable
         /// null, as Recall shows them while the media is still being processed, or once it expired (7 days by default).
         /// </summary>
         Unavailable,
+        /// <summary>Headers (with the full Content-Length) and the first kilobyte, then the connection is closed: a body cut short.</summary>
+        Truncated,
+        /// <summary>Headers and the first kilobyte, then the rest once the test calls <see cref="ReleaseHeld"/> (a copy the test finishes when it likes).</summary>
+        Held,
+        /// <summary>A plain-HTTP link on a storage host that is not this machine (<see cref="RemoteMediaHost"/>); nothing serves it.</summary>
+        PlainHttpRemote,
     }
+
+    /// <summary>An S3 host name a test may allow in <c>Recall:MediaHosts</c>; links on it are never fetched (refused before connecting).</summary>
+    public const string RemoteMediaHost = "backstop-recordings.s3.amazonaws.com";
 
     public const int LargeBytes = 200_000;
 
@@ -215,6 +224,9 @@ public sealed class RecallFake : IDisposable
     public string MediaUrl(string botId) => media.GetValueOrDefault(botId) switch
     {
         MediaBehaviour.Stall => $"http://{Host}:{stalling.Port}/media/{botId}.mp3?X-Amz-Signature=abc",
+        MediaBehaviour.Truncated => $"http://{Host}:{stalling.Port}/media/truncated/{botId}.mp3?X-Amz-Signature=abc",
+        MediaBehaviour.Held => $"http://{Host}:{stalling.Port}/media/held/{botId}.mp3?X-Amz-Signature=abc",
+        MediaBehaviour.PlainHttpRemote => $"http://{RemoteMediaHost}/{botId}.mp3?X-Amz-Signature=abc",
         MediaBehaviour.Large => $"{Url}/media/large/{botId}.mp3?X-Amz-Signature=abc",
         MediaBehaviour.RedirectSameHost => $"{Url}/media/redirect/{botId}.mp3?X-Amz-Signature=abc",
         MediaBehaviour.RedirectAway => $"{Url}/media/away/{botId}.mp3?X-Amz-Signature=abc",
@@ -235,6 +247,12 @@ public sealed class RecallFake : IDisposable
 
     /// <summary>Completes when a stalling download has received its headers and first bytes.</summary>
     public Task StallStarted => stalling.Started.Task;
+
+    /// <summary>Completes when a held download (<see cref="MediaBehaviour.Held"/>) has received its headers and first bytes.</summary>
+    public Task HeldStarted => stalling.HeldStarted.Task;
+
+    /// <summary>Sends the rest of every held download.</summary>
+    public void ReleaseHeld() => stalling.Release.TrySetResult();
 
     private static string BotIdIn(string path) => path.Split('/', StringSplitOptions.RemoveEmptyEntries)[3];
 
@@ -329,6 +347,10 @@ public sealed class RecallFake : IDisposable
 
         public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+        public TaskCompletionSource HeldStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
         public int Port { get; }
 
         public StallingMediaServer()
@@ -368,10 +390,21 @@ public sealed class RecallFake : IDisposable
                         if (n == 0) return;
                         request += System.Text.Encoding.ASCII.GetString(buffer, 0, n);
                     }
+                    var path = request.Split(' ', 3)[1];
                     var head = $"HTTP/1.1 200 OK\r\nContent-Type: audio/mpeg\r\nContent-Length: {AudioBytes.Length}\r\n\r\n";
                     await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(head), stop.Token);
                     await stream.WriteAsync(AudioBytes.AsMemory(0, 1024), stop.Token);
                     await stream.FlushAsync(stop.Token);
+                    // Cut short: the connection closes with the body 1 KB into its Content-Length.
+                    if (path.StartsWith("/media/truncated/", StringComparison.Ordinal)) return;
+                    if (path.StartsWith("/media/held/", StringComparison.Ordinal))
+                    {
+                        HeldStarted.TrySetResult();
+                        await Release.Task.WaitAsync(stop.Token);
+                        await stream.WriteAsync(AudioBytes.AsMemory(1024), stop.Token);
+                        await stream.FlushAsync(stop.Token);
+                        return;
+                    }
                     Started.TrySetResult();
                     await Task.Delay(Timeout.Infinite, stop.Token);
                 }

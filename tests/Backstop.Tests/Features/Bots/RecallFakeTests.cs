@@ -81,6 +81,35 @@ public sealed class RecallFakeTests : IDisposable
     }
 
     [Fact]
+    public async Task Media_cut_short_held_or_on_a_remote_plain_http_host_is_served_as_named()
+    {
+        var bot = await CreateAsync();
+        fake.SetStatus(bot, "done");
+
+        fake.SetMedia(bot, RecallFake.MediaBehaviour.Truncated);
+        using (var response = await http.GetAsync(fake.MediaUrl(bot), HttpCompletionOption.ResponseHeadersRead))
+        {
+            response.Content.Headers.ContentLength.ShouldBe(RecallFake.AudioBytes.Length);
+            await using var body = await response.Content.ReadAsStreamAsync();
+            var cut = await Should.ThrowAsync<HttpIOException>(() => body.CopyToAsync(Stream.Null));
+            cut.HttpRequestError.ShouldBe(HttpRequestError.ResponseEnded);
+        }
+
+        fake.SetMedia(bot, RecallFake.MediaBehaviour.Held);
+        var held = http.GetByteArrayAsync(fake.MediaUrl(bot));
+        await fake.HeldStarted.WaitAsync(TimeSpan.FromSeconds(30));
+        held.IsCompleted.ShouldBeFalse();
+        fake.ReleaseHeld();
+        (await held).ShouldBe(RecallFake.AudioBytes);
+
+        fake.SetMedia(bot, RecallFake.MediaBehaviour.PlainHttpRemote);
+        var remote = new Uri(fake.MediaUrl(bot));
+        remote.Scheme.ShouldBe("http");
+        remote.Host.ShouldBe(RecallFake.RemoteMediaHost);
+        remote.IsLoopback.ShouldBeFalse();
+    }
+
+    [Fact]
     public async Task A_done_bot_whose_media_is_unavailable_shows_its_recording_without_links()
     {
         var bot = await CreateAsync();
