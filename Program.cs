@@ -9,6 +9,7 @@ using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
+using Backstop.Infrastructure.Events;
 using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Observability;
@@ -55,6 +56,7 @@ try
         .AddProviders()
         .AddInbox()
         .AddOutbox()
+        .AddEvents()
         .AddApiKeys()
         .AddMessaging()
         .AddApi()

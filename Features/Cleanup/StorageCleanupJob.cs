@@ -34,6 +34,7 @@ internal sealed class StorageCleanupJob(
     private readonly SweepCounts counts = new(Id);
 
     public static string Id => "storage-cleanup";
+    public static JobKind Kind => JobKind.Cleanup;
     public static string DefaultCron => "0 4 * * *";
 
     public IReadOnlyDictionary<string, long> Counts => counts.AsDictionary();

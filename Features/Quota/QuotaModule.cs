@@ -13,6 +13,7 @@ internal static class QuotaModule
         services.AddSingleton<UsageNotices>();
         services.AddSingleton<UsageGroupCommit>();
         services.AddHostedService(sp => sp.GetRequiredService<UsageGroupCommit>());
+        services.AddSingleton<UsageScopes>();
         services.AddSingleton<UsageMeter>();
         services.AddSingleton<IUsageMeter>(sp => sp.GetRequiredService<UsageMeter>());
         services.AddSingleton<IMetricCatalog, MetricCatalog>();

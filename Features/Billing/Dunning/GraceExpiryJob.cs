@@ -42,6 +42,7 @@ internal sealed class GraceExpiryJob(
     private long notified;
 
     public static string Id => "billing-grace-expiry";
+    public static JobKind Kind => JobKind.Cleanup;
     public static string DefaultCron => "0 * * * *";
 
     public IReadOnlyDictionary<string, long> Counts => new Dictionary<string, long>

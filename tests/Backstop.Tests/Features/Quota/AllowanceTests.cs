@@ -397,6 +397,26 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
+    public async Task A_batch_decides_one_counters_items_in_the_order_sent_each_against_the_count_before_it()
+    {
+        var metric = await DeclareAsync("counter", defaultLimit: 10);
+        var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { ["team_members"] = 10 });
+        (await client.ConsumeAsync(metric, 4)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        long[] amounts = [3, 5, 2, 1, 1, 6];
+        var items = amounts.Select((a, i) => new { metric, amount = a, idempotencyKey = $"ordered-{i}" }).ToList();
+
+        var body = await (await client.PostJsonAsync("/v1/usage/batch", new { items })).JsonAsync();
+
+        // 4 + 3 = 7; 7 + 5 > 10 refused at 7; 7 + 2 = 9; 9 + 1 = 10; 10 + 1 refused at 10; 10 + 6 refused at 10.
+        var results = body.GetProperty("items").EnumerateArray().ToList();
+        results.Select(r => r.GetProperty("status").GetInt32()).ShouldBe([200, 403, 200, 200, 403, 403]);
+        results.Select(r => r.GetProperty("usage").GetProperty("used").GetInt64()).ShouldBe([7L, 7, 9, 10, 10, 10]);
+        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(10);
+        (await App.ScalarAsync("select count(*) from usage_idempotency where organization_id = @org and metric = @metric and status = 200",
+            new { org = tenant.OrganizationId, metric })).ShouldBe(3); // the admitted items; refusals keep no key
+    }
+
+    [Fact]
     public async Task History_lists_past_periods_newest_first_until_their_retention()
     {
         var metric = await DeclareAsync("counter", defaultLimit: 100);

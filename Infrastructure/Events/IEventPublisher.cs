@@ -1,0 +1,95 @@
+using System.Data.Common;
+using System.Text.Json;
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Outbox;
+using Dapper;
+using Prometheus;
+
+namespace Backstop.Infrastructure.Events;
+
+/// <summary>
+/// Writes an outbound event in the transaction of the change it describes (no change, no event; a change, always
+/// its event), and one outbox message per enabled endpoint that subscribes to it: the operator's endpoints (every
+/// organization) and the organization's own. Delivery is the <c>event</c> outbox channel's job.
+/// </summary>
+public interface IEventPublisher
+{
+    /// <summary>
+    /// Stores the event in <paramref name="transaction"/> with the next <c>sequence</c> of its stream (the
+    /// organization's, or the operator's when <paramref name="organizationId"/> is null) and enqueues its deliveries.
+    /// <paramref name="data"/> is the resource's public representation as the REST API shows it, serialised as JSON
+    /// (web defaults: camelCase); never a secret. Answers the event's id (<c>evt_…</c>).
+    /// </summary>
+    Task<string> PublishAsync(DbConnection connection, DbTransaction transaction, string type, string? organizationId, object data, CancellationToken ct);
+}
+
+/// <summary>The outbox channel that delivers events, and the payload of its messages (one per event and endpoint).</summary>
+internal static class EventDelivery
+{
+    public const string Channel = "event";
+
+    /// <summary>The first delivery of an event to an endpoint; a replay adds its own suffix.</summary>
+    public static string IdempotencyKey(string eventId, string endpointId) => $"event:{eventId}:{endpointId}";
+
+    public sealed record Payload(string EventId, string EndpointId);
+}
+
+internal static class EventMetrics
+{
+    public static readonly Counter Created = Metrics.CreateCounter("backstop_events_created_total", "Outbound events written (in the transaction of their change; counted when written, so a rolled-back change's event is counted too), by type.", "type");
+}
+
+internal sealed record EventEndpointTarget(string Id, string? OrganizationId, string? EventTypes);
+
+internal sealed class EventPublisher(TimeProvider time, IOutbox outbox) : IEventPublisher
+{
+    public const int Version = 1;
+
+    /// <summary>The stream of events that belong to no organization (operational events: <c>inbox.event_dead</c>, …).</summary>
+    public const string OperatorStream = "";
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    public static string NewId(TimeProvider time) => "evt_" + Guid.CreateVersion7(time.GetUtcNow()).ToString("N");
+
+    public async Task<string> PublishAsync(DbConnection connection, DbTransaction transaction, string type, string? organizationId, object data, CancellationToken ct)
+    {
+        if (!EventTypes.All.ContainsKey(type))
+            throw new ArgumentException($"Event type '{type}' is not in EventTypes.All.", nameof(type));
+        ArgumentNullException.ThrowIfNull(data);
+        var now = time.GetUtcNow();
+        var id = NewId(time);
+        var stream = organizationId ?? OperatorStream;
+        // The upsert takes the stream's row lock until the transaction ends: concurrent changes of one organization
+        // get consecutive numbers in commit order, and a rolled-back change gives its number back (no gap).
+        var sequence = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+            """
+            insert into event_sequences (stream, last_sequence, updated_at) values (@stream, 1, @now)
+            on conflict (stream) do update set last_sequence = event_sequences.last_sequence + 1, updated_at = @now
+            returning last_sequence
+            """, new { stream, now }, transaction, cancellationToken: ct));
+        await connection.ExecuteAsync(new CommandDefinition(
+            """
+            insert into events (id, type, organization_id, sequence, version, occurred_at, data, created_at)
+            values (@id, @type, @organizationId, @sequence, @version, @now, @data, @now)
+            """,
+            new { id, type, organizationId, sequence, version = Version, now, data = JsonSerializer.Serialize(data, data.GetType(), Json) },
+            transaction, cancellationToken: ct));
+        var endpoints = await connection.QueryAsync<EventEndpointTarget>(new CommandDefinition(
+            """
+            select id, organization_id, event_types from event_endpoints
+            where deleted_at is null and enabled = @enabled and (organization_id is null or organization_id = @organizationId)
+            """, new { enabled = true, organizationId }, transaction, cancellationToken: ct));
+        var deliveries = endpoints
+            .Where(e => EventTypes.Matches(ParseFilter(e.EventTypes), type))
+            .Select(e => OutboxEnvelope.Create(EventDelivery.Channel, EventDelivery.IdempotencyKey(id, e.Id), new EventDelivery.Payload(id, e.Id), reference: id)
+                with { OrganizationId = e.OrganizationId })
+            .ToList();
+        if (deliveries.Count > 0) await outbox.EnqueueManyAsync(connection, transaction, deliveries, ct);
+        EventMetrics.Created.WithLabels(type).Inc();
+        return id;
+    }
+
+    public static IReadOnlyList<string>? ParseFilter(string? stored) =>
+        string.IsNullOrEmpty(stored) ? null : JsonSerializer.Deserialize<List<string>>(stored, Json);
+}
