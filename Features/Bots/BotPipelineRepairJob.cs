@@ -31,6 +31,7 @@ internal sealed class BotPipelineRepairJob(
     BotMinutes minutes,
     IOutbox outbox,
     IAuditLog audit,
+    MeetingEvents events,
     IOptions<DeepgramOptions> deepgram,
     TimeProvider time,
     JobContext context,
@@ -164,6 +165,7 @@ internal sealed class BotPipelineRepairJob(
                 await outbox.EnqueueAsync(connection, tx, RecordingPipeline.FetchRecording(row.Id, meeting.BotId), ct);
             await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.MeetingRepair, "meeting", row.Id, row.OrganizationId,
                 new { kind = Refetched, botId = meeting.BotId, recallStatus = code, from = row.Status, to = status }, Actor), ct);
+            if (moves) await events.PublishAsync(connection, tx, MeetingEvents.ForMove(status), row.Id, ct);
             log.LogInformation("Meeting {MeetingId} was processing for over {Hours} h; Recall says {Code}: now {Status}", row.Id, StuckAfter.TotalHours, code, status);
             return Refetched;
         }, ct);
@@ -198,6 +200,7 @@ internal sealed class BotPipelineRepairJob(
                     where id = @Id and bot_id = @BotId and status = 'done' and audio_key is null and deleted_at is null
                     """, new { now, meeting.Id, meeting.BotId }, tx, cancellationToken: ct));
                 if (failed == 0) return null;
+                await events.PublishAsync(connection, tx, Infrastructure.Events.EventTypes.MeetingFailed, meeting.Id, ct);
                 await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.MeetingRepair, "meeting", meeting.Id, meeting.OrganizationId,
                     new { kind = RecordingUnavailable, botId = meeting.BotId, attempts = Math.Min(attempt, MaxFetchAttempts), from = MeetingStatus.Done, to = MeetingStatus.Failed }, Actor), ct);
                 log.LogWarning("Meeting {MeetingId}: no recording after {Attempts} fetch attempts; failed (recording_unavailable)", meeting.Id, MaxFetchAttempts);

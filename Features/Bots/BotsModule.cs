@@ -16,6 +16,7 @@ internal static class BotsModule
         services.AddSingleton<IMeetingUsage, MeetingUsage>();
         services.AddSingleton<BotStarter>();
         services.AddSingleton<BotMinutes>();
+        services.AddSingleton<MeetingEvents>();
         services.AddRecurringJob<BotPipelineRepairJob>();
         services.AddSingleton<BotCompensation>();
         services.AddSingleton<IMeetingSweeps, MeetingSweeps>();

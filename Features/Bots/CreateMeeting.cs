@@ -40,7 +40,7 @@ internal sealed record CreateMeetingRequest
 }
 
 /// <summary><c>POST /v1/meetings</c>: a meeting of the caller's organization, with its bot started at once when <c>startBot</c>.</summary>
-internal sealed class CreateMeeting(Db db, BotStarter starter, Meetings meetings, IAccessGate gate, IUsageMeter usage, IAuditLog audit, TimeProvider time)
+internal sealed class CreateMeeting(Db db, BotStarter starter, Meetings meetings, IAccessGate gate, IUsageMeter usage, IAuditLog audit, MeetingEvents events, TimeProvider time)
     : Endpoint<CreateMeetingRequest, MeetingResponse>
 {
     public override void Configure()
@@ -107,6 +107,7 @@ internal sealed class CreateMeeting(Db db, BotStarter starter, Meetings meetings
                     new { row.Title, joinAt = row.JoinAt, startBot = req.StartBot }), ct);
                 if (claim is not null)
                     await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.BotStart, "meeting", id, organizationId, new { claim }), ct);
+                await events.PublishAsync(connection, tx, Infrastructure.Events.EventTypes.MeetingCreated, id, ct);
                 return row;
             }, ct);
         }

@@ -20,7 +20,7 @@ internal sealed record TranscriptWord(string Word, string? PunctuatedWord, doubl
 /// written together, so a failure anywhere leaves none of them. A second callback of the same transcription adds
 /// nothing (one transcript per recorded bot). A body without <c>results</c> is <c>transcription_failed</c>.
 /// </summary>
-internal sealed class DeepgramCallbackHandler(Db db, IOutbox outbox, IOrganizationDirectory directory, TimeProvider time, ILogger<DeepgramCallbackHandler> log)
+internal sealed class DeepgramCallbackHandler(Db db, IOutbox outbox, IOrganizationDirectory directory, MeetingEvents events, TimeProvider time, ILogger<DeepgramCallbackHandler> log)
     : IWebhookHandler
 {
     public string Provider => "deepgram";
@@ -102,6 +102,7 @@ internal sealed class DeepgramCallbackHandler(Db db, IOutbox outbox, IOrganizati
             returning {Meetings.Columns}
             """, new { transcription.MeetingId, transcription.BotId, now }, tx, cancellationToken: ct));
         if (meeting is null || meeting.DeletedAt is not null) return;
+        await events.PublishAsync(connection, tx, Infrastructure.Events.EventTypes.MeetingTranscribed, meeting.Id, ct);
 
         foreach (var email in await directory.NotificationEmailsAsync(connection, tx, meeting.OrganizationId, meeting.ExternalUserId, ct))
             await outbox.EnqueueAsync(connection, tx, OutboxEmail.Create($"bots:transcribed:{transcription.Id}:{email.ToLowerInvariant()}", email, Ready(meeting), meeting.Id), ct);

@@ -62,7 +62,7 @@ internal sealed record RecallStatusEvent(string BotId, string Code, string? SubC
 /// moves nothing. A bot that no meeting owns (or owns no longer) is sent away; a bot whose start was interrupted
 /// before its id was recorded is adopted by the meeting its metadata names, if that claim is still open.
 /// </summary>
-internal sealed class RecallStatusHandler(Db db, IOutbox outbox, BotMinutes minutes, TimeProvider time, ILogger<RecallStatusHandler> log) : IWebhookHandler
+internal sealed class RecallStatusHandler(Db db, IOutbox outbox, BotMinutes minutes, MeetingEvents events, TimeProvider time, ILogger<RecallStatusHandler> log) : IWebhookHandler
 {
     public string Provider => "recall";
 
@@ -132,5 +132,6 @@ internal sealed class RecallStatusHandler(Db db, IOutbox outbox, BotMinutes minu
             tx, cancellationToken: ct));
         if (moves && status == MeetingStatus.Done)
             await outbox.EnqueueAsync(connection, tx, RecordingPipeline.FetchRecording(meeting.Id, e.BotId), ct);
+        if (moves) await events.PublishAsync(connection, tx, MeetingEvents.ForMove(status), meeting.Id, ct);
     }
 }

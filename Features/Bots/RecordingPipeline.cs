@@ -35,6 +35,7 @@ internal sealed class RecordingPipeline(
     IOutbox outbox,
     IUsageMeter usage,
     IAccessGate gate,
+    MeetingEvents events,
     IOptions<DeepgramOptions> deepgramOptions,
     IConfiguration configuration,
     TimeProvider time,
@@ -155,6 +156,7 @@ internal sealed class RecordingPipeline(
                 await usage.UndoAsync(connection, tx, meeting.OrganizationId, "storage_bytes", $"audio:{step.MeetingId}:{oldBot}", ct);
             }
             await usage.RecordAsync(connection, tx, storage, stored.Size, $"audio:{step.MeetingId}:{step.BotId}", ct);
+            await events.PublishAsync(connection, tx, Infrastructure.Events.EventTypes.MeetingRecordingReady, step.MeetingId, ct);
             if (!transcribe) return true;
 
             var token = Secrets.RandomToken(32);
@@ -197,12 +199,15 @@ internal sealed class RecordingPipeline(
         catch (ProblemException refused)
         {
             var details = System.Text.Json.JsonSerializer.Serialize(new { failureReason = "storage_refused", code = refused.Code, detail = refused.Message });
-            await using var connection = await db.OpenAsync(ct);
-            await connection.ExecuteAsync(new CommandDefinition(
-                """
-                update meetings set status = 'failed', failure_reason = 'storage_refused', failure_details = @details, transcript_status = null, updated_at = @now
-                where id = @MeetingId and bot_id = @BotId and deleted_at is null and audio_key is null
-                """, new { details, now = time.GetUtcNow(), step.MeetingId, step.BotId }, cancellationToken: ct));
+            await db.InTransactionAsync(async (connection, tx) =>
+            {
+                var failed = await connection.ExecuteAsync(new CommandDefinition(
+                    """
+                    update meetings set status = 'failed', failure_reason = 'storage_refused', failure_details = @details, transcript_status = null, updated_at = @now
+                    where id = @MeetingId and bot_id = @BotId and deleted_at is null and audio_key is null
+                    """, new { details, now = time.GetUtcNow(), step.MeetingId, step.BotId }, tx, cancellationToken: ct));
+                if (failed > 0) await events.PublishAsync(connection, tx, Infrastructure.Events.EventTypes.MeetingFailed, step.MeetingId, ct);
+            }, ct);
             log.LogWarning("Recording of meeting {MeetingId} not stored: the access gate refused storage ({Code})", step.MeetingId, refused.Code);
             return DeliveryResult.Permanent($"Storage refused: {refused.Code}.");
         }
@@ -212,12 +217,15 @@ internal sealed class RecordingPipeline(
     internal async Task FailUnavailableAsync(PipelineStep step, string reason, CancellationToken ct)
     {
         var now = time.GetUtcNow();
-        await using var connection = await db.OpenAsync(ct);
-        await connection.ExecuteAsync(new CommandDefinition(
-            """
-            update meetings set status = 'failed', failure_reason = @reason, transcript_status = null, updated_at = @now
-            where id = @MeetingId and bot_id = @BotId and deleted_at is null and status = 'done'
-            """, new { reason = "recording_unavailable:" + reason, now, step.MeetingId, step.BotId }, cancellationToken: ct));
+        await db.InTransactionAsync(async (connection, tx) =>
+        {
+            var failed = await connection.ExecuteAsync(new CommandDefinition(
+                """
+                update meetings set status = 'failed', failure_reason = @reason, transcript_status = null, updated_at = @now
+                where id = @MeetingId and bot_id = @BotId and deleted_at is null and status = 'done'
+                """, new { reason = "recording_unavailable:" + reason, now, step.MeetingId, step.BotId }, tx, cancellationToken: ct));
+            if (failed > 0) await events.PublishAsync(connection, tx, Infrastructure.Events.EventTypes.MeetingFailed, step.MeetingId, ct);
+        }, ct);
     }
 
     private async Task DeleteQuietlyAsync(string key, string meetingId)
