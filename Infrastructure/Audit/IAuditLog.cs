@@ -118,6 +118,10 @@ internal static class AuditActions
     /// <summary>An event endpoint disabled by the delivery after failing continuously for <c>Events:DisableAfterDays</c>.</summary>
     public const string EventEndpointDisable = "event_endpoint.disable";
 
+    // Bots (bots4): the bot-pipeline-repair sweep moved a stuck meeting; a transcription requested again by the API.
+    public const string MeetingRepair = "meeting.repair";
+    public const string MeetingTranscribe = "meeting.transcribe";
+
     public static readonly IReadOnlyList<string> All =
     [
         OrganizationCreate, OrganizationUpdate, OrganizationDelete, MemberAdd, MemberRemove, ApiKeyCreate, ApiKeyRevoke,
@@ -132,5 +136,6 @@ internal static class AuditActions
         MeetingCreate, MeetingUpdate, MeetingDelete, BotStart, BotStop,
         EventEndpointCreate, EventEndpointUpdate, EventEndpointDelete, EventEndpointRotateSecret, EventEndpointEnable, EventReplay, EventRecoveryCreate, EventRecoveryCancel,
         EventEndpointDisable,
+        MeetingRepair, MeetingTranscribe,
     ];
 }
