@@ -16,6 +16,7 @@ create table event_redeliveries (
 );
 create unique index ux_event_redeliveries_outbox_key on event_redeliveries (outbox_key);
 create index ix_event_redeliveries_pair on event_redeliveries (event_id, endpoint_id);
+create index ix_event_redeliveries_created on event_redeliveries (created_at);
 
 -- A bulk recovery: re-send to one endpoint every event since `since` (up to the newest event when it was asked,
 -- upper_event_id) that the endpoint has not acknowledged. Worked in bounded batches by the event-recovery job;

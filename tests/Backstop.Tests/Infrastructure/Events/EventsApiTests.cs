@@ -587,6 +587,34 @@ public abstract class EventsApiTests(BackstopFactory app) : AppTest(app)
             .Count(a => a == "event_endpoint.rotate_secret").ShouldBe(issued.Count);
     }
 
+    [Fact]
+    public async Task The_recovery_job_forgets_redeliveries_past_the_outbox_retention_and_old_finished_recoveries()
+    {
+        var tenant = await App.CreateTenantAsync("admin");
+        var client = App.Client(tenant);
+        var endpoint = (await CreateEndpointAsync(client, "/v1/event-endpoints", new { url = Url() })).GetProperty("endpoint").GetProperty("id").GetString()!;
+        var since = App.Time.GetUtcNow();
+        var eventId = await PublishAsync(EventTypes.MeetingCreated, tenant.OrganizationId, new { id = "m1" });
+        (await client.PostJsonAsync($"/v1/event-endpoints/{endpoint}/replay", new { eventId })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        var recoveryId = (await (await client.PostJsonAsync($"/v1/event-endpoints/{endpoint}/recover", new { since })).JsonAsync()).GetProperty("recovery").GetProperty("id").GetString()!;
+        await RunRecoveryJobAsync();
+        await using var connection = await App.OpenAsync();
+        (await connection.QuerySingleAsync<long>("select count(*) from event_redeliveries where event_id = @eventId", new { eventId })).ShouldBe(2);
+
+        App.Time.Advance(TimeSpan.FromDays(7) - TimeSpan.FromMinutes(1));
+        await RunRecoveryJobAsync();
+        (await connection.QuerySingleAsync<long>("select count(*) from event_redeliveries where event_id = @eventId", new { eventId })).ShouldBe(2);
+
+        App.Time.Advance(TimeSpan.FromMinutes(2));
+        await RunRecoveryJobAsync();
+        (await connection.QuerySingleAsync<long>("select count(*) from event_redeliveries where event_id = @eventId", new { eventId })).ShouldBe(0);
+        (await client.GetAsync($"/v1/event-endpoints/{endpoint}/recoveries/{recoveryId}")).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        App.Time.Advance(TimeSpan.FromDays(EventRecoveryJob.FinishedRetentionDays - 7));
+        await RunRecoveryJobAsync();
+        await (await client.GetAsync($"/v1/event-endpoints/{endpoint}/recoveries/{recoveryId}")).ShouldBeProblemAsync(404, "not_found");
+    }
+
     private string In(string parameter) =>
         App.Service<Db>().Dialect == Dialect.Postgres ? $"idempotency_key = any(@{parameter})" : $"idempotency_key in @{parameter}";
 
