@@ -1,6 +1,7 @@
 using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
+using Backstop.Infrastructure.Events;
 using Backstop.Infrastructure.Security;
 using Dapper;
 using Microsoft.Extensions.Options;
@@ -38,7 +39,7 @@ internal sealed record CreatedApiKeyResponse(
     string Id, string Name, string Key, string Prefix, IReadOnlyList<string> Scopes, DateTimeOffset CreatedAt, DateTimeOffset? ExpiresAt);
 
 /// <summary>Creating, listing, revoking and rotating keys; every statement is scoped by the organization id.</summary>
-internal sealed class ApiKeyStore(Db db, ApiKeyCache cache, TimeProvider time, IOptions<ApiKeysOptions> options, IAuditLog audit)
+internal sealed class ApiKeyStore(Db db, ApiKeyCache cache, TimeProvider time, IOptions<ApiKeysOptions> options, IAuditLog audit, IEventPublisher events)
 {
     public static readonly IReadOnlyList<string> DefaultScopes = ["read", "write"];
 
@@ -59,6 +60,7 @@ internal sealed class ApiKeyStore(Db db, ApiKeyCache cache, TimeProvider time, I
                           ?? throw ProblemException.NotFound("Organization");
             await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.ApiKeyCreate, "api_key", created.Id, organizationId,
                 new { created.Name, created.Prefix, created.Scopes, created.ExpiresAt }), ct);
+            await ApiKeyEvents.KeyAsync(events, c, tx, EventTypes.ApiKeyCreated, organizationId, created.Id, created.CreatedAt, ct);
             return created;
         }, ct);
     }
@@ -113,6 +115,7 @@ internal sealed class ApiKeyStore(Db db, ApiKeyCache cache, TimeProvider time, I
             // Only a revocation that changed something is a change; revoking again is a no-op.
             if (prefix is not null)
                 await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.ApiKeyRevoke, "api_key", keyId, organizationId, new { prefix }), ct);
+            if (prefix is not null) await ApiKeyEvents.KeyAsync(events, connection, tx, EventTypes.ApiKeyRevoked, organizationId, keyId, now, ct);
         }, ct);
         cache.ForgetKey(keyId);
     }
@@ -155,6 +158,7 @@ internal sealed class ApiKeyStore(Db db, ApiKeyCache cache, TimeProvider time, I
                 throw new ProblemException(409, "api_key_already_rotated", "This key was rotated or revoked at the same time; list the keys and retry.");
             await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.ApiKeyRotate, "api_key", keyId, organizationId,
                 new { old.Prefix, replacedById = created.Id, replacementPrefix = created.Prefix, overlapEndsAt = overlapEnd, created.ExpiresAt }), ct);
+            await ApiKeyEvents.KeyAsync(events, c, tx, EventTypes.ApiKeyRotated, organizationId, keyId, now, ct);
             return created;
         }, ct);
         cache.ForgetKey(keyId);

@@ -13,6 +13,7 @@ internal sealed class AuthFailuresCleanupJob(Db db, TimeProvider time, IOptions<
     private const int BatchSize = 1000;
 
     public static string Id => "auth-failures-cleanup";
+    public static JobKind Kind => JobKind.Cleanup;
     public static string DefaultCron => "*/15 * * * *";
 
     public async Task<long> RunAsync(CancellationToken ct)

@@ -1,5 +1,6 @@
 using System.Data.Common;
 using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Events;
 using Dapper;
 
 namespace Backstop.Features.ApiKeys;
@@ -10,7 +11,7 @@ namespace Backstop.Features.ApiKeys;
 /// PostgreSQL a concurrent insert of the same external id waits for the other transaction and then finds its row;
 /// on SQLite the caller's <c>BEGIN IMMEDIATE</c> serialises writers.
 /// </summary>
-internal sealed class OrganizationDirectory(OrganizationStore organizations, TimeProvider time) : IOrganizationDirectory
+internal sealed class OrganizationDirectory(OrganizationStore organizations, TimeProvider time, IEventPublisher events) : IOrganizationDirectory
 {
     public async Task<bool> ExistsAsync(DbConnection connection, string organizationId, CancellationToken ct) =>
         await organizations.FindAsync(connection, organizationId, ct) is not null;
@@ -30,6 +31,7 @@ internal sealed class OrganizationDirectory(OrganizationStore organizations, Tim
 
         var (organization, organizationCreated) = await organizations.InsertAsync(
             connection, transaction, name, slug, slugIsExplicit: false, request.ExternalOrganizationId, ct);
+        if (organizationCreated) await ApiKeyEvents.OrganizationCreatedAsync(events, connection, transaction, organization, ct);
 
         var now = time.GetUtcNow();
         var memberId = Ids.New(time);

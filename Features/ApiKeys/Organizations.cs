@@ -5,6 +5,7 @@ using System.Text.RegularExpressions;
 using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
+using Backstop.Infrastructure.Events;
 using Dapper;
 
 namespace Backstop.Features.ApiKeys;
@@ -69,7 +70,7 @@ internal static class MemberRoles
 
 /// <summary>Organizations (tenants) and their members: the SQL of both, shared by the admin endpoints and the directory.</summary>
 internal sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, TimeProvider time, IAuditLog audit,
-    IEnumerable<IOrganizationDeletionListener> deletionListeners)
+    IEnumerable<IOrganizationDeletionListener> deletionListeners, IEventPublisher events)
 {
     private const string Columns = "id, external_id, slug, name, created_at, updated_at";
     private const string MemberColumns = "id, organization_id, external_user_id, email, display_name, role, created_at, updated_at";
@@ -172,6 +173,7 @@ internal sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, Tim
             var (row, _) = await InsertAsync(c, tx, name, slug, slug is not null, null, ct);
             await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.OrganizationCreate, "organization", row.Id, row.Id,
                 new { row.Name, row.Slug }), ct);
+            await ApiKeyEvents.OrganizationCreatedAsync(events, c, tx, row, ct);
             return row;
         }, ct);
 
@@ -243,6 +245,7 @@ internal sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, Tim
             foreach (var listener in deletionListeners) await listener.OnDeletingAsync(c, tx, id, ct);
             await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.OrganizationDelete, "organization", id, id,
                 new { deleted = "soft", revokedKeys = revoked }), ct);
+            await ApiKeyEvents.OrganizationDeletedAsync(events, c, tx, id, ct);
             return true;
         }, ct);
         if (!deleted) throw ProblemException.NotFound("Organization");

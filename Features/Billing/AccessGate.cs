@@ -1,3 +1,4 @@
+using System.Data.Common;
 using Backstop.Features.Billing.PlanChanges;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
@@ -10,12 +11,17 @@ internal sealed class AccessGate(Db db, IOptions<BillingOptions> options, TimePr
     public async Task<AccessStatus> GetAsync(string organizationId, CancellationToken ct)
     {
         await using var connection = await db.OpenAsync(ct);
-        var subscription = await BillingSql.FindSubscriptionAsync(connection, null, organizationId, ct);
+        return await GetAsync(connection, null, organizationId, ct);
+    }
+
+    public async Task<AccessStatus> GetAsync(DbConnection connection, DbTransaction? transaction, string organizationId, CancellationToken ct)
+    {
+        var subscription = await BillingSql.FindSubscriptionAsync(connection, transaction, organizationId, ct);
         var o = options.Value;
         var updateUrl = string.IsNullOrWhiteSpace(o.UpdatePaymentUrl) ? null : o.UpdatePaymentUrl.Trim();
         // Stored violations hold whatever plan is in force now (the daily check clears those the plan no longer causes).
         var now = time.GetUtcNow();
-        var violations = (await PlanViolations.OpenAsync(connection, null, organizationId, ct)).Select(v => PlanViolations.Summary(v, now)).ToList();
+        var violations = (await PlanViolations.OpenAsync(connection, transaction, organizationId, ct)).Select(v => PlanViolations.Summary(v, now)).ToList();
         if (subscription is not { Live: true })
             return new AccessStatus(organizationId, subscription?.Status ?? "none", o.DefaultPlan, true, true, null, null, null, updateUrl, violations);
 
@@ -41,10 +47,14 @@ internal sealed class AccessGate(Db db, IOptions<BillingOptions> options, TimePr
 
     public async Task EnsureAllowedAsync(string organizationId, GatedAction action, string? metric, CancellationToken ct)
     {
-        var access = await GetAsync(organizationId, ct);
+        if (Refusal(await GetAsync(organizationId, ct), action, metric) is { } refusal) throw refusal;
+    }
+
+    public Exception? Refusal(AccessStatus access, GatedAction action, string? metric)
+    {
         var allowed = action == GatedAction.Create ? access.CanCreate : access.CanUse;
         if (!allowed)
-            throw new ProblemException(402, access.RefusalCode!, access.RefusalDetail!)
+            return new ProblemException(402, access.RefusalCode!, access.RefusalDetail!)
             {
                 Extensions = new Dictionary<string, object?>
                 {
@@ -54,7 +64,7 @@ internal sealed class AccessGate(Db db, IOptions<BillingOptions> options, TimePr
                 },
             };
         if (metric is not null && access.Violations.FirstOrDefault(v => v.Blocking && v.Metric == metric) is { } violation)
-            throw new ProblemException(403, "plan_violation", RefusalSentence(violation))
+            return new ProblemException(403, "plan_violation", RefusalSentence(violation))
             {
                 Extensions = new Dictionary<string, object?>
                 {
@@ -62,6 +72,7 @@ internal sealed class AccessGate(Db db, IOptions<BillingOptions> options, TimePr
                     ["graceEndsAt"] = violation.GraceEndsAt,
                 },
             };
+        return null;
     }
 
     /// <summary>

@@ -10,7 +10,9 @@ internal static class BillingModule
     {
         services.AddCheckedOptions<BillingOptions>(BillingOptions.Section);
         services.AddSingleton<IAccessGate, AccessGate>();
+        services.AddSingleton<BillingEvents>();
         services.AddSingleton<IOrganizationPlans, OrganizationPlans>();
+        services.AddSingleton<ISubscriptionOwnership, PayingSubscriptions>();
         services.AddBillingSubscriptions();
         services.AddBillingDunning();
         services.AddPlanChangesAndCoupons();

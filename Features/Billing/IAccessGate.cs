@@ -23,6 +23,12 @@ public interface IAccessGate
     /// <c>team_members</c>, <c>storage_bytes</c>, or an application metric), so that a violation of that metric refuses it.
     /// </summary>
     Task EnsureAllowedAsync(string organizationId, GatedAction action, string? metric, CancellationToken ct);
+
+    /// <summary>As <see cref="GetAsync(string, CancellationToken)"/>, read on the caller's connection and transaction.</summary>
+    Task<AccessStatus> GetAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction? transaction, string organizationId, CancellationToken ct);
+
+    /// <summary>The problem (402/403, a ProblemException) that refuses <paramref name="action"/> under <paramref name="access"/>, or null when it is allowed: what <see cref="EnsureAllowedAsync"/> throws.</summary>
+    Exception? Refusal(AccessStatus access, GatedAction action, string? metric);
 }
 
 public enum GatedAction

@@ -8,6 +8,9 @@ public interface IOrganizationPlans
 {
     Task<OrganizationPlan> GetAsync(string organizationId, CancellationToken ct);
 
+    /// <summary>As <see cref="GetAsync(string, CancellationToken)"/>, read on the caller's connection and transaction (Quota's group commit reads it once per organization of a batch).</summary>
+    Task<OrganizationPlan> GetAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction? transaction, string organizationId, CancellationToken ct);
+
     /// <summary>Whether any plan's limits name this metric (Quota refuses to change the kind of a metric in use).</summary>
     Task<bool> AnyPlanLimitsAsync(string metric, CancellationToken ct);
 }

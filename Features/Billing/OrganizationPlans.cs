@@ -1,3 +1,4 @@
+using System.Data.Common;
 using Backstop.Infrastructure.Data;
 using Dapper;
 using Microsoft.Extensions.Options;
@@ -9,10 +10,15 @@ internal sealed class OrganizationPlans(Db db, IOptions<BillingOptions> options)
     public async Task<OrganizationPlan> GetAsync(string organizationId, CancellationToken ct)
     {
         await using var connection = await db.OpenAsync(ct);
-        var subscription = await BillingSql.FindSubscriptionAsync(connection, null, organizationId, ct);
+        return await GetAsync(connection, null, organizationId, ct);
+    }
+
+    public async Task<OrganizationPlan> GetAsync(DbConnection connection, DbTransaction? transaction, string organizationId, CancellationToken ct)
+    {
+        var subscription = await BillingSql.FindSubscriptionAsync(connection, transaction, organizationId, ct);
         var live = subscription is { Live: true };
         var code = live ? subscription!.PlanCode : options.Value.DefaultPlan;
-        var plan = await BillingSql.FindPlanAsync(connection, null, code, ct);
+        var plan = await BillingSql.FindPlanAsync(connection, transaction, code, ct);
         return new OrganizationPlan(
             organizationId,
             code,

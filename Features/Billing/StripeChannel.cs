@@ -63,7 +63,7 @@ internal static class OutboxStripe
     public static string AttemptKey(string key, int attempt) => attempt <= 1 ? key : $"{key}:r{attempt - 1}";
 }
 
-internal sealed class StripeChannel(StripeApi api, Db db, TimeProvider time, ILogger<StripeChannel> log) : IOutboxChannel
+internal sealed class StripeChannel(StripeApi api, Db db, BillingEvents billingEvents, TimeProvider time, ILogger<StripeChannel> log) : IOutboxChannel
 {
     public string Name => OutboxStripe.Channel;
 
@@ -132,6 +132,7 @@ internal sealed class StripeChannel(StripeApi api, Db db, TimeProvider time, ILo
             var observedAt = existing.ProviderUpdatedAt is { } stored && stored > now ? stored : now;
             var state = await StripeSubscriptionHandler.ReadAsync(connection, tx, document.RootElement, existing.OrganizationId, observedAt, existing, ct);
             await SubscriptionWrites.ApplyAsync(connection, tx, state, now, time, ct, force: true);
+            await billingEvents.AfterAsync(connection, tx, existing, ct);
             log.LogInformation("Subscription {SubscriptionId} refreshed from Stripe: {Status}", fetched.Id, state.Status);
         }, ct);
     }

@@ -41,6 +41,7 @@ internal sealed class OrphanedBotsJob(
     private readonly SweepCounts counts = new(Id);
 
     public static string Id => "orphaned-bots";
+    public static JobKind Kind => JobKind.Cleanup;
     public static string DefaultCron => "*/5 * * * *";
 
     public IReadOnlyDictionary<string, long> Counts => counts.AsDictionary();

@@ -13,6 +13,7 @@ internal sealed class MessagingCleanupJob(Db db, TimeProvider time, JobContext c
     private const int BatchSize = 1000;
 
     public static string Id => "messaging-cleanup";
+    public static JobKind Kind => JobKind.Cleanup;
     public static string DefaultCron => "15 * * * *";
 
     public async Task<long> RunAsync(CancellationToken ct)

@@ -3,6 +3,7 @@ using System.Security;
 using System.Text.Json;
 using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Events;
 using Dapper;
 using Microsoft.Extensions.Options;
 
@@ -33,7 +34,7 @@ internal static class TwilioForm
 /// receive time of the message that set its consent, and a conditional upsert applies a change only when its message
 /// was received later; an older one is audited with <c>applied = false</c> and changes nothing.
 /// </summary>
-internal sealed class InboundSmsHandler(TimeProvider time, PhoneNumberNormalizer phones, IAuditLog audit, ILogger<InboundSmsHandler> log) : IWebhookHandler
+internal sealed class InboundSmsHandler(TimeProvider time, PhoneNumberNormalizer phones, IAuditLog audit, IEventPublisher events, ILogger<InboundSmsHandler> log) : IWebhookHandler
 {
     public const string EventType = "sms.inbound";
 
@@ -109,6 +110,7 @@ internal sealed class InboundSmsHandler(TimeProvider time, PhoneNumberNormalizer
                 await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.SmsOptOutDelete, "sms_opt_out", deleted,
                     Changes: new { deleted = "hard", phoneNumber = from, keyword = "opt_in", messageSid = sid }, Actor: "provider:twilio"), ct);
         }
+        await MessagingEvents.ConsentAsync(events, c, tx, new SmsConsentChange(from, optedOut, "keyword", sid, eventAt), ct);
         log.LogInformation("SMS consent of a number changed by keyword: {Action} (message {MessageSid})", action, sid);
     }
 }
@@ -143,7 +145,7 @@ internal sealed class InboundSmsReply(IOptions<MessagingOptions> options) : IWeb
 /// <c>sms.status</c>: moves an SMS forward (<c>queued</c> → <c>sent</c> → <c>delivered</c> | <c>failed</c>) and never
 /// back, so callbacks arriving out of order cannot undo a later state.
 /// </summary>
-internal sealed class SmsStatusHandler(TimeProvider time, ILogger<SmsStatusHandler> log) : IWebhookHandler
+internal sealed class SmsStatusHandler(TimeProvider time, IEventPublisher events, ILogger<SmsStatusHandler> log) : IWebhookHandler
 {
     public const string EventType = "sms.status";
 
@@ -178,6 +180,7 @@ internal sealed class SmsStatusHandler(TimeProvider time, ILogger<SmsStatusHandl
             returning id
             """, new { status, errorCode = string.IsNullOrEmpty(errorCode) ? null : errorCode, now, sid, rank },
             context.Transaction, cancellationToken: ct));
+        if (updated is not null) await MessagingEvents.StatusAsync(events, context.Connection, context.Transaction, updated, ct);
         if (updated is not null) return;
 
         var known = await context.Connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(

@@ -74,10 +74,7 @@ internal sealed partial class UsageMeter
         CancellationToken ct)
     {
         var results = new ConsumeBatchResult?[items.Count];
-        var changes = new List<(int Index, UsageChange Change)>();
-        var plan = await plans.GetAsync(organizationId, ct);
-        // One lookup and one gate decision per metric, whatever the number of its items.
-        var scopes = new Dictionary<string, Task<UsageScope>>(StringComparer.Ordinal);
+        var requests = new List<(int Index, UsageRequest Request)>();
         for (var i = 0; i < items.Count; i++)
         {
             var item = items[i];
@@ -90,16 +87,7 @@ internal sealed partial class UsageMeter
                 if (item.IdempotencyKey is { } k && (k.Length is 0 or > 255 || k.Any(char.IsControl)))
                     throw new ProblemException(400, "invalid_idempotency_key", "idempotencyKey must be 1-255 characters without control characters.");
                 var key = item.IdempotencyKey is null ? null : ApiKeyPrefix + item.IdempotencyKey;
-                if (key is not null && await StoredAnswerAsync(organizationId, metric, key, ct) is { } stored)
-                {
-                    results[i] = stored.Operation == MeterOperations.Consume && stored.Amount == item.Amount
-                        ? new ConsumeBatchResult(i, 200, JsonSerializer.Deserialize<UsageReading>(stored.Response, Json), null, null)
-                        : Error(i, new ProblemException(409, "idempotency_key_reused",
-                            $"This idempotencyKey was first used to {stored.Operation} {stored.Amount} of {metric}; a key answers one request only."));
-                    continue;
-                }
-                if (!scopes.TryGetValue(metric, out var resolving)) scopes[metric] = resolving = ResolveGatedAsync(organizationId, metric, plan, ct);
-                changes.Add((i, new UsageChange(await resolving, MeterOperations.Consume, item.Amount, key) { Actor = actor, RequestId = requestId }));
+                requests.Add((i, new UsageRequest(organizationId, metric, MeterOperations.Consume, item.Amount, key) { Actor = actor, RequestId = requestId }));
             }
             catch (ProblemException problem)
             {
@@ -107,10 +95,11 @@ internal sealed partial class UsageMeter
             }
         }
 
-        var decisions = await groupCommit.SubmitManyAsync([.. changes.Select(c => c.Change)]);
-        for (var j = 0; j < changes.Count; j++)
+        // Decided together in one transaction, which reads each metric's limit and the gate once, whatever the number of its items.
+        var decisions = await groupCommit.SubmitAsync([.. requests.Select(r => r.Request)]);
+        for (var j = 0; j < requests.Count; j++)
         {
-            var i = changes[j].Index;
+            var i = requests[j].Index;
             results[i] = decisions[j] switch
             {
                 { Outcome: { Status: 200 } ok } => new ConsumeBatchResult(i, 200, ok.Reading, null, null),
@@ -121,13 +110,6 @@ internal sealed partial class UsageMeter
         var all = results.Select(r => r!).ToList();
         return new ConsumeBatchResponse(all, all.Count(r => r.Status == 200), all.Count(r => r.Code == "quota_exceeded"),
             all.Count(r => r.Status != 200 && r.Code != "quota_exceeded"));
-    }
-
-    private async Task<UsageScope> ResolveGatedAsync(string organizationId, string metric, OrganizationPlan plan, CancellationToken ct)
-    {
-        var scope = await ResolveAsync(organizationId, metric, lenient: false, ct, apiWrite: true, plan);
-        await gate.EnsureAllowedAsync(organizationId, scope.Metric.Creation ? GatedAction.Create : GatedAction.Use, metric, ct);
-        return scope;
     }
 
     private static ConsumeBatchResult Error(int index, ProblemException problem) => new(index, problem.Status, null, problem.Code, problem.Message);

@@ -26,20 +26,30 @@ namespace Backstop.Features.Quota;
 /// On SQLite the writer is also the slice's only queue for the one write lock: requests wait on the channel, not in
 /// SQLite's busy handler, which polls with sleeps of up to 100 ms.
 /// </summary>
-internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices notices, TimeProvider time, IOptions<QuotaOptions> options, ILogger<UsageGroupCommit> log) : BackgroundService
+internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices notices, UsageScopes scopes, TimeProvider time, IOptions<QuotaOptions> options,
+    ILogger<UsageGroupCommit> log) : BackgroundService
 {
-    /// <summary>One request: one change (consume, release) or a batch request's items, decided in the same transaction.</summary>
-    private sealed class Pending(UsageChange[] changes)
+    /// <summary>
+    /// One request: one change (consume, release) or a batch request's items, decided in the same transaction. An
+    /// item is a change its caller resolved, or an API request the batch resolves (<see cref="UsageScopes"/>).
+    /// </summary>
+    private sealed class Pending(UsageChange?[] changes, UsageRequest?[] requests)
     {
-        public UsageChange[] Changes { get; } = changes;
+        public UsageChange?[] Changes { get; } = changes;
+        public UsageRequest?[] Requests { get; } = requests;
+        public int Count => Changes.Length;
         public UsageDecision[] Results { get; } = new UsageDecision[changes.Length];
         public TaskCompletionSource<UsageDecision[]> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    /// <summary>One change of a pending request, in the batch's order.</summary>
+    /// <summary>One item of a pending request, in the batch's order.</summary>
     private sealed record Entry(Pending Pending, int Index)
     {
-        public UsageChange Change => Pending.Changes[Index];
+        public UsageChange? Change => Pending.Changes[Index];
+        public UsageRequest? Request => Pending.Requests[Index];
+        public string OrganizationId => Change?.Scope.OrganizationId ?? Request!.OrganizationId;
+        public string Metric => Change?.Scope.Metric.Name ?? Request!.Metric;
+        public string Operation => Change?.Operation ?? Request!.Operation;
     }
 
     private static readonly Histogram BatchSize = Metrics.CreateHistogram("backstop_quota_batch_size",
@@ -51,13 +61,28 @@ internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices noti
     public async Task<MeterOutcome> SubmitAsync(UsageChange change) => (await SubmitManyAsync([change]))[0].Get();
 
     /// <summary>
+    /// Queues an API request, resolved in the batch's transaction (its metric, limit, period and Billing's gate, read
+    /// once per organization and metric of the batch); completes with its outcome once the batch is committed, or
+    /// with the problem that refused it.
+    /// </summary>
+    public async Task<MeterOutcome> SubmitAsync(UsageRequest request) => (await QueueAsync(new Pending([null], [request])))[0].Get();
+
+    /// <summary>Queues API requests decided together, in one transaction (a batch request's items), each with its own decision.</summary>
+    public Task<UsageDecision[]> SubmitAsync(UsageRequest[] requests) =>
+        requests.Length == 0 ? Task.FromResult(Array.Empty<UsageDecision>()) : QueueAsync(new Pending(new UsageChange?[requests.Length], requests));
+
+    /// <summary>
     /// Queues changes that are decided together, in one transaction (a batch request's items): each gets its own
     /// decision; one refused by the database is decided alone after the rollback, so it never fails its neighbours.
     /// </summary>
     public Task<UsageDecision[]> SubmitManyAsync(UsageChange[] changes)
     {
         if (changes.Length == 0) return Task.FromResult(Array.Empty<UsageDecision>());
-        var pending = new Pending(changes);
+        return QueueAsync(new Pending(changes, new UsageRequest?[changes.Length]));
+    }
+
+    private Task<UsageDecision[]> QueueAsync(Pending pending)
+    {
         if (!queue.Writer.TryWrite(pending)) pending.Done.SetException(Stopping());
         return pending.Done.Task;
     }
@@ -74,7 +99,7 @@ internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices noti
                 while (changes < options.Value.GroupCommitMaxBatch && queue.Reader.TryRead(out var next))
                 {
                     batch.Add(next);
-                    changes += next.Changes.Length;
+                    changes += next.Count;
                 }
                 await CommitAsync(batch);
                 batch.Clear();
@@ -92,10 +117,9 @@ internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices noti
 
     private async Task CommitAsync(List<Pending> batch)
     {
-        var ordered = batch.SelectMany(p => Enumerable.Range(0, p.Changes.Length).Select(i => new Entry(p, i)))
-            .OrderBy(e => e.Change.Scope.OrganizationId, StringComparer.Ordinal)
-            .ThenBy(e => e.Change.Scope.Metric.Name, StringComparer.Ordinal)
-            .ThenBy(e => e.Change.Scope.PeriodStart)
+        var ordered = batch.SelectMany(p => Enumerable.Range(0, p.Count).Select(i => new Entry(p, i)))
+            .OrderBy(e => e.OrganizationId, StringComparer.Ordinal)
+            .ThenBy(e => e.Metric, StringComparer.Ordinal)
             .ToList();
         try
         {
@@ -126,7 +150,7 @@ internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices noti
                     // An item of a batch request fails alone: its neighbours keep their answers.
                     entry.Pending.Results[entry.Index] = new UsageDecision(null, new ProblemException(500, "usage_write_failed",
                         "The database refused this change; nothing of it was counted."));
-                    if (entry.Pending.Changes.Length == 1) entry.Pending.Done.TrySetException(single);
+                    if (entry.Pending.Count == 1) entry.Pending.Done.TrySetException(single);
                 }
             }
             foreach (var pending in batch) pending.Done.TrySetResult(pending.Results);
@@ -152,8 +176,14 @@ internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices noti
                 await using var tx = options.Value.DurableConsume ? await Db.BeginDurableAsync(connection, ct) : await Db.BeginAsync(connection, ct);
                 await connection.ExecuteAsync(new CommandDefinition("insert into usage_commits (id, created_at) values (@batchId, @now)",
                     new { batchId, now = time.GetUtcNow() }, tx, cancellationToken: ct));
-                var decisions = await UsageDecisions.ApplyAsync(connection, tx, [.. batch.Select(p => p.Change)], time.GetUtcNow(), ct, notices);
-                await AuditReleasesAsync(connection, tx, batch, decisions, ct);
+                var decisions = new UsageDecision[batch.Count];
+                var changes = await ResolveAsync(connection, tx, batch, decisions, ct);
+                // Counters in one order on every instance (organization, metric, period), so two batches on PostgreSQL cannot deadlock;
+                // the changes of one counter keep their order of arrival (a batch request's items are decided in the order sent).
+                changes.Sort((x, y) => Compare(x.Change, y.Change) is var c && c != 0 ? c : x.Index.CompareTo(y.Index));
+                var applied = await UsageDecisions.ApplyAsync(connection, tx, [.. changes.Select(c => c.Change)], time.GetUtcNow(), ct, notices);
+                for (var i = 0; i < changes.Count; i++) decisions[changes[i].Index] = applied[i];
+                await AuditReleasesAsync(connection, tx, changes, applied, ct);
                 try
                 {
                     await tx.CommitAsync(ct);
@@ -180,7 +210,7 @@ internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices noti
     /// not: it only ever takes capacity within the limit, its keyed answer is already stored in its own row, and an
     /// audit row per consumption would double the hot path's writes (docs/quota.md).
     /// </summary>
-    private async Task AuditReleasesAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<Entry> batch, UsageDecision[] decisions, CancellationToken ct)
+    private async Task AuditReleasesAsync(DbConnection connection, DbTransaction tx, List<(int Index, UsageChange Change)> batch, UsageDecision[] decisions, CancellationToken ct)
     {
         for (var i = 0; i < batch.Count; i++)
         {
@@ -191,6 +221,43 @@ internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices noti
                 new { metric = change.Scope.Metric.Name, change.Amount, idempotencyKey = change.Key, used = outcome.Reading.Used, requestId = change.RequestId },
                 change.Actor), ct);
         }
+    }
+
+    /// <summary>
+    /// The batch's changes: those their callers resolved, and the API requests resolved here with one read per
+    /// organization and metric; a request refused on the way gets its decision in <paramref name="decisions"/>
+    /// (its key's stored answer first, when it has one).
+    /// </summary>
+    private async Task<List<(int Index, UsageChange Change)>> ResolveAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<Entry> batch,
+        UsageDecision[] decisions, CancellationToken ct)
+    {
+        var changes = new List<(int, UsageChange)>(batch.Count);
+        var reads = new UsageScopes.BatchReads();
+        for (var i = 0; i < batch.Count; i++)
+        {
+            if (batch[i].Change is { } change)
+            {
+                changes.Add((i, change));
+                continue;
+            }
+            var request = batch[i].Request!;
+            try
+            {
+                changes.Add((i, await scopes.ResolveRequestAsync(connection, tx, request, reads, ct)));
+            }
+            catch (ProblemException refusal)
+            {
+                decisions[i] = await UsageScopes.StoredOrRefusedAsync(connection, tx, request, refusal, ct);
+            }
+        }
+        return changes;
+    }
+
+    private static int Compare(UsageChange x, UsageChange y)
+    {
+        var c = string.CompareOrdinal(x.Scope.OrganizationId, y.Scope.OrganizationId);
+        if (c == 0) c = string.CompareOrdinal(x.Scope.Metric.Name, y.Scope.Metric.Name);
+        return c != 0 ? c : x.Scope.PeriodStart.CompareTo(y.Scope.PeriodStart);
     }
 
     /// <summary>Fault injection for tests: runs after the database committed a batch, as a lost commit acknowledgement would.</summary>
@@ -216,7 +283,7 @@ internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices noti
 
     private void Fail(Entry entry, Exception e) =>
         log.LogError(e, "A usage {Operation} of {Metric} for organization {OrganizationId} failed; nothing was counted",
-            entry.Change.Operation, entry.Change.Scope.Metric.Name, entry.Change.Scope.OrganizationId);
+            entry.Operation, entry.Metric, entry.OrganizationId);
 
     private static ProblemException Stopping() =>
         new(503, "shutting_down", "The service is stopping and did not count this request; retry it with the same idempotencyKey.");

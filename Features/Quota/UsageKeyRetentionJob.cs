@@ -15,6 +15,7 @@ namespace Backstop.Features.Quota;
 internal sealed class UsageKeyRetentionJob(Db db, TimeProvider time, IOptions<QuotaOptions> options, JobContext context) : IRecurringJob
 {
     public static string Id => "usage-key-retention";
+    public static JobKind Kind => JobKind.Cleanup;
     public static string DefaultCron => "45 3 * * *";
 
     /// <summary>Beyond the longest period of a window: a retry arriving just after its period ended is still answered.</summary>

@@ -28,7 +28,7 @@ internal static class MeterOperations
 /// API's requests reach them through <see cref="UsageGroupCommit"/> (many per transaction), a caller's own
 /// transaction with its one change.
 /// </summary>
-internal sealed partial class UsageMeter(Db db, IOrganizationPlans plans, IAccessGate gate, UsageGroupCommit groupCommit, UsageNotices notices, TimeProvider time) : IUsageMeter
+internal sealed partial class UsageMeter(Db db, IOrganizationPlans plans, UsageScopes scopes, UsageGroupCommit groupCommit, UsageNotices notices, TimeProvider time) : IUsageMeter
 {
     public Task<UsageScope> PrepareAsync(string organizationId, string metric, bool requireLimit, CancellationToken ct) =>
         ResolveAsync(organizationId, metric, lenient: !requireLimit, ct);
@@ -103,10 +103,11 @@ internal sealed partial class UsageMeter(Db db, IOrganizationPlans plans, IAcces
     }
 
     /// <summary>
-    /// The API's consume and release: the limit and period are read first (outside any write lock), a consumption is
-    /// put to Billing's access gate (a creation metric as <see cref="GatedAction.Create"/>), then the group commit
-    /// decides it with the other requests of its batch in one (durable) transaction; a refusal is stored under the
-    /// key too, so a retry is answered the same.
+    /// The API's consume and release, decided by the group commit with the other requests of its batch in one
+    /// (durable) transaction: there the organization's plan and access, the metric and its override are read once per
+    /// organization and metric of the batch (<see cref="UsageScopes"/>), a consumption is put to Billing's access
+    /// gate (a creation metric as <see cref="GatedAction.Create"/>), and a request carrying a key that already has an
+    /// answer is given that answer before any check refuses it. Only counted requests keep their key.
     /// </summary>
     /// <param name="actor">Who asked (the key's prefix) and <paramref name="requestId"/>: for a release's audit row.</param>
     public async Task<UsageReading> ApplyOwnAsync(string organizationId, string metric, string operation, long amount, string? idempotencyKey, CancellationToken ct,
@@ -115,18 +116,7 @@ internal sealed partial class UsageMeter(Db db, IOrganizationPlans plans, IAcces
         // The caller's keys live in their own space, so no tenant key can answer (or undo) one of Backstop's own
         // (meeting:{id}, audio:{id}).
         var key = idempotencyKey is null ? null : ApiKeyPrefix + idempotencyKey;
-        // A replay is answered before anything else is checked: a retry of a consumption that was counted gets its
-        // answer even after the organization went past due or the metric's limit changed.
-        if (key is not null && await StoredAnswerAsync(organizationId, metric, key, ct) is { } stored)
-            return stored.Operation == operation && stored.Amount == amount
-                ? JsonSerializer.Deserialize<UsageReading>(stored.Response, Json)!
-                : throw new ProblemException(409, "idempotency_key_reused",
-                    $"This idempotencyKey was first used to {stored.Operation} {stored.Amount} of {metric}; a key answers one request only.");
-        var scope = await ResolveAsync(organizationId, metric, lenient: false, ct, apiWrite: true);
-        if (operation == MeterOperations.Release && !scope.IsGauge) throw NotAGauge(metric);
-        if (operation == MeterOperations.Consume)
-            await gate.EnsureAllowedAsync(organizationId, scope.Metric.Creation ? GatedAction.Create : GatedAction.Use, metric, ct);
-        var outcome = await groupCommit.SubmitAsync(new UsageChange(scope, operation, amount, key) { Actor = actor, RequestId = requestId });
+        var outcome = await groupCommit.SubmitAsync(new UsageRequest(organizationId, metric, operation, amount, key) { Actor = actor, RequestId = requestId });
         return outcome.Status == 200 ? outcome.Reading : throw Refused(outcome.Reading);
     }
 
@@ -135,66 +125,27 @@ internal sealed partial class UsageMeter(Db db, IOrganizationPlans plans, IAcces
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    /// <summary>The stored answer of a counted request under this key (refusals are never stored), or null.</summary>
-    private async Task<StoredAnswer?> StoredAnswerAsync(string organizationId, string metric, string key, CancellationToken ct)
-    {
-        await using var connection = await db.OpenAsync(ct);
-        return await connection.QuerySingleOrDefaultAsync<StoredAnswer>(new CommandDefinition(
-            """
-            select operation, amount, response from usage_idempotency
-            where organization_id = @organizationId and metric = @metric and idempotency_key = @key and status = 200
-            """, new { organizationId, metric, key }, cancellationToken: ct));
-    }
-
     public static ProblemException ManagedByBackstop(string metric) =>
         new(403, "metric_managed_by_backstop", $"'{metric}' is counted by Backstop from its own records; it cannot be consumed, released or set through the API.");
 
-    private sealed record StoredAnswer
-    {
-        public string Operation { get; init; } = "";
-        public long Amount { get; init; }
-        public string Response { get; init; } = "";
-    }
-
-    /// <summary>The limit and the period of <paramref name="metric"/> for the organization now.</summary>
-    /// <param name="lenient">A metric the organization has no limit for is read as unlimited instead of 404 (for usage that is only recorded).</param>
-    /// <param name="apiWrite">A write through the usage API: a built-in metric (Backstop counts it) is 403 <c>metric_managed_by_backstop</c>.</param>
-    /// <param name="known">The organization's plan when the caller already read it.</param>
+    /// <summary>The limit and the period of <paramref name="metric"/> for the organization now (see <see cref="UsageScopes.ResolveAsync"/>).</summary>
     public async Task<UsageScope> ResolveAsync(string organizationId, string metric, bool lenient, CancellationToken ct, bool apiWrite = false,
         OrganizationPlan? known = null)
     {
-        // Billing's read first, on its own connection: holding ours meanwhile would take two pooled connections per request.
-        var plan = known ?? await plans.GetAsync(organizationId, ct);
-        ScopeRow? row;
-        await using (var connection = await db.OpenAsync(ct))
-            row = await connection.QuerySingleOrDefaultAsync<ScopeRow>(new CommandDefinition(QuotaSql.Scope,
-                new { organizationId, metric }, cancellationToken: ct));
-        if (row is null) throw UnknownMetric(metric, declared: false);
-        if (apiWrite && row.BuiltIn) throw ManagedByBackstop(metric);
-        return Scope(row.Metric, organizationId, row.OverrideLimit, row.AnchorStart, row.AnchorEnd, plan, lenient);
+        await using var connection = await db.OpenAsync(ct);
+        return await scopes.ResolveAsync(connection, null, organizationId, metric, lenient, apiWrite, known, ct);
     }
 
     public UsageScope Scope(MetricRow metric, string organizationId, long? overrideLimit, DateTimeOffset? anchorStart, DateTimeOffset? anchorEnd,
-        OrganizationPlan plan, bool lenient)
-    {
-        long? limit = overrideLimit ?? (plan.Limits.TryGetValue(metric.Name, out var planned) ? planned : metric.DefaultLimit);
-        if (limit is null && !lenient) throw UnknownMetric(metric.Name, declared: true);
-        if (metric.IsGauge) return new UsageScope(organizationId, metric.ToDeclaration(), limit ?? -1, BillingPeriods.GaugeStart, BillingPeriods.GaugeStart);
-        var (start, end) = PeriodOf(metric.UsageWindow, plan, anchorStart, anchorEnd);
-        return new UsageScope(organizationId, metric.ToDeclaration(), limit ?? -1, start, end);
-    }
+        OrganizationPlan plan, bool lenient) =>
+        scopes.Scope(metric, organizationId, overrideLimit, anchorStart, anchorEnd, plan, lenient);
 
     /// <summary>The period of <paramref name="window"/> now, from the newer of the two anchors (Billing's subscription period, the renewal events this slice saw).</summary>
-    public (DateTimeOffset Start, DateTimeOffset End) PeriodOf(string window, OrganizationPlan plan, DateTimeOffset? anchorStart, DateTimeOffset? anchorEnd)
-    {
-        var (s, e) = NewerAnchor(plan, anchorStart, anchorEnd);
-        return BillingPeriods.ForWindow(window, time.GetUtcNow(), s, e);
-    }
+    public (DateTimeOffset Start, DateTimeOffset End) PeriodOf(string window, OrganizationPlan plan, DateTimeOffset? anchorStart, DateTimeOffset? anchorEnd) =>
+        scopes.PeriodOf(window, plan, anchorStart, anchorEnd);
 
     public static (DateTimeOffset? Start, DateTimeOffset? End) NewerAnchor(OrganizationPlan plan, DateTimeOffset? anchorStart, DateTimeOffset? anchorEnd) =>
-        plan.PeriodStart is { } ps && plan.PeriodEnd is { } pe && (anchorStart is null || ps > anchorStart)
-            ? (ps, pe)
-            : (anchorStart, anchorEnd);
+        UsageScopes.NewerAnchor(plan, anchorStart, anchorEnd);
 
     public static Task<long> UsedAsync(DbConnection connection, DbTransaction? tx, UsageScope scope, CancellationToken ct) =>
         connection.ExecuteScalarAsync<long>(new CommandDefinition(
@@ -237,29 +188,5 @@ internal sealed partial class UsageMeter(Db db, IOrganizationPlans plans, IAcces
     {
         public long Amount { get; init; }
         public DateTimeOffset PeriodStart { get; init; }
-    }
-
-    private sealed record ScopeRow
-    {
-        public string Name { get; init; } = "";
-        public string Kind { get; init; } = "";
-        public string Description { get; init; } = "";
-        public long? DefaultLimit { get; init; }
-        public bool Creation { get; init; }
-        public bool BuiltIn { get; init; }
-        public string UsageWindow { get; init; } = UsageWindows.Month;
-        public string? DisplayName { get; init; }
-        public string? Unit { get; init; }
-        public string Thresholds { get; init; } = "80,100";
-        public string LimitMode { get; init; } = "hard";
-        public long? OverrideLimit { get; init; }
-        public DateTimeOffset? AnchorStart { get; init; }
-        public DateTimeOffset? AnchorEnd { get; init; }
-
-        public MetricRow Metric => new()
-        {
-            Name = Name, Kind = Kind, Description = Description, DefaultLimit = DefaultLimit, Creation = Creation, BuiltIn = BuiltIn,
-            UsageWindow = UsageWindow, DisplayName = DisplayName, Unit = Unit, Thresholds = Thresholds, LimitMode = LimitMode,
-        };
     }
 }

@@ -2,6 +2,7 @@ using System.Data.Common;
 using System.Globalization;
 using System.Net;
 using Backstop.Features.ApiKeys;
+using Backstop.Infrastructure.Events;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Email;
 using Dapper;
@@ -16,11 +17,13 @@ namespace Backstop.Features.Quota;
 /// none. The one place a notice is raised: the owners' email goes to the outbox here, and the outbound
 /// <c>usage.threshold_reached</c> event (issue #26) belongs here too.
 /// </summary>
-internal sealed class UsageNotices(IOrganizationDirectory directory, IOutbox outbox, ILogger<UsageNotices> log)
+internal sealed class UsageNotices(IOrganizationDirectory directory, IOutbox outbox, ILogger<UsageNotices> log, IEventPublisher events)
 {
     public async Task RaiseAsync(DbConnection connection, DbTransaction tx, UsageChange change, long used, DateTimeOffset now, CancellationToken ct)
     {
         var scope = change.Scope;
+        if (scope.Limit > 0 && used - change.Amount < scope.Limit && used >= scope.Limit)
+            await UsageEvents.LimitReachedAsync(events, connection, tx, scope, scope.Reading(used), refused: false, now, ct);
         if (scope.Limit <= 0 || scope.Metric.Thresholds.Count == 0) return;
         var before = used - change.Amount;
         foreach (var threshold in scope.Metric.Thresholds)
@@ -40,8 +43,13 @@ internal sealed class UsageNotices(IOrganizationDirectory directory, IOutbox out
             var key = $"usage-notice:{scope.OrganizationId}:{scope.Metric.Name}:{scope.PeriodStart.ToUnixTimeSeconds()}:{threshold}";
             foreach (var recipient in await directory.NotificationEmailsAsync(connection, tx, scope.OrganizationId, null, ct))
                 await outbox.EnqueueAsync(connection, tx, OutboxEmail.Create($"{key}:{recipient}", recipient, content, scope.OrganizationId), ct);
+            await events.PublishAsync(connection, tx, EventTypes.UsageThresholdReached, scope.OrganizationId, new UsageThresholdReached(threshold, scope.Reading(used)), ct);
         }
     }
+
+    /// <summary>A consumption refused at the limit: the period's <c>usage.limit_reached</c> when none was raised yet (<see cref="UsageEvents"/>).</summary>
+    public Task RefusedAsync(DbConnection connection, DbTransaction tx, UsageChange change, UsageReading reading, DateTimeOffset now, CancellationToken ct) =>
+        UsageEvents.LimitReachedAsync(events, connection, tx, change.Scope, reading, refused: true, now, ct);
 
     private static EmailContent Email(UsageScope scope, int threshold, long used)
     {

@@ -40,6 +40,7 @@ internal static class ApiExtensions
                     "authenticate by the provider's signature instead. Errors are RFC 9457 problem details " +
                     "(`application/problem+json`) with a stable `code`.";
                 s.OperationProcessors.Add(new BackstopOperationProcessor());
+                s.DocumentProcessors.Add(new Events.EventTypesDocumentProcessor());
                 s.PostProcess = document =>
                 {
                     document.Components.SecuritySchemes[BackstopOperationProcessor.SchemeName] = new OpenApiSecurityScheme

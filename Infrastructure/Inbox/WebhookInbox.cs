@@ -68,7 +68,8 @@ internal static class WebhookMetrics
 /// are rolled back. Deliveries arriving through the receive endpoint are stored and processed together in batches
 /// by <see cref="WebhookGroupCommit"/>; the inbox job, replays and tests use the per-event path here.
 /// </summary>
-internal sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory scopes, IOptions<WebhooksOptions> options, ILogger<WebhookInbox> log)
+internal sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactory scopes, IOptions<WebhooksOptions> options, ILogger<WebhookInbox> log,
+    Events.IEventPublisher events)
 {
     private const int MaxErrorLength = 2000;
 
@@ -140,6 +141,7 @@ internal sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactor
             where id = @Id
             """, new { e.Id, status = dead ? WebhookStatus.Dead : WebhookStatus.Failed, message = ErrorText(error, handler), now, next = now + o.RetryDelay(1) },
             tx, cancellationToken: ct));
+        if (dead) await InboxEvents.DeadAsync(events, connection, tx, new InboxEventDead(e.Id, e.Incoming.Provider, e.Incoming.EventId, e.Incoming.EventType, 1, ErrorText(error, handler), now), ct);
         WebhookMetrics.Failed.WithLabels(e.Incoming.Provider).Inc();
         if (dead) WebhookMetrics.Dead.WithLabels(e.Incoming.Provider).Inc();
         log.LogWarning(error, "Webhook event {WebhookId} ({Provider} {EventType}) failed attempt 1; retrying later", e.Id, e.Incoming.Provider, e.Incoming.EventType);
@@ -306,6 +308,7 @@ internal sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactor
 
             // claimed.Attempts already counts this attempt (the claim incremented it, then was rolled back).
             var o = options.Value;
+            await using var deadTx = await Db.BeginAsync(connection);
             var status = await connection.QuerySingleOrDefaultAsync<string>(
                 """
                 update webhook_events
@@ -313,7 +316,12 @@ internal sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactor
                     attempts = attempts + 1, last_error = @error, next_attempt_at = @next, updated_at = @now
                 where id = @Id and status in ('received', 'failed')
                 returning status
-                """, new { claimed.Id, max = o.MaxAttempts, error, now, next = now + o.RetryDelay(claimed.Attempts) });
+                """, new { claimed.Id, max = o.MaxAttempts, error, now, next = now + o.RetryDelay(claimed.Attempts) }, deadTx);
+            // The dead mark and its event commit together (a failure to write either leaves the event failed, retried).
+            if (status == WebhookStatus.Dead)
+                await InboxEvents.DeadAsync(events, connection, deadTx, new InboxEventDead(claimed.Id, claimed.Provider, claimed.EventId, claimed.EventType,
+                    claimed.Attempts, error, claimed.ReceivedAt), CancellationToken.None);
+            await deadTx.CommitAsync();
             if (status == WebhookStatus.Dead)
             {
                 WebhookMetrics.Dead.WithLabels(claimed.Provider).Inc();

@@ -8,6 +8,7 @@ namespace Backstop.Infrastructure.Inbox;
 internal sealed class WebhookRetentionJob(Db db, TimeProvider time, IOptions<WebhooksOptions> options, JobContext context) : IRecurringJob
 {
     public static string Id => "webhook-retention";
+    public static JobKind Kind => JobKind.Cleanup;
     public static string DefaultCron => "0 3 * * *";
 
     private const string Delete =

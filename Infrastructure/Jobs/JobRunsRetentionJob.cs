@@ -10,6 +10,7 @@ internal sealed class JobRunsRetentionJob(Db db, TimeProvider time, IOptions<Job
     private const int BatchSize = 1000;
 
     public static string Id => "job-runs-retention";
+    public static JobKind Kind => JobKind.Cleanup;
     public static string DefaultCron => "30 3 * * *";
 
     public Task<long> RunAsync(CancellationToken ct) => db.DeleteInBatchesAsync(

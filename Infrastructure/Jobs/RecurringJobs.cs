@@ -12,6 +12,9 @@ internal interface IRecurringJob
     /// <summary>Cron (UTC) used when <c>Jobs:Schedules:&lt;id&gt;</c> is not set.</summary>
     static abstract string DefaultCron { get; }
 
+    /// <summary>What the job is, declared with it: <see cref="JobKind.Cleanup"/> sweeps are listed by <c>GET /v1/admin/cleanup</c>.</summary>
+    static virtual JobKind Kind => JobKind.Maintenance;
+
     Task<long> RunAsync(CancellationToken ct);
 }
 
@@ -24,14 +27,23 @@ internal interface IReportsCounts
     IReadOnlyDictionary<string, long> Counts { get; }
 }
 
-internal sealed record RecurringJobDefinition(string Id, string DefaultCron, Type Type);
+/// <summary>The category of a recurring job.</summary>
+internal enum JobKind
+{
+    /// <summary>Keeps the service's own work moving (inbox, outbox, reconciliation, repairs).</summary>
+    Maintenance,
+    /// <summary>Removes or retires what is no longer needed (retention sweeps, orphaned bots, stored files, expired grace).</summary>
+    Cleanup,
+}
+
+internal sealed record RecurringJobDefinition(string Id, string DefaultCron, Type Type, JobKind Kind = JobKind.Maintenance);
 
 internal static class RecurringJobRegistration
 {
     public static IServiceCollection AddRecurringJob<T>(this IServiceCollection services) where T : class, IRecurringJob
     {
         services.AddScoped<T>();
-        services.AddSingleton(new RecurringJobDefinition(T.Id, T.DefaultCron, typeof(T)));
+        services.AddSingleton(new RecurringJobDefinition(T.Id, T.DefaultCron, typeof(T), T.Kind));
         return services;
     }
 }

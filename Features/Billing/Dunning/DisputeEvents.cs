@@ -19,7 +19,7 @@ namespace Backstop.Features.Billing.Dunning;
 /// outbox (<see cref="DisputeLookupChannel"/>), which alerts the owners once it is found; <c>Billing:AlertEmail</c>
 /// is alerted at once either way.
 /// </remarks>
-internal sealed class DisputeEvents(BillingNotices notices, StripeApi stripe, IOptions<BillingOptions> options, TimeProvider time, ILogger<DisputeEvents> log)
+internal sealed class DisputeEvents(BillingNotices notices, BillingEvents billingEvents, StripeApi stripe, IOptions<BillingOptions> options, TimeProvider time, ILogger<DisputeEvents> log)
     : IWebhookHandler
 {
     public const string Created = "charge.dispute.created";
@@ -57,6 +57,7 @@ internal sealed class DisputeEvents(BillingNotices notices, StripeApi stripe, IO
         organizationId ??= await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
             "select organization_id from billing_disputes where provider = @provider and provider_dispute_id = @disputeId",
             new { provider = DunningSql.Provider, disputeId = dispute.DisputeId }, tx, cancellationToken: ct));
+        await billingEvents.DisputeAsync(connection, tx, dispute.DisputeId, closed, ct);
 
         var key = $"dispute:{dispute.DisputeId}:{(closed ? "closed" : "created")}";
         var content = DunningEmails.Dispute(dispute, closed, organizationId);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Events;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Outbox;
 using Dapper;
@@ -25,6 +26,7 @@ namespace Backstop.Features.Billing.Dunning;
 internal sealed class GraceExpiryJob(
     Db db,
     BillingNotices notices,
+    BillingEvents billingEvents,
     TimeProvider time,
     IOptions<BillingOptions> options,
     JobContext context,
@@ -42,6 +44,7 @@ internal sealed class GraceExpiryJob(
     private long notified;
 
     public static string Id => "billing-grace-expiry";
+    public static JobKind Kind => JobKind.Cleanup;
     public static string DefaultCron => "0 * * * *";
 
     public IReadOnlyDictionary<string, long> Counts => new Dictionary<string, long>
@@ -105,6 +108,7 @@ internal sealed class GraceExpiryJob(
                     owners[s.OrganizationId] = emails = await notices.OwnersAsync(connection, tx, s.OrganizationId, ct);
                 var key = $"suspended:{s.Id}:{s.GraceEndsAt.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)}";
                 messages.AddRange(BillingNotices.To(emails, key, DunningEmails.Suspended(s.GraceEndsAt, updateUrl), s.Id));
+                await billingEvents.SubscriptionAsync(connection, tx, EventTypes.SubscriptionSuspended, s.OrganizationId, ct);
             }
             return (rows, await notices.EnqueueAsync(connection, tx, messages, ct));
         }, ct);

@@ -9,7 +9,7 @@ namespace Backstop.Features.Billing.Dunning;
 /// end, failure time and retry count cleared. The invoice is remembered as paid, so that a failure of it delivered
 /// late does not start dunning again.
 /// </summary>
-internal sealed class InvoicePaid(TimeProvider time, ILogger<InvoicePaid> log) : IWebhookHandler
+internal sealed class InvoicePaid(BillingEvents billingEvents, TimeProvider time, ILogger<InvoicePaid> log) : IWebhookHandler
 {
     public string Provider => DunningSql.Provider;
 
@@ -26,6 +26,7 @@ internal sealed class InvoicePaid(TimeProvider time, ILogger<InvoicePaid> log) :
             eventId = invoice.EventId, paidAt = invoice.Created ?? now, now,
         }, tx, cancellationToken: ct));
         await connection.ExecuteAsync(new CommandDefinition(DunningSql.ApplyPaid, new { id = subscription.Id, now }, tx, cancellationToken: ct));
+        await billingEvents.AfterAsync(connection, tx, subscription, ct);
         if (subscription.PaymentRetryCount > 0 || subscription.Status is SubscriptionStatus.PastDue or SubscriptionStatus.Suspended or SubscriptionStatus.Unpaid)
             log.LogInformation("Invoice {InvoiceId} paid: subscription {SubscriptionId} ({Status}) is out of dunning", invoice.InvoiceId, subscription.Id, subscription.Status);
     }

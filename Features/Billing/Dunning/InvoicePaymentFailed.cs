@@ -18,7 +18,7 @@ namespace Backstop.Features.Billing.Dunning;
 /// account, or a subscription deleted here), is logged and left handled: retrying it would never find more. A
 /// failure of an invoice already seen paid (a late event) is recorded and changes nothing.
 /// </remarks>
-internal sealed class InvoicePaymentFailed(BillingNotices notices, IOptions<BillingOptions> options, TimeProvider time, ILogger<InvoicePaymentFailed> log)
+internal sealed class InvoicePaymentFailed(BillingNotices notices, IOptions<BillingOptions> options, BillingEvents billingEvents, TimeProvider time, ILogger<InvoicePaymentFailed> log)
     : IWebhookHandler
 {
     public string Provider => DunningSql.Provider;
@@ -64,6 +64,7 @@ internal sealed class InvoicePaymentFailed(BillingNotices notices, IOptions<Bill
             return;
         }
 
+        await billingEvents.AfterAsync(connection, tx, subscription, ct);
         var stage = DunningEmails.StageOf(applied.PaymentRetryCount);
         var content = DunningEmails.PaymentFailed(stage, invoice, applied.GraceEndsAt, UpdateUrl(o));
         await notices.ToOwnersAsync(connection, tx, subscription.OrganizationId,

@@ -60,6 +60,7 @@ internal sealed class PlanChanger(
     PlanViolations violations,
     CouponRedemptions coupons,
     IAuditLog audit,
+    BillingEvents billingEvents,
     TimeProvider time,
     IOptions<BillingOptions> options,
     ILogger<PlanChanger> log)
@@ -203,6 +204,7 @@ internal sealed class PlanChanger(
         var now = time.GetUtcNow();
         var cleared = await db.InTransactionAsync(async (connection, tx) =>
         {
+            var before = await billingEvents.BeforeAsync(connection, tx, subscription.OrganizationId, ct);
             // Conditional on the plan we changed from: a concurrent change (or the webhook sync) that got there first is not overwritten.
             await connection.ExecuteAsync(new CommandDefinition(
                 """
@@ -223,6 +225,7 @@ internal sealed class PlanChanger(
             }
             await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.SubscriptionUpgrade, "subscription", subscription.Id, subscription.OrganizationId,
                 new { plan = new { from = from.Code, to = target.Code }, invoiceId = updated.LatestInvoiceId ?? updated.LatestInvoice?.Id, prorationDate, coupon = couponApplied ? hold?.CouponCode : null }), ct);
+            await billingEvents.AfterAsync(connection, tx, subscription.OrganizationId, before, ct);
             return await violations.ClearAllAsync(connection, tx, subscription.OrganizationId, ct);
         }, ct);
         log.LogInformation("Organization {OrganizationId} upgraded from {FromPlan} to {ToPlan} (Stripe subscription {SubscriptionId} status {Status})",
@@ -330,6 +333,7 @@ internal sealed class PlanChanger(
                     """, new { effectiveAt, scheduleId, now = time.GetUtcNow(), id = subscription.Id, to = target.Code }, tx, cancellationToken: ct));
                 await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.SubscriptionDowngradeSchedule, "subscription", subscription.Id, organizationId,
                     new { plan = new { from = from.Code, to = target.Code }, effectiveAt, scheduleId, coupon = hold?.CouponCode }), ct);
+                await billingEvents.SubscriptionAsync(connection, tx, Backstop.Infrastructure.Events.EventTypes.SubscriptionDowngradeScheduled, organizationId, ct);
             }, ct);
         }
         catch (Exception)

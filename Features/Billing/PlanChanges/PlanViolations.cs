@@ -54,7 +54,8 @@ internal sealed record StoredViolation
 /// creation stays refused (read-only) until a period in which it is under the limit begins. Members and stored bytes
 /// are counted as they are now. A metric the plan does not name, or names with -1, has no limit.
 /// </remarks>
-internal sealed class PlanViolations(IMeetingUsage meetings, IOrganizationDirectory directory, IUsagePeriods periods, TimeProvider time, IOptions<BillingOptions> options)
+internal sealed class PlanViolations(IMeetingUsage meetings, IOrganizationDirectory directory, IUsagePeriods periods, TimeProvider time, IOptions<BillingOptions> options,
+    BillingEvents billingEvents)
 {
     public const string ReadOnly = "read_only";
     public const string NotifyAdmin = "notify_admin";
@@ -167,6 +168,7 @@ internal sealed class PlanViolations(IMeetingUsage meetings, IOrganizationDirect
     {
         var now = time.GetUtcNow();
         var graceEnds = now.AddDays(options.Value.StorageGraceDays);
+        var open = await OpenAsync(connection, tx, organizationId, ct);
         foreach (var f in findings)
             await connection.ExecuteAsync(new CommandDefinition(
                 """
@@ -188,6 +190,7 @@ internal sealed class PlanViolations(IMeetingUsage meetings, IOrganizationDirect
             update plan_violations set cleared_at = @now, updated_at = @now
             where organization_id = @organizationId and cleared_at is null and not ({MetricIn(findings.Count)})
             """, MetricParameters(findings, new { organizationId, now }), tx, cancellationToken: ct));
+        await billingEvents.ViolationsAsync(connection, tx, organizationId, open, ct);
         return await OpenAsync(connection, tx, organizationId, ct);
     }
 
@@ -202,10 +205,15 @@ internal sealed class PlanViolations(IMeetingUsage meetings, IOrganizationDirect
     }
 
     /// <summary>Clears every open violation of the organization (an upgrade). Returns how many were cleared.</summary>
-    public Task<int> ClearAllAsync(DbConnection connection, DbTransaction tx, string organizationId, CancellationToken ct) =>
-        connection.ExecuteAsync(new CommandDefinition(
+    public async Task<int> ClearAllAsync(DbConnection connection, DbTransaction tx, string organizationId, CancellationToken ct)
+    {
+        var open = await OpenAsync(connection, tx, organizationId, ct);
+        var cleared = await connection.ExecuteAsync(new CommandDefinition(
             "update plan_violations set cleared_at = @now, updated_at = @now where organization_id = @organizationId and cleared_at is null",
             new { organizationId, now = time.GetUtcNow() }, tx, cancellationToken: ct));
+        await billingEvents.ViolationsAsync(connection, tx, organizationId, open, ct);
+        return cleared;
+    }
 
     public static async Task<IReadOnlyList<StoredViolation>> OpenAsync(DbConnection connection, DbTransaction? tx, string organizationId, CancellationToken ct) =>
         (await connection.QueryAsync<StoredViolation>(new CommandDefinition(

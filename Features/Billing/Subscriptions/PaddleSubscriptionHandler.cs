@@ -13,7 +13,7 @@ namespace Backstop.Features.Billing.Subscriptions;
 /// with action <c>cancel</c> is cancel-at-period-end.
 /// </summary>
 internal sealed class PaddleSubscriptionHandler(SubscriptionOwnership ownership, PlanChanges.PlanInForce planInForce, PaddleCheckoutReferences references,
-    Reconciliation.Discrepancies discrepancies, Dunning.BillingNotices notices, IOptions<BillingOptions> options, TimeProvider time, ILogger<PaddleSubscriptionHandler> log) : IWebhookHandler
+    Reconciliation.Discrepancies discrepancies, Dunning.BillingNotices notices, IOptions<BillingOptions> options, BillingEvents billingEvents, TimeProvider time, ILogger<PaddleSubscriptionHandler> log) : IWebhookHandler
 {
     public static readonly IReadOnlySet<string> Types = new HashSet<string>
     {
@@ -104,6 +104,7 @@ internal sealed class PaddleSubscriptionHandler(SubscriptionOwnership ownership,
                     after.Id, ct);
             }
         }
+        await billingEvents.AfterAsync(c, tx, organizationId, before, ct);
         if (status == SubscriptionStatus.Trialing) await SubscriptionWrites.RecordTrialAsync(c, tx, organizationId, plan, now, ct);
     }
 

@@ -14,7 +14,7 @@ namespace Backstop.Features.Billing.Subscriptions;
 /// customer, else the organization already holding this subscription; a subscription of none is logged and left alone.
 /// </summary>
 internal sealed class StripeSubscriptionHandler(IOutbox outbox, SubscriptionOwnership ownership, PlanChanges.PlanInForce planInForce,
-    TimeProvider time, ILogger<StripeSubscriptionHandler> log) : IWebhookHandler
+    BillingEvents billingEvents, TimeProvider time, ILogger<StripeSubscriptionHandler> log) : IWebhookHandler
 {
     public static readonly IReadOnlySet<string> Types = new HashSet<string>
     {
@@ -62,11 +62,13 @@ internal sealed class StripeSubscriptionHandler(IOutbox outbox, SubscriptionOwne
         }
         if (customerId is not null) await SubscriptionWrites.LinkCustomerAsync(c, tx, organizationId, "stripe", customerId, now, ct);
         var previousPlan = await planInForce.CurrentAsync(c, tx, organizationId, ct);
+        var before = await billingEvents.BeforeAsync(c, tx, organizationId, ct);
         if (!await SubscriptionWrites.ApplyAsync(c, tx, state, now, time, ct))
             log.LogInformation("Stripe event {EventId} ({EventType}) is older than the stored state of subscription {SubscriptionId}; not applied",
                 context.Event.EventId, context.Event.EventType, subscriptionId);
         else
             await planInForce.AfterWriteAsync(c, tx, organizationId, previousPlan, ct);
+        await billingEvents.AfterAsync(c, tx, organizationId, before, ct);
         if (state.Status == SubscriptionStatus.Trialing || state.TrialEnd is not null)
             await SubscriptionWrites.RecordTrialAsync(c, tx, organizationId, state.PlanCode, now, ct);
     }

@@ -2,6 +2,7 @@ using Backstop.Features.Billing.Coupons;
 using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
+using Backstop.Infrastructure.Events;
 using Backstop.Infrastructure.Outbox;
 using Dapper;
 
@@ -17,7 +18,7 @@ namespace Backstop.Features.Billing.Subscriptions;
 /// flag back, with an alert (<see cref="StripeCallFailures"/>); a transient failure is retried until Stripe confirms.
 /// A cancel drops a pending downgrade: the Stripe call releases its schedule first.
 /// </summary>
-internal sealed class SubscriptionChanges(Db db, IOutbox outbox, IAuditLog audit, CouponRedemptions coupons, TimeProvider time)
+internal sealed class SubscriptionChanges(Db db, IOutbox outbox, IAuditLog audit, CouponRedemptions coupons, BillingEvents billingEvents, TimeProvider time)
 {
     private const string Cancellable = "('trialing', 'active', 'past_due', 'suspended', 'unpaid', 'paused')";
 
@@ -72,6 +73,7 @@ internal sealed class SubscriptionChanges(Db db, IOutbox outbox, IAuditLog audit
             await outbox.EnqueueAsync(c, tx, OutboxStripe.SetCancelAtPeriodEnd(organizationId, changed.ProviderSubscriptionId, cancel, changed.CancelRequests), ct);
             await audit.RecordAsync(c, tx, new AuditEntry(cancel ? AuditActions.SubscriptionCancel : AuditActions.SubscriptionResume,
                 "subscription", row.Id, organizationId, new { cancelAtPeriodEnd = new { from = !cancel, to = cancel }, row.CurrentPeriodEnd }), ct);
+            await billingEvents.SubscriptionAsync(c, tx, cancel ? EventTypes.SubscriptionCanceled : EventTypes.SubscriptionResumed, organizationId, ct);
             return row;
         }, ct);
 

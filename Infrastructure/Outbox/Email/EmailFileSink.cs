@@ -62,6 +62,7 @@ internal sealed class EmailFileSinkAnnouncement(IOptions<EmailOptions> options, 
 internal sealed class EmailFileRetentionJob(IOptions<EmailOptions> options, TimeProvider time, ILogger<EmailFileRetentionJob> log) : IRecurringJob
 {
     public static string Id => "email-file-retention";
+    public static JobKind Kind => JobKind.Cleanup;
     public static string DefaultCron => "30 * * * *";
 
     public Task<long> RunAsync(CancellationToken ct)

@@ -323,7 +323,8 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
         (await App.AdminClient().PostJsonAsync($"/v1/admin/organizations/{tenant.OrganizationId}/usage/{metric}/reset", new { reason = "test" }))
             .StatusCode.ShouldBe(HttpStatusCode.OK);
         (await client.ConsumeAsync(metric, 45)).StatusCode.ShouldBe(HttpStatusCode.OK);
-        (await App.ScalarAsync("select count(*) from usage_notices where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(2);
+        // Threshold notices (threshold 0 records the period's usage.limit_reached event, UsageEvents).
+        (await App.ScalarAsync("select count(*) from usage_notices where organization_id = @org and threshold > 0", new { org = tenant.OrganizationId })).ShouldBe(2);
         (await App.ScalarAsync("select count(*) from outbox_messages where idempotency_key like @key", new { key = $"usage-notice:{tenant.OrganizationId}:%" }))
             .ShouldBe(2);
     }
@@ -394,6 +395,26 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
         (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric = open })).ShouldBe(78);
         await (await client.PostJsonAsync("/v1/usage/batch", new { items = Enumerable.Range(0, 101).Select(_ => new { metric = open }) }))
             .ShouldBeProblemAsync(400, "batch_too_large");
+    }
+
+    [Fact]
+    public async Task A_batch_decides_one_counters_items_in_the_order_sent_each_against_the_count_before_it()
+    {
+        var metric = await DeclareAsync("counter", defaultLimit: 10);
+        var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { ["team_members"] = 10 });
+        (await client.ConsumeAsync(metric, 4)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        long[] amounts = [3, 5, 2, 1, 1, 6];
+        var items = amounts.Select((a, i) => new { metric, amount = a, idempotencyKey = $"ordered-{i}" }).ToList();
+
+        var body = await (await client.PostJsonAsync("/v1/usage/batch", new { items })).JsonAsync();
+
+        // 4 + 3 = 7; 7 + 5 > 10 refused at 7; 7 + 2 = 9; 9 + 1 = 10; 10 + 1 refused at 10; 10 + 6 refused at 10.
+        var results = body.GetProperty("items").EnumerateArray().ToList();
+        results.Select(r => r.GetProperty("status").GetInt32()).ShouldBe([200, 403, 200, 200, 403, 403]);
+        results.Select(r => r.GetProperty("usage").GetProperty("used").GetInt64()).ShouldBe([7L, 7, 9, 10, 10, 10]);
+        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(10);
+        (await App.ScalarAsync("select count(*) from usage_idempotency where organization_id = @org and metric = @metric and status = 200",
+            new { org = tenant.OrganizationId, metric })).ShouldBe(3); // the admitted items; refusals keep no key
     }
 
     [Fact]
