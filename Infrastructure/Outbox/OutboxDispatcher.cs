@@ -34,23 +34,53 @@ internal sealed class OutboxDispatcher(
     public Task<int> DispatchDueAsync(CancellationToken ct = default) => DispatchDueAsync(int.MaxValue, ct);
 
     /// <summary>As <see cref="DispatchDueAsync(CancellationToken)"/>, stopping after <paramref name="maxBatches"/> claims (tests look at what the first claims took).</summary>
+    /// <remarks>
+    /// A window of <c>Outbox:Parallelism</c> deliveries, not rounds: as soon as one delivery ends, its slot claims
+    /// the next due message, and while a slot is free and nothing was due, the window looks again every
+    /// <c>Outbox:PollIntervalMilliseconds</c>. So one slow delivery (an event endpoint that hangs until its timeout)
+    /// holds one slot, never the others' next messages. Returns once nothing is due and nothing is in flight.
+    /// </remarks>
     public async Task<int> DispatchDueAsync(int maxBatches, CancellationToken ct)
     {
         var o = options.Value;
         var total = 0;
-        for (var round = 0; round < maxBatches && !ct.IsCancellationRequested; round++)
+        var claims = 0;
+        var due = true;
+        var running = new List<Task>();
+        while (!ct.IsCancellationRequested)
         {
-            // Claim no more than can be sent at once: a claimed message that waited behind slow deliveries could
-            // see its lease run out and be claimed (and sent) by another instance while this one still holds it.
-            var take = Math.Min(o.BatchSize, o.Parallelism);
-            var claim = Ids.New(time);
-            var batch = await ClaimAsync(claim, take, ct);
-            if (batch.Count == 0) break;
-            await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = o.Parallelism, CancellationToken = ct },
-                async (message, token) => await DeliverAsync(message, claim, token));
-            total += batch.Count;
-            if (batch.Count < take) break;
+            var free = o.Parallelism - running.Count;
+            if (due && free > 0 && claims < maxBatches)
+            {
+                // Claim no more than can be sent at once: a claimed message that waited behind slow deliveries could
+                // see its lease run out and be claimed (and sent) by another instance while this one still holds it.
+                var take = Math.Min(o.BatchSize, free);
+                var claim = Ids.New(time);
+                var batch = await ClaimAsync(claim, take, ct);
+                claims++;
+                foreach (var message in batch) running.Add(DeliverAsync(message, claim, ct));
+                total += batch.Count;
+                if (batch.Count < take) due = false;
+                continue;
+            }
+            if (running.Count == 0) break;
+
+            // Wait for a delivery to end; with a slot free, also look for newly due messages now and then.
+            var poll = !due && running.Count < o.Parallelism && claims < maxBatches
+                ? Task.Delay(TimeSpan.FromMilliseconds(o.PollIntervalMilliseconds), ct)
+                : null;
+            var ended = await Task.WhenAny(poll is null ? running : running.Append(poll));
+            if (ended == poll)
+            {
+                due = true;
+                continue;
+            }
+            running.Remove(ended);
+            await ended;
+            // The slot is free: what became due meanwhile (a retry, a deferred message) is claimed at once.
+            due = true;
         }
+        await Task.WhenAll(running);
         return total;
     }
 

@@ -510,6 +510,33 @@ public abstract class EventDeliveryTests(BackstopFactory app) : EventDeliveryTes
     }
 
     [Fact]
+    public async Task A_message_that_comes_due_while_another_endpoint_hangs_is_delivered_before_the_hang_ends()
+    {
+        await DispatchAsync();
+        var slow = NewPath();
+        var fast = NewPath();
+        var slowOrganization = NewOrganizationId();
+        var fastOrganization = NewOrganizationId();
+        await EndpointAsync(slowOrganization, Receiver.Url(slow), EventSecrets.New());
+        var fastId = await EndpointAsync(fastOrganization, Receiver.Url(fast), EventSecrets.New());
+        var hung = Receiver.Hang(slow);
+        await PublishAsync(slowOrganization);
+
+        var dispatching = Task.Run(DispatchAsync);
+        await Receiver.WaitForAsync(slow);
+        // Enqueued after the slow delivery was claimed and while it hangs: a free slot of the same dispatch claims it.
+        var later = await PublishAsync(fastOrganization);
+        await Receiver.WaitForAsync(fast).WaitAsync(TimeSpan.FromSeconds(30));
+        hung.Task.IsCompleted.ShouldBeFalse();
+        dispatching.IsCompleted.ShouldBeFalse();
+
+        // The slow consumer answers at last (moving the clock instead could time out the fast answer still in flight).
+        hung.SetResult();
+        await dispatching;
+        (await MessageAsync(later, fastId)).Status.ShouldBe(OutboxStatus.Sent);
+    }
+
+    [Fact]
     public async Task An_endpoint_over_its_rate_limit_is_deferred_until_the_next_second()
     {
         var organizationId = NewOrganizationId();
