@@ -17,7 +17,7 @@ namespace Backstop.Features.Billing.PlanChanges;
 /// </summary>
 /// <remarks>Claims in batches of 100, oldest first; one claim's failure is logged and the sweep goes on.</remarks>
 internal sealed class PlanChangeClaimSweep(Db db, StripeApi stripe, CouponRedemptions coupons, IAuditLog audit, TimeProvider time, JobContext context,
-    ILogger<PlanChangeClaimSweep> log) : IRecurringJob, IReportsCounts
+    ILogger<PlanChangeClaimSweep> log, BillingEvents billingEvents) : IRecurringJob, IReportsCounts
 {
     public static readonly TimeSpan StuckAfter = TimeSpan.FromMinutes(15);
     private const int BatchSize = 100;
@@ -80,6 +80,8 @@ internal sealed class PlanChangeClaimSweep(Db db, StripeApi stripe, CouponRedemp
                     if (updated > 0)
                         await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.SubscriptionDowngradeSchedule, "subscription", claim.Id, claim.OrganizationId,
                             new { plan = new { to = claim.PendingPlanCode }, effectiveAt, scheduleId, resolvedBy = Id }, Actor: "job:" + Id), ct);
+                    if (updated > 0)
+                        await billingEvents.SubscriptionAsync(connection, tx, Backstop.Infrastructure.Events.EventTypes.SubscriptionDowngradeScheduled, claim.OrganizationId, ct);
                     return updated;
                 }, ct);
                 counts["recorded"] += recorded;

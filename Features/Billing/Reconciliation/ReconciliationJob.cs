@@ -31,7 +31,8 @@ internal sealed class ReconciliationJob(
     Subscriptions.SubscriptionOwnership ownership,
     PlanChanges.PlanInForce planInForce,
     IOutbox outbox,
-    ILogger<ReconciliationJob> log) : IRecurringJob
+    ILogger<ReconciliationJob> log,
+    BillingEvents billingEvents) : IRecurringJob
 {
     public static string Id => "billing-reconciliation";
     public static string DefaultCron => "30 3 * * *";
@@ -193,6 +194,7 @@ internal sealed class ReconciliationJob(
             var plan = stripePrice is null ? null : await c.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
                 "select code from plans where stripe_price_id = @stripePrice", new { stripePrice }, tx, cancellationToken: ct));
             var previousPlan = await planInForce.CurrentAsync(c, tx, ours.OrganizationId, ct);
+            var before = await billingEvents.BeforeAsync(c, tx, ours.OrganizationId, ct);
             // Not applied when a webhook stored a newer state after the page was read.
             var repaired = await c.ExecuteAsync(new CommandDefinition(
                 """
@@ -220,6 +222,7 @@ internal sealed class ReconciliationJob(
                     differences.ToDictionary(d => d.Field, d => (object?)new { from = d.Ours, to = d.Stripe }), "system"), ct);
                 // The plan in force may have changed (a status back to active, another price): violations follow at once.
                 await planInForce.AfterWriteAsync(c, tx, ours.OrganizationId, previousPlan, ct);
+                await billingEvents.AfterAsync(c, tx, ours.OrganizationId, before, ct);
             }
             return repaired;
         }, ct);
@@ -254,6 +257,7 @@ internal sealed class ReconciliationJob(
                 return false;
             }
             var previousPlan = await planInForce.CurrentAsync(c, tx, organizationId, ct);
+            var before = await billingEvents.BeforeAsync(c, tx, organizationId, ct);
             var now = time.GetUtcNow();
             var state = new Subscriptions.ProviderSubscriptionState
             {
@@ -269,6 +273,7 @@ internal sealed class ReconciliationJob(
             await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.SubscriptionRepair, "subscription", row!.Id, organizationId,
                 new { subscription = new { from = (string?)null, to = stripe.Id }, status = stripe.Status }, "system"), ct);
             await planInForce.AfterWriteAsync(c, tx, organizationId, previousPlan, ct);
+            await billingEvents.AfterAsync(c, tx, organizationId, before, ct);
             return true;
         }, ct);
 
