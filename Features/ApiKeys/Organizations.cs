@@ -242,9 +242,11 @@ internal sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, Tim
             var revoked = await c.ExecuteAsync(new CommandDefinition(
                 "update api_keys set revoked_at = @now, updated_at = @now where organization_id = @id and revoked_at is null",
                 new { id, now }, tx, cancellationToken: ct));
+            // Its event endpoints first, so nothing more is enqueued for them; the listeners then cancel what is pending.
+            var retiredEndpoints = await events.RetireOrganizationEndpointsAsync(c, tx, id, ct);
             foreach (var listener in deletionListeners) await listener.OnDeletingAsync(c, tx, id, ct);
             await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.OrganizationDelete, "organization", id, id,
-                new { deleted = "soft", revokedKeys = revoked }), ct);
+                new { deleted = "soft", revokedKeys = revoked, eventEndpoints = retiredEndpoints }), ct);
             await ApiKeyEvents.OrganizationDeletedAsync(events, c, tx, id, ct);
             return true;
         }, ct);

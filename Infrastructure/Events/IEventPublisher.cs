@@ -21,6 +21,13 @@ public interface IEventPublisher
     /// (web defaults: camelCase); never a secret. Answers the event's id (<c>evt_…</c>).
     /// </summary>
     Task<string> PublishAsync(DbConnection connection, DbTransaction transaction, string type, string? organizationId, object data, CancellationToken ct);
+
+    /// <summary>
+    /// In the deletion's transaction: the organization's own endpoints are deleted (soft, so their delivery log stays
+    /// readable to the operator) and get nothing more, not even the <c>organization.deleted</c> event published after
+    /// this; their pending deliveries are cancelled with the organization's other outbox messages. Answers how many.
+    /// </summary>
+    Task<int> RetireOrganizationEndpointsAsync(DbConnection connection, DbTransaction transaction, string organizationId, CancellationToken ct);
 }
 
 /// <summary>The outbox channel that delivers events, and the payload of its messages (one per event and endpoint).</summary>
@@ -89,6 +96,13 @@ internal sealed class EventPublisher(TimeProvider time, IOutbox outbox) : IEvent
         EventMetrics.Created.WithLabels(type).Inc();
         return id;
     }
+
+    public Task<int> RetireOrganizationEndpointsAsync(DbConnection connection, DbTransaction transaction, string organizationId, CancellationToken ct) =>
+        connection.ExecuteAsync(new CommandDefinition(
+            """
+            update event_endpoints set enabled = @enabled, deleted_at = @now, updated_at = @now
+            where organization_id = @organizationId and deleted_at is null
+            """, new { enabled = false, now = time.GetUtcNow(), organizationId }, transaction, cancellationToken: ct));
 
     public static IReadOnlyList<string>? ParseFilter(string? stored) =>
         string.IsNullOrEmpty(stored) ? null : JsonSerializer.Deserialize<List<string>>(stored, Json);

@@ -76,7 +76,7 @@ public abstract class OrganizationUsageErasureTests(BackstopFactory app) : AppTe
         var remaining = (await DeletionAsync(deleted)).GetProperty("remaining");
         foreach (var name in Reported) remaining.GetProperty(name).GetInt64().ShouldBeGreaterThan(0, name);
         remaining.GetProperty("usage_idempotency_keys").GetInt64().ShouldBe(5);
-        remaining.GetProperty("usage_notices").GetInt64().ShouldBe(2); // 80 % and 100 % of 5
+        remaining.GetProperty("usage_notices").GetInt64().ShouldBe(3); // 80 % and 100 % of 5, and the period's usage.limit_reached record
         var before = await UsageRowsAsync(deleted);
 
         // Within the retention nothing goes.

@@ -229,6 +229,28 @@ public abstract class EventsApiTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
+    public async Task Deleting_an_organization_deletes_its_endpoints_cancels_their_pending_deliveries_and_tells_only_the_operator()
+    {
+        var a = await App.CreateTenantAsync("admin");
+        var own = (await CreateEndpointAsync(App.Client(a), "/v1/event-endpoints", new { url = Url() })).GetProperty("endpoint").GetProperty("id").GetString()!;
+        var operatorId = (await CreateEndpointAsync(App.AdminClient(), "/v1/admin/event-endpoints", new { url = Url(), eventTypes = new[] { "organization.*" } }))
+            .GetProperty("endpoint").GetProperty("id").GetString()!;
+        var before = await PublishAsync(EventTypes.MeetingCreated, a.OrganizationId, new { id = "m_1" });
+
+        (await App.AdminClient().DeleteAsync($"/v1/admin/organizations/{a.OrganizationId}")).IsSuccessStatusCode.ShouldBeTrue();
+
+        await using var connection = await App.OpenAsync();
+        (await connection.ExecuteScalarAsync<long>("select count(*) from event_endpoints where id = @own and deleted_at is not null and enabled = @no",
+            new { own, no = false })).ShouldBe(1);
+        (await connection.ExecuteScalarAsync<string>("select status from outbox_messages where idempotency_key = @key",
+            new { key = EventDelivery.IdempotencyKey(before, own) })).ShouldBe("dead");
+        var deleted = await connection.ExecuteScalarAsync<string>("select id from events where organization_id = @org and type = @type",
+            new { org = a.OrganizationId, type = EventTypes.OrganizationDeleted });
+        (await MessageKeysAsync(own)).ShouldNotContain(EventDelivery.IdempotencyKey(deleted!, own));
+        (await MessageKeysAsync(operatorId)).ShouldContain(EventDelivery.IdempotencyKey(deleted!, operatorId));
+    }
+
+    [Fact]
     public async Task Rotation_keeps_the_previous_secret_valid_and_signing_for_24_hours()
     {
         var tenant = await App.CreateTenantAsync("admin");
