@@ -57,6 +57,7 @@ try
         .AddInbox()
         .AddOutbox()
         .AddEvents()
+        .AddEventsApi()
         .AddApiKeys()
         .AddMessaging()
         .AddApi()

@@ -66,6 +66,28 @@ grep -q '0 migrations applied now' "$work/second.log" && pass "restart applies n
 grep -q 'bsa_' "$work/second.log" && fail "restart does not print the admin key again" || pass "restart does not print the admin key again"
 stop
 
+# Admin:Urls: the operator's endpoints on a second port only; the main port answers them 404 admin_port_only.
+aport=$(free_port)
+while [ "$aport" = "$port" ]; do aport=$(free_port); done
+export Admin__Urls="http://127.0.0.1:$aport"
+start "$work/admin-port.log" --urls "http://127.0.0.1:$port"
+unset Admin__Urls
+if wait_ready "http://127.0.0.1:$port/health/ready" 60; then
+  code=$(curl -s -o "$work/admin-port.body" -w '%{http_code}' -H "Authorization: Bearer $key" "http://127.0.0.1:$aport/v1/admin/jobs")
+  [ "$code" = 200 ] && pass "Admin:Urls serves /v1/admin/jobs on the second port" || fail "Admin:Urls serves /v1/admin/jobs on the second port (got $code)"
+  code=$(curl -s -o "$work/main-port.body" -w '%{http_code}' -H "Authorization: Bearer $key" "http://127.0.0.1:$port/v1/admin/jobs")
+  if [ "$code" = 404 ] && grep -q '"admin_port_only"' "$work/main-port.body"; then
+    pass "with Admin:Urls the main port answers /v1/admin/jobs 404 admin_port_only"
+  else
+    fail "with Admin:Urls the main port answers /v1/admin/jobs 404 admin_port_only (got $code: $(head -c 200 "$work/main-port.body"))"
+  fi
+  code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health/ready")
+  [ "$code" = 200 ] && pass "with Admin:Urls the main port still answers /health/ready" || fail "with Admin:Urls the main port still answers /health/ready (got $code)"
+else
+  fail "start with Admin:Urls answers /health/ready"; tail -20 "$work/admin-port.log"
+fi
+stop
+
 if (cd "$work" && "$bin" migrate > "$work/migrate.log" 2>&1); then pass "'backstop migrate' exits 0"; else fail "'backstop migrate' exits 0"; fi
 
 (cd "$work" && env Database__Provider=postgres Admin__ApiKey=short Jobs__WorkerCount=lots "$bin" > "$work/bad.log" 2>&1)

@@ -12,6 +12,7 @@ internal static class BillingModule
         services.AddSingleton<IAccessGate, AccessGate>();
         services.AddSingleton<BillingEvents>();
         services.AddSingleton<IOrganizationPlans, OrganizationPlans>();
+        services.AddSingleton<ISubscriptionOwnership, PayingSubscriptions>();
         services.AddBillingSubscriptions();
         services.AddBillingDunning();
         services.AddPlanChangesAndCoupons();

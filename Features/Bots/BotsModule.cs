@@ -1,4 +1,5 @@
 using Backstop.Infrastructure.Inbox;
+using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Providers.Deepgram;
 using Backstop.Infrastructure.Storage;
@@ -14,6 +15,9 @@ internal static class BotsModule
         services.AddSingleton<Meetings>();
         services.AddSingleton<IMeetingUsage, MeetingUsage>();
         services.AddSingleton<BotStarter>();
+        services.AddSingleton<BotMinutes>();
+        services.AddSingleton<MeetingEvents>();
+        services.AddRecurringJob<BotPipelineRepairJob>();
         services.AddSingleton<BotCompensation>();
         services.AddSingleton<IMeetingSweeps, MeetingSweeps>();
         services.AddSingleton<BotsOrganizationData>();

@@ -20,7 +20,7 @@ internal sealed record TranscriptWord(string Word, string? PunctuatedWord, doubl
 /// written together, so a failure anywhere leaves none of them. A second callback of the same transcription adds
 /// nothing (one transcript per recorded bot). A body without <c>results</c> is <c>transcription_failed</c>.
 /// </summary>
-internal sealed class DeepgramCallbackHandler(Db db, IOutbox outbox, IOrganizationDirectory directory, TimeProvider time, ILogger<DeepgramCallbackHandler> log)
+internal sealed class DeepgramCallbackHandler(Db db, IOutbox outbox, IOrganizationDirectory directory, MeetingEvents events, TimeProvider time, ILogger<DeepgramCallbackHandler> log)
     : IWebhookHandler
 {
     public string Provider => "deepgram";
@@ -78,13 +78,17 @@ internal sealed class DeepgramCallbackHandler(Db db, IOutbox outbox, IOrganizati
             """
             insert into transcripts (id, meeting_id, bot_id, transcription_id, request_id, text, words, duration_seconds, created_at, updated_at)
             values (@id, @MeetingId, @BotId, @transcriptionId, @requestId, @text, @words, @duration, @now, @now)
-            on conflict (meeting_id, bot_id) do nothing
+            on conflict (meeting_id, bot_id) do update
+                set transcription_id = excluded.transcription_id, request_id = excluded.request_id, text = excluded.text, words = excluded.words,
+                    duration_seconds = excluded.duration_seconds, updated_at = excluded.updated_at
             """,
             new
             {
                 id = Ids.New(time), transcription.MeetingId, transcription.BotId, transcriptionId = transcription.Id, requestId, text,
                 words = JsonSerializer.Serialize(words, OutboxJson.Options), duration, now,
             }, tx, cancellationToken: ct));
+        // A transcription requested again (repair, POST …/transcript) replaces the bot's transcript; a repeated callback
+        // of a completed transcription never gets here (the status check above, under the row's lock).
         if (inserted == 0) return;
 
         await connection.ExecuteAsync(new CommandDefinition(
@@ -98,6 +102,7 @@ internal sealed class DeepgramCallbackHandler(Db db, IOutbox outbox, IOrganizati
             returning {Meetings.Columns}
             """, new { transcription.MeetingId, transcription.BotId, now }, tx, cancellationToken: ct));
         if (meeting is null || meeting.DeletedAt is not null) return;
+        await events.PublishAsync(connection, tx, Infrastructure.Events.EventTypes.MeetingTranscribed, meeting.Id, ct);
 
         foreach (var email in await directory.NotificationEmailsAsync(connection, tx, meeting.OrganizationId, meeting.ExternalUserId, ct))
             await outbox.EnqueueAsync(connection, tx, OutboxEmail.Create($"bots:transcribed:{transcription.Id}:{email.ToLowerInvariant()}", email, Ready(meeting), meeting.Id), ct);

@@ -14,7 +14,7 @@ namespace Backstop.Features.Bots;
 /// transaction) and the meeting is <c>cancelled</c>; a start in flight sees the deletion when it records its bot
 /// and sends that bot away itself.
 /// </summary>
-internal sealed class DeleteMeeting(Db db, IOutbox outbox, IAuditLog audit, TimeProvider time) : Endpoint<MeetingIdRequest>
+internal sealed class DeleteMeeting(Db db, IOutbox outbox, IAuditLog audit, MeetingEvents events, TimeProvider time) : Endpoint<MeetingIdRequest>
 {
     public override void Configure()
     {
@@ -51,6 +51,7 @@ internal sealed class DeleteMeeting(Db db, IOutbox outbox, IAuditLog audit, Time
             if (row is not null)
                 await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.MeetingDelete, "meeting", row.Id, organizationId,
                     new { botStopped = stopped }), ct);
+            if (row is not null) await events.PublishAsync(connection, tx, Infrastructure.Events.EventTypes.MeetingDeleted, row.Id, ct);
             return row is not null;
         }, ct);
         if (!deleted) throw BotProblems.MeetingNotFound();

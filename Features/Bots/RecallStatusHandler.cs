@@ -62,7 +62,7 @@ internal sealed record RecallStatusEvent(string BotId, string Code, string? SubC
 /// moves nothing. A bot that no meeting owns (or owns no longer) is sent away; a bot whose start was interrupted
 /// before its id was recorded is adopted by the meeting its metadata names, if that claim is still open.
 /// </summary>
-internal sealed class RecallStatusHandler(Db db, IOutbox outbox, TimeProvider time, ILogger<RecallStatusHandler> log) : IWebhookHandler
+internal sealed class RecallStatusHandler(Db db, IOutbox outbox, BotMinutes minutes, MeetingEvents events, TimeProvider time, ILogger<RecallStatusHandler> log) : IWebhookHandler
 {
     public string Provider => "recall";
 
@@ -111,6 +111,8 @@ internal sealed class RecallStatusHandler(Db db, IOutbox outbox, TimeProvider ti
             values (@id, @meetingId, @BotId, @Code, @SubCode, @UpdatedAt, @now)
             on conflict (bot_id, code, occurred_at) do nothing
             """, new { id = Ids.New(time), meetingId = meeting.Id, e.BotId, e.Code, e.SubCode, e.UpdatedAt, now }, tx, cancellationToken: ct));
+        // bot_minutes, once the history has both ends of the bot's billed time (whatever order they were delivered in).
+        if (BotMinutes.Concerns(e.Code)) await minutes.RecordIfEndedAsync(connection, tx, meeting.OrganizationId, meeting.Id, e.BotId, ct);
 
         // Older than what was applied, or a late event of the previous bot while a new start holds the meeting.
         if (meeting.BotStatusAt is { } last && last >= e.UpdatedAt) return;
@@ -130,5 +132,6 @@ internal sealed class RecallStatusHandler(Db db, IOutbox outbox, TimeProvider ti
             tx, cancellationToken: ct));
         if (moves && status == MeetingStatus.Done)
             await outbox.EnqueueAsync(connection, tx, RecordingPipeline.FetchRecording(meeting.Id, e.BotId), ct);
+        if (moves) await events.PublishAsync(connection, tx, MeetingEvents.ForMove(status), meeting.Id, ct);
     }
 }

@@ -35,6 +35,7 @@ internal sealed class RecordingPipeline(
     IOutbox outbox,
     IUsageMeter usage,
     IAccessGate gate,
+    MeetingEvents events,
     IOptions<DeepgramOptions> deepgramOptions,
     IConfiguration configuration,
     TimeProvider time,
@@ -48,6 +49,36 @@ internal sealed class RecordingPipeline(
 
     public static OutboxEnvelope FetchRecording(string meetingId, string botId) =>
         OutboxEnvelope.Create(Channel, $"bots:fetch_recording:{botId}", new PipelineStep(FetchKind, meetingId, botId), meetingId);
+
+    /// <summary>
+    /// A transcription requested again (by the repair sweep or <c>POST /v1/meetings/{id}/transcript</c>), in the caller's
+    /// transaction: the meeting's transcription row gets a fresh callback token (the previous one stops working) and is
+    /// queued; the request message is keyed by <paramref name="cause"/>, so every new request is sent.
+    /// </summary>
+    public static async Task<bool> RequestAgainAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction tx, IOutbox outbox,
+        DeepgramOptions options, string meetingId, string botId, string cause, DateTimeOffset now, CancellationToken ct)
+    {
+        var token = Secrets.RandomToken(32);
+        var transcriptionId = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            """
+            update transcriptions set token_hash = @tokenHash, token_expires_at = @expiresAt, status = 'queued', request_id = null, error = null, updated_at = @now
+            where meeting_id = @meetingId and bot_id = @botId
+            returning id
+            """, new { tokenHash = Secrets.Hash(token), expiresAt = TranscriptionTokens.ExpiryOf(now, options), now, meetingId, botId }, tx, cancellationToken: ct));
+        if (transcriptionId is null)
+        {
+            transcriptionId = Guid.CreateVersion7(now).ToString();
+            await connection.ExecuteAsync(new CommandDefinition(
+                """
+                insert into transcriptions (id, meeting_id, bot_id, token_hash, token_expires_at, status, created_at, updated_at)
+                values (@transcriptionId, @meetingId, @botId, @tokenHash, @expiresAt, 'queued', @now, @now)
+                """, new { transcriptionId, meetingId, botId, tokenHash = Secrets.Hash(token), expiresAt = TranscriptionTokens.ExpiryOf(now, options), now },
+                tx, cancellationToken: ct));
+        }
+        await outbox.EnqueueAsync(connection, tx, OutboxEnvelope.Create(Channel, $"bots:transcribe:{botId}:{cause}",
+            new PipelineStep(TranscribeKind, meetingId, botId, transcriptionId, null, token), meetingId, sensitive: true), ct);
+        return true;
+    }
 
     public static string? CallbackUrl(IConfiguration configuration, string token) =>
         configuration["PublicBaseUrl"] is { Length: > 0 } baseUrl ? baseUrl.Trim().TrimEnd('/') + "/webhooks/deepgram?token=" + Uri.EscapeDataString(token) : null;
@@ -125,6 +156,7 @@ internal sealed class RecordingPipeline(
                 await usage.UndoAsync(connection, tx, meeting.OrganizationId, "storage_bytes", $"audio:{step.MeetingId}:{oldBot}", ct);
             }
             await usage.RecordAsync(connection, tx, storage, stored.Size, $"audio:{step.MeetingId}:{step.BotId}", ct);
+            await events.PublishAsync(connection, tx, Infrastructure.Events.EventTypes.MeetingRecordingReady, step.MeetingId, ct);
             if (!transcribe) return true;
 
             var token = Secrets.RandomToken(32);
@@ -167,12 +199,15 @@ internal sealed class RecordingPipeline(
         catch (ProblemException refused)
         {
             var details = System.Text.Json.JsonSerializer.Serialize(new { failureReason = "storage_refused", code = refused.Code, detail = refused.Message });
-            await using var connection = await db.OpenAsync(ct);
-            await connection.ExecuteAsync(new CommandDefinition(
-                """
-                update meetings set status = 'failed', failure_reason = 'storage_refused', failure_details = @details, transcript_status = null, updated_at = @now
-                where id = @MeetingId and bot_id = @BotId and deleted_at is null and audio_key is null
-                """, new { details, now = time.GetUtcNow(), step.MeetingId, step.BotId }, cancellationToken: ct));
+            await db.InTransactionAsync(async (connection, tx) =>
+            {
+                var failed = await connection.ExecuteAsync(new CommandDefinition(
+                    """
+                    update meetings set status = 'failed', failure_reason = 'storage_refused', failure_details = @details, transcript_status = null, updated_at = @now
+                    where id = @MeetingId and bot_id = @BotId and deleted_at is null and audio_key is null
+                    """, new { details, now = time.GetUtcNow(), step.MeetingId, step.BotId }, tx, cancellationToken: ct));
+                if (failed > 0) await events.PublishAsync(connection, tx, Infrastructure.Events.EventTypes.MeetingFailed, step.MeetingId, ct);
+            }, ct);
             log.LogWarning("Recording of meeting {MeetingId} not stored: the access gate refused storage ({Code})", step.MeetingId, refused.Code);
             return DeliveryResult.Permanent($"Storage refused: {refused.Code}.");
         }
@@ -182,12 +217,15 @@ internal sealed class RecordingPipeline(
     internal async Task FailUnavailableAsync(PipelineStep step, string reason, CancellationToken ct)
     {
         var now = time.GetUtcNow();
-        await using var connection = await db.OpenAsync(ct);
-        await connection.ExecuteAsync(new CommandDefinition(
-            """
-            update meetings set status = 'failed', failure_reason = @reason, transcript_status = null, updated_at = @now
-            where id = @MeetingId and bot_id = @BotId and deleted_at is null and status = 'done'
-            """, new { reason = "recording_unavailable:" + reason, now, step.MeetingId, step.BotId }, cancellationToken: ct));
+        await db.InTransactionAsync(async (connection, tx) =>
+        {
+            var failed = await connection.ExecuteAsync(new CommandDefinition(
+                """
+                update meetings set status = 'failed', failure_reason = @reason, transcript_status = null, updated_at = @now
+                where id = @MeetingId and bot_id = @BotId and deleted_at is null and status = 'done'
+                """, new { reason = "recording_unavailable:" + reason, now, step.MeetingId, step.BotId }, tx, cancellationToken: ct));
+            if (failed > 0) await events.PublishAsync(connection, tx, Infrastructure.Events.EventTypes.MeetingFailed, step.MeetingId, ct);
+        }, ct);
     }
 
     private async Task DeleteQuietlyAsync(string key, string meetingId)
@@ -205,7 +243,17 @@ internal sealed class RecordingPipeline(
     private async Task<DeliveryResult> TranscribeAsync(PipelineStep step, CancellationToken ct)
     {
         if (CallbackUrl(configuration, step.Token!) is not { } callback) return DeliveryResult.Permanent("PublicBaseUrl is not set.");
-        var result = await deepgram.TranscribeAsync(step.AudioUrl!, callback, step.TranscriptionId!, ct);
+        var audioUrl = step.AudioUrl;
+        if (audioUrl is null)
+        {
+            // A transcription requested again (repair sweep, POST …/transcript): Recall's pre-signed link of the time
+            // has expired, so a fresh one is asked for.
+            var bot = await recall.GetBotAsync(step.BotId, ct);
+            if (!bot.Ok) return bot.Failure!.Transient ? DeliveryResult.Transient(bot.Failure.Message, bot.Failure.RetryAfter) : DeliveryResult.Permanent(bot.Failure.Message);
+            if (bot.Value!.AudioDownloadUrl is not { } link) return DeliveryResult.Transient("The bot has no recording download link.");
+            audioUrl = link;
+        }
+        var result = await deepgram.TranscribeAsync(audioUrl, callback, step.TranscriptionId!, ct);
         var now = time.GetUtcNow();
         if (result.Accepted is { } accepted)
         {

@@ -27,6 +27,8 @@ internal sealed class StartBot(BotStarter starter, Meetings meetings, IAccessGat
         await gate.EnsureAllowedAsync(organizationId, GatedAction.Create, "meetings_per_month", ct);
         // A bot records audio that will be stored: a blocking storage violation refuses it too (Billing decides the grace).
         await gate.EnsureAllowedAsync(organizationId, GatedAction.Create, "storage_bytes", ct);
+        // Bot time past the plan's bot_minutes (a blocking violation) refuses new bots.
+        await gate.EnsureAllowedAsync(organizationId, GatedAction.Create, BotMinutes.Metric, ct);
         try
         {
             await starter.StartAsync(organizationId, req.Id, ct);

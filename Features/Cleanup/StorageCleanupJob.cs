@@ -11,7 +11,8 @@ namespace Backstop.Features.Cleanup;
 /// <summary>
 /// Daily at 04:00: meetings soft-deleted more than <c>Cleanup:StorageRetentionDays</c> ago lose their audio file
 /// (a file already missing is fine) and their audio columns, and the bytes freed are counted. Nothing else is
-/// touched: a meeting deleted more recently, or not deleted, keeps its file.
+/// touched: a meeting deleted more recently, or not deleted, keeps its file. Then the transcripts of those meetings,
+/// and (through Quota's <see cref="IUsageRetention"/>) the usage rows of organizations deleted before the same cutoff.
 /// </summary>
 /// <remarks>
 /// The file goes first, the columns after: a run that dies in between leaves a row whose file is missing, which the
@@ -26,6 +27,7 @@ internal sealed class StorageCleanupJob(
     IFileStore store,
     IMeetingUsage meetingUsage,
     IUsageMeter usage,
+    IUsageRetention usageRetention,
     TimeProvider time,
     IOptions<CleanupOptions> options,
     JobContext context,
@@ -90,6 +92,10 @@ internal sealed class StorageCleanupJob(
             if (page.Count < batchSize) break;
         }
         await DeleteTranscriptsAsync(cutoff, batchSize, ct);
+        // Last: the audio clearing above may still set a deleted organization's storage_bytes gauge. Quota's rows of an
+        // organization deleted before the cutoff, through its own interface (its statements, bounded batches).
+        var usageRows = await usageRetention.DeleteDeletedOrganizationsUsageAsync(cutoff, batchSize, context.Stop, ct);
+        if (usageRows > 0) log.LogInformation("Storage cleanup removed {Count} usage rows of deleted organizations", usageRows);
         return counts.Done;
     }
 

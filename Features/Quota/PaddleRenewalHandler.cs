@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Backstop.Features.Billing;
 using Backstop.Infrastructure.Inbox;
 
 namespace Backstop.Features.Quota;
@@ -8,9 +9,10 @@ namespace Backstop.Features.Quota;
 /// <c>billing_period</c>) and <c>subscription.created|updated</c> (their <c>current_billing_period</c>) move the
 /// organization's billing anchor, once per period. The organization is <c>custom_data.organization_id</c> (set at
 /// checkout), or the one an earlier event of the same subscription named: Quota keeps its own anchors by
-/// organization rather than reading Billing's subscription rows.
+/// organization. Only the subscription that pays moves them: one Billing knows as secondary or cancelled
+/// (<see cref="ISubscriptionOwnership"/>, asked on the delivery's transaction) resets nothing.
 /// </summary>
-internal sealed class PaddleRenewalHandler(TimeProvider time, ILogger<PaddleRenewalHandler> log) : IWebhookHandler
+internal sealed class PaddleRenewalHandler(TimeProvider time, ISubscriptionOwnership ownership, ILogger<PaddleRenewalHandler> log) : IWebhookHandler
 {
     public string Provider => "paddle";
 
@@ -45,6 +47,13 @@ internal sealed class PaddleRenewalHandler(TimeProvider time, ILogger<PaddleRene
         {
             log.LogWarning("Paddle {EventType} {EventId} names no organization (custom_data.organization_id); usage periods follow the previous anchor",
                 context.Event.EventType, context.Event.EventId);
+            return;
+        }
+        if (await ownership.StandingAsync(context.Connection, context.Transaction, organizationId, "paddle", subscriptionId, ct) == SubscriptionStanding.DoesNotPay)
+        {
+            // Anchors belong to the subscription that pays: a secondary or cancelled subscription's renewal resets nothing.
+            log.LogInformation("Paddle {EventType} {EventId}: subscription {SubscriptionId} is not the organization's paying subscription; usage periods unchanged",
+                context.Event.EventType, context.Event.EventId, subscriptionId);
             return;
         }
         await UsageAnchors.MoveAsync(context.Connection, context.Transaction, organizationId, "paddle", subscriptionId, start.Value, end.Value,

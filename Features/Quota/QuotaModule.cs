@@ -22,6 +22,11 @@ internal static class QuotaModule
         services.AddScoped<IWebhookHandler, PaddleRenewalHandler>();
         services.AddRecurringJob<UsageReconciliationJob>();
         services.AddRecurringJob<UsageKeyRetentionJob>();
+        // A deleted organization's usage: noted at the deletion, counted for its progress, deleted after the retention.
+        services.AddSingleton<QuotaOrganizationData>();
+        services.AddSingleton<Features.ApiKeys.IOrganizationDeletionListener>(sp => sp.GetRequiredService<QuotaOrganizationData>());
+        services.AddSingleton<Features.ApiKeys.IOrganizationDataReport>(sp => sp.GetRequiredService<QuotaOrganizationData>());
+        services.AddSingleton<IUsageRetention>(sp => sp.GetRequiredService<QuotaOrganizationData>());
         return services;
     }
 }

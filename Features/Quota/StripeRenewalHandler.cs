@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Backstop.Features.Billing;
 using Backstop.Infrastructure.Inbox;
 
 namespace Backstop.Features.Quota;
@@ -8,9 +9,11 @@ namespace Backstop.Features.Quota;
 /// subscription line's <c>period.start/end</c>) becomes the organization's billing anchor. The organization is the
 /// <c>organization_id</c> of the subscription's metadata (<c>parent.subscription_details.metadata</c> since API
 /// version 2025-03-31, else the invoice's or the line's metadata), or the one an earlier renewal of the same
-/// subscription named. Runs beside Billing's own <c>invoice.paid</c> handler, in the same transaction.
+/// subscription named. Runs beside Billing's own <c>invoice.paid</c> handler, in the same transaction. Only the
+/// subscription that pays moves the anchor: one Billing knows as secondary or cancelled (<see cref="ISubscriptionOwnership"/>)
+/// resets nothing.
 /// </summary>
-internal sealed class StripeRenewalHandler(TimeProvider time, ILogger<StripeRenewalHandler> log) : IWebhookHandler
+internal sealed class StripeRenewalHandler(TimeProvider time, ISubscriptionOwnership ownership, ILogger<StripeRenewalHandler> log) : IWebhookHandler
 {
     public string Provider => "stripe";
 
@@ -39,6 +42,13 @@ internal sealed class StripeRenewalHandler(TimeProvider time, ILogger<StripeRene
         {
             // Nothing to anchor to; the periods still roll over by the clock from the last anchor.
             log.LogWarning("Stripe renewal {EventId} names no organization or period; usage periods follow the previous anchor", context.Event.EventId);
+            return;
+        }
+        if (await ownership.StandingAsync(context.Connection, context.Transaction, organizationId, "stripe", subscriptionId, ct) == SubscriptionStanding.DoesNotPay)
+        {
+            // Anchors belong to the subscription that pays: a secondary or cancelled subscription's renewal resets nothing.
+            log.LogInformation("Stripe {EventType} {EventId}: subscription {SubscriptionId} is not the organization's paying subscription; usage periods unchanged",
+                context.Event.EventType, context.Event.EventId, subscriptionId);
             return;
         }
         await UsageAnchors.MoveAsync(context.Connection, context.Transaction, organizationId, "stripe", subscriptionId, start.Value, end.Value,

@@ -101,6 +101,27 @@ internal static class AuditActions
     public const string BotStart = "bot.start";
     public const string BotStop = "bot.stop";
 
+    // Events (API): event endpoints, replays and recoveries (docs/events.md)
+    public const string EventEndpointCreate = "event_endpoint.create";
+    public const string EventEndpointUpdate = "event_endpoint.update";
+    /// <summary>A soft delete: the endpoint receives nothing more.</summary>
+    public const string EventEndpointDelete = "event_endpoint.delete";
+    /// <summary>A new signing secret; the previous one stays valid for 24 h (never a secret in the changes).</summary>
+    public const string EventEndpointRotateSecret = "event_endpoint.rotate_secret";
+    public const string EventEndpointEnable = "event_endpoint.enable";
+    /// <summary>One event sent again to one endpoint.</summary>
+    public const string EventReplay = "event.replay";
+    public const string EventRecoveryCreate = "event_recovery.create";
+    public const string EventRecoveryCancel = "event_recovery.cancel";
+
+    // Events (delivery)
+    /// <summary>An event endpoint disabled by the delivery after failing continuously for <c>Events:DisableAfterDays</c>.</summary>
+    public const string EventEndpointDisable = "event_endpoint.disable";
+
+    // Bots (bots4): the bot-pipeline-repair sweep moved a stuck meeting; a transcription requested again by the API.
+    public const string MeetingRepair = "meeting.repair";
+    public const string MeetingTranscribe = "meeting.transcribe";
+
     public static readonly IReadOnlyList<string> All =
     [
         OrganizationCreate, OrganizationUpdate, OrganizationDelete, MemberAdd, MemberRemove, ApiKeyCreate, ApiKeyRevoke,
@@ -113,5 +134,8 @@ internal static class AuditActions
         SubscriptionCheckout,
         SmsSend, OtpSend, JobsDashboardCommand, AdminKeyRotate,
         MeetingCreate, MeetingUpdate, MeetingDelete, BotStart, BotStop,
+        EventEndpointCreate, EventEndpointUpdate, EventEndpointDelete, EventEndpointRotateSecret, EventEndpointEnable, EventReplay, EventRecoveryCreate, EventRecoveryCancel,
+        EventEndpointDisable,
+        MeetingRepair, MeetingTranscribe,
     ];
 }

@@ -101,8 +101,9 @@ internal sealed class WebhookGroupCommit(Db db, WebhookInbox inbox, IServiceScop
         // One row per distinct (provider, event id): a twin later in the batch is a duplicate by definition.
         var first = new Dictionary<(string, string), WebhookInbox.NewEvent>();
         var events = new List<WebhookInbox.NewEvent>();
-        await using (var probe = scopes.CreateAsyncScope())
+        try
         {
+            await using var probe = scopes.CreateAsyncScope();
             foreach (var pending in batch)
             {
                 var incoming = pending.Incoming;
@@ -112,6 +113,14 @@ internal sealed class WebhookGroupCommit(Db db, WebhookInbox inbox, IServiceScop
                 first[(incoming.Provider, incoming.EventId)] = e;
                 events.Add(e);
             }
+        }
+        catch (Exception e)
+        {
+            // A handler that cannot be built (a registration error): the batch is answered 503, and the writer lives on.
+            // Thrown from here it would end the writer, and every later delivery would wait for ever.
+            log.LogError(e, "The handlers of a group commit of {Count} webhook deliveries could not be built; none was stored", batch.Count);
+            foreach (var pending in batch) pending.Done.TrySetException(e);
+            return;
         }
 
         HashSet<string> stored;

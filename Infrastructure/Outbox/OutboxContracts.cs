@@ -112,6 +112,12 @@ internal interface IOutboxChannel
     /// alert); only a permanent failure makes them <c>dead</c>.
     /// </summary>
     bool MutatesProviderState => false;
+
+    /// <summary>
+    /// The channel's own retry schedule: the delay after failed attempt <paramref name="attempt"/> (1-based), used
+    /// exactly (no jitter; never earlier than a <c>Retry-After</c>) instead of the exponential backoff. Null: backoff.
+    /// </summary>
+    TimeSpan? RetryDelay(int attempt) => null;
 }
 
 internal enum DeliveryOutcome
@@ -119,6 +125,12 @@ internal enum DeliveryOutcome
     Sent,
     Transient,
     Permanent,
+
+    /// <summary>
+    /// Not attempted (the channel's own per-target concurrency or rate limit is full): the message goes back to
+    /// <c>pending</c>, due after <see cref="DeliveryResult.RetryAfter"/>, and the claim's attempt is given back.
+    /// </summary>
+    Deferred,
 }
 
 /// <param name="ErrorCode">The provider's own error code (Twilio's 21211, 21610, …), for slices that show it.</param>
@@ -129,6 +141,8 @@ internal sealed record DeliveryResult(DeliveryOutcome Outcome, string? ProviderI
     public static DeliveryResult Transient(string error, TimeSpan? retryAfter = null) => new(DeliveryOutcome.Transient, Error: error, RetryAfter: retryAfter);
 
     public static DeliveryResult Permanent(string error) => new(DeliveryOutcome.Permanent, Error: error);
+
+    public static DeliveryResult Deferred(string reason, TimeSpan after) => new(DeliveryOutcome.Deferred, Error: reason, RetryAfter: after);
 }
 
 /// <summary>

@@ -197,9 +197,12 @@ internal sealed class OutboxDispatcher(
         {
             DeliveryOutcome.Sent => OutboxStatus.Sent,
             DeliveryOutcome.Permanent => OutboxStatus.Dead,
+            DeliveryOutcome.Deferred => OutboxStatus.Pending,
             _ => exhausted ? OutboxStatus.Dead : OutboxStatus.Pending,
         };
-        var nextAttemptAt = final == OutboxStatus.Pending ? now + RetryDelay(message.Channel, message.Attempts, result.RetryAfter) : message.NextAttemptAt;
+        var deferred = result.Outcome == DeliveryOutcome.Deferred;
+        var nextAttemptAt = deferred ? now + (result.RetryAfter ?? TimeSpan.FromSeconds(1))
+            : final == OutboxStatus.Pending ? now + RetryDelay(message.Channel, message.Attempts, result.RetryAfter) : message.NextAttemptAt;
         var error = result.Error is null ? null : Truncate(result.Error);
 
         // Not cancellable: a delivery that happened must be recorded even while the host stops.
@@ -209,6 +212,7 @@ internal sealed class OutboxDispatcher(
                 """
                 update outbox_messages
                 set status = @final, next_attempt_at = @nextAttemptAt, lease_holder = null, lease_until = null,
+                    attempts = case when @deferred then attempts - 1 else attempts end,
                     payload = case when sensitive and @final <> 'pending' then @erased else payload end,
                     last_error = @error, provider_id = coalesce(@providerId, provider_id),
                     sent_at = case when @final = 'sent' then @now else sent_at end, updated_at = @now
@@ -216,7 +220,7 @@ internal sealed class OutboxDispatcher(
                 returning id, channel, idempotency_key, payload, reference, sensitive, status, attempts, max_attempts, next_attempt_at,
                           last_error, provider_id, correlation_id, sent_at, created_at, updated_at
                 """,
-                new { message.Id, claim, final, nextAttemptAt, error, providerId = result.ProviderId, now, erased = OutboxMessage.ErasedPayload }, tx));
+                new { message.Id, claim, final, deferred, nextAttemptAt, error, providerId = result.ProviderId, now, erased = OutboxMessage.ErasedPayload }, tx));
             if (updated is null)
             {
                 log.LogWarning("Outbox message {OutboxMessageId} was claimed again before its result was recorded (lease expired)", message.Id);
@@ -227,7 +231,7 @@ internal sealed class OutboxDispatcher(
             {
                 OutboxStatus.Sent => "sent",
                 OutboxStatus.Dead => result.Outcome == DeliveryOutcome.Permanent ? "permanent_failure" : "attempts_exhausted",
-                _ => "retry",
+                _ => deferred ? "deferred" : "retry",
             };
             await connection.ExecuteAsync(new CommandDefinition(
                 """
@@ -240,9 +244,11 @@ internal sealed class OutboxDispatcher(
                     retryAfterMs = result.RetryAfter is { } ra ? (long?)ra.TotalMilliseconds : null, started, now,
                 }, tx));
 
-            foreach (var listener in listeners)
-                if (final != OutboxStatus.Pending) await listener.OnFinishedAsync(connection, tx, updated, result, CancellationToken.None);
-                else await listener.OnRetryingAsync(connection, tx, updated, result, CancellationToken.None);
+            // A deferred message was not attempted: nothing for the listeners to hear.
+            if (!deferred)
+                foreach (var listener in listeners)
+                        if (final != OutboxStatus.Pending) await listener.OnFinishedAsync(connection, tx, updated, result, CancellationToken.None);
+                    else await listener.OnRetryingAsync(connection, tx, updated, result, CancellationToken.None);
         });
 
         switch (final)
@@ -254,6 +260,9 @@ internal sealed class OutboxDispatcher(
             case OutboxStatus.Dead:
                 OutboxMetrics.Dead.WithLabels(message.Channel).Inc();
                 log.LogWarning("Outbox message {OutboxMessageId} ({Channel}) is dead after attempt {Attempt}: {Error}", message.Id, message.Channel, message.Attempts, error);
+                break;
+            case OutboxStatus.Pending when deferred:
+                log.LogDebug("Outbox message {OutboxMessageId} ({Channel}) deferred to {NextAttemptAt}: {Error}", message.Id, message.Channel, nextAttemptAt, error);
                 break;
             default:
                 OutboxMetrics.Retried.WithLabels(message.Channel).Inc();
@@ -269,6 +278,8 @@ internal sealed class OutboxDispatcher(
     /// </summary>
     internal TimeSpan RetryDelay(string channel, int attempt, TimeSpan? retryAfter)
     {
+        if (byName.TryGetValue(channel, out var c) && c.RetryDelay(attempt) is { } scheduled)
+            return retryAfter is { } after && after > scheduled ? after : scheduled;
         var o = options.Value;
         var (_, baseDelay) = o.ScheduleFor(channel);
         var seconds = Math.Min(baseDelay * Math.Pow(2, Math.Max(0, attempt - 1)), o.MaxDelaySeconds);

@@ -38,6 +38,8 @@ internal sealed class OutboxOptions : IValidatedOptions
         ["sms"] = new OutboxChannelOptions { MaxAttempts = 4, BaseDelaySeconds = 1 },
         // A stop is retried until a dispatched bot has joined (a waiting room can last hours): 20 attempts, up to the hourly cap.
         ["recall"] = new OutboxChannelOptions { MaxAttempts = 20 },
+        // Outbound events: Svix's schedule, 8 attempts (the delays are the channel's own, EventChannel.Schedule).
+        ["event"] = new OutboxChannelOptions { MaxAttempts = 8 },
     };
 
     public (int MaxAttempts, double BaseDelaySeconds) ScheduleFor(string channel) =>

@@ -28,6 +28,12 @@ internal sealed class DeepgramOptions : IValidatedOptions
     /// <summary>Hours a per-request callback token stays valid (it also expires when its transcription completes).</summary>
     public int CallbackTokenHours { get; set; } = 48;
 
+    /// <summary>
+    /// Minutes a meeting may stay <c>transcribing</c> without Deepgram's callback before the bot-pipeline-repair sweep
+    /// requests the transcription again (once, with a fresh token), then marks it <c>transcription_failed</c>.
+    /// </summary>
+    public int CallbackTimeoutMinutes { get; set; } = 60;
+
     /// <summary>The inbox route is enabled: per-request tokens exist once transcriptions can be requested, or a static token is set.</summary>
     public bool Enabled => ApiEnabled || HasStaticToken;
 
@@ -44,5 +50,6 @@ internal sealed class DeepgramOptions : IValidatedOptions
         if (string.IsNullOrWhiteSpace(Model)) yield return "Deepgram:Model must not be empty.";
         if (TimeoutSeconds is < 1 or > 300) yield return "Deepgram:TimeoutSeconds must be between 1 and 300.";
         if (CallbackTokenHours is < 1 or > 720) yield return "Deepgram:CallbackTokenHours must be between 1 and 720.";
+        if (CallbackTimeoutMinutes is < 5 or > 10080) yield return "Deepgram:CallbackTimeoutMinutes must be between 5 and 10080 (a week).";
     }
 }

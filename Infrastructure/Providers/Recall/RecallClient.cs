@@ -320,10 +320,36 @@ internal sealed class RecordingDownloader(HttpClient http, IOptions<RecallOption
     {
         private long read;
 
-        public override int Read(byte[] buffer, int offset, int count) => Count(inner.Read(buffer, offset, count));
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            try
+            {
+                return Count(inner.Read(buffer, offset, count));
+            }
+            catch (HttpIOException e) when (e.HttpRequestError == HttpRequestError.ResponseEnded)
+            {
+                throw Short(e);
+            }
+        }
 
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            Count(await inner.ReadAsync(buffer, cancellationToken));
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            try
+            {
+                return Count(await inner.ReadAsync(buffer, cancellationToken));
+            }
+            catch (HttpIOException e) when (e.HttpRequestError == HttpRequestError.ResponseEnded)
+            {
+                throw Short(e);
+            }
+        }
+
+        /// <summary>
+        /// The connection closed before the Content-Length was read (HttpClient says so before our count can): the body
+        /// does not match its length.
+        /// </summary>
+        private RecordingRefusedException Short(HttpIOException e) =>
+            new("length_mismatch", $"The recording ended at {read} of its {expected?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unknown"} bytes ({e.Message}).");
 
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
             ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();

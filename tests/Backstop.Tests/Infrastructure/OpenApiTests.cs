@@ -43,12 +43,14 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
         ["post /v1/meetings"] = 201,
         ["delete /v1/meetings/{id}"] = 204,
         ["delete /v1/meetings/{id}/bot"] = 202,
+        ["post /v1/meetings/{id}/transcript"] = 202,
         ["post /v1/admin/plans"] = 201,
         ["delete /v1/billing/subscription"] = 202,
         ["post /v1/billing/subscription/resume"] = 202,
         ["post /v1/admin/coupons"] = 201,
         ["delete /v1/admin/coupons/{code}"] = 204,
         ["delete /v1/billing/plan-change"] = 204,
+        ["post /v1/admin/event-endpoints"] = 201, ["post /v1/event-endpoints"] = 201, ["delete /v1/admin/event-endpoints/{id}"] = 204, ["delete /v1/event-endpoints/{id}"] = 204, ["post /v1/admin/event-endpoints/{id}/replay"] = 202, ["post /v1/event-endpoints/{id}/replay"] = 202, ["post /v1/admin/event-endpoints/{id}/recover"] = 202, ["post /v1/event-endpoints/{id}/recover"] = 202,
     };
 
     /// <summary>Success answers that are a file, not JSON.</summary>
@@ -69,9 +71,10 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
         ["post /v1/sms"] = [503],
         ["post /v1/otp"] = [429, 503],
         ["post /webhooks/deepgram"] = [401],
-        ["post /v1/meetings"] = [402, 403, 409, 502, 503],
+        ["post /v1/meetings"] = [402, 403, 409, 422, 502, 503],
         ["post /v1/meetings/{id}/bot"] = [402, 403, 409, 502, 503],
         ["delete /v1/meetings/{id}/bot"] = [409],
+        ["post /v1/meetings/{id}/transcript"] = [409, 503],
         ["post /webhooks/twilio/sms"] = [403],
         ["post /webhooks/twilio/status"] = [403],
         ["post /v1/usage/{metric}/consume"] = [402, 403, 409],
@@ -90,6 +93,7 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
         ["post /v1/billing/plan-change"] = [402, 404, 409, 502, 503],
         ["delete /v1/billing/plan-change"] = [404, 409, 502, 503],
         ["get /v1/billing/plan-change"] = [404],
+        ["post /v1/admin/event-endpoints"] = [409, 422], ["post /v1/event-endpoints"] = [409, 422], ["patch /v1/admin/event-endpoints/{id}"] = [422], ["patch /v1/event-endpoints/{id}"] = [422], ["post /v1/admin/event-endpoints/{id}/rotate-secret"] = [409], ["post /v1/event-endpoints/{id}/rotate-secret"] = [409], ["post /v1/admin/event-endpoints/{id}/replay"] = [409, 422], ["post /v1/event-endpoints/{id}/replay"] = [409, 422], ["post /v1/admin/event-endpoints/{id}/recover"] = [409, 422], ["post /v1/event-endpoints/{id}/recover"] = [409, 422], ["delete /v1/admin/event-endpoints/{id}/recoveries/{recoveryId}"] = [409], ["delete /v1/event-endpoints/{id}/recoveries/{recoveryId}"] = [409],
     };
 
     private sealed record Operation(string Method, string Path, JsonElement Json)

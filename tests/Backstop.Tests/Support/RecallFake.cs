@@ -62,7 +62,21 @@ public sealed class RecallFake : IDisposable
         RedirectAway,
         /// <summary>A link on another host name of this machine (<see cref="OtherHost"/>), serving the normal recording.</summary>
         OtherHost,
+        /// <summary>
+        /// No link: the bot is <c>done</c> but its recording's <c>media_shortcuts.audio_mixed</c> and <c>video_mixed</c> are
+        /// null, as Recall shows them while the media is still being processed, or once it expired (7 days by default).
+        /// </summary>
+        Unavailable,
+        /// <summary>Headers (with the full Content-Length) and the first kilobyte, then the connection is closed: a body cut short.</summary>
+        Truncated,
+        /// <summary>Headers and the first kilobyte, then the rest once the test calls <see cref="ReleaseHeld"/> (a copy the test finishes when it likes).</summary>
+        Held,
+        /// <summary>A plain-HTTP link on a storage host that is not this machine (<see cref="RemoteMediaHost"/>); nothing serves it.</summary>
+        PlainHttpRemote,
     }
+
+    /// <summary>An S3 host name a test may allow in <c>Recall:MediaHosts</c>; links on it are never fetched (refused before connecting).</summary>
+    public const string RemoteMediaHost = "backstop-recordings.s3.amazonaws.com";
 
     public const int LargeBytes = 200_000;
 
@@ -198,7 +212,9 @@ public sealed class RecallFake : IDisposable
                 new
                 {
                     id = "rec_" + bot.Id,
-                    media_shortcuts = new { audio_mixed = new { data = new { download_url = MediaUrl(bot.Id) } } },
+                    media_shortcuts = media.GetValueOrDefault(bot.Id) == MediaBehaviour.Unavailable
+                        ? (object)new { audio_mixed = (object?)null, video_mixed = (object?)null }
+                        : new { audio_mixed = new { data = new { download_url = MediaUrl(bot.Id) } } },
                 },
             }
             : [],
@@ -208,6 +224,9 @@ public sealed class RecallFake : IDisposable
     public string MediaUrl(string botId) => media.GetValueOrDefault(botId) switch
     {
         MediaBehaviour.Stall => $"http://{Host}:{stalling.Port}/media/{botId}.mp3?X-Amz-Signature=abc",
+        MediaBehaviour.Truncated => $"http://{Host}:{stalling.Port}/media/truncated/{botId}.mp3?X-Amz-Signature=abc",
+        MediaBehaviour.Held => $"http://{Host}:{stalling.Port}/media/held/{botId}.mp3?X-Amz-Signature=abc",
+        MediaBehaviour.PlainHttpRemote => $"http://{RemoteMediaHost}/{botId}.mp3?X-Amz-Signature=abc",
         MediaBehaviour.Large => $"{Url}/media/large/{botId}.mp3?X-Amz-Signature=abc",
         MediaBehaviour.RedirectSameHost => $"{Url}/media/redirect/{botId}.mp3?X-Amz-Signature=abc",
         MediaBehaviour.RedirectAway => $"{Url}/media/away/{botId}.mp3?X-Amz-Signature=abc",
@@ -228,6 +247,12 @@ public sealed class RecallFake : IDisposable
 
     /// <summary>Completes when a stalling download has received its headers and first bytes.</summary>
     public Task StallStarted => stalling.Started.Task;
+
+    /// <summary>Completes when a held download (<see cref="MediaBehaviour.Held"/>) has received its headers and first bytes.</summary>
+    public Task HeldStarted => stalling.HeldStarted.Task;
+
+    /// <summary>Sends the rest of every held download.</summary>
+    public void ReleaseHeld() => stalling.Release.TrySetResult();
 
     private static string BotIdIn(string path) => path.Split('/', StringSplitOptions.RemoveEmptyEntries)[3];
 
@@ -322,6 +347,10 @@ public sealed class RecallFake : IDisposable
 
         public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+        public TaskCompletionSource HeldStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
         public int Port { get; }
 
         public StallingMediaServer()
@@ -361,10 +390,21 @@ public sealed class RecallFake : IDisposable
                         if (n == 0) return;
                         request += System.Text.Encoding.ASCII.GetString(buffer, 0, n);
                     }
+                    var path = request.Split(' ', 3)[1];
                     var head = $"HTTP/1.1 200 OK\r\nContent-Type: audio/mpeg\r\nContent-Length: {AudioBytes.Length}\r\n\r\n";
                     await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(head), stop.Token);
                     await stream.WriteAsync(AudioBytes.AsMemory(0, 1024), stop.Token);
                     await stream.FlushAsync(stop.Token);
+                    // Cut short: the connection closes with the body 1 KB into its Content-Length.
+                    if (path.StartsWith("/media/truncated/", StringComparison.Ordinal)) return;
+                    if (path.StartsWith("/media/held/", StringComparison.Ordinal))
+                    {
+                        HeldStarted.TrySetResult();
+                        await Release.Task.WaitAsync(stop.Token);
+                        await stream.WriteAsync(AudioBytes.AsMemory(1024), stop.Token);
+                        await stream.FlushAsync(stop.Token);
+                        return;
+                    }
                     Started.TrySetResult();
                     await Task.Delay(Timeout.Infinite, stop.Token);
                 }

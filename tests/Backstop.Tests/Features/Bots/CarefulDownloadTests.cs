@@ -20,6 +20,8 @@ public sealed class CarefulDownloadSetup : BotsSetup
         settings["Email:Smtp:Port"] = Smtp.Port.ToString(CultureInfo.InvariantCulture);
         settings["Email:Smtp:TlsMode"] = "none";
         settings["Email:From"] = "Backstop <no-reply@backstop.test>";
+        // An S3 host besides the fake's own, so that a plain-HTTP link on it reaches the HTTPS rule.
+        settings["Recall:MediaHosts"] = Recall.Host + "," + RecallFake.RemoteMediaHost;
     }
 
     public override async ValueTask DisposeAsync()
@@ -138,6 +140,49 @@ public abstract class CarefulDownloadTests(BackstopFactory app) : AppTest(app)
         meeting.Status.ShouldBe("failed");
         meeting.FailureReason.ShouldBe(reason);
         StoredFiles(r.MeetingId).ShouldBeEmpty();
+    }
+
+    [Theory]
+    [InlineData(RecallFake.MediaBehaviour.PlainHttpRemote, "not_https")]
+    [InlineData(RecallFake.MediaBehaviour.Truncated, "length_mismatch")]
+    public async Task A_recording_breaking_a_rule_fails_its_meeting_with_the_reason_and_an_email_queued_after_it_is_sent(RecallFake.MediaBehaviour behaviour, string reason)
+    {
+        var r = await App.DoneMeetingAsync();
+        App.Recall().SetMedia(r.BotId, behaviour);
+        var to = $"after-{Guid.NewGuid():N}@example.com";
+        await App.Service<Db>().InTransactionAsync((c, t) => App.Service<IOutbox>().EnqueueAsync(c, t,
+            OutboxEmail.Create("test:" + Guid.NewGuid(), to, new EmailContent("After the recording", "text", "<p>html</p>")), CancellationToken.None));
+
+        await App.DispatchAsync();
+
+        var meeting = await MeetingAsync(r.MeetingId);
+        meeting.Status.ShouldBe("failed");
+        meeting.FailureReason.ShouldBe("recording_unavailable:" + reason);
+        meeting.AudioKey.ShouldBeNull();
+        StoredFiles(r.MeetingId).ShouldBeEmpty();
+        var fetch = await FetchMessageAsync(r.BotId);
+        fetch.Status.ShouldBe("dead");
+        fetch.LastError.ShouldNotBeNull().ShouldContain(reason);
+        App.SetupAs<CarefulDownloadSetup>().Smtp.Received.Count(m => m.To.Contains(to)).ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task A_copy_that_finishes_for_a_meeting_deleted_during_it_leaves_no_file()
+    {
+        var r = await App.DoneMeetingAsync();
+        App.Recall().SetMedia(r.BotId, RecallFake.MediaBehaviour.Held);
+        var dispatching = Task.Run(() => App.DispatchAsync());
+        await App.Recall().HeldStarted.WaitAsync(TimeSpan.FromSeconds(60));
+
+        (await r.Client.DeleteAsync($"/v1/meetings/{r.MeetingId}")).StatusCode.ShouldBe(System.Net.HttpStatusCode.NoContent);
+        App.Recall().ReleaseHeld();
+        await dispatching.WaitAsync(TimeSpan.FromSeconds(60));
+
+        (await MeetingAsync(r.MeetingId)).AudioKey.ShouldBeNull();
+        StoredFiles(r.MeetingId).ShouldBeEmpty();
+        (await FetchMessageAsync(r.BotId)).Status.ShouldBe("sent");
+        (await App.CountAsync("select coalesce(sum(used), 0) from usage_counters where organization_id = @OrganizationId and metric = 'storage_bytes'", r)).ShouldBe(0);
+        (await App.CountAsync("select count(*) from transcriptions where meeting_id = @MeetingId", r)).ShouldBe(0);
     }
 
     [Fact]

@@ -81,6 +81,55 @@ public sealed class RecallFakeTests : IDisposable
     }
 
     [Fact]
+    public async Task Media_cut_short_held_or_on_a_remote_plain_http_host_is_served_as_named()
+    {
+        var bot = await CreateAsync();
+        fake.SetStatus(bot, "done");
+
+        fake.SetMedia(bot, RecallFake.MediaBehaviour.Truncated);
+        using (var response = await http.GetAsync(fake.MediaUrl(bot), HttpCompletionOption.ResponseHeadersRead))
+        {
+            response.Content.Headers.ContentLength.ShouldBe(RecallFake.AudioBytes.Length);
+            await using var body = await response.Content.ReadAsStreamAsync();
+            var cut = await Should.ThrowAsync<HttpIOException>(() => body.CopyToAsync(Stream.Null));
+            cut.HttpRequestError.ShouldBe(HttpRequestError.ResponseEnded);
+        }
+
+        fake.SetMedia(bot, RecallFake.MediaBehaviour.Held);
+        var held = http.GetByteArrayAsync(fake.MediaUrl(bot));
+        await fake.HeldStarted.WaitAsync(TimeSpan.FromSeconds(30));
+        held.IsCompleted.ShouldBeFalse();
+        fake.ReleaseHeld();
+        (await held).ShouldBe(RecallFake.AudioBytes);
+
+        fake.SetMedia(bot, RecallFake.MediaBehaviour.PlainHttpRemote);
+        var remote = new Uri(fake.MediaUrl(bot));
+        remote.Scheme.ShouldBe("http");
+        remote.Host.ShouldBe(RecallFake.RemoteMediaHost);
+        remote.IsLoopback.ShouldBeFalse();
+    }
+
+    [Fact]
+    public async Task A_done_bot_whose_media_is_unavailable_shows_its_recording_without_links()
+    {
+        var bot = await CreateAsync();
+        fake.SetStatus(bot, "call_ended");
+        fake.SetStatus(bot, "done");
+        fake.SetMedia(bot, RecallFake.MediaBehaviour.Unavailable);
+        var (status, body) = await SendAsync(HttpMethod.Get, $"/api/v1/bot/{bot}/");
+        status.ShouldBe(HttpStatusCode.OK);
+        body.GetProperty("status_changes").EnumerateArray().Last().GetProperty("code").GetString().ShouldBe("done");
+        var shortcuts = body.GetProperty("recordings")[0].GetProperty("media_shortcuts");
+        shortcuts.GetProperty("audio_mixed").ValueKind.ShouldBe(JsonValueKind.Null);
+        shortcuts.GetProperty("video_mixed").ValueKind.ShouldBe(JsonValueKind.Null);
+
+        // Once the media is ready, the link is there.
+        fake.SetMedia(bot, RecallFake.MediaBehaviour.Normal);
+        (_, body) = await SendAsync(HttpMethod.Get, $"/api/v1/bot/{bot}/");
+        body.GetProperty("recordings")[0].GetProperty("media_shortcuts").GetProperty("audio_mixed").GetProperty("data").GetProperty("download_url").GetString().ShouldNotBeNull();
+    }
+
+    [Fact]
     public async Task Get_answers_the_current_status_and_the_recording_only_once_done()
     {
         var bot = await CreateAsync();

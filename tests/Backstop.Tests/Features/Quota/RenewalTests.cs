@@ -100,13 +100,119 @@ public abstract class RenewalTests(BackstopFactory app) : AppTest(app)
         (await App.ScalarAsync("select count(*) from usage_periods where organization_id = @org and provider = 'stripe'", new { org = tenant.OrganizationId })).ShouldBe(1);
     }
 
-    private static object Invoice(string organizationId, string reason, DateTimeOffset start, DateTimeOffset end) => new
+    [Fact]
+    public async Task Only_the_paying_subscriptions_renewal_resets_and_twice_delivered_it_resets_once()
+    {
+        var metric = await App.DeclareMetricAsync("counter", defaultLimit: 4);
+        var (tenant, client) = await App.TenantAsync();
+        var plan = "plan_" + Guid.NewGuid().ToString("N")[..10];
+        await App.PlantPlanAsync(plan, new Dictionary<string, long>());
+        var paying = "sub_" + Guid.NewGuid().ToString("N")[..14];
+        await App.PlantSubscriptionAsync(tenant.OrganizationId, plan, "active", paying);
+        (await client.ConsumeAsync(metric, 4)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var start = DateTimeOffset.FromUnixTimeSeconds(App.Time.GetUtcNow().AddMinutes(-2).ToUnixTimeSeconds());
+
+        // A second subscription naming the same organization (a duplicate checkout) renews: it does not pay for the
+        // organization's plan, so its renewal resets nothing.
+        await DeliverStripeAsync("invoice.paid", Invoice(tenant.OrganizationId, "subscription_cycle", start, start.AddMonths(1), "sub_" + Guid.NewGuid().ToString("N")[..14]));
+        (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(4);
+        (await App.ScalarAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(0);
+
+        // The live subscription's renewal resets; delivered again (another event id), it resets nothing more.
+        var renewal = Invoice(tenant.OrganizationId, "subscription_cycle", start, start.AddMonths(1), paying);
+        await DeliverStripeAsync("invoice.paid", renewal);
+        (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(0);
+        (await client.ConsumeAsync(metric, 3)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        await DeliverStripeAsync("invoice.paid", renewal);
+        (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(3);
+        (await App.ScalarAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(1);
+    }
+
+    [Fact]
+    public async Task A_cancelled_paddle_subscriptions_renewal_does_not_reset()
+    {
+        var metric = await App.DeclareMetricAsync("counter", defaultLimit: 5);
+        var (tenant, client) = await App.TenantAsync();
+        var plan = "plan_" + Guid.NewGuid().ToString("N")[..10];
+        await App.PlantPlanAsync(plan, new Dictionary<string, long>());
+        var cancelled = "sub_01" + Guid.NewGuid().ToString("N");
+        await App.PlantSubscriptionAsync(tenant.OrganizationId, plan, "canceled", cancelled, provider: "paddle");
+        (await client.ConsumeAsync(metric, 5)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        var starts = App.Time.GetUtcNow().AddMinutes(-5);
+
+        await DeliverPaddleAsync("evt_01" + Guid.NewGuid().ToString("N"), "transaction.completed",
+            TransactionCompleted(tenant.OrganizationId, cancelled, starts, starts.AddMonths(1)));
+
+        (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(5);
+        (await App.ScalarAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task Stripe_renewals_out_of_order_and_twice_reset_once_per_period()
+    {
+        var metric = await App.DeclareMetricAsync("counter", defaultLimit: 10);
+        var (tenant, client) = await App.TenantAsync();
+        var plan = "plan_" + Guid.NewGuid().ToString("N")[..10];
+        await App.PlantPlanAsync(plan, new Dictionary<string, long>());
+        var paying = "sub_" + Guid.NewGuid().ToString("N")[..14];
+        await App.PlantSubscriptionAsync(tenant.OrganizationId, plan, "active", paying);
+        var first = DateTimeOffset.FromUnixTimeSeconds(App.Time.GetUtcNow().AddMinutes(-2).ToUnixTimeSeconds());
+        var january = Invoice(tenant.OrganizationId, "subscription_cycle", first, first.AddMonths(1), paying);
+        await DeliverStripeAsync("invoice.paid", january);
+        (await client.ConsumeAsync(metric, 4)).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        // 40 days on, the next renewal (the anchor's day moved: a billing-cycle change), then the previous one arrives
+        // late (a retry) and the new one again: the anchor does not go back (its day would give another period), nothing resets twice.
+        App.Time.Advance(TimeSpan.FromDays(41));
+        var second = first.AddDays(40);
+        await DeliverStripeAsync("invoice.paid", Invoice(tenant.OrganizationId, "subscription_cycle", second, second.AddMonths(1), paying));
+        (await client.ConsumeAsync(metric, 3)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        await DeliverStripeAsync("invoice.paid", january);
+        await DeliverStripeAsync("invoice.paid", Invoice(tenant.OrganizationId, "subscription_cycle", second, second.AddMonths(1), paying));
+        var usage = await client.UsageAsync(metric);
+        usage.GetProperty("used").GetInt64().ShouldBe(3);
+        usage.GetProperty("periodStart").GetDateTimeOffset().ShouldBe(second);
+        (await App.ScalarAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(2);
+    }
+
+    [Fact]
+    public async Task Paddle_renewals_out_of_order_reset_once_per_period_and_a_secondary_subscriptions_renewal_resets_nothing()
+    {
+        var metric = await App.DeclareMetricAsync("counter", defaultLimit: 10);
+        var (tenant, client) = await App.TenantAsync();
+        var plan = "plan_" + Guid.NewGuid().ToString("N")[..10];
+        await App.PlantPlanAsync(plan, new Dictionary<string, long>());
+        var paying = "sub_01" + Guid.NewGuid().ToString("N");
+        await App.PlantSubscriptionAsync(tenant.OrganizationId, plan, "active", paying, provider: "paddle");
+        var first = App.Time.GetUtcNow().AddMinutes(-5);
+        var earlier = TransactionCompleted(tenant.OrganizationId, paying, first, first.AddMonths(1));
+        await DeliverPaddleAsync("evt_01" + Guid.NewGuid().ToString("N"), "transaction.completed", earlier);
+        (await client.ConsumeAsync(metric, 6)).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        // 40 days on (the anchor's day moved), the next period's payment.
+        App.Time.Advance(TimeSpan.FromDays(41));
+        var second = first.AddDays(40);
+        await DeliverPaddleAsync("evt_01" + Guid.NewGuid().ToString("N"), "transaction.completed", TransactionCompleted(tenant.OrganizationId, paying, second, second.AddMonths(1)));
+        (await client.ConsumeAsync(metric, 2)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        // The earlier period's payment delivered late (a retry): the anchor does not go back, nothing resets.
+        await DeliverPaddleAsync("evt_01" + Guid.NewGuid().ToString("N"), "transaction.completed", earlier);
+        // A second subscription naming the same organization renews later in the period: not the one that pays.
+        var secondary = second.AddDays(10);
+        await DeliverPaddleAsync("evt_01" + Guid.NewGuid().ToString("N"), "transaction.completed",
+            TransactionCompleted(tenant.OrganizationId, "sub_01" + Guid.NewGuid().ToString("N"), secondary, secondary.AddMonths(1)));
+        var usage = await client.UsageAsync(metric);
+        usage.GetProperty("used").GetInt64().ShouldBe(2);
+        usage.GetProperty("periodStart").GetDateTimeOffset().ShouldBe(second);
+        (await App.ScalarAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(2);
+    }
+
+    private static object Invoice(string organizationId, string reason, DateTimeOffset start, DateTimeOffset end, string? subscription = null) => new
     {
         id = "in_" + Guid.NewGuid().ToString("N")[..14], @object = "invoice", billing_reason = reason, status = "paid",
         parent = new
         {
             type = "subscription_details",
-            subscription_details = new { subscription = "sub_" + organizationId[..8], metadata = new { organization_id = organizationId } },
+            subscription_details = new { subscription = subscription ?? "sub_" + organizationId[..8], metadata = new { organization_id = organizationId } },
         },
         lines = new
         {

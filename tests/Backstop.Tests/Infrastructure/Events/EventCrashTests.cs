@@ -1,0 +1,123 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Events;
+using Backstop.Tests.Support;
+using Dapper;
+using Shouldly;
+
+namespace Backstop.Tests.Infrastructure.Events;
+
+/// <summary>
+/// The service as a real process, killed with SIGKILL in the middle of a fan-out of 1,000 committed events to one
+/// endpoint, then started again: every event reaches the endpoint (at least once: a delivery in flight at the kill
+/// may arrive twice, which Standard Webhooks consumers absorb by the webhook-id) and every delivery ends sent.
+/// </summary>
+public abstract class EventCrashTests(BackstopFactory app) : AppTest(app)
+{
+    private const int Events = 1000;
+
+    [Fact]
+    public async Task A_kill_minus_9_mid_fan_out_loses_no_event()
+    {
+        await using var receiver = await EventReceiver.StartAsync();
+        var path = "/crash-" + Guid.NewGuid().ToString("N");
+        var organizationId = "org_crash_" + Guid.NewGuid().ToString("N");
+        var endpointId = "ep_" + Guid.NewGuid().ToString("N");
+        await using (var connection = await App.OpenAsync())
+            await connection.ExecuteAsync(
+                """
+                insert into event_endpoints (id, organization_id, url, enabled, secret_protected, created_at, updated_at)
+                values (@endpointId, null, @url, @enabled, @secret, @now, @now)
+                """, new { endpointId, url = receiver.Url(path), enabled = true, secret = App.Service<EventSecrets>().Protect(EventSecrets.New()), now = App.Time.GetUtcNow() });
+        var ids = new List<string>();
+        for (var batch = 0; batch < Events / 100; batch++)
+            ids.AddRange(await App.Service<Db>().InTransactionAsync(async (c, t) =>
+            {
+                var published = new List<string>();
+                for (var i = 0; i < 100; i++)
+                    published.Add(await App.Service<IEventPublisher>().PublishAsync(c, t, EventTypes.MeetingCreated, organizationId, new { id = $"m_{batch}_{i}" }, CancellationToken.None));
+                return published;
+            }));
+
+        var port = FreePort();
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(10) };
+        var first = Start(port);
+        int atKill;
+        try
+        {
+            // Killed once a third has arrived, while the rest is being delivered.
+            var started = Stopwatch.StartNew();
+            while (Distinct(receiver, path) < Events / 3 && started.Elapsed < TimeSpan.FromMinutes(2) && !first.HasExited) await Task.Delay(5);
+            first.Kill(entireProcessTree: true);
+            await first.WaitForExitAsync();
+            atKill = Distinct(receiver, path);
+        }
+        finally
+        {
+            if (!first.HasExited) first.Kill(entireProcessTree: true);
+        }
+        atKill.ShouldBeGreaterThanOrEqualTo(Events / 3);
+        atKill.ShouldBeLessThan(Events, "the kill came before the fan-out ended");
+
+        var second = Start(port);
+        try
+        {
+            var started = Stopwatch.StartNew();
+            // The killed instance's claims are taken over once their lease (5 s here) has run out.
+            while (Distinct(receiver, path) < Events && started.Elapsed < TimeSpan.FromMinutes(2)) await Task.Delay(50);
+        }
+        finally
+        {
+            second.Kill(entireProcessTree: true);
+            await second.WaitForExitAsync();
+        }
+
+        var delivered = receiver.At(path).Select(r => r.Headers["webhook-id"]).ToList();
+        delivered.Distinct().Order(StringComparer.Ordinal).ShouldBe(ids.Order(StringComparer.Ordinal), "every committed event reached the endpoint");
+        // At-least-once: only what was in flight at the kill may have arrived twice.
+        (delivered.Count - Events).ShouldBeLessThanOrEqualTo(64);
+        await using var check = await App.OpenAsync();
+        (await check.ExecuteScalarAsync<long>(
+            "select count(*) from outbox_messages where channel = @channel and status = 'sent' and payload like @endpoint",
+            new { channel = EventDelivery.Channel, endpoint = $"%{endpointId}%" })).ShouldBe(Events);
+    }
+
+    private static int Distinct(EventReceiver receiver, string path) =>
+        receiver.At(path).Select(r => r.Headers.GetValueOrDefault("webhook-id")).Distinct().Count();
+
+    private Process Start(int port)
+    {
+        var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetTempPath() };
+        start.ArgumentList.Add(typeof(Program).Assembly.Location);
+        start.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}";
+        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        start.Environment["Database__Provider"] = App.Settings["Database:Provider"];
+        start.Environment["Database__ConnectionString"] = App.Settings["Database:ConnectionString"];
+        start.Environment["Admin__ApiKey"] = BackstopFactory.AdminKey;
+        start.Environment["Jobs__RunServer"] = "false";
+        start.Environment["Serilog__MinimumLevel__Default"] = "Warning";
+        start.Environment["Events__AllowHttp"] = "true";
+        start.Environment["Events__AllowPrivateTargets"] = "true";
+        start.Environment["Outbox__LeaseSeconds"] = "5";
+        start.Environment["Outbox__PollIntervalMilliseconds"] = "200";
+        var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the service");
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+public sealed class EventCrashTestsOnSqlite(SqliteApp<PermissiveEventsSetup> app) : EventCrashTests(app), IClassFixture<SqliteApp<PermissiveEventsSetup>>;
+
+public sealed class EventCrashTestsOnPostgres(PostgresApp<PermissiveEventsSetup> app) : EventCrashTests(app), IClassFixture<PostgresApp<PermissiveEventsSetup>>;
