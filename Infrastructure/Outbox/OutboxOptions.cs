@@ -15,8 +15,8 @@ internal sealed class OutboxOptions : IValidatedOptions
     /// <summary>Messages claimed per round.</summary>
     public int BatchSize { get; set; } = 20;
 
-    /// <summary>Deliveries of one claimed batch that run at once.</summary>
-    public int Parallelism { get; set; } = 4;
+    /// <summary>Deliveries in flight at once on this instance (a window: a finished delivery's slot claims the next). 16: deliveries wait on the network, and an event endpoint may hold at most Events:MaxInFlightPerEndpoint (4) of them, so one that hangs never takes every slot.</summary>
+    public int Parallelism { get; set; } = 16;
 
     /// <summary>How long a claim holds a message; a crashed instance's messages are picked up again after it.</summary>
     public int LeaseSeconds { get; set; } = 120;

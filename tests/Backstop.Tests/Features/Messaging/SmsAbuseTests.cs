@@ -210,7 +210,7 @@ public abstract class SmsFairnessTests(BackstopFactory app) : AppTest(app)
         // One claim (the smaller of Outbox:BatchSize and Outbox:Parallelism; at most Twilio:SendRatePerSecond, 10 by default, in production): the
         // messages of one claim leave within the first second of the send rate, so being in it is "within a second".
         var before = Twilio.Accepted.Count();
-        var take = Math.Min(5, 4); // Outbox:BatchSize here, Outbox:Parallelism
+        var take = Math.Min(5, 16); // Outbox:BatchSize here, Outbox:Parallelism
         (await App.Service<OutboxDispatcher>().DispatchDueAsync(1, CancellationToken.None)).ShouldBe(take);
         var sent = Twilio.Accepted.Skip(before).Select(r => r.Form["To"]).ToList();
         sent.Count.ShouldBe(take);
