@@ -12,7 +12,7 @@ namespace Backstop.Features.Billing.Subscriptions;
 /// delivery cancels once) and the local row is marked canceled. A Paddle subscription is left to Paddle (no Paddle
 /// API calls yet) and logged.
 /// </summary>
-internal sealed class OrganizationDeletion(IOutbox outbox, TimeProvider time, ILogger<OrganizationDeletion> log) : IOrganizationDeletionListener
+internal sealed class OrganizationDeletion(IOutbox outbox, BillingEvents events, TimeProvider time, ILogger<OrganizationDeletion> log) : IOrganizationDeletionListener
 {
     public async Task OnDeletingAsync(DbConnection connection, DbTransaction transaction, string organizationId, CancellationToken ct)
     {
@@ -45,5 +45,7 @@ internal sealed class OrganizationDeletion(IOutbox outbox, TimeProvider time, IL
             update subscriptions set status = 'canceled', canceled_at = @now, cancel_at_period_end = false, updated_at = @now
             where organization_id = @organizationId
             """, new { organizationId, now }, transaction, cancellationToken: ct));
+        // subscription.canceled, in the deletion's transaction (the organization's own endpoints are already gone: the operator's hear it).
+        await events.AfterAsync(connection, transaction, subscription, ct);
     }
 }

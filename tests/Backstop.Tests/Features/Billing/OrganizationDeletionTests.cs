@@ -33,10 +33,14 @@ public abstract class OrganizationDeletionTests(BackstopFactory app) : AppTest(a
             await tx.CommitAsync();
         }
 
+        const string CanceledEvents = "select count(*) from events where organization_id = @org and type = 'subscription.canceled'";
+        var canceledBefore = await App.CountRowsAsync(CanceledEvents, new { org });
         (await App.AdminClient().DeleteAsync($"/v1/admin/organizations/{org}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
         (await App.CountRowsAsync("select count(*) from outbox_messages where organization_id = @org and status = 'pending'", new { org })).ShouldBe(0);
         (await App.CountRowsAsync("select count(*) from outbox_messages where organization_id = @org and status = 'dead' and last_error like 'cancelled:%'", new { org })).ShouldBe(2);
         (await App.LocalSubscriptionAsync(org))!.Status.ShouldBe("canceled");
+        // The cancellation's outbound event, written in the deletion's transaction.
+        (await App.CountRowsAsync(CanceledEvents, new { org })).ShouldBe(canceledBefore + 1);
         // The operator sees the deletion's progress: nothing of its billing can charge it any more.
         var progress = (await App.AdminClient().GetFromJsonAsync<JsonElement>($"/v1/admin/organizations/{org}")).GetProperty("deletion").GetProperty("remaining");
         progress.GetProperty("live_subscriptions").GetInt64().ShouldBe(0);
