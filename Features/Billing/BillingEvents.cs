@@ -90,24 +90,6 @@ internal sealed class BillingEvents(IEventPublisher events, TimeProvider time)
                 v.Sentence, v.PlanCode, v.DetectedAt, v.GraceEndsAt, v.BlockingAt(now))).ToList()), ct);
     }
 
-    private sealed record DisputeRow
-    {
-        public string Id { get; init; } = "";
-        public string Provider { get; init; } = "";
-        public string ProviderDisputeId { get; init; } = "";
-        public string? ChargeId { get; init; }
-        public string? CustomerId { get; init; }
-        public string? OrganizationId { get; init; }
-        public long Amount { get; init; }
-        public string Currency { get; init; } = "";
-        public string? Reason { get; init; }
-        public string Status { get; init; } = "";
-        public DateTimeOffset OpenedAt { get; init; }
-        public DateTimeOffset? ClosedAt { get; init; }
-        public DateTimeOffset CreatedAt { get; init; }
-        public DateTimeOffset UpdatedAt { get; init; }
-    }
-
     /// <summary>
     /// <c>billing.dispute_opened</c> / <c>billing.dispute_closed</c> with the dispute as <c>GET /v1/admin/billing/disputes</c>
     /// lists it; of its organization, or of the operator's stream while the charge is not tied to one.
@@ -119,7 +101,6 @@ internal sealed class BillingEvents(IEventPublisher events, TimeProvider time)
             new { provider = DunningSql.Provider, providerDisputeId }, tx, cancellationToken: ct));
         if (r is null) return;
         await events.PublishAsync(connection, tx, closed ? EventTypes.BillingDisputeClosed : EventTypes.BillingDisputeOpened, r.OrganizationId,
-            new DisputeView(r.Id, r.Provider, r.ProviderDisputeId, r.ChargeId, r.CustomerId, r.OrganizationId, r.Amount, r.Currency, r.Reason,
-                r.Status, r.OpenedAt, r.ClosedAt, r.CreatedAt, r.UpdatedAt), ct);
+            r.ToView(), ct);
     }
 }

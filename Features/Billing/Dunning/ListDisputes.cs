@@ -58,32 +58,34 @@ internal sealed class ListDisputes(Db db) : Endpoint<ListDisputesRequest, ListDi
         Description(d => d.Answers<ListDisputesResponse>());
     }
 
-    private sealed record Row
-    {
-        public string Id { get; init; } = "";
-        public string Provider { get; init; } = "";
-        public string ProviderDisputeId { get; init; } = "";
-        public string? ChargeId { get; init; }
-        public string? CustomerId { get; init; }
-        public string? OrganizationId { get; init; }
-        public long Amount { get; init; }
-        public string Currency { get; init; } = "";
-        public string? Reason { get; init; }
-        public string Status { get; init; } = "";
-        public DateTimeOffset OpenedAt { get; init; }
-        public DateTimeOffset? ClosedAt { get; init; }
-        public DateTimeOffset CreatedAt { get; init; }
-        public DateTimeOffset UpdatedAt { get; init; }
-    }
-
     public override async Task HandleAsync(ListDisputesRequest req, CancellationToken ct)
     {
         await using var connection = await db.OpenAsync(ct);
-        var page = await connection.PageAsync<Row>($"select {DunningSql.DisputeColumns} from billing_disputes",
+        var page = await connection.PageAsync<DisputeRow>($"select {DunningSql.DisputeColumns} from billing_disputes",
             "(@OrganizationId is null or organization_id = @OrganizationId) and (@Status is null or status = @Status)",
             new { req.OrganizationId, Status = req.Status?.Trim().ToLowerInvariant() }, req, r => r.Id, ct);
-        await Send.OkAsync(new ListDisputesResponse(page.Items.Select(r => new DisputeView(r.Id, r.Provider, r.ProviderDisputeId, r.ChargeId,
-            r.CustomerId, r.OrganizationId, r.Amount, r.Currency, r.Reason, r.Status, r.OpenedAt, r.ClosedAt, r.CreatedAt, r.UpdatedAt)).ToList(),
-            page.NextCursor), ct);
+        await Send.OkAsync(new ListDisputesResponse(page.Items.Select(r => r.ToView()).ToList(), page.NextCursor), ct);
     }
+}
+
+/// <summary>A row of <c>billing_disputes</c> (<see cref="DunningSql.DisputeColumns"/>), as the list and the dispute events show it.</summary>
+internal sealed record DisputeRow
+{
+    public string Id { get; init; } = "";
+    public string Provider { get; init; } = "";
+    public string ProviderDisputeId { get; init; } = "";
+    public string? ChargeId { get; init; }
+    public string? CustomerId { get; init; }
+    public string? OrganizationId { get; init; }
+    public long Amount { get; init; }
+    public string Currency { get; init; } = "";
+    public string? Reason { get; init; }
+    public string Status { get; init; } = "";
+    public DateTimeOffset OpenedAt { get; init; }
+    public DateTimeOffset? ClosedAt { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset UpdatedAt { get; init; }
+
+    public DisputeView ToView() =>
+        new(Id, Provider, ProviderDisputeId, ChargeId, CustomerId, OrganizationId, Amount, Currency, Reason, Status, OpenedAt, ClosedAt, CreatedAt, UpdatedAt);
 }

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Events;
 using Backstop.Tests.Support;
@@ -41,7 +39,7 @@ public abstract class EventCrashTests(BackstopFactory app) : AppTest(app)
                 return published;
             }));
 
-        var port = FreePort();
+        var port = ServiceProcess.FreePort();
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(10) };
         var first = Start(port);
         int atKill;
@@ -87,35 +85,13 @@ public abstract class EventCrashTests(BackstopFactory app) : AppTest(app)
     private static int Distinct(EventReceiver receiver, string path) =>
         receiver.At(path).Select(r => r.Headers.GetValueOrDefault("webhook-id")).Distinct().Count();
 
-    private Process Start(int port)
+    private Process Start(int port) => ServiceProcess.Start(App, port, new Dictionary<string, string>
     {
-        var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetTempPath() };
-        start.ArgumentList.Add(typeof(Program).Assembly.Location);
-        start.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}";
-        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
-        start.Environment["Database__Provider"] = App.Settings["Database:Provider"];
-        start.Environment["Database__ConnectionString"] = App.Settings["Database:ConnectionString"];
-        start.Environment["Admin__ApiKey"] = BackstopFactory.AdminKey;
-        start.Environment["Jobs__RunServer"] = "false";
-        start.Environment["Serilog__MinimumLevel__Default"] = "Warning";
-        start.Environment["Events__AllowHttp"] = "true";
-        start.Environment["Events__AllowPrivateTargets"] = "true";
-        start.Environment["Outbox__LeaseSeconds"] = "5";
-        start.Environment["Outbox__PollIntervalMilliseconds"] = "200";
-        var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the service");
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+        ["Events__AllowHttp"] = "true",
+        ["Events__AllowPrivateTargets"] = "true",
+        ["Outbox__LeaseSeconds"] = "5",
+        ["Outbox__PollIntervalMilliseconds"] = "200",
+    });
 }
 
 public sealed class EventCrashTestsOnSqlite(SqliteApp<PermissiveEventsSetup> app) : EventCrashTests(app), IClassFixture<SqliteApp<PermissiveEventsSetup>>;

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using Backstop.Tests.Support;
 using Dapper;
 using Shouldly;
@@ -96,48 +95,12 @@ public abstract class WebhookCrashTests(BackstopFactory app) : AppTest(app)
     private static HttpRequestMessage Deliver(string user, string messageId) =>
         Deliveries.Clerk(messageId, $$$"""{"type":"user.created","object":"event","timestamp":1716883200000,"data":{"id":"{{{user}}}","object":"user","first_name":"Crash","last_name":"Test","email_addresses":[]} }""", DateTimeOffset.UtcNow);
 
-    private Process Start(int port)
-    {
-        var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetTempPath() };
-        start.ArgumentList.Add(typeof(Program).Assembly.Location);
-        start.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}";
-        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
-        start.Environment["Database__Provider"] = App.Settings["Database:Provider"];
-        start.Environment["Database__ConnectionString"] = App.Settings["Database:ConnectionString"];
-        start.Environment["Admin__ApiKey"] = BackstopFactory.AdminKey;
-        start.Environment["Clerk__WebhookSecret"] = Deliveries.ClerkSecret;
-        start.Environment["Jobs__RunServer"] = "false";
-        start.Environment["Serilog__MinimumLevel__Default"] = "Warning";
-        var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the service");
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
-    }
+    private Process Start(int port) =>
+        ServiceProcess.Start(App, port, new Dictionary<string, string> { ["Clerk__WebhookSecret"] = Deliveries.ClerkSecret });
 
-    private static async Task WaitReadyAsync(HttpClient http)
-    {
-        for (var i = 0; i < 300; i++)
-        {
-            try
-            {
-                if ((await http.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK) return;
-            }
-            catch (HttpRequestException)
-            {
-            }
-            await Task.Delay(100); // polling a starting process: real time, nothing of the app's clock
-        }
-        throw new TimeoutException("The service did not become ready within 30 s.");
-    }
+    private static Task WaitReadyAsync(HttpClient http) => ServiceProcess.WaitReadyAsync(http);
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private static int FreePort() => ServiceProcess.FreePort();
 }
 
 public sealed class WebhookCrashTestsOnSqlite(SqliteApp<DefaultSetup> app) : WebhookCrashTests(app), IClassFixture<SqliteApp<DefaultSetup>>;
