@@ -60,7 +60,7 @@ internal sealed class UsageKeyRetentionJob(Db db, TimeProvider time, IOptions<Qu
             """, new { cutoff = now.AddDays(-options.Value.HistoryRetentionDays), gauge = BillingPeriods.GaugeStart }, options.Value.BatchSize, context.Stop, ct);
         // A group commit's row is only read back right after its own commit.
         await db.DeleteInBatchesAsync(
-            "delete from usage_commits where id in (select id from usage_commits where created_at < @cutoff order by id limit @batchSize)",
+            "delete from usage_commits where id in (select id from usage_commits where created_at < @cutoff order by created_at limit @batchSize)",
             new { cutoff = now.AddDays(-1) }, options.Value.BatchSize, context.Stop, ct);
         return deleted;
     }

@@ -85,7 +85,10 @@ internal sealed class EventPublisher(TimeProvider time, IOutbox outbox) : IEvent
         var endpoints = await connection.QueryAsync<EventEndpointTarget>(new CommandDefinition(
             """
             select id, organization_id, event_types from event_endpoints
-            where deleted_at is null and enabled = @enabled and (organization_id is null or organization_id = @organizationId)
+            where deleted_at is null and enabled = @enabled and organization_id is null
+            union all
+            select id, organization_id, event_types from event_endpoints
+            where deleted_at is null and enabled = @enabled and organization_id = @organizationId
             """, new { enabled = true, organizationId }, transaction, cancellationToken: ct));
         var deliveries = endpoints
             .Where(e => EventTypes.Matches(ParseFilter(e.EventTypes), type))

@@ -21,6 +21,9 @@ public sealed class PostgresServer : IAsyncLifetime
     public string? ConnectionString { get; private set; }
     public string? UnavailableReason { get; private set; }
 
+    /// <summary>The throwaway server's log file (null for a server named by <c>BACKSTOP_TEST_POSTGRES</c>).</summary>
+    public string? LogFile => dataDir is null ? null : Path.Combine(dataDir, "server.log");
+
     public static bool InCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
 
     public async ValueTask InitializeAsync()
