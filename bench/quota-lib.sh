@@ -107,10 +107,10 @@ quota_tenants_run() {
   : > "$work/tenant-keys.txt"; : > "$work/tenant-ids.txt"
   for i in $(seq 1 "$tenants"); do
     org=$(curl -sf -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' -d "{\"name\":\"bench $i\"}" "$a/v1/admin/organizations" \
-      | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4)
+      | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4 || true)
     tkey=$(curl -sf -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' -d '{"name":"bench"}' "$a/v1/admin/organizations/$org/api-keys" \
-      | grep -o '"key":"[^"]*"' | cut -d'"' -f4)
-    [ -n "$tkey" ] || { echo "bench: could not create tenant $i of $tenants" >&2; exit 1; }
+      | grep -o '"key":"[^"]*"' | cut -d'"' -f4 || true)
+    [ -n "$tkey" ] || { echo "bench: could not create tenant $i of $tenants" >&2; tail -5 "$work/backstop.log" >&2; exit 1; }
     echo "$tkey" >> "$work/tenant-keys.txt"; echo "t$i" >> "$work/tenant-ids.txt"
   done
   local code; code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tkey" -H 'Content-Type: application/json' \

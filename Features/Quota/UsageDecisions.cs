@@ -229,7 +229,7 @@ internal static class UsageDecisions
     /// The stored answers of the batch's keys (distinct keys). On PostgreSQL every key is locked first, in the order of
     /// its hash on every instance, then the answers are read in a statement of their own (whose snapshot, under read
     /// committed, sees what a transaction that held a lock committed); one statement each over arrays, so they stay
-    /// prepared whatever the batch's size. On SQLite, in process under the writer lock, one read per key.
+    /// prepared whatever the batch's size, both sent in one round trip. On SQLite, in process under the writer lock, one read per key.
     /// </summary>
     private static async Task<Dictionary<(string, string, string), StoredAnswer>> LookupAsync(DbConnection connection, DbTransaction tx,
         IReadOnlyList<UsageChange> keyed, CancellationToken ct)
@@ -239,19 +239,24 @@ internal static class UsageDecisions
         if (connection is NpgsqlConnection)
         {
             var hashes = keyed.Select(c => KeyHash(c.Scope.OrganizationId, c.Scope.Metric.Name, c.Key!)).Distinct().Order().ToArray();
-            await connection.ExecuteAsync(new CommandDefinition(
-                "select pg_advisory_xact_lock(@space, t.h) from unnest(@hashes) with ordinality as t(h, n) order by t.n",
-                new { space = KeyLockSpace, hashes }, tx, cancellationToken: ct));
-            var rows = await connection.QueryAsync<StoredAnswer>(new CommandDefinition(
+            // Two statements, sent together (one round trip): the server runs the second after the first returned,
+            // with a snapshot of its own. The count keeps the locks' (void) results off the wire; a volatile
+            // function in a subquery's output is always evaluated.
+            await using var grid = await connection.QueryMultipleAsync(new CommandDefinition(
                 $"""
+                select count(*) from (select pg_advisory_xact_lock(@space, t.h) from unnest(@hashes) with ordinality as t(h, n) order by t.n) l;
                 select {StoredAnswer.Columns} from usage_idempotency i
                 join unnest(@orgs, @metrics, @keys) as t(o, m, k) on i.organization_id = t.o and i.metric = t.m and i.idempotency_key = t.k
                 """, new
                 {
+                    space = KeyLockSpace,
+                    hashes,
                     orgs = keyed.Select(c => c.Scope.OrganizationId).ToArray(),
                     metrics = keyed.Select(c => c.Scope.Metric.Name).ToArray(),
                     keys = keyed.Select(c => c.Key!).ToArray(),
                 }, tx, cancellationToken: ct));
+            if (await grid.ReadSingleAsync<long>() != hashes.Length) throw new InvalidOperationException("Not every usage key was locked.");
+            var rows = await grid.ReadAsync<StoredAnswer>();
             foreach (var row in rows) stored[(row.OrganizationId, row.Metric, row.IdempotencyKey)] = row;
             return stored;
         }
