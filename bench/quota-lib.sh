@@ -69,6 +69,10 @@ consume_bench() {
   quota_batch_run "$a" "$b" "$key" "$metric" "$kind"
 
   # Into the limit: set it $headroom above what is used, then 64 clients for a few seconds more than that takes.
+  # Requests wrk gave up on (its timeouts) may still be queued in either server: wait until both counters stand still,
+  # or the limit would be set below what was already in flight.
+  quota_settle "$a/v1/usage/$metric" "Authorization: Bearer $key"
+  quota_settle "$b/counter" "X-Bench: settle"
   local used limit final
   used=$(curl -sf -H "Authorization: Bearer $key" "$a/v1/usage/$metric" | grep -o '"used":[0-9]*' | cut -d: -f2)
   limit=$((used + headroom))
@@ -99,6 +103,19 @@ consume_bench() {
   [ "$verdict" != FAIL ] || { echo "bench: Backstop admitted past its limit" >&2; exit 1; }
 }
 
+# quota_settle <url> <header>: waits (at most 120 s) until the "used" that <url> reports is the same twice, 2 s apart.
+quota_settle() {
+  local url=$1 header=$2 before now i
+  before=$(curl -sf -H "$header" "$url" | grep -o '"used":[0-9]*' | cut -d: -f2 || true)
+  for i in $(seq 1 60); do
+    sleep 2
+    now=$(curl -sf -H "$header" "$url" | grep -o '"used":[0-9]*' | cut -d: -f2 || true)
+    [ "$now" = "$before" ] && return 0
+    before=$now
+  done
+  echo "bench: $url still moving after 120 s" >&2
+}
+
 # quota_tenants_run <api> <baseline> <admin key> <metric> <kind> <one-organization p99>: BENCH_TENANTS (200)
 # organizations, one key each, consuming the one metric in turn; the baseline's one row per tenant.
 quota_tenants_run() {
@@ -125,18 +142,19 @@ quota_tenants_run() {
 }
 
 # quota_batch_run <api> <baseline> <tenant key> <metric> <kind>: POST /v1/usage/batch with BENCH_BATCH_ITEMS (100)
-# items of one metric, a key each, on BENCH_BATCH_CONNECTIONS (BENCH_CONNECTIONS) connections; items/s on both sides.
+# items of one metric, a key each, on BENCH_BATCH_CONNECTIONS (16) connections (1,600 items in flight), wrk's timeout
+# raised to 30 s (a batch is slower than one consume); items/s on both sides.
 quota_batch_run() {
   local a=$1 b=$2 key=$3 metric=$4 kind=$5
-  local items=${BENCH_BATCH_ITEMS:-100} conns=${BENCH_BATCH_CONNECTIONS:-$BENCH_CONNECTIONS}
+  local items=${BENCH_BATCH_ITEMS:-100} conns=${BENCH_BATCH_CONNECTIONS:-16}
   local probe; probe=$(curl -sf -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
     -d "{\"items\":[{\"metric\":\"$metric\",\"amount\":1,\"idempotencyKey\":\"batch-probe-1\"},{\"metric\":\"$metric\",\"amount\":1,\"idempotencyKey\":\"batch-probe-2\"}]}" \
     "$a/v1/usage/batch") || { echo "bench: POST /v1/usage/batch failed" >&2; exit 1; }
   grep -q '"admitted":2' <<< "$probe" || { echo "bench: the batch probe was not admitted: $probe" >&2; exit 1; }
 
-  BENCH_CONNECTIONS=$conns load "baseline batch of $items ($kind)" "$b/consume-batch" -s "$bench_root/bench/quota-batch.lua" -- none /consume-batch "$metric" "$items"
+  BENCH_CONNECTIONS=$conns load "baseline batch of $items ($kind)" "$b/consume-batch" --timeout 30s -s "$bench_root/bench/quota-batch.lua" -- none /consume-batch "$metric" "$items"
   local b_items; b_items=$(awk -v r="$rps" -v n="$items" 'BEGIN { printf "%.0f", r * n }')
-  BENCH_CONNECTIONS=$conns load "backstop batch of $items ($kind)" "$a/v1/usage/batch" -s "$bench_root/bench/quota-batch.lua" -- "$key" /v1/usage/batch "$metric" "$items"
+  BENCH_CONNECTIONS=$conns load "backstop batch of $items ($kind)" "$a/v1/usage/batch" --timeout 30s -s "$bench_root/bench/quota-batch.lua" -- "$key" /v1/usage/batch "$metric" "$items"
   [ "$non2xx" = 0 ] || { echo "bench: backstop answered $non2xx batches with an error" >&2; tail -5 "$work/backstop.log" >&2; exit 1; }
   local s_items; s_items=$(awk -v r="$rps" -v n="$items" 'BEGIN { printf "%.0f", r * n }')
   echo "batches of $items on $conns connections: backstop $s_items items/s, baseline $b_items items/s: ratio $(ratio "$s_items" "$b_items")x"
