@@ -68,17 +68,14 @@ internal static class QuotaSql
         returning used
         """;
 
-    /// <summary>Claims the key before anything is counted; the answer is filled in by <see cref="AnswerKey"/> in the same transaction.</summary>
-    public const string ClaimKey =
+    /// <summary>
+    /// A counted change's key, written once with its answer (status, used, limit, period) in the transaction of its
+    /// count, after its decision (the key was looked up, and on PostgreSQL locked, before anything was counted).
+    /// </summary>
+    public const string StoreAnswer =
         """
-        insert into usage_idempotency (organization_id, metric, idempotency_key, operation, amount, period_start, status, response, created_at)
-        values (@OrganizationId, @metric, @key, @operation, @amount, @PeriodStart, 0, '', @now)
-        on conflict (organization_id, metric, idempotency_key) do nothing
-        """;
-
-    public const string AnswerKey =
-        """
-        update usage_idempotency set status = @status, response = @response
-        where organization_id = @OrganizationId and metric = @metric and idempotency_key = @key
+        insert into usage_idempotency
+            (organization_id, metric, idempotency_key, operation, amount, status, used, limit_value, period_start, period_end, created_at)
+        values (@OrganizationId, @metric, @key, @operation, @amount, @status, @used, @limit, @PeriodStart, @PeriodEnd, @now)
         """;
 }

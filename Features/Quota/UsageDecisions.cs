@@ -1,5 +1,4 @@
 using System.Data.Common;
-using System.Text.Json;
 using Backstop.Infrastructure.Errors;
 using Dapper;
 using Npgsql;
@@ -29,22 +28,23 @@ internal readonly record struct UsageDecision(MeterOutcome? Outcome, ProblemExce
 /// (<see cref="QuotaSql.Consume"/>: the check and the increment together), taken one after the other, so each sees
 /// the one before and nothing can be admitted past a limit, whatever the batch holds.
 /// <list type="number">
-/// <item>Every idempotency key of the batch is claimed first (<c>insert … on conflict do nothing</c>).
-/// Keys before counters, always: two batches (on two instances sharing PostgreSQL) then take their row locks in
-/// the same order and cannot deadlock on a key one holds and a counter the other holds.</item>
-/// <item>Each change is decided in the batch's order; a key that was already stored (claimed by an earlier
-/// transaction) is answered from its stored row instead, counting nothing.</item>
-/// <item>The answers of the claimed keys are written, in the same transaction as their counts.</item>
-/// <item>A second request with a key already in the batch is a retry of the first: it is answered from the row the
-/// first wrote (the same answer, or 409 <c>idempotency_key_reused</c> for a different operation or amount).</item>
+/// <item>Every idempotency key of the batch is looked up first, with its stored answer. On PostgreSQL each key is
+/// locked first (a transaction-scoped advisory lock on a hash of the key, taken in one order on every instance), so
+/// a concurrent duplicate on another instance waits until the first transaction ends and then finds its row; on
+/// SQLite the writer lock (<c>BEGIN IMMEDIATE</c>) already serialises them. Keys before counters, always: two
+/// batches then take their locks in the same order and cannot deadlock on a key one holds and a counter the other holds.</item>
+/// <item>Each change is decided in the batch's order; a key that was already stored is answered from its stored
+/// columns instead (status, used, limit, period), counting nothing.</item>
+/// <item>Each counted change's key is written once, with its answer in typed columns, in the same transaction as
+/// its count. A refusal writes nothing: retried with the same key it is decided again.</item>
+/// <item>A second request with a key already in the batch is a retry of the first: it gets the first's answer (or
+/// 409 <c>idempotency_key_reused</c> for a different operation or amount).</item>
 /// </list>
 /// A database error is thrown and leaves the transaction to be rolled back; a refusal of one request (409) is its
 /// own <see cref="UsageDecision.Problem"/> and does not touch its neighbours.
 /// </summary>
 internal static class UsageDecisions
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
-
     private static readonly Counter Denials = Metrics.CreateCounter(
         "backstop_quota_denials_total", "Consumptions refused at the limit (403 quota_exceeded), by metric; replays of a stored refusal not counted.", "metric");
 
@@ -57,13 +57,9 @@ internal static class UsageDecisions
         for (var i = 0; i < changes.Count; i++)
             if (changes[i].Key is { } key && !owners.TryAdd(KeyOf(changes[i], key), i)) twins.Add(i);
 
-        // In one order on every instance (ordinal), so concurrent claims of overlapping keys queue instead of deadlocking.
-        var claimed = await ClaimAsync(connection, tx,
-            [.. owners.OrderBy(o => o.Key.Item1, StringComparer.Ordinal).ThenBy(o => o.Key.Item2, StringComparer.Ordinal)
-                .ThenBy(o => o.Key.Item3, StringComparer.Ordinal).Select(o => changes[o.Value])], now, ct);
+        var stored = await LookupAsync(connection, tx, [.. owners.Values.Select(i => changes[i])], ct);
 
-        var answers = new List<(UsageChange Change, int Status, string Response)>();
-        var refused = new List<UsageChange>();
+        var answers = new List<(UsageChange Change, MeterOutcome Outcome)>();
         var counters = new Counters(connection, tx, changes);
         for (var i = 0; i < changes.Count; i++)
         {
@@ -71,9 +67,9 @@ internal static class UsageDecisions
             if (change.Key is { } key)
             {
                 if (owners[KeyOf(change, key)] != i) continue;
-                if (!claimed.Contains(KeyOf(change, key)))
+                if (stored.TryGetValue(KeyOf(change, key), out var answer))
                 {
-                    results[i] = await ReplayAsync(connection, tx, change, ct);
+                    results[i] = Replay(change, answer);
                     continue;
                 }
             }
@@ -82,33 +78,28 @@ internal static class UsageDecisions
                 await notices.RaiseAsync(connection, tx, change, admitted.Reading.Used, now, ct);
             if (notices is not null && change.Operation == MeterOperations.Consume && results[i].Outcome is { Status: 403 } denied)
                 await notices.RefusedAsync(connection, tx, change, denied.Reading, now, ct);
-            if (change.Key is null) continue;
             // Only what was counted is final. A refusal keeps no key: the same request retried after the reset or an
             // upgrade is decided again (and may be admitted) instead of being refused for ever.
-            if (results[i].Outcome is { Status: 200 } outcome) answers.Add((change, outcome.Status, JsonSerializer.Serialize(outcome.Reading, Json)));
-            else refused.Add(change);
+            if (change.Key is not null && results[i].Outcome is { Status: 200 } outcome) answers.Add((change, outcome));
         }
 
         await counters.FlushAsync(now, ct);
-        await AnswerAsync(connection, tx, answers, ct);
-        foreach (var change in refused)
-            await connection.ExecuteAsync(new CommandDefinition(
-                "delete from usage_idempotency where organization_id = @OrganizationId and metric = @metric and idempotency_key = @key",
-                new { change.Scope.OrganizationId, metric = change.Scope.Metric.Name, key = change.Key }, tx, cancellationToken: ct));
+        await AnswerAsync(connection, tx, answers, now, ct);
 
-        // A second request with a key already in the batch is a retry of the first: answered from the row stored
-        // under the key (by this batch or an earlier one); when the first was refused no row is kept, so it gets
-        // the first's refusal, or 409 when it asks for something else.
+        // A second request with a key already in the batch is a retry of the first: the answer stored under the key
+        // (by an earlier transaction, or the first's own, just written); when the first was refused nothing is
+        // kept, so it gets the first's refusal, or 409 when it asks for something else.
         foreach (var i in twins)
         {
-            var key = KeyOf(changes[i], changes[i].Key!);
+            var change = changes[i];
+            var key = KeyOf(change, change.Key!);
             var owner = owners[key];
-            if (!claimed.Contains(key) || results[owner].Outcome is { Status: 200 })
-                results[i] = await ReplayAsync(connection, tx, changes[i], ct);
+            if (stored.TryGetValue(key, out var answer))
+                results[i] = Replay(change, answer);
+            else if (changes[owner].Operation != change.Operation || changes[owner].Amount != change.Amount)
+                results[i] = new UsageDecision(null, KeyReused(change, changes[owner].Operation, changes[owner].Amount));
             else
-                results[i] = changes[owner].Operation != changes[i].Operation || changes[owner].Amount != changes[i].Amount
-                    ? new UsageDecision(null, KeyReused(changes[i], changes[owner].Operation, changes[owner].Amount))
-                    : results[owner];
+                results[i] = results[owner].Outcome is { Status: 200 } first ? new UsageDecision(first with { Replayed = true }, null) : results[owner];
         }
         return results;
     }
@@ -231,104 +222,142 @@ internal static class UsageDecisions
         return new UsageDecision(new MeterOutcome(403, scope.Reading(await UsageMeter.UsedAsync(connection, tx, scope, ct)), false), null);
     }
 
+    /// <summary>The advisory-lock space of usage keys (the two-integer form: it never meets the migrator's one-bigint lock).</summary>
+    private const int KeyLockSpace = 0x55534B59;
+
     /// <summary>
-    /// Claims every key of <paramref name="owners"/> (distinct keys, in this order); answers those this transaction
-    /// now owns. PostgreSQL takes them in one statement over arrays (one text, so it stays prepared whatever the
-    /// batch's size); SQLite, in process, one statement per key.
+    /// The stored answers of the batch's keys (distinct keys). On PostgreSQL every key is locked first, in the order of
+    /// its hash on every instance, then the answers are read in a statement of their own (whose snapshot, under read
+    /// committed, sees what a transaction that held a lock committed); one statement each over arrays, so they stay
+    /// prepared whatever the batch's size, both sent in one round trip. On SQLite, in process under the writer lock, one read per key.
     /// </summary>
-    private static async Task<HashSet<(string, string, string)>> ClaimAsync(DbConnection connection, DbTransaction tx,
-        IReadOnlyList<UsageChange> owners, DateTimeOffset now, CancellationToken ct)
+    private static async Task<Dictionary<(string, string, string), StoredAnswer>> LookupAsync(DbConnection connection, DbTransaction tx,
+        IReadOnlyList<UsageChange> keyed, CancellationToken ct)
     {
-        var claimed = new HashSet<(string, string, string)>();
-        if (owners.Count == 0) return claimed;
+        var stored = new Dictionary<(string, string, string), StoredAnswer>();
+        if (keyed.Count == 0) return stored;
         if (connection is NpgsqlConnection)
         {
-            var rows = await connection.QueryAsync<ClaimedKey>(new CommandDefinition(
-                """
-                insert into usage_idempotency (organization_id, metric, idempotency_key, operation, amount, period_start, status, response, created_at)
-                select t.o, t.m, t.k, t.op, t.a, t.p, 0, '', @now
-                from unnest(@orgs, @metrics, @keys, @operations, @amounts, @periods) with ordinality as t(o, m, k, op, a, p, n)
-                order by t.n
-                on conflict (organization_id, metric, idempotency_key) do nothing
-                returning organization_id, metric, idempotency_key
+            var hashes = keyed.Select(c => KeyHash(c.Scope.OrganizationId, c.Scope.Metric.Name, c.Key!)).Distinct().Order().ToArray();
+            // Two statements, sent together (one round trip): the server runs the second after the first returned,
+            // with a snapshot of its own. The count keeps the locks' (void) results off the wire; a volatile
+            // function in a subquery's output is always evaluated.
+            await using var grid = await connection.QueryMultipleAsync(new CommandDefinition(
+                $"""
+                select count(*) from (select pg_advisory_xact_lock(@space, t.h) from unnest(@hashes) with ordinality as t(h, n) order by t.n) l;
+                select {StoredAnswer.Columns} from usage_idempotency i
+                join unnest(@orgs, @metrics, @keys) as t(o, m, k) on i.organization_id = t.o and i.metric = t.m and i.idempotency_key = t.k
                 """, new
                 {
-                    now,
-                    orgs = owners.Select(c => c.Scope.OrganizationId).ToArray(),
-                    metrics = owners.Select(c => c.Scope.Metric.Name).ToArray(),
-                    keys = owners.Select(c => c.Key!).ToArray(),
-                    operations = owners.Select(c => c.Operation).ToArray(),
-                    amounts = owners.Select(c => c.Amount).ToArray(),
-                    periods = owners.Select(c => c.Scope.PeriodStart.ToUniversalTime()).ToArray(),
+                    space = KeyLockSpace,
+                    hashes,
+                    orgs = keyed.Select(c => c.Scope.OrganizationId).ToArray(),
+                    metrics = keyed.Select(c => c.Scope.Metric.Name).ToArray(),
+                    keys = keyed.Select(c => c.Key!).ToArray(),
                 }, tx, cancellationToken: ct));
-            foreach (var row in rows) claimed.Add((row.OrganizationId, row.Metric, row.IdempotencyKey));
-            return claimed;
+            if (await grid.ReadSingleAsync<long>() != hashes.Length) throw new InvalidOperationException("Not every usage key was locked.");
+            var rows = await grid.ReadAsync<StoredAnswer>();
+            foreach (var row in rows) stored[(row.OrganizationId, row.Metric, row.IdempotencyKey)] = row;
+            return stored;
         }
-        foreach (var change in owners)
+        foreach (var change in keyed)
         {
-            var scope = change.Scope;
-            if (await connection.ExecuteAsync(new CommandDefinition(QuotaSql.ClaimKey, new
-                {
-                    scope.OrganizationId, metric = scope.Metric.Name, key = change.Key, operation = change.Operation, amount = change.Amount,
-                    scope.PeriodStart, now,
-                }, tx, cancellationToken: ct)) == 1)
-                claimed.Add((scope.OrganizationId, scope.Metric.Name, change.Key!));
+            var row = await StoredAnswer.ReadAsync(connection, tx, change.Scope.OrganizationId, change.Scope.Metric.Name, change.Key!, ct);
+            if (row is not null) stored[(row.OrganizationId, row.Metric, row.IdempotencyKey)] = row;
         }
-        return claimed;
+        return stored;
     }
 
-    /// <summary>The answers of the keys this transaction claimed: one statement over arrays on PostgreSQL, one per key on SQLite.</summary>
-    private static async Task AnswerAsync(DbConnection connection, DbTransaction tx, List<(UsageChange Change, int Status, string Response)> answers, CancellationToken ct)
+    /// <summary>A stable 32-bit hash of a key (FNV-1a over its UTF-16 units): the same on every instance and every run.</summary>
+    internal static int KeyHash(string organizationId, string metric, string key)
+    {
+        var hash = 2166136261u;
+        foreach (var part in (ReadOnlySpan<string>)[organizationId, metric, key])
+        {
+            foreach (var c in part) hash = (hash ^ c) * 16777619u;
+            hash = (hash ^ 0x1F) * 16777619u;
+        }
+        return unchecked((int)hash);
+    }
+
+    /// <summary>The keys of the counted changes, each written once with its answer: one statement over arrays on PostgreSQL, one per key on SQLite.</summary>
+    private static async Task AnswerAsync(DbConnection connection, DbTransaction tx, List<(UsageChange Change, MeterOutcome Outcome)> answers,
+        DateTimeOffset now, CancellationToken ct)
     {
         if (answers.Count == 0) return;
         if (connection is NpgsqlConnection)
         {
             await connection.ExecuteAsync(new CommandDefinition(
                 """
-                update usage_idempotency u set status = t.s, response = t.r
-                from unnest(@orgs, @metrics, @keys, @statuses, @responses) as t(o, m, k, s, r)
-                where u.organization_id = t.o and u.metric = t.m and u.idempotency_key = t.k
+                insert into usage_idempotency
+                    (organization_id, metric, idempotency_key, operation, amount, status, used, limit_value, period_start, period_end, created_at)
+                select t.o, t.m, t.k, t.op, t.a, t.s, t.u, t.l, t.ps, t.pe, @now
+                from unnest(@orgs, @metrics, @keys, @operations, @amounts, @statuses, @used, @limits, @starts, @ends)
+                    as t(o, m, k, op, a, s, u, l, ps, pe)
                 """, new
                 {
+                    now,
                     orgs = answers.Select(a => a.Change.Scope.OrganizationId).ToArray(),
                     metrics = answers.Select(a => a.Change.Scope.Metric.Name).ToArray(),
                     keys = answers.Select(a => a.Change.Key!).ToArray(),
-                    statuses = answers.Select(a => a.Status).ToArray(),
-                    responses = answers.Select(a => a.Response).ToArray(),
+                    operations = answers.Select(a => a.Change.Operation).ToArray(),
+                    amounts = answers.Select(a => a.Change.Amount).ToArray(),
+                    statuses = answers.Select(a => a.Outcome.Status).ToArray(),
+                    used = answers.Select(a => a.Outcome.Reading.Used).ToArray(),
+                    limits = answers.Select(a => a.Outcome.Reading.Limit).ToArray(),
+                    starts = answers.Select(a => a.Change.Scope.PeriodStart.ToUniversalTime()).ToArray(),
+                    ends = answers.Select(a => a.Change.Scope.PeriodEnd.ToUniversalTime()).ToArray(),
                 }, tx, cancellationToken: ct));
             return;
         }
-        foreach (var (change, status, response) in answers)
-            await connection.ExecuteAsync(new CommandDefinition(QuotaSql.AnswerKey,
-                new { change.Scope.OrganizationId, metric = change.Scope.Metric.Name, key = change.Key, status, response }, tx, cancellationToken: ct));
+        foreach (var (change, outcome) in answers)
+            await connection.ExecuteAsync(new CommandDefinition(QuotaSql.StoreAnswer, new
+            {
+                change.Scope.OrganizationId, metric = change.Scope.Metric.Name, key = change.Key, operation = change.Operation, amount = change.Amount,
+                status = outcome.Status, used = outcome.Reading.Used, limit = outcome.Reading.Limit, change.Scope.PeriodStart, change.Scope.PeriodEnd, now,
+            }, tx, cancellationToken: ct));
     }
 
-    /// <summary>A key stored before: its first answer, counting nothing; a different operation or amount under it is 409.</summary>
-    private static async Task<UsageDecision> ReplayAsync(DbConnection connection, DbTransaction tx, UsageChange change, CancellationToken ct)
-    {
-        var scope = change.Scope;
-        var stored = await connection.QuerySingleAsync<StoredAnswer>(new CommandDefinition(
-            """
-            select operation, amount, status, response from usage_idempotency
-            where organization_id = @OrganizationId and metric = @metric and idempotency_key = @key
-            """, new { scope.OrganizationId, metric = scope.Metric.Name, key = change.Key }, tx, cancellationToken: ct));
-        if (stored.Operation != change.Operation || stored.Amount != change.Amount)
-            return new UsageDecision(null, KeyReused(change, stored.Operation, stored.Amount));
-        return new UsageDecision(new MeterOutcome((int)stored.Status, JsonSerializer.Deserialize<UsageReading>(stored.Response, Json)!, true), null);
-    }
+    /// <summary>A key stored before: its first answer, from its columns, counting nothing; a different operation or amount under it is 409.</summary>
+    private static UsageDecision Replay(UsageChange change, StoredAnswer stored) =>
+        stored.Operation != change.Operation || stored.Amount != change.Amount
+            ? new UsageDecision(null, KeyReused(change, stored.Operation, stored.Amount))
+            : new UsageDecision(new MeterOutcome((int)stored.Status, stored.Reading(), true), null);
+}
 
-    private sealed record ClaimedKey
-    {
-        public string OrganizationId { get; init; } = "";
-        public string Metric { get; init; } = "";
-        public string IdempotencyKey { get; init; } = "";
-    }
+/// <summary>
+/// An idempotency key's row: the request it answered (operation, amount) and its answer in typed columns (status,
+/// used, limit, period), from which the reading the first request got is rebuilt (remaining and overage follow from
+/// used and limit; a gauge's row has the fixed 1970-01-01 period, and its reading none).
+/// </summary>
+internal sealed record StoredAnswer
+{
+    public const string Columns =
+        "i.organization_id, i.metric, i.idempotency_key, i.operation, i.amount, i.status, i.used, i.limit_value, i.period_start, i.period_end";
 
-    private sealed record StoredAnswer
+    public string OrganizationId { get; init; } = "";
+    public string Metric { get; init; } = "";
+    public string IdempotencyKey { get; init; } = "";
+    public string Operation { get; init; } = "";
+    public long Amount { get; init; }
+    public long Status { get; init; }
+    public long Used { get; init; }
+    public long LimitValue { get; init; }
+    public DateTimeOffset PeriodStart { get; init; }
+    public DateTimeOffset PeriodEnd { get; init; }
+
+    public bool IsGauge => PeriodStart == BillingPeriods.GaugeStart;
+
+    public UsageReading Reading() => new(Metric, IsGauge ? "gauge" : "counter", Used, LimitValue,
+        LimitValue < 0 ? null : Math.Max(LimitValue - Used, 0), IsGauge ? null : PeriodStart, IsGauge ? null : PeriodEnd)
     {
-        public string Operation { get; init; } = "";
-        public long Amount { get; init; }
-        public long Status { get; init; }
-        public string Response { get; init; } = "";
-    }
+        Overage = LimitValue < 0 ? 0 : Math.Max(Used - LimitValue, 0),
+    };
+
+    public static Task<StoredAnswer?> ReadAsync(DbConnection connection, DbTransaction tx, string organizationId, string metric, string key, CancellationToken ct) =>
+        connection.QuerySingleOrDefaultAsync<StoredAnswer>(new CommandDefinition(
+            $"""
+            select {Columns} from usage_idempotency i
+            where i.organization_id = @organizationId and i.metric = @metric and i.idempotency_key = @key
+            """, new { organizationId, metric, key }, tx, cancellationToken: ct));
 }

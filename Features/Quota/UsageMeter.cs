@@ -21,10 +21,10 @@ internal static class MeterOperations
 /// Counting, one statement per decision. A consumption is <c>insert … on conflict … do update … where used + amount
 /// &lt;= limit returning used</c>: the check and the increment cannot be separated by another request, on SQLite
 /// (one writer) or PostgreSQL (the conflicting row is locked and re-read at its latest version, so concurrent
-/// consumers queue on it and each sees the one before). No row back means refused. An idempotency key is claimed first
-/// in the same transaction (<c>insert … on conflict do nothing</c>): on PostgreSQL a concurrent duplicate waits on the
-/// primary key until the first transaction ends, then finds its row and answers what it stored; on SQLite the
-/// writer lock (<c>BEGIN IMMEDIATE</c>) serialises them. The statements are <see cref="UsageDecisions"/>'; the
+/// consumers queue on it and each sees the one before). No row back means refused. An idempotency key is looked up
+/// first in the same transaction and, when counted, written once with its answer: on PostgreSQL the key is locked
+/// first (a transaction-scoped advisory lock), so a concurrent duplicate waits until the first transaction ends, then
+/// finds its row and answers what it stored; on SQLite the writer lock (<c>BEGIN IMMEDIATE</c>) serialises them. The statements are <see cref="UsageDecisions"/>'; the
 /// API's requests reach them through <see cref="UsageGroupCommit"/> (many per transaction), a caller's own
 /// transaction with its one change.
 /// </summary>

@@ -1,5 +1,4 @@
 using System.Data.Common;
-using System.Text.Json;
 using Backstop.Features.Billing;
 using Backstop.Infrastructure.Errors;
 using Dapper;
@@ -24,8 +23,6 @@ internal sealed record UsageRequest(string OrganizationId, string Metric, string
 /// </summary>
 internal sealed class UsageScopes(IOrganizationPlans plans, IAccessGate gate, TimeProvider time)
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
-
     /// <summary>The limit and the period of <paramref name="metric"/> for the organization now.</summary>
     /// <param name="lenient">A metric the organization has no limit for is read as unlimited instead of 404 (for usage that is only recorded).</param>
     /// <param name="apiWrite">A write through the usage API: a built-in metric (Backstop counts it) is 403 <c>metric_managed_by_backstop</c>.</param>
@@ -94,14 +91,10 @@ internal sealed class UsageScopes(IOrganizationPlans plans, IAccessGate gate, Ti
         CancellationToken ct)
     {
         if (request.Key is null) return new UsageDecision(null, refusal);
-        var stored = await connection.QuerySingleOrDefaultAsync<StoredAnswer>(new CommandDefinition(
-            """
-            select operation, amount, response from usage_idempotency
-            where organization_id = @OrganizationId and metric = @Metric and idempotency_key = @Key and status = 200
-            """, new { request.OrganizationId, request.Metric, request.Key }, tx, cancellationToken: ct));
+        var stored = await StoredAnswer.ReadAsync(connection, tx, request.OrganizationId, request.Metric, request.Key, ct);
         if (stored is null) return new UsageDecision(null, refusal);
         return stored.Operation == request.Operation && stored.Amount == request.Amount
-            ? new UsageDecision(new MeterOutcome(200, JsonSerializer.Deserialize<UsageReading>(stored.Response, Json)!, true), null)
+            ? new UsageDecision(new MeterOutcome((int)stored.Status, stored.Reading(), true), null)
             : new UsageDecision(null, new ProblemException(409, "idempotency_key_reused",
                 $"This idempotencyKey was first used to {stored.Operation} {stored.Amount} of {request.Metric}; a key answers one request only."));
     }
@@ -127,13 +120,6 @@ internal sealed class UsageScopes(IOrganizationPlans plans, IAccessGate gate, Ti
         plan.PeriodStart is { } ps && plan.PeriodEnd is { } pe && (anchorStart is null || ps > anchorStart)
             ? (ps, pe)
             : (anchorStart, anchorEnd);
-
-    private sealed record StoredAnswer
-    {
-        public string Operation { get; init; } = "";
-        public long Amount { get; init; }
-        public string Response { get; init; } = "";
-    }
 }
 
 /// <summary>A metric's declaration with the organization's override and usage anchor, as <see cref="QuotaSql.Scope"/> reads them.</summary>

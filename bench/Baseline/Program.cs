@@ -12,6 +12,11 @@ using Npgsql;
 //   POST /consume  the quota yardstick: one fsync'd single-row `update … set used = used + 1 where used < limit
 //                  returning used` (200 with the count, 403 at the limit); GET /counter shows it, PUT /counter?limit=N
 //                  sets the limit. Same durability as /events.
+//   POST /consume/{tenant}  the same decision on one counter row per tenant (the 200-organization run): `insert …
+//                  on conflict do update set used = used + 1 where used < limit returning used`, one fsync'd
+//                  transaction per request.
+//   POST /consume-batch  the batch yardstick: a body {"items":[…]} of N consumptions, each the conditional update
+//                  above on the one counter, all N in one fsync'd transaction (what a hand-written batch endpoint does).
 // Nothing else: no logging, no authentication, no signature check.
 var builder = WebApplication.CreateSlimBuilder(args);
 builder.Logging.ClearProviders();
@@ -49,6 +54,15 @@ app.MapPost("/events", async (HttpContext context) =>
 });
 
 app.MapPost("/consume", async () => await store.ConsumeAsync() is { } used ? Results.Ok(new { used }) : Results.StatusCode(403));
+app.MapPost("/consume/{tenant}", async (string tenant) => await store.ConsumeAsync(tenant) is { } used ? Results.Ok(new { used }) : Results.StatusCode(403));
+app.MapPost("/consume-batch", async (HttpContext context) =>
+{
+    using var doc = await JsonDocument.ParseAsync(context.Request.Body);
+    var count = doc.RootElement.TryGetProperty("items", out var items) && items.ValueKind == JsonValueKind.Array ? items.GetArrayLength() : 0;
+    if (count is < 1 or > 100) return Results.BadRequest();
+    var answers = await store.ConsumeBatchAsync(count);
+    return Results.Ok(new { items = answers.Select(u => u is { } used ? new { status = 200, used } : new { status = 403, used = 0L }) });
+});
 app.MapGet("/counter", async () => Results.Ok(await store.CounterAsync()));
 app.MapPut("/counter", async (long limit) =>
 {
@@ -124,6 +138,8 @@ internal interface IEventStore
     Task InitializeAsync();
     Task InsertAsync(string id, string body);
     Task<long?> ConsumeAsync();
+    Task<long?> ConsumeAsync(string tenant);
+    Task<long?[]> ConsumeBatchAsync(int count);
     Task<Counter> CounterAsync();
     Task SetLimitAsync(long limit);
 }
@@ -148,9 +164,35 @@ internal sealed class SqliteEventStore(string file) : IEventStore
         cmd.CommandText = "pragma journal_mode = wal; pragma busy_timeout = 30000; pragma synchronous = full; "
             + "create table if not exists events (id text primary key, body text not null); "
             + "create table if not exists counters (id integer primary key, used integer not null, lim integer not null); "
-            + "insert into counters (id, used, lim) values (1, 0, 9223372036854775807) on conflict (id) do nothing";
+            + "insert into counters (id, used, lim) values (1, 0, 9223372036854775807) on conflict (id) do nothing; "
+            + "create table if not exists tenant_counters (id text primary key, used integer not null, lim integer not null)";
         await cmd.ExecuteNonQueryAsync();
     }
+
+    public Task<long?> ConsumeAsync(string tenant) => WithWriterAsync(async c =>
+    {
+        await using var tx = c.BeginTransaction();
+        await using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = "insert into tenant_counters (id, used, lim) values ($id, 1, 9223372036854775807) "
+            + "on conflict (id) do update set used = tenant_counters.used + 1 where tenant_counters.used < tenant_counters.lim returning used";
+        cmd.Parameters.AddWithValue("$id", tenant);
+        var used = await cmd.ExecuteScalarAsync() is long u ? u : (long?)null;
+        await tx.CommitAsync();
+        return used;
+    });
+
+    public Task<long?[]> ConsumeBatchAsync(int count) => WithWriterAsync(async c =>
+    {
+        await using var tx = c.BeginTransaction();
+        await using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = "update counters set used = used + 1 where id = 1 and used < lim returning used";
+        var answers = new long?[count];
+        for (var i = 0; i < count; i++) answers[i] = await cmd.ExecuteScalarAsync() is long used ? used : null;
+        await tx.CommitAsync();
+        return answers;
+    });
 
     public Task<long?> ConsumeAsync() => WithWriterAsync(async c =>
     {
@@ -207,8 +249,28 @@ internal sealed class PostgresEventStore(string connectionString) : IEventStore
     {
         await using var cmd = dataSource.CreateCommand("create table if not exists baseline_events (id text primary key, body text not null); "
             + "create table if not exists baseline_counters (id integer primary key, used bigint not null, lim bigint not null); "
-            + "insert into baseline_counters (id, used, lim) values (1, 0, 9223372036854775807) on conflict (id) do nothing");
+            + "insert into baseline_counters (id, used, lim) values (1, 0, 9223372036854775807) on conflict (id) do nothing; "
+            + "create table if not exists baseline_tenant_counters (id text primary key, used bigint not null, lim bigint not null)");
         await cmd.ExecuteNonQueryAsync();
+    }
+
+    public async Task<long?> ConsumeAsync(string tenant)
+    {
+        await using var cmd = dataSource.CreateCommand("insert into baseline_tenant_counters (id, used, lim) values ($1, 1, 9223372036854775807) "
+            + "on conflict (id) do update set used = baseline_tenant_counters.used + 1 where baseline_tenant_counters.used < baseline_tenant_counters.lim returning used");
+        cmd.Parameters.AddWithValue(tenant);
+        return await cmd.ExecuteScalarAsync() is long used ? used : null;
+    }
+
+    public async Task<long?[]> ConsumeBatchAsync(int count)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var tx = await connection.BeginTransactionAsync();
+        await using var cmd = new NpgsqlCommand("update baseline_counters set used = used + 1 where id = 1 and used < lim returning used", connection, tx);
+        var answers = new long?[count];
+        for (var i = 0; i < count; i++) answers[i] = await cmd.ExecuteScalarAsync() is long used ? used : null;
+        await tx.CommitAsync();
+        return answers;
     }
 
     public async Task<long?> ConsumeAsync()
