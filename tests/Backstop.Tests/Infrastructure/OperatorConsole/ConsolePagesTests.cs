@@ -154,6 +154,26 @@ public abstract class ConsolePagesTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
+    public async Task No_page_loads_or_links_anything_from_another_host()
+    {
+        var tenant = await App.CreateTenantAsync();
+        var id = await InsertWebhookAsync("stripe", "console.hosts", "dead", """{"url":"https://example.com/x"}""");
+        var (browser, _) = await App.SignedInAsync("admin");
+        foreach (var url in new[] { "/console/sign-in", "/console", "/console/inbox", $"/console/inbox/{id}", "/console/organizations", $"/console/organizations/{tenant.Organization.Id}", "/console/audit" })
+        {
+            var html = await browser.PageAsync(url);
+            // Every src, href and action is a path of this server (the pager's absolute links name this host).
+            foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(html, "(?:src|href|action)=\"([^\"]*)\""))
+            {
+                var target = WebUtility.HtmlDecode(m.Groups[1].Value);
+                (target.StartsWith('/') && !target.StartsWith("//", StringComparison.Ordinal) || target.StartsWith("#", StringComparison.Ordinal)
+                    || target.StartsWith("http://localhost/", StringComparison.Ordinal)).ShouldBeTrue($"{url}: {target}");
+            }
+            html.ShouldNotContain("<script");
+        }
+    }
+
+    [Fact]
     public async Task The_stylesheet_is_served_by_the_binary()
     {
         var response = await App.CreateClient().GetAsync("/console/console.css");
