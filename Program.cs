@@ -13,6 +13,7 @@ using Backstop.Infrastructure.Events;
 using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Observability;
+using Backstop.Infrastructure.OperatorConsole;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Providers;
 using Backstop.Infrastructure.Security;
@@ -64,7 +65,8 @@ try
         .AddBots()
         .AddCleanup()
         .AddBilling()
-        .AddQuota();
+        .AddQuota()
+        .AddOperatorConsole();
 
     var app = builder.Build();
     app.Services.GetRequiredService<ConfigurationCheck>().ThrowIfInvalid(app.Configuration);
@@ -87,6 +89,7 @@ try
     app.UseAuthorization();
     app.UseBufferedJsonBodies();
     app.UseJobsDashboard();
+    app.UseOperatorConsole();
     app.MapApi();
     app.MapObservability();
 

@@ -202,6 +202,21 @@ internal sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, Tim
         return await connection.PageAsync<OrganizationRow>($"select {Columns} from organizations", "deleted_at is null", null, page, r => r.Id, ct);
     }
 
+    /// <summary>
+    /// Live organizations whose id or slug is <paramref name="text"/>, or whose name or slug contains it
+    /// (case-insensitive), newest first: the operator console's search.
+    /// </summary>
+    public async Task<Page<OrganizationRow>> SearchAsync(string text, PageRequest page, CancellationToken ct)
+    {
+        var exact = text.Trim();
+        // LIKE's wildcards in the text are literal characters.
+        var pattern = "%" + exact.ToLowerInvariant().Replace(@"\", @"\\").Replace("%", @"\%").Replace("_", @"\_") + "%";
+        await using var connection = await db.OpenAsync(ct);
+        return await connection.PageAsync<OrganizationRow>($"select {Columns} from organizations",
+            @"deleted_at is null and (id = @exact or slug = @exact or lower(name) like @pattern escape '\' or slug like @pattern escape '\')",
+            new { exact, pattern }, page, r => r.Id, ct);
+    }
+
     /// <summary>Renames; keys of the organization verified on this instance are forgotten, so its next
     /// <c>GET /v1/me</c> here answers the new name (other instances within ApiKeys:CacheSeconds).</summary>
     public async Task<OrganizationRow> RenameAsync(string id, string name, CancellationToken ct)

@@ -62,16 +62,20 @@ internal sealed class ListWebhooks(Db db) : Endpoint<ListWebhooksRequest, Page<W
         }
     }
 
-    public override async Task HandleAsync(ListWebhooksRequest req, CancellationToken ct)
+    public override async Task HandleAsync(ListWebhooksRequest req, CancellationToken ct) =>
+        await Send.OkAsync(await QueryAsync(db, req, ct), ct);
+
+    /// <summary>The list's query (also the operator console's inbox page); <paramref name="req"/> as the validator accepts it.</summary>
+    internal static async Task<Page<WebhookSummary>> QueryAsync(Db db, ListWebhooksRequest req, CancellationToken ct)
     {
         await using var connection = await db.OpenAsync(ct);
-        await Send.OkAsync(await connection.PageAsync<WebhookSummary>(
+        return await connection.PageAsync<WebhookSummary>(
             """
             select id, provider, event_id, event_type, status, attempts, next_attempt_at, last_error, received_at,
                    processed_at, replay_count, last_replayed_at, updated_at
             from webhook_events
             """,
             "(@Provider is null or provider = @Provider) and (@Status is null or status = @Status) and (@Type is null or event_type = @Type)",
-            new { Provider = req.NormalizedProvider, Status = req.NormalizedStatus, req.Type }, req, r => r.Id, ct), ct);
+            new { Provider = req.NormalizedProvider, Status = req.NormalizedStatus, req.Type }, req, r => r.Id, ct);
     }
 }

@@ -50,6 +50,8 @@ internal sealed class AuditLog(Db db, TimeProvider time, IHttpContextAccessor ht
     {
         if (user?.Identity?.IsAuthenticated == true)
         {
+            // A console session: the operator key's name (console:<name>), whatever its role.
+            if (OperatorConsole.ConsoleAuth.ActorOf(user) is { } console) return console;
             if (user.IsInRole(BackstopClaims.AdminRole)) return "admin";
             if (user.FindFirstValue(BackstopClaims.OrganizationId) is not null && user.FindFirstValue(ClaimTypes.Name) is { Length: > 0 } prefix)
                 return prefix;

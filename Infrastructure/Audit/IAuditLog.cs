@@ -122,6 +122,12 @@ internal static class AuditActions
     public const string MeetingRepair = "meeting.repair";
     public const string MeetingTranscribe = "meeting.transcribe";
 
+    // Operator console (console-ui): operator keys, and console sessions (the actor is the operator key's name).
+    public const string OperatorKeyCreate = "operator_key.create";
+    public const string OperatorKeyRevoke = "operator_key.revoke";
+    public const string ConsoleSignIn = "console.sign_in";
+    public const string ConsoleSignOut = "console.sign_out";
+
     public static readonly IReadOnlyList<string> All =
     [
         OrganizationCreate, OrganizationUpdate, OrganizationDelete, MemberAdd, MemberRemove, ApiKeyCreate, ApiKeyRevoke,
@@ -137,5 +143,6 @@ internal static class AuditActions
         EventEndpointCreate, EventEndpointUpdate, EventEndpointDelete, EventEndpointRotateSecret, EventEndpointEnable, EventReplay, EventRecoveryCreate, EventRecoveryCancel,
         EventEndpointDisable,
         MeetingRepair, MeetingTranscribe,
+        OperatorKeyCreate, OperatorKeyRevoke, ConsoleSignIn, ConsoleSignOut,
     ];
 }

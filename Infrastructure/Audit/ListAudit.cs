@@ -73,7 +73,11 @@ internal sealed class ListAudit(Db db) : Endpoint<ListAuditRequest, ListAuditRes
         public string? Changes { get; init; }
     }
 
-    public override async Task HandleAsync(ListAuditRequest req, CancellationToken ct)
+    public override async Task HandleAsync(ListAuditRequest req, CancellationToken ct) =>
+        await Send.OkAsync(await QueryAsync(db, req, ct), ct);
+
+    /// <summary>The log's query (also the operator console's audit pages); <paramref name="req"/> as the validator accepts it.</summary>
+    internal static async Task<ListAuditResponse> QueryAsync(Db db, ListAuditRequest req, CancellationToken ct)
     {
         await using var connection = await db.OpenAsync(ct);
         var rows = (await connection.QueryAsync<Row>(new CommandDefinition(
@@ -90,6 +94,6 @@ internal sealed class ListAudit(Db db) : Endpoint<ListAuditRequest, ListAuditRes
         var page = Paging.Of(rows, req.Take, r => r.Id);
         var items = page.Items.Select(r => new AuditEntryView(r.Id, r.OccurredAt, r.Actor, r.Action, r.TargetType, r.TargetId, r.OrganizationId,
             r.RequestId, r.Changes is null ? null : JsonDocument.Parse(r.Changes).RootElement.Clone()) { ClientRequestId = r.ClientRequestId }).ToList();
-        await Send.OkAsync(new ListAuditResponse(items, page.NextCursor), ct);
+        return new ListAuditResponse(items, page.NextCursor);
     }
 }

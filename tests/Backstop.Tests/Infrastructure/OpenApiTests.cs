@@ -50,6 +50,7 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
         ["post /v1/admin/coupons"] = 201,
         ["delete /v1/admin/coupons/{code}"] = 204,
         ["delete /v1/billing/plan-change"] = 204,
+        ["post /v1/admin/operator-keys"] = 201, ["delete /v1/admin/operator-keys/{id}"] = 204,
         ["post /v1/admin/event-endpoints"] = 201, ["post /v1/event-endpoints"] = 201, ["delete /v1/admin/event-endpoints/{id}"] = 204, ["delete /v1/event-endpoints/{id}"] = 204, ["post /v1/admin/event-endpoints/{id}/replay"] = 202, ["post /v1/event-endpoints/{id}/replay"] = 202, ["post /v1/admin/event-endpoints/{id}/recover"] = 202, ["post /v1/event-endpoints/{id}/recover"] = 202,
     };
 

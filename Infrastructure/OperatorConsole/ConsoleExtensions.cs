@@ -1,0 +1,142 @@
+using Backstop.Features.ApiKeys;
+using Backstop.Infrastructure.Audit;
+using Backstop.Infrastructure.Inbox;
+using Backstop.Infrastructure.OperatorConsole.Pages;
+using Backstop.Infrastructure.Outbox;
+using Microsoft.AspNetCore.Antiforgery;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+
+namespace Backstop.Infrastructure.OperatorConsole;
+
+/// <summary>
+/// The operator console at <c>/console</c>: Razor components rendered on the server (static server rendering, no
+/// script), a cookie session of its own (<see cref="ConsoleAuth"/>), pages that read through the admin API's own
+/// stores and queries, and actions as form posts that need the admin role and an antiforgery token.
+/// </summary>
+internal static class ConsoleExtensions
+{
+    /// <summary>No script at all; styles only from this server; never framed; forms post only here.</summary>
+    public const string ContentSecurityPolicy =
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+    public static IServiceCollection AddOperatorConsole(this IServiceCollection services)
+    {
+        services.AddSingleton<OperatorKeyStore>();
+        services.AddScoped<ConsoleSignIn>();
+        services.AddSingleton<InboxDepths>();
+        services.AddSingleton<OutboxDepths>();
+        services.AddConsoleAuthentication();
+        services.AddAntiforgery(o =>
+        {
+            o.Cookie.Name = "backstop_console_af";
+            o.Cookie.Path = "/console";
+            o.Cookie.SameSite = SameSiteMode.Strict;
+            o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+            o.FormFieldName = "__csrf";
+        });
+        services.AddRazorComponents();
+        return services;
+    }
+
+    public static WebApplication UseOperatorConsole(this WebApplication app)
+    {
+        // Only /console passes this branch: the API's requests see one path comparison and nothing else.
+        app.UseWhen(c => c.Request.Path.StartsWithSegments("/console"), console => console
+            .Use((context, next) =>
+            {
+                var headers = context.Response.Headers;
+                headers.ContentSecurityPolicy = ContentSecurityPolicy;
+                headers.XFrameOptions = "DENY";
+                headers.CacheControl = "no-store";
+                return next(context);
+            })
+            .UseAntiforgery());
+
+        app.MapGet("/console/console.css", () => Results.Text(ConsoleStyles.Css, "text/css")).AllowAnonymous().ExcludeFromDescription();
+        // Every form post needs the antiforgery token of a page this server rendered: checked here, before anything
+        // else runs, whether or not the endpoint reads the form (the framework checks only those that bind it).
+        var console = app.MapGroup("/console").ExcludeFromDescription().AddEndpointFilter(async (context, next) =>
+        {
+            var antiforgery = context.HttpContext.RequestServices.GetRequiredService<IAntiforgery>();
+            if (!await antiforgery.IsRequestValidAsync(context.HttpContext))
+                return Results.Text("This form has expired or did not come from the console: reload the page and try again.", "text/plain", statusCode: 400);
+            return await next(context);
+        });
+        console.MapPost("/sign-in", SignInAsync).AllowAnonymous();
+        console.MapPost("/sign-out", SignOutAsync).RequireAuthorization(ConsoleAuth.ViewPolicy);
+        // Every action: the admin role. A read_only session is answered 403 before anything is read or changed.
+        var act = console.MapGroup("").RequireAuthorization(ConsoleAuth.ActPolicy);
+        act.MapPost("/inbox/{id}/replay", ReplayAsync);
+        act.MapPost("/organizations/{orgId}/api-keys/{keyId}/revoke", RevokeKeyAsync);
+        app.MapRazorComponents<ConsoleApp>();
+        return app;
+    }
+
+    private static async Task<IResult> SignInAsync(HttpContext context, [FromForm(Name = "key")] string? key, [FromForm(Name = "returnUrl")] string? returnUrl,
+        ConsoleSignIn signIn)
+    {
+        switch (await signIn.SignInAsync(context, key))
+        {
+            case ConsoleSignIn.SignedIn:
+                return Results.Redirect(LocalConsoleUrl(returnUrl), permanent: false, preserveMethod: false);
+            case ConsoleSignIn.LockedOut locked:
+                context.Response.Headers.RetryAfter = locked.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                return SignInPage(429, "Too many failed sign-in attempts from this address; try again later.", returnUrl);
+            default:
+                return SignInPage(401, "That key is not a valid admin or operator key.", returnUrl);
+        }
+    }
+
+    private static RazorComponentResult<SignIn> SignInPage(int status, string error, string? returnUrl) =>
+        new(new Dictionary<string, object?> { [nameof(SignIn.Error)] = error, [nameof(SignIn.ReturnUrl)] = returnUrl }) { StatusCode = status };
+
+    /// <summary>Where to go after signing in: a console page of this server, never another site (an open redirect).</summary>
+    internal static string LocalConsoleUrl(string? returnUrl) =>
+        returnUrl is { Length: > 0 and < 2000 } u && u.StartsWith("/console", StringComparison.Ordinal) && !u.StartsWith("//", StringComparison.Ordinal)
+            && !u.Contains('\\') ? u : "/console";
+
+    private static async Task<IResult> SignOutAsync(HttpContext context, IAuditLog audit)
+    {
+        await audit.RecordAsync(new AuditEntry(AuditActions.ConsoleSignOut, "operator_key",
+            context.User.FindFirst(ConsoleAuth.KeyIdClaim)?.Value ?? ""), CancellationToken.None);
+        await context.SignOutAsync(ConsoleAuth.Scheme);
+        return Results.Redirect("/console/sign-in");
+    }
+
+    /// <summary>As <c>POST /v1/admin/webhooks/{id}/replay</c>: a processed, ignored or dead event's handlers run again.</summary>
+    private static async Task<IResult> ReplayAsync(string id, WebhookInbox inbox, IAuditLog audit, ILoggerFactory logs, CancellationToken ct)
+    {
+        var before = await inbox.GetAsync(id, ct);
+        if (before is null) return Results.NotFound();
+        logs.CreateLogger("Backstop.Console").LogInformation("Console replays webhook event {WebhookId} ({Provider} {EventType}, {Status})",
+            before.Id, before.Provider, before.EventType, before.Status);
+        var outcome = await inbox.ReplayAsync(id, ct);
+        var after = await inbox.GetAsync(id, ct);
+        var notice = outcome switch
+        {
+            ProcessOutcome.NotClaimed => "not_replayable",
+            ProcessOutcome.Failed => "replay_failed",
+            _ => "replayed",
+        };
+        if (after is not null && outcome is not (ProcessOutcome.NotClaimed or ProcessOutcome.Failed))
+            await audit.RecordAsync(new AuditEntry(AuditActions.WebhookReplay, "webhook_event", after.Id,
+                Changes: new { after.Provider, after.EventType, status = new { from = before.Status, to = after.Status } }), ct);
+        return Results.Redirect($"/console/inbox/{Uri.EscapeDataString(id)}?notice={notice}", permanent: false, preserveMethod: false);
+    }
+
+    /// <summary>As <c>DELETE /v1/admin/organizations/{orgId}/api-keys/{keyId}</c> (audited by the store).</summary>
+    private static async Task<IResult> RevokeKeyAsync(string orgId, string keyId, ApiKeyStore keys, CancellationToken ct)
+    {
+        try
+        {
+            await keys.RevokeAsync(orgId, keyId, ct);
+        }
+        catch (Errors.ProblemException e) when (e.Status == 404)
+        {
+            return Results.NotFound();
+        }
+        return Results.Redirect($"/console/organizations/{Uri.EscapeDataString(orgId)}?notice=key_revoked", permanent: false, preserveMethod: false);
+    }
+}

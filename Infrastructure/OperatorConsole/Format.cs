@@ -1,0 +1,38 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Backstop.Infrastructure.OperatorConsole;
+
+/// <summary>How the console writes times, ages and payloads.</summary>
+internal static class Format
+{
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public static string Time(DateTimeOffset? at) =>
+        at is { } t ? t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture) : "—";
+
+    /// <summary>"3 h 12 min ago": how long ago, to the minute.</summary>
+    public static string Age(DateTimeOffset? at, DateTimeOffset now)
+    {
+        if (at is not { } t) return "—";
+        var age = now - t;
+        if (age < TimeSpan.FromMinutes(1)) return "under a minute ago";
+        if (age < TimeSpan.FromHours(1)) return $"{(int)age.TotalMinutes} min ago";
+        if (age < TimeSpan.FromDays(2)) return $"{(int)age.TotalHours} h {age.Minutes} min ago";
+        return $"{(int)age.TotalDays} days ago";
+    }
+
+    /// <summary>A JSON payload indented for reading; anything else as it is.</summary>
+    public static string Pretty(string payload)
+    {
+        try
+        {
+            return JsonNode.Parse(payload)?.ToJsonString(Indented) ?? payload;
+        }
+        catch (JsonException)
+        {
+            return payload;
+        }
+    }
+}
