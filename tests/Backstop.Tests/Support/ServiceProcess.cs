@@ -114,7 +114,8 @@ public sealed class RunningService(Process process, Uri address) : IDisposable
 
     public Uri Address { get; } = address;
 
-    public HttpClient Http { get; } = new() { BaseAddress = address, Timeout = TimeSpan.FromSeconds(30) };
+    /// <summary>A client for the service; its timeout is generous (a loaded machine can hold an answer back long).</summary>
+    public HttpClient Http { get; } = new() { BaseAddress = address, Timeout = TimeSpan.FromMinutes(2) };
 
     /// <summary>SIGKILL (the whole tree), then waits for the process to be gone.</summary>
     public async Task KillAsync()
