@@ -78,16 +78,30 @@ public sealed class CommandLineTests : IDisposable
     /// <summary>A stand-in for a running instance: answers 200 on /health/ready and counts the probes.</summary>
     private sealed class ReadyServer : IAsyncDisposable
     {
-        private readonly HttpListener listener = new();
+        private readonly HttpListener listener;
         private readonly Task loop;
         public int Port { get; }
         public int Probes;
 
         public ReadyServer()
         {
-            Port = FreePort();
-            listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
-            listener.Start();
+            // A free port probed here may be taken by another socket before the listener binds it: then another one.
+            for (var attempt = 1; ; attempt++)
+            {
+                Port = FreePort();
+                var candidate = new HttpListener();
+                candidate.Prefixes.Add($"http://127.0.0.1:{Port}/");
+                try
+                {
+                    candidate.Start();
+                    listener = candidate;
+                    break;
+                }
+                catch (HttpListenerException) when (attempt < 5)
+                {
+                    candidate.Close();
+                }
+            }
             loop = Task.Run(async () =>
             {
                 while (listener.IsListening)
@@ -148,7 +162,11 @@ public sealed class CommandLineTests : IDisposable
     [Fact]
     public async Task Healthcheck_of_an_address_nobody_listens_on_exits_1_not_with_a_crash()
     {
-        var result = await RunAsync(["healthcheck", "--urls", $"http://127.0.0.1:{FreePort()}"]);
+        // The port stays bound without listening while the probe runs: the kernel refuses the connection, and no other
+        // socket of this busy process can start listening on it meanwhile (a free port merely probed could be taken).
+        using var unanswered = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        unanswered.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var result = await RunAsync(["healthcheck", "--urls", $"http://127.0.0.1:{((IPEndPoint)unanswered.LocalEndPoint!).Port}"]);
         result.ExitCode.ShouldBe(1, result.Out + result.Error);
         result.Out.ShouldContain("did not answer");
     }

@@ -90,11 +90,23 @@ public sealed class PostgresServer : IAsyncLifetime
 
         var pgData = Path.Combine(dataDir, "data");
         await RunPgAsync("initdb", ["-D", pgData, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]);
-        var port = FreePort();
-        await RunPgAsync("pg_ctl", ["-D", pgData, "-l", Path.Combine(dataDir, "server.log"), "-w", "-t", "60", "-o",
-            $"-p {port} -k {dataDir} -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-            "start"]);
-        return $"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Timeout=30;Command Timeout=60";
+        // The port is probed free here and bound by the server later: if another socket took it in between, the
+        // server cannot bind and pg_ctl fails; then again on another port.
+        for (var attempt = 1; ; attempt++)
+        {
+            var port = FreePort();
+            try
+            {
+                await RunPgAsync("pg_ctl", ["-D", pgData, "-l", Path.Combine(dataDir, "server.log"), "-w", "-t", "60", "-o",
+                    $"-p {port} -k {dataDir} -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+                    "start"]);
+                return $"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Timeout=30;Command Timeout=60";
+            }
+            catch (InvalidOperationException) when (attempt < 3)
+            {
+                await RunPgAsync("pg_ctl", ["-D", pgData, "-m", "immediate", "-w", "stop"], allowFailure: true);
+            }
+        }
     }
 
     public async ValueTask DisposeAsync()
@@ -103,6 +115,8 @@ public sealed class PostgresServer : IAsyncLifetime
         try
         {
             await RunPgAsync("pg_ctl", ["-D", Path.Combine(dataDir, "data"), "-m", "immediate", "-w", "stop"], allowFailure: true);
+            // A mark in the log: a host's "connection refused" after it is noise of the end; before it, a real outage.
+            await Console.Error.WriteLineAsync($"--- {DateTimeOffset.UtcNow:HH:mm:ss} the tests' PostgreSQL server stopped (assembly cleanup, every test class done)");
         }
         finally
         {

@@ -10,7 +10,7 @@ namespace Backstop.Tests.Support;
 /// of its executable), run on a free loopback port over a temporary directory, with one bucket. Without it the
 /// tests are skipped with a message, except under <c>CI=true</c>, where they fail.
 /// </summary>
-public sealed class S3rverServer : IAsyncDisposable
+public sealed partial class S3rverServer : IAsyncDisposable
 {
     public const string AccessKey = "S3RVER";
     public const string SecretKey = "S3RVER";
@@ -42,35 +42,30 @@ public sealed class S3rverServer : IAsyncDisposable
                 "s3rver is not installed (npm install --prefix .tools/s3rver s3rver@3.7.1, as .ci/run does)");
             directory = Path.Combine(Path.GetTempPath(), "backstop-s3rver-" + Guid.NewGuid().ToString("N")[..12]);
             Directory.CreateDirectory(directory);
-            var port = FreePort();
+            // Port 0: s3rver binds a port the kernel picks and prints it ("S3rver listening on 127.0.0.1:PORT", even
+            // with --silent); a port probed here and bound later could be taken by another socket in between.
+            var listening = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
             var start = new ProcessStartInfo(executable)
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
                 UseShellExecute = false,
             };
-            foreach (var arg in new[] { "-d", directory, "-a", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--silent", "--configure-bucket", Bucket })
+            foreach (var arg in new[] { "-d", directory, "-a", "127.0.0.1", "-p", "0", "--silent", "--configure-bucket", Bucket })
                 start.ArgumentList.Add(arg);
             process = Process.Start(start) ?? throw new InvalidOperationException("s3rver did not start");
-            process.OutputDataReceived += (_, _) => { };
+            process.OutputDataReceived += (_, e) =>
+            {
+                if (e.Data is { } line && ListeningPort().Match(line) is { Success: true } match)
+                    listening.TrySetResult(int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+            };
             process.ErrorDataReceived += (_, _) => { };
             process.BeginOutputReadLine();
             process.BeginErrorReadLine();
-            var deadline = DateTime.UtcNow.AddSeconds(30);
-            while (true)
-            {
-                if (process.HasExited) throw new InvalidOperationException($"s3rver exited with code {process.ExitCode}");
-                try
-                {
-                    using var client = new TcpClient();
-                    await client.ConnectAsync(IPAddress.Loopback, port);
-                    break;
-                }
-                catch (SocketException) when (DateTime.UtcNow < deadline)
-                {
-                    await Task.Delay(100);
-                }
-            }
+            var first = await Task.WhenAny(listening.Task, process.WaitForExitAsync(), Task.Delay(TimeSpan.FromMinutes(2)));
+            if (first != listening.Task)
+                throw new InvalidOperationException(process.HasExited ? $"s3rver exited with code {process.ExitCode}" : "s3rver did not report its port within 2 minutes");
+            var port = await listening.Task;
             Endpoint = $"http://127.0.0.1:{port}";
         }
         catch (Exception e) when (e is InvalidOperationException or SocketException or System.ComponentModel.Win32Exception)
@@ -100,14 +95,8 @@ public sealed class S3rverServer : IAsyncDisposable
     /// <summary>Where s3rver keeps an object's bytes (its own layout), to check what was really stored.</summary>
     public string? ObjectDirectory => directory is null ? null : Path.Combine(directory, Bucket);
 
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
+    [System.Text.RegularExpressions.GeneratedRegex(@"S3rver listening on 127\.0\.0\.1:([0-9]+)")]
+    private static partial System.Text.RegularExpressions.Regex ListeningPort();
 
     public async ValueTask DisposeAsync()
     {

@@ -111,15 +111,44 @@ public sealed class StripeTestServer : IAsyncDisposable
         port = Server.Ports[0];
     }
 
-    /// <summary>Stripe unreachable: the port refuses connections until <see cref="Up"/>.</summary>
+    /// <summary>
+    /// Stripe unreachable: the port refuses connections until <see cref="Up"/>. Meanwhile the port stays reserved by a
+    /// socket bound to it that does not listen (the kernel refuses connections to it), so no socket of this busy test
+    /// process (a connection's local port, another fake's listener) can take it and make <see cref="Up"/> fail.
+    /// </summary>
     public void Down()
     {
         Server.Stop();
         Server.Dispose();
+        for (var i = 0; ; i++)
+        {
+            var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            try
+            {
+                // Over the stopped server's connections still in TIME_WAIT.
+                socket.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Socket, System.Net.Sockets.SocketOptionName.ReuseAddress, true);
+                socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port));
+                reservation = socket;
+                return;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                socket.Dispose();
+                if (i == 20) return; // left unreserved, as before: Up binds it again if it is still free
+                Thread.Sleep(100); // the stopped listener's socket not yet closed (the fake's own pace, not the test's clock)
+            }
+        }
     }
 
     /// <summary>Stripe reachable again, on the same address.</summary>
-    public void Up() => Listen();
+    public void Up()
+    {
+        reservation?.Dispose();
+        reservation = null;
+        Listen();
+    }
+
+    private System.Net.Sockets.Socket? reservation;
 
     /// <summary>The next request matching <paramref name="method"/> and <paramref name="pathPattern"/> (regex, anchored; null: any) meets <paramref name="fault"/>.</summary>
     public void FailNext(StripeFault fault, string? method = null, string? pathPattern = null)
@@ -693,6 +722,7 @@ public sealed class StripeTestServer : IAsyncDisposable
         stopping.Cancel();
         Server.Stop();
         Server.Dispose();
+        reservation?.Dispose();
         stopping.Dispose();
         return ValueTask.CompletedTask;
     }

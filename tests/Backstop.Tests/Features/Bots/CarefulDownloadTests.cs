@@ -104,13 +104,15 @@ public abstract class CarefulDownloadTests(BackstopFactory app) : AppTest(app)
     /// <summary>The renewal runs on the dispatcher's own task once the clock moved; its write is awaited here (bounded).</summary>
     private async Task<DateTimeOffset> LeaseUntilEventuallyAsync(string botId, DateTimeOffset after)
     {
-        for (var i = 0; i < 200; i++)
+        // Bounded by a generous real-time deadline (not a count of polls): on a loaded machine one poll can take long.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
         {
             var until = await LeaseUntilAsync(botId);
             if (until > after) return until;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("The lease was not renewed within 60 s.");
             await Task.Delay(50);
         }
-        throw new TimeoutException("The lease was not renewed.");
     }
 
     [Fact]

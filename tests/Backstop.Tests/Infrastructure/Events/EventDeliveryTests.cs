@@ -471,8 +471,9 @@ public abstract class EventDeliveryTests(BackstopFactory app) : EventDeliveryTes
         // One claim of 4 (Outbox:Parallelism), fair across organizations: slow 1, fast 1, slow 2, slow 3.
 
         var dispatching = Task.Run(DispatchAsync);
-        await Receiver.WaitForAsync(slow, 2);
-        await Receiver.WaitForAsync(fast, 1);
+        // Bounded waits (generous, real time): a delivery that never comes fails this test by name instead of hanging the run.
+        await Receiver.WaitForAsync(slow, 2).WaitAsync(TimeSpan.FromMinutes(2));
+        await Receiver.WaitForAsync(fast, 1).WaitAsync(TimeSpan.FromMinutes(2));
         // The fast endpoint got its event while two deliveries to the slow one hang (no time has passed).
         hung.ShouldAllBe(h => !h.Task.IsCompleted);
         dispatching.IsCompleted.ShouldBeFalse();
@@ -491,7 +492,7 @@ public abstract class EventDeliveryTests(BackstopFactory app) : EventDeliveryTes
 
         // The slow endpoint's timeout (Events:TimeoutSeconds, 15 s) passes on the test clock.
         App.Time.Advance(TimeSpan.FromSeconds(15));
-        await dispatching;
+        await dispatching.WaitAsync(TimeSpan.FromMinutes(2));
         // A poll of the dispatch window (real time) may have claimed the third again in the instant between the clock
         // moving and the two timeouts ending, and deferred it once more (by a second on the test clock): the next
         // dispatch a second later sends it, whichever way that race went.
@@ -530,7 +531,7 @@ public abstract class EventDeliveryTests(BackstopFactory app) : EventDeliveryTes
         await PublishAsync(slowOrganization);
 
         var dispatching = Task.Run(DispatchAsync);
-        await Receiver.WaitForAsync(slow);
+        await Receiver.WaitForAsync(slow).WaitAsync(TimeSpan.FromMinutes(2));
         // Enqueued after the slow delivery was claimed and while it hangs: a free slot of the same dispatch claims it.
         var later = await PublishAsync(fastOrganization);
         await Receiver.WaitForAsync(fast).WaitAsync(TimeSpan.FromSeconds(30));
@@ -539,7 +540,7 @@ public abstract class EventDeliveryTests(BackstopFactory app) : EventDeliveryTes
 
         // The slow consumer answers at last (moving the clock instead could time out the fast answer still in flight).
         hung.SetResult();
-        await dispatching;
+        await dispatching.WaitAsync(TimeSpan.FromMinutes(2));
         (await MessageAsync(later, fastId)).Status.ShouldBe(OutboxStatus.Sent);
     }
 
