@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using Backstop.Features.Messaging;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
@@ -159,6 +160,9 @@ public abstract class SmsAbuseTests(BackstopFactory app) : AppTest(app)
         var smsId = (await (await client.PostJsonAsync("/v1/sms", new { to, body = "never sent" })).JsonAsync()).GetProperty("id").GetString()!;
         (await client.PostJsonAsync("/v1/otp", new { channel = "email", to = $"gone-{Guid.NewGuid():N}@example.com" })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
         var admin = App.AdminClient();
+        // Its SMS settings (an operator's row for it) go with the rest: enabled again after a change, the row stays.
+        (await admin.PutAsJsonAsync($"/v1/admin/organizations/{organizationId}/sms-settings", new { smsEnabled = true })).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await CountAsync("select count(*) from organization_sms_settings where organization_id = @organizationId", new { organizationId })).ShouldBe(1);
         (await admin.DeleteAsync($"/v1/admin/organizations/{organizationId}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
 
         await App.DispatchAsync();
@@ -169,11 +173,13 @@ public abstract class SmsAbuseTests(BackstopFactory app) : AppTest(app)
         progress.GetProperty("complete").GetBoolean().ShouldBeFalse();
         progress.GetProperty("remaining").GetProperty("sms_messages").GetInt64().ShouldBe(1);
         progress.GetProperty("remaining").GetProperty("otp_codes").GetInt64().ShouldBe(1);
+        progress.GetProperty("remaining").GetProperty("organization_sms_settings").GetInt64().ShouldBe(1);
 
         // Cleanup:StorageRetentionDays (30) later, the messaging-cleanup sweep has removed them.
         App.Time.Advance(TimeSpan.FromDays(29));
         await App.Service<Backstop.Infrastructure.Jobs.JobRunner>().RunAsync(MessagingCleanupJob.Id, CancellationToken.None);
         (await CountAsync("select count(*) from sms_messages where organization_id = @organizationId", new { organizationId })).ShouldBe(1);
+        (await CountAsync("select count(*) from organization_sms_settings where organization_id = @organizationId", new { organizationId })).ShouldBe(1);
         App.Time.Advance(TimeSpan.FromDays(2));
         await App.Service<Backstop.Infrastructure.Jobs.JobRunner>().RunAsync(MessagingCleanupJob.Id, CancellationToken.None);
         // The SMS counted sms_segments: the organization's usage goes with the storage sweep (Quota's retention).
@@ -181,6 +187,8 @@ public abstract class SmsAbuseTests(BackstopFactory app) : AppTest(app)
         progress = (await (await admin.GetAsync($"/v1/admin/organizations/{organizationId}")).JsonAsync()).GetProperty("deletion");
         progress.GetProperty("remaining").GetProperty("sms_messages").GetInt64().ShouldBe(0);
         progress.GetProperty("remaining").GetProperty("otp_codes").GetInt64().ShouldBe(0);
+        progress.GetProperty("remaining").GetProperty("organization_sms_settings").GetInt64().ShouldBe(0);
+        (await CountAsync("select count(*) from organization_sms_settings where organization_id = @organizationId", new { organizationId })).ShouldBe(0);
         progress.GetProperty("complete").GetBoolean().ShouldBeTrue();
     }
 }
