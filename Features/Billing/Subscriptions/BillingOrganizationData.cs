@@ -8,8 +8,9 @@ namespace Backstop.Features.Billing.Subscriptions;
 /// What of a deleted organization's billing could still charge or attach it (<see cref="IOrganizationDataReport"/>):
 /// a subscription not yet ended locally and a checkout session still open. <see cref="OrganizationDeletion"/> ends
 /// both in the deletion's transaction (the Stripe calls follow through the outbox), so both read 0 once it committed.
-/// <c>unconfirmed_provider_cancellations</c> counts its subscription's cancellations (Stripe or Paddle) the provider has
-/// not confirmed yet: waiting, being retried, or refused (dead, alerted) — 0 once the provider said it is canceled.
+/// <c>refused_provider_cancellations</c> counts its subscription's cancellations (Stripe or Paddle) the provider refused
+/// for good (dead, alerted): the deletion cannot complete by itself, the operator must act (cancel it at the provider,
+/// or fix the cause and retry the message). One still being retried is in progress and alerted after an hour.
 /// </summary>
 internal sealed class BillingOrganizationData(Db db) : IOrganizationDataReport
 {
@@ -21,14 +22,14 @@ internal sealed class BillingOrganizationData(Db db) : IOrganizationDataReport
             select (select count(*) from subscriptions where organization_id = @organizationId and status not in ('canceled', 'incomplete_expired')),
                    (select count(*) from billing_checkouts where organization_id = @organizationId and status in ('creating', 'open')),
                    (select count(*) from outbox_messages o join subscriptions s on o.reference = s.provider_subscription_id
-                    where s.organization_id = @organizationId and o.status <> 'sent'
+                    where s.organization_id = @organizationId and o.status = 'dead'
                       and ((o.channel = 'stripe' and o.idempotency_key = 'delete-org-cancel:' || s.provider_subscription_id)
                         or (o.channel = 'paddle' and o.idempotency_key = 'paddle-delete-org-cancel:' || s.provider_subscription_id)))
             """, new { organizationId }, cancellationToken: ct));
         return new Dictionary<string, long>
         {
             ["live_subscriptions"] = counts.Subscriptions, ["open_checkout_sessions"] = counts.Checkouts,
-            ["unconfirmed_provider_cancellations"] = counts.Cancellations,
+            ["refused_provider_cancellations"] = counts.Cancellations,
         };
     }
 }

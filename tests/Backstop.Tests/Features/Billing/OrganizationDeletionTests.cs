@@ -79,7 +79,7 @@ public abstract class OrganizationDeletionTests(BackstopFactory app) : AppTest(a
             "select count(*) from outbox_messages where channel = 'email' and idempotency_key = @key",
             new { key = $"paddle-not-configured:{sub}:{BillingSetup.AlertEmail}" })).ShouldBe(1);
 
-        // Retried, never given up (the channel mutates provider state), and shown in the deletion's progress.
+        // Retried, never given up (the channel mutates provider state), visible in the outbox with its error.
         for (var i = 0; i < 12; i++)
         {
             await App.DispatchOutboxAsync();
@@ -88,7 +88,8 @@ public abstract class OrganizationDeletionTests(BackstopFactory app) : AppTest(a
         (await App.OutboxCountAsync(sub, "pending")).ShouldBe(1);
         (await App.CountRowsAsync("select count(*) from outbox_messages where idempotency_key = @key and last_error like '%Paddle:ApiKey is not set%'",
             new { key = $"paddle-delete-org-cancel:{sub}" })).ShouldBe(1);
-        (await App.DeletionRemainingAsync(org)).GetProperty("unconfirmed_provider_cancellations").GetInt64().ShouldBe(1);
+        // Waiting is not refused: the deletion's progress counts only what the operator must act on.
+        (await App.DeletionRemainingAsync(org)).GetProperty("refused_provider_cancellations").GetInt64().ShouldBe(0);
         // Failing for more than an hour: alerted once more, once.
         (await App.CountRowsAsync("select count(*) from outbox_messages where channel = 'email' and idempotency_key like 'paddle-call-stuck:%' and reference = @sub",
             new { sub })).ShouldBe(1);

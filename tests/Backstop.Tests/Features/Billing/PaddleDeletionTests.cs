@@ -88,7 +88,7 @@ public abstract class PaddleDeletionTests(BackstopFactory app) : AppTest(app)
             cancel.Changes!.ShouldContain(sub);
             (await connection.ExecuteScalarAsync<long>("select count(*) from audit_log where target_id = @localId and action = 'subscription.cancel'", new { localId })).ShouldBe(1);
         }
-        (await App.DeletionRemainingAsync(org)).GetProperty("unconfirmed_provider_cancellations").GetInt64().ShouldBe(1);
+        (await App.DeletionRemainingAsync(org)).GetProperty("refused_provider_cancellations").GetInt64().ShouldBe(0);
 
         // Paddle fails the first attempt: nothing applied there, the message waits for its retry.
         Paddle.FailNext(500, sub);
@@ -108,7 +108,7 @@ public abstract class PaddleDeletionTests(BackstopFactory app) : AppTest(app)
         Paddle.Subscriptions[sub].Status.ShouldBe("canceled");
         Paddle.Subscriptions[sub].ScheduledCancelAt.ShouldBeNull();
         (await App.OutboxCountAsync(sub, "sent")).ShouldBe(1);
-        (await App.DeletionRemainingAsync(org)).GetProperty("unconfirmed_provider_cancellations").GetInt64().ShouldBe(0);
+        (await App.DeletionRemainingAsync(org)).GetProperty("refused_provider_cancellations").GetInt64().ShouldBe(0);
 
         // Deleting again finds nothing to do and sends nothing more.
         (await App.AdminClient().DeleteAsync($"/v1/admin/organizations/{org}")).StatusCode.ShouldBe(HttpStatusCode.NotFound);
@@ -130,7 +130,7 @@ public abstract class PaddleDeletionTests(BackstopFactory app) : AppTest(app)
         (await App.OutboxCountAsync(sub, "sent")).ShouldBe(1);
         // Nothing to alert about.
         (await App.CountRowsAsync("select count(*) from outbox_messages where channel = 'email' and reference = @sub", new { sub })).ShouldBe(0);
-        (await App.DeletionRemainingAsync(org)).GetProperty("unconfirmed_provider_cancellations").GetInt64().ShouldBe(0);
+        (await App.DeletionRemainingAsync(org)).GetProperty("refused_provider_cancellations").GetInt64().ShouldBe(0);
         App.Time.Advance(TimeSpan.FromHours(2));
         await App.DispatchOutboxAsync();
         Paddle.CancelsOf(sub).Count.ShouldBe(1);
@@ -166,7 +166,7 @@ public abstract class PaddleDeletionTests(BackstopFactory app) : AppTest(app)
         (await App.CountRowsAsync(
             "select count(*) from outbox_messages where channel = 'email' and reference = @sub and idempotency_key like 'paddle-call-refused:%' and idempotency_key like @to",
             new { sub, to = "%" + BillingSetup.AlertEmail })).ShouldBe(1);
-        (await App.DeletionRemainingAsync(org)).GetProperty("unconfirmed_provider_cancellations").GetInt64().ShouldBe(1);
+        (await App.DeletionRemainingAsync(org)).GetProperty("refused_provider_cancellations").GetInt64().ShouldBe(1);
         App.Time.Advance(TimeSpan.FromHours(2));
         await App.DispatchOutboxAsync();
         Paddle.CancelsOf(sub).Count.ShouldBe(1);
