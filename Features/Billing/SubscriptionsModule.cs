@@ -19,6 +19,8 @@ internal static class SubscriptionsModule
         services.AddSingleton<IOutboxChannel, StripeChannel>();
         services.AddSingleton<IOutboxChannel, StripeCheckoutChannel>();
         services.AddSingleton<IOutboxListener, StripeCallFailures>();
+        services.AddSingleton<IOutboxChannel, PaddleChannel>();
+        services.AddSingleton<IOutboxListener, PaddleCallFailures>();
         services.AddSingleton<IOrganizationDeletionListener, OrganizationDeletion>();
         services.AddSingleton<IOrganizationDataReport, BillingOrganizationData>();
         services.AddScoped<IWebhookHandler, StripeSubscriptionHandler>();

@@ -5,8 +5,8 @@ namespace Backstop.Features.Messaging;
 
 /// <summary>
 /// Deletes one-time codes a day past their expiry and rate-limit entries older than a day (the longest window is a
-/// day), and the SMS and code rows of organizations deleted more than <c>Cleanup:StorageRetentionDays</c> (30) ago
-/// (the retention every deleted organization's data gets), in bounded batches.
+/// day), and the SMS, code and SMS-settings rows of organizations deleted more than <c>Cleanup:StorageRetentionDays</c>
+/// (30) ago (the retention every deleted organization's data gets), in bounded batches.
 /// </summary>
 internal sealed class MessagingCleanupJob(Db db, TimeProvider time, JobContext context, IConfiguration configuration) : IRecurringJob
 {
@@ -34,11 +34,12 @@ internal sealed class MessagingCleanupJob(Db db, TimeProvider time, JobContext c
         {
             total += await db.DeleteInBatchesAsync(sql, cutoff, BatchSize, context.Stop, ct);
         }
-        foreach (var table in new[] { "sms_messages", "otp_codes" })
+        // Each table with its key (organization_sms_settings has one row per organization, keyed by it).
+        foreach (var (table, key) in new[] { ("sms_messages", "id"), ("otp_codes", "id"), ("organization_sms_settings", "organization_id") })
             total += await db.DeleteInBatchesAsync(
                 $"""
-                delete from {table} where id in (
-                    select id from {table} where organization_id in (
+                delete from {table} where {key} in (
+                    select {key} from {table} where organization_id in (
                         select organization_id from messaging_organization_erasures where deleted_at < @erasedBefore)
                     limit @batchSize)
                 """, erased, BatchSize, context.Stop, ct);

@@ -25,6 +25,11 @@ internal static class ProvidersExtensions
         services.AddRecall();
         services.AddDeepgram();
         services.AddCheckedOptions<PaddleOptions>(PaddleOptions.Section);
+        services.AddHttpClient<PaddleClient>((sp, http) =>
+        {
+            http.BaseAddress = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<PaddleOptions>>().Value.BaseAddress;
+            http.Timeout = PaddleOptions.Timeout;
+        });
         services.AddTwilio();
         services.AddConfigurationRule(c =>
             c[PublicBaseUrl] is { Length: > 0 } url && !(Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")

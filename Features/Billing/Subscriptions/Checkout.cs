@@ -6,6 +6,7 @@ using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
+using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Providers.Stripe;
 using Backstop.Infrastructure.Security;
 using Dapper;
@@ -35,7 +36,7 @@ internal sealed record CheckoutResponse(string Url, string SessionId, int? Trial
 /// <c>Idempotency-Key</c> header, else a hash of the body), so a retried request gets the same session back.
 /// The trial is taken when the session is created (see <see cref="TakeTrialAsync"/>).
 /// </summary>
-internal sealed class Checkout(Db db, StripeApi api, StripeCustomers customers, CouponRedemptions coupons, IAuditLog audit, TimeProvider time) : Endpoint<CheckoutRequest, CheckoutResponse>
+internal sealed class Checkout(Db db, StripeApi api, StripeCustomers customers, CouponRedemptions coupons, IAuditLog audit, IOutbox outbox, TimeProvider time) : Endpoint<CheckoutRequest, CheckoutResponse>
 {
     public override void Configure()
     {
@@ -91,6 +92,7 @@ internal sealed class Checkout(Db db, StripeApi api, StripeCustomers customers, 
                         Extensions = new Dictionary<string, object?> { ["subscriptionStatus"] = subscription.Status, ["plan"] = subscription.PlanCode, ["planChange"] = "/v1/billing/plan-change" },
                     };
                 var open = await CheckoutSessions.FindAsync(connection, null, organizationId, ct);
+                if (open?.Status == CheckoutSessions.Deleted) throw ProblemException.NotFound("Organization");
                 // A retried click (same request) gets its session back, not a second one.
                 if (open is { Status: CheckoutSessions.Open, SessionId: { } sid, Url: { } url } && open.SessionKey == sessionKey)
                 {
@@ -141,13 +143,21 @@ internal sealed class Checkout(Db db, StripeApi api, StripeCustomers customers, 
             var expiresAt = session.ExpiresAt > now.UtcDateTime ? new DateTimeOffset(DateTime.SpecifyKind(session.ExpiresAt, DateTimeKind.Utc)) : now + CheckoutSessions.SessionLifetime;
             int? trialDays = trial ? plan.TrialDays : null;
             var created = session;
-            await db.InTransactionAsync(async (c, tx) =>
+            var orphaned = await db.InTransactionAsync(async (c, tx) =>
             {
-                await CheckoutSessions.RecordSessionAsync(c, tx, organizationId, sessionKey, created.Id, created.Url, trialDays, expiresAt, now, CancellationToken.None);
+                if (await CheckoutSessions.RecordSessionAsync(c, tx, organizationId, sessionKey, created.Id, created.Url, trialDays, expiresAt, now, CancellationToken.None) == 0
+                    && (await CheckoutSessions.FindAsync(c, tx, organizationId, CancellationToken.None))?.Status == CheckoutSessions.Deleted)
+                {
+                    // The organization was deleted while Stripe created the session: it must never be completed.
+                    await outbox.EnqueueAsync(c, tx, StripeCheckoutChannel.Expire(created.Id), CancellationToken.None);
+                    return true;
+                }
                 if (hold is not null) await coupons.AttachCheckoutSessionAsync(c, tx, hold.RedemptionId, created.Id, CancellationToken.None);
                 await audit.RecordAsync(c, tx, new AuditEntry(AuditActions.SubscriptionCheckout, "checkout_session", created.Id, organizationId,
                     new { plan = plan.Code, trialDays, coupon = hold is null ? null : req.CouponCode?.Trim().ToUpperInvariant() }), CancellationToken.None);
+                return false;
             }, CancellationToken.None);
+            if (orphaned) throw ProblemException.NotFound("Organization");
             await Send.OkAsync(new CheckoutResponse(session.Url, session.Id, trialDays), ct);
         }
         catch (Exception e) when (session is null)

@@ -1,18 +1,25 @@
 using System.Data.Common;
 using Backstop.Features.ApiKeys;
+using Backstop.Infrastructure.Audit;
+using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
+using Backstop.Infrastructure.Providers.Paddle;
 using Dapper;
+using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Billing.Subscriptions;
 
 /// <summary>
 /// Deleting an organization ends its billing, in the deletion's transaction: its pending outbox messages are cancelled
-/// (nothing more is sent for it: dunning emails, a cancel-at-period-end not yet sent), then its Stripe subscription is
-/// cancelled at once through the outbox (key <c>delete-org-cancel:{subscriptionId}</c>, so a retried deletion or
-/// delivery cancels once) and the local row is marked canceled. A Paddle subscription is left to Paddle (no Paddle
-/// API calls yet) and logged.
+/// (nothing more is sent for it: dunning emails, a cancel-at-period-end not yet sent), then its subscription is
+/// cancelled at once through the outbox — Stripe's on channel <c>stripe</c> (key <c>delete-org-cancel:{subscriptionId}</c>),
+/// Paddle's on channel <c>paddle</c> (key <c>paddle-delete-org-cancel:{subscriptionId}</c>), so a retried deletion or
+/// delivery cancels once — the local row is marked canceled and a <c>subscription.cancel</c> audit row says so. Without
+/// <c>Paddle:ApiKey</c> the Paddle cancellation is still stored (it waits, retried, until a key is configured), the
+/// deletion completes, an error is logged and <c>Billing:AlertEmail</c> is alerted at once: it is never lost silently.
 /// </summary>
-internal sealed class OrganizationDeletion(IOutbox outbox, BillingEvents events, TimeProvider time, ILogger<OrganizationDeletion> log) : IOrganizationDeletionListener
+internal sealed class OrganizationDeletion(Db db, IOutbox outbox, BillingEvents events, IAuditLog audit, PaddleClient paddle, IOptions<BillingOptions> options,
+    TimeProvider time, ILogger<OrganizationDeletion> log) : IOrganizationDeletionListener
 {
     public async Task OnDeletingAsync(DbConnection connection, DbTransaction transaction, string organizationId, CancellationToken ct)
     {
@@ -24,27 +31,46 @@ internal sealed class OrganizationDeletion(IOutbox outbox, BillingEvents events,
         await connection.ExecuteAsync(new CommandDefinition(
             "insert into billing_deleted_organizations (organization_id, deleted_at) values (@organizationId, @now) on conflict do nothing",
             new { organizationId, now }, transaction, cancellationToken: ct));
-        // An open checkout could still create a subscription: expire it at Stripe.
-        if (await CheckoutSessions.OpenSessionAsync(connection, transaction, organizationId, now, ct) is { } sessionId)
-        {
+        // An open checkout could still create a subscription: expire it at Stripe. A checkout being opened right now
+        // meets the row marked deleted and expires its own session (CheckoutSessions).
+        if (await CheckoutSessions.EndForDeletedOrganizationAsync(connection, transaction, db.Dialect == Dialect.Postgres, organizationId, now, ct) is { } sessionId)
             await outbox.EnqueueAsync(connection, transaction, StripeCheckoutChannel.Expire(sessionId), ct);
-            await CheckoutSessions.CloseAsync(connection, transaction, sessionId, CheckoutSessions.Expired, now, ct);
-        }
 
         var subscription = await BillingSql.FindSubscriptionAsync(connection, transaction, organizationId, ct);
         if (subscription?.ProviderSubscriptionId is null || subscription.Status is SubscriptionStatus.Canceled or SubscriptionStatus.IncompleteExpired) return;
-        if (subscription.Provider != "stripe")
+        var provider = subscription.Provider;
+        var subscriptionId = subscription.ProviderSubscriptionId;
+        switch (provider)
         {
-            log.LogWarning("Deleted organization {OrganizationId} has a {Provider} subscription {SubscriptionId}; cancel it there",
-                organizationId, subscription.Provider, subscription.ProviderSubscriptionId);
-            return;
+            case "stripe":
+                await outbox.EnqueueAsync(connection, transaction, OutboxStripe.CancelForDeletedOrganization(subscriptionId), ct);
+                break;
+            case "paddle":
+                await outbox.EnqueueAsync(connection, transaction, OutboxPaddle.CancelForDeletedOrganization(subscriptionId), ct);
+                if (!paddle.Configured)
+                {
+                    log.LogError("Deleted organization {OrganizationId} has Paddle subscription {SubscriptionId} but Paddle:ApiKey is not set: its cancellation waits in the outbox until it is; Paddle may charge it meanwhile",
+                        organizationId, subscriptionId);
+                    await PaddleCallFailures.AlertOperatorAsync(outbox, options.Value, connection, transaction, $"paddle-not-configured:{subscriptionId}",
+                        $"Billing: set Paddle:ApiKey to cancel Paddle subscription {subscriptionId}",
+                        $"Organization {organizationId} was deleted; its Paddle subscription {subscriptionId} must be cancelled, but Paddle:ApiKey is not set. " +
+                        "The cancellation waits in the outbox and goes out once the key is configured; until then Paddle may still charge it.",
+                        subscriptionId, ct);
+                }
+                break;
+            default:
+                log.LogError("Deleted organization {OrganizationId} has a {Provider} subscription {SubscriptionId} Backstop cannot cancel; cancel it there",
+                    organizationId, provider, subscriptionId);
+                return;
         }
-        await outbox.EnqueueAsync(connection, transaction, OutboxStripe.CancelForDeletedOrganization(subscription.ProviderSubscriptionId), ct);
         await connection.ExecuteAsync(new CommandDefinition(
             """
             update subscriptions set status = 'canceled', canceled_at = @now, cancel_at_period_end = false, updated_at = @now
             where organization_id = @organizationId
             """, new { organizationId, now }, transaction, cancellationToken: ct));
+        await audit.RecordAsync(connection, transaction, new AuditEntry(AuditActions.SubscriptionCancel, "subscription", subscription.Id, organizationId,
+            new { provider, providerSubscriptionId = subscriptionId, status = new { from = subscription.Status, to = SubscriptionStatus.Canceled },
+                effectiveFrom = "immediately", reason = "organization deleted" }), ct);
         // subscription.canceled, in the deletion's transaction (the organization's own endpoints are already gone: the operator's hear it).
         await events.AfterAsync(connection, transaction, subscription, ct);
     }

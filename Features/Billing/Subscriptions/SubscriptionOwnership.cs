@@ -14,7 +14,8 @@ namespace Backstop.Features.Billing.Subscriptions;
 /// <list type="bullet">
 /// <item>move a subscription to another organization (its claim or customer disagrees with what is known);</item>
 /// <item>replace another live subscription of the organization (double billing must be seen, never swapped in);</item>
-/// <item>attach a live subscription to a deleted organization (a Stripe one is then cancelled at once through the outbox).</item>
+/// <item>attach a live subscription to a deleted organization (it is then cancelled at once through the outbox: channel
+/// <c>stripe</c> or <c>paddle</c>).</item>
 /// </list>
 /// </summary>
 internal sealed class SubscriptionOwnership(Discrepancies discrepancies, IOutbox outbox, ILogger<SubscriptionOwnership> log)
@@ -42,12 +43,17 @@ internal sealed class SubscriptionOwnership(Discrepancies discrepancies, IOutbox
         var ending = incomingStatus is SubscriptionStatus.Canceled or SubscriptionStatus.IncompleteExpired;
         if (!ending && await IsDeletedAsync(c, tx, organizationId, ct))
         {
-            if (provider == "stripe")
-                await outbox.EnqueueAsync(c, tx, OutboxStripe.CancelForDeletedOrganization(subscriptionId), ct);
+            var cancel = provider switch
+            {
+                "stripe" => OutboxStripe.CancelForDeletedOrganization(subscriptionId),
+                "paddle" => OutboxPaddle.CancelForDeletedOrganization(subscriptionId),
+                _ => null,
+            };
+            if (cancel is not null) await outbox.EnqueueAsync(c, tx, cancel, ct);
             await discrepancies.RecordAsync(c, tx, provider, organizationId, subscriptionId, DiscrepancyFields.DeletedOrganization, "deleted", incomingStatus,
-                alert: true, repaired: provider == "stripe", ct);
+                alert: true, repaired: cancel is not null, ct);
             log.LogWarning("{Provider} subscription {SubscriptionId} names deleted organization {OrganizationId}: not attached{Cancel}",
-                provider, subscriptionId, organizationId, provider == "stripe" ? "; cancelled at Stripe" : "; cancel it at the provider");
+                provider, subscriptionId, organizationId, cancel is not null ? $"; cancelled at {provider} through the outbox" : "; cancel it at the provider");
             return null;
         }
 

@@ -209,6 +209,21 @@ public sealed class StripeTestServer : IAsyncDisposable
         lock (routes) routes.Insert(0, new Route(method, new Regex("^" + pathPattern + "$"), answer));
     }
 
+    /// <summary>
+    /// Runs <paramref name="before"/> (a test holds a request there) before the route now answering <paramref name="method"/>
+    /// <paramref name="pathPattern"/> (the same pattern it was registered with) answers as it does.
+    /// </summary>
+    public void Before(string method, string pathPattern, Action<StripeRequest> before)
+    {
+        Route current;
+        lock (routes) current = routes.First(r => r.Method == method && r.Path.ToString() == "^" + pathPattern + "$");
+        On(method, pathPattern, r =>
+        {
+            before(r);
+            return current.Answer(r);
+        });
+    }
+
     /// <summary>The requests that reached <paramref name="method"/> <paramref name="pathPattern"/> (regex, anchored), replays included.</summary>
     public IReadOnlyList<StripeRequest> Received(string method, string pathPattern)
     {

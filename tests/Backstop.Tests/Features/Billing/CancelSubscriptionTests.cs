@@ -75,6 +75,7 @@ public abstract class CancelSubscriptionTests(BackstopFactory app) : AppTest(app
         var resumed = await client.PostAsync("/v1/billing/subscription/resume", null);
         resumed.StatusCode.ShouldBe(HttpStatusCode.Accepted, await resumed.Content.ReadAsStringAsync());
         (await resumed.JsonAsync()).GetProperty("cancelAtPeriodEnd").GetBoolean().ShouldBeFalse();
+        (await App.CountRowsAsync("select count(*) from audit_log where action = 'subscription.resume' and organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
         (await App.CountRowsAsync("select count(*) from outbox_messages where channel = 'stripe' and reference = @sub", new { sub })).ShouldBe(2);
         await client.DeleteAsync("/v1/billing/subscription");
         await App.DispatchOutboxAsync();

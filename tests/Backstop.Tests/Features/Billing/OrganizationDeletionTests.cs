@@ -65,6 +65,35 @@ public abstract class OrganizationDeletionTests(BackstopFactory app) : AppTest(a
         (await App.AdminClient().DeleteAsync($"/v1/admin/organizations/{org}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
         (await App.CountRowsAsync("select count(*) from outbox_messages where idempotency_key = @key", new { key = $"delete-org-cancel:{sub}" })).ShouldBe(0);
     }
+
+    [Fact]
+    public async Task Without_a_Paddle_API_key_the_deletion_completes_and_the_Paddle_cancellation_waits_visibly_and_alerted()
+    {
+        // This app has no Paddle:ApiKey.
+        var (org, _, sub) = await App.OrganizationWithPaddleSubscriptionAsync(paddle: null);
+        (await App.AdminClient().DeleteAsync($"/v1/admin/organizations/{org}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
+        (await App.LocalSubscriptionAsync(org))!.Status.ShouldBe("canceled");
+        (await App.OutboxCountAsync(sub, "pending")).ShouldBe(1);
+        // The operator is alerted at once, in the deletion's transaction.
+        (await App.CountRowsAsync(
+            "select count(*) from outbox_messages where channel = 'email' and idempotency_key = @key",
+            new { key = $"paddle-not-configured:{sub}:{BillingSetup.AlertEmail}" })).ShouldBe(1);
+
+        // Retried, never given up (the channel mutates provider state), visible in the outbox with its error.
+        for (var i = 0; i < 12; i++)
+        {
+            await App.DispatchOutboxAsync();
+            App.Time.Advance(TimeSpan.FromHours(2));
+        }
+        (await App.OutboxCountAsync(sub, "pending")).ShouldBe(1);
+        (await App.CountRowsAsync("select count(*) from outbox_messages where idempotency_key = @key and last_error like '%Paddle:ApiKey is not set%'",
+            new { key = $"paddle-delete-org-cancel:{sub}" })).ShouldBe(1);
+        // Waiting is not refused: the deletion's progress counts only what the operator must act on.
+        (await App.DeletionRemainingAsync(org)).GetProperty("refused_provider_cancellations").GetInt64().ShouldBe(0);
+        // Failing for more than an hour: alerted once more, once.
+        (await App.CountRowsAsync("select count(*) from outbox_messages where channel = 'email' and idempotency_key like 'paddle-call-stuck:%' and reference = @sub",
+            new { sub })).ShouldBe(1);
+    }
 }
 
 public sealed class OrganizationDeletionTestsOnSqlite(SqliteApp<BillingSetup> app) : OrganizationDeletionTests(app), IClassFixture<SqliteApp<BillingSetup>>;

@@ -40,6 +40,8 @@ public abstract class PlanChangeStripeTests(BackstopFactory app) : AppTest(app)
         var body = await response.JsonAsync();
         response.StatusCode.ShouldBe(HttpStatusCode.OK, body.ToString());
         body.GetProperty("pendingChange").GetProperty("effectiveAt").GetDateTimeOffset().ShouldBe(trialEnd);
+        (await App.CountRowsAsync("select count(*) from audit_log where action = 'subscription.downgrade_schedule' and organization_id = @id and target_id = @row",
+            new { id = a.OrganizationId, row = a.SubscriptionRowId })).ShouldBe(1);
         var schedule = (await LocalAsync(a.SubscriptionRowId)).Schedule!;
         var phases = Stripe.Phases(schedule);
         phases.Count.ShouldBe(2);

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using Backstop.Features.Messaging;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
@@ -67,6 +68,34 @@ public abstract class SmsAbuseTests(BackstopFactory app) : AppTest(app)
         CountAsync("select coalesce(sum(used), 0) from usage_counters where organization_id = @organizationId and metric = 'sms_segments'", new { organizationId });
 
     [Fact]
+    public async Task An_sms_send_and_an_otp_request_are_audited_with_the_recipient_masked()
+    {
+        var (client, organizationId) = await App.TenantAsync();
+        var to = MessagingTestKit.NewNumber();
+        var smsId = (await (await client.PostJsonAsync("/v1/sms", new { to, body = "audited" })).JsonAsync()).GetProperty("id").GetString()!;
+        var email = $"someone-{Guid.NewGuid():N}@example.com";
+        (await client.PostJsonAsync("/v1/otp", new { channel = "email", to = email })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+
+        await using var connection = await App.OpenAsync();
+        var rows = (await connection.QueryAsync<(string Action, string TargetId, string Changes, string? RequestId)>(
+            "select action, target_id, changes, request_id from audit_log where organization_id = @organizationId and action in ('sms.send', 'otp.send')",
+            new { organizationId })).ToList();
+        var sms = rows.Where(r => r.Action == "sms.send").ShouldHaveSingleItem();
+        sms.TargetId.ShouldBe(smsId);
+        sms.Changes.ShouldNotContain(to);
+        sms.Changes.ShouldContain(to[^4..]);
+        sms.Changes.ShouldNotContain("audited");
+        sms.RequestId.ShouldNotBeNullOrEmpty();
+        var otp = rows.Where(r => r.Action == "otp.send").ShouldHaveSingleItem();
+        otp.Changes.ShouldNotContain(email);
+        otp.Changes.ShouldContain("@example.com");
+        // Never the code.
+        var code = await connection.ExecuteScalarAsync<string>("select code_hash from otp_codes where id = @id", new { id = otp.TargetId });
+        code.ShouldNotBeNull();
+        otp.Changes.ShouldNotContain(code);
+    }
+
+    [Fact]
     public async Task A_1600_character_unicode_body_counts_24_segments()
     {
         var (client, organizationId) = await App.TenantAsync();
@@ -83,6 +112,8 @@ public abstract class SmsAbuseTests(BackstopFactory app) : AppTest(app)
         var (client, organizationId) = await App.TenantAsync();
         (await App.AdminClient().PutAsync($"/v1/admin/organizations/{organizationId}/usage/sms_segments/limit",
             System.Net.Http.Json.JsonContent.Create(new { limit = 5 }))).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await CountAsync("select count(*) from audit_log where action = 'usage.limit_set' and organization_id = @organizationId and target_id = @target",
+            new { organizationId, target = $"{organizationId}:sms_segments" })).ShouldBe(1);
         var threeSegments = new string('a', 400);
         (await client.PostJsonAsync("/v1/sms", new { to = MessagingTestKit.NewNumber(), body = threeSegments })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
         var refusedTo = MessagingTestKit.NewNumber();
@@ -159,6 +190,9 @@ public abstract class SmsAbuseTests(BackstopFactory app) : AppTest(app)
         var smsId = (await (await client.PostJsonAsync("/v1/sms", new { to, body = "never sent" })).JsonAsync()).GetProperty("id").GetString()!;
         (await client.PostJsonAsync("/v1/otp", new { channel = "email", to = $"gone-{Guid.NewGuid():N}@example.com" })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
         var admin = App.AdminClient();
+        // Its SMS settings (an operator's row for it) go with the rest: enabled again after a change, the row stays.
+        (await admin.PutAsJsonAsync($"/v1/admin/organizations/{organizationId}/sms-settings", new { smsEnabled = true })).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await CountAsync("select count(*) from organization_sms_settings where organization_id = @organizationId", new { organizationId })).ShouldBe(1);
         (await admin.DeleteAsync($"/v1/admin/organizations/{organizationId}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
 
         await App.DispatchAsync();
@@ -169,11 +203,13 @@ public abstract class SmsAbuseTests(BackstopFactory app) : AppTest(app)
         progress.GetProperty("complete").GetBoolean().ShouldBeFalse();
         progress.GetProperty("remaining").GetProperty("sms_messages").GetInt64().ShouldBe(1);
         progress.GetProperty("remaining").GetProperty("otp_codes").GetInt64().ShouldBe(1);
+        progress.GetProperty("remaining").GetProperty("organization_sms_settings").GetInt64().ShouldBe(1);
 
         // Cleanup:StorageRetentionDays (30) later, the messaging-cleanup sweep has removed them.
         App.Time.Advance(TimeSpan.FromDays(29));
         await App.Service<Backstop.Infrastructure.Jobs.JobRunner>().RunAsync(MessagingCleanupJob.Id, CancellationToken.None);
         (await CountAsync("select count(*) from sms_messages where organization_id = @organizationId", new { organizationId })).ShouldBe(1);
+        (await CountAsync("select count(*) from organization_sms_settings where organization_id = @organizationId", new { organizationId })).ShouldBe(1);
         App.Time.Advance(TimeSpan.FromDays(2));
         await App.Service<Backstop.Infrastructure.Jobs.JobRunner>().RunAsync(MessagingCleanupJob.Id, CancellationToken.None);
         // The SMS counted sms_segments: the organization's usage goes with the storage sweep (Quota's retention).
@@ -181,6 +217,8 @@ public abstract class SmsAbuseTests(BackstopFactory app) : AppTest(app)
         progress = (await (await admin.GetAsync($"/v1/admin/organizations/{organizationId}")).JsonAsync()).GetProperty("deletion");
         progress.GetProperty("remaining").GetProperty("sms_messages").GetInt64().ShouldBe(0);
         progress.GetProperty("remaining").GetProperty("otp_codes").GetInt64().ShouldBe(0);
+        progress.GetProperty("remaining").GetProperty("organization_sms_settings").GetInt64().ShouldBe(0);
+        (await CountAsync("select count(*) from organization_sms_settings where organization_id = @organizationId", new { organizationId })).ShouldBe(0);
         progress.GetProperty("complete").GetBoolean().ShouldBeTrue();
     }
 }

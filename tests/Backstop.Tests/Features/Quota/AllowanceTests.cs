@@ -38,6 +38,15 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
+    public async Task Declaring_a_metric_is_audited()
+    {
+        var name = await DeclareAsync("counter", 10, window: "month");
+        await using var connection = await App.OpenAsync();
+        (await connection.ExecuteScalarAsync<long>("select count(*) from audit_log where action = 'usage_metric.put' and target_id = @name and request_id is not null",
+            new { name })).ShouldBe(1);
+    }
+
+    [Fact]
     public async Task An_annual_plans_monthly_limit_resets_on_the_anchors_day_each_month_clamped_through_a_leap_year()
     {
         var metric = await DeclareAsync("counter", defaultLimit: null);
