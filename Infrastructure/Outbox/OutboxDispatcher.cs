@@ -281,6 +281,15 @@ internal sealed class OutboxDispatcher(
         await pending.Done.Task;
     }
 
+    /// <summary>Results waiting for the next group commit (tests wait on it to make a group of a known size).</summary>
+    internal int ResultsWaiting
+    {
+        get
+        {
+            lock (resultsGate) return results.Count;
+        }
+    }
+
     private sealed record PendingResult(OutboxMessage Message, string Claim, DateTimeOffset Started, DeliveryResult Result)
     {
         public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
