@@ -34,13 +34,16 @@ namespace Backstop.Infrastructure.Events;
 /// <para>A 2xx within <c>Events:TimeoutSeconds</c> is delivered; anything else (3xx included: redirects are not
 /// followed), a timeout or a transport error is retried on Svix's schedule (<see cref="Schedule"/>), or later when a
 /// 429/503 says so in <c>Retry-After</c>; after the 8th attempt the message is dead. Each attempt is logged in
-/// <c>event_delivery_attempts</c> in the same short transaction as the endpoint's health (<see cref="EventEndpointHealth"/>):
-/// the channel writes it itself rather than through an <see cref="IOutboxListener"/>, because only the channel has
-/// the response's status and body, and the log must hold an attempt even when the dispatcher could not record its
-/// result (a lost lease).</para>
-/// <para>Fairness: at most <c>Events:MaxInFlightPerEndpoint</c> deliveries to one endpoint run at once on this
-/// instance, and no more than its <c>rate_limit_per_second</c>; a message over either limit is
-/// <see cref="DeliveryOutcome.Deferred"/> (back to pending shortly, its attempt given back, not a failure).</para>
+/// <c>event_delivery_attempts</c> together with the endpoint's health (<see cref="EventEndpointHealth"/>), by the
+/// result's <see cref="DeliveryResult.Write"/> in the dispatcher's transaction that records the result (a group
+/// commit): the channel supplies it rather than an <see cref="IOutboxListener"/>, because only the channel has the
+/// response's status and body, and the log must hold an attempt even when the dispatcher could not record its result
+/// (a lost lease: the write comes before the claim is checked).</para>
+/// <para>Fairness: at most <c>Events:MaxInFlightPerEndpoint</c> deliveries to one endpoint at once, across instances:
+/// the dispatcher's claim leaves the endpoint's further messages pending, unclaimed (<see cref="MaxInFlightPerTarget"/>;
+/// the messages' target is the endpoint); the in-process limiter checks it again, and no more than the endpoint's
+/// <c>rate_limit_per_second</c> are sent: a message over either is <see cref="DeliveryOutcome.Deferred"/> (back to
+/// pending shortly, its attempt given back, not a failure).</para>
 /// </summary>
 internal sealed class EventChannel(
     Db db,
@@ -67,6 +70,9 @@ internal sealed class EventChannel(
     public string Name => EventDelivery.Channel;
 
     public TimeSpan? RetryDelay(int attempt) => Schedule[Math.Clamp(attempt, 1, Schedule.Count) - 1];
+
+    /// <summary>An endpoint's messages beyond <c>Events:MaxInFlightPerEndpoint</c> in flight stay pending, unclaimed (the target is the endpoint).</summary>
+    public int? MaxInFlightPerTarget => options.Value.MaxInFlightPerEndpoint;
 
     public async Task<DeliveryResult> DeliverAsync(OutboxMessage message, CancellationToken ct)
     {
@@ -168,16 +174,18 @@ internal sealed class EventChannel(
 
         var attempt = new EventDeliveryAttempt(Ids.New(time), evt!.Id, endpoint.Id, message.Id, message.Attempts, started, clock.ElapsedMilliseconds,
             status, responseBody, error, outcome);
-        await health.RecordAsync(attempt, endpoint.Id, CancellationToken.None);
+        // The attempt's log row and the endpoint's health go into the transaction that records the result.
+        Func<System.Data.Common.DbConnection, System.Data.Common.DbTransaction, Task> write =
+            (connection, tx) => health.RecordAsync(connection, tx, attempt, endpoint.Id, CancellationToken.None);
 
         EventDeliveryMetrics.Deliveries.WithLabels(outcome).Inc();
         if (outcome == EventAttemptOutcome.Sent)
         {
             EventDeliveryMetrics.DeliverySeconds.Observe(Math.Max(0, (time.GetUtcNow() - evt.OccurredAt).TotalSeconds));
-            return DeliveryResult.Sent(status?.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            return DeliveryResult.Sent(status?.ToString(System.Globalization.CultureInfo.InvariantCulture)) with { Write = write };
         }
         log.LogInformation("Event {EventId} to endpoint {EndpointId}: attempt {Attempt} failed: {Error}", evt.Id, endpoint.Id, message.Attempts, error);
-        return DeliveryResult.Transient(error ?? "failed", retryAfter);
+        return DeliveryResult.Transient(error ?? "failed", retryAfter) with { Write = write };
     }
 
     /// <summary>The envelope (see the class comment), UTF-8 JSON; <c>data</c> is the stored JSON as it is.</summary>

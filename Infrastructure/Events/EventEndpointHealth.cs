@@ -11,7 +11,8 @@ using Microsoft.Extensions.Options;
 namespace Backstop.Infrastructure.Events;
 
 /// <summary>
-/// Records an attempt and what it says about the endpoint's health, in one short transaction: a success clears
+/// Records an attempt and what it says about the endpoint's health, in one transaction (the dispatcher's group commit
+/// of delivery results, or one of its own): a success clears
 /// <c>failing_since</c>; a failure sets it if unset, and when it has failed continuously for
 /// <c>Events:DisableAfterDays</c> disables the endpoint — <c>enabled = false</c>, <c>disabled_at</c>,
 /// <c>disabled_reason</c> — with an <c>endpoint.disabled</c> event to the operator's endpoints, an email to the
@@ -31,31 +32,32 @@ internal sealed class EventEndpointHealth(
 {
     public const string Actor = "events:delivery";
 
-    public async Task RecordAsync(EventDeliveryAttempt attempt, string endpointId, CancellationToken ct)
+    public Task RecordAsync(EventDeliveryAttempt attempt, string endpointId, CancellationToken ct) =>
+        db.InTransactionAsync((connection, tx) => RecordAsync(connection, tx, attempt, endpointId, ct), ct);
+
+    /// <summary>As <see cref="RecordAsync(EventDeliveryAttempt, string, CancellationToken)"/>, in the caller's transaction (the dispatcher's group commit of results).</summary>
+    public async Task RecordAsync(DbConnection connection, DbTransaction tx, EventDeliveryAttempt attempt, string endpointId, CancellationToken ct)
     {
         var now = time.GetUtcNow();
-        await db.InTransactionAsync(async (connection, tx) =>
+        await EventAttempts.InsertAsync(connection, tx, attempt, now);
+        if (attempt.Outcome == EventAttemptOutcome.Sent)
         {
-            await EventAttempts.InsertAsync(connection, tx, attempt, now);
-            if (attempt.Outcome == EventAttemptOutcome.Sent)
-            {
-                await connection.ExecuteAsync(new CommandDefinition(
-                    "update event_endpoints set failing_since = null, updated_at = @now where id = @endpointId and failing_since is not null",
-                    new { endpointId, now }, tx, cancellationToken: ct));
-                return;
-            }
-            if (attempt.Outcome is not (EventAttemptOutcome.Failed or EventAttemptOutcome.Refused)) return;
+            await connection.ExecuteAsync(new CommandDefinition(
+                "update event_endpoints set failing_since = null, updated_at = @now where id = @endpointId and failing_since is not null",
+                new { endpointId, now }, tx, cancellationToken: ct));
+            return;
+        }
+        if (attempt.Outcome is not (EventAttemptOutcome.Failed or EventAttemptOutcome.Refused)) return;
 
-            var failingSince = await connection.QuerySingleOrDefaultAsync<DateTimeOffset?>(new CommandDefinition(
-                """
-                update event_endpoints set failing_since = coalesce(failing_since, @now)
-                where id = @endpointId and deleted_at is null
-                returning failing_since
-                """, new { endpointId, now }, tx, cancellationToken: ct));
-            var disableAfter = TimeSpan.FromDays(options.Value.DisableAfterDays);
-            if (failingSince is not { } since || now - since < disableAfter) return;
-            await DisableAsync(connection, tx, endpointId, since, now, ct);
-        }, ct);
+        var failingSince = await connection.QuerySingleOrDefaultAsync<DateTimeOffset?>(new CommandDefinition(
+            """
+            update event_endpoints set failing_since = coalesce(failing_since, @now)
+            where id = @endpointId and deleted_at is null
+            returning failing_since
+            """, new { endpointId, now }, tx, cancellationToken: ct));
+        var disableAfter = TimeSpan.FromDays(options.Value.DisableAfterDays);
+        if (failingSince is not { } since || now - since < disableAfter) return;
+        await DisableAsync(connection, tx, endpointId, since, now, ct);
     }
 
     private async Task DisableAsync(DbConnection connection, DbTransaction tx, string endpointId, DateTimeOffset since, DateTimeOffset now, CancellationToken ct)

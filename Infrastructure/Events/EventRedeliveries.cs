@@ -303,7 +303,7 @@ internal sealed class EventRedeliveries(Db db, TimeProvider time, IOutbox outbox
     }
 
     private static OutboxEnvelope Envelope(string eventId, string endpointId, string key, string? organizationId) =>
-        OutboxEnvelope.Create(EventDelivery.Channel, key, new EventDelivery.Payload(eventId, endpointId), reference: eventId) with { OrganizationId = organizationId };
+        OutboxEnvelope.Create(EventDelivery.Channel, key, new EventDelivery.Payload(eventId, endpointId), reference: eventId) with { OrganizationId = organizationId, Target = endpointId };
 
     private async Task InsertRedeliveriesAsync(DbConnection connection, DbTransaction tx,
         IReadOnlyList<(string EventId, string EndpointId, int? N, string Key, string? RecoveryId)> rows, DateTimeOffset now, CancellationToken ct)

@@ -93,7 +93,7 @@ internal sealed class EventPublisher(TimeProvider time, IOutbox outbox) : IEvent
         var deliveries = endpoints
             .Where(e => EventTypes.Matches(ParseFilter(e.EventTypes), type))
             .Select(e => OutboxEnvelope.Create(EventDelivery.Channel, EventDelivery.IdempotencyKey(id, e.Id), new EventDelivery.Payload(id, e.Id), reference: id)
-                with { OrganizationId = e.OrganizationId })
+                with { OrganizationId = e.OrganizationId, Target = e.Id })
             .ToList();
         if (deliveries.Count > 0) await outbox.EnqueueManyAsync(connection, transaction, deliveries, ct);
         EventMetrics.Created.WithLabels(type).Inc();

@@ -42,6 +42,13 @@ internal sealed record OutboxEnvelope(string Channel, string IdempotencyKey, Jso
     /// <summary>The organization the message is for: set it for messages that must not go out once the organization is deleted (see <see cref="IOutbox.CancelPendingAsync"/>).</summary>
     public string? OrganizationId { get; init; }
 
+    /// <summary>
+    /// What the message is delivered to (an event endpoint's id), for a channel that limits the deliveries in flight
+    /// per target (<see cref="IOutboxChannel.MaxInFlightPerTarget"/>): a claim leaves a target's messages unclaimed
+    /// while that many of its messages are being sent, and is fair across targets (else across organizations).
+    /// </summary>
+    public string? Target { get; init; }
+
     public static OutboxEnvelope Create<T>(string channel, string idempotencyKey, T payload, string? reference = null, bool sensitive = false) =>
         new(channel, idempotencyKey, JsonSerializer.SerializeToElement(payload, OutboxJson.Options), reference, sensitive);
 }
@@ -118,6 +125,13 @@ internal interface IOutboxChannel
     /// exactly (no jitter; never earlier than a <c>Retry-After</c>) instead of the exponential backoff. Null: backoff.
     /// </summary>
     TimeSpan? RetryDelay(int attempt) => null;
+
+    /// <summary>
+    /// At most this many of the channel's messages with one <see cref="OutboxEnvelope.Target"/> are claimed (being
+    /// sent) at once, across every instance: the claim itself leaves the others pending, so they never take a
+    /// dispatcher slot only to be deferred. Null: no limit.
+    /// </summary>
+    int? MaxInFlightPerTarget => null;
 }
 
 internal enum DeliveryOutcome
@@ -136,6 +150,14 @@ internal enum DeliveryOutcome
 /// <param name="ErrorCode">The provider's own error code (Twilio's 21211, 21610, …), for slices that show it.</param>
 internal sealed record DeliveryResult(DeliveryOutcome Outcome, string? ProviderId = null, string? Error = null, TimeSpan? RetryAfter = null, string? ErrorCode = null)
 {
+    /// <summary>
+    /// The channel's own record of the attempt (the event channel's delivery log and endpoint health), written in the
+    /// transaction that records the result — before the claim is checked, so the attempt is logged even when the
+    /// result cannot be recorded because the claim was lost. That transaction may hold the results of other
+    /// deliveries too (a group commit); should it fail, each result is written again in a transaction of its own.
+    /// </summary>
+    public Func<DbConnection, DbTransaction, Task>? Write { get; init; }
+
     public static DeliveryResult Sent(string? providerId = null) => new(DeliveryOutcome.Sent, providerId);
 
     public static DeliveryResult Transient(string error, TimeSpan? retryAfter = null) => new(DeliveryOutcome.Transient, Error: error, RetryAfter: retryAfter);

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using Backstop.Infrastructure.Data;
 using Dapper;
 using Microsoft.Extensions.Options;
@@ -6,19 +7,23 @@ using Serilog.Context;
 namespace Backstop.Infrastructure.Outbox;
 
 /// <summary>
-/// Claims due messages and delivers them. Claiming is one conditional <c>update … returning</c>: a row is taken
-/// only while it is <c>pending</c> and due, or <c>sending</c> with an expired lease (its instance died), and the
-/// taker's claim token is written with a lease. Two instances racing for a row: on PostgreSQL the second update
-/// waits for the first's row lock and then re-checks the condition against the committed row (no longer claimable),
-/// on SQLite writers are serialised; either way one instance gets it. Results are recorded only while the claim
-/// token still matches, so a delivery that outlived its lease cannot overwrite the newer claim's outcome.
-/// <para>Fair across organizations: a claim takes every organization's oldest due message first, then each one's
-/// second, and so on (a window over the due rows, partitioned by organization; messages of no organization are one
-/// more partition), so one tenant's backlog of thousands never delays another tenant's next SMS or event by more than
-/// one batch. The price is that a claim reads every due row's id once (a few milliseconds for thousands), and that on
-/// PostgreSQL it cannot skip rows another instance is claiming (<c>for update</c> is not allowed with a window
-/// function, and locking every due row per claim would cost more than the waits): a second instance waits for the
-/// first's row locks, re-checks the condition and gets the rows the first did not take.</para>
+/// Claims due messages and delivers them. Claiming is one conditional <c>update … returning</c> that takes up to a
+/// batch: a row is taken only while it is <c>pending</c> and due, or <c>sending</c> with an expired lease (its instance
+/// died), and the taker's claim token is written with a lease. Two instances racing: on PostgreSQL the rows the other
+/// is claiming are skipped (<c>for update skip locked</c>) and a row it has claimed meanwhile fails the re-checked
+/// condition; on SQLite writers are serialised; either way one instance gets each row. Results are recorded only while
+/// the claim token still matches, so a delivery that outlived its lease cannot overwrite the newer claim's outcome.
+/// <para>Fair across lanes: a message's lane is its <see cref="OutboxEnvelope.Target"/> (an event endpoint), else its
+/// organization, else one shared lane. A claim walks the lanes that have pending messages (one seek per lane in
+/// <c>ix_outbox_messages_lane_due</c>), takes each lane's oldest due messages, and takes every lane's first before any
+/// lane's second, so one tenant's (or endpoint's) backlog of thousands never delays another's next message by more
+/// than one batch, and the claim's cost does not grow with that backlog. A target whose channel limits its deliveries
+/// in flight (<see cref="IOutboxChannel.MaxInFlightPerTarget"/>) gets no more than the limit minus its messages being
+/// sent (under an unexpired lease, on any instance): the rest stay pending, unclaimed.</para>
+/// <para>Results are written by a group commit: the outcome of each delivery (the message's row, its
+/// <c>outbox_attempts</c> row, the listeners' and the channel's writes) goes into the next transaction of a single
+/// writer, which takes every result that finished while the previous transaction ran. A delivery's slot is freed once
+/// its result is committed.</para>
 /// </summary>
 internal sealed class OutboxDispatcher(
     Db db,
@@ -26,19 +31,24 @@ internal sealed class OutboxDispatcher(
     IEnumerable<IOutboxChannel> channels,
     IEnumerable<IOutboxListener> listeners,
     IOptions<OutboxOptions> options,
+    OutboxSignal signal,
     ILogger<OutboxDispatcher> log)
 {
     private readonly Dictionary<string, IOutboxChannel> byName = channels.ToDictionary(c => c.Name, StringComparer.OrdinalIgnoreCase);
+    private readonly Lock resultsGate = new();
+    private List<PendingResult> results = [];
+    private bool writing;
 
     /// <summary>Delivers every message due now, in claimed batches, until a claim comes back short. Returns how many were attempted.</summary>
     public Task<int> DispatchDueAsync(CancellationToken ct = default) => DispatchDueAsync(int.MaxValue, ct);
 
     /// <summary>As <see cref="DispatchDueAsync(CancellationToken)"/>, stopping after <paramref name="maxBatches"/> claims (tests look at what the first claims took).</summary>
     /// <remarks>
-    /// A window of <c>Outbox:Parallelism</c> deliveries, not rounds: as soon as one delivery ends, its slot claims
-    /// the next due message, and while a slot is free and nothing was due, the window looks again every
-    /// <c>Outbox:PollIntervalMilliseconds</c>. So one slow delivery (an event endpoint that hangs until its timeout)
-    /// holds one slot, never the others' next messages. Returns once nothing is due and nothing is in flight.
+    /// A window of <c>Outbox:Parallelism</c> deliveries, not rounds: once a quarter of the slots (at least one) are
+    /// free, they claim the next due messages in one statement, and while a slot is free and nothing was due, the
+    /// window looks again every <c>Outbox:PollIntervalMilliseconds</c>, or at once when this instance enqueues a
+    /// message. So one slow delivery (an event endpoint that hangs until its timeout) holds one slot, never the others'
+    /// next messages. Returns once nothing is due and nothing is in flight.
     /// </remarks>
     public async Task<int> DispatchDueAsync(int maxBatches, CancellationToken ct)
     {
@@ -47,40 +57,60 @@ internal sealed class OutboxDispatcher(
         var claims = 0;
         var due = true;
         var running = new List<Task>();
+        // Claims wait for this many free slots while deliveries run: a claim per batch, not per finished delivery.
+        var threshold = Math.Max(1, Math.Min(o.BatchSize, o.Parallelism) / 4);
+        Task<bool>? wake = null;
+        using var wakeCancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
         while (!ct.IsCancellationRequested)
         {
             var free = o.Parallelism - running.Count;
-            if (due && free > 0 && claims < maxBatches)
+            if (due && free > 0 && (free >= threshold || running.Count == 0) && claims < maxBatches)
             {
                 // Claim no more than can be sent at once: a claimed message that waited behind slow deliveries could
                 // see its lease run out and be claimed (and sent) by another instance while this one still holds it.
                 var take = Math.Min(o.BatchSize, free);
                 var claim = Ids.New(time);
+                var claimedAt = time.GetUtcNow();
                 var batch = await ClaimAsync(claim, take, ct);
                 claims++;
-                foreach (var message in batch) running.Add(DeliverAsync(message, claim, ct));
+                foreach (var message in batch) running.Add(DeliverAsync(message, claim, claimedAt, ct));
                 total += batch.Count;
                 if (batch.Count < take) due = false;
                 continue;
             }
             if (running.Count == 0) break;
 
-            // Wait for a delivery to end; with a slot free, also look for newly due messages now and then.
-            var poll = !due && running.Count < o.Parallelism && claims < maxBatches
-                ? Task.Delay(TimeSpan.FromMilliseconds(o.PollIntervalMilliseconds), ct)
-                : null;
-            var ended = await Task.WhenAny(poll is null ? running : running.Append(poll));
-            if (ended == poll)
+            // Wait for a delivery to end; with a slot free, also look for newly due messages now and then, and as soon
+            // as this instance enqueues one.
+            var poll = !due && running.Count < o.Parallelism && claims < maxBatches;
+            if (poll) wake ??= signal.WaitAsync(TimeSpan.FromMilliseconds(o.PollIntervalMilliseconds), wakeCancel.Token);
+            var ended = await Task.WhenAny(poll ? running.Append(wake!) : running);
+            if (ended == wake)
             {
+                wake = null;
                 due = true;
                 continue;
             }
             running.Remove(ended);
             await ended;
-            // The slot is free: what became due meanwhile (a retry, a deferred message) is claimed at once.
+            // The slot is free: what became due meanwhile (a retry, a deferred message) is claimed with the next batch.
             due = true;
         }
         await Task.WhenAll(running);
+        // A wait for a wake-up still pending is withdrawn (a cancelled wait takes nothing from the signal), and one taken
+        // here but not acted on goes back to the dispatch loop.
+        await wakeCancel.CancelAsync();
+        if (wake is not null)
+        {
+            try
+            {
+                if (await wake) signal.Notify();
+            }
+            catch (OperationCanceledException)
+            {
+                // Withdrawn.
+            }
+        }
         return total;
     }
 
@@ -96,28 +126,94 @@ internal sealed class OutboxDispatcher(
             limit 1
             """, new { now }, cancellationToken: ct));
         if (due is null) return [];
-        var rows = await connection.QueryAsync<OutboxMessage>(new CommandDefinition(
-            $"""
-            update outbox_messages
-            set status = 'sending', lease_holder = @claim, lease_until = @leaseUntil, attempts = attempts + 1, updated_at = @now
-            where id in (
-                    select id from (
-                        select id, next_attempt_at,
-                               row_number() over (partition by organization_id order by next_attempt_at, id) as turn
-                        from outbox_messages
-                        where (status = 'pending' and next_attempt_at <= @now) or (status = 'sending' and lease_until <= @now)
-                    ) due
-                    order by turn, next_attempt_at, id
-                    limit @batchSize)
-              and ((status = 'pending' and next_attempt_at <= @now) or (status = 'sending' and lease_until <= @now))
-            returning id, channel, idempotency_key, payload, reference, sensitive, status, attempts, max_attempts, next_attempt_at,
-                      last_error, provider_id, correlation_id, sent_at, created_at, updated_at
-            """,
-            new { claim, now, leaseUntil = now.AddSeconds(options.Value.LeaseSeconds), batchSize }, cancellationToken: ct));
+        var parameters = new DynamicParameters(new { claim, now, leaseUntil = now.AddSeconds(options.Value.LeaseSeconds), batchSize });
+        var rows = await connection.QueryAsync<OutboxMessage>(new CommandDefinition(ClaimSql(db.Dialect, parameters), parameters, cancellationToken: ct));
         return rows.ToList();
     }
 
-    private async Task DeliverAsync(OutboxMessage message, string claim, CancellationToken ct)
+    /// <summary>
+    /// The claim (see the class comment). <c>lanes</c>: the distinct lanes of pending messages, one index seek each
+    /// (a loose index scan, written as a recursive query because neither database skips through an index by itself);
+    /// <c>due</c>: each lane's oldest due messages (a lateral sub-select on PostgreSQL, a correlated <c>in</c> on
+    /// SQLite, which has no lateral), plus messages whose lease expired; <c>ranked</c>: each one's turn in its lane;
+    /// <c>busy</c>: per target, its messages being sent; <c>picked</c>: turn by turn, a target only up to its
+    /// channel's limit; <c>locked</c>: the picked rows still claimable (on PostgreSQL locked, skipping those another
+    /// instance is claiming).
+    /// </summary>
+    private string ClaimSql(Dialect dialect, DynamicParameters parameters)
+    {
+        var caps = new System.Text.StringBuilder();
+        var n = 0;
+        foreach (var channel in byName.Values)
+        {
+            if (channel.MaxInFlightPerTarget is not { } cap) continue;
+            caps.Append($" when @capChannel{n} then @cap{n}");
+            parameters.Add($"capChannel{n}", channel.Name);
+            parameters.Add($"cap{n}", cap);
+            n++;
+        }
+        var limit = n == 0 ? "2147483647" : $"(case r.channel{caps} else 2147483647 end)";
+        var laneDue = dialect == Dialect.Postgres
+            ? """
+              from lanes cross join lateral (
+                  select z.id, z.channel, z.lane, z.target, z.next_attempt_at from outbox_messages z
+                  where z.status = 'pending' and z.lane = lanes.lane and z.next_attempt_at <= @now
+                  order by z.next_attempt_at, z.id limit @batchSize) y
+              """
+            : """
+              from lanes join outbox_messages y on y.id in (
+                  select z.id from outbox_messages z
+                  where z.status = 'pending' and z.lane = lanes.lane and z.next_attempt_at <= @now
+                  order by z.next_attempt_at, z.id limit @batchSize)
+              """;
+        return $"""
+            with recursive lanes(lane) as (
+                select (select l.lane from outbox_messages l where l.status = 'pending' order by l.lane limit 1)
+                union all
+                select (select x.lane from outbox_messages x where x.status = 'pending' and x.lane > lanes.lane order by x.lane limit 1)
+                from lanes where lanes.lane is not null
+            ),
+            due as (
+                select y.id, y.channel, y.lane, y.target, y.next_attempt_at
+                {laneDue}
+                union all
+                select * from (
+                    select e.id, e.channel, e.lane, e.target, e.next_attempt_at from outbox_messages e
+                    where e.status = 'sending' and e.lease_until <= @now
+                    order by e.lease_until limit @batchSize) expired
+            ),
+            ranked as (
+                select id, channel, target, next_attempt_at, row_number() over (partition by lane order by next_attempt_at, id) as turn
+                from due
+            ),
+            busy as (
+                select target, count(*) as n from outbox_messages
+                where status = 'sending' and lease_until > @now and target is not null
+                group by target
+            ),
+            picked as materialized (
+                select r.id as picked_id from ranked r left join busy b on b.target = r.target
+                where r.target is null or r.turn + coalesce(b.n, 0) <= {limit}
+                order by r.turn, r.next_attempt_at, r.id
+                limit @batchSize
+            ),
+            locked as materialized (
+                select m.id as locked_id from outbox_messages m
+                where m.id in (select picked_id from picked)
+                  and ((m.status = 'pending' and m.next_attempt_at <= @now) or (m.status = 'sending' and m.lease_until <= @now))
+                {dialect.SkipLocked()}
+            )
+            update outbox_messages as u
+            set status = 'sending', lease_holder = @claim, lease_until = @leaseUntil, attempts = attempts + 1, updated_at = @now
+            from locked
+            where u.id = locked.locked_id
+              and ((u.status = 'pending' and u.next_attempt_at <= @now) or (u.status = 'sending' and u.lease_until <= @now))
+            returning id, channel, idempotency_key, payload, reference, sensitive, status, attempts, max_attempts, next_attempt_at,
+                      last_error, provider_id, correlation_id, sent_at, created_at, updated_at
+            """;
+    }
+
+    private async Task DeliverAsync(OutboxMessage message, string claim, DateTimeOffset claimedAt, CancellationToken ct)
     {
         using var correlation = LogContext.PushProperty("CorrelationId", message.CorrelationId ?? message.Id);
         using var messageProperty = LogContext.PushProperty("OutboxMessageId", message.Id);
@@ -139,9 +235,11 @@ internal sealed class OutboxDispatcher(
         else
         {
             // The claim must still be ours right before the provider is called, and the lease is renewed for the
-            // call: whatever delayed this delivery since the claim, another instance may not send it meanwhile.
+            // call: whatever delayed this delivery since the claim, another instance may not send it meanwhile. A claim
+            // younger than a third of its lease still has two thirds of it (only an expired lease is claimed again),
+            // so it is renewed only when preparing took longer than that (a send-rate wait).
             await channel.PrepareAsync(message, ct);
-            if (!await RenewLeaseAsync(message.Id, claim, ct))
+            if (time.GetUtcNow() - claimedAt >= TimeSpan.FromSeconds(options.Value.LeaseSeconds / 3.0) && !await RenewLeaseAsync(message.Id, claim, ct))
             {
                 log.LogWarning("Outbox message {OutboxMessageId} lost its lease before it was sent; left to its new claim", message.Id);
                 return;
@@ -170,14 +268,92 @@ internal sealed class OutboxDispatcher(
             }
         }
 
-        try
+        // Recorded by the group commit; the slot is freed once the result is committed.
+        var pending = new PendingResult(message, claim, started, result);
+        bool start;
+        lock (resultsGate)
         {
-            await RecordAsync(message, claim, started, result);
+            results.Add(pending);
+            start = !writing;
+            writing = true;
         }
-        catch (Exception e)
+        if (start) _ = Task.Run(WriteResultsAsync, CancellationToken.None);
+        await pending.Done.Task;
+    }
+
+    /// <summary>Results waiting for the next group commit (tests wait on it to make a group of a known size).</summary>
+    internal int ResultsWaiting
+    {
+        get
         {
-            // The claim stays until its lease expires; the message is then attempted again.
-            log.LogError(e, "Could not record the delivery result of outbox message {OutboxMessageId}", message.Id);
+            lock (resultsGate) return results.Count;
+        }
+    }
+
+    private sealed record PendingResult(OutboxMessage Message, string Claim, DateTimeOffset Started, DeliveryResult Result)
+    {
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public RecordedResult? Recorded { get; set; }
+    }
+
+    /// <summary>What a result's transaction did, for the log lines and metrics once it committed.</summary>
+    private sealed record RecordedResult(string Final, bool Deferred, DateTimeOffset NextAttemptAt, string? Error, bool Applied);
+
+    /// <summary>
+    /// The single writer of results: while one transaction commits, the results that finish meanwhile queue up and go
+    /// together into the next one. Should a group's transaction fail (one listener's error, a deadlock on PostgreSQL),
+    /// each of its results is written again in a transaction of its own, so one bad result never loses the others.
+    /// </summary>
+    private async Task WriteResultsAsync()
+    {
+        while (true)
+        {
+            List<PendingResult> group;
+            lock (resultsGate)
+            {
+                if (results.Count == 0)
+                {
+                    writing = false;
+                    return;
+                }
+                group = results;
+                results = [];
+            }
+            try
+            {
+                // Not cancellable: a delivery that happened must be recorded even while the host stops.
+                await db.InTransactionAsync(async (connection, tx) =>
+                {
+                    foreach (var item in group) item.Recorded = await RecordAsync(connection, tx, item);
+                });
+            }
+            catch (Exception e) when (group.Count > 1)
+            {
+                log.LogWarning(e, "Recording {Count} delivery results in one transaction failed; recording each on its own", group.Count);
+                foreach (var item in group)
+                {
+                    try
+                    {
+                        await db.InTransactionAsync(async (connection, tx) => item.Recorded = await RecordAsync(connection, tx, item));
+                    }
+                    catch (Exception single)
+                    {
+                        item.Recorded = null;
+                        // The claim stays until its lease expires; the message is then attempted again.
+                        log.LogError(single, "Could not record the delivery result of outbox message {OutboxMessageId}", item.Message.Id);
+                    }
+                }
+            }
+            catch (Exception e)
+            {
+                group[0].Recorded = null;
+                log.LogError(e, "Could not record the delivery result of outbox message {OutboxMessageId}", group[0].Message.Id);
+            }
+            foreach (var item in group)
+            {
+                if (item.Recorded is { } recorded) Committed(item, recorded);
+                item.Done.TrySetResult();
+            }
         }
     }
 
@@ -218,8 +394,10 @@ internal sealed class OutboxDispatcher(
         return renewed == 1;
     }
 
-    private async Task RecordAsync(OutboxMessage message, string claim, DateTimeOffset started, DeliveryResult result)
+    /// <summary>Records one result in the group's transaction: the channel's own write, then the message's row (while the claim is still ours), its attempt row, the listeners.</summary>
+    private async Task<RecordedResult> RecordAsync(DbConnection connection, DbTransaction tx, PendingResult item)
     {
+        var (message, claim, started, result) = (item.Message, item.Claim, item.Started, item.Result);
         var now = time.GetUtcNow();
         // A provider-mutating message is never given up by count: its delay is capped at MaxDelaySeconds and it goes on.
         var exhausted = message.Attempts >= message.MaxAttempts && !MutatesProviderState(message.Channel);
@@ -235,53 +413,59 @@ internal sealed class OutboxDispatcher(
             : final == OutboxStatus.Pending ? now + RetryDelay(message.Channel, message.Attempts, result.RetryAfter) : message.NextAttemptAt;
         var error = result.Error is null ? null : Truncate(result.Error);
 
-        // Not cancellable: a delivery that happened must be recorded even while the host stops.
-        await db.InTransactionAsync(async (connection, tx) =>
+        if (result.Write is { } write) await write(connection, tx);
+        var updated = await connection.QuerySingleOrDefaultAsync<OutboxMessage>(new CommandDefinition(
+            """
+            update outbox_messages
+            set status = @final, next_attempt_at = @nextAttemptAt, lease_holder = null, lease_until = null,
+                attempts = case when @deferred then attempts - 1 else attempts end,
+                payload = case when sensitive and @final <> 'pending' then @erased else payload end,
+                last_error = @error, provider_id = coalesce(@providerId, provider_id),
+                sent_at = case when @final = 'sent' then @now else sent_at end, updated_at = @now
+            where id = @Id and lease_holder = @claim and status = 'sending'
+            returning id, channel, idempotency_key, payload, reference, sensitive, status, attempts, max_attempts, next_attempt_at,
+                      last_error, provider_id, correlation_id, sent_at, created_at, updated_at
+            """,
+            new { message.Id, claim, final, deferred, nextAttemptAt, error, providerId = result.ProviderId, now, erased = OutboxMessage.ErasedPayload }, tx));
+        if (updated is null) return new RecordedResult(final, deferred, nextAttemptAt, error, Applied: false);
+
+        var outcome = final switch
         {
-            var updated = await connection.QuerySingleOrDefaultAsync<OutboxMessage>(new CommandDefinition(
-                """
-                update outbox_messages
-                set status = @final, next_attempt_at = @nextAttemptAt, lease_holder = null, lease_until = null,
-                    attempts = case when @deferred then attempts - 1 else attempts end,
-                    payload = case when sensitive and @final <> 'pending' then @erased else payload end,
-                    last_error = @error, provider_id = coalesce(@providerId, provider_id),
-                    sent_at = case when @final = 'sent' then @now else sent_at end, updated_at = @now
-                where id = @Id and lease_holder = @claim and status = 'sending'
-                returning id, channel, idempotency_key, payload, reference, sensitive, status, attempts, max_attempts, next_attempt_at,
-                          last_error, provider_id, correlation_id, sent_at, created_at, updated_at
-                """,
-                new { message.Id, claim, final, deferred, nextAttemptAt, error, providerId = result.ProviderId, now, erased = OutboxMessage.ErasedPayload }, tx));
-            if (updated is null)
+            OutboxStatus.Sent => "sent",
+            OutboxStatus.Dead => result.Outcome == DeliveryOutcome.Permanent ? "permanent_failure" : "attempts_exhausted",
+            _ => deferred ? "deferred" : "retry",
+        };
+        await connection.ExecuteAsync(new CommandDefinition(
+            """
+            insert into outbox_attempts (id, message_id, attempt, outcome, error, retry_after_ms, started_at, finished_at, created_at, updated_at)
+            values (@id, @messageId, @attempt, @outcome, @error, @retryAfterMs, @started, @now, @now, @now)
+            """,
+            new
             {
-                log.LogWarning("Outbox message {OutboxMessageId} was claimed again before its result was recorded (lease expired)", message.Id);
-                return;
-            }
+                id = Ids.New(time), messageId = message.Id, attempt = message.Attempts, outcome, error,
+                retryAfterMs = result.RetryAfter is { } ra ? (long?)ra.TotalMilliseconds : null, started, now,
+            }, tx));
 
-            var outcome = final switch
-            {
-                OutboxStatus.Sent => "sent",
-                OutboxStatus.Dead => result.Outcome == DeliveryOutcome.Permanent ? "permanent_failure" : "attempts_exhausted",
-                _ => deferred ? "deferred" : "retry",
-            };
-            await connection.ExecuteAsync(new CommandDefinition(
-                """
-                insert into outbox_attempts (id, message_id, attempt, outcome, error, retry_after_ms, started_at, finished_at, created_at, updated_at)
-                values (@id, @messageId, @attempt, @outcome, @error, @retryAfterMs, @started, @now, @now, @now)
-                """,
-                new
-                {
-                    id = Ids.New(time), messageId = message.Id, attempt = message.Attempts, outcome, error,
-                    retryAfterMs = result.RetryAfter is { } ra ? (long?)ra.TotalMilliseconds : null, started, now,
-                }, tx));
+        // A deferred message was not attempted: nothing for the listeners to hear.
+        if (!deferred)
+            foreach (var listener in listeners)
+                if (final != OutboxStatus.Pending) await listener.OnFinishedAsync(connection, tx, updated, result, CancellationToken.None);
+                else await listener.OnRetryingAsync(connection, tx, updated, result, CancellationToken.None);
+        return new RecordedResult(final, deferred, nextAttemptAt, error, Applied: true);
+    }
 
-            // A deferred message was not attempted: nothing for the listeners to hear.
-            if (!deferred)
-                foreach (var listener in listeners)
-                        if (final != OutboxStatus.Pending) await listener.OnFinishedAsync(connection, tx, updated, result, CancellationToken.None);
-                    else await listener.OnRetryingAsync(connection, tx, updated, result, CancellationToken.None);
-        });
-
-        switch (final)
+    /// <summary>Metrics and the log line of a committed result.</summary>
+    private void Committed(PendingResult item, RecordedResult recorded)
+    {
+        var message = item.Message;
+        if (!recorded.Applied)
+        {
+            log.LogWarning("Outbox message {OutboxMessageId} was claimed again before its result was recorded (lease expired)", message.Id);
+            return;
+        }
+        using var correlation = LogContext.PushProperty("CorrelationId", message.CorrelationId ?? message.Id);
+        using var messageProperty = LogContext.PushProperty("OutboxMessageId", message.Id);
+        switch (recorded.Final)
         {
             case OutboxStatus.Sent:
                 OutboxMetrics.Sent.WithLabels(message.Channel).Inc();
@@ -289,15 +473,15 @@ internal sealed class OutboxDispatcher(
                 break;
             case OutboxStatus.Dead:
                 OutboxMetrics.Dead.WithLabels(message.Channel).Inc();
-                log.LogWarning("Outbox message {OutboxMessageId} ({Channel}) is dead after attempt {Attempt}: {Error}", message.Id, message.Channel, message.Attempts, error);
+                log.LogWarning("Outbox message {OutboxMessageId} ({Channel}) is dead after attempt {Attempt}: {Error}", message.Id, message.Channel, message.Attempts, recorded.Error);
                 break;
-            case OutboxStatus.Pending when deferred:
-                log.LogDebug("Outbox message {OutboxMessageId} ({Channel}) deferred to {NextAttemptAt}: {Error}", message.Id, message.Channel, nextAttemptAt, error);
+            case OutboxStatus.Pending when recorded.Deferred:
+                log.LogDebug("Outbox message {OutboxMessageId} ({Channel}) deferred to {NextAttemptAt}: {Error}", message.Id, message.Channel, recorded.NextAttemptAt, recorded.Error);
                 break;
             default:
                 OutboxMetrics.Retried.WithLabels(message.Channel).Inc();
                 log.LogInformation("Outbox message {OutboxMessageId} ({Channel}) failed attempt {Attempt}, retrying at {NextAttemptAt}: {Error}",
-                    message.Id, message.Channel, message.Attempts, nextAttemptAt, error);
+                    message.Id, message.Channel, message.Attempts, recorded.NextAttemptAt, recorded.Error);
                 break;
         }
     }

@@ -35,7 +35,7 @@ internal sealed class OutboxStore(TimeProvider time, IOptions<OutboxOptions> opt
             var sql = new System.Text.StringBuilder(
                 """
                 insert into outbox_messages (id, channel, idempotency_key, payload, reference, sensitive, status, attempts, max_attempts,
-                                             next_attempt_at, correlation_id, organization_id, created_at, updated_at)
+                                             next_attempt_at, correlation_id, organization_id, target, lane, created_at, updated_at)
                 values
                 """);
             var parameters = new DynamicParameters(new { now, correlationId });
@@ -45,7 +45,7 @@ internal sealed class OutboxStore(TimeProvider time, IOptions<OutboxOptions> opt
                 ArgumentException.ThrowIfNullOrWhiteSpace(message.Channel);
                 ArgumentException.ThrowIfNullOrWhiteSpace(message.IdempotencyKey);
                 sql.Append(i == 0 ? "\n" : ",\n")
-                    .Append($"(@id{i}, @channel{i}, @key{i}, @payload{i}, @reference{i}, @sensitive{i}, 'pending', 0, @maxAttempts{i}, @now, @correlationId, @organizationId{i}, @now, @now)");
+                    .Append($"(@id{i}, @channel{i}, @key{i}, @payload{i}, @reference{i}, @sensitive{i}, 'pending', 0, @maxAttempts{i}, @now, @correlationId, @organizationId{i}, @target{i}, @lane{i}, @now, @now)");
                 parameters.Add($"id{i}", Ids.New(time));
                 parameters.Add($"channel{i}", message.Channel);
                 parameters.Add($"key{i}", message.IdempotencyKey);
@@ -53,6 +53,8 @@ internal sealed class OutboxStore(TimeProvider time, IOptions<OutboxOptions> opt
                 parameters.Add($"reference{i}", message.Reference);
                 parameters.Add($"sensitive{i}", message.Sensitive);
                 parameters.Add($"organizationId{i}", message.OrganizationId, System.Data.DbType.String);
+                parameters.Add($"target{i}", message.Target, System.Data.DbType.String);
+                parameters.Add($"lane{i}", Lane(message));
                 parameters.Add($"maxAttempts{i}", options.Value.ScheduleFor(message.Channel).MaxAttempts);
             }
             sql.Append("\non conflict (idempotency_key) do nothing\nreturning channel");
@@ -76,12 +78,17 @@ internal sealed class OutboxStore(TimeProvider time, IOptions<OutboxOptions> opt
         var inserted = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
             """
             insert into outbox_messages (id, channel, idempotency_key, payload, reference, sensitive, status, attempts, max_attempts,
-                                         next_attempt_at, correlation_id, organization_id, created_at, updated_at)
-            values (@id, @Channel, @IdempotencyKey, @payload, @Reference, @Sensitive, 'pending', 0, @maxAttempts, @now, @correlationId, @OrganizationId, @now, @now)
+                                         next_attempt_at, correlation_id, organization_id, target, lane, created_at, updated_at)
+            values (@id, @Channel, @IdempotencyKey, @payload, @Reference, @Sensitive, 'pending', 0, @maxAttempts, @now, @correlationId, @OrganizationId,
+                    @Target, @lane, @now, @now)
             on conflict (idempotency_key) do nothing
             returning id
             """,
-            new { id, message.Channel, message.IdempotencyKey, payload = message.Payload.GetRawText(), message.Reference, message.Sensitive, maxAttempts, now, correlationId, message.OrganizationId },
+            new
+            {
+                id, message.Channel, message.IdempotencyKey, payload = message.Payload.GetRawText(), message.Reference, message.Sensitive, maxAttempts, now,
+                correlationId, message.OrganizationId, message.Target, lane = Lane(message),
+            },
             transaction, cancellationToken: ct));
         if (inserted is null)
         {
@@ -96,6 +103,9 @@ internal sealed class OutboxStore(TimeProvider time, IOptions<OutboxOptions> opt
         signal.Notify();
         return new EnqueueResult(id, true);
     }
+
+    /// <summary>The fairness partition of a claim: the target, else the organization, else '' (see OutboxDispatcher).</summary>
+    internal static string Lane(OutboxEnvelope message) => message.Target ?? message.OrganizationId ?? "";
 
     public async Task<int> CancelPendingAsync(DbConnection connection, DbTransaction transaction, string organizationId, string reason, CancellationToken ct)
     {
