@@ -1,7 +1,6 @@
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Security;
-using Dapper;
 using FastEndpoints;
 using FluentValidation;
 
@@ -40,7 +39,7 @@ internal sealed record WebhookSummary
 
 
 /// <summary><c>GET /v1/admin/webhooks</c>: stored events, newest first, filtered by provider, status and type.</summary>
-internal sealed class ListWebhooks(Db db) : Endpoint<ListWebhooksRequest, Page<WebhookSummary>>
+internal sealed class ListWebhooks(WebhookInbox inbox) : Endpoint<ListWebhooksRequest, Page<WebhookSummary>>
 {
     public override void Configure()
     {
@@ -62,16 +61,6 @@ internal sealed class ListWebhooks(Db db) : Endpoint<ListWebhooksRequest, Page<W
         }
     }
 
-    public override async Task HandleAsync(ListWebhooksRequest req, CancellationToken ct)
-    {
-        await using var connection = await db.OpenAsync(ct);
-        await Send.OkAsync(await connection.PageAsync<WebhookSummary>(
-            """
-            select id, provider, event_id, event_type, status, attempts, next_attempt_at, last_error, received_at,
-                   processed_at, replay_count, last_replayed_at, updated_at
-            from webhook_events
-            """,
-            "(@Provider is null or provider = @Provider) and (@Status is null or status = @Status) and (@Type is null or event_type = @Type)",
-            new { Provider = req.NormalizedProvider, Status = req.NormalizedStatus, req.Type }, req, r => r.Id, ct), ct);
-    }
+    public override async Task HandleAsync(ListWebhooksRequest req, CancellationToken ct) =>
+        await Send.OkAsync(await inbox.ListAsync<WebhookSummary>(req.NormalizedProvider, req.NormalizedStatus, req.Type, req, r => r.Id, ct), ct);
 }
