@@ -36,6 +36,7 @@ internal static class ObservabilityExtensions
             ? [$"{QuietHostingLoggerFactory.TraceEveryRequestKey}: '{v}' is not true or false."]
             : []);
         services.AddCheckedOptions<ObservabilityOptions>(ObservabilityOptions.Section);
+        services.AddKnownSetting(QuietHostingLoggerFactory.TraceEveryRequestKey);
         services.AddSingleton<MetricsAccess>();
         services.AddHttpContextAccessor();
         services.AddSingleton<Serilog.Core.ILogEventEnricher, CorrelationIdEnricher>();
