@@ -38,6 +38,7 @@ internal static class ObservabilityExtensions
         services.AddCheckedOptions<ObservabilityOptions>(ObservabilityOptions.Section);
         services.AddKnownSetting(QuietHostingLoggerFactory.TraceEveryRequestKey);
         services.AddSingleton<MetricsAccess>();
+        services.AddHostedService<MetricsWarmup>();
         services.AddHttpContextAccessor();
         services.AddSingleton<Serilog.Core.ILogEventEnricher, CorrelationIdEnricher>();
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
