@@ -49,3 +49,34 @@ namespace Backstop.Tests.ArchitectureFixture.Infrastructure.Gamma
         public string Name() => nameof(OwnOnly);
     }
 }
+
+// For ProblemCodeCatalogueTests: three problem codes passed as constants (a constructor, a subclass's constructor, a
+// helper), one code that is a plan's code and no problem's.
+namespace Backstop.Tests.ArchitectureFixture.Problems
+{
+    internal class FixtureProblem(int status, string code, string detail) : Exception(detail)
+    {
+        public int Status { get; } = status;
+        public string Code { get; } = code;
+    }
+
+    internal sealed class FixtureConflict(string code, string detail) : FixtureProblem(409, code, detail);
+
+    internal static class FixtureProblems
+    {
+        public static string Write(object? context, int status, string code, string detail) => $"{context}{status}{code}{detail}";
+    }
+
+    internal static class FixtureSites
+    {
+        public static Exception Missing(string id) => new FixtureProblem(404, "fixture_missing", id.Length > 3 ? $"No thing {id}." : "No thing.");
+
+        public static Exception Conflict(string id) => new FixtureConflict("fixture_conflict", $"Thing {id} changed.");
+
+        public static string Gone() => FixtureProblems.Write(null, 410, "fixture_gone", "Gone.");
+
+        public static string NotAProblem() => Lookup("not_a_problem");
+
+        private static string Lookup(string code) => code;
+    }
+}
