@@ -69,7 +69,7 @@ try
         .AddOperatorConsole();
 
     var app = builder.Build();
-    app.Services.GetRequiredService<ConfigurationCheck>().ThrowIfInvalid(app.Configuration);
+    app.Services.GetRequiredService<ConfigurationCheck>().ThrowIfInvalid(app.Configuration, app.Services.GetRequiredService<ILogger<ConfigurationCheck>>());
     await app.Services.GetRequiredService<Migrator>().MigrateAsync();
     if (migrateOnly) return 0;
     if (verb == CommandLine.Verb.AdminKeyRotate)

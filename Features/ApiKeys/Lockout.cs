@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Data.Common;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
+using Backstop.Infrastructure.Observability;
 using Backstop.Infrastructure.Security;
 using Dapper;
 using Microsoft.Extensions.Options;
@@ -37,7 +38,7 @@ internal sealed class AuthLockout(Db db, TimeProvider time, IOptions<LockoutOpti
         "backstop_auth_failures_total", "Failed API key authentications counted towards the lockout.");
 
     private static readonly Counter Lockouts = Metrics.CreateCounter(
-        "backstop_auth_lockouts_total", "Lockouts started, by scope (pair = client address + key prefix, ip = client address).", "scope");
+        "backstop_auth_lockouts_total", "Lockouts started, by scope (pair = client address + key prefix, ip = client address).", "scope").Seeded(PairScope, IpScope);
 
     private sealed record Counted
     {

@@ -1,6 +1,7 @@
 using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
+using Backstop.Infrastructure.Observability;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Providers.Deepgram;
 using Backstop.Infrastructure.Providers.Recall;
@@ -53,10 +54,11 @@ internal sealed class BotPipelineRepairJob(
     public const string TranscriptionFailed = "transcription_failed";
 
     private static readonly Gauge ByStatus = Metrics.CreateGauge(
-        "backstop_meetings_by_status", "Meetings (not deleted) by status, as the bot-pipeline-repair sweep last counted them.", "status");
+        "backstop_meetings_by_status", "Meetings (not deleted) by status, as the bot-pipeline-repair sweep last counted them.", "status").Seeded(MeetingStatus.All);
 
     private static readonly Counter Repairs = Metrics.CreateCounter(
-        "backstop_meeting_repairs_total", "Stuck meetings the bot-pipeline-repair sweep acted on, by kind.", "kind");
+        "backstop_meeting_repairs_total", "Stuck meetings the bot-pipeline-repair sweep acted on, by kind.", "kind")
+        .Seeded(Refetched, FetchRequested, RecordingUnavailable, TranscriptionRequested, TranscriptionFailed);
 
     private readonly Dictionary<string, long> counts = new()
     {

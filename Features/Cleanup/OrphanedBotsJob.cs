@@ -2,6 +2,7 @@ using System.Net;
 using Backstop.Features.ApiKeys;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
+using Backstop.Infrastructure.Observability;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Email;
 using Backstop.Infrastructure.Outbox.Recall;
@@ -115,7 +116,7 @@ internal sealed class OrphanedBotsJob(
     }
 
     private static readonly Prometheus.Counter Checked = Prometheus.Metrics.CreateCounter(
-        "backstop_orphaned_bots_checked_total", "Bots of quiet meetings the orphaned-bots sweep asked Recall about, by answer (alive, finished).", "answer");
+        "backstop_orphaned_bots_checked_total", "Bots of quiet meetings the orphaned-bots sweep asked Recall about, by answer (alive, finished).", "answer").Seeded("alive", "finished");
 
     private async Task FailPageAsync(List<string> ids, DateTimeOffset now, DateTimeOffset cutoff, CancellationToken ct)
     {

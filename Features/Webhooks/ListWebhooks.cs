@@ -1,7 +1,6 @@
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Security;
-using Dapper;
 using FastEndpoints;
 using FluentValidation;
 
@@ -40,7 +39,7 @@ internal sealed record WebhookSummary
 
 
 /// <summary><c>GET /v1/admin/webhooks</c>: stored events, newest first, filtered by provider, status and type.</summary>
-internal sealed class ListWebhooks(Db db) : Endpoint<ListWebhooksRequest, Page<WebhookSummary>>
+internal sealed class ListWebhooks(WebhookInbox inbox) : Endpoint<ListWebhooksRequest, Page<WebhookSummary>>
 {
     public override void Configure()
     {
@@ -63,19 +62,9 @@ internal sealed class ListWebhooks(Db db) : Endpoint<ListWebhooksRequest, Page<W
     }
 
     public override async Task HandleAsync(ListWebhooksRequest req, CancellationToken ct) =>
-        await Send.OkAsync(await QueryAsync(db, req, ct), ct);
+        await Send.OkAsync(await QueryAsync(inbox, req, ct), ct);
 
     /// <summary>The list's query (also the operator console's inbox page); <paramref name="req"/> as the validator accepts it.</summary>
-    internal static async Task<Page<WebhookSummary>> QueryAsync(Db db, ListWebhooksRequest req, CancellationToken ct)
-    {
-        await using var connection = await db.OpenAsync(ct);
-        return await connection.PageAsync<WebhookSummary>(
-            """
-            select id, provider, event_id, event_type, status, attempts, next_attempt_at, last_error, received_at,
-                   processed_at, replay_count, last_replayed_at, updated_at
-            from webhook_events
-            """,
-            "(@Provider is null or provider = @Provider) and (@Status is null or status = @Status) and (@Type is null or event_type = @Type)",
-            new { Provider = req.NormalizedProvider, Status = req.NormalizedStatus, req.Type }, req, r => r.Id, ct);
-    }
+    internal static Task<Page<WebhookSummary>> QueryAsync(WebhookInbox inbox, ListWebhooksRequest req, CancellationToken ct) =>
+        inbox.ListAsync<WebhookSummary>(req.NormalizedProvider, req.NormalizedStatus, req.Type, req, r => r.Id, ct);
 }

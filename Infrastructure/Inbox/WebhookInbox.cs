@@ -168,6 +168,23 @@ internal sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactor
             $"select {Columns} from webhook_events where id = @id", new { id }, cancellationToken: ct));
     }
 
+    /// <summary>
+    /// A page of stored events without their payloads, newest first, filtered by provider, status and type (each
+    /// optional): the operator's list. <typeparamref name="T"/> is the caller's view of the summary columns.
+    /// </summary>
+    public async Task<Page<T>> ListAsync<T>(string? provider, string? status, string? type, PageRequest page, Func<T, string> id, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        return await connection.PageAsync(
+            """
+            select id, provider, event_id, event_type, status, attempts, next_attempt_at, last_error, received_at,
+                   processed_at, replay_count, last_replayed_at, updated_at
+            from webhook_events
+            """,
+            "(@Provider is null or provider = @Provider) and (@Status is null or status = @Status) and (@Type is null or event_type = @Type)",
+            new { Provider = provider, Status = status, Type = type }, page, id, ct);
+    }
+
     public const string Columns =
         "id, provider, event_id, event_type, payload, status, attempts, next_attempt_at, last_error, received_at, processed_at, replay_count, last_replayed_at, updated_at";
 

@@ -36,7 +36,9 @@ internal static class ObservabilityExtensions
             ? [$"{QuietHostingLoggerFactory.TraceEveryRequestKey}: '{v}' is not true or false."]
             : []);
         services.AddCheckedOptions<ObservabilityOptions>(ObservabilityOptions.Section);
+        services.AddKnownSetting(QuietHostingLoggerFactory.TraceEveryRequestKey);
         services.AddSingleton<MetricsAccess>();
+        services.AddHostedService<MetricsWarmup>();
         services.AddHttpContextAccessor();
         services.AddSingleton<Serilog.Core.ILogEventEnricher, CorrelationIdEnricher>();
         services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);

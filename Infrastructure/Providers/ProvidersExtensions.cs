@@ -20,6 +20,7 @@ internal static class ProvidersExtensions
     public static IServiceCollection AddProviders(this IServiceCollection services)
     {
         services.AddCheckedOptions<StripeOptions>(StripeOptions.Section);
+        services.AddSettingAlias<StripeOptions>(StripeOptions.Section, "ApiBase", nameof(StripeOptions.BaseUrl));
         services.AddStripe();
         services.AddCheckedOptions<ClerkOptions>(ClerkOptions.Section);
         services.AddRecall();

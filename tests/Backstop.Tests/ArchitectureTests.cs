@@ -67,7 +67,7 @@ internal static class SliceDependencies
         return ns[(root.Length + 1)..].Split('.')[0];
     }
 
-    private static TypeReference TopLevel(TypeReference type)
+    internal static TypeReference TopLevel(TypeReference type)
     {
         while (type.DeclaringType is not null) type = type.DeclaringType;
         return type;
@@ -84,7 +84,7 @@ internal static class SliceDependencies
                 yield return inner;
     }
 
-    private static IEnumerable<TypeReference> References(TypeDefinition type)
+    internal static IEnumerable<TypeReference> References(TypeDefinition type)
     {
         var found = new List<TypeReference>();
         if (type.BaseType is not null) found.AddRange(Expand(type.BaseType));

@@ -1,4 +1,5 @@
 using Backstop.Features.Billing.Coupons;
+using Backstop.Features.Billing.Plans;
 using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
@@ -535,7 +536,7 @@ internal sealed class PlanChanger(
     {
         await using var connection = await db.OpenAsync(ct);
         return await BillingSql.FindPlanAsync(connection, null, planCode.Trim(), ct)
-               ?? throw new ProblemException(404, "plan_not_found", $"There is no plan {planCode.Trim()}.");
+               ?? throw PlanStore.NotFound(planCode.Trim());
     }
 
     /// <summary>The idempotency key of one plan change: the subscription, the plans, and the row's version as the request read it.</summary>

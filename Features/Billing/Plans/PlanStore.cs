@@ -253,7 +253,8 @@ internal sealed class PlanStore(Db db, TimeProvider time, IAuditLog audit, IOpti
 
     private string ForUpdate => db.Dialect == Dialect.Postgres ? " for update" : "";
 
-    private static ProblemException NotFound(string code) => new(404, "plan_not_found", $"There is no plan with code '{code}'.");
+    /// <summary>404 <c>plan_not_found</c>: the one wording of the code, wherever a plan is looked up.</summary>
+    internal static ProblemException NotFound(string code) => new(404, "plan_not_found", $"There is no plan with code '{code}'.");
 
     private static ProblemException PriceTaken() =>
         new(409, "price_in_use", "Another plan already has this Stripe or Paddle price; a price identifies one plan.");

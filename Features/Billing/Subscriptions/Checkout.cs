@@ -69,7 +69,7 @@ internal sealed class Checkout(Db db, StripeApi api, StripeCustomers customers, 
 
         PlanRecord plan;
         await using (var connection = await db.OpenAsync(ct))
-            plan = await PlanStore.FindAsync(connection, null, req.Plan, ct) ?? throw new ProblemException(404, "plan_not_found", $"There is no plan with code '{req.Plan}'.");
+            plan = await PlanStore.FindAsync(connection, null, req.Plan, ct) ?? throw PlanStore.NotFound(req.Plan);
         if (!plan.Active) throw new ProblemException(409, "plan_inactive", $"The plan '{plan.Code}' is no longer offered.");
         if (plan.StripePriceId is null)
             throw new ProblemException(409, "plan_not_purchasable", $"The plan '{plan.Code}' has no Stripe price (a free plan needs no checkout).");

@@ -5,7 +5,7 @@ using Stripe;
 namespace Backstop.Infrastructure.Providers.Stripe;
 
 /// <summary>
-/// Stripe.net's client over our <see cref="HttpClient"/> (named <c>stripe</c>), pointed at <c>Stripe:ApiBase</c>.
+/// Stripe.net's client over our <see cref="HttpClient"/> (named <c>stripe</c>), pointed at <c>Stripe:BaseUrl</c>.
 /// Stripe.net's own network retries are off: a call that must be retried goes through the outbox (or the caller's
 /// retry) with the same <c>Idempotency-Key</c>, derived from the operation, so Stripe applies it once.
 /// </summary>
@@ -20,7 +20,7 @@ internal sealed class StripeApi(IOptions<StripeOptions> options, IHttpClientFact
         return new StripeClient(new StripeClientOptions
         {
             ApiKey = o.ApiKey!.Trim(),
-            ApiBase = o.ApiBase.Trim().TrimEnd('/'),
+            ApiBase = o.BaseUrl.Trim().TrimEnd('/'),
             HttpClient = new SystemNetHttpClient(httpClients.CreateClient(HttpClientName), maxNetworkRetries: 0),
         });
     });

@@ -30,7 +30,7 @@ public enum StripeFault
 
 /// <summary>
 /// Stripe's REST API on a local WireMock.Net server, for the calls Billing makes through Stripe.net
-/// (<c>StripeClientOptions.ApiBase</c> points here), behaving as Stripe does for everything the code relies on
+/// (<c>Stripe:BaseUrl</c> points here), behaving as Stripe does for everything the code relies on
 /// (PROVIDERS.md, Stripe sections; each rule has a test in <c>StripeTestServerTests</c>):
 /// <list type="bullet">
 /// <item>form-encoded bodies with bracketed keys, Bearer authentication (401 <c>{"error":{…}}</c> otherwise);</item>
@@ -898,7 +898,7 @@ public class StripeSetup : AppSetup
     public override void Configure(Dictionary<string, string?> settings)
     {
         settings["Stripe:ApiKey"] = StripeTestServer.ApiKey;
-        settings["Stripe:ApiBase"] = Stripe.BaseUrl;
+        settings["Stripe:BaseUrl"] = Stripe.BaseUrl;
         settings["Stripe:WebhookSecret"] = WebhookSecret;
     }
 

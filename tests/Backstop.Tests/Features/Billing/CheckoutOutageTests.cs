@@ -19,7 +19,7 @@ public sealed class StripeDownSetup : AppSetup
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
         settings["Stripe:ApiKey"] = StripeTestServer.ApiKey;
-        settings["Stripe:ApiBase"] = $"http://127.0.0.1:{port}";
+        settings["Stripe:BaseUrl"] = $"http://127.0.0.1:{port}";
         settings["Stripe:WebhookSecret"] = StripeSetup.WebhookSecret;
         settings["Outbox:DispatcherEnabled"] = "false";
     }

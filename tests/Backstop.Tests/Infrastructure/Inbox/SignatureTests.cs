@@ -9,7 +9,7 @@ using Stripe;
 
 namespace Backstop.Tests.Infrastructure.Inbox;
 
-/// <summary>The signature schemes against the published (or independently recomputed) vectors in PROVIDERS.md.</summary>
+/// <summary>The signature schemes against the providers' published (or independently recomputed) vectors, kept here in the tests.</summary>
 public sealed class SignatureTests
 {
     private static readonly TimeSpan FiveMinutes = TimeSpan.FromMinutes(5);
