@@ -29,6 +29,8 @@ public sealed class ArchitectureStringTests
         ["Features/Cleanup/0500_cleanup names meetings"] =
             "applied migration (adds meetings.failure_details and the sweeps' two partial indexes); an applied migration is never edited or moved",
         ["Backstop.Features.Cleanup.CleanupSql names meetings"] = CleanupSweeps,
+        ["Backstop.Features.Billing.Subscriptions.BillingOrganizationData names outbox_messages"] =
+            "an organization deletion's progress counts the provider cancellations the outbox gave up on (dead 'delete-org-cancel' messages); to become a query on the outbox's own interface",
         ["Backstop.Features.Cleanup.OrphanedBotsJob names meetings"] = CleanupSweeps,
         ["Backstop.Features.Cleanup.StorageCleanupJob names meetings"] = CleanupSweeps,
         ["Backstop.Features.Cleanup.StorageCleanupJob names transcripts"] =
@@ -60,8 +62,15 @@ public sealed class ArchitectureStringTests
         "created by the platform migrations (0001–0003) in Infrastructure/Data before Jobs and Security had folders; applied migrations never move, so the table's owner is the folder that uses it";
 
     /// <summary>Infrastructure types that reference Feature types, and why.</summary>
+    private const string OperatorConsole =
+        "the operator console is a composition layer like Program.cs: its pages read each slice through that slice's own list query or store (never their SQL), so it names their types";
+
     private static readonly Dictionary<string, string> AllowedFeatureReferences = new(StringComparer.Ordinal)
     {
+        ["Backstop.Infrastructure.OperatorConsole.ConsoleExtensions"] = OperatorConsole,
+        ["Backstop.Infrastructure.OperatorConsole.Pages.Inbox"] = OperatorConsole,
+        ["Backstop.Infrastructure.OperatorConsole.Pages.Organization"] = OperatorConsole,
+        ["Backstop.Infrastructure.OperatorConsole.Pages.Organizations"] = OperatorConsole,
         ["Backstop.Infrastructure.Events.EventDataTypes"] =
             "the event catalogue maps each event type to the slice type its data is serialised from (the one source of /v1/event-types and the OpenAPI schemas); to be inverted so each slice declares its events' data",
         ["Backstop.Infrastructure.Events.EventEndpointHealth"] =
