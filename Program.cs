@@ -16,6 +16,7 @@ using Backstop.Infrastructure.Observability;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Providers;
 using Backstop.Infrastructure.Security;
+using Backstop.Infrastructure.Stats;
 using Prometheus;
 using Serilog;
 using Serilog.Formatting.Compact;
@@ -65,6 +66,7 @@ try
         .AddCleanup()
         .AddBilling()
         .AddQuota();
+    builder.Services.AddStats(); // console-ops: hourly counts
 
     var app = builder.Build();
     app.Services.GetRequiredService<ConfigurationCheck>().ThrowIfInvalid(app.Configuration);
