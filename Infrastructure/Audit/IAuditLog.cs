@@ -122,6 +122,15 @@ internal static class AuditActions
     public const string MeetingRepair = "meeting.repair";
     public const string MeetingTranscribe = "meeting.transcribe";
 
+    // Console (console-ops): bulk webhook replays and the operator's actions on an organization's access and usage.
+    /// <summary>A bulk replay of stored webhook events started (its filter and the count it matched).</summary>
+    public const string WebhookReplayCreate = "webhook_replay.create";
+    public const string WebhookReplayCancel = "webhook_replay.cancel";
+    /// <summary>An operator moved a past-due subscription's grace end.</summary>
+    public const string SubscriptionGraceExtend = "subscription.grace_extend";
+    /// <summary>An operator let a suspended organization in again for a number of days.</summary>
+    public const string SubscriptionSuspensionLift = "subscription.suspension_lift";
+
     public static readonly IReadOnlyList<string> All =
     [
         OrganizationCreate, OrganizationUpdate, OrganizationDelete, MemberAdd, MemberRemove, ApiKeyCreate, ApiKeyRevoke,
@@ -137,5 +146,6 @@ internal static class AuditActions
         EventEndpointCreate, EventEndpointUpdate, EventEndpointDelete, EventEndpointRotateSecret, EventEndpointEnable, EventReplay, EventRecoveryCreate, EventRecoveryCancel,
         EventEndpointDisable,
         MeetingRepair, MeetingTranscribe,
+        WebhookReplayCreate, WebhookReplayCancel, SubscriptionGraceExtend, SubscriptionSuspensionLift,
     ];
 }
