@@ -34,6 +34,8 @@ switch (verb)
         return CommandLine.Usage;
     case CommandLine.Verb.Healthcheck:
         return await HealthProbe.RunAsync(hostArgs);
+    case CommandLine.Verb.SendTestWebhook:
+        return await TestWebhook.RunAsync(hostArgs);
 }
 var migrateOnly = verb == CommandLine.Verb.Migrate;
 

@@ -130,6 +130,8 @@ internal static class AuditActions
     public const string SubscriptionGraceExtend = "subscription.grace_extend";
     /// <summary>An operator let a suspended organization in again for a number of days.</summary>
     public const string SubscriptionSuspensionLift = "subscription.suspension_lift";
+    /// <summary>An operator resolved a reconciliation discrepancy by hand, with a note.</summary>
+    public const string BillingDiscrepancyResolve = "billing_discrepancy.resolve";
 
     public static readonly IReadOnlyList<string> All =
     [
@@ -146,6 +148,6 @@ internal static class AuditActions
         EventEndpointCreate, EventEndpointUpdate, EventEndpointDelete, EventEndpointRotateSecret, EventEndpointEnable, EventReplay, EventRecoveryCreate, EventRecoveryCancel,
         EventEndpointDisable,
         MeetingRepair, MeetingTranscribe,
-        WebhookReplayCreate, WebhookReplayCancel, SubscriptionGraceExtend, SubscriptionSuspensionLift,
+        WebhookReplayCreate, WebhookReplayCancel, SubscriptionGraceExtend, SubscriptionSuspensionLift, BillingDiscrepancyResolve,
     ];
 }

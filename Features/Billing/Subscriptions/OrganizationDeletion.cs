@@ -24,6 +24,8 @@ internal sealed class OrganizationDeletion(IOutbox outbox, BillingEvents events,
         await connection.ExecuteAsync(new CommandDefinition(
             "insert into billing_deleted_organizations (organization_id, deleted_at) values (@organizationId, @now) on conflict do nothing",
             new { organizationId, now }, transaction, cancellationToken: ct));
+        await connection.ExecuteAsync(new CommandDefinition(
+            "delete from access_overrides where organization_id = @organizationId", new { organizationId }, transaction, cancellationToken: ct));
         // An open checkout could still create a subscription: expire it at Stripe.
         if (await CheckoutSessions.OpenSessionAsync(connection, transaction, organizationId, now, ct) is { } sessionId)
         {
