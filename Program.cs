@@ -17,6 +17,7 @@ using Backstop.Infrastructure.OperatorConsole;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Providers;
 using Backstop.Infrastructure.Security;
+using Backstop.Infrastructure.Stats;
 using Prometheus;
 using Serilog;
 using Serilog.Formatting.Compact;
@@ -34,6 +35,8 @@ switch (verb)
         return CommandLine.Usage;
     case CommandLine.Verb.Healthcheck:
         return await HealthProbe.RunAsync(hostArgs);
+    case CommandLine.Verb.SendTestWebhook:
+        return await TestWebhook.RunAsync(hostArgs);
 }
 var migrateOnly = verb == CommandLine.Verb.Migrate;
 
@@ -67,6 +70,7 @@ try
         .AddBilling()
         .AddQuota()
         .AddOperatorConsole();
+    builder.Services.AddStats(); // console-ops: hourly counts
 
     var app = builder.Build();
     app.Services.GetRequiredService<ConfigurationCheck>().ThrowIfInvalid(app.Configuration, app.Services.GetRequiredService<ILogger<ConfigurationCheck>>());

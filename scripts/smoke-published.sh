@@ -108,5 +108,12 @@ else
   stop
 fi
 
+# The README's first-five-minutes tour, against the published binary (no .NET on PATH).
+if env -u DOTNET_ROOT PATH=/usr/bin:/bin:/usr/local/bin BACKSTOP="$bin" bash "$root/scripts/tour.sh" > "$work/tour.log" 2>&1; then
+  pass "the README tour runs as documented (scripts/tour.sh)"
+else
+  fail "the README tour runs as documented (scripts/tour.sh)"; tail -20 "$work/tour.log"
+fi
+
 echo "smoke: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]

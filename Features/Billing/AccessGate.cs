@@ -41,8 +41,17 @@ internal sealed class AccessGate(Db db, IOptions<BillingOptions> options, TimePr
                 "The organization's subscription has its payment collection paused: resume it to continue."),
             _ => (true, true, (string?)null, (string?)null),
         };
+        // An operator's lift of a suspension admits a payment refusal (not a pause) until it ends. Read only when it
+        // would change the answer, so the gate's common case stays one query.
+        DateTimeOffset? liftedUntil = null;
+        if ((!canCreate || !canUse) && subscription.Status is SubscriptionStatus.PastDue or SubscriptionStatus.Suspended or SubscriptionStatus.Unpaid
+            && await AccessOverrides.LiftedUntilAsync(connection, transaction, organizationId, now, ct) is { } lifted)
+        {
+            liftedUntil = lifted;
+            (canCreate, canUse, code, detail) = (true, true, null, null);
+        }
         return new AccessStatus(organizationId, subscription.Status, subscription.PlanCode, canCreate, canUse, code, detail,
-            subscription.GraceEndsAt, updateUrl, violations);
+            subscription.GraceEndsAt, updateUrl, violations) { SuspensionLiftedUntil = liftedUntil };
     }
 
     public async Task EnsureAllowedAsync(string organizationId, GatedAction action, string? metric, CancellationToken ct)

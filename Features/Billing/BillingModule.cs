@@ -10,6 +10,7 @@ internal static class BillingModule
     {
         services.AddCheckedOptions<BillingOptions>(BillingOptions.Section);
         services.AddSingleton<IAccessGate, AccessGate>();
+        services.AddSingleton<IOperatorAccess, AccessOverrides>(); // console-ops: grace extensions, suspension lifts
         services.AddSingleton<BillingEvents>();
         services.AddSingleton<IOrganizationPlans, OrganizationPlans>();
         services.AddSingleton<ISubscriptionOwnership, PayingSubscriptions>();

@@ -52,7 +52,11 @@ public sealed record AccessStatus(
     string? RefusalDetail,
     DateTimeOffset? GraceEndsAt,
     string? UpdatePaymentUrl,
-    IReadOnlyList<ViolationSummary> Violations);
+    IReadOnlyList<ViolationSummary> Violations)
+{
+    /// <summary>An operator lifted the suspension (<c>POST /v1/admin/organizations/{id}/suspension-lift</c>): admitted until then whatever the payment state.</summary>
+    public DateTimeOffset? SuspensionLiftedUntil { get; init; }
+}
 
 /// <param name="Metric">The metric over its new limit (<c>meetings_per_month</c>, <c>team_members</c>, <c>storage_bytes</c>).</param>
 /// <param name="Action"><c>read_only</c>, <c>notify_admin</c> or <c>grace_period</c>.</param>

@@ -97,7 +97,7 @@ internal sealed class BotPipelineRepairJob(
     }
 
     /// <summary>A pipeline step of the meeting still waiting in the outbox (being retried): not stuck, the outbox is on it.</summary>
-    private const string NoPipelineMessage =
+    internal const string NoPipelineMessage =
         " and not exists (select 1 from outbox_messages o where o.reference = meetings.id and o.channel = 'bots' and o.status in ('pending', 'sending'))";
 
     private async Task<List<Stuck>> PageAsync(string condition, DateTimeOffset cutoff, CancellationToken ct)

@@ -20,6 +20,7 @@ internal static class BotsModule
         services.AddRecurringJob<BotPipelineRepairJob>();
         services.AddSingleton<BotCompensation>();
         services.AddSingleton<IMeetingSweeps, MeetingSweeps>();
+        services.AddSingleton<IMeetingOverview, MeetingOverviewQuery>();
         services.AddSingleton<BotsOrganizationData>();
         services.AddSingleton<Features.ApiKeys.IOrganizationDeletionListener>(sp => sp.GetRequiredService<BotsOrganizationData>());
         services.AddSingleton<Features.ApiKeys.IOrganizationDataReport>(sp => sp.GetRequiredService<BotsOrganizationData>());

@@ -127,6 +127,16 @@ internal static class AuditActions
     public const string OperatorKeyRevoke = "operator_key.revoke";
     public const string ConsoleSignIn = "console.sign_in";
     public const string ConsoleSignOut = "console.sign_out";
+    // Console (console-ops): bulk webhook replays and the operator's actions on an organization's access and usage.
+    /// <summary>A bulk replay of stored webhook events started (its filter and the count it matched).</summary>
+    public const string WebhookReplayCreate = "webhook_replay.create";
+    public const string WebhookReplayCancel = "webhook_replay.cancel";
+    /// <summary>An operator moved a past-due subscription's grace end.</summary>
+    public const string SubscriptionGraceExtend = "subscription.grace_extend";
+    /// <summary>An operator let a suspended organization in again for a number of days.</summary>
+    public const string SubscriptionSuspensionLift = "subscription.suspension_lift";
+    /// <summary>An operator resolved a reconciliation discrepancy by hand, with a note.</summary>
+    public const string BillingDiscrepancyResolve = "billing_discrepancy.resolve";
 
     public static readonly IReadOnlyList<string> All =
     [
@@ -144,5 +154,6 @@ internal static class AuditActions
         EventEndpointDisable,
         MeetingRepair, MeetingTranscribe,
         OperatorKeyCreate, OperatorKeyRevoke, ConsoleSignIn, ConsoleSignOut,
+        WebhookReplayCreate, WebhookReplayCancel, SubscriptionGraceExtend, SubscriptionSuspensionLift, BillingDiscrepancyResolve,
     ];
 }

@@ -14,6 +14,7 @@ internal static class CommandLine
         Migrate,
         Healthcheck,
         AdminKeyRotate,
+        SendTestWebhook,
         Help,
         Unknown,
     }
@@ -30,6 +31,7 @@ internal static class CommandLine
             "healthcheck" => (Verb.Healthcheck, args[1..]),
             "help" => (Verb.Help, []),
             "admin-key" when args.Length > 1 && args[1] == "rotate" => (Verb.AdminKeyRotate, args[2..]),
+            "send-test-webhook" => (Verb.SendTestWebhook, args[1..]),
             // Host options without a verb (`backstop --urls http://…`) keep meaning "serve".
             var first when first.StartsWith("--", StringComparison.Ordinal) => (Verb.Serve, args),
             _ => (Verb.Unknown, args),
@@ -48,6 +50,10 @@ internal static class CommandLine
           admin-key rotate      Replace the generated admin key (audited): the new key is printed to the terminal,
                                 or written to Admin:KeyFile (0600) when stdout is not a terminal; running
                                 instances stop accepting the old one within seconds.
+          send-test-webhook stripe [url]
+                                Sign a test Stripe event (type backstop.test) with Stripe:WebhookSecret and post it
+                                to a running instance's /webhooks/stripe (url: its base address; default as for
+                                healthcheck); prints the event id and the answer; exit 0 when it was stored.
           help, --help          Show this text.
 
         Options (any setting can also be given as --Section:Key=value or as an environment variable Section__Key):

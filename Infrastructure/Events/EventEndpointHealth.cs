@@ -5,6 +5,7 @@ using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Email;
+using Backstop.Infrastructure.Stats;
 using Dapper;
 using Microsoft.Extensions.Options;
 
@@ -40,6 +41,7 @@ internal sealed class EventEndpointHealth(
     {
         var now = time.GetUtcNow();
         await EventAttempts.InsertAsync(connection, tx, attempt, now);
+        await HourlyCounts.AddAsync(connection, tx, now, [new HourlyIncrement(HourlyCountKinds.EventDelivery, HourlyCountKinds.AllSubjects, attempt.Outcome)], ct);
         if (attempt.Outcome == EventAttemptOutcome.Sent)
         {
             await connection.ExecuteAsync(new CommandDefinition(

@@ -16,6 +16,9 @@ internal static class InboxExtensions
         services.AddHostedService(sp => sp.GetRequiredService<WebhookGroupCommit>());
         services.AddRecurringJob<WebhookInboxJob>();
         services.AddRecurringJob<WebhookRetentionJob>();
+        services.AddSingleton<WebhookReplays>();
+        services.AddSingleton<IWebhookReplays>(sp => sp.GetRequiredService<WebhookReplays>());
+        services.AddRecurringJob<WebhookReplayJob>();
         return services;
     }
 }

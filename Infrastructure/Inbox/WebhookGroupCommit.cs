@@ -1,6 +1,7 @@
 using System.Data.Common;
 using System.Threading.Channels;
 using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Stats;
 using Dapper;
 using Microsoft.Extensions.Options;
 using Prometheus;
@@ -134,6 +135,8 @@ internal sealed class WebhookGroupCommit(Db db, WebhookInbox inbox, IServiceScop
             foreach (var e in events.Where(e => e.Handled && stored.Contains(e.Id)))
                 if (await HandleUnderSavepointAsync(connection, tx, e, ct)) processed.Add(e);
             await inbox.MarkProcessedAsync(connection, tx, [.. processed.Select(e => e.Id)], ct);
+            // The console's hourly counts ride on the batch's commit: one upsert, no transaction of their own.
+            await HourlyCounts.AddAsync(connection, tx, time.GetUtcNow(), Counts(batch, first, stored, processed), ct, shard: 0);
             await tx.CommitAsync(ct);
         }
         catch (Exception e)
@@ -157,6 +160,23 @@ internal sealed class WebhookGroupCommit(Db db, WebhookInbox inbox, IServiceScop
             var isFirst = ReferenceEquals(e.Incoming, pending.Incoming) && stored.Contains(e.Id);
             if (!isFirst) WebhookMetrics.Duplicate.WithLabels(pending.Incoming.Provider).Inc();
             pending.Done.TrySetResult(new IngestResult(isFirst ? e.Id : null));
+        }
+    }
+
+    /// <summary>What the batch did per provider: each stored event's outcome at receipt, and its duplicates.</summary>
+    private IEnumerable<HourlyIncrement> Counts(List<Pending> batch, Dictionary<(string, string), WebhookInbox.NewEvent> first, HashSet<string> stored,
+        List<WebhookInbox.NewEvent> processed)
+    {
+        var done = processed.Select(e => e.Id).ToHashSet(StringComparer.Ordinal);
+        var failed = options.Value.MaxAttempts <= 1 ? WebhookStatus.Dead : WebhookStatus.Failed;
+        foreach (var pending in batch)
+        {
+            var e = first[(pending.Incoming.Provider, pending.Incoming.EventId)];
+            var outcome = !ReferenceEquals(e.Incoming, pending.Incoming) || !stored.Contains(e.Id) ? "duplicate"
+                : !e.Handled ? WebhookStatus.Ignored
+                : done.Contains(e.Id) ? WebhookStatus.Processed
+                : failed;
+            yield return new HourlyIncrement(HourlyCountKinds.Webhook, pending.Incoming.Provider, outcome);
         }
     }
 

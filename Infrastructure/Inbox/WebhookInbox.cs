@@ -194,7 +194,15 @@ internal sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactor
     /// <summary>Runs the handler of a processed, ignored or dead event again, the same transactional way.</summary>
     public Task<ProcessOutcome> ReplayAsync(string id, CancellationToken ct) => RunAsync(id, replay: true, ct);
 
-    private async Task<ProcessOutcome> RunAsync(string id, bool replay, CancellationToken ct)
+    /// <summary>
+    /// As <see cref="ReplayAsync(string, CancellationToken)"/>, and runs <paramref name="alongside"/> in the replay's
+    /// transaction once the handlers succeeded (a bulk replay moves its position there, so a replay and its progress
+    /// commit together). When it answers false the replay is rolled back and <see cref="ProcessOutcome.NotClaimed"/> answered.
+    /// </summary>
+    public Task<ProcessOutcome> ReplayAsync(string id, Func<DbConnection, DbTransaction, Task<bool>> alongside, CancellationToken ct) =>
+        RunAsync(id, replay: true, ct, alongside);
+
+    private async Task<ProcessOutcome> RunAsync(string id, bool replay, CancellationToken ct, Func<DbConnection, DbTransaction, Task<bool>>? alongside = null)
     {
         await using var scope = scopes.CreateAsyncScope();
         await using var connection = await db.OpenAsync(ct);
@@ -205,6 +213,7 @@ internal sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactor
             await using var tx = await Db.BeginAsync(connection, ct);
             var outcome = await ApplyAsync(connection, tx, scope.ServiceProvider, id, replay, attempt, ct);
             if (outcome == ProcessOutcome.NotClaimed) return outcome; // disposing the transaction rolls it back
+            if (alongside is not null && !await alongside(connection, tx)) return ProcessOutcome.NotClaimed;
             await tx.CommitAsync(ct);
             committed = true;
             Processed(attempt.Claimed!, outcome, replay);

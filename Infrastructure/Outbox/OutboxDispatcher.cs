@@ -1,5 +1,6 @@
 using System.Data.Common;
 using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Stats;
 using Dapper;
 using Microsoft.Extensions.Options;
 using Serilog.Context;
@@ -446,11 +447,14 @@ internal sealed class OutboxDispatcher(
                 retryAfterMs = result.RetryAfter is { } ra ? (long?)ra.TotalMilliseconds : null, started, now,
             }, tx));
 
-        // A deferred message was not attempted: nothing for the listeners to hear.
+        // A deferred message was not attempted: nothing for the listeners (or the hourly counts) to hear.
         if (!deferred)
             foreach (var listener in listeners)
                 if (final != OutboxStatus.Pending) await listener.OnFinishedAsync(connection, tx, updated, result, CancellationToken.None);
                 else await listener.OnRetryingAsync(connection, tx, updated, result, CancellationToken.None);
+        // Last, so the (sharded) counter row is locked only until the commit that follows.
+        if (!deferred)
+            await HourlyCounts.AddAsync(connection, tx, now, [new HourlyIncrement(HourlyCountKinds.Outbox, message.Channel, outcome)], CancellationToken.None);
         return new RecordedResult(final, deferred, nextAttemptAt, error, Applied: true);
     }
 

@@ -21,8 +21,14 @@ internal sealed record AccessResponse(
     string? UpdatePaymentUrl,
     IReadOnlyList<ViolationSummary> Violations)
 {
+    /// <summary>An operator lifted the suspension until then: admitted whatever the payment state.</summary>
+    public DateTimeOffset? SuspensionLiftedUntil { get; init; }
+
     public static AccessResponse From(AccessStatus a) =>
-        new(a.State, a.PlanCode, a.CanCreate, a.CanUse, a.RefusalCode, a.RefusalDetail, a.GraceEndsAt, a.UpdatePaymentUrl, a.Violations);
+        new(a.State, a.PlanCode, a.CanCreate, a.CanUse, a.RefusalCode, a.RefusalDetail, a.GraceEndsAt, a.UpdatePaymentUrl, a.Violations)
+        {
+            SuspensionLiftedUntil = a.SuspensionLiftedUntil,
+        };
 }
 
 /// <summary><c>GET /v1/billing/access</c>: what the caller's organization may do now, as every gated action decides it.</summary>

@@ -32,7 +32,11 @@ internal sealed record DiscrepancyResponse(
     DateTimeOffset? FirstSeenAt,
     DateTimeOffset? LastSeenAt,
     bool Resolved,
-    DateTimeOffset? ResolvedAt);
+    DateTimeOffset? ResolvedAt)
+{
+    /// <summary>The operator's note when it was resolved by hand (<c>POST …/discrepancies/{id}/resolve</c>).</summary>
+    public string? ResolutionNote { get; init; }
+}
 
 /// <summary><c>GET /v1/admin/billing/discrepancies?organizationId=</c>: what reconciliation found, newest first, paginated.</summary>
 internal sealed record DiscrepancyRow
@@ -50,10 +54,17 @@ internal sealed record DiscrepancyRow
     public DateTimeOffset? LastSeenAt { get; init; }
     public bool Resolved { get; init; }
     public DateTimeOffset? ResolvedAt { get; init; }
+    public string? ResolutionNote { get; init; }
+
+    public DiscrepancyResponse ToResponse() => new(Id, OrganizationId, ProviderSubscriptionId, Field, Ours, Stripe, FoundAt, Repaired,
+        Provider, FirstSeenAt, LastSeenAt, Resolved, ResolvedAt) { ResolutionNote = ResolutionNote };
 }
 
 internal sealed class ListDiscrepancies(Db db) : Endpoint<ListDiscrepanciesRequest, Page<DiscrepancyResponse>>
 {
+    public const string Columns =
+        "id, organization_id, provider_subscription_id, field, ours, stripe, found_at, repaired, provider, first_seen_at, last_seen_at, resolved, resolved_at, resolution_note";
+
     public override void Configure()
     {
         Get("/v1/admin/billing/discrepancies");
@@ -76,9 +87,8 @@ internal sealed class ListDiscrepancies(Db db) : Endpoint<ListDiscrepanciesReque
         var parameters = new Dapper.DynamicParameters();
         parameters.Add("organizationId", req.OrganizationId, System.Data.DbType.String);
         var page = await connection.PageAsync<DiscrepancyRow>(
-            "select id, organization_id, provider_subscription_id, field, ours, stripe, found_at, repaired, provider, first_seen_at, last_seen_at, resolved, resolved_at from billing_discrepancies",
+            $"select {Columns} from billing_discrepancies",
             "@organizationId is null or organization_id = @organizationId", parameters, req, r => r.Id, ct);
-        await Send.OkAsync(page.Map(r => new DiscrepancyResponse(r.Id, r.OrganizationId, r.ProviderSubscriptionId, r.Field, r.Ours, r.Stripe, r.FoundAt, r.Repaired,
-            r.Provider, r.FirstSeenAt, r.LastSeenAt, r.Resolved, r.ResolvedAt)), ct);
+        await Send.OkAsync(page.Map(r => r.ToResponse()), ct);
     }
 }

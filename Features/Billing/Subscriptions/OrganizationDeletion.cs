@@ -31,6 +31,8 @@ internal sealed class OrganizationDeletion(Db db, IOutbox outbox, BillingEvents 
         await connection.ExecuteAsync(new CommandDefinition(
             "insert into billing_deleted_organizations (organization_id, deleted_at) values (@organizationId, @now) on conflict do nothing",
             new { organizationId, now }, transaction, cancellationToken: ct));
+        await connection.ExecuteAsync(new CommandDefinition(
+            "delete from access_overrides where organization_id = @organizationId", new { organizationId }, transaction, cancellationToken: ct));
         // An open checkout could still create a subscription: expire it at Stripe. A checkout being opened right now
         // meets the row marked deleted and expires its own session (CheckoutSessions).
         if (await CheckoutSessions.EndForDeletedOrganizationAsync(connection, transaction, db.Dialect == Dialect.Postgres, organizationId, now, ct) is { } sessionId)

@@ -52,6 +52,7 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
         ["delete /v1/billing/plan-change"] = 204,
         ["post /v1/admin/operator-keys"] = 201, ["delete /v1/admin/operator-keys/{id}"] = 204,
         ["post /v1/admin/event-endpoints"] = 201, ["post /v1/event-endpoints"] = 201, ["delete /v1/admin/event-endpoints/{id}"] = 204, ["delete /v1/event-endpoints/{id}"] = 204, ["post /v1/admin/event-endpoints/{id}/replay"] = 202, ["post /v1/event-endpoints/{id}/replay"] = 202, ["post /v1/admin/event-endpoints/{id}/recover"] = 202, ["post /v1/event-endpoints/{id}/recover"] = 202,
+        ["post /v1/admin/webhooks/replays"] = 202, // console-ops
     };
 
     /// <summary>Success answers that are a file, not JSON.</summary>
@@ -95,6 +96,7 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
         ["delete /v1/billing/plan-change"] = [404, 409, 502, 503],
         ["get /v1/billing/plan-change"] = [404],
         ["post /v1/admin/event-endpoints"] = [409, 422], ["post /v1/event-endpoints"] = [409, 422], ["patch /v1/admin/event-endpoints/{id}"] = [422], ["patch /v1/event-endpoints/{id}"] = [422], ["post /v1/admin/event-endpoints/{id}/rotate-secret"] = [409], ["post /v1/event-endpoints/{id}/rotate-secret"] = [409], ["post /v1/admin/event-endpoints/{id}/replay"] = [409, 422], ["post /v1/event-endpoints/{id}/replay"] = [409, 422], ["post /v1/admin/event-endpoints/{id}/recover"] = [409, 422], ["post /v1/event-endpoints/{id}/recover"] = [409, 422], ["delete /v1/admin/event-endpoints/{id}/recoveries/{recoveryId}"] = [409], ["delete /v1/event-endpoints/{id}/recoveries/{recoveryId}"] = [409],
+        ["post /v1/admin/webhooks/replays/{id}/cancel"] = [409], ["post /v1/admin/organizations/{id}/grace"] = [409], ["post /v1/admin/billing/discrepancies/{id}/resolve"] = [409], // console-ops
     };
 
     private sealed record Operation(string Method, string Path, JsonElement Json)
