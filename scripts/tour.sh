@@ -9,13 +9,13 @@
 set -euo pipefail
 read -r -a backstop <<< "${BACKSTOP:-backstop}"
 work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(node -e 'const s=require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 step() { echo "tour: $*"; }
-# json <expression over d> : evaluates a Python expression over the JSON on stdin (no jq needed on a fresh machine).
-json() { python3 -c "import json,sys; d=json.load(sys.stdin); v=$1; print('' if v is None else v)"; }
+# json <expression over d> : evaluates a JavaScript expression over the JSON on stdin with node (no jq or python needed).
+json() { node -e "let s = ''; process.stdin.on('data', c => s += c).on('end', () => { const d = JSON.parse(s); const v = ($1); console.log(v == null ? '' : String(v)); })"; }
 fail() { echo "tour: FAILED: $*"; [ -f "$work/service.log" ] && tail -20 "$work/service.log"; exit 1; }
 cd "$work"
 
@@ -49,8 +49,8 @@ step "sent $EVENT_ID"
 
 # 4. See it in the inbox: stored, and ignored (no handler takes backstop.test events).
 inbox=$(curl -sf -H "Authorization: Bearer $ADMIN_KEY" "$BACKSTOP_URL/v1/admin/webhooks?provider=stripe&type=backstop.test")
-WEBHOOK_ID=$(echo "$inbox" | json "next(i['id'] for i in d['items'] if i['eventId'] == '$EVENT_ID')")
-[ "$(echo "$inbox" | json "next(i['status'] for i in d['items'] if i['eventId'] == '$EVENT_ID')")" = ignored ] || fail "not in the inbox as ignored: $inbox"
+WEBHOOK_ID=$(echo "$inbox" | json "d.items.find(i => i.eventId === '$EVENT_ID')?.id")
+[ "$(echo "$inbox" | json "d.items.find(i => i.eventId === '$EVENT_ID')?.status")" = ignored ] || fail "not in the inbox as ignored: $inbox"
 step "in the inbox as $WEBHOOK_ID (ignored)"
 
 # 5. Replay it.
@@ -65,7 +65,7 @@ curl -sf -X PUT -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: applicat
 before=$(curl -sf -H "Authorization: Bearer $API_KEY" "$BACKSTOP_URL/v1/usage/api_calls" | json "d['used']")
 curl -sf -H "Authorization: Bearer $API_KEY" -H 'Content-Type: application/json' -d '{"amount":3}' "$BACKSTOP_URL/v1/usage/api_calls/consume" > /dev/null \
   || fail "could not consume"
-after=$(curl -sf -H "Authorization: Bearer $API_KEY" "$BACKSTOP_URL/v1/usage/api_calls" | json "f\"{d['used']}/{d['limit']}\"")
+after=$(curl -sf -H "Authorization: Bearer $API_KEY" "$BACKSTOP_URL/v1/usage/api_calls" | json "d.used + '/' + d.limit")
 [ "$before" = 0 ] && [ "$after" = "3/100" ] || fail "usage went from $before to $after, not 0 to 3/100"
 step "usage of api_calls: $after"
 echo "tour: ok"
