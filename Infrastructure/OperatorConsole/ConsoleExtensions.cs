@@ -28,10 +28,11 @@ internal static class ConsoleExtensions
         services.AddSingleton<InboxDepths>();
         services.AddSingleton<OutboxDepths>();
         services.AddConsoleAuthentication();
+        // Antiforgery options are the application's, not the console's: the jobs dashboard (/hangfire) checks its
+        // commands with the same IAntiforgery, so the token cookie must reach both paths (no Cookie.Path).
         services.AddAntiforgery(o =>
         {
-            o.Cookie.Name = "backstop_console_af";
-            o.Cookie.Path = "/console";
+            o.Cookie.Name = "backstop_af";
             o.Cookie.SameSite = SameSiteMode.Strict;
             o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
             o.FormFieldName = "__csrf";

@@ -39,6 +39,8 @@ public sealed class ArchitectureStringTests
             "reads the latest runs of its own sweeps; to go through one Infrastructure/Jobs catalogue with ListJobs (issue 27)",
         ["Backstop.Features.Bots.BotPipelineRepairJob names outbox_messages"] =
             "a meeting whose pipeline step still waits in the outbox is not stuck: the repair reads whether the bots channel holds one (read only)",
+        ["Backstop.Features.Bots.MeetingOverviewQuery names outbox_messages"] =
+            "the stuck-meetings list uses the repair's definition: a meeting whose pipeline step still waits in the bots channel is not stuck (read only)",
         ["Backstop.Features.Bots.BotsOrganizationData names outbox_messages"] =
             "the organization data report counts the meeting's pending bot calls in the outbox (read only)",
         ["Backstop.Infrastructure.Events.EventDeliverySweepJob names outbox_messages"] =

@@ -337,8 +337,12 @@ public abstract class OutboxTests(BackstopFactory app) : AppTest(app)
         var list = await (await admin.GetAsync("/v1/admin/outbox?channel=SMS&status=DEAD&limit=100")).JsonAsync();
         list.GetProperty("items").EnumerateArray().ShouldContain(i => i.GetProperty("id").GetString() == dead.Id);
         var problem = await (await admin.GetAsync("/v1/admin/outbox?channel=pigeon")).ShouldBeProblemAsync(400, "validation_failed");
-        // Every registered channel is named (the Bots slice adds bots and recall, outbound events add event).
-        problem.GetProperty("detail").GetString()!.ShouldContain("bots, email, event, recall, sms");
+        // Every registered channel is named, in order (the Bots slice adds bots and recall, outbound events add event,
+        // Billing adds its providers' channels).
+        var named = problem.GetProperty("detail").GetString()!.Replace("channel must be one of ", "").TrimEnd('.').Split(", ");
+        named.ShouldBe(named.Order(StringComparer.Ordinal).ToArray());
+        named.ShouldBeSubsetOf(App.Services.GetServices<IOutboxChannel>().Select(c => c.Name));
+        foreach (var channel in new[] { "bots", "email", "event", "paddle", "recall", "sms", "stripe" }) named.ShouldContain(channel);
         await (await admin.GetAsync("/v1/admin/outbox?cursor=garbage")).ShouldBeProblemAsync(400, "invalid_cursor");
         // A cursor of another list's shape (valid base64, not one of our ids) is no cursor either.
         var foreign = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("page=2")).TrimEnd('=');
