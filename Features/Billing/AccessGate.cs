@@ -17,18 +17,47 @@ internal sealed class AccessGate(Db db, IOptions<BillingOptions> options, TimePr
     public async Task<AccessStatus> GetAsync(DbConnection connection, DbTransaction? transaction, string organizationId, CancellationToken ct)
     {
         var subscription = await BillingSql.FindSubscriptionAsync(connection, transaction, organizationId, ct);
-        var o = options.Value;
-        var updateUrl = string.IsNullOrWhiteSpace(o.UpdatePaymentUrl) ? null : o.UpdatePaymentUrl.Trim();
         // Stored violations hold whatever plan is in force now (the daily check clears those the plan no longer causes).
         var now = time.GetUtcNow();
         var violations = (await PlanViolations.OpenAsync(connection, transaction, organizationId, ct)).Select(v => PlanViolations.Summary(v, now)).ToList();
+        var status = Decide(organizationId, subscription, violations, now);
+        // An operator's lift of a suspension admits a payment refusal (not a pause) until it ends. Read only when it
+        // would change the answer, so the gate's common case stays one query.
+        return Liftable(status) && await AccessOverrides.LiftedUntilAsync(connection, transaction, organizationId, now, ct) is { } lifted
+            ? Lifted(status, lifted)
+            : status;
+    }
+
+    public async Task<IReadOnlyDictionary<string, AccessStatus>> GetManyAsync(DbConnection connection, DbTransaction? transaction,
+        IReadOnlyCollection<string> organizationIds, CancellationToken ct)
+    {
+        var ids = organizationIds.Distinct(StringComparer.Ordinal).ToArray();
+        var result = new Dictionary<string, AccessStatus>(ids.Length, StringComparer.Ordinal);
+        if (ids.Length == 0) return result;
+        var now = time.GetUtcNow();
+        var subscriptions = await BillingSql.FindSubscriptionsAsync(connection, transaction, ids, ct);
+        var violations = (await PlanViolations.OpenAsync(connection, transaction, ids, ct))
+            .ToLookup(v => v.OrganizationId, v => PlanViolations.Summary(v, now), StringComparer.Ordinal);
+        foreach (var id in ids) result[id] = Decide(id, subscriptions.GetValueOrDefault(id), violations[id].ToList(), now);
+        var liftable = result.Values.Where(Liftable).Select(s => s.OrganizationId).ToArray();
+        if (liftable.Length > 0)
+            foreach (var (id, lifted) in await AccessOverrides.LiftedUntilAsync(connection, transaction, liftable, now, ct))
+                result[id] = Lifted(result[id], lifted);
+        return result;
+    }
+
+    /// <summary>The access a subscription (or none) gives, before an operator's lift.</summary>
+    private AccessStatus Decide(string organizationId, SubscriptionRow? subscription, List<ViolationSummary> violations, DateTimeOffset now)
+    {
+        var o = options.Value;
+        var updateUrl = string.IsNullOrWhiteSpace(o.UpdatePaymentUrl) ? null : o.UpdatePaymentUrl.Trim();
         if (subscription is not { Live: true })
             return new AccessStatus(organizationId, subscription?.Status ?? "none", o.DefaultPlan, true, true, null, null, null, updateUrl, violations);
 
         var (canCreate, canUse, code, detail) = subscription.Status switch
         {
             // The grace end decides, not the hourly job that records it: until the job runs the row still says past_due.
-            SubscriptionStatus.PastDue when subscription.GraceEndsAt <= time.GetUtcNow() => (false, false, "subscription_suspended",
+            SubscriptionStatus.PastDue when subscription.GraceEndsAt <= now => (false, false, "subscription_suspended",
                 $"The organization's grace period for the past-due payment ended; the subscription is suspended. Update the payment method{At(updateUrl)}."),
             SubscriptionStatus.PastDue => (false, true, "payment_past_due",
                 $"The organization's payment is past due: creating is refused until it is paid{Until(subscription.GraceEndsAt)}. Update the payment method{At(updateUrl)}."),
@@ -41,18 +70,16 @@ internal sealed class AccessGate(Db db, IOptions<BillingOptions> options, TimePr
                 "The organization's subscription has its payment collection paused: resume it to continue."),
             _ => (true, true, (string?)null, (string?)null),
         };
-        // An operator's lift of a suspension admits a payment refusal (not a pause) until it ends. Read only when it
-        // would change the answer, so the gate's common case stays one query.
-        DateTimeOffset? liftedUntil = null;
-        if ((!canCreate || !canUse) && subscription.Status is SubscriptionStatus.PastDue or SubscriptionStatus.Suspended or SubscriptionStatus.Unpaid
-            && await AccessOverrides.LiftedUntilAsync(connection, transaction, organizationId, now, ct) is { } lifted)
-        {
-            liftedUntil = lifted;
-            (canCreate, canUse, code, detail) = (true, true, null, null);
-        }
         return new AccessStatus(organizationId, subscription.Status, subscription.PlanCode, canCreate, canUse, code, detail,
-            subscription.GraceEndsAt, updateUrl, violations) { SuspensionLiftedUntil = liftedUntil };
+            subscription.GraceEndsAt, updateUrl, violations);
     }
+
+    /// <summary>A payment refusal (not a pause) that an operator's lift of the suspension would admit.</summary>
+    private static bool Liftable(AccessStatus status) =>
+        (!status.CanCreate || !status.CanUse) && status.State is SubscriptionStatus.PastDue or SubscriptionStatus.Suspended or SubscriptionStatus.Unpaid;
+
+    private static AccessStatus Lifted(AccessStatus status, DateTimeOffset until) =>
+        status with { CanCreate = true, CanUse = true, RefusalCode = null, RefusalDetail = null, SuspensionLiftedUntil = until };
 
     public async Task EnsureAllowedAsync(string organizationId, GatedAction action, string? metric, CancellationToken ct)
     {

@@ -92,6 +92,31 @@ internal static class BillingSql
         connection.QuerySingleOrDefaultAsync<SubscriptionRow>(new CommandDefinition(
             $"select {SubscriptionColumns} from subscriptions where organization_id = @organizationId", new { organizationId }, tx, cancellationToken: ct));
 
+    /// <summary>
+    /// The subscriptions of many organizations in one read (an organization without one has no row): <c>= any(@ids)</c>
+    /// over an array on PostgreSQL, an <c>in (…)</c> list on SQLite.
+    /// </summary>
+    public static async Task<Dictionary<string, SubscriptionRow>> FindSubscriptionsAsync(DbConnection connection, DbTransaction? tx,
+        IReadOnlyCollection<string> organizationIds, CancellationToken ct) =>
+        (await connection.QueryAsync<SubscriptionRow>(new CommandDefinition(
+            $"select {SubscriptionColumns} from subscriptions where {AnyOf(connection, "organization_id", "@ids")}",
+            new { ids = organizationIds.ToArray() }, tx, cancellationToken: ct)))
+        .ToDictionary(s => s.OrganizationId, StringComparer.Ordinal);
+
+    /// <summary>The plans of many codes in one read.</summary>
+    public static async Task<Dictionary<string, PlanRow>> FindPlansAsync(DbConnection connection, DbTransaction? tx, IReadOnlyCollection<string> codes,
+        CancellationToken ct) =>
+        (await connection.QueryAsync<PlanRow>(new CommandDefinition(
+            $"select {PlanColumns} from plans where {AnyOf(connection, "code", "@codes")}", new { codes = codes.ToArray() }, tx, cancellationToken: ct)))
+        .ToDictionary(p => p.Code, StringComparer.Ordinal);
+
+    /// <summary>
+    /// <paramref name="column"/> is one of the array <paramref name="parameter"/> holds: <c>= any(…)</c> on PostgreSQL
+    /// (one statement text whatever the count, so it stays prepared), Dapper's <c>in (…)</c> expansion on SQLite.
+    /// </summary>
+    public static string AnyOf(DbConnection connection, string column, string parameter) =>
+        connection is Npgsql.NpgsqlConnection ? $"{column} = any({parameter})" : $"{column} in {parameter}";
+
     public static Task<SubscriptionRow?> FindByProviderIdAsync(DbConnection connection, DbTransaction? tx, string provider, string providerSubscriptionId, CancellationToken ct) =>
         connection.QuerySingleOrDefaultAsync<SubscriptionRow>(new CommandDefinition(
             $"select {SubscriptionColumns} from subscriptions where provider = @provider and provider_subscription_id = @providerSubscriptionId",

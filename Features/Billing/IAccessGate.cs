@@ -27,6 +27,15 @@ public interface IAccessGate
     /// <summary>As <see cref="GetAsync(string, CancellationToken)"/>, read on the caller's connection and transaction.</summary>
     Task<AccessStatus> GetAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction? transaction, string organizationId, CancellationToken ct);
 
+    /// <summary>
+    /// As <see cref="GetAsync(System.Data.Common.DbConnection, System.Data.Common.DbTransaction?, string, CancellationToken)"/> for many
+    /// organizations at once, on the caller's connection and transaction: one read of their subscriptions, one of
+    /// their open violations and, only when one of them is refused for payment, one of the operators' lifts, whatever
+    /// the count (Quota's group commit gates a whole batch with it). Keyed by organization id; every id asked for has an entry.
+    /// </summary>
+    Task<IReadOnlyDictionary<string, AccessStatus>> GetManyAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction? transaction,
+        IReadOnlyCollection<string> organizationIds, CancellationToken ct);
+
     /// <summary>The problem (402/403, a ProblemException) that refuses <paramref name="action"/> under <paramref name="access"/>, or null when it is allowed: what <see cref="EnsureAllowedAsync"/> throws.</summary>
     Exception? Refusal(AccessStatus access, GatedAction action, string? metric);
 }

@@ -11,6 +11,15 @@ public interface IOrganizationPlans
     /// <summary>As <see cref="GetAsync(string, CancellationToken)"/>, read on the caller's connection and transaction (Quota's group commit reads it once per organization of a batch).</summary>
     Task<OrganizationPlan> GetAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction? transaction, string organizationId, CancellationToken ct);
 
+    /// <summary>
+    /// As <see cref="GetAsync(System.Data.Common.DbConnection, System.Data.Common.DbTransaction?, string, CancellationToken)"/> for many
+    /// organizations at once, on the caller's connection and transaction: one read of their subscriptions and one of
+    /// the plans those name, whatever the count (Quota's group commit resolves a whole batch with it). Keyed by
+    /// organization id; every id asked for has an entry (the default plan without a subscription).
+    /// </summary>
+    Task<IReadOnlyDictionary<string, OrganizationPlan>> GetManyAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction? transaction,
+        IReadOnlyCollection<string> organizationIds, CancellationToken ct);
+
     /// <summary>Whether any plan's limits name this metric (Quota refuses to change the kind of a metric in use).</summary>
     Task<bool> AnyPlanLimitsAsync(string metric, CancellationToken ct);
 }

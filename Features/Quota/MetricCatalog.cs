@@ -46,6 +46,9 @@ internal sealed record MetricRow
 
     public const string Columns = "name, kind, description, default_limit, creation, built_in, usage_window, display_name, unit, thresholds, limit_mode, created_at, updated_at";
 
+    /// <summary><see cref="Columns"/>, each prefixed with a table alias (for a join).</summary>
+    public static string ColumnsOf(string alias) => string.Join(", ", Columns.Split(", ").Select(c => $"{alias}.{c}"));
+
     public static Task<MetricRow?> FindAsync(DbConnection connection, DbTransaction? tx, string name, CancellationToken ct) =>
         connection.QuerySingleOrDefaultAsync<MetricRow>(new CommandDefinition(
             $"select {Columns} from usage_metrics where name = @name", new { name }, tx, cancellationToken: ct));

@@ -3,19 +3,53 @@ namespace Backstop.Features.Quota;
 /// <summary>The slice's statements that more than one file runs; all portable to SQLite and PostgreSQL.</summary>
 internal static class QuotaSql
 {
-    /// <summary>The metric's declaration, the organization's override of it and its billing anchor, in one read.</summary>
-    public const string Scope = ScopeSelect + "\nwhere m.name = @metric";
+    /// <summary>The column <see cref="ScopeRow"/> starts at.</summary>
+    public const string ScopeSplit = "organization_id";
 
-    /// <summary>Every metric as <see cref="Scope"/> reads one.</summary>
-    public const string ScopeAll = ScopeSelect + "\norder by m.name";
-
-    private const string ScopeSelect =
-        """
-        select m.name, m.kind, m.description, m.default_limit, m.creation, m.built_in, m.usage_window, m.display_name, m.unit, m.thresholds, m.limit_mode,
-               o.limit_value as override_limit, a.period_start as anchor_start, a.period_end as anchor_end
+    // Static fields initialise in the order written: the select before the statements made of it.
+    private static readonly string ScopeSelect =
+        $"""
+        select {MetricRow.ColumnsOf("m")},
+               @organizationId as organization_id, o.limit_value as override_limit, a.period_start as anchor_start, a.period_end as anchor_end
         from usage_metrics m
         left join usage_limit_overrides o on o.organization_id = @organizationId and o.metric = m.name
         left join usage_anchors a on a.organization_id = @organizationId
+        """;
+
+    /// <summary>
+    /// The metric's declaration, the organization's override of it and its usage anchor, in one read: the metric's
+    /// columns (a <see cref="MetricRow"/>), then from <c>organization_id</c> on (never null, so Dapper's multi-map
+    /// keeps the anchors when there is no override) a <see cref="ScopeRow"/>.
+    /// </summary>
+    public static readonly string Scope = ScopeSelect + "\nwhere m.name = @metric";
+
+    /// <summary>Every metric as <see cref="Scope"/> reads one.</summary>
+    public static readonly string ScopeAll = ScopeSelect + "\norder by m.name";
+
+    /// <summary>
+    /// <see cref="Scope"/> for every (organization, metric) pair of a batch at once, on PostgreSQL: the pairs as two
+    /// arrays (<c>@orgs</c>, <c>@metrics</c>), one statement text whatever the batch's size. A pair whose metric is not
+    /// declared has no row.
+    /// </summary>
+    public static readonly string ScopeBatchPostgres =
+        $"""
+        select {MetricRow.ColumnsOf("m")},
+               t.o as organization_id, o.limit_value as override_limit, a.period_start as anchor_start, a.period_end as anchor_end
+        from unnest(@orgs, @metrics) as t(o, n)
+        join usage_metrics m on m.name = t.n
+        left join usage_limit_overrides o on o.organization_id = t.o and o.metric = t.n
+        left join usage_anchors a on a.organization_id = t.o
+        """;
+
+    /// <summary>As <see cref="ScopeBatchPostgres"/> on SQLite: the pairs as one JSON array of <c>[organization, metric]</c> (<c>@pairs</c>).</summary>
+    public static readonly string ScopeBatchSqlite =
+        $"""
+        select {MetricRow.ColumnsOf("m")},
+               t.o as organization_id, o.limit_value as override_limit, a.period_start as anchor_start, a.period_end as anchor_end
+        from (select json_extract(j.value, '$[0]') as o, json_extract(j.value, '$[1]') as n from json_each(@pairs) j) t
+        join usage_metrics m on m.name = t.n
+        left join usage_limit_overrides o on o.organization_id = t.o and o.metric = t.n
+        left join usage_anchors a on a.organization_id = t.o
         """;
 
     /// <summary>

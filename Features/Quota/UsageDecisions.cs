@@ -61,6 +61,11 @@ internal static class UsageDecisions
 
         var answers = new List<(UsageChange Change, MeterOutcome Outcome)>();
         var counters = new Counters(connection, tx, changes);
+        var decided = new List<int>(changes.Count);
+        // On PostgreSQL the conditional statements of counters the batch touches once are pipelined: sent together in
+        // one round trip (still one statement per counter, run in the batch's order), flushed before any counter the
+        // batch touches more than once, so counters are still locked in the batch's order.
+        var pipelined = new List<int>();
         for (var i = 0; i < changes.Count; i++)
         {
             var change = changes[i];
@@ -73,7 +78,20 @@ internal static class UsageDecisions
                     continue;
                 }
             }
+            decided.Add(i);
+            if (connection is NpgsqlConnection && counters.TouchedOnce(change))
+            {
+                pipelined.Add(i);
+                continue;
+            }
+            await PipelineAsync(connection, tx, changes, pipelined, results, now, ct);
             results[i] = await counters.DecideAsync(change, now, ct);
+        }
+        await PipelineAsync(connection, tx, changes, pipelined, results, now, ct);
+
+        foreach (var i in decided)
+        {
+            var change = changes[i];
             if (notices is not null && change.Operation != MeterOperations.Release && results[i].Outcome is { Status: 200 } admitted)
                 await notices.RaiseAsync(connection, tx, change, admitted.Reading.Used, now, ct);
             if (notices is not null && change.Operation == MeterOperations.Consume && results[i].Outcome is { Status: 403 } denied)
@@ -130,6 +148,9 @@ internal static class UsageDecisions
             public long Used { get; set; } = used;
             public bool Dirty { get; set; }
         }
+
+        /// <summary>Whether <paramref name="change"/> is the batch's only change of its counter (decided by its one statement, never held).</summary>
+        public bool TouchedOnce(UsageChange change) => touches[KeyOf(change.Scope)] == 1;
 
         private static (string, string, DateTimeOffset) KeyOf(UsageScope scope) => (scope.OrganizationId, scope.Metric.Name, scope.PeriodStart);
 
@@ -196,6 +217,84 @@ internal static class UsageDecisions
             Extensions = new Dictionary<string, object?> { ["metric"] = change.Scope.Metric.Name, ["used"] = current, ["amount"] = change.Amount },
         };
 
+    /// <summary>
+    /// The decisions of <paramref name="pending"/> (PostgreSQL, counters the batch touches once): each its one
+    /// conditional statement, as <see cref="DecideAsync(DbConnection, DbTransaction, UsageChange, DateTimeOffset, CancellationToken)"/>
+    /// runs it, all sent in one <see cref="NpgsqlBatch"/> (one round trip; the server runs them one after the other in
+    /// the transaction, each deciding its own counter under its row lock, so admission is exactly as race-free). A
+    /// refusal then reads its counter for its answer, as the single path does. Empties <paramref name="pending"/>.
+    /// </summary>
+    private static async Task PipelineAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<UsageChange> changes, List<int> pending,
+        UsageDecision[] results, DateTimeOffset now, CancellationToken ct)
+    {
+        if (pending.Count == 0) return;
+        if (pending.Count == 1)
+        {
+            results[pending[0]] = await DecideAsync(connection, tx, changes[pending[0]], now, ct);
+            pending.Clear();
+            return;
+        }
+        var used = new long?[pending.Count];
+        await using (var batch = new NpgsqlBatch((NpgsqlConnection)connection, tx as NpgsqlTransaction))
+        {
+            foreach (var i in pending) batch.BatchCommands.Add(PipelinedCommand(changes[i], now));
+            await using var reader = await batch.ExecuteReaderAsync(ct);
+            for (var n = 0; n < pending.Count; n++)
+            {
+                if (n > 0 && !await reader.NextResultAsync(ct)) throw new InvalidOperationException("A pipelined usage statement returned no result.");
+                if (await reader.ReadAsync(ct)) used[n] = reader.GetInt64(0);
+            }
+        }
+        for (var n = 0; n < pending.Count; n++) results[pending[n]] = await DecidedAsync(connection, tx, changes[pending[n]], used[n], ct);
+        pending.Clear();
+    }
+
+    /// <summary><see cref="QuotaSql.Consume"/>, <see cref="QuotaSql.Add"/> and <see cref="QuotaSql.Release"/> with PostgreSQL's positional parameters (a batch command takes no names).</summary>
+    private static NpgsqlBatchCommand PipelinedCommand(UsageChange change, DateTimeOffset now)
+    {
+        var scope = change.Scope;
+        var command = new NpgsqlBatchCommand(change.Operation switch
+        {
+            MeterOperations.Consume =>
+                """
+                insert into usage_counters (organization_id, metric, period_start, period_end, used, created_at, updated_at)
+                select $1, $2, $3, $4, $5, $7, $7
+                where $6 < 0 or $5 <= $6
+                on conflict (organization_id, metric, period_start) do update
+                    set used = usage_counters.used + excluded.used, updated_at = excluded.updated_at
+                    where $6 < 0 or usage_counters.used + excluded.used <= $6
+                returning used
+                """,
+            MeterOperations.Record =>
+                """
+                insert into usage_counters (organization_id, metric, period_start, period_end, used, created_at, updated_at)
+                values ($1, $2, $3, $4, $5, $6, $6)
+                on conflict (organization_id, metric, period_start) do update
+                    set used = usage_counters.used + excluded.used, updated_at = excluded.updated_at
+                returning used
+                """,
+            _ =>
+                """
+                update usage_counters set used = used - $4, updated_at = $5
+                where organization_id = $1 and metric = $2 and period_start = $3 and used >= $4
+                returning used
+                """,
+        });
+        object[] values = change.Operation switch
+        {
+            MeterOperations.Consume =>
+            [
+                scope.OrganizationId, scope.Metric.Name, scope.PeriodStart.ToUniversalTime(), scope.PeriodEnd.ToUniversalTime(), change.Amount,
+                scope.IsSoft ? -1L : scope.Limit, now.ToUniversalTime(),
+            ],
+            MeterOperations.Record =>
+                [scope.OrganizationId, scope.Metric.Name, scope.PeriodStart.ToUniversalTime(), scope.PeriodEnd.ToUniversalTime(), change.Amount, now.ToUniversalTime()],
+            _ => [scope.OrganizationId, scope.Metric.Name, scope.PeriodStart.ToUniversalTime(), change.Amount, now.ToUniversalTime()],
+        };
+        foreach (var value in values) command.Parameters.Add(new NpgsqlParameter { Value = value });
+        return command;
+    }
+
     /// <summary>The decision, one statement: no row back from a consumption is a refusal, and nothing was written.</summary>
     private static async Task<UsageDecision> DecideAsync(DbConnection connection, DbTransaction tx, UsageChange change, DateTimeOffset now, CancellationToken ct)
     {
@@ -211,6 +310,13 @@ internal static class UsageDecisions
             scope.OrganizationId, metric = scope.Metric.Name, scope.PeriodStart, scope.PeriodEnd, amount = change.Amount,
             limit = scope.IsSoft ? -1 : scope.Limit, now,
         }, tx, cancellationToken: ct));
+        return await DecidedAsync(connection, tx, change, used, ct);
+    }
+
+    /// <summary>The decision from what the change's statement returned: the count, or no row (refused, nothing written).</summary>
+    private static async Task<UsageDecision> DecidedAsync(DbConnection connection, DbTransaction tx, UsageChange change, long? used, CancellationToken ct)
+    {
+        var scope = change.Scope;
         if (used is { } u) return new UsageDecision(new MeterOutcome(200, scope.Reading(u), false), null);
         if (change.Operation == MeterOperations.Release)
         {

@@ -224,15 +224,15 @@ internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices noti
     }
 
     /// <summary>
-    /// The batch's changes: those their callers resolved, and the API requests resolved here with one read per
-    /// organization and metric; a request refused on the way gets its decision in <paramref name="decisions"/>
-    /// (its key's stored answer first, when it has one).
+    /// The batch's changes: those their callers resolved, and the API requests resolved here from one read per kind
+    /// for the whole batch (<see cref="UsageScopes.ReadBatchAsync"/>); a request refused on the way gets its decision
+    /// in <paramref name="decisions"/> (its key's stored answer first, when it has one).
     /// </summary>
     private async Task<List<(int Index, UsageChange Change)>> ResolveAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<Entry> batch,
         UsageDecision[] decisions, CancellationToken ct)
     {
         var changes = new List<(int, UsageChange)>(batch.Count);
-        var reads = new UsageScopes.BatchReads();
+        var reads = await scopes.ReadBatchAsync(connection, tx, [.. batch.Where(e => e.Change is null).Select(e => e.Request!)], ct);
         for (var i = 0; i < batch.Count; i++)
         {
             if (batch[i].Change is { } change)
@@ -243,7 +243,7 @@ internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices noti
             var request = batch[i].Request!;
             try
             {
-                changes.Add((i, await scopes.ResolveRequestAsync(connection, tx, request, reads, ct)));
+                changes.Add((i, scopes.Resolve(request, reads)));
             }
             catch (ProblemException refusal)
             {

@@ -84,9 +84,9 @@ internal sealed partial class UsageMeter(Db db, IOrganizationPlans plans, UsageS
     {
         var plan = await plans.GetAsync(organizationId, ct);
         await using var connection = await db.OpenAsync(ct);
-        var rows = (await connection.QueryAsync<ScopeRow>(new CommandDefinition(QuotaSql.ScopeAll, new { organizationId }, cancellationToken: ct))).ToList();
+        var rows = await UsageScopes.ReadAllAsync(connection, organizationId, ct);
         var scopes = rows
-            .Where(r => r.OverrideLimit is not null || plan.Limits.ContainsKey(r.Name) || r.DefaultLimit is not null)
+            .Where(r => r.OverrideLimit is not null || plan.Limits.ContainsKey(r.Metric.Name) || r.Metric.DefaultLimit is not null)
             .Select(r => Scope(r.Metric, organizationId, r.OverrideLimit, r.AnchorStart, r.AnchorEnd, plan, lenient: false))
             .ToList();
         if (scopes.Count == 0) return [];

@@ -1,7 +1,9 @@
 using System.Data.Common;
+using System.Text.Json;
 using Backstop.Features.Billing;
 using Backstop.Infrastructure.Errors;
 using Dapper;
+using Npgsql;
 
 namespace Backstop.Features.Quota;
 
@@ -18,8 +20,9 @@ internal sealed record UsageRequest(string OrganizationId, string Metric, string
 /// <summary>
 /// What a metering decision needs before its one statement: the metric's declaration, the organization's limit of it
 /// (override, plan, default) and the period of its window, and Billing's access gate. Read on the caller's connection;
-/// the group commit reads them once per organization and metric of a batch, inside the batch's transaction, so the
-/// hot path pays no read of its own and the reads see exactly what the decision sees.
+/// the group commit reads them for a whole batch at once (<see cref="ReadBatchAsync"/>: one query per kind, whatever
+/// the number of organizations), inside the batch's transaction, so the hot path pays no read of its own and the
+/// reads see exactly what the decision sees.
 /// </summary>
 internal sealed class UsageScopes(IOrganizationPlans plans, IAccessGate gate, TimeProvider time)
 {
@@ -31,17 +34,25 @@ internal sealed class UsageScopes(IOrganizationPlans plans, IAccessGate gate, Ti
         OrganizationPlan? known, CancellationToken ct)
     {
         var plan = known ?? await plans.GetAsync(connection, tx, organizationId, ct);
-        var row = await connection.QuerySingleOrDefaultAsync<ScopeRow>(new CommandDefinition(QuotaSql.Scope,
-            new { organizationId, metric }, tx, cancellationToken: ct));
+        var row = (await ScopeRow.ReadAsync(connection, tx, QuotaSql.Scope, new { organizationId, metric }, ct)).SingleOrDefault();
+        return FromRow(row, metric, plan, lenient, apiWrite);
+    }
+
+    /// <summary>Every declared metric with the organization's override of it and its anchor (<see cref="QuotaSql.ScopeAll"/>).</summary>
+    public static Task<List<ScopeRow>> ReadAllAsync(DbConnection connection, string organizationId, CancellationToken ct) =>
+        ScopeRow.ReadAsync(connection, null, QuotaSql.ScopeAll, new { organizationId }, ct);
+
+    private UsageScope FromRow(ScopeRow? row, string metric, OrganizationPlan plan, bool lenient, bool apiWrite)
+    {
         if (row is null) throw UsageMeter.UnknownMetric(metric, declared: false);
-        if (apiWrite && row.BuiltIn) throw UsageMeter.ManagedByBackstop(metric);
-        return Scope(row.Metric, organizationId, row.OverrideLimit, row.AnchorStart, row.AnchorEnd, plan, lenient);
+        if (apiWrite && row.Metric.BuiltIn) throw UsageMeter.ManagedByBackstop(metric);
+        return Scope(row.Metric, row.OrganizationId, row.OverrideLimit, row.AnchorStart, row.AnchorEnd, plan, lenient);
     }
 
     /// <summary>
-    /// The reads of one batch, each made once: the plan and access of each organization, the scope of each
-    /// (organization, metric). A refusal (unknown metric, not a gauge, the gate) is kept too and thrown to every
-    /// request it applies to.
+    /// The reads of one batch, each made once for the whole batch: the plan and access of each organization, the
+    /// scope of each (organization, metric). A refusal (unknown metric, built-in metric, no limit) is kept too and
+    /// thrown to every request it applies to.
     /// </summary>
     public sealed class BatchReads
     {
@@ -51,34 +62,63 @@ internal sealed class UsageScopes(IOrganizationPlans plans, IAccessGate gate, Ti
     }
 
     /// <summary>
-    /// The change an API request asks for, checked as the API checks it: a built-in metric is refused, only a gauge
-    /// is released, a consumption passes Billing's gate. Throws the problem that refuses it.
+    /// Everything the API requests of a batch need before their decisions, in one query per kind whatever the number
+    /// of organizations (the batch's transaction, so the reads see what the decisions see): Billing's plans of all the
+    /// batch's organizations (<see cref="IOrganizationPlans.GetManyAsync"/>), the scopes of all its (organization,
+    /// metric) pairs (<see cref="QuotaSql.ScopeBatchPostgres"/>: metric, override, anchor), and Billing's access of the
+    /// organizations with a consumption to gate (<see cref="IAccessGate.GetManyAsync"/>).
     /// </summary>
-    public async Task<UsageChange> ResolveRequestAsync(DbConnection connection, DbTransaction tx, UsageRequest request, BatchReads reads, CancellationToken ct)
+    public async Task<BatchReads> ReadBatchAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<UsageRequest> requests, CancellationToken ct)
     {
-        var org = request.OrganizationId;
-        if (!reads.Scopes.TryGetValue((org, request.Metric), out var resolved))
+        var reads = new BatchReads();
+        if (requests.Count == 0) return reads;
+        var organizations = requests.Select(r => r.OrganizationId).Distinct(StringComparer.Ordinal).ToArray();
+        foreach (var (id, plan) in await plans.GetManyAsync(connection, tx, organizations, ct)) reads.Plans[id] = plan;
+
+        var pairs = requests.Select(r => (r.OrganizationId, r.Metric)).Distinct().ToArray();
+        var rows = connection is NpgsqlConnection
+            ? await ScopeRow.ReadAsync(connection, tx, QuotaSql.ScopeBatchPostgres,
+                new { orgs = pairs.Select(p => p.OrganizationId).ToArray(), metrics = pairs.Select(p => p.Metric).ToArray() }, ct)
+            : await ScopeRow.ReadAsync(connection, tx, QuotaSql.ScopeBatchSqlite,
+                new { pairs = JsonSerializer.Serialize(pairs.Select(p => new[] { p.OrganizationId, p.Metric })) }, ct);
+        var found = new Dictionary<(string, string), ScopeRow>();
+        foreach (var row in rows) found[(row.OrganizationId, row.Metric.Name)] = row;
+        foreach (var pair in pairs)
         {
-            if (!reads.Plans.TryGetValue(org, out var plan)) reads.Plans[org] = plan = await plans.GetAsync(connection, tx, org, ct);
             try
             {
-                resolved = (await ResolveAsync(connection, tx, org, request.Metric, lenient: false, apiWrite: true, plan, ct), null);
+                reads.Scopes[pair] = (FromRow(found.GetValueOrDefault(pair), pair.Metric, reads.Plans[pair.OrganizationId], lenient: false, apiWrite: true), null);
             }
             catch (ProblemException problem)
             {
-                resolved = (null, problem);
+                reads.Scopes[pair] = (null, problem);
             }
-            reads.Scopes[(org, request.Metric)] = resolved;
         }
+
+        // Only a consumption passes the gate, and only once its metric resolved (a refused one never reaches it).
+        var gated = requests.Where(r => r.Operation == MeterOperations.Consume && reads.Scopes[(r.OrganizationId, r.Metric)].Scope is not null)
+            .Select(r => r.OrganizationId).Distinct(StringComparer.Ordinal).ToArray();
+        if (gated.Length > 0)
+            foreach (var (id, access) in await gate.GetManyAsync(connection, tx, gated, ct)) reads.Access[id] = access;
+        return reads;
+    }
+
+    /// <summary>
+    /// The change an API request asks for, from its batch's reads (<see cref="ReadBatchAsync"/>), checked as the API
+    /// checks it: a built-in metric is refused, only a gauge is released, a consumption passes Billing's gate. Throws
+    /// the problem that refuses it.
+    /// </summary>
+    public UsageChange Resolve(UsageRequest request, BatchReads reads)
+    {
+        var org = request.OrganizationId;
+        var resolved = reads.Scopes[(org, request.Metric)];
         if (resolved.Problem is { } refused) throw refused;
         var scope = resolved.Scope!;
         if (request.Operation == MeterOperations.Release && !scope.IsGauge)
             throw new ProblemException(409, "metric_not_a_gauge", $"'{request.Metric}' is a counter: only gauges can be released or set.");
-        if (request.Operation == MeterOperations.Consume)
-        {
-            if (!reads.Access.TryGetValue(org, out var access)) reads.Access[org] = access = await gate.GetAsync(connection, tx, org, ct);
-            if (gate.Refusal(access, scope.Metric.Creation ? GatedAction.Create : GatedAction.Use, request.Metric) is { } refusal) throw refusal;
-        }
+        if (request.Operation == MeterOperations.Consume
+            && gate.Refusal(reads.Access[org], scope.Metric.Creation ? GatedAction.Create : GatedAction.Use, request.Metric) is { } refusal)
+            throw refusal;
         return new UsageChange(scope, request.Operation, request.Amount, request.Key) { Actor = request.Actor, RequestId = request.RequestId };
     }
 
@@ -122,27 +162,20 @@ internal sealed class UsageScopes(IOrganizationPlans plans, IAccessGate gate, Ti
             : (anchorStart, anchorEnd);
 }
 
-/// <summary>A metric's declaration with the organization's override and usage anchor, as <see cref="QuotaSql.Scope"/> reads them.</summary>
+/// <summary>
+/// A metric's declaration (<see cref="MetricRow"/>, the same columns) with an organization's override of it and its
+/// usage anchor, as <see cref="QuotaSql.Scope"/> and its batch forms read them: Dapper splits each row at
+/// <c>organization_id</c>, which is never null, so the anchors are kept when there is no override.
+/// </summary>
 internal sealed record ScopeRow
 {
-    public string Name { get; init; } = "";
-    public string Kind { get; init; } = "";
-    public string Description { get; init; } = "";
-    public long? DefaultLimit { get; init; }
-    public bool Creation { get; init; }
-    public bool BuiltIn { get; init; }
-    public string UsageWindow { get; init; } = UsageWindows.Month;
-    public string? DisplayName { get; init; }
-    public string? Unit { get; init; }
-    public string Thresholds { get; init; } = "80,100";
-    public string LimitMode { get; init; } = "hard";
+    public MetricRow Metric { get; init; } = new();
+    public string OrganizationId { get; init; } = "";
     public long? OverrideLimit { get; init; }
     public DateTimeOffset? AnchorStart { get; init; }
     public DateTimeOffset? AnchorEnd { get; init; }
 
-    public MetricRow Metric => new()
-    {
-        Name = Name, Kind = Kind, Description = Description, DefaultLimit = DefaultLimit, Creation = Creation, BuiltIn = BuiltIn,
-        UsageWindow = UsageWindow, DisplayName = DisplayName, Unit = Unit, Thresholds = Thresholds, LimitMode = LimitMode,
-    };
+    public static async Task<List<ScopeRow>> ReadAsync(DbConnection connection, DbTransaction? tx, string sql, object parameters, CancellationToken ct) =>
+        (await connection.QueryAsync<MetricRow, ScopeRow, ScopeRow>(new CommandDefinition(sql, parameters, tx, cancellationToken: ct),
+            (metric, scope) => scope with { Metric = metric }, QuotaSql.ScopeSplit)).AsList();
 }

@@ -22,6 +22,19 @@ internal sealed class AccessOverrides(Db db, IOrganizationDirectory organization
             "select until from access_overrides where organization_id = @organizationId and until > @now",
             new { organizationId, now }, tx, cancellationToken: ct));
 
+    /// <summary>As <see cref="LiftedUntilAsync(DbConnection, DbTransaction?, string, DateTimeOffset, CancellationToken)"/> for many organizations, in one read: those with a lift that has not ended.</summary>
+    public static async Task<IReadOnlyList<(string OrganizationId, DateTimeOffset Until)>> LiftedUntilAsync(DbConnection connection, DbTransaction? tx,
+        IReadOnlyCollection<string> organizationIds, DateTimeOffset now, CancellationToken ct) =>
+        (await connection.QueryAsync<LiftRow>(new CommandDefinition(
+            $"select organization_id, until from access_overrides where {BillingSql.AnyOf(connection, "organization_id", "@ids")} and until > @now",
+            new { ids = organizationIds.ToArray(), now }, tx, cancellationToken: ct))).Select(r => (r.OrganizationId, r.Until)).ToList();
+
+    private sealed record LiftRow
+    {
+        public string OrganizationId { get; init; } = "";
+        public DateTimeOffset Until { get; init; }
+    }
+
     public Task<AccessStatus> ExtendGraceAsync(string organizationId, DateTimeOffset until, CancellationToken ct)
     {
         var now = time.GetUtcNow();

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Json;
 using Backstop.Infrastructure.Data;
 using Backstop.Tests.Support;
 using Dapper;
@@ -69,6 +70,9 @@ public abstract class GroupCommitTests(BackstopFactory app) : AppTest(app)
         var (tenant, client) = await App.TenantAsync();
         (await client.ConsumeAsync(metric, 80)).StatusCode.ShouldBe(HttpStatusCode.OK);
         await using var sibling = new SiblingFactory(App);
+        // Started before the burst: WebApplicationFactory starts its host on the first client, and concurrent first
+        // calls start several hosts at once (under load their migrators then time out on the migration lock).
+        sibling.CreateClient().Dispose();
         HttpClient On(int i)
         {
             var c = i % 2 == 0 ? App.Client(tenant) : sibling.CreateClient();
@@ -96,6 +100,68 @@ public abstract class GroupCommitTests(BackstopFactory app) : AppTest(app)
         // An admitted key is stored once; a refused one is not stored at all (a refusal is decided again on retry).
         (await App.ScalarAsync("select count(*) from usage_idempotency where organization_id = @org and metric = @metric and idempotency_key = 'api:both'",
             new { org = tenant.OrganizationId, metric })).ShouldBe(retried[0].StatusCode == HttpStatusCode.OK ? 1 : 0);
+    }
+
+    /// <summary>
+    /// A group commit resolves its whole batch with one read per kind (plans, scopes, access) and pipelines its
+    /// counters' statements on PostgreSQL: each organization must still get its own limit (a default, a plan's, an
+    /// override), its own gate (a suspended one refused, its neighbours not) and its own 404, and two instances firing
+    /// at all of them at once still admit exactly each limit.
+    /// </summary>
+    [Fact]
+    public async Task A_burst_over_many_organizations_on_two_instances_admits_exactly_each_organizations_own_limit()
+    {
+        var metric = await App.DeclareMetricAsync("counter", defaultLimit: 6, creation: false);
+        var orgs = new List<(TestTenant Tenant, long Limit, int Status)>();
+        for (var i = 0; i < 6; i++) orgs.Add(((await App.TenantAsync()).Tenant, 6, 200));
+        orgs.Add(((await App.TenantOnPlanAsync(new Dictionary<string, long> { [metric] = 4 })).Tenant, 4, 200));
+        orgs.Add(((await App.TenantOnPlanAsync(new Dictionary<string, long> { [metric] = 4 }, status: "suspended")).Tenant, 4, 402));
+        var overridden = (await App.TenantAsync()).Tenant;
+        (await App.AdminClient().PutAsJsonAsync($"/v1/admin/organizations/{overridden.OrganizationId}/usage/{metric}/limit",
+            new { limit = 3, reason = "test" }, Http.Json)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        orgs.Add((overridden, 3, 200));
+        await using var sibling = new SiblingFactory(App);
+        // Started before the burst: WebApplicationFactory starts its host on the first client, and concurrent first
+        // calls start several hosts at once (under load their migrators then time out on the migration lock).
+        sibling.CreateClient().Dispose();
+        HttpClient On(int i, TestTenant tenant)
+        {
+            var c = i % 2 == 0 ? App.Client(tenant) : sibling.CreateClient();
+            c.DefaultRequestHeaders.Authorization = new("Bearer", tenant.Key);
+            return c;
+        }
+
+        // 10 consumptions per organization (more than any limit), interleaved, on both instances, all at once; and
+        // one request per organization for a metric nobody declared.
+        const int Each = 10;
+        var undeclared = "m_undeclared_" + Guid.NewGuid().ToString("N")[..8];
+        var responses = await QuotaKit.ConcurrentlyAsync(orgs.Count * (Each + 1), i =>
+        {
+            var (tenant, _, _) = orgs[i % orgs.Count];
+            return i / orgs.Count == Each
+                ? On(i, tenant).ConsumeAsync(undeclared, key: $"u-{i}")
+                : On(i, tenant).ConsumeAsync(metric, key: $"k-{i}");
+        });
+
+        for (var o = 0; o < orgs.Count; o++)
+        {
+            var (tenant, limit, status) = orgs[o];
+            var mine = Enumerable.Range(0, Each).Select(n => responses[n * orgs.Count + o]).ToList();
+            await responses[Each * orgs.Count + o].ShouldBeProblemAsync(404, "unknown_metric");
+            var counted = await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric });
+            if (status == 402)
+            {
+                foreach (var r in mine) await r.ShouldBeProblemAsync(402, "subscription_suspended");
+                counted.ShouldBe(0);
+                continue;
+            }
+            mine.Count(r => r.StatusCode == HttpStatusCode.OK).ShouldBe((int)limit, $"organization {o} (limit {limit})");
+            mine.ShouldAllBe(r => r.StatusCode == HttpStatusCode.OK || r.StatusCode == HttpStatusCode.Forbidden);
+            counted.ShouldBe(limit);
+            foreach (var r in mine) (await r.JsonAsync()).GetProperty("limit").GetInt64().ShouldBe(limit);
+            (await App.ScalarAsync("select count(*) from usage_idempotency where organization_id = @org and metric = @metric",
+                new { org = tenant.OrganizationId, metric })).ShouldBe(limit);
+        }
     }
 
     /// <summary>A trigger that makes the database refuse to store one idempotency key, as a failing disk or constraint would.</summary>
