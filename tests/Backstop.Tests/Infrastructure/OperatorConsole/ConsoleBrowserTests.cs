@@ -146,8 +146,6 @@ public sealed partial class ConsoleBrowserTests
                 revoked.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", secondKey.GetProperty("key").GetString());
                 (await revoked.GetAsync("/v1/me")).StatusCode.ShouldBe(HttpStatusCode.OK); // the read-only forged revoke changed nothing
             }
-            // The whole browser run stays short (the budget is ~60 s; generous here for a loaded machine).
-            stopwatch.Elapsed.ShouldBeLessThan(TimeSpan.FromMinutes(4));
         }
         finally
         {
@@ -230,6 +228,7 @@ public sealed partial class ConsoleBrowserTests
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();
         var errors = process.StandardError.ReadToEndAsync();
+        // About a minute on a loaded 2-core machine; the bound is only against a hung browser.
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
         try
         {
