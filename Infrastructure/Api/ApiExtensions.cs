@@ -41,6 +41,9 @@ internal static class ApiExtensions
                     "(`application/problem+json`) with a stable `code`.";
                 s.OperationProcessors.Add(new BackstopOperationProcessor());
                 s.DocumentProcessors.Add(new Events.EventTypesDocumentProcessor());
+                var shape = new ResponseShapeProcessor();
+                s.SchemaSettings.SchemaProcessors.Add(shape);
+                s.DocumentProcessors.Add(shape);
                 s.PostProcess = document =>
                 {
                     document.Components.SecuritySchemes[BackstopOperationProcessor.SchemeName] = new OpenApiSecurityScheme
@@ -73,8 +76,13 @@ internal static class ApiExtensions
         {
             c.Path = "/openapi/{documentName}.json";
             // No absolute server URL: behind a proxy the address this request came to is not the one clients use.
-            // Without one, clients and the reference resolve paths against the document's own address.
-            c.PostProcess = (document, _) => document.Servers.Clear();
+            // The one server is "/", which OpenAPI resolves against the document's own address (what an absent
+            // list means too, but linters and some generators want the list present).
+            c.PostProcess = (document, _) =>
+            {
+                document.Servers.Clear();
+                document.Servers.Add(new OpenApiServer { Url = "/" });
+            };
         });
         // Everything the reference needs is served from here: no web fonts, no telemetry, no agent or MCP
         // integrations calling Scalar's services, no client button pointing at Scalar's apps.

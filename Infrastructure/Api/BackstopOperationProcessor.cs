@@ -43,6 +43,12 @@ internal sealed class BackstopOperationProcessor : IOperationProcessor
             (operation.Security ??= []).Add(new OpenApiSecurityRequirement { [SchemeName] = [] });
             AddProblems(operation, 401, 403, 429);
         }
+        else
+        {
+            // Said explicitly: this operation needs no credentials (the webhooks check the provider's signature). One
+            // empty requirement, because the document's serializer leaves an empty list out.
+            operation.Security = [new OpenApiSecurityRequirement()];
+        }
 
         var hasBody = operation.RequestBody is not null;
         if (hasBody) AddProblems(operation, 413);

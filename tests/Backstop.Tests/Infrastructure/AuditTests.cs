@@ -157,10 +157,10 @@ public abstract class AuditTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task An_opt_in_that_hard_deletes_an_opt_out_is_audited_in_the_same_transaction()
     {
-        var from = MessagingTestKit.NewNumber();
-        await App.HandleAsync(App.TwilioEvent("sms.inbound", MessagingTestKit.NewSid(), MessagingTestKit.Inbound(from, "STOP", MessagingTestKit.NewSid())));
+        var from = MessagingKit.NewNumber();
+        await App.HandleAsync(App.TwilioEvent("sms.inbound", MessagingKit.NewSid(), MessagingKit.Inbound(from, "STOP", MessagingKit.NewSid())));
         App.Time.Advance(TimeSpan.FromSeconds(1));
-        await App.HandleAsync(App.TwilioEvent("sms.inbound", MessagingTestKit.NewSid(), MessagingTestKit.Inbound(from, "START", MessagingTestKit.NewSid())));
+        await App.HandleAsync(App.TwilioEvent("sms.inbound", MessagingKit.NewSid(), MessagingKit.Inbound(from, "START", MessagingKit.NewSid())));
 
         await using (var connection = await App.OpenAsync())
             (await connection.ExecuteScalarAsync<long>("select count(*) from sms_opt_outs where phone_number = @from", new { from })).ShouldBe(0);

@@ -112,7 +112,8 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
 
         public bool HasBody => Json.TryGetProperty("requestBody", out _);
 
-        public bool Secured => Json.TryGetProperty("security", out var s) && s.GetArrayLength() > 0;
+        /// <summary>An operation needing no credentials says so with one empty requirement (<c>[{}]</c>).</summary>
+        public bool Secured => Json.GetProperty("security").EnumerateArray().Any(r => r.EnumerateObject().Any());
 
         public IReadOnlyList<string> PathParameters => PathParameterPattern().Matches(Path).Select(m => m.Groups[1].Value).ToList();
 
@@ -256,8 +257,9 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
         {
             var anonymous = op.Path.StartsWith("/webhooks/", StringComparison.Ordinal) || op.Path.StartsWith("/health/", StringComparison.Ordinal);
             op.Secured.ShouldBe(!anonymous, op.Key);
-            if (op.Secured)
-                op.Json.GetProperty("security").EnumerateArray().Single().EnumerateObject().Single().Name.ShouldBe("bearer", op.Key);
+            var requirement = op.Json.GetProperty("security").EnumerateArray().Single();
+            if (op.Secured) requirement.EnumerateObject().Single().Name.ShouldBe("bearer", op.Key);
+            else requirement.EnumerateObject().ShouldBeEmpty(op.Key);
         }
         operations.Count(o => o.Path.StartsWith("/webhooks/", StringComparison.Ordinal)).ShouldBeGreaterThanOrEqualTo(7);
 
@@ -294,7 +296,63 @@ public abstract partial class OpenApiTests(BackstopFactory app) : AppTest(app)
         foreach (var (word, path) in new[] { ("bots", "/v1/bots"), ("meetings", "/v1/meetings"), ("billing", "/v1/billing"), ("quota", "/v1/quota"), ("subscriptions", "/v1/subscriptions") })
             if (description.Contains(word, StringComparison.Ordinal))
                 operations.ShouldContain(o => o.Path.StartsWith(path, StringComparison.Ordinal), word);
-        document.TryGetProperty("servers", out _).ShouldBeFalse("paths resolve against the document's own address");
+        // One relative server, "/": paths resolve against the document's own address (no host the server guessed).
+        document.GetProperty("servers").EnumerateArray().Select(e => e.GetProperty("url").GetString()).ShouldBe(["/"]);
+    }
+
+    /// <summary>
+    /// The server writes every property of an answer, null or not, so every property of every schema an answer
+    /// reaches is required; a nullable one says <c>nullable</c> (beside a <c>type</c>, as OpenAPI 3.0 wants), a
+    /// non-nullable one does not. The one property the serializer leaves out when null, the problem's
+    /// <c>errors</c>, is not required.
+    /// </summary>
+    [Fact]
+    public async Task Every_property_of_an_answer_is_required_and_a_nullable_one_says_so()
+    {
+        var (document, operations) = await DocumentAsync();
+        var schemas = document.GetProperty("components").GetProperty("schemas");
+        var reached = new HashSet<string>();
+        var todo = new Stack<JsonElement>(operations.SelectMany(o => o.Responses)
+            .SelectMany(r => r.Response.TryGetProperty("content", out var c) ? c.EnumerateObject().Where(m => m.Name.Contains("json", StringComparison.Ordinal)) : [])
+            .Select(m => m.Value.GetProperty("schema")));
+        var objects = 0;
+        while (todo.TryPop(out var schema))
+        {
+            if (schema.TryGetProperty("$ref", out var reference))
+            {
+                var name = reference.GetString()!.Split('/')[^1];
+                if (reached.Add(name)) todo.Push(schemas.GetProperty(name));
+                continue;
+            }
+            if (schema.TryGetProperty("nullable", out var n) && n.GetBoolean())
+                schema.TryGetProperty("type", out _).ShouldBeTrue(schema.GetRawText());
+            if (schema.TryGetProperty("properties", out var properties))
+            {
+                objects++;
+                var required = schema.TryGetProperty("required", out var r) ? r.EnumerateArray().Select(e => e.GetString()).ToHashSet() : [];
+                foreach (var property in properties.EnumerateObject())
+                {
+                    var optional = property.Name == "errors" && properties.TryGetProperty("requestId", out _);
+                    required.Contains(property.Name).ShouldBe(!optional, $"{property.Name} of {schema.GetRawText()[..Math.Min(200, schema.GetRawText().Length)]}");
+                    todo.Push(property.Value);
+                }
+            }
+            foreach (var nested in new[] { "items", "additionalProperties", "oneOf", "allOf", "anyOf" })
+                if (schema.TryGetProperty(nested, out var inner))
+                    foreach (var part in inner.ValueKind == JsonValueKind.Array ? inner.EnumerateArray().ToList() : inner.ValueKind == JsonValueKind.Object ? [inner] : [])
+                        todo.Push(part);
+        }
+        objects.ShouldBeGreaterThan(80);
+
+        bool Nullable(string schema, string property) =>
+            schemas.GetProperty(schema).GetProperty("properties").GetProperty(property).TryGetProperty("nullable", out var v) && v.GetBoolean();
+        Nullable("OrganizationResponse", "id").ShouldBeFalse();
+        Nullable("OrganizationResponse", "deletedAt").ShouldBeTrue();
+        Nullable("OrganizationResponse", "deletion").ShouldBeTrue();
+        Nullable("MeetingResponse", "botId").ShouldBeTrue();
+        Nullable("Problem", "code").ShouldBeFalse();
+        schemas.GetProperty("Problem").GetProperty("required").EnumerateArray().Select(e => e.GetString())
+            .ShouldBe(["type", "title", "status", "detail", "code", "instance", "requestId"], ignoreOrder: true);
     }
 
     /// <summary>

@@ -114,7 +114,7 @@ public abstract class OutboxLeaseTests(BackstopFactory app) : AppTest(app)
     }
 }
 
-internal static class OutboxLeaseSetup
+internal static class OutboxLeaseKit
 {
     public static void Settings(Dictionary<string, string?> settings)
     {
@@ -133,8 +133,8 @@ internal static class OutboxLeaseSetup
 
 public sealed class OutboxLeaseTestsSetup : AppSetup
 {
-    public override void Configure(Dictionary<string, string?> settings) => OutboxLeaseSetup.Settings(settings);
-    public override void ConfigureServices(IServiceCollection services) => OutboxLeaseSetup.Services(services);
+    public override void Configure(Dictionary<string, string?> settings) => OutboxLeaseKit.Settings(settings);
+    public override void ConfigureServices(IServiceCollection services) => OutboxLeaseKit.Services(services);
 }
 
 public sealed class OutboxLeaseTestsOnSqlite(SqliteApp<OutboxLeaseTestsSetup> app) : OutboxLeaseTests(app), IClassFixture<SqliteApp<OutboxLeaseTestsSetup>>;

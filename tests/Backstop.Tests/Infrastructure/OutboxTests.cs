@@ -14,7 +14,7 @@ public abstract class OutboxTests(BackstopFactory app) : AppTest(app)
 {
     private MessagingSetup Servers => App.SetupAs<MessagingSetup>();
 
-    private static string NewNumber() => Backstop.Tests.Features.Messaging.MessagingTestKit.NewNumber();
+    private static string NewNumber() => Backstop.Tests.Features.Messaging.MessagingKit.NewNumber();
 
     private Task<EnqueueResult> EnqueueAsync(OutboxEnvelope message) =>
         App.Service<Db>().InTransactionAsync((c, t) => App.Service<IOutbox>().EnqueueAsync(c, t, message, CancellationToken.None));

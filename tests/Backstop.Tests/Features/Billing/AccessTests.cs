@@ -66,8 +66,8 @@ public abstract class AccessTests(BackstopFactory app) : AppTest(app)
     {
         var t = await App.BilledTenantAsync();
         var client = App.Client(t.Tenant);
-        var invoice = DunningTestKit.NewInvoiceId();
-        await App.DeliverStripeAsync("invoice.payment_failed", DunningTestKit.Invoice(t, invoice, attempt: 1));
+        var invoice = DunningKit.NewInvoiceId();
+        await App.DeliverStripeAsync("invoice.payment_failed", DunningKit.Invoice(t, invoice, attempt: 1));
         var graceEnd = App.Time.GetUtcNow().AddDays(7);
 
         var pastDue = await AccessAsync(client);
@@ -87,7 +87,7 @@ public abstract class AccessTests(BackstopFactory app) : AppTest(app)
         await App.Service<Backstop.Infrastructure.Jobs.JobRunner>().RunAsync(Backstop.Features.Billing.Dunning.GraceExpiryJob.Id, CancellationToken.None);
         (await AccessAsync(client)).GetProperty("state").GetString().ShouldBe("suspended");
 
-        await App.DeliverStripeAsync("invoice.paid", DunningTestKit.Invoice(t, invoice, attempt: 2));
+        await App.DeliverStripeAsync("invoice.paid", DunningKit.Invoice(t, invoice, attempt: 2));
         var active = await AccessAsync(client);
         active.GetProperty("state").GetString().ShouldBe("active");
         active.GetProperty("canCreate").GetBoolean().ShouldBeTrue();

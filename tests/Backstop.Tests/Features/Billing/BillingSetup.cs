@@ -46,7 +46,7 @@ public sealed class BillingRepairSetup : BillingSetup
     }
 }
 
-internal static class BillingTestKit
+internal static class BillingKit
 {
     public static StripeTestServer Stripe(this BackstopFactory app) => app.SetupAs<BillingSetup>().Stripe;
 
@@ -73,13 +73,6 @@ internal static class BillingTestKit
     }
 
     public static string NewPrice() => "price_" + Guid.NewGuid().ToString("N")[..16];
-
-    public static async Task<HttpResponseMessage> DeliverStripeAsync(this BackstopFactory app, string type, object dataObject, DateTimeOffset created, string? eventId = null)
-    {
-        var response = await app.CreateClient().SendAsync(StripeSetup.Event(eventId ?? "evt_" + Guid.NewGuid().ToString("N"), type, dataObject, created, app.Time.GetUtcNow()));
-        if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"The inbox answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
-        return response;
-    }
 
     /// <summary>A Paddle notification signed as Paddle signs (<c>ts=…;h1=HMAC-SHA256(secret, "ts:body")</c>).</summary>
     public static async Task DeliverPaddleAsync(this BackstopFactory app, string type, object data, DateTimeOffset occurredAt, string? eventId = null)
@@ -125,12 +118,6 @@ internal static class BillingTestKit
     {
         await using var connection = await app.OpenAsync();
         return await BillingSql.FindSubscriptionAsync(connection, null, organizationId, CancellationToken.None);
-    }
-
-    public static async Task<long> CountRowsAsync(this BackstopFactory app, string sql, object? args = null)
-    {
-        await using var connection = await app.OpenAsync();
-        return await connection.ExecuteScalarAsync<long>(sql, args);
     }
 
     public static async Task ExecuteAsync(this BackstopFactory app, string sql, object? args = null)

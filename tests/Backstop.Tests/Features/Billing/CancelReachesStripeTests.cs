@@ -12,8 +12,8 @@ public abstract class CancelReachesStripeTests(BackstopFactory app) : AppTest(ap
 
     private async Task<(TestTenant Tenant, string Subscription, string Owner)> SubscribedAsync()
     {
-        var plan = BillingTestKit.NewCode();
-        var price = BillingTestKit.NewPrice();
+        var plan = BillingKit.NewCode();
+        var price = BillingKit.NewPrice();
         await App.CreatePlanAsync(plan, price);
         var tenant = await App.CreateTenantAsync("admin");
         var owner = $"owner-{Guid.NewGuid():N}@example.com";
@@ -40,7 +40,7 @@ public abstract class CancelReachesStripeTests(BackstopFactory app) : AppTest(ap
         Stripe.Snapshot(sub)["schedule"].ShouldBeNull();
         Stripe.Received("POST", $"/v1/subscription_schedules/{schedule}/release").ShouldHaveSingleItem().Status.ShouldBe(200);
         Stripe.Received("POST", $"/v1/subscriptions/{sub}").ShouldHaveSingleItem().Status.ShouldBe(200);
-        (await App.CountRowsAsync("select count(*) from outbox_messages where channel = 'stripe' and reference = @sub and status = 'sent'", new { sub })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from outbox_messages where channel = 'stripe' and reference = @sub and status = 'sent'", new { sub })).ShouldBe(1);
         (await App.LocalSubscriptionAsync(tenant.OrganizationId))!.CancelAtPeriodEnd.ShouldBeTrue();
     }
 
@@ -63,7 +63,7 @@ public abstract class CancelReachesStripeTests(BackstopFactory app) : AppTest(ap
         var received = Stripe.Received("POST", $"/v1/subscriptions/{sub}");
         received.Select(r => (r.IdempotencyKey, r.Status, r.Replayed)).ShouldBe([($"cancel:{sub}:1", 500, false), ($"cancel:{sub}:1:r1", 200, false)]);
         StripeCancels(sub).ShouldBeTrue();
-        (await App.CountRowsAsync("select count(*) from outbox_messages where channel = 'stripe' and reference = @sub and status = 'sent'", new { sub })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from outbox_messages where channel = 'stripe' and reference = @sub and status = 'sent'", new { sub })).ShouldBe(1);
     }
 
     [Fact]
@@ -88,7 +88,7 @@ public abstract class CancelReachesStripeTests(BackstopFactory app) : AppTest(ap
             Stripe.Up();
         }
         // Outbox:MaxAttempts (8) used up, and still pending, never dead.
-        (await App.CountRowsAsync("select count(*) from outbox_messages where channel = 'stripe' and reference = @sub and status = 'pending' and attempts >= 8", new { sub })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from outbox_messages where channel = 'stripe' and reference = @sub and status = 'pending' and attempts >= 8", new { sub })).ShouldBe(1);
 
         for (var minute = 0; minute < 30 && !StripeCancels(sub); minute++)
         {
@@ -99,7 +99,7 @@ public abstract class CancelReachesStripeTests(BackstopFactory app) : AppTest(ap
         StripeCancels(sub).ShouldBeTrue();
         Stripe.Received("POST", $"/v1/subscriptions/{sub}").ShouldHaveSingleItem().IdempotencyKey!.ShouldStartWith($"cancel:{sub}:1:r");
         (await App.LocalSubscriptionAsync(tenant.OrganizationId))!.CancelAtPeriodEnd.ShouldBeTrue();
-        (await App.CountRowsAsync("select count(*) from outbox_messages where channel = 'stripe' and reference = @sub and status = 'sent'", new { sub })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from outbox_messages where channel = 'stripe' and reference = @sub and status = 'sent'", new { sub })).ShouldBe(1);
     }
 
     [Fact]
@@ -115,15 +115,15 @@ public abstract class CancelReachesStripeTests(BackstopFactory app) : AppTest(ap
             await App.DispatchOutboxAsync();
             App.Time.Advance(TimeSpan.FromMinutes(5));
         }
-        (await App.CountRowsAsync(alerts, new { sub, owner = $"%{owner}%" })).ShouldBe(0);
+        (await App.CountAsync(alerts, new { sub, owner = $"%{owner}%" })).ShouldBe(0);
         for (var minute = 0; minute < 120; minute += 5)
         {
             await App.DispatchOutboxAsync();
             App.Time.Advance(TimeSpan.FromMinutes(5));
         }
 
-        (await App.CountRowsAsync(alerts, new { sub, owner = $"%{owner}%" })).ShouldBe(1);
-        (await App.CountRowsAsync("select count(*) from outbox_messages where channel = 'stripe' and reference = @sub and status = 'pending'", new { sub })).ShouldBe(1);
+        (await App.CountAsync(alerts, new { sub, owner = $"%{owner}%" })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from outbox_messages where channel = 'stripe' and reference = @sub and status = 'pending'", new { sub })).ShouldBe(1);
         (await App.LocalSubscriptionAsync(tenant.OrganizationId))!.CancelAtPeriodEnd.ShouldBeTrue();
         StripeCallFailures.AlertAfter.ShouldBe(TimeSpan.FromHours(1));
     }

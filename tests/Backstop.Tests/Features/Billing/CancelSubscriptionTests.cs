@@ -8,8 +8,8 @@ public abstract class CancelSubscriptionTests(BackstopFactory app) : AppTest(app
 {
     private async Task<(TestTenant Tenant, string Subscription)> SubscribedAsync()
     {
-        var plan = BillingTestKit.NewCode();
-        var price = BillingTestKit.NewPrice();
+        var plan = BillingKit.NewCode();
+        var price = BillingKit.NewPrice();
         await App.CreatePlanAsync(plan, price);
         var tenant = await App.CreateTenantAsync("admin");
         var sub = $"sub_{Guid.NewGuid():N}"[..24];
@@ -35,7 +35,7 @@ public abstract class CancelSubscriptionTests(BackstopFactory app) : AppTest(app
         App.Stripe().Received("DELETE", $"/v1/subscriptions/{sub}").ShouldBeEmpty();
         ((bool)App.Stripe().Subscriptions[sub]["cancel_at_period_end"]!).ShouldBeTrue();
         (await App.LocalSubscriptionAsync(tenant.OrganizationId))!.Status.ShouldBe("active");
-        (await App.CountRowsAsync("select count(*) from audit_log where action = 'subscription.cancel' and organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from audit_log where action = 'subscription.cancel' and organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
     }
 
     [Fact]
@@ -48,10 +48,10 @@ public abstract class CancelSubscriptionTests(BackstopFactory app) : AppTest(app
 
         await App.DispatchOutboxAsync();
         App.Stripe().Received("POST", $"/v1/subscriptions/{sub}").ShouldHaveSingleItem().Status.ShouldBe(400);
-        (await App.CountRowsAsync("select count(*) from outbox_messages where reference = @sub and status = 'dead'", new { sub })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from outbox_messages where reference = @sub and status = 'dead'", new { sub })).ShouldBe(1);
         (await App.LocalSubscriptionAsync(tenant.OrganizationId))!.CancelAtPeriodEnd.ShouldBeFalse();
         // Never silently: audited and alerted.
-        (await App.CountRowsAsync("select count(*) from audit_log where action = 'subscription.cancel_refused' and organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from audit_log where action = 'subscription.cancel_refused' and organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
     }
 
     [Fact]
@@ -61,7 +61,7 @@ public abstract class CancelSubscriptionTests(BackstopFactory app) : AppTest(app
         var client = App.Client(tenant);
         var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => client.DeleteAsync("/v1/billing/subscription")));
         answers.ShouldAllBe(a => a.StatusCode == HttpStatusCode.Accepted);
-        (await App.CountRowsAsync("select count(*) from outbox_messages where channel = 'stripe' and reference = @sub", new { sub })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from outbox_messages where channel = 'stripe' and reference = @sub", new { sub })).ShouldBe(1);
         await App.DispatchOutboxAsync();
         App.Stripe().Received("POST", $"/v1/subscriptions/{sub}").Count.ShouldBe(1);
     }
@@ -75,14 +75,14 @@ public abstract class CancelSubscriptionTests(BackstopFactory app) : AppTest(app
         var resumed = await client.PostAsync("/v1/billing/subscription/resume", null);
         resumed.StatusCode.ShouldBe(HttpStatusCode.Accepted, await resumed.Content.ReadAsStringAsync());
         (await resumed.JsonAsync()).GetProperty("cancelAtPeriodEnd").GetBoolean().ShouldBeFalse();
-        (await App.CountRowsAsync("select count(*) from audit_log where action = 'subscription.resume' and organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
-        (await App.CountRowsAsync("select count(*) from outbox_messages where channel = 'stripe' and reference = @sub", new { sub })).ShouldBe(2);
+        (await App.CountAsync("select count(*) from audit_log where action = 'subscription.resume' and organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from outbox_messages where channel = 'stripe' and reference = @sub", new { sub })).ShouldBe(2);
         await client.DeleteAsync("/v1/billing/subscription");
         await App.DispatchOutboxAsync();
 
         // Three messages; the first two were overtaken by the third before they were sent, so only it reaches Stripe
         // (a retried older one can never undo a newer request).
-        (await App.CountRowsAsync("select count(*) from outbox_messages where channel = 'stripe' and reference = @sub and status = 'sent'", new { sub })).ShouldBe(3);
+        (await App.CountAsync("select count(*) from outbox_messages where channel = 'stripe' and reference = @sub and status = 'sent'", new { sub })).ShouldBe(3);
         var call = App.Stripe().Received("POST", $"/v1/subscriptions/{sub}").ShouldHaveSingleItem();
         call.IdempotencyKey.ShouldBe($"cancel:{sub}:3");
         call.Form["cancel_at_period_end"].ShouldBe("true");
@@ -100,7 +100,7 @@ public abstract class CancelSubscriptionTests(BackstopFactory app) : AppTest(app
             new { end = App.Time.GetUtcNow().AddSeconds(-1), id = tenant.OrganizationId });
         await (await client.PostAsync("/v1/billing/subscription/resume", null)).ShouldBeProblemAsync(409, "period_ended");
         (await App.LocalSubscriptionAsync(tenant.OrganizationId))!.CancelAtPeriodEnd.ShouldBeTrue();
-        (await App.CountRowsAsync("select count(*) from outbox_messages where reference = @sub", new { sub })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from outbox_messages where reference = @sub", new { sub })).ShouldBe(1);
     }
 
     [Fact]
@@ -116,8 +116,8 @@ public abstract class CancelSubscriptionTests(BackstopFactory app) : AppTest(app
     [Fact]
     public async Task A_canceled_or_Paddle_subscription_cannot_be_cancelled_here()
     {
-        var plan = BillingTestKit.NewCode();
-        await App.CreatePlanAsync(plan, BillingTestKit.NewPrice());
+        var plan = BillingKit.NewCode();
+        await App.CreatePlanAsync(plan, BillingKit.NewPrice());
         var ended = await App.CreateTenantAsync("admin");
         await App.PlantSubscriptionAsync(ended.OrganizationId, plan, "canceled", $"sub_{Guid.NewGuid():N}"[..24]);
         await (await App.Client(ended).DeleteAsync("/v1/billing/subscription")).ShouldBeProblemAsync(409, "subscription_not_active");

@@ -33,7 +33,7 @@ public abstract class CheckoutDeletionRaceTests(BackstopFactory app) : AppTest(a
 
     private async Task ShouldHaveNoOpenCheckoutAndEveryStripeSessionExpiredAsync(string organizationId)
     {
-        (await App.CountRowsAsync("select count(*) from billing_checkouts where organization_id = @organizationId and status in ('creating', 'open')",
+        (await App.CountAsync("select count(*) from billing_checkouts where organization_id = @organizationId and status in ('creating', 'open')",
             new { organizationId })).ShouldBe(0);
         await App.DispatchOutboxAsync();
         var sessions = App.Stripe().CheckoutSessions.Values.Where(s => (string?)s["client_reference_id"] == organizationId).ToList();
@@ -45,8 +45,8 @@ public abstract class CheckoutDeletionRaceTests(BackstopFactory app) : AppTest(a
     [Fact]
     public async Task A_session_Stripe_creates_while_the_organization_is_deleted_is_expired_and_the_checkout_answers_404()
     {
-        var plan = BillingTestKit.NewCode();
-        await App.CreatePlanAsync(plan, BillingTestKit.NewPrice());
+        var plan = BillingKit.NewCode();
+        await App.CreatePlanAsync(plan, BillingKit.NewPrice());
         var tenant = await App.CreateTenantAsync("admin");
         var org = tenant.OrganizationId;
         HoldSessionsOf(org);
@@ -65,19 +65,19 @@ public abstract class CheckoutDeletionRaceTests(BackstopFactory app) : AppTest(a
         foreach (var gone in answers.Where(a => a.StatusCode == HttpStatusCode.NotFound)) await gone.ShouldBeProblemAsync(404, "not_found");
         answers.Count(a => a.StatusCode == HttpStatusCode.NotFound).ShouldBeGreaterThanOrEqualTo(1);
         var created = App.Stripe().CheckoutSessions.Values.Where(s => (string?)s["client_reference_id"] == org).ShouldHaveSingleItem();
-        (await App.CountRowsAsync("select count(*) from outbox_messages where channel = 'stripe-checkout' and idempotency_key = @key",
+        (await App.CountAsync("select count(*) from outbox_messages where channel = 'stripe-checkout' and idempotency_key = @key",
             new { key = $"checkout-expire:{created["id"]}" })).ShouldBe(1);
         await ShouldHaveNoOpenCheckoutAndEveryStripeSessionExpiredAsync(org);
 
         // Nothing can claim a checkout for it any more, even with a key the cache still knew.
-        (await App.CountRowsAsync("select count(*) from billing_checkouts where organization_id = @org and status = 'deleted'", new { org })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from billing_checkouts where organization_id = @org and status = 'deleted'", new { org })).ShouldBe(1);
     }
 
     [Fact]
     public async Task Concurrent_checkouts_and_deletions_leave_no_open_checkout_for_any_deleted_organization()
     {
-        var plan = BillingTestKit.NewCode();
-        await App.CreatePlanAsync(plan, BillingTestKit.NewPrice());
+        var plan = BillingKit.NewCode();
+        await App.CreatePlanAsync(plan, BillingKit.NewPrice());
         var tenants = new List<TestTenant>();
         for (var i = 0; i < 4; i++) tenants.Add(await App.CreateTenantAsync("admin"));
 

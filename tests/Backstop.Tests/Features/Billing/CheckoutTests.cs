@@ -12,8 +12,8 @@ public abstract class CheckoutTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task Checkout_creates_the_customer_and_a_subscription_session_for_the_plans_price()
     {
-        var price = BillingTestKit.NewPrice();
-        var plan = BillingTestKit.NewCode();
+        var price = BillingKit.NewPrice();
+        var plan = BillingKit.NewCode();
         await App.CreatePlanAsync(plan, price);
         var tenant = await App.CreateTenantAsync("admin");
 
@@ -36,7 +36,7 @@ public abstract class CheckoutTests(BackstopFactory app) : AppTest(app)
         session.Form["success_url"].ShouldBe("https://app.example.com/billing/done");
         session.Form.ShouldNotContainKey("subscription_data[trial_period_days]");
         session.IdempotencyKey.ShouldStartWith($"checkout:{tenant.OrganizationId}:{plan}:");
-        (await App.CountRowsAsync("select count(*) from billing_customers where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from billing_customers where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
     }
 
     private async Task ExpireAsync(string sessionId)
@@ -50,8 +50,8 @@ public abstract class CheckoutTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task Twenty_concurrent_checkouts_of_one_organization_make_one_Stripe_customer_and_one_session()
     {
-        var plan = BillingTestKit.NewCode();
-        await App.CreatePlanAsync(plan, BillingTestKit.NewPrice(), trialDays: 30);
+        var plan = BillingKit.NewCode();
+        await App.CreatePlanAsync(plan, BillingKit.NewPrice(), trialDays: 30);
         var tenant = await App.CreateTenantAsync("admin");
         var client = App.Client(tenant);
 
@@ -60,20 +60,20 @@ public abstract class CheckoutTests(BackstopFactory app) : AppTest(app)
         answers.Count(a => a.StatusCode == HttpStatusCode.OK).ShouldBe(1);
         foreach (var refused in answers.Where(a => a.StatusCode != HttpStatusCode.OK)) await refused.ShouldBeProblemAsync(409, "subscription_exists");
 
-        (await App.CountRowsAsync("select count(*) from billing_customers where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from billing_customers where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
         App.Stripe().Received("POST", "/v1/customers").Count(r => r.Form.GetValueOrDefault("metadata[organization_id]") == tenant.OrganizationId).ShouldBe(1);
         var sessions = App.Stripe().Received("POST", "/v1/checkout/sessions").Where(r => r.Form.GetValueOrDefault("client_reference_id") == tenant.OrganizationId).ToList();
         sessions.Count.ShouldBe(1);
         sessions[0].Form["subscription_data[trial_period_days]"].ShouldBe("30");
-        (await App.CountRowsAsync("select count(*) from organization_trials where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
-        (await App.CountRowsAsync("select count(*) from billing_checkouts where organization_id = @id and status = 'open'", new { id = tenant.OrganizationId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from organization_trials where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from billing_checkouts where organization_id = @id and status = 'open'", new { id = tenant.OrganizationId })).ShouldBe(1);
     }
 
     [Fact]
     public async Task A_retried_click_gets_the_same_session_and_another_checkout_gets_409_with_the_open_sessions_url()
     {
-        var plan = BillingTestKit.NewCode();
-        await App.CreatePlanAsync(plan, BillingTestKit.NewPrice(), trialDays: 7);
+        var plan = BillingKit.NewCode();
+        await App.CreatePlanAsync(plan, BillingKit.NewPrice(), trialDays: 7);
         var tenant = await App.CreateTenantAsync("admin");
         var client = App.Client(tenant);
 
@@ -91,14 +91,14 @@ public abstract class CheckoutTests(BackstopFactory app) : AppTest(app)
         problem.GetProperty("detail").GetString()!.ShouldContain("plan-change");
 
         App.Stripe().Received("POST", "/v1/checkout/sessions").Count(r => r.Form.GetValueOrDefault("client_reference_id") == tenant.OrganizationId).ShouldBe(1);
-        (await App.CountRowsAsync("select count(*) from audit_log where action = 'subscription.checkout' and organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from audit_log where action = 'subscription.checkout' and organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
     }
 
     [Fact]
     public async Task The_same_request_after_its_session_expired_opens_a_new_session_not_the_expired_one()
     {
-        var plan = BillingTestKit.NewCode();
-        await App.CreatePlanAsync(plan, BillingTestKit.NewPrice());
+        var plan = BillingKit.NewCode();
+        await App.CreatePlanAsync(plan, BillingKit.NewPrice());
         var tenant = await App.CreateTenantAsync("admin");
         var client = App.Client(tenant);
         var first = (await (await client.PostJsonAsync("/v1/billing/checkout", Body(plan))).JsonAsync()).GetProperty("sessionId").GetString()!;
@@ -117,8 +117,8 @@ public abstract class CheckoutTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task A_second_checkout_beside_a_live_subscription_is_refused_409_naming_plan_change_without_calling_Stripe()
     {
-        var plan = BillingTestKit.NewCode();
-        await App.CreatePlanAsync(plan, BillingTestKit.NewPrice());
+        var plan = BillingKit.NewCode();
+        await App.CreatePlanAsync(plan, BillingKit.NewPrice());
         foreach (var status in new[] { "trialing", "active", "past_due", "paused" })
         {
             var tenant = await App.CreateTenantAsync("admin");
@@ -127,15 +127,15 @@ public abstract class CheckoutTests(BackstopFactory app) : AppTest(app)
             problem.GetProperty("detail").GetString()!.ShouldContain("/v1/billing/plan-change");
             App.Stripe().Received("POST", "/v1/customers").ShouldNotContain(r => r.Form.GetValueOrDefault("metadata[organization_id]") == tenant.OrganizationId);
             App.Stripe().Received("POST", "/v1/checkout/sessions").ShouldNotContain(r => r.Form.GetValueOrDefault("client_reference_id") == tenant.OrganizationId);
-            (await App.CountRowsAsync("select count(*) from billing_checkouts where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(0);
+            (await App.CountAsync("select count(*) from billing_checkouts where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(0);
         }
     }
 
     [Fact]
     public async Task The_trial_is_given_once_per_organization()
     {
-        var plan = BillingTestKit.NewCode();
-        await App.CreatePlanAsync(plan, BillingTestKit.NewPrice(), trialDays: 14);
+        var plan = BillingKit.NewCode();
+        await App.CreatePlanAsync(plan, BillingKit.NewPrice(), trialDays: 14);
         var tenant = await App.CreateTenantAsync("admin");
         var client = App.Client(tenant);
 
@@ -151,14 +151,14 @@ public abstract class CheckoutTests(BackstopFactory app) : AppTest(app)
         var sessions = App.Stripe().Received("POST", "/v1/checkout/sessions").Where(r => r.Form.GetValueOrDefault("client_reference_id") == tenant.OrganizationId).ToList();
         sessions[0].Form["subscription_data[trial_period_days]"].ShouldBe("14");
         sessions[1].Form.ShouldNotContainKey("subscription_data[trial_period_days]");
-        (await App.CountRowsAsync("select count(*) from organization_trials where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from organization_trials where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(1);
     }
 
     [Fact]
     public async Task An_organization_that_had_a_subscription_gets_no_trial()
     {
-        var plan = BillingTestKit.NewCode();
-        await App.CreatePlanAsync(plan, BillingTestKit.NewPrice(), trialDays: 14);
+        var plan = BillingKit.NewCode();
+        await App.CreatePlanAsync(plan, BillingKit.NewPrice(), trialDays: 14);
         var tenant = await App.CreateTenantAsync("admin");
         await App.PlantSubscriptionAsync(tenant.OrganizationId, plan, "canceled", providerSubscriptionId: "sub_" + Guid.NewGuid().ToString("N")[..20]);
 
@@ -171,8 +171,8 @@ public abstract class CheckoutTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task Unknown_inactive_and_free_plans_are_refused_and_Stripe_is_not_called()
     {
-        var inactive = BillingTestKit.NewCode();
-        await App.CreatePlanAsync(inactive, BillingTestKit.NewPrice());
+        var inactive = BillingKit.NewCode();
+        await App.CreatePlanAsync(inactive, BillingKit.NewPrice());
         (await App.AdminClient().PatchAsync($"/v1/admin/plans/{inactive}",
             new StringContent("""{"active":false}""", System.Text.Encoding.UTF8, "application/json"))).StatusCode.ShouldBe(HttpStatusCode.OK);
         var tenant = await App.CreateTenantAsync("admin");
@@ -181,20 +181,20 @@ public abstract class CheckoutTests(BackstopFactory app) : AppTest(app)
         await (await client.PostJsonAsync("/v1/billing/checkout", Body("no-such-plan"))).ShouldBeProblemAsync(404, "plan_not_found");
         await (await client.PostJsonAsync("/v1/billing/checkout", Body(inactive))).ShouldBeProblemAsync(409, "plan_inactive");
         await (await client.PostJsonAsync("/v1/billing/checkout", Body("free"))).ShouldBeProblemAsync(409, "plan_not_purchasable");
-        var active = BillingTestKit.NewCode();
-        await App.CreatePlanAsync(active, BillingTestKit.NewPrice());
+        var active = BillingKit.NewCode();
+        await App.CreatePlanAsync(active, BillingKit.NewPrice());
         await (await client.PostJsonAsync("/v1/billing/checkout", Body(active, coupon: "NOSUCHCOUPON"))).ShouldBeProblemAsync(404, "coupon_not_found");
         await (await client.PostJsonAsync("/v1/billing/checkout", new { plan = inactive, successUrl = "javascript:alert(1)", cancelUrl = "https://x.example" }))
             .ShouldBeProblemAsync(400, "invalid_url");
         App.Stripe().Received("POST", "/v1/customers").ShouldNotContain(r => r.Form.GetValueOrDefault("metadata[organization_id]") == tenant.OrganizationId);
-        (await App.CountRowsAsync("select count(*) from billing_customers where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(0);
+        (await App.CountAsync("select count(*) from billing_customers where organization_id = @id", new { id = tenant.OrganizationId })).ShouldBe(0);
     }
 
     [Fact]
     public async Task Checkout_needs_the_admin_scope()
     {
-        var plan = BillingTestKit.NewCode();
-        await App.CreatePlanAsync(plan, BillingTestKit.NewPrice());
+        var plan = BillingKit.NewCode();
+        await App.CreatePlanAsync(plan, BillingKit.NewPrice());
         var tenant = await App.CreateTenantAsync("read", "write");
         await (await App.Client(tenant).PostJsonAsync("/v1/billing/checkout", Body(plan))).ShouldBeProblemAsync(403, "insufficient_scope");
     }

@@ -13,17 +13,17 @@ public abstract class DunningRecoveryTests(BackstopFactory app) : AppTest(app)
     {
         var now = App.Time.GetUtcNow().Second();
         return App.DeliverStripeAsync("customer.subscription.updated",
-            BillingTestKit.StripeSubscription(t.StripeSubscriptionId, t.CustomerId, "price_pro_monthly", "active", now.AddDays(-1), now.AddDays(29)), now);
+            BillingKit.StripeSubscription(t.StripeSubscriptionId, t.CustomerId, "price_pro_monthly", "active", now.AddDays(-1), now.AddDays(29)), now);
     }
 
     [Fact]
     public async Task Recovery_through_subscription_updated_then_a_new_failure_months_later_gives_a_fresh_seven_day_grace_and_a_first_email()
     {
         var t = await App.BilledTenantAsync();
-        var oldInvoice = DunningTestKit.NewInvoiceId();
-        await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, oldInvoice, attempt: 1));
+        var oldInvoice = DunningKit.NewInvoiceId();
+        await App.DeliverStripeAsync(Failed, DunningKit.Invoice(t, oldInvoice, attempt: 1));
         App.Time.Advance(TimeSpan.FromDays(2));
-        await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, oldInvoice, attempt: 2));
+        await App.DeliverStripeAsync(Failed, DunningKit.Invoice(t, oldInvoice, attempt: 2));
         App.Time.Advance(TimeSpan.FromDays(1));
 
         await RecoverThroughSubscriptionUpdatedAsync(t);
@@ -35,8 +35,8 @@ public abstract class DunningRecoveryTests(BackstopFactory app) : AppTest(app)
 
         App.Time.Advance(TimeSpan.FromDays(90));
         var failedAt = App.Time.GetUtcNow();
-        var newInvoice = DunningTestKit.NewInvoiceId();
-        await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, newInvoice, attempt: 1));
+        var newInvoice = DunningKit.NewInvoiceId();
+        await App.DeliverStripeAsync(Failed, DunningKit.Invoice(t, newInvoice, attempt: 1));
 
         var s = await App.SubscriptionAsync(t.SubscriptionId);
         s.Status.ShouldBe("past_due");
@@ -55,17 +55,17 @@ public abstract class DunningRecoveryTests(BackstopFactory app) : AppTest(app)
     public async Task A_voided_failing_invoice_ends_its_dunning_and_a_late_failure_of_it_starts_nothing()
     {
         var t = await App.BilledTenantAsync();
-        var invoice = DunningTestKit.NewInvoiceId();
-        await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, invoice, attempt: 1));
+        var invoice = DunningKit.NewInvoiceId();
+        await App.DeliverStripeAsync(Failed, DunningKit.Invoice(t, invoice, attempt: 1));
         App.Time.Advance(TimeSpan.FromDays(1));
 
-        await App.DeliverStripeAsync("invoice.voided", DunningTestKit.Invoice(t, invoice, attempt: 1));
+        await App.DeliverStripeAsync("invoice.voided", DunningKit.Invoice(t, invoice, attempt: 1));
         var s = await App.SubscriptionAsync(t.SubscriptionId);
         s.GraceEndsAt.ShouldBeNull();
         s.PaymentFailedAt.ShouldBeNull();
         s.PaymentRetryCount.ShouldBe(0);
 
-        await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, invoice, attempt: 2));
+        await App.DeliverStripeAsync(Failed, DunningKit.Invoice(t, invoice, attempt: 2));
         (await App.SubscriptionAsync(t.SubscriptionId)).GraceEndsAt.ShouldBeNull();
         (await App.EmailsAsync($"dunning:{invoice}:2:")).ShouldBeEmpty();
     }
@@ -74,14 +74,14 @@ public abstract class DunningRecoveryTests(BackstopFactory app) : AppTest(app)
     public async Task Out_of_order_first_failures_never_move_the_grace_end_later()
     {
         var t = await App.BilledTenantAsync();
-        var invoice = DunningTestKit.NewInvoiceId();
+        var invoice = DunningKit.NewInvoiceId();
         var now = App.Time.GetUtcNow().Second();
         var firstAttempt = now.AddDays(-2);
 
         // Attempt 2 is delivered first, attempt 1 (two days older) after it.
-        await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, invoice, attempt: 2), now);
+        await App.DeliverStripeAsync(Failed, DunningKit.Invoice(t, invoice, attempt: 2), now);
         (await App.SubscriptionAsync(t.SubscriptionId)).GraceEndsAt.ShouldBe(now.AddDays(7));
-        await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, invoice, attempt: 1), firstAttempt);
+        await App.DeliverStripeAsync(Failed, DunningKit.Invoice(t, invoice, attempt: 1), firstAttempt);
 
         var s = await App.SubscriptionAsync(t.SubscriptionId);
         s.GraceEndsAt.ShouldBe(firstAttempt.AddDays(7));

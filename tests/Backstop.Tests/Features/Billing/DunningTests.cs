@@ -13,10 +13,10 @@ public abstract class DunningTests(BackstopFactory app) : AppTest(app)
     public async Task First_failure_is_past_due_with_grace_exactly_seven_days_later_and_the_owners_get_the_first_email()
     {
         var t = await App.BilledTenantAsync();
-        var invoice = DunningTestKit.NewInvoiceId();
+        var invoice = DunningKit.NewInvoiceId();
         var failedAt = App.Time.GetUtcNow();
 
-        var eventId = await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, invoice, attempt: 1, amountDue: 4900, currency: "usd"));
+        var eventId = await App.DeliverStripeAsync(Failed, DunningKit.Invoice(t, invoice, attempt: 1, amountDue: 4900, currency: "usd"));
 
         (await App.EventStatusAsync(eventId)).ShouldBe("processed");
         var s = await App.SubscriptionAsync(t.SubscriptionId);
@@ -41,13 +41,13 @@ public abstract class DunningTests(BackstopFactory app) : AppTest(app)
     public async Task Second_failure_keeps_the_grace_end_counts_two_and_sends_the_second_email_and_the_third_the_final_one()
     {
         var t = await App.BilledTenantAsync();
-        var invoice = DunningTestKit.NewInvoiceId();
+        var invoice = DunningKit.NewInvoiceId();
         var first = App.Time.GetUtcNow();
-        await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, invoice, attempt: 1));
+        await App.DeliverStripeAsync(Failed, DunningKit.Invoice(t, invoice, attempt: 1));
 
         App.Time.Advance(TimeSpan.FromDays(3));
         var second = App.Time.GetUtcNow();
-        await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, invoice, attempt: 2));
+        await App.DeliverStripeAsync(Failed, DunningKit.Invoice(t, invoice, attempt: 2));
         var s = await App.SubscriptionAsync(t.SubscriptionId);
         s.Status.ShouldBe("past_due");
         s.GraceEndsAt.ShouldBe(first.AddDays(7));
@@ -59,13 +59,13 @@ public abstract class DunningTests(BackstopFactory app) : AppTest(app)
         secondEmails[0].Text.ShouldContain(DunningEmails.When(first.AddDays(7)));
 
         App.Time.Advance(TimeSpan.FromDays(2));
-        await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, invoice, attempt: 3));
+        await App.DeliverStripeAsync(Failed, DunningKit.Invoice(t, invoice, attempt: 3));
         (await App.SubscriptionAsync(t.SubscriptionId)).PaymentRetryCount.ShouldBe(3);
         (await App.EmailsAsync($"dunning:{invoice}:3:")).ShouldAllBe(e => e.Subject == DunningEmails.FinalSubject);
         (await App.EmailsAsync($"dunning:{invoice}:3:")).Count.ShouldBe(2);
 
         // A fourth attempt is still the final notice, and the grace end never moved.
-        await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, invoice, attempt: 4));
+        await App.DeliverStripeAsync(Failed, DunningKit.Invoice(t, invoice, attempt: 4));
         (await App.EmailsAsync($"dunning:{invoice}:4:")).ShouldAllBe(e => e.Subject == DunningEmails.FinalSubject);
         (await App.SubscriptionAsync(t.SubscriptionId)).GraceEndsAt.ShouldBe(first.AddDays(7));
         (await App.EmailsAsync($"dunning:{invoice}:")).Count.ShouldBe(8);
@@ -75,16 +75,16 @@ public abstract class DunningTests(BackstopFactory app) : AppTest(app)
     public async Task The_same_failure_delivered_five_times_is_counted_once_and_emailed_once_and_so_is_one_attempt_under_two_event_ids()
     {
         var t = await App.BilledTenantAsync();
-        var invoice = DunningTestKit.NewInvoiceId();
-        var eventId = DunningTestKit.NewEventId();
-        for (var i = 0; i < 5; i++) await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, invoice, attempt: 1), eventId);
+        var invoice = DunningKit.NewInvoiceId();
+        var eventId = DunningKit.NewEventId();
+        for (var i = 0; i < 5; i++) await App.DeliverStripeAsync(Failed, DunningKit.Invoice(t, invoice, attempt: 1), eventId: eventId);
 
         (await App.CountAsync("select count(*) from webhook_events where provider = 'stripe' and event_id = @eventId", new { eventId })).ShouldBe(1);
         (await App.SubscriptionAsync(t.SubscriptionId)).PaymentRetryCount.ShouldBe(1);
         (await App.EmailsAsync($"dunning:{invoice}:")).Count.ShouldBe(t.Owners.Count);
 
         // Stripe can report one attempt twice under different event ids: the attempt is the unit, not the event.
-        var other = await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, invoice, attempt: 1));
+        var other = await App.DeliverStripeAsync(Failed, DunningKit.Invoice(t, invoice, attempt: 1));
         (await App.EventStatusAsync(other)).ShouldBe("processed");
         (await App.SubscriptionAsync(t.SubscriptionId)).PaymentRetryCount.ShouldBe(1);
         (await App.CountAsync("select count(*) from billing_payment_failures where invoice_id = @invoice", new { invoice })).ShouldBe(1);
@@ -102,12 +102,12 @@ public abstract class DunningTests(BackstopFactory app) : AppTest(app)
     public async Task Twenty_four_concurrent_deliveries_of_one_attempt_under_distinct_event_ids_count_it_once()
     {
         var t = await App.BilledTenantAsync();
-        var invoice = DunningTestKit.NewInvoiceId();
+        var invoice = DunningKit.NewInvoiceId();
         using var gate = new SemaphoreSlim(0);
         var deliveries = Enumerable.Range(0, 24).Select(async _ =>
         {
             await gate.WaitAsync();
-            return await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, invoice, attempt: 2));
+            return await App.DeliverStripeAsync(Failed, DunningKit.Invoice(t, invoice, attempt: 2));
         }).ToList();
         gate.Release(24);
         var ids = await Task.WhenAll(deliveries);
@@ -124,7 +124,7 @@ public abstract class DunningTests(BackstopFactory app) : AppTest(app)
         var t = await App.BilledTenantAsync();
         var client = App.Client(t.Tenant);
         (await client.CreateMeetingAsync()).StatusCode.ShouldBe(HttpStatusCode.Created);
-        await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, DunningTestKit.NewInvoiceId(), attempt: 1));
+        await App.DeliverStripeAsync(Failed, DunningKit.Invoice(t, DunningKit.NewInvoiceId(), attempt: 1));
         var graceEnd = App.Time.GetUtcNow().AddDays(7);
 
         App.Time.Advance(TimeSpan.FromDays(6));
@@ -142,29 +142,29 @@ public abstract class DunningTests(BackstopFactory app) : AppTest(app)
     public async Task Payment_success_clears_status_grace_failure_time_and_retry_count_and_creation_works_again()
     {
         var t = await App.BilledTenantAsync();
-        var invoice = DunningTestKit.NewInvoiceId();
-        await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, invoice, attempt: 1));
-        await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, invoice, attempt: 2));
+        var invoice = DunningKit.NewInvoiceId();
+        await App.DeliverStripeAsync(Failed, DunningKit.Invoice(t, invoice, attempt: 1));
+        await App.DeliverStripeAsync(Failed, DunningKit.Invoice(t, invoice, attempt: 2));
         var client = App.Client(t.Tenant);
         await (await client.CreateMeetingAsync()).ShouldBeProblemAsync(402, "payment_past_due");
 
         // Attempt 3's failure is delayed in transit; attempt 4 succeeds.
-        await App.DeliverStripeAsync("invoice.paid", DunningTestKit.Invoice(t, invoice, attempt: 4));
+        await App.DeliverStripeAsync("invoice.paid", DunningKit.Invoice(t, invoice, attempt: 4));
         var s = await App.SubscriptionAsync(t.SubscriptionId);
-        s.ShouldBe(new DunningTestKit.SubscriptionState { Status = "active", GraceEndsAt = null, PaymentFailedAt = null, PaymentRetryCount = 0 });
+        s.ShouldBe(new DunningKit.SubscriptionState { Status = "active", GraceEndsAt = null, PaymentFailedAt = null, PaymentRetryCount = 0 });
         (await client.CreateMeetingAsync()).StatusCode.ShouldBe(HttpStatusCode.Created);
 
         // Its twin event changes nothing more, and a failure of the paid invoice delivered late starts no dunning.
-        await App.DeliverStripeAsync("invoice.payment_succeeded", DunningTestKit.Invoice(t, invoice, attempt: 4));
-        var late = await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, invoice, attempt: 3));
+        await App.DeliverStripeAsync("invoice.payment_succeeded", DunningKit.Invoice(t, invoice, attempt: 4));
+        var late = await App.DeliverStripeAsync(Failed, DunningKit.Invoice(t, invoice, attempt: 3));
         (await App.EventStatusAsync(late)).ShouldBe("processed");
         (await App.SubscriptionAsync(t.SubscriptionId)).ShouldBe(s);
         (await App.EmailsAsync($"dunning:{invoice}:3:")).ShouldBeEmpty();
 
         // A new invoice failing later starts a new grace period, counted from one again.
         App.Time.Advance(TimeSpan.FromDays(30));
-        var next = DunningTestKit.NewInvoiceId();
-        await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, next, attempt: 1));
+        var next = DunningKit.NewInvoiceId();
+        await App.DeliverStripeAsync(Failed, DunningKit.Invoice(t, next, attempt: 1));
         var again = await App.SubscriptionAsync(t.SubscriptionId);
         again.Status.ShouldBe("past_due");
         again.PaymentRetryCount.ShouldBe(1);
@@ -176,7 +176,7 @@ public abstract class DunningTests(BackstopFactory app) : AppTest(app)
     public async Task An_older_endpoint_version_with_a_top_level_subscription_is_read_too()
     {
         var t = await App.BilledTenantAsync();
-        await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, DunningTestKit.NewInvoiceId(), attempt: 1, legacyShape: true));
+        await App.DeliverStripeAsync(Failed, DunningKit.Invoice(t, DunningKit.NewInvoiceId(), attempt: 1, legacyShape: true));
         (await App.SubscriptionAsync(t.SubscriptionId)).Status.ShouldBe("past_due");
     }
 
@@ -185,7 +185,7 @@ public abstract class DunningTests(BackstopFactory app) : AppTest(app)
     {
         var t = await App.BilledTenantAsync();
         var stranger = t with { StripeSubscriptionId = "sub_unknown_" + Guid.NewGuid().ToString("N")[..8] };
-        var unknown = await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(stranger, DunningTestKit.NewInvoiceId(), attempt: 1));
+        var unknown = await App.DeliverStripeAsync(Failed, DunningKit.Invoice(stranger, DunningKit.NewInvoiceId(), attempt: 1));
         var garbage = await App.DeliverStripeAsync(Failed, new Dictionary<string, object?> { ["object"] = "invoice", ["attempt_count"] = "three" });
 
         (await App.EventStatusAsync(unknown)).ShouldBe("processed");
@@ -198,10 +198,10 @@ public abstract class DunningTests(BackstopFactory app) : AppTest(app)
     public async Task Payment_action_required_emails_the_hosted_invoice_url_once_per_invoice()
     {
         var t = await App.BilledTenantAsync();
-        var invoice = DunningTestKit.NewInvoiceId();
+        var invoice = DunningKit.NewInvoiceId();
         var hosted = $"https://invoice.stripe.com/i/acct_test/{invoice}?s=ap";
         for (var i = 0; i < 3; i++)
-            await App.DeliverStripeAsync("invoice.payment_action_required", DunningTestKit.Invoice(t, invoice, attempt: 1, hostedUrl: hosted));
+            await App.DeliverStripeAsync("invoice.payment_action_required", DunningKit.Invoice(t, invoice, attempt: 1, hostedUrl: hosted));
 
         var emails = await App.EmailsAsync($"payment_action:{invoice}:");
         emails.Select(e => e.To).ShouldBe(t.Owners, ignoreOrder: true);
@@ -214,7 +214,7 @@ public abstract class DunningTests(BackstopFactory app) : AppTest(app)
     {
         var graceEnd = App.Time.GetUtcNow().AddDays(-1);
         var t = await App.BilledTenantAsync("suspended", graceEnd);
-        await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, DunningTestKit.NewInvoiceId(), attempt: 4));
+        await App.DeliverStripeAsync(Failed, DunningKit.Invoice(t, DunningKit.NewInvoiceId(), attempt: 4));
         var s = await App.SubscriptionAsync(t.SubscriptionId);
         s.Status.ShouldBe("suspended");
         s.GraceEndsAt.ShouldBe(graceEnd);
@@ -224,10 +224,10 @@ public abstract class DunningTests(BackstopFactory app) : AppTest(app)
     public async Task A_failed_first_payment_of_an_incomplete_subscription_neither_gates_the_organization_nor_sends_dunning()
     {
         var t = await App.BilledTenantAsync("incomplete");
-        var invoice = DunningTestKit.NewInvoiceId();
-        await App.DeliverStripeAsync(Failed, DunningTestKit.Invoice(t, invoice, attempt: 1));
+        var invoice = DunningKit.NewInvoiceId();
+        await App.DeliverStripeAsync(Failed, DunningKit.Invoice(t, invoice, attempt: 1));
 
-        (await App.SubscriptionAsync(t.SubscriptionId)).ShouldBe(new DunningTestKit.SubscriptionState { Status = "incomplete" });
+        (await App.SubscriptionAsync(t.SubscriptionId)).ShouldBe(new DunningKit.SubscriptionState { Status = "incomplete" });
         (await App.EmailsAsync($"dunning:{invoice}:")).ShouldBeEmpty();
         (await App.Client(t.Tenant).CreateMeetingAsync()).StatusCode.ShouldBe(HttpStatusCode.Created);
     }

@@ -21,7 +21,7 @@ public abstract class GraceExpiryTests(BackstopFactory app) : AppTest(app)
         var t = await App.BilledTenantAsync();
         var client = App.Client(t.Tenant);
         var meeting = (await (await client.CreateMeetingAsync()).JsonAsync()).GetProperty("id").GetString()!;
-        await App.DeliverStripeAsync("invoice.payment_failed", DunningTestKit.Invoice(t, DunningTestKit.NewInvoiceId(), attempt: 1));
+        await App.DeliverStripeAsync("invoice.payment_failed", DunningKit.Invoice(t, DunningKit.NewInvoiceId(), attempt: 1));
         var graceEnd = (await App.SubscriptionAsync(t.SubscriptionId)).GraceEndsAt!.Value;
         graceEnd.ShouldBe(App.Time.GetUtcNow().AddDays(7));
 
@@ -61,15 +61,15 @@ public abstract class GraceExpiryTests(BackstopFactory app) : AppTest(app)
         var t = await App.BilledTenantAsync();
         var client = App.Client(t.Tenant);
         var meeting = (await (await client.CreateMeetingAsync()).JsonAsync()).GetProperty("id").GetString()!;
-        var invoice = DunningTestKit.NewInvoiceId();
-        await App.DeliverStripeAsync("invoice.payment_failed", DunningTestKit.Invoice(t, invoice, attempt: 1));
+        var invoice = DunningKit.NewInvoiceId();
+        await App.DeliverStripeAsync("invoice.payment_failed", DunningKit.Invoice(t, invoice, attempt: 1));
         App.Time.Advance(TimeSpan.FromDays(8));
         await SweepAsync();
         (await App.SubscriptionAsync(t.SubscriptionId)).Status.ShouldBe("suspended");
 
-        await App.DeliverStripeAsync("invoice.paid", DunningTestKit.Invoice(t, invoice, attempt: 2));
+        await App.DeliverStripeAsync("invoice.paid", DunningKit.Invoice(t, invoice, attempt: 2));
 
-        (await App.SubscriptionAsync(t.SubscriptionId)).ShouldBe(new DunningTestKit.SubscriptionState { Status = "active" });
+        (await App.SubscriptionAsync(t.SubscriptionId)).ShouldBe(new DunningKit.SubscriptionState { Status = "active" });
         (await client.CreateMeetingAsync()).StatusCode.ShouldBe(HttpStatusCode.Created);
         (await client.PostAsync($"/v1/meetings/{meeting}/bot", null)).StatusCode.ShouldBe(HttpStatusCode.OK);
         App.SetupAs<DunningSetup>().Recall.CreateCalls(meeting).Count.ShouldBe(1);
@@ -79,10 +79,10 @@ public abstract class GraceExpiryTests(BackstopFactory app) : AppTest(app)
     public async Task A_payment_that_lands_before_the_run_keeps_the_subscription_out_of_the_sweep()
     {
         var t = await App.BilledTenantAsync();
-        var invoice = DunningTestKit.NewInvoiceId();
-        await App.DeliverStripeAsync("invoice.payment_failed", DunningTestKit.Invoice(t, invoice, attempt: 1));
+        var invoice = DunningKit.NewInvoiceId();
+        await App.DeliverStripeAsync("invoice.payment_failed", DunningKit.Invoice(t, invoice, attempt: 1));
         App.Time.Advance(TimeSpan.FromDays(7).Add(TimeSpan.FromMinutes(5)));
-        await App.DeliverStripeAsync("invoice.paid", DunningTestKit.Invoice(t, invoice, attempt: 2));
+        await App.DeliverStripeAsync("invoice.paid", DunningKit.Invoice(t, invoice, attempt: 2));
 
         await SweepAsync();
 

@@ -13,8 +13,8 @@ public abstract class OrganizationDeletionTests(BackstopFactory app) : AppTest(a
     [Fact]
     public async Task Deleting_an_organization_cancels_its_Stripe_subscription_at_once_and_its_pending_messages()
     {
-        var plan = BillingTestKit.NewCode();
-        var price = BillingTestKit.NewPrice();
+        var plan = BillingKit.NewCode();
+        var price = BillingKit.NewPrice();
         await App.CreatePlanAsync(plan, price);
         var tenant = await App.CreateTenantAsync("admin");
         var org = tenant.OrganizationId;
@@ -34,13 +34,13 @@ public abstract class OrganizationDeletionTests(BackstopFactory app) : AppTest(a
         }
 
         const string CanceledEvents = "select count(*) from events where organization_id = @org and type = 'subscription.canceled'";
-        var canceledBefore = await App.CountRowsAsync(CanceledEvents, new { org });
+        var canceledBefore = await App.CountAsync(CanceledEvents, new { org });
         (await App.AdminClient().DeleteAsync($"/v1/admin/organizations/{org}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
-        (await App.CountRowsAsync("select count(*) from outbox_messages where organization_id = @org and status = 'pending'", new { org })).ShouldBe(0);
-        (await App.CountRowsAsync("select count(*) from outbox_messages where organization_id = @org and status = 'dead' and last_error like 'cancelled:%'", new { org })).ShouldBe(2);
+        (await App.CountAsync("select count(*) from outbox_messages where organization_id = @org and status = 'pending'", new { org })).ShouldBe(0);
+        (await App.CountAsync("select count(*) from outbox_messages where organization_id = @org and status = 'dead' and last_error like 'cancelled:%'", new { org })).ShouldBe(2);
         (await App.LocalSubscriptionAsync(org))!.Status.ShouldBe("canceled");
         // The cancellation's outbound event, written in the deletion's transaction.
-        (await App.CountRowsAsync(CanceledEvents, new { org })).ShouldBe(canceledBefore + 1);
+        (await App.CountAsync(CanceledEvents, new { org })).ShouldBe(canceledBefore + 1);
         // The operator sees the deletion's progress: nothing of its billing can charge it any more.
         var progress = (await App.AdminClient().GetFromJsonAsync<JsonElement>($"/v1/admin/organizations/{org}")).GetProperty("deletion").GetProperty("remaining");
         progress.GetProperty("live_subscriptions").GetInt64().ShouldBe(0);
@@ -51,19 +51,19 @@ public abstract class OrganizationDeletionTests(BackstopFactory app) : AppTest(a
         cancel.IdempotencyKey.ShouldBe($"delete-org-cancel:{sub}");
         App.Stripe().Received("POST", $"/v1/subscriptions/{sub}").ShouldBeEmpty();
         App.Stripe().Subscriptions[sub]["status"].ShouldBe("canceled");
-        (await App.CountRowsAsync("select count(*) from outbox_messages where idempotency_key = @key and status = 'sent'", new { key = $"delete-org-cancel:{sub}" })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from outbox_messages where idempotency_key = @key and status = 'sent'", new { key = $"delete-org-cancel:{sub}" })).ShouldBe(1);
     }
 
     [Fact]
     public async Task Deleting_an_organization_without_a_live_subscription_calls_Stripe_for_nothing()
     {
-        var plan = BillingTestKit.NewCode();
-        await App.CreatePlanAsync(plan, BillingTestKit.NewPrice());
+        var plan = BillingKit.NewCode();
+        await App.CreatePlanAsync(plan, BillingKit.NewPrice());
         var org = (await App.CreateOrganizationAsync()).Id;
         var sub = $"sub_{Guid.NewGuid():N}"[..24];
         await App.PlantSubscriptionAsync(org, plan, "canceled", sub);
         (await App.AdminClient().DeleteAsync($"/v1/admin/organizations/{org}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
-        (await App.CountRowsAsync("select count(*) from outbox_messages where idempotency_key = @key", new { key = $"delete-org-cancel:{sub}" })).ShouldBe(0);
+        (await App.CountAsync("select count(*) from outbox_messages where idempotency_key = @key", new { key = $"delete-org-cancel:{sub}" })).ShouldBe(0);
     }
 
     [Fact]
@@ -75,7 +75,7 @@ public abstract class OrganizationDeletionTests(BackstopFactory app) : AppTest(a
         (await App.LocalSubscriptionAsync(org))!.Status.ShouldBe("canceled");
         (await App.OutboxCountAsync(sub, "pending")).ShouldBe(1);
         // The operator is alerted at once, in the deletion's transaction.
-        (await App.CountRowsAsync(
+        (await App.CountAsync(
             "select count(*) from outbox_messages where channel = 'email' and idempotency_key = @key",
             new { key = $"paddle-not-configured:{sub}:{BillingSetup.AlertEmail}" })).ShouldBe(1);
 
@@ -86,12 +86,12 @@ public abstract class OrganizationDeletionTests(BackstopFactory app) : AppTest(a
             App.Time.Advance(TimeSpan.FromHours(2));
         }
         (await App.OutboxCountAsync(sub, "pending")).ShouldBe(1);
-        (await App.CountRowsAsync("select count(*) from outbox_messages where idempotency_key = @key and last_error like '%Paddle:ApiKey is not set%'",
+        (await App.CountAsync("select count(*) from outbox_messages where idempotency_key = @key and last_error like '%Paddle:ApiKey is not set%'",
             new { key = $"paddle-delete-org-cancel:{sub}" })).ShouldBe(1);
         // Waiting is not refused: the deletion's progress counts only what the operator must act on.
         (await App.DeletionRemainingAsync(org)).GetProperty("refused_provider_cancellations").GetInt64().ShouldBe(0);
         // Failing for more than an hour: alerted once more, once.
-        (await App.CountRowsAsync("select count(*) from outbox_messages where channel = 'email' and idempotency_key like 'paddle-call-stuck:%' and reference = @sub",
+        (await App.CountAsync("select count(*) from outbox_messages where channel = 'email' and idempotency_key like 'paddle-call-stuck:%' and reference = @sub",
             new { sub })).ShouldBe(1);
     }
 }

@@ -47,7 +47,7 @@ internal static class PaddleDeletionKit
     /// <summary>An organization with a live Paddle subscription, here and at the fake; answers (organization, local id, Paddle id).</summary>
     public static async Task<(string Org, string LocalId, string Sub)> OrganizationWithPaddleSubscriptionAsync(this BackstopFactory app, PaddleTestServer? paddle)
     {
-        var plan = BillingTestKit.NewCode();
+        var plan = BillingKit.NewCode();
         await app.CreatePlanAsync(plan, paddlePriceId: "pri_" + Guid.NewGuid().ToString("N")[..20]);
         var org = (await app.CreateOrganizationAsync()).Id;
         var sub = "sub_01" + Guid.NewGuid().ToString("N")[..20];
@@ -60,7 +60,7 @@ internal static class PaddleDeletionKit
         (await app.AdminClient().GetFromJsonAsync<JsonElement>($"/v1/admin/organizations/{org}")).GetProperty("deletion").GetProperty("remaining");
 
     public static Task<long> OutboxCountAsync(this BackstopFactory app, string sub, string status) =>
-        app.CountRowsAsync("select count(*) from outbox_messages where channel = 'paddle' and idempotency_key = @key and status = @status",
+        app.CountAsync("select count(*) from outbox_messages where channel = 'paddle' and idempotency_key = @key and status = @status",
             new { key = $"paddle-delete-org-cancel:{sub}", status });
 }
 
@@ -129,7 +129,7 @@ public abstract class PaddleDeletionTests(BackstopFactory app) : AppTest(app)
         cancel.Status.ShouldBe(400);
         (await App.OutboxCountAsync(sub, "sent")).ShouldBe(1);
         // Nothing to alert about.
-        (await App.CountRowsAsync("select count(*) from outbox_messages where channel = 'email' and reference = @sub", new { sub })).ShouldBe(0);
+        (await App.CountAsync("select count(*) from outbox_messages where channel = 'email' and reference = @sub", new { sub })).ShouldBe(0);
         (await App.DeletionRemainingAsync(org)).GetProperty("refused_provider_cancellations").GetInt64().ShouldBe(0);
         App.Time.Advance(TimeSpan.FromHours(2));
         await App.DispatchOutboxAsync();
@@ -144,7 +144,7 @@ public abstract class PaddleDeletionTests(BackstopFactory app) : AppTest(app)
         Paddle.FailNext(429, sub);
         await App.DispatchOutboxAsync();
         (await App.OutboxCountAsync(sub, "pending")).ShouldBe(1);
-        var nextAttempt = await App.CountRowsAsync(
+        var nextAttempt = await App.CountAsync(
             "select count(*) from outbox_messages where idempotency_key = @key and next_attempt_at >= @earliest",
             new { key = $"paddle-delete-org-cancel:{sub}", earliest = App.Time.GetUtcNow().AddSeconds(7) });
         nextAttempt.ShouldBe(1);
@@ -163,7 +163,7 @@ public abstract class PaddleDeletionTests(BackstopFactory app) : AppTest(app)
         await App.DispatchOutboxAsync();
         Paddle.CancelsOf(sub).ShouldHaveSingleItem().Status.ShouldBe(404);
         (await App.OutboxCountAsync(sub, "dead")).ShouldBe(1);
-        (await App.CountRowsAsync(
+        (await App.CountAsync(
             "select count(*) from outbox_messages where channel = 'email' and reference = @sub and idempotency_key like 'paddle-call-refused:%' and idempotency_key like @to",
             new { sub, to = "%" + BillingSetup.AlertEmail })).ShouldBe(1);
         (await App.DeletionRemainingAsync(org)).GetProperty("refused_provider_cancellations").GetInt64().ShouldBe(1);
@@ -177,7 +177,7 @@ public abstract class PaddleDeletionTests(BackstopFactory app) : AppTest(app)
     {
         var org = (await App.CreateOrganizationAsync()).Id;
         (await App.AdminClient().DeleteAsync($"/v1/admin/organizations/{org}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
-        var plan = BillingTestKit.NewCode();
+        var plan = BillingKit.NewCode();
         var price = "pri_" + Guid.NewGuid().ToString("N")[..20];
         await App.CreatePlanAsync(plan, paddlePriceId: price);
         var sub = "sub_01" + Guid.NewGuid().ToString("N")[..20];

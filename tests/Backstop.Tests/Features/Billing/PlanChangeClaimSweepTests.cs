@@ -53,7 +53,7 @@ public abstract class PlanChangeClaimSweepTests(BackstopFactory app) : AppTest(a
         (await LocalAsync(scheduled.SubscriptionRowId)).ShouldBe((scheduled.Basic, schedule));
         Stripe.Schedules[schedule]["status"].ShouldBe("active");
         (await LocalAsync(orphan.SubscriptionRowId)).ShouldBe((null, null));
-        (await App.CountRowsAsync("select count(*) from audit_log where action = 'subscription.plan_change_cancel' and organization_id = @id", new { id = orphan.OrganizationId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from audit_log where action = 'subscription.plan_change_cancel' and organization_id = @id", new { id = orphan.OrganizationId })).ShouldBe(1);
     }
 }
 

@@ -84,7 +84,7 @@ public sealed record PlanArrangement(TestTenant Tenant, string SubscriptionRowId
     public string OrganizationId => Tenant.OrganizationId;
 }
 
-public static class PlanChangeBuilders
+public static class PlanChangeKit
 {
     /// <summary>An organization (admin key, one owner with an email) subscribed at Stripe and locally to a fresh "pro" plan.</summary>
     public static async Task<PlanArrangement> ArrangeSubscribedAsync(this BackstopFactory app, StripeTestServer stripe)

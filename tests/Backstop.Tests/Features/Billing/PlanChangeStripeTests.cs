@@ -40,7 +40,7 @@ public abstract class PlanChangeStripeTests(BackstopFactory app) : AppTest(app)
         var body = await response.JsonAsync();
         response.StatusCode.ShouldBe(HttpStatusCode.OK, body.ToString());
         body.GetProperty("pendingChange").GetProperty("effectiveAt").GetDateTimeOffset().ShouldBe(trialEnd);
-        (await App.CountRowsAsync("select count(*) from audit_log where action = 'subscription.downgrade_schedule' and organization_id = @id and target_id = @row",
+        (await App.CountAsync("select count(*) from audit_log where action = 'subscription.downgrade_schedule' and organization_id = @id and target_id = @row",
             new { id = a.OrganizationId, row = a.SubscriptionRowId })).ShouldBe(1);
         var schedule = (await LocalAsync(a.SubscriptionRowId)).Schedule!;
         var phases = Stripe.Phases(schedule);
@@ -103,7 +103,7 @@ public abstract class PlanChangeStripeTests(BackstopFactory app) : AppTest(app)
         invoice["proration_date"].ShouldBe(prorationDate.ToUnixTimeSeconds());
         PriceAtStripe(a.StripeSubscriptionId).ShouldBe("price_" + a.Max);
         (await LocalAsync(a.SubscriptionRowId)).Plan.ShouldBe(a.Max);
-        (await App.CountRowsAsync("select count(*) from audit_log where action = 'subscription.upgrade' and organization_id = @id", new { id = a.OrganizationId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from audit_log where action = 'subscription.upgrade' and organization_id = @id", new { id = a.OrganizationId })).ShouldBe(1);
         var other = await App.ArrangeSubscribedAsync(Stripe);
         await (await App.Client(other.Tenant).PostJsonAsync("/v1/billing/plan-change", new { plan = other.Max, prorationDate = App.Time.GetUtcNow().AddDays(-40) }))
             .ShouldBeProblemAsync(400, "invalid_proration_date");
@@ -123,7 +123,7 @@ public abstract class PlanChangeStripeTests(BackstopFactory app) : AppTest(app)
         problem.GetProperty("paymentUrl").GetString().ShouldBe((string)invoice["hosted_invoice_url"]!);
         PriceAtStripe(a.StripeSubscriptionId).ShouldBe("price_" + a.Pro);
         (await LocalAsync(a.SubscriptionRowId)).Plan.ShouldBe(a.Pro);
-        (await App.CountRowsAsync("select count(*) from audit_log where action = 'subscription.upgrade' and organization_id = @id", new { id = a.OrganizationId })).ShouldBe(0);
+        (await App.CountAsync("select count(*) from audit_log where action = 'subscription.upgrade' and organization_id = @id", new { id = a.OrganizationId })).ShouldBe(0);
     }
 
     [Fact]
@@ -141,7 +141,7 @@ public abstract class PlanChangeStripeTests(BackstopFactory app) : AppTest(app)
         Stripe.Snapshot(a.StripeSubscriptionId)["schedule"].ShouldBeNull();
         PriceAtStripe(a.StripeSubscriptionId).ShouldBe("price_" + a.Max);
         (await LocalAsync(a.SubscriptionRowId)).ShouldBe((a.Max, null, null));
-        (await App.CountRowsAsync("select count(*) from audit_log where action = 'subscription.plan_change_cancel' and organization_id = @id", new { id = a.OrganizationId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from audit_log where action = 'subscription.plan_change_cancel' and organization_id = @id", new { id = a.OrganizationId })).ShouldBe(1);
     }
 
     [Fact]

@@ -143,7 +143,7 @@ public abstract class PlanChangeTests(BackstopFactory app) : AppTest(app)
         App.Time.Advance(a.PeriodEnd - App.Time.GetUtcNow());
         var boundary = App.Time.GetUtcNow();
         await OverBasicAsync(a, boundary);
-        var updated = PlanChangeBuilders.SubscriptionObject(a.StripeSubscriptionId, "price_" + a.Basic, boundary, boundary.AddDays(30));
+        var updated = PlanChangeKit.SubscriptionObject(a.StripeSubscriptionId, "price_" + a.Basic, boundary, boundary.AddDays(30));
         var webhook = App.CreateClient();
         var firstEvent = "evt_" + Guid.NewGuid().ToString("N");
         foreach (var eventId in new[] { firstEvent, firstEvent, "evt_" + Guid.NewGuid().ToString("N") })
@@ -259,7 +259,7 @@ public abstract class PlanChangeTests(BackstopFactory app) : AppTest(app)
         // A later update event with the old price changes nothing.
         var now = App.Time.GetUtcNow();
         await App.CreateClient().SendAsync(StripeSetup.Event("evt_" + Guid.NewGuid().ToString("N"), "customer.subscription.updated",
-            PlanChangeBuilders.SubscriptionObject(a.StripeSubscriptionId, "price_" + a.Pro, a.PeriodStart, a.PeriodEnd), now, now));
+            PlanChangeKit.SubscriptionObject(a.StripeSubscriptionId, "price_" + a.Pro, a.PeriodStart, a.PeriodEnd), now, now));
         (await LocalAsync(a.SubscriptionRowId)).Plan.ShouldBe(a.Pro);
     }
 
@@ -312,7 +312,7 @@ public abstract class PlanChangeTests(BackstopFactory app) : AppTest(app)
         var boundary = App.Time.GetUtcNow();
         await OverBasicAsync(a, boundary);
         var response = await App.CreateClient().SendAsync(StripeSetup.Event("evt_" + Guid.NewGuid().ToString("N"), "customer.subscription.updated",
-            PlanChangeBuilders.SubscriptionObject(a.StripeSubscriptionId, "price_" + a.Basic, boundary, boundary.AddDays(30)), boundary, boundary));
+            PlanChangeKit.SubscriptionObject(a.StripeSubscriptionId, "price_" + a.Basic, boundary, boundary.AddDays(30)), boundary, boundary));
         response.StatusCode.ShouldBe(HttpStatusCode.OK);
         // What the billing slice's subscription sync does with the same event: the local period is the new one.
         await using (var connection = await App.OpenAsync())

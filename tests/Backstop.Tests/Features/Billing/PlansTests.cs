@@ -9,8 +9,8 @@ public abstract class PlansTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task A_plan_is_created_read_listed_changed_and_every_change_is_audited()
     {
-        var code = BillingTestKit.NewCode();
-        var price = BillingTestKit.NewPrice();
+        var code = BillingKit.NewCode();
+        var price = BillingKit.NewPrice();
         var created = await App.CreatePlanAsync(code, price, trialDays: 14, paddlePriceId: "pri_" + code.Replace("-", ""));
         created.GetProperty("code").GetString().ShouldBe(code);
         created.GetProperty("stripePriceId").GetString().ShouldBe(price);
@@ -29,7 +29,7 @@ public abstract class PlansTests(BackstopFactory app) : AppTest(app)
         body.GetProperty("trialDays").GetInt32().ShouldBe(14);
         body.GetProperty("limits").EnumerateObject().Select(p => p.Name).ShouldBe(["meetings_per_month"]);
 
-        (await App.CountRowsAsync("select count(*) from audit_log where target_type = 'plan' and target_id = @code", new { code })).ShouldBe(2);
+        (await App.CountAsync("select count(*) from audit_log where target_type = 'plan' and target_id = @code", new { code })).ShouldBe(2);
         var audit = await (await admin.GetAsync("/v1/admin/audit?action=plan.update")).JsonAsync();
         var entry = audit.GetProperty("items").EnumerateArray().First(i => i.GetProperty("targetId").GetString() == code);
         entry.GetProperty("changes").GetProperty("name").GetProperty("to").GetString().ShouldBe("Pro");
@@ -67,18 +67,18 @@ public abstract class PlansTests(BackstopFactory app) : AppTest(app)
     {
         var response = await App.AdminClient().PostAsync("/v1/admin/plans", new StringContent(json, System.Text.Encoding.UTF8, "application/json"));
         await response.ShouldBeProblemAsync(400, code);
-        (await App.CountRowsAsync("select count(*) from plans where code = 'ok-code'")).ShouldBe(0);
+        (await App.CountAsync("select count(*) from plans where code = 'ok-code'")).ShouldBe(0);
     }
 
     [Fact]
     public async Task A_plan_may_limit_a_metric_only_once_Quota_declares_it()
     {
         var admin = App.AdminClient();
-        var code = BillingTestKit.NewCode();
+        var code = BillingKit.NewCode();
         var metric = "chatbots_" + Guid.NewGuid().ToString("N")[..8];
         var refused = await admin.PostJsonAsync("/v1/admin/plans", new { code, name = "Bots", limits = new Dictionary<string, long> { [metric] = 5 } });
         await refused.ShouldBeProblemAsync(400, "undeclared_metric");
-        (await App.CountRowsAsync($"select count(*) from plans where code = '{code}'")).ShouldBe(0);
+        (await App.CountAsync($"select count(*) from plans where code = '{code}'")).ShouldBe(0);
 
         (await admin.PutAsync($"/v1/admin/metrics/{metric}", JsonContent(new { kind = "gauge", description = "Chatbots" }))).IsSuccessStatusCode.ShouldBeTrue();
         (await admin.PostJsonAsync("/v1/admin/plans", new { code, name = "Bots", limits = new Dictionary<string, long> { [metric] = 5 } })).StatusCode.ShouldBe(HttpStatusCode.Created);
@@ -92,12 +92,12 @@ public abstract class PlansTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task A_taken_code_or_price_is_409_and_unknown_plans_are_404()
     {
-        var code = BillingTestKit.NewCode();
-        var price = BillingTestKit.NewPrice();
+        var code = BillingKit.NewCode();
+        var price = BillingKit.NewPrice();
         await App.CreatePlanAsync(code, price);
         var admin = App.AdminClient();
         await (await admin.PostJsonAsync("/v1/admin/plans", new { code, name = "again" })).ShouldBeProblemAsync(409, "plan_exists");
-        await (await admin.PostJsonAsync("/v1/admin/plans", new { code = BillingTestKit.NewCode(), name = "same price", stripePriceId = price })).ShouldBeProblemAsync(409, "price_in_use");
+        await (await admin.PostJsonAsync("/v1/admin/plans", new { code = BillingKit.NewCode(), name = "same price", stripePriceId = price })).ShouldBeProblemAsync(409, "price_in_use");
         await (await admin.GetAsync("/v1/admin/plans/nope-plan")).ShouldBeProblemAsync(404, "plan_not_found");
         await (await admin.PatchAsync("/v1/admin/plans/nope-plan", JsonContent(new { name = "x" }))).ShouldBeProblemAsync(404, "plan_not_found");
         await (await admin.DeleteAsync("/v1/admin/plans/nope-plan")).ShouldBeProblemAsync(404, "plan_not_found");
@@ -106,8 +106,8 @@ public abstract class PlansTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task A_plan_with_live_subscriptions_cannot_be_deactivated_409_with_the_count_and_stays_active()
     {
-        var code = BillingTestKit.NewCode();
-        await App.CreatePlanAsync(code, BillingTestKit.NewPrice());
+        var code = BillingKit.NewCode();
+        await App.CreatePlanAsync(code, BillingKit.NewPrice());
         foreach (var status in new[] { "active", "past_due" })
             await App.PlantSubscriptionAsync((await App.CreateOrganizationAsync()).Id, code, status, providerSubscriptionId: NewSubscriptionId());
         await App.PlantSubscriptionAsync((await App.CreateOrganizationAsync()).Id, code, "canceled", providerSubscriptionId: NewSubscriptionId());
@@ -126,20 +126,20 @@ public abstract class PlansTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task Delete_removes_a_plan_never_subscribed_to_and_deactivates_one_with_only_ended_subscriptions()
     {
-        var unused = BillingTestKit.NewCode();
+        var unused = BillingKit.NewCode();
         await App.CreatePlanAsync(unused);
         var admin = App.AdminClient();
         var deleted = await (await admin.DeleteAsync($"/v1/admin/plans/{unused}")).JsonAsync();
         deleted.GetProperty("deleted").GetBoolean().ShouldBeTrue();
-        (await App.CountRowsAsync("select count(*) from plans where code = @unused", new { unused })).ShouldBe(0);
+        (await App.CountAsync("select count(*) from plans where code = @unused", new { unused })).ShouldBe(0);
 
-        var ended = BillingTestKit.NewCode();
-        await App.CreatePlanAsync(ended, BillingTestKit.NewPrice());
+        var ended = BillingKit.NewCode();
+        await App.CreatePlanAsync(ended, BillingKit.NewPrice());
         await App.PlantSubscriptionAsync((await App.CreateOrganizationAsync()).Id, ended, "canceled", providerSubscriptionId: NewSubscriptionId());
         var answer = await (await admin.DeleteAsync($"/v1/admin/plans/{ended}")).JsonAsync();
         answer.GetProperty("deleted").GetBoolean().ShouldBeFalse();
         answer.GetProperty("plan").GetProperty("active").GetBoolean().ShouldBeFalse();
-        (await App.CountRowsAsync("select count(*) from plans where code = @ended", new { ended })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from plans where code = @ended", new { ended })).ShouldBe(1);
     }
 
     [Fact]
@@ -148,19 +148,19 @@ public abstract class PlansTests(BackstopFactory app) : AppTest(app)
         var admin = App.AdminClient();
         await (await admin.PatchAsync("/v1/admin/plans/free", JsonContent(new { active = false }))).ShouldBeProblemAsync(409, "default_plan");
         await (await admin.DeleteAsync("/v1/admin/plans/free")).ShouldBeProblemAsync(409, "default_plan");
-        (await App.CountRowsAsync("select count(*) from plans where code = 'free' and active = @yes", new { yes = true })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from plans where code = 'free' and active = @yes", new { yes = true })).ShouldBe(1);
     }
 
     [Fact]
     public async Task Twenty_concurrent_deactivations_of_a_plan_without_live_subscriptions_all_succeed_and_leave_it_inactive()
     {
         // 20 deactivations at once of a plan without live subscriptions: all succeed or conflict cleanly, none fails.
-        var code = BillingTestKit.NewCode();
+        var code = BillingKit.NewCode();
         await App.CreatePlanAsync(code);
         var admin = App.AdminClient();
         var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => admin.PatchAsync($"/v1/admin/plans/{code}", JsonContent(new { active = false }))));
         answers.ShouldAllBe(a => a.StatusCode == HttpStatusCode.OK);
-        (await App.CountRowsAsync("select count(*) from plans where code = @code and active = @no", new { code, no = false })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from plans where code = @code and active = @no", new { code, no = false })).ShouldBe(1);
     }
 
     [Fact]

@@ -17,8 +17,8 @@ public abstract class ReconciliationRepairTests(BackstopFactory app) : AppTest(a
         // A day of its own: the digest is one a day, and another test of the class may have sent today's.
         App.Time.Advance(TimeSpan.FromDays(3));
         var digestKey = $"billing-reconciliation-digest:{App.Time.GetUtcNow().UtcDateTime:yyyy-MM-dd}";
-        var plan = BillingTestKit.NewCode();
-        var price = BillingTestKit.NewPrice();
+        var plan = BillingKit.NewCode();
+        var price = BillingKit.NewPrice();
         await App.CreatePlanAsync(plan, price);
         var tenant = await App.CreateTenantAsync("admin");
         var org = tenant.OrganizationId;
@@ -38,7 +38,7 @@ public abstract class ReconciliationRepairTests(BackstopFactory app) : AppTest(a
         row.GraceEndsAt.ShouldBeNull();
         row.PaymentRetryCount.ShouldBe(0);
         await App.Service<IAccessGate>().EnsureAllowedAsync(org, GatedAction.Create, null, CancellationToken.None);
-        (await App.CountRowsAsync("select count(*) from billing_discrepancies where provider_subscription_id = @sub and field = 'status' and repaired = @yes", new { sub, yes = true }))
+        (await App.CountAsync("select count(*) from billing_discrepancies where provider_subscription_id = @sub and field = 'status' and repaired = @yes", new { sub, yes = true }))
             .ShouldBe(1);
         var digest = (await App.EmailsAsync(digestKey)).ShouldHaveSingleItem();
         digest.To.ShouldBe(BillingSetup.AlertEmail);
@@ -46,8 +46,8 @@ public abstract class ReconciliationRepairTests(BackstopFactory app) : AppTest(a
 
         // A second run the same day: the drift is gone (its row resolved), no second row, no second digest.
         (await ReconcileAsync()).Outcome.ShouldBe(JobRunner.Succeeded);
-        (await App.CountRowsAsync("select count(*) from billing_discrepancies where provider_subscription_id = @sub and field = 'status'", new { sub })).ShouldBe(1);
-        (await App.CountRowsAsync("select count(*) from billing_discrepancies where provider_subscription_id = @sub and field = 'status' and resolved = @yes", new { sub, yes = true }))
+        (await App.CountAsync("select count(*) from billing_discrepancies where provider_subscription_id = @sub and field = 'status'", new { sub })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from billing_discrepancies where provider_subscription_id = @sub and field = 'status' and resolved = @yes", new { sub, yes = true }))
             .ShouldBe(1);
         (await App.EmailsAsync(digestKey)).Count.ShouldBe(1);
     }
@@ -55,8 +55,8 @@ public abstract class ReconciliationRepairTests(BackstopFactory app) : AppTest(a
     [Fact]
     public async Task A_live_Stripe_subscription_of_ours_missing_locally_is_created()
     {
-        var plan = BillingTestKit.NewCode();
-        var price = BillingTestKit.NewPrice();
+        var plan = BillingKit.NewCode();
+        var price = BillingKit.NewPrice();
         await App.CreatePlanAsync(plan, price);
         var tenant = await App.CreateTenantAsync("admin");
         var sub = $"sub_{Guid.NewGuid():N}"[..24];
@@ -71,7 +71,7 @@ public abstract class ReconciliationRepairTests(BackstopFactory app) : AppTest(a
         row.Status.ShouldBe("active");
         row.PlanCode.ShouldBe(plan);
         row.CurrentPeriodEnd.ShouldBe(now.AddDays(29));
-        (await App.CountRowsAsync("select count(*) from billing_discrepancies where provider_subscription_id = @sub and field = 'subscription' and repaired = @yes", new { sub, yes = true }))
+        (await App.CountAsync("select count(*) from billing_discrepancies where provider_subscription_id = @sub and field = 'subscription' and repaired = @yes", new { sub, yes = true }))
             .ShouldBe(1);
     }
 }

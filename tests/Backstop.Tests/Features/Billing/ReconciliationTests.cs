@@ -23,8 +23,8 @@ public abstract class ReconciliationTests(BackstopFactory app, bool repair) : Ap
     [Fact]
     public async Task A_planted_drift_is_found_and_repaired_only_under_repair()
     {
-        var plan = BillingTestKit.NewCode();
-        var price = BillingTestKit.NewPrice();
+        var plan = BillingKit.NewCode();
+        var price = BillingKit.NewPrice();
         await App.CreatePlanAsync(plan, price);
         var now = App.Time.GetUtcNow().Second();
 
@@ -32,14 +32,14 @@ public abstract class ReconciliationTests(BackstopFactory app, bool repair) : Ap
         var inStep = (await App.CreateOrganizationAsync()).Id;
         var inStepSub = $"sub_{Guid.NewGuid():N}"[..24];
         App.Stripe().PlantSubscription(inStepSub, "cus_a", price, "past_due", now.AddDays(-1), now.AddDays(29));
-        await App.DeliverStripeAsync("customer.subscription.updated", BillingTestKit.StripeSubscription(inStepSub, "cus_a", price, "past_due", now.AddDays(-1), now.AddDays(29), organizationId: inStep), now);
+        await App.DeliverStripeAsync("customer.subscription.updated", BillingKit.StripeSubscription(inStepSub, "cus_a", price, "past_due", now.AddDays(-1), now.AddDays(29), organizationId: inStep), now);
         // Backstop's suspension is no drift from Stripe's past_due.
         await App.ExecuteAsync("update subscriptions set status = 'suspended' where organization_id = @inStep", new { inStep });
 
         // Drifted: Stripe has it canceling at period end and a later period; we missed the events.
         var drifted = (await App.CreateOrganizationAsync()).Id;
         var sub = $"sub_{Guid.NewGuid():N}"[..24];
-        await App.DeliverStripeAsync("customer.subscription.updated", BillingTestKit.StripeSubscription(sub, "cus_b", price, "active", now.AddDays(-1), now.AddDays(29), organizationId: drifted), now);
+        await App.DeliverStripeAsync("customer.subscription.updated", BillingKit.StripeSubscription(sub, "cus_b", price, "active", now.AddDays(-1), now.AddDays(29), organizationId: drifted), now);
         App.Stripe().PlantSubscription(sub, "cus_b", price, "past_due", now.AddDays(29), now.AddDays(59), cancelAtPeriodEnd: true);
 
         // Filler so the listing takes more than one page of 100.
@@ -64,7 +64,7 @@ public abstract class ReconciliationTests(BackstopFactory app, bool repair) : Ap
             state.Status.ShouldBe("past_due");
             state.CancelAtPeriodEnd.ShouldBeTrue();
             state.CurrentPeriodEnd.ShouldBe(now.AddDays(59));
-            (await App.CountRowsAsync("select count(*) from audit_log where action = 'subscription.repair' and organization_id = @drifted", new { drifted })).ShouldBe(1);
+            (await App.CountAsync("select count(*) from audit_log where action = 'subscription.repair' and organization_id = @drifted", new { drifted })).ShouldBe(1);
         }
         else
         {
@@ -77,8 +77,8 @@ public abstract class ReconciliationTests(BackstopFactory app, bool repair) : Ap
     [Fact]
     public async Task A_live_local_subscription_Stripe_does_not_have_is_reported()
     {
-        var plan = BillingTestKit.NewCode();
-        await App.CreatePlanAsync(plan, BillingTestKit.NewPrice());
+        var plan = BillingKit.NewCode();
+        await App.CreatePlanAsync(plan, BillingKit.NewPrice());
         var org = (await App.CreateOrganizationAsync()).Id;
         var sub = $"sub_{Guid.NewGuid():N}"[..24];
         await App.PlantSubscriptionAsync(org, plan, "active", sub);

@@ -10,8 +10,8 @@ public abstract class SubscriptionEventOrderTests(BackstopFactory app) : AppTest
 
     private async Task<(TestTenant Tenant, string Subscription, string Price)> ArrangeAsync(string status, DateTimeOffset? trialEnd = null)
     {
-        var plan = BillingTestKit.NewCode();
-        var price = BillingTestKit.NewPrice();
+        var plan = BillingKit.NewCode();
+        var price = BillingKit.NewPrice();
         await App.CreatePlanAsync(plan, price);
         var tenant = await App.CreateTenantAsync("admin");
         var sub = $"sub_{Guid.NewGuid():N}"[..24];

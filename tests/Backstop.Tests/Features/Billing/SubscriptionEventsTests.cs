@@ -7,8 +7,8 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
 {
     private async Task<(string Plan, string Price, TestTenant Tenant)> ArrangeAsync()
     {
-        var plan = BillingTestKit.NewCode();
-        var price = BillingTestKit.NewPrice();
+        var plan = BillingKit.NewCode();
+        var price = BillingKit.NewPrice();
         await App.CreatePlanAsync(plan, price);
         return (plan, price, await App.CreateTenantAsync("admin"));
     }
@@ -19,8 +19,8 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
     public async Task Shuffled_subscription_events_leave_the_newest_state()
     {
         var (plan, price, tenant) = await ArrangeAsync();
-        var upgrade = BillingTestKit.NewCode();
-        var upgradePrice = BillingTestKit.NewPrice();
+        var upgrade = BillingKit.NewCode();
+        var upgradePrice = BillingKit.NewPrice();
         await App.CreatePlanAsync(upgrade, upgradePrice);
         var sub = NewId("sub");
         var customer = NewId("cus");
@@ -28,12 +28,12 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
         var org = tenant.OrganizationId;
         var events = new List<(string Type, Dictionary<string, object?> Object, DateTimeOffset Created)>
         {
-            ("customer.subscription.created", BillingTestKit.StripeSubscription(sub, customer, price, "incomplete", t0, t0.AddDays(30), organizationId: org), t0),
-            ("customer.subscription.updated", BillingTestKit.StripeSubscription(sub, customer, price, "active", t0, t0.AddDays(30), organizationId: org), t0.AddSeconds(10)),
-            ("customer.subscription.updated", BillingTestKit.StripeSubscription(sub, customer, price, "past_due", t0, t0.AddDays(30), organizationId: org), t0.AddDays(30)),
-            ("customer.subscription.updated", BillingTestKit.StripeSubscription(sub, customer, upgradePrice, "active", t0.AddDays(30), t0.AddDays(60), organizationId: org), t0.AddDays(31)),
-            ("customer.subscription.paused", BillingTestKit.StripeSubscription(sub, customer, upgradePrice, "paused", t0.AddDays(30), t0.AddDays(60), organizationId: org), t0.AddDays(40)),
-            ("customer.subscription.resumed", BillingTestKit.StripeSubscription(sub, customer, upgradePrice, "active", t0.AddDays(30), t0.AddDays(60), true, org), t0.AddDays(45)),
+            ("customer.subscription.created", BillingKit.StripeSubscription(sub, customer, price, "incomplete", t0, t0.AddDays(30), organizationId: org), t0),
+            ("customer.subscription.updated", BillingKit.StripeSubscription(sub, customer, price, "active", t0, t0.AddDays(30), organizationId: org), t0.AddSeconds(10)),
+            ("customer.subscription.updated", BillingKit.StripeSubscription(sub, customer, price, "past_due", t0, t0.AddDays(30), organizationId: org), t0.AddDays(30)),
+            ("customer.subscription.updated", BillingKit.StripeSubscription(sub, customer, upgradePrice, "active", t0.AddDays(30), t0.AddDays(60), organizationId: org), t0.AddDays(31)),
+            ("customer.subscription.paused", BillingKit.StripeSubscription(sub, customer, upgradePrice, "paused", t0.AddDays(30), t0.AddDays(60), organizationId: org), t0.AddDays(40)),
+            ("customer.subscription.resumed", BillingKit.StripeSubscription(sub, customer, upgradePrice, "active", t0.AddDays(30), t0.AddDays(60), true, org), t0.AddDays(45)),
         };
         var newest = events[^1];
         foreach (var e in events.OrderBy(_ => Random.Shared.Next())) await App.DeliverStripeAsync(e.Type, e.Object, e.Created);
@@ -47,7 +47,7 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
         state.CancelAtPeriodEnd.ShouldBeTrue();
         state.ProviderUpdatedAt.ShouldBe(newest.Created);
         state.ProviderSubscriptionId.ShouldBe(sub);
-        (await App.CountRowsAsync("select count(*) from webhook_events where provider = 'stripe' and status = 'processed' and payload like @p", new { p = $"%{sub}%" })).ShouldBe(6);
+        (await App.CountAsync("select count(*) from webhook_events where provider = 'stripe' and status = 'processed' and payload like @p", new { p = $"%{sub}%" })).ShouldBe(6);
     }
 
     [Fact]
@@ -59,7 +59,7 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
         var org = tenant.OrganizationId;
         string[] statuses = ["active", "past_due", "paused"];
         var deliveries = Enumerable.Range(0, 20).OrderBy(_ => Random.Shared.Next()).Select(i => App.DeliverStripeAsync("customer.subscription.updated",
-            BillingTestKit.StripeSubscription(sub, "cus_c", price, i == 19 ? "trialing" : statuses[i % 3], t0.AddDays(i), t0.AddDays(i + 30), i % 2 == 0, org),
+            BillingKit.StripeSubscription(sub, "cus_c", price, i == 19 ? "trialing" : statuses[i % 3], t0.AddDays(i), t0.AddDays(i + 30), i % 2 == 0, org),
             t0.AddMinutes(i)));
         await Task.WhenAll(deliveries);
         var state = (await App.LocalSubscriptionAsync(org)).ShouldNotBeNull();
@@ -67,7 +67,7 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
         state.CurrentPeriodEnd.ShouldBe(t0.AddDays(49));
         state.CancelAtPeriodEnd.ShouldBeFalse();
         state.ProviderUpdatedAt.ShouldBe(t0.AddMinutes(19));
-        (await App.CountRowsAsync("select count(*) from subscriptions where organization_id = @org", new { org })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from subscriptions where organization_id = @org", new { org })).ShouldBe(1);
     }
 
     [Fact]
@@ -83,14 +83,14 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
             string[] statuses = ["trialing", "active", "canceled"];
             foreach (var i in order)
                 await App.DeliverStripeAsync(i == 2 ? "customer.subscription.deleted" : "customer.subscription.updated",
-                    BillingTestKit.StripeSubscription(sub, NewId("cus"), price, statuses[i], t0, t0.AddDays(30), organizationId: org,
+                    BillingKit.StripeSubscription(sub, NewId("cus"), price, statuses[i], t0, t0.AddDays(30), organizationId: org,
                         trialEnd: t0.AddDays(14), canceledAt: i == 2 ? t0.AddDays(3) : null), t0.AddDays(i));
             var state = (await App.LocalSubscriptionAsync(org)).ShouldNotBeNull();
             state.Status.ShouldBe("canceled", $"order {string.Join(",", order)}");
             state.CanceledAt.ShouldBe(t0.AddDays(3));
             state.TrialEnd.ShouldBe(t0.AddDays(14));
             // Seeing a trial at Stripe uses up the organization's one trial.
-            (await App.CountRowsAsync("select count(*) from organization_trials where organization_id = @org", new { org })).ShouldBe(1);
+            (await App.CountAsync("select count(*) from organization_trials where organization_id = @org", new { org })).ShouldBe(1);
         }
     }
 
@@ -104,13 +104,13 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
         await App.PlantSubscriptionAsync(org, plan, "suspended", sub, graceEndsAt: failedAt.AddDays(7), paymentFailedAt: failedAt, retryCount: 3);
         var t = App.Time.GetUtcNow().Second();
 
-        await App.DeliverStripeAsync("customer.subscription.updated", BillingTestKit.StripeSubscription(sub, NewId("cus"), price, "past_due", t, t.AddDays(30)), t);
+        await App.DeliverStripeAsync("customer.subscription.updated", BillingKit.StripeSubscription(sub, NewId("cus"), price, "past_due", t, t.AddDays(30)), t);
         var suspended = (await App.LocalSubscriptionAsync(org)).ShouldNotBeNull();
         suspended.Status.ShouldBe("suspended");
         suspended.PaymentRetryCount.ShouldBe(3);
         suspended.GraceEndsAt.ShouldNotBeNull();
 
-        await App.DeliverStripeAsync("customer.subscription.updated", BillingTestKit.StripeSubscription(sub, NewId("cus"), price, "active", t, t.AddDays(30)), t.AddSeconds(5));
+        await App.DeliverStripeAsync("customer.subscription.updated", BillingKit.StripeSubscription(sub, NewId("cus"), price, "active", t, t.AddDays(30)), t.AddSeconds(5));
         var active = (await App.LocalSubscriptionAsync(org)).ShouldNotBeNull();
         active.Status.ShouldBe("active");
         // Stripe's status back at active (newer than the last failure) ends the dunning: the next failure starts afresh.
@@ -137,10 +137,10 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
         linked.Status.ShouldBe("incomplete");
         linked.ProviderSubscriptionId.ShouldBe(sub);
         linked.PlanCode.ShouldBe(plan);
-        (await App.CountRowsAsync("select count(*) from billing_customers where organization_id = @org and customer_id = @customer", new { org, customer })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from billing_customers where organization_id = @org and customer_id = @customer", new { org, customer })).ShouldBe(1);
 
         // The subscription's own (earlier) event still applies: the link alone carries no provider time.
-        await App.DeliverStripeAsync("customer.subscription.created", BillingTestKit.StripeSubscription(sub, customer, price, "active", t, t.AddDays(30)), t);
+        await App.DeliverStripeAsync("customer.subscription.created", BillingKit.StripeSubscription(sub, customer, price, "active", t, t.AddDays(30)), t);
         var state = (await App.LocalSubscriptionAsync(org)).ShouldNotBeNull();
         state.Status.ShouldBe("active");
         state.CurrentPeriodEnd.ShouldBe(t.AddDays(30));
@@ -159,15 +159,15 @@ public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app
         var t = App.Time.GetUtcNow().Second();
         var eventId = NewId("evt");
         await App.DeliverStripeAsync("customer.subscription.created",
-            BillingTestKit.StripeSubscription(NewId("sub"), NewId("cus"), "price_nobodyhasthis", "active", t, t.AddDays(30), organizationId: tenant.OrganizationId), t, eventId);
+            BillingKit.StripeSubscription(NewId("sub"), NewId("cus"), "price_nobodyhasthis", "active", t, t.AddDays(30), organizationId: tenant.OrganizationId), t, eventId);
         (await App.LocalSubscriptionAsync(tenant.OrganizationId)).ShouldBeNull();
-        (await App.CountRowsAsync("select count(*) from webhook_events where event_id = @eventId and status = 'failed'", new { eventId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from webhook_events where event_id = @eventId and status = 'failed'", new { eventId })).ShouldBe(1);
     }
 
     [Fact]
     public async Task Paddle_subscription_events_map_onto_the_same_subscription_ordered_by_occurred_at()
     {
-        var plan = BillingTestKit.NewCode();
+        var plan = BillingKit.NewCode();
         var paddlePrice = "pri_" + Guid.NewGuid().ToString("N")[..20];
         await App.CreatePlanAsync(plan, paddlePriceId: paddlePrice);
         var tenant = await App.CreateTenantAsync("admin");

@@ -19,18 +19,18 @@ public abstract class SubscriptionLifecycleTests(BackstopFactory app) : AppTest(
 
     private async Task<(string Plan, string Price)> PlanAsync(object? limits = null)
     {
-        var plan = BillingTestKit.NewCode();
-        var price = BillingTestKit.NewPrice();
+        var plan = BillingKit.NewCode();
+        var price = BillingKit.NewPrice();
         await App.CreatePlanAsync(plan, price, limits: limits ?? new Dictionary<string, long> { ["meetings_per_month"] = -1, ["team_members"] = -1, ["storage_bytes"] = -1 });
         return (plan, price);
     }
 
     private Task<long> DiscrepanciesAsync(string subscriptionId, string field) =>
-        App.CountRowsAsync("select count(*) from billing_discrepancies where provider_subscription_id = @subscriptionId and field = @field and not resolved",
+        App.CountAsync("select count(*) from billing_discrepancies where provider_subscription_id = @subscriptionId and field = @field and not resolved",
             new { subscriptionId, field });
 
     private Task<long> AlertsAsync(string subscriptionId) =>
-        App.CountRowsAsync("select count(*) from outbox_messages where channel = 'email' and idempotency_key like 'billing-discrepancy:%' and reference = @subscriptionId",
+        App.CountAsync("select count(*) from outbox_messages where channel = 'email' and idempotency_key like 'billing-discrepancy:%' and reference = @subscriptionId",
             new { subscriptionId });
 
     private async Task<string> LinkCustomerAsync(string organizationId, string provider = "stripe")
@@ -54,7 +54,7 @@ public abstract class SubscriptionLifecycleTests(BackstopFactory app) : AppTest(
 
         for (var i = 0; i < 2; i++)
             await App.DeliverStripeAsync("customer.subscription.created",
-                BillingTestKit.StripeSubscription(second, NewId("cus"), price, "active", t, t.AddDays(30), organizationId: org), t.AddSeconds(i));
+                BillingKit.StripeSubscription(second, NewId("cus"), price, "active", t, t.AddDays(30), organizationId: org), t.AddSeconds(i));
 
         var row = (await App.LocalSubscriptionAsync(org)).ShouldNotBeNull();
         row.ProviderSubscriptionId.ShouldBe(live);
@@ -75,7 +75,7 @@ public abstract class SubscriptionLifecycleTests(BackstopFactory app) : AppTest(
         var t = App.Time.GetUtcNow().Second();
 
         await App.DeliverStripeAsync("customer.subscription.updated",
-            BillingTestKit.StripeSubscription(sub, customer, price, "canceled", t, t.AddDays(30), organizationId: other.OrganizationId, canceledAt: t), t);
+            BillingKit.StripeSubscription(sub, customer, price, "canceled", t, t.AddDays(30), organizationId: other.OrganizationId, canceledAt: t), t);
 
         (await App.LocalSubscriptionAsync(owner.OrganizationId)).ShouldNotBeNull().Status.ShouldBe("active");
         (await App.LocalSubscriptionAsync(other.OrganizationId)).ShouldBeNull();
@@ -92,7 +92,7 @@ public abstract class SubscriptionLifecycleTests(BackstopFactory app) : AppTest(
 
     private async Task<(string Plan, string PaddlePrice)> PaddlePlanAsync()
     {
-        var plan = BillingTestKit.NewCode();
+        var plan = BillingKit.NewCode();
         var paddlePrice = "pri_" + Guid.NewGuid().ToString("N")[..20];
         await App.CreatePlanAsync(plan, paddlePriceId: paddlePrice, limits: new Dictionary<string, long> { ["team_members"] = -1 });
         return (plan, paddlePrice);
@@ -215,9 +215,9 @@ public abstract class SubscriptionLifecycleTests(BackstopFactory app) : AppTest(
         var t = App.Time.GetUtcNow().Second();
 
         await App.DeliverStripeAsync("customer.subscription.created",
-            BillingTestKit.StripeSubscription(NewId("sub"), NewId("cus"), price, "active", t, t.AddDays(30), organizationId: tenant.OrganizationId), t);
+            BillingKit.StripeSubscription(NewId("sub"), NewId("cus"), price, "active", t, t.AddDays(30), organizationId: tenant.OrganizationId), t);
 
-        (await App.CountRowsAsync("select count(*) from plan_violations where organization_id = @id and cleared_at is null", new { id = tenant.OrganizationId })).ShouldBe(0);
+        (await App.CountAsync("select count(*) from plan_violations where organization_id = @id and cleared_at is null", new { id = tenant.OrganizationId })).ShouldBe(0);
         await App.Service<IAccessGate>().EnsureAllowedAsync(tenant.OrganizationId, GatedAction.Create, "team_members", CancellationToken.None);
     }
 
@@ -238,7 +238,7 @@ public abstract class SubscriptionLifecycleTests(BackstopFactory app) : AppTest(
         for (var i = 0; i < 11; i++) await App.AddMemberAsync(org, $"member-{i}-{Guid.NewGuid():N}@example.com", "member");
         var t = App.Time.GetUtcNow().Second();
 
-        var ended = BillingTestKit.StripeSubscription(sub, customer, price, "canceled", t.AddDays(-29), t.AddDays(1), canceledAt: t);
+        var ended = BillingKit.StripeSubscription(sub, customer, price, "canceled", t.AddDays(-29), t.AddDays(1), canceledAt: t);
         await App.DeliverStripeAsync("customer.subscription.deleted", ended, t);
         await App.DeliverStripeAsync("customer.subscription.deleted", ended, t);
 
@@ -278,7 +278,7 @@ public abstract class SubscriptionLifecycleTests(BackstopFactory app) : AppTest(
         var (_, price) = await PlanAsync();
         var tenant = await App.CreateTenantAsync("admin");
         var t = App.Time.GetUtcNow().Second();
-        var subscription = BillingTestKit.StripeSubscription(NewId("sub"), NewId("cus"), price, "active", t, t.AddDays(30), organizationId: tenant.OrganizationId);
+        var subscription = BillingKit.StripeSubscription(NewId("sub"), NewId("cus"), price, "active", t, t.AddDays(30), organizationId: tenant.OrganizationId);
         subscription["pause_collection"] = new Dictionary<string, object?> { ["behavior"] = "void", ["resumes_at"] = null };
 
         await App.DeliverStripeAsync("customer.subscription.updated", subscription, t);
@@ -316,7 +316,7 @@ public abstract class SubscriptionLifecycleTests(BackstopFactory app) : AppTest(
         App.Stripe().PlantSubscription(sub, customer, price, "active", t, t.AddDays(30));
 
         await App.DeliverStripeAsync("customer.subscription.created",
-            BillingTestKit.StripeSubscription(sub, customer, price, "active", t, t.AddDays(30), organizationId: tenant.OrganizationId), t);
+            BillingKit.StripeSubscription(sub, customer, price, "active", t, t.AddDays(30), organizationId: tenant.OrganizationId), t);
         await App.DispatchOutboxAsync();
 
         (await App.LocalSubscriptionAsync(tenant.OrganizationId)).ShouldBeNull();

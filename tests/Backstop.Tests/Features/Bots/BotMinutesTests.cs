@@ -89,11 +89,11 @@ public abstract class BotMinutesTests(BackstopFactory app) : AppTest(app)
         }
         var refused = await (await client.PostAsync($"/v1/meetings/{id}/bot", null)).ShouldBeProblemAsync(403, "plan_violation");
         refused.GetProperty("metric").GetString().ShouldBe("bot_minutes");
-        await (await client.PostJsonAsync("/v1/meetings", new { title = "x", meetingUrl = BotsTestKit.NewZoomUrl(), startBot = true }))
+        await (await client.PostJsonAsync("/v1/meetings", new { title = "x", meetingUrl = BotsKit.NewZoomUrl(), startBot = true }))
             .ShouldBeProblemAsync(403, "plan_violation");
         App.Recall().CreateCalls(id).Count.ShouldBe(0);
         // A meeting without a bot is still created (it records nothing).
-        (await client.PostJsonAsync("/v1/meetings", new { title = "x", meetingUrl = BotsTestKit.NewZoomUrl() })).StatusCode.ShouldBe(System.Net.HttpStatusCode.Created);
+        (await client.PostJsonAsync("/v1/meetings", new { title = "x", meetingUrl = BotsKit.NewZoomUrl() })).StatusCode.ShouldBe(System.Net.HttpStatusCode.Created);
     }
 }
 

@@ -37,7 +37,7 @@ public abstract class BotQuotaTests(BackstopFactory app) : AppTest(app)
     public async Task A_restart_the_provider_refuses_gives_its_meeting_back()
     {
         var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { ["meetings_per_month"] = 5 });
-        var id = (await client.CreateMeetingAsync(BotsTestKit.NewZoomUrl("recall-500"))).GetProperty("id").GetString()!;
+        var id = (await client.CreateMeetingAsync(BotsKit.NewZoomUrl("recall-500"))).GetProperty("id").GetString()!;
         await (await client.PostAsync($"/v1/meetings/{id}/bot", null)).ShouldBeProblemAsync(502, "bot_provider_error");
         (await App.CountAsync(Used, new { org = tenant.OrganizationId })).ShouldBe(1);
         (await App.CountAsync("select count(*) from meeting_bot_starts where meeting_id = @id", new { id })).ShouldBe(0);
@@ -60,7 +60,7 @@ public abstract class BotQuotaTests(BackstopFactory app) : AppTest(app)
         var refused = await (await client.PostAsync($"/v1/meetings/{id}/bot", null)).ShouldBeProblemAsync(403, "plan_violation");
         refused.GetProperty("metric").GetString().ShouldBe("storage_bytes");
         App.Recall().CreateCalls(id).Count.ShouldBe(0);
-        await (await client.PostJsonAsync("/v1/meetings", new { title = "x", meetingUrl = BotsTestKit.NewZoomUrl(), startBot = true }))
+        await (await client.PostJsonAsync("/v1/meetings", new { title = "x", meetingUrl = BotsKit.NewZoomUrl(), startBot = true }))
             .ShouldBeProblemAsync(403, "plan_violation");
     }
 

@@ -62,7 +62,7 @@ public abstract class BotStartTests(BackstopFactory app) : AppTest(app)
     public async Task Twenty_concurrent_creations_with_startBot_on_one_url_make_one_bot()
     {
         var client = await App.TenantClientAsync();
-        var url = BotsTestKit.NewZoomUrl();
+        var url = BotsKit.NewZoomUrl();
         using var gate = new SemaphoreSlim(0);
         var tasks = Enumerable.Range(0, 20).Select(async i =>
         {
@@ -91,7 +91,7 @@ public abstract class BotStartTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task Two_organizations_with_one_url_get_two_bots()
     {
-        var url = BotsTestKit.NewZoomUrl();
+        var url = BotsKit.NewZoomUrl();
         var first = await (await App.TenantClientAsync()).CreateMeetingAsync(url, startBot: true);
         var second = await (await App.TenantClientAsync()).CreateMeetingAsync(url, startBot: true);
         first.GetProperty("botId").GetString().ShouldNotBe(second.GetProperty("botId").GetString());
@@ -102,7 +102,7 @@ public abstract class BotStartTests(BackstopFactory app) : AppTest(app)
     public async Task A_second_meeting_on_a_url_being_recorded_cannot_start_its_bot()
     {
         var client = await App.TenantClientAsync();
-        var url = BotsTestKit.NewZoomUrl();
+        var url = BotsKit.NewZoomUrl();
         var recording = (await client.CreateMeetingAsync(url, startBot: true)).GetProperty("id").GetString()!;
         // Scheduling a second meeting on the URL is fine; recording it twice is not.
         var second = (await client.CreateMeetingAsync(url)).GetProperty("id").GetString()!;
@@ -120,7 +120,7 @@ public abstract class BotStartTests(BackstopFactory app) : AppTest(app)
     public async Task A_refused_or_unreachable_provider_leaves_no_meeting(string marker, int status, string code, string? retryAfter)
     {
         var client = await App.TenantClientAsync();
-        var url = BotsTestKit.NewZoomUrl(marker);
+        var url = BotsKit.NewZoomUrl(marker);
         var response = await client.PostJsonAsync("/v1/meetings", new { title = "x", meetingUrl = url, startBot = true });
         await response.ShouldBeProblemAsync(status, code);
         (response.Headers.RetryAfter?.Delta?.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)).ShouldBe(retryAfter);
@@ -136,7 +136,7 @@ public abstract class BotStartTests(BackstopFactory app) : AppTest(app)
     public async Task A_refused_start_of_an_existing_meeting_puts_it_back()
     {
         var client = await App.TenantClientAsync();
-        var id = (await client.CreateMeetingAsync(BotsTestKit.NewZoomUrl("recall-500"))).GetProperty("id").GetString()!;
+        var id = (await client.CreateMeetingAsync(BotsKit.NewZoomUrl("recall-500"))).GetProperty("id").GetString()!;
         await (await client.PostAsync($"/v1/meetings/{id}/bot", null)).ShouldBeProblemAsync(502, "bot_provider_error");
         var meeting = await (await client.GetAsync($"/v1/meetings/{id}")).JsonAsync();
         meeting.GetProperty("status").GetString().ShouldBe("scheduled");
@@ -149,7 +149,7 @@ public abstract class BotStartTests(BackstopFactory app) : AppTest(app)
     {
         var client = await App.TenantClientAsync();
         await InjectRecordFailureAsync();
-        var url = BotsTestKit.NewZoomUrl("inject-fail");
+        var url = BotsKit.NewZoomUrl("inject-fail");
         var response = await client.PostJsonAsync("/v1/meetings", new { title = "x", meetingUrl = url, startBot = true });
         await response.ShouldBeProblemAsync(503, "bot_start_failed");
         var botId = RecallFake.BotIdOf(Recall.CreateCalls(url.Split("pwd=")[1]).ShouldHaveSingleItem());
@@ -161,7 +161,7 @@ public abstract class BotStartTests(BackstopFactory app) : AppTest(app)
         (await App.CountAsync("select count(*) from outbox_messages where idempotency_key like @k and status = 'sent'", new { k = "recall:stop:" + botId + ":%" })).ShouldBe(1);
 
         // The same on an existing meeting: it goes back to scheduled.
-        var id = (await client.CreateMeetingAsync(BotsTestKit.NewZoomUrl("inject-fail"))).GetProperty("id").GetString()!;
+        var id = (await client.CreateMeetingAsync(BotsKit.NewZoomUrl("inject-fail"))).GetProperty("id").GetString()!;
         await (await client.PostAsync($"/v1/meetings/{id}/bot", null)).ShouldBeProblemAsync(503, "bot_start_failed");
         var second = RecallFake.BotIdOf(Recall.CreateCalls(id).ShouldHaveSingleItem());
         (await (await client.GetAsync($"/v1/meetings/{id}")).JsonAsync()).GetProperty("status").GetString().ShouldBe("scheduled");
@@ -196,7 +196,7 @@ public abstract class BotStartTests(BackstopFactory app) : AppTest(app)
     public async Task A_scheduled_join_time_is_passed_to_recall()
     {
         var client = await App.TenantClientAsync();
-        var url = BotsTestKit.NewZoomUrl();
+        var url = BotsKit.NewZoomUrl();
         var response = await client.PostJsonAsync("/v1/meetings", new { title = "Later", meetingUrl = url, startBot = true, joinAt = "2026-11-24T09:30:00Z" });
         response.StatusCode.ShouldBe(HttpStatusCode.Created);
         (await response.JsonAsync()).GetProperty("joinAt").GetDateTimeOffset().ShouldBe(new DateTimeOffset(2026, 11, 24, 9, 30, 0, TimeSpan.Zero));

@@ -55,7 +55,7 @@ public class BotsSetup : AppSetup
     }
 }
 
-internal static class BotsTestKit
+internal static class BotsKit
 {
     public static RecallFake Recall(this BackstopFactory app) => app.SetupAs<BotsSetup>().Recall;
 
@@ -72,12 +72,6 @@ internal static class BotsTestKit
         var body = await response.Content.ReadAsStringAsync();
         if ((int)response.StatusCode != 201) throw new InvalidOperationException($"Creating a meeting answered {(int)response.StatusCode}: {body}");
         return JsonDocument.Parse(body).RootElement.Clone();
-    }
-
-    public static async Task<long> CountAsync(this BackstopFactory app, string sql, object? args = null)
-    {
-        await using var connection = await app.OpenAsync();
-        return await connection.ExecuteScalarAsync<long>(sql, args);
     }
 
     public static Task<int> DispatchAsync(this BackstopFactory app) => app.Service<OutboxDispatcher>().DispatchDueAsync(CancellationToken.None);

@@ -23,7 +23,7 @@ public abstract class MeetingIdempotencyTests(BackstopFactory app) : AppTest(app
     {
         var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { ["meetings_per_month"] = 50 });
         var key = "create-" + Guid.NewGuid().ToString("N");
-        var body = new { title = "Board meeting", meetingUrl = BotsTestKit.NewZoomUrl() };
+        var body = new { title = "Board meeting", meetingUrl = BotsKit.NewZoomUrl() };
 
         var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => Task.Run(() => client.SendAsync(Create(key, body)))));
 
@@ -42,7 +42,7 @@ public abstract class MeetingIdempotencyTests(BackstopFactory app) : AppTest(app
     {
         var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { ["meetings_per_month"] = 50 });
         var key = "create-" + Guid.NewGuid().ToString("N");
-        var url = BotsTestKit.NewZoomUrl();
+        var url = BotsKit.NewZoomUrl();
 
         var first = await client.SendAsync(Create(key, new { title = "Weekly sync", meetingUrl = url, startBot = true }));
         first.StatusCode.ShouldBe(HttpStatusCode.Created);
@@ -73,7 +73,7 @@ public abstract class MeetingIdempotencyTests(BackstopFactory app) : AppTest(app
         var (a, clientA) = await App.TenantOnPlanAsync(new Dictionary<string, long> { ["meetings_per_month"] = 50 });
         var (b, clientB) = await App.TenantOnPlanAsync(new Dictionary<string, long> { ["meetings_per_month"] = 50 });
         var key = "create-" + Guid.NewGuid().ToString("N");
-        var body = new { title = "Weekly sync", meetingUrl = BotsTestKit.NewZoomUrl() };
+        var body = new { title = "Weekly sync", meetingUrl = BotsKit.NewZoomUrl() };
 
         var inA = await (await clientA.SendAsync(Create(key, body))).JsonAsync();
         var inB = await clientB.SendAsync(Create(key, body));
@@ -84,7 +84,7 @@ public abstract class MeetingIdempotencyTests(BackstopFactory app) : AppTest(app
         (await clientA.SendAsync(Create(key, body))).StatusCode.ShouldBe(HttpStatusCode.OK);
         App.Time.Advance(TimeSpan.FromHours(1));
         // Expired: the key is free again, a new meeting is created and counted.
-        var later = await clientA.SendAsync(Create(key, new { title = "Next week", meetingUrl = BotsTestKit.NewZoomUrl() }));
+        var later = await clientA.SendAsync(Create(key, new { title = "Next week", meetingUrl = BotsKit.NewZoomUrl() }));
         later.StatusCode.ShouldBe(HttpStatusCode.Created);
         (await later.JsonAsync()).GetProperty("id").GetString().ShouldNotBe(inA.GetProperty("id").GetString());
         (await App.CountAsync("select count(*) from meetings where organization_id = @org", new { org = a.OrganizationId })).ShouldBe(2);
@@ -96,7 +96,7 @@ public abstract class MeetingIdempotencyTests(BackstopFactory app) : AppTest(app
     {
         var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { ["meetings_per_month"] = 50 });
         var key = "create-" + Guid.NewGuid().ToString("N");
-        var body = new { title = "Weekly sync", meetingUrl = BotsTestKit.NewZoomUrl("recall-500"), startBot = true };
+        var body = new { title = "Weekly sync", meetingUrl = BotsKit.NewZoomUrl("recall-500"), startBot = true };
         await (await client.SendAsync(Create(key, body))).ShouldBeProblemAsync(502, "bot_provider_error");
         (await App.CountAsync("select count(*) from meeting_idempotency_keys where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(0);
         // The retry with the same key is tried again (and refused again by the provider), not answered from a key.

@@ -77,11 +77,11 @@ public abstract class MeetingsTests(BackstopFactory app) : AppTest(app)
         var client = await App.TenantClientAsync();
         var marker = Guid.NewGuid().ToString("N");
         await (await client.PostJsonAsync("/v1/meetings", new { title = "x", meetingUrl = "zoom.us/j/" + marker })).ShouldBeProblemAsync(400, "invalid_meeting_url");
-        await (await client.PostJsonAsync("/v1/meetings", new { title = "", meetingUrl = BotsTestKit.NewZoomUrl(marker) })).ShouldBeProblemAsync(400, "validation_failed");
+        await (await client.PostJsonAsync("/v1/meetings", new { title = "", meetingUrl = BotsKit.NewZoomUrl(marker) })).ShouldBeProblemAsync(400, "validation_failed");
         (await App.CountAsync("select count(*) from meetings where meeting_url like @m", new { m = "%" + marker + "%" })).ShouldBe(0);
 
         var reader = await App.TenantClientAsync("read");
-        (await reader.PostJsonAsync("/v1/meetings", new { title = "x", meetingUrl = BotsTestKit.NewZoomUrl() })).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
+        (await reader.PostJsonAsync("/v1/meetings", new { title = "x", meetingUrl = BotsKit.NewZoomUrl() })).StatusCode.ShouldBe(HttpStatusCode.Forbidden);
     }
 }
 

@@ -16,7 +16,7 @@ public abstract class ScheduledBotTests(BackstopFactory app) : AppTest(app)
     {
         var client = await App.TenantClientAsync();
         var response = await client.PostJsonAsync("/v1/meetings",
-            new { title = "Board", meetingUrl = BotsTestKit.NewZoomUrl(), startBot = true, joinAt = App.Time.GetUtcNow().Add(ahead) });
+            new { title = "Board", meetingUrl = BotsKit.NewZoomUrl(), startBot = true, joinAt = App.Time.GetUtcNow().Add(ahead) });
         response.StatusCode.ShouldBe(HttpStatusCode.Created);
         var meeting = await response.JsonAsync();
         return (client, meeting.GetProperty("id").GetString()!, meeting.GetProperty("botId").GetString()!);
@@ -118,7 +118,7 @@ public abstract class ScheduledBotTests(BackstopFactory app) : AppTest(app)
     public async Task A_joinAt_in_the_past_is_refused()
     {
         var client = await App.TenantClientAsync();
-        var url = BotsTestKit.NewZoomUrl();
+        var url = BotsKit.NewZoomUrl();
         await (await client.PostJsonAsync("/v1/meetings", new { title = "x", meetingUrl = url, startBot = true, joinAt = App.Time.GetUtcNow().AddMinutes(-5) }))
             .ShouldBeProblemAsync(400, "join_at_in_past");
         Recall.CreateCalls(url.Split("pwd=")[1]).Count.ShouldBe(0);

@@ -211,7 +211,7 @@ public abstract class OtpTests(BackstopFactory app) : AppTest(app)
     public async Task A_code_by_sms_goes_through_twilio_and_is_refused_for_opted_out_numbers()
     {
         var (client, organizationId) = await App.TenantAsync();
-        var to = MessagingTestKit.NewNumber();
+        var to = MessagingKit.NewNumber();
         (await client.PostJsonAsync("/v1/otp", new { channel = "sms", to })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
         await App.DispatchAsync();
         var body = Servers.Twilio.Accepted.Single(r => r.Form["To"] == to).Form["Body"];
@@ -220,9 +220,9 @@ public abstract class OtpTests(BackstopFactory app) : AppTest(app)
             (await connection.QuerySingleAsync<string?>("select body from sms_messages where organization_id = @organizationId", new { organizationId })).ShouldBeNull();
         (await VerifyAsync(client, to, code)).StatusCode.ShouldBe(HttpStatusCode.OK);
 
-        var optedOut = MessagingTestKit.NewNumber();
-        var sid = MessagingTestKit.NewSid();
-        await App.HandleAsync(App.TwilioEvent("sms.inbound", sid, MessagingTestKit.Inbound(optedOut, "STOPALL", sid)));
+        var optedOut = MessagingKit.NewNumber();
+        var sid = MessagingKit.NewSid();
+        await App.HandleAsync(App.TwilioEvent("sms.inbound", sid, MessagingKit.Inbound(optedOut, "STOPALL", sid)));
         await (await client.PostJsonAsync("/v1/otp", new { channel = "sms", to = optedOut })).ShouldBeProblemAsync(403, "recipient_opted_out");
         await (await client.PostJsonAsync("/v1/otp", new { channel = "sms", to = "not a number" })).ShouldBeProblemAsync(400, "invalid_phone_number");
         await (await client.PostJsonAsync("/v1/otp", new { channel = "pigeon", to = "x@example.com" })).ShouldBeProblemAsync(400, "validation_failed");

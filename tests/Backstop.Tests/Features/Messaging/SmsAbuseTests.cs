@@ -57,21 +57,15 @@ public abstract class SmsAbuseTests(BackstopFactory app) : AppTest(app)
 {
     private TwilioTestServer Twilio => App.SetupAs<MessagingSetup>().Twilio;
 
-    private async Task<long> CountAsync(string sql, object args)
-    {
-        await using var connection = await App.OpenAsync();
-        return await connection.ExecuteScalarAsync<long>(sql, args);
-    }
-
     // Usage as Quota stores it (GET /v1/usage/{metric} answers only metrics the organization has a limit for).
     private Task<long> SegmentsUsedAsync(string organizationId) =>
-        CountAsync("select coalesce(sum(used), 0) from usage_counters where organization_id = @organizationId and metric = 'sms_segments'", new { organizationId });
+        App.CountAsync("select coalesce(sum(used), 0) from usage_counters where organization_id = @organizationId and metric = 'sms_segments'", new { organizationId });
 
     [Fact]
     public async Task An_sms_send_and_an_otp_request_are_audited_with_the_recipient_masked()
     {
         var (client, organizationId) = await App.TenantAsync();
-        var to = MessagingTestKit.NewNumber();
+        var to = MessagingKit.NewNumber();
         var smsId = (await (await client.PostJsonAsync("/v1/sms", new { to, body = "audited" })).JsonAsync()).GetProperty("id").GetString()!;
         var email = $"someone-{Guid.NewGuid():N}@example.com";
         (await client.PostJsonAsync("/v1/otp", new { channel = "email", to = email })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
@@ -100,9 +94,9 @@ public abstract class SmsAbuseTests(BackstopFactory app) : AppTest(app)
     {
         var (client, organizationId) = await App.TenantAsync();
         var body = new string('ж', 1600);
-        (await client.PostJsonAsync("/v1/sms", new { to = MessagingTestKit.NewNumber(), body })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        (await client.PostJsonAsync("/v1/sms", new { to = MessagingKit.NewNumber(), body })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
         (await SegmentsUsedAsync(organizationId)).ShouldBe(24);
-        (await client.PostJsonAsync("/v1/sms", new { to = MessagingTestKit.NewNumber(), body = "plain" })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        (await client.PostJsonAsync("/v1/sms", new { to = MessagingKit.NewNumber(), body = "plain" })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
         (await SegmentsUsedAsync(organizationId)).ShouldBe(25);
     }
 
@@ -112,21 +106,21 @@ public abstract class SmsAbuseTests(BackstopFactory app) : AppTest(app)
         var (client, organizationId) = await App.TenantAsync();
         (await App.AdminClient().PutAsync($"/v1/admin/organizations/{organizationId}/usage/sms_segments/limit",
             System.Net.Http.Json.JsonContent.Create(new { limit = 5 }))).StatusCode.ShouldBe(HttpStatusCode.OK);
-        (await CountAsync("select count(*) from audit_log where action = 'usage.limit_set' and organization_id = @organizationId and target_id = @target",
+        (await App.CountAsync("select count(*) from audit_log where action = 'usage.limit_set' and organization_id = @organizationId and target_id = @target",
             new { organizationId, target = $"{organizationId}:sms_segments" })).ShouldBe(1);
         var threeSegments = new string('a', 400);
-        (await client.PostJsonAsync("/v1/sms", new { to = MessagingTestKit.NewNumber(), body = threeSegments })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
-        var refusedTo = MessagingTestKit.NewNumber();
+        (await client.PostJsonAsync("/v1/sms", new { to = MessagingKit.NewNumber(), body = threeSegments })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        var refusedTo = MessagingKit.NewNumber();
         await (await client.PostJsonAsync("/v1/sms", new { to = refusedTo, body = threeSegments })).ShouldBeProblemAsync(403, "quota_exceeded");
         // One-time codes by SMS count too: a code is one segment, two fit, the third does not.
-        (await client.PostJsonAsync("/v1/otp", new { channel = "sms", to = MessagingTestKit.NewNumber() })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
-        (await client.PostJsonAsync("/v1/otp", new { channel = "sms", to = MessagingTestKit.NewNumber() })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        (await client.PostJsonAsync("/v1/otp", new { channel = "sms", to = MessagingKit.NewNumber() })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        (await client.PostJsonAsync("/v1/otp", new { channel = "sms", to = MessagingKit.NewNumber() })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
         await (await client.PostJsonAsync("/v1/otp", new { channel = "sms", to = refusedTo })).ShouldBeProblemAsync(403, "quota_exceeded");
 
         (await SegmentsUsedAsync(organizationId)).ShouldBe(5);
-        (await CountAsync("select count(*) from sms_messages where organization_id = @organizationId", new { organizationId })).ShouldBe(3);
-        (await CountAsync("select count(*) from sms_messages where to_number = @refusedTo", new { refusedTo })).ShouldBe(0);
-        (await CountAsync("select count(*) from otp_codes where organization_id = @organizationId", new { organizationId })).ShouldBe(2);
+        (await App.CountAsync("select count(*) from sms_messages where organization_id = @organizationId", new { organizationId })).ShouldBe(3);
+        (await App.CountAsync("select count(*) from sms_messages where to_number = @refusedTo", new { refusedTo })).ShouldBe(0);
+        (await App.CountAsync("select count(*) from otp_codes where organization_id = @organizationId", new { organizationId })).ShouldBe(2);
     }
 
     [Theory]
@@ -138,8 +132,8 @@ public abstract class SmsAbuseTests(BackstopFactory app) : AppTest(app)
         var (client, organizationId) = await App.TenantAsync();
         await (await client.PostJsonAsync("/v1/sms", new { to, body = "hello" })).ShouldBeProblemAsync(403, "destination_not_allowed");
         await (await client.PostJsonAsync("/v1/otp", new { channel = "sms", to })).ShouldBeProblemAsync(403, "destination_not_allowed");
-        (await CountAsync("select count(*) from sms_messages where organization_id = @organizationId", new { organizationId })).ShouldBe(0);
-        (await CountAsync("select count(*) from otp_codes where organization_id = @organizationId", new { organizationId })).ShouldBe(0);
+        (await App.CountAsync("select count(*) from sms_messages where organization_id = @organizationId", new { organizationId })).ShouldBe(0);
+        (await App.CountAsync("select count(*) from otp_codes where organization_id = @organizationId", new { organizationId })).ShouldBe(0);
     }
 
     [Fact]
@@ -148,15 +142,15 @@ public abstract class SmsAbuseTests(BackstopFactory app) : AppTest(app)
         var (client, organizationId) = await App.TenantAsync();
         var (other, _) = await App.TenantAsync();
         for (var i = 0; i < 60; i++)
-            (await client.PostJsonAsync("/v1/sms", new { to = MessagingTestKit.NewNumber(), body = "x" })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
-        var refused = await client.PostJsonAsync("/v1/sms", new { to = MessagingTestKit.NewNumber(), body = "x" });
+            (await client.PostJsonAsync("/v1/sms", new { to = MessagingKit.NewNumber(), body = "x" })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        var refused = await client.PostJsonAsync("/v1/sms", new { to = MessagingKit.NewNumber(), body = "x" });
         await refused.ShouldBeProblemAsync(429, "rate_limited");
         int.Parse(refused.Headers.GetValues("Retry-After").Single(), System.Globalization.CultureInfo.InvariantCulture).ShouldBeInRange(1, 60);
-        (await other.PostJsonAsync("/v1/sms", new { to = MessagingTestKit.NewNumber(), body = "x" })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
-        (await CountAsync("select count(*) from sms_messages where organization_id = @organizationId", new { organizationId })).ShouldBe(60);
+        (await other.PostJsonAsync("/v1/sms", new { to = MessagingKit.NewNumber(), body = "x" })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        (await App.CountAsync("select count(*) from sms_messages where organization_id = @organizationId", new { organizationId })).ShouldBe(60);
 
         App.Time.Advance(TimeSpan.FromSeconds(61));
-        (await client.PostJsonAsync("/v1/sms", new { to = MessagingTestKit.NewNumber(), body = "x" })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        (await client.PostJsonAsync("/v1/sms", new { to = MessagingKit.NewNumber(), body = "x" })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
     }
 
     [Fact]
@@ -186,18 +180,18 @@ public abstract class SmsAbuseTests(BackstopFactory app) : AppTest(app)
     public async Task Deleting_an_organization_cancels_its_pending_sms_and_its_messaging_data_goes_after_the_retention()
     {
         var (client, organizationId) = await App.TenantAsync();
-        var to = MessagingTestKit.NewNumber();
+        var to = MessagingKit.NewNumber();
         var smsId = (await (await client.PostJsonAsync("/v1/sms", new { to, body = "never sent" })).JsonAsync()).GetProperty("id").GetString()!;
         (await client.PostJsonAsync("/v1/otp", new { channel = "email", to = $"gone-{Guid.NewGuid():N}@example.com" })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
         var admin = App.AdminClient();
         // Its SMS settings (an operator's row for it) go with the rest: enabled again after a change, the row stays.
         (await admin.PutAsJsonAsync($"/v1/admin/organizations/{organizationId}/sms-settings", new { smsEnabled = true })).StatusCode.ShouldBe(HttpStatusCode.OK);
-        (await CountAsync("select count(*) from organization_sms_settings where organization_id = @organizationId", new { organizationId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from organization_sms_settings where organization_id = @organizationId", new { organizationId })).ShouldBe(1);
         (await admin.DeleteAsync($"/v1/admin/organizations/{organizationId}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
 
         await App.DispatchAsync();
         Twilio.Accepted.ShouldNotContain(r => r.Form["To"] == to);
-        (await CountAsync("select count(*) from sms_messages where id = @smsId and status = 'failed' and error = 'cancelled: organization deleted'", new { smsId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from sms_messages where id = @smsId and status = 'failed' and error = 'cancelled: organization deleted'", new { smsId })).ShouldBe(1);
 
         var progress = (await (await admin.GetAsync($"/v1/admin/organizations/{organizationId}")).JsonAsync()).GetProperty("deletion");
         progress.GetProperty("complete").GetBoolean().ShouldBeFalse();
@@ -208,8 +202,8 @@ public abstract class SmsAbuseTests(BackstopFactory app) : AppTest(app)
         // Cleanup:StorageRetentionDays (30) later, the messaging-cleanup sweep has removed them.
         App.Time.Advance(TimeSpan.FromDays(29));
         await App.Service<Backstop.Infrastructure.Jobs.JobRunner>().RunAsync(MessagingCleanupJob.Id, CancellationToken.None);
-        (await CountAsync("select count(*) from sms_messages where organization_id = @organizationId", new { organizationId })).ShouldBe(1);
-        (await CountAsync("select count(*) from organization_sms_settings where organization_id = @organizationId", new { organizationId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from sms_messages where organization_id = @organizationId", new { organizationId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from organization_sms_settings where organization_id = @organizationId", new { organizationId })).ShouldBe(1);
         App.Time.Advance(TimeSpan.FromDays(2));
         await App.Service<Backstop.Infrastructure.Jobs.JobRunner>().RunAsync(MessagingCleanupJob.Id, CancellationToken.None);
         // The SMS counted sms_segments: the organization's usage goes with the storage sweep (Quota's retention).
@@ -218,7 +212,7 @@ public abstract class SmsAbuseTests(BackstopFactory app) : AppTest(app)
         progress.GetProperty("remaining").GetProperty("sms_messages").GetInt64().ShouldBe(0);
         progress.GetProperty("remaining").GetProperty("otp_codes").GetInt64().ShouldBe(0);
         progress.GetProperty("remaining").GetProperty("organization_sms_settings").GetInt64().ShouldBe(0);
-        (await CountAsync("select count(*) from organization_sms_settings where organization_id = @organizationId", new { organizationId })).ShouldBe(0);
+        (await App.CountAsync("select count(*) from organization_sms_settings where organization_id = @organizationId", new { organizationId })).ShouldBe(0);
         progress.GetProperty("complete").GetBoolean().ShouldBeTrue();
     }
 }
@@ -238,11 +232,11 @@ public abstract class SmsFairnessTests(BackstopFactory app) : AppTest(app)
         var (_, flooding) = await App.TenantAsync();
         var (client, _) = await App.TenantAsync();
         var backlog = Enumerable.Range(0, 5000).Select(i =>
-            OutboxSms.Create($"flood-{flooding}-{i}", MessagingTestKit.NewNumber(), "flood") with { OrganizationId = flooding }).ToList();
+            OutboxSms.Create($"flood-{flooding}-{i}", MessagingKit.NewNumber(), "flood") with { OrganizationId = flooding }).ToList();
         await App.Service<Db>().InTransactionAsync<int>((c, tx) => App.Service<IOutbox>().EnqueueManyAsync(c, tx, backlog, CancellationToken.None));
         App.Time.Advance(TimeSpan.FromSeconds(1)); // the backlog is older than the next message
 
-        var to = MessagingTestKit.NewNumber();
+        var to = MessagingKit.NewNumber();
         (await client.PostJsonAsync("/v1/sms", new { to, body = "your code is ready" })).StatusCode.ShouldBe(HttpStatusCode.Accepted);
 
         // One claim (the smaller of Outbox:BatchSize and Outbox:Parallelism; at most Twilio:SendRatePerSecond, 10 by default, in production): the

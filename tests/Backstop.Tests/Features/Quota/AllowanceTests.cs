@@ -76,7 +76,7 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
             var refused = await (await client.ConsumeAsync(metric)).ShouldBeProblemAsync(403, "quota_exceeded");
             refused.GetProperty("resetsAt").GetDateTimeOffset().ShouldBe(starts[i + 1]);
         }
-        (await App.ScalarAsync("select count(*) from usage_counters where organization_id = @org and metric = @metric",
+        (await App.CountAsync("select count(*) from usage_counters where organization_id = @org and metric = @metric",
             new { org = tenant.OrganizationId, metric })).ShouldBe(13);
     }
 
@@ -125,7 +125,7 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
         replay.StatusCode.ShouldBe(HttpStatusCode.OK);
         (await replay.Content.ReadAsStringAsync()).ShouldBe(body);
         await (await client.ConsumeAsync(metric, 3, key: "order-18")).ShouldBeProblemAsync(402, "payment_past_due");
-        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(3);
+        (await App.CountAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(3);
     }
 
     [Fact]
@@ -134,7 +134,7 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
         var metric = await DeclareAsync("counter", defaultLimit: null);
         var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { [metric] = 2 });
         await (await client.ConsumeAsync(metric, 3, key: "big-job")).ShouldBeProblemAsync(403, "quota_exceeded");
-        (await App.ScalarAsync("select count(*) from usage_idempotency where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(0);
+        (await App.CountAsync("select count(*) from usage_idempotency where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(0);
 
         var bigger = "plan_" + Guid.NewGuid().ToString("N")[..10];
         await App.PlantPlanAsync(bigger, new Dictionary<string, long> { [metric] = 5 });
@@ -146,7 +146,7 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
         (await retried.JsonAsync()).GetProperty("used").GetInt64().ShouldBe(3);
         // And from now on it is final.
         (await client.ConsumeAsync(metric, 3, key: "big-job")).StatusCode.ShouldBe(HttpStatusCode.OK);
-        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(3);
+        (await App.CountAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(3);
     }
 
     [Fact]
@@ -162,7 +162,7 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
         // The same text as a tenant's key is a different key: counted, not answered with Backstop's stored 5.
         var response = await (await client.ConsumeAsync(metric, 5, key: "meeting:abc")).JsonAsync();
         response.GetProperty("used").GetInt64().ShouldBe(10);
-        (await App.ScalarAsync("select count(*) from usage_idempotency where organization_id = @org and idempotency_key in ('meeting:abc', 'api:meeting:abc')",
+        (await App.CountAsync("select count(*) from usage_idempotency where organization_id = @org and idempotency_key in ('meeting:abc', 'api:meeting:abc')",
             new { org = tenant.OrganizationId })).ShouldBe(2);
     }
 
@@ -178,7 +178,7 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
         await (await client.ReleaseAsync(metric)).ShouldBeProblemAsync(403, "metric_managed_by_backstop");
         await (await client.PutAsJsonAsync($"/v1/usage/{metric}", new { value = 0, asOf = App.Time.GetUtcNow() }, Http.Json))
             .ShouldBeProblemAsync(403, "metric_managed_by_backstop");
-        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(0);
+        (await App.CountAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(0);
         // Reading is still allowed.
         (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(0);
     }
@@ -203,10 +203,10 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
 
         var problem = await (await client.ReleaseAsync(gauge, 3, key: "r1")).ShouldBeProblemAsync(409, "release_exceeds_usage");
         problem.GetProperty("used").GetInt64().ShouldBe(2);
-        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric = gauge })).ShouldBe(2);
+        (await App.CountAsync(Counters, new { org = tenant.OrganizationId, metric = gauge })).ShouldBe(2);
         // Not stored as final: the same key releasing what is used succeeds.
         (await client.ReleaseAsync(gauge, 2, key: "r1")).StatusCode.ShouldBe(HttpStatusCode.OK);
-        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric = gauge })).ShouldBe(0);
+        (await App.CountAsync(Counters, new { org = tenant.OrganizationId, metric = gauge })).ShouldBe(0);
     }
 
     [Fact]
@@ -248,7 +248,7 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
 
             responses.ShouldAllBe(r => r.StatusCode == HttpStatusCode.OK);
             faults.ShouldBeGreaterThanOrEqualTo(1);
-            (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(30);
+            (await App.CountAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(30);
             var used = new List<long>();
             foreach (var r in responses) used.Add((await r.JsonAsync()).GetProperty("used").GetInt64());
             used.Order().ShouldBe(Enumerable.Range(1, 30).Select(i => (long)i));
@@ -281,7 +281,7 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
                 new { org = tenant.OrganizationId });
         (await App.Service<JobRunner>().RunAsync("usage-reconciliation", CancellationToken.None)).Outcome.ShouldBe(JobRunner.Succeeded);
         (await client.UsageAsync("meetings_per_month")).GetProperty("used").GetInt64().ShouldBe(2);
-        (await App.ScalarAsync("select count(*) from usage_drift where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from usage_drift where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(1);
     }
 
     [Fact]
@@ -299,9 +299,9 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
 
         const string Rows = "select count(*) from audit_log where organization_id = @org and action = @action";
         // One release counted (the replay and the refusal changed nothing), one set applied (the older one was ignored).
-        (await App.ScalarAsync(Rows, new { org = tenant.OrganizationId, action = "usage.release" })).ShouldBe(1);
-        (await App.ScalarAsync(Rows, new { org = tenant.OrganizationId, action = "usage.set" })).ShouldBe(1);
-        (await App.ScalarAsync("select count(*) from audit_log where organization_id = @org and action = 'usage.release' and actor = @actor",
+        (await App.CountAsync(Rows, new { org = tenant.OrganizationId, action = "usage.release" })).ShouldBe(1);
+        (await App.CountAsync(Rows, new { org = tenant.OrganizationId, action = "usage.set" })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from audit_log where organization_id = @org and action = 'usage.release' and actor = @actor",
             new { org = tenant.OrganizationId, actor = tenant.Key[..21] })).ShouldBe(1);
     }
 
@@ -322,19 +322,19 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
 
         responses.Count(r => r.StatusCode == HttpStatusCode.OK).ShouldBe(20);
         const string Notices = "select count(*) from usage_notices where organization_id = @org and metric = @metric and threshold = @threshold";
-        (await App.ScalarAsync(Notices, new { org = tenant.OrganizationId, metric, threshold = 80 })).ShouldBe(1);
-        (await App.ScalarAsync(Notices, new { org = tenant.OrganizationId, metric, threshold = 100 })).ShouldBe(1);
+        (await App.CountAsync(Notices, new { org = tenant.OrganizationId, metric, threshold = 80 })).ShouldBe(1);
+        (await App.CountAsync(Notices, new { org = tenant.OrganizationId, metric, threshold = 100 })).ShouldBe(1);
         const string Emails = "select count(*) from outbox_messages where channel = 'email' and idempotency_key like @key";
-        (await App.ScalarAsync(Emails, new { key = $"usage-notice:{tenant.OrganizationId}:{metric}:%:80:{owner}" })).ShouldBe(1);
-        (await App.ScalarAsync(Emails, new { key = $"usage-notice:{tenant.OrganizationId}:{metric}:%:100:{owner}" })).ShouldBe(1);
+        (await App.CountAsync(Emails, new { key = $"usage-notice:{tenant.OrganizationId}:{metric}:%:80:{owner}" })).ShouldBe(1);
+        (await App.CountAsync(Emails, new { key = $"usage-notice:{tenant.OrganizationId}:{metric}:%:100:{owner}" })).ShouldBe(1);
 
         // A reset lets the counter cross again in the same period: no second notice.
         (await App.AdminClient().PostJsonAsync($"/v1/admin/organizations/{tenant.OrganizationId}/usage/{metric}/reset", new { reason = "test" }))
             .StatusCode.ShouldBe(HttpStatusCode.OK);
         (await client.ConsumeAsync(metric, 45)).StatusCode.ShouldBe(HttpStatusCode.OK);
         // Threshold notices (threshold 0 records the period's usage.limit_reached event, UsageEvents).
-        (await App.ScalarAsync("select count(*) from usage_notices where organization_id = @org and threshold > 0", new { org = tenant.OrganizationId })).ShouldBe(2);
-        (await App.ScalarAsync("select count(*) from outbox_messages where idempotency_key like @key", new { key = $"usage-notice:{tenant.OrganizationId}:%" }))
+        (await App.CountAsync("select count(*) from usage_notices where organization_id = @org and threshold > 0", new { org = tenant.OrganizationId })).ShouldBe(2);
+        (await App.CountAsync("select count(*) from outbox_messages where idempotency_key like @key", new { key = $"usage-notice:{tenant.OrganizationId}:%" }))
             .ShouldBe(2);
     }
 
@@ -356,8 +356,8 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
         reading.GetProperty("used").GetInt64().ShouldBe(13);
         reading.GetProperty("overage").GetInt64().ShouldBe(3);
         reading.GetProperty("remaining").GetInt64().ShouldBe(0);
-        (await App.ScalarAsync("select count(*) from usage_notices where organization_id = @org and threshold = 100", new { org = tenant.OrganizationId })).ShouldBe(1);
-        (await App.ScalarAsync("select count(*) from usage_notices where organization_id = @org and threshold = 80", new { org = tenant.OrganizationId })).ShouldBe(0);
+        (await App.CountAsync("select count(*) from usage_notices where organization_id = @org and threshold = 100", new { org = tenant.OrganizationId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from usage_notices where organization_id = @org and threshold = 80", new { org = tenant.OrganizationId })).ShouldBe(0);
 
         // A hard limit still refuses, and shows no overage.
         var hard = await DeclareAsync("counter", defaultLimit: 10);
@@ -378,7 +378,7 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
         items[7] = new { metric = "no_such_metric", amount = 1, idempotencyKey = "bad-1" };
         items[42] = new { metric = open, amount = 0, idempotencyKey = "bad-2" };
         items[99] = new { metric = "team_members", amount = 1, idempotencyKey = "bad-3" };
-        var commitsBefore = await App.ScalarAsync("select count(*) from usage_commits");
+        var commitsBefore = await App.CountAsync("select count(*) from usage_commits");
 
         var response = await client.PostJsonAsync("/v1/usage/batch", new { items });
 
@@ -394,14 +394,14 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
         body.GetProperty("admitted").GetInt32().ShouldBe(89);
         body.GetProperty("refused").GetInt32().ShouldBe(8);
         body.GetProperty("failed").GetInt32().ShouldBe(3);
-        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric = limited })).ShouldBe(50);
-        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric = open })).ShouldBe(78);
-        (await App.ScalarAsync("select count(*) from usage_commits")).ShouldBe(commitsBefore + 1);
+        (await App.CountAsync(Counters, new { org = tenant.OrganizationId, metric = limited })).ShouldBe(50);
+        (await App.CountAsync(Counters, new { org = tenant.OrganizationId, metric = open })).ShouldBe(78);
+        (await App.CountAsync("select count(*) from usage_commits")).ShouldBe(commitsBefore + 1);
 
         // The batch again: every admitted item is a replay (nothing more counted); refused ones are decided again.
         var again = await (await client.PostJsonAsync("/v1/usage/batch", new { items })).JsonAsync();
         again.GetProperty("admitted").GetInt32().ShouldBe(89);
-        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric = open })).ShouldBe(78);
+        (await App.CountAsync(Counters, new { org = tenant.OrganizationId, metric = open })).ShouldBe(78);
         await (await client.PostJsonAsync("/v1/usage/batch", new { items = Enumerable.Range(0, 101).Select(_ => new { metric = open }) }))
             .ShouldBeProblemAsync(400, "batch_too_large");
     }
@@ -421,8 +421,8 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
         var results = body.GetProperty("items").EnumerateArray().ToList();
         results.Select(r => r.GetProperty("status").GetInt32()).ShouldBe([200, 403, 200, 200, 403, 403]);
         results.Select(r => r.GetProperty("usage").GetProperty("used").GetInt64()).ShouldBe([7L, 7, 9, 10, 10, 10]);
-        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(10);
-        (await App.ScalarAsync("select count(*) from usage_idempotency where organization_id = @org and metric = @metric and status = 200",
+        (await App.CountAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(10);
+        (await App.CountAsync("select count(*) from usage_idempotency where organization_id = @org and metric = @metric and status = 200",
             new { org = tenant.OrganizationId, metric })).ShouldBe(3); // the admitted items; refusals keep no key
     }
 
@@ -467,16 +467,16 @@ public abstract class AllowanceTests(BackstopFactory app) : AppTest(app)
 
         App.Time.Advance(TimeSpan.FromDays(37));
         await App.Service<JobRunner>().RunAsync("usage-key-retention", CancellationToken.None);
-        (await App.ScalarAsync(Keys, new { org = tenant.OrganizationId, metric = monthly })).ShouldBe(1);
+        (await App.CountAsync(Keys, new { org = tenant.OrganizationId, metric = monthly })).ShouldBe(1);
 
         App.Time.Advance(TimeSpan.FromDays(2));
         await App.Service<JobRunner>().RunAsync("usage-key-retention", CancellationToken.None);
-        (await App.ScalarAsync(Keys, new { org = tenant.OrganizationId, metric = monthly })).ShouldBe(0);
-        (await App.ScalarAsync(Keys, new { org = tenant.OrganizationId, metric = yearly })).ShouldBe(1);
+        (await App.CountAsync(Keys, new { org = tenant.OrganizationId, metric = monthly })).ShouldBe(0);
+        (await App.CountAsync(Keys, new { org = tenant.OrganizationId, metric = yearly })).ShouldBe(1);
 
         App.Time.Advance(TimeSpan.FromDays(335));
         await App.Service<JobRunner>().RunAsync("usage-key-retention", CancellationToken.None);
-        (await App.ScalarAsync(Keys, new { org = tenant.OrganizationId, metric = yearly })).ShouldBe(0);
+        (await App.CountAsync(Keys, new { org = tenant.OrganizationId, metric = yearly })).ShouldBe(0);
     }
 }
 

@@ -32,7 +32,7 @@ public abstract class ConsumeTests(BackstopFactory app) : AppTest(app)
             var now = App.Time.GetUtcNow();
             problem.GetProperty("resetsAt").GetDateTimeOffset().ShouldBe(new DateTimeOffset(now.Year, now.Month, 1, 0, 0, 0, TimeSpan.Zero).AddMonths(1));
         }
-        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(5);
+        (await App.CountAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(5);
     }
 
     [Fact]
@@ -46,8 +46,8 @@ public abstract class ConsumeTests(BackstopFactory app) : AppTest(app)
 
         responses.Count(r => r.StatusCode == HttpStatusCode.OK).ShouldBe(10);
         responses.Count(r => r.StatusCode == HttpStatusCode.Forbidden).ShouldBe(54);
-        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(100);
-        (await App.ScalarAsync("select count(*) from usage_idempotency where organization_id = @org and metric = @metric and status = 200",
+        (await App.CountAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(100);
+        (await App.CountAsync("select count(*) from usage_idempotency where organization_id = @org and metric = @metric and status = 200",
             new { org = tenant.OrganizationId, metric })).ShouldBe(10);
         // Every admitted request saw its own count: 91 … 100, each once.
         var used = new List<long>();
@@ -68,14 +68,14 @@ public abstract class ConsumeTests(BackstopFactory app) : AppTest(app)
         var bodies = await Task.WhenAll(responses.Select(r => r.Content.ReadAsStringAsync()));
         bodies.Distinct().Count().ShouldBe(1, string.Join("\n", bodies.Distinct()));
         JsonDocument.Parse(bodies[0]).RootElement.GetProperty("used").GetInt64().ShouldBe(10);
-        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(10);
-        (await App.ScalarAsync("select count(*) from usage_idempotency where organization_id = @org and idempotency_key = 'api:retry-me'",
+        (await App.CountAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(10);
+        (await App.CountAsync("select count(*) from usage_idempotency where organization_id = @org and idempotency_key = 'api:retry-me'",
             new { org = tenant.OrganizationId })).ShouldBe(1);
 
         // Later retries too, and the same key with another amount is refused rather than answered wrongly.
         (await (await client.ConsumeAsync(metric, 3, key: "retry-me")).Content.ReadAsStringAsync()).ShouldBe(bodies[0]);
         await (await client.ConsumeAsync(metric, 4, key: "retry-me")).ShouldBeProblemAsync(409, "idempotency_key_reused");
-        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(10);
+        (await App.CountAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(10);
     }
 
     [Fact]
@@ -87,7 +87,7 @@ public abstract class ConsumeTests(BackstopFactory app) : AppTest(app)
         var again = await (await client.ConsumeAsync(metric, 3, key: "too-much")).ShouldBeProblemAsync(403, "quota_exceeded");
         again.GetProperty("used").GetInt64().ShouldBe(0);
         again.GetProperty("limit").GetInt64().ShouldBe(2);
-        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(0);
+        (await App.CountAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(0);
     }
 
     [Fact]
@@ -101,7 +101,7 @@ public abstract class ConsumeTests(BackstopFactory app) : AppTest(app)
 
         responses.Count(r => r.StatusCode == HttpStatusCode.OK).ShouldBe(2);
         responses.Count(r => r.StatusCode == HttpStatusCode.Conflict).ShouldBe(18);
-        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric = gauge })).ShouldBe(0);
+        (await App.CountAsync(Counters, new { org = tenant.OrganizationId, metric = gauge })).ShouldBe(0);
         await (await client.ReleaseAsync(gauge, 5)).ShouldBeProblemAsync(409, "release_exceeds_usage");
         (await client.ConsumeAsync(gauge, 1)).StatusCode.ShouldBe(HttpStatusCode.OK);
         var after = await (await client.ReleaseAsync(gauge, 1)).JsonAsync();
@@ -131,9 +131,9 @@ public abstract class ConsumeTests(BackstopFactory app) : AppTest(app)
         fresh.GetProperty("used").GetInt64().ShouldBe(1);
         fresh.GetProperty("periodStart").GetDateTimeOffset().ShouldBe(end);
 
-        (await App.ScalarAsync("select used from usage_counters where organization_id = @org and metric = @metric and period_start < @end",
+        (await App.CountAsync("select used from usage_counters where organization_id = @org and metric = @metric and period_start < @end",
             new { org = tenant.OrganizationId, metric, end })).ShouldBe(3);
-        (await App.ScalarAsync("select count(*) from usage_counters where organization_id = @org and metric = @metric",
+        (await App.CountAsync("select count(*) from usage_counters where organization_id = @org and metric = @metric",
             new { org = tenant.OrganizationId, metric })).ShouldBe(2);
         // A gauge does not reset with the period.
         (await client.UsageAsync(gauge)).GetProperty("used").GetInt64().ShouldBe(2);
@@ -195,7 +195,7 @@ public abstract class ConsumeTests(BackstopFactory app) : AppTest(app)
         await (await client.ConsumeAsync(create)).ShouldBeProblemAsync(402, "payment_past_due");
         (await client.UsageAsync(create)).GetProperty("used").GetInt64().ShouldBe(0);
         (await client.ConsumeAsync(use)).StatusCode.ShouldBe(HttpStatusCode.OK);
-        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric = create })).ShouldBe(0);
+        (await App.CountAsync(Counters, new { org = tenant.OrganizationId, metric = create })).ShouldBe(0);
     }
 
     [Fact]
@@ -219,8 +219,8 @@ public abstract class ConsumeTests(BackstopFactory app) : AppTest(app)
 
         run.Outcome.ShouldBe(JobRunner.Succeeded);
         const string Keys = "select count(*) from usage_idempotency where organization_id = @org and idempotency_key = @key";
-        (await App.ScalarAsync(Keys, new { org = tenant.OrganizationId, key = "api:kept-old" })).ShouldBe(0);
-        (await App.ScalarAsync(Keys, new { org = tenant.OrganizationId, key = "api:kept-new" })).ShouldBe(1);
+        (await App.CountAsync(Keys, new { org = tenant.OrganizationId, key = "api:kept-old" })).ShouldBe(0);
+        (await App.CountAsync(Keys, new { org = tenant.OrganizationId, key = "api:kept-new" })).ShouldBe(1);
         (await (await client.ConsumeAsync(metric, 3, key: "kept-new")).Content.ReadAsStringAsync()).ShouldBe(recent);
         // What was counted stays counted: only the key went.
         (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(5);

@@ -28,8 +28,8 @@ public abstract class GroupCommitTests(BackstopFactory app) : AppTest(app)
 
             await responses[17].ShouldBeProblemAsync(500, "internal_error");
             responses.Where((_, i) => i != 17).ShouldAllBe(r => r.StatusCode == HttpStatusCode.OK);
-            (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(39);
-            (await App.ScalarAsync("select count(*) from usage_idempotency where organization_id = @org and metric = @metric",
+            (await App.CountAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(39);
+            (await App.CountAsync("select count(*) from usage_idempotency where organization_id = @org and metric = @metric",
                 new { org = tenant.OrganizationId, metric })).ShouldBe(39);
             // Each admitted request saw its own count, as if it had been alone: 1 … 39, each once.
             var used = new List<long>();
@@ -58,7 +58,7 @@ public abstract class GroupCommitTests(BackstopFactory app) : AppTest(app)
         (first.Count + reused.Count).ShouldBe(20);
         first.Count.ShouldBe(10);
         foreach (var r in reused) await r.ShouldBeProblemAsync(409, "idempotency_key_reused");
-        var counted = await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric });
+        var counted = await App.CountAsync(Counters, new { org = tenant.OrganizationId, metric });
         counted.ShouldBeOneOf(2, 5);
         foreach (var r in first) (await r.JsonAsync()).GetProperty("used").GetInt64().ShouldBe(counted);
     }
@@ -96,9 +96,9 @@ public abstract class GroupCommitTests(BackstopFactory app) : AppTest(app)
         var admitted = responses.Take(64).Count(r => r.StatusCode == HttpStatusCode.OK) + (retried[0].StatusCode == HttpStatusCode.OK ? 1 : 0);
         admitted.ShouldBe(20);
         responses.ShouldAllBe(r => r.StatusCode == HttpStatusCode.OK || r.StatusCode == HttpStatusCode.Forbidden);
-        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(100);
+        (await App.CountAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(100);
         // An admitted key is stored once; a refused one is not stored at all (a refusal is decided again on retry).
-        (await App.ScalarAsync("select count(*) from usage_idempotency where organization_id = @org and metric = @metric and idempotency_key = 'api:both'",
+        (await App.CountAsync("select count(*) from usage_idempotency where organization_id = @org and metric = @metric and idempotency_key = 'api:both'",
             new { org = tenant.OrganizationId, metric })).ShouldBe(retried[0].StatusCode == HttpStatusCode.OK ? 1 : 0);
     }
 

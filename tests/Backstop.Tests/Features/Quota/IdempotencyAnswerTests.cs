@@ -55,7 +55,7 @@ public abstract class IdempotencyAnswerTests(BackstopFactory app) : AppTest(app)
         (await later.Content.ReadAsStringAsync()).ShouldBe(body);
 
         // Nothing of the replays was counted: 3 + 4 in the first period, 5 in the next.
-        (await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(12);
+        (await App.CountAsync(Counters, new { org = tenant.OrganizationId, metric })).ShouldBe(12);
         (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(5);
     }
 

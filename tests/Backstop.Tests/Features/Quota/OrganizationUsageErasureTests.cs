@@ -16,18 +16,12 @@ public abstract class OrganizationUsageErasureTests(BackstopFactory app) : AppTe
     private static readonly string[] Reported =
         ["usage_counters", "usage_idempotency_keys", "usage_notices", "usage_periods", "usage_anchors", "usage_limit_overrides", "usage_drift"];
 
-    private async Task<long> CountAsync(string sql, object args)
-    {
-        await using var connection = await App.OpenAsync();
-        return await connection.ExecuteScalarAsync<long>(sql, args);
-    }
-
     /// <summary>Every usage table's rows of the organization, as the test counts them (not through the report under test).</summary>
     private async Task<long> UsageRowsAsync(string organizationId)
     {
         long total = 0;
         foreach (var table in new[] { "usage_counters", "usage_idempotency", "usage_notices", "usage_periods", "usage_anchors", "usage_limit_overrides", "usage_drift" })
-            total += await CountAsync($"select count(*) from {table} where organization_id = @organizationId", new { organizationId });
+            total += await App.CountAsync($"select count(*) from {table} where organization_id = @organizationId", new { organizationId });
         return total;
     }
 
@@ -69,7 +63,7 @@ public abstract class OrganizationUsageErasureTests(BackstopFactory app) : AppTe
         var (kept, _) = await WithUsageAsync();
         var keptRows = await UsageRowsAsync(kept);
         foreach (var table in new[] { "usage_counters", "usage_idempotency", "usage_notices", "usage_periods", "usage_anchors", "usage_limit_overrides", "usage_drift" })
-            (await CountAsync($"select count(*) from {table} where organization_id = @deleted", new { deleted })).ShouldBeGreaterThan(0, table);
+            (await App.CountAsync($"select count(*) from {table} where organization_id = @deleted", new { deleted })).ShouldBeGreaterThan(0, table);
 
         (await App.AdminClient().DeleteAsync($"/v1/admin/organizations/{deleted}")).StatusCode.ShouldBe(HttpStatusCode.NoContent);
 

@@ -59,12 +59,6 @@ internal static class QuotaKit
         return JsonDocument.Parse(body).RootElement.Clone();
     }
 
-    public static async Task<long> ScalarAsync(this BackstopFactory app, string sql, object? args = null)
-    {
-        await using var connection = await app.OpenAsync();
-        return await connection.ExecuteScalarAsync<long>(sql, args);
-    }
-
     /// <summary>Fires all requests at once (released together), returns the responses.</summary>
     public static async Task<HttpResponseMessage[]> ConcurrentlyAsync(int count, Func<int, Task<HttpResponseMessage>> send)
     {

@@ -18,13 +18,13 @@ public abstract class QuotaWiringTests(BackstopFactory app) : AppTest(app)
         await client.CreateMeetingAsync();
 
         var responses = await QuotaKit.ConcurrentlyAsync(20, _ => App.Client(tenant).PostJsonAsync("/v1/meetings",
-            new { title = "Standup", meetingUrl = BotsTestKit.NewZoomUrl() }));
+            new { title = "Standup", meetingUrl = BotsKit.NewZoomUrl() }));
 
         responses.Count(r => r.StatusCode == HttpStatusCode.Created).ShouldBe(3);
         foreach (var r in responses.Where(r => r.StatusCode != HttpStatusCode.Created))
             (await r.ShouldBeProblemAsync(403, "quota_exceeded")).GetProperty("limit").GetInt64().ShouldBe(5);
-        (await App.ScalarAsync("select count(*) from meetings where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(5);
-        (await App.ScalarAsync(Used, new { org = tenant.OrganizationId, metric = "meetings_per_month" })).ShouldBe(5);
+        (await App.CountAsync("select count(*) from meetings where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(5);
+        (await App.CountAsync(Used, new { org = tenant.OrganizationId, metric = "meetings_per_month" })).ShouldBe(5);
     }
 
     [Fact]
@@ -33,17 +33,17 @@ public abstract class QuotaWiringTests(BackstopFactory app) : AppTest(app)
         var (tenant, client) = await App.TenantOnPlanAsync(new Dictionary<string, long> { ["meetings_per_month"] = 5 });
         await client.CreateMeetingAsync();
 
-        var response = await client.PostJsonAsync("/v1/meetings", new { title = "x", meetingUrl = BotsTestKit.NewZoomUrl("recall-500"), startBot = true });
+        var response = await client.PostJsonAsync("/v1/meetings", new { title = "x", meetingUrl = BotsKit.NewZoomUrl("recall-500"), startBot = true });
 
         await response.ShouldBeProblemAsync(502, "bot_provider_error");
-        (await App.ScalarAsync("select count(*) from meetings where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(1);
-        (await App.ScalarAsync(Used, new { org = tenant.OrganizationId, metric = "meetings_per_month" })).ShouldBe(1);
-        (await App.ScalarAsync("select count(*) from usage_idempotency where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from meetings where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(1);
+        (await App.CountAsync(Used, new { org = tenant.OrganizationId, metric = "meetings_per_month" })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from usage_idempotency where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(1);
         (await client.UsageAsync("meetings_per_month")).GetProperty("used").GetInt64().ShouldBe(1);
 
         // A started bot keeps its meeting and its count.
-        await client.CreateMeetingAsync(BotsTestKit.NewZoomUrl("ok"), startBot: true);
-        (await App.ScalarAsync(Used, new { org = tenant.OrganizationId, metric = "meetings_per_month" })).ShouldBe(2);
+        await client.CreateMeetingAsync(BotsKit.NewZoomUrl("ok"), startBot: true);
+        (await App.CountAsync(Used, new { org = tenant.OrganizationId, metric = "meetings_per_month" })).ShouldBe(2);
     }
 
     [Fact]
@@ -64,9 +64,9 @@ public abstract class QuotaWiringTests(BackstopFactory app) : AppTest(app)
             var problem = await r.ShouldBeProblemAsync(403, "quota_exceeded");
             problem.GetProperty("limit").GetInt64().ShouldBe(3);
         }
-        (await App.ScalarAsync("select count(*) from organization_members where organization_id = @org and deleted_at is null",
+        (await App.CountAsync("select count(*) from organization_members where organization_id = @org and deleted_at is null",
             new { org = tenant.OrganizationId })).ShouldBe(3);
-        (await App.ScalarAsync(Used, new { org = tenant.OrganizationId, metric = "team_members" })).ShouldBe(3);
+        (await App.CountAsync(Used, new { org = tenant.OrganizationId, metric = "team_members" })).ShouldBe(3);
     }
 
     [Fact]
@@ -75,7 +75,7 @@ public abstract class QuotaWiringTests(BackstopFactory app) : AppTest(app)
         var (tenant, _) = await App.TenantOnPlanAsync(new Dictionary<string, long> { ["team_members"] = 3 }, status: "past_due");
         await (await App.AdminClient().PostJsonAsync($"/v1/admin/organizations/{tenant.OrganizationId}/members", new { email = "late@example.com", role = "member" }))
             .ShouldBeProblemAsync(402, "payment_past_due");
-        (await App.ScalarAsync("select count(*) from organization_members where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(0);
+        (await App.CountAsync("select count(*) from organization_members where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(0);
     }
 }
 

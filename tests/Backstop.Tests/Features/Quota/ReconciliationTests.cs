@@ -33,10 +33,10 @@ public abstract class ReconciliationTests(BackstopFactory app) : AppTest(app)
         var run = await App.Service<JobRunner>().RunAsync("usage-reconciliation", CancellationToken.None);
 
         run.Outcome.ShouldBe(JobRunner.Succeeded);
-        (await App.ScalarAsync(Used, new { org, metric = "team_members" })).ShouldBe(2);
-        (await App.ScalarAsync(Used, new { org, metric = "meetings_per_month" })).ShouldBe(2);
-        (await App.ScalarAsync(Used, new { org, metric = "storage_bytes" })).ShouldBe(4321);
-        (await App.ScalarAsync("select count(*) from usage_drift where organization_id = @org", new { org })).ShouldBe(3);
+        (await App.CountAsync(Used, new { org, metric = "team_members" })).ShouldBe(2);
+        (await App.CountAsync(Used, new { org, metric = "meetings_per_month" })).ShouldBe(2);
+        (await App.CountAsync(Used, new { org, metric = "storage_bytes" })).ShouldBe(4321);
+        (await App.CountAsync("select count(*) from usage_drift where organization_id = @org", new { org })).ShouldBe(3);
 
         var drift = await (await App.AdminClient().GetAsync($"/v1/admin/usage/drift?organizationId={org}")).JsonAsync();
         var items = drift.GetProperty("items").EnumerateArray().ToList();
@@ -48,7 +48,7 @@ public abstract class ReconciliationTests(BackstopFactory app) : AppTest(app)
 
         // Nothing drifted since: a second run records nothing.
         (await App.Service<JobRunner>().RunAsync("usage-reconciliation", CancellationToken.None)).Outcome.ShouldBe(JobRunner.Succeeded);
-        (await App.ScalarAsync("select count(*) from usage_drift where organization_id = @org", new { org })).ShouldBe(3);
+        (await App.CountAsync("select count(*) from usage_drift where organization_id = @org", new { org })).ShouldBe(3);
         (await client.UsageAsync("meetings_per_month")).GetProperty("used").GetInt64().ShouldBe(2);
     }
 
@@ -106,7 +106,7 @@ public abstract class ReconciliationTests(BackstopFactory app) : AppTest(app)
 
         reset.StatusCode.ShouldBe(HttpStatusCode.OK);
         (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(0);
-        (await App.ScalarAsync("select count(*) from audit_log where action = 'usage.reset' and organization_id = @org and changes like '%support ticket 42%'",
+        (await App.CountAsync("select count(*) from audit_log where action = 'usage.reset' and organization_id = @org and changes like '%support ticket 42%'",
             new { org = tenant.OrganizationId })).ShouldBe(1);
     }
 }

@@ -34,8 +34,8 @@ public abstract class RenewalTests(BackstopFactory app) : AppTest(app)
         await DeliverPaddleAsync("evt_01" + Guid.NewGuid().ToString("N"), "transaction.completed", body);
 
         (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(2);
-        (await App.ScalarAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(1);
-        (await App.ScalarAsync("select count(*) from webhook_events where provider = 'paddle' and status = 'processed' and payload like @like",
+        (await App.CountAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from webhook_events where provider = 'paddle' and status = 'processed' and payload like @like",
             new { like = "%" + tenant.OrganizationId + "%" })).ShouldBe(2);
     }
 
@@ -88,16 +88,16 @@ public abstract class RenewalTests(BackstopFactory app) : AppTest(app)
         var end = start.AddMonths(1);
 
         // A first invoice (subscription_create) does not start a period of its own.
-        await DeliverStripeAsync("invoice.paid", Invoice(tenant.OrganizationId, "subscription_create", start, end));
+        await App.DeliverStripeAsync("invoice.paid", Invoice(tenant.OrganizationId, "subscription_create", start, end));
         await (await client.ConsumeAsync(metric)).ShouldBeProblemAsync(403, "quota_exceeded");
 
-        await DeliverStripeAsync("invoice.paid", Invoice(tenant.OrganizationId, "subscription_cycle", start, end));
+        await App.DeliverStripeAsync("invoice.paid", Invoice(tenant.OrganizationId, "subscription_cycle", start, end));
 
         var renewed = await (await client.ConsumeAsync(metric)).JsonAsync();
         renewed.GetProperty("used").GetInt64().ShouldBe(1);
         renewed.GetProperty("periodStart").GetDateTimeOffset().ShouldBe(start);
         renewed.GetProperty("periodEnd").GetDateTimeOffset().ShouldBe(end);
-        (await App.ScalarAsync("select count(*) from usage_periods where organization_id = @org and provider = 'stripe'", new { org = tenant.OrganizationId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from usage_periods where organization_id = @org and provider = 'stripe'", new { org = tenant.OrganizationId })).ShouldBe(1);
     }
 
     [Fact]
@@ -114,18 +114,18 @@ public abstract class RenewalTests(BackstopFactory app) : AppTest(app)
 
         // A second subscription naming the same organization (a duplicate checkout) renews: it does not pay for the
         // organization's plan, so its renewal resets nothing.
-        await DeliverStripeAsync("invoice.paid", Invoice(tenant.OrganizationId, "subscription_cycle", start, start.AddMonths(1), "sub_" + Guid.NewGuid().ToString("N")[..14]));
+        await App.DeliverStripeAsync("invoice.paid", Invoice(tenant.OrganizationId, "subscription_cycle", start, start.AddMonths(1), "sub_" + Guid.NewGuid().ToString("N")[..14]));
         (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(4);
-        (await App.ScalarAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(0);
+        (await App.CountAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(0);
 
         // The live subscription's renewal resets; delivered again (another event id), it resets nothing more.
         var renewal = Invoice(tenant.OrganizationId, "subscription_cycle", start, start.AddMonths(1), paying);
-        await DeliverStripeAsync("invoice.paid", renewal);
+        await App.DeliverStripeAsync("invoice.paid", renewal);
         (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(0);
         (await client.ConsumeAsync(metric, 3)).StatusCode.ShouldBe(HttpStatusCode.OK);
-        await DeliverStripeAsync("invoice.paid", renewal);
+        await App.DeliverStripeAsync("invoice.paid", renewal);
         (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(3);
-        (await App.ScalarAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(1);
     }
 
     [Fact]
@@ -144,7 +144,7 @@ public abstract class RenewalTests(BackstopFactory app) : AppTest(app)
             TransactionCompleted(tenant.OrganizationId, cancelled, starts, starts.AddMonths(1)));
 
         (await client.UsageAsync(metric)).GetProperty("used").GetInt64().ShouldBe(5);
-        (await App.ScalarAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(0);
+        (await App.CountAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(0);
     }
 
     [Fact]
@@ -158,21 +158,21 @@ public abstract class RenewalTests(BackstopFactory app) : AppTest(app)
         await App.PlantSubscriptionAsync(tenant.OrganizationId, plan, "active", paying);
         var first = DateTimeOffset.FromUnixTimeSeconds(App.Time.GetUtcNow().AddMinutes(-2).ToUnixTimeSeconds());
         var january = Invoice(tenant.OrganizationId, "subscription_cycle", first, first.AddMonths(1), paying);
-        await DeliverStripeAsync("invoice.paid", january);
+        await App.DeliverStripeAsync("invoice.paid", january);
         (await client.ConsumeAsync(metric, 4)).StatusCode.ShouldBe(HttpStatusCode.OK);
 
         // 40 days on, the next renewal (the anchor's day moved: a billing-cycle change), then the previous one arrives
         // late (a retry) and the new one again: the anchor does not go back (its day would give another period), nothing resets twice.
         App.Time.Advance(TimeSpan.FromDays(41));
         var second = first.AddDays(40);
-        await DeliverStripeAsync("invoice.paid", Invoice(tenant.OrganizationId, "subscription_cycle", second, second.AddMonths(1), paying));
+        await App.DeliverStripeAsync("invoice.paid", Invoice(tenant.OrganizationId, "subscription_cycle", second, second.AddMonths(1), paying));
         (await client.ConsumeAsync(metric, 3)).StatusCode.ShouldBe(HttpStatusCode.OK);
-        await DeliverStripeAsync("invoice.paid", january);
-        await DeliverStripeAsync("invoice.paid", Invoice(tenant.OrganizationId, "subscription_cycle", second, second.AddMonths(1), paying));
+        await App.DeliverStripeAsync("invoice.paid", january);
+        await App.DeliverStripeAsync("invoice.paid", Invoice(tenant.OrganizationId, "subscription_cycle", second, second.AddMonths(1), paying));
         var usage = await client.UsageAsync(metric);
         usage.GetProperty("used").GetInt64().ShouldBe(3);
         usage.GetProperty("periodStart").GetDateTimeOffset().ShouldBe(second);
-        (await App.ScalarAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(2);
+        (await App.CountAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(2);
     }
 
     [Fact]
@@ -203,7 +203,7 @@ public abstract class RenewalTests(BackstopFactory app) : AppTest(app)
         var usage = await client.UsageAsync(metric);
         usage.GetProperty("used").GetInt64().ShouldBe(2);
         usage.GetProperty("periodStart").GetDateTimeOffset().ShouldBe(second);
-        (await App.ScalarAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(2);
+        (await App.CountAsync("select count(*) from usage_periods where organization_id = @org", new { org = tenant.OrganizationId })).ShouldBe(2);
     }
 
     private static object Invoice(string organizationId, string reason, DateTimeOffset start, DateTimeOffset end, string? subscription = null) => new
@@ -220,13 +220,6 @@ public abstract class RenewalTests(BackstopFactory app) : AppTest(app)
             data = new[] { new { id = "il_1", @object = "line_item", period = new { start = start.ToUnixTimeSeconds(), end = end.ToUnixTimeSeconds() } } },
         },
     };
-
-    private async Task DeliverStripeAsync(string type, object dataObject)
-    {
-        var now = App.Time.GetUtcNow();
-        var response = await App.CreateClient().SendAsync(StripeSetup.Event("evt_" + Guid.NewGuid().ToString("N"), type, dataObject, now, now));
-        response.StatusCode.ShouldBe(HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
-    }
 
     private static string TransactionCompleted(string? organizationId, string subscriptionId, DateTimeOffset starts, DateTimeOffset ends,
         string origin = "subscription_recurring") =>

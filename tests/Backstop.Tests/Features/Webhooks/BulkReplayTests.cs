@@ -43,12 +43,6 @@ public abstract class BulkReplayTests(BackstopFactory app) : AppTest(app), IAsyn
         return ids;
     }
 
-    private async Task<long> ScalarAsync(string sql, object args)
-    {
-        await using var connection = await App.OpenAsync();
-        return await connection.ExecuteScalarAsync<long>(sql, args);
-    }
-
     private static string NewType() => "replay.t" + Guid.NewGuid().ToString("N")[..12];
 
     [Fact]
@@ -77,13 +71,13 @@ public abstract class BulkReplayTests(BackstopFactory app) : AppTest(app), IAsyn
         (await CountAsync(new { type, provider = "paddle", dryRun = true })).ShouldBe(0);
         (await CountAsync(new { type, from = App.Time.GetUtcNow().AddMinutes(1), dryRun = true })).ShouldBe(0);
         (await CountAsync(new { type, to = App.Time.GetUtcNow().AddMinutes(1), dryRun = true })).ShouldBe(6);
-        (await ScalarAsync("select count(*) from webhook_replays where event_type = @type", new { type })).ShouldBe(0);
+        (await App.CountAsync("select count(*) from webhook_replays where event_type = @type", new { type })).ShouldBe(0);
 
         await (await admin.PostJsonAsync("/v1/admin/webhooks/replays", new { type, status = "failed" })).ShouldBeProblemAsync(400, "validation_failed");
         await (await admin.PostJsonAsync("/v1/admin/webhooks/replays", new { provider = "pigeon" })).ShouldBeProblemAsync(400, "validation_failed");
         await (await admin.PostJsonAsync("/v1/admin/webhooks/replays",
             new { from = App.Time.GetUtcNow(), to = App.Time.GetUtcNow().AddHours(-1) })).ShouldBeProblemAsync(400, "validation_failed");
-        (await ScalarAsync("select count(*) from webhook_replays where event_type = @type", new { type })).ShouldBe(0);
+        (await App.CountAsync("select count(*) from webhook_replays where event_type = @type", new { type })).ShouldBe(0);
         await (await App.CreateClient().PostJsonAsync("/v1/admin/webhooks/replays", new { type })).ShouldBeProblemAsync(401, "unauthorized");
     }
 
@@ -97,7 +91,7 @@ public abstract class BulkReplayTests(BackstopFactory app) : AppTest(app), IAsyn
         var replayId = started.GetProperty("replay").GetProperty("id").GetString()!;
         started.GetProperty("total").GetInt32().ShouldBe(ids.Count);
         started.GetProperty("replay").GetProperty("state").GetString().ShouldBe("running");
-        (await ScalarAsync("select count(*) from audit_log where action = 'webhook_replay.create' and target_id = @replayId", new { replayId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from audit_log where action = 'webhook_replay.create' and target_id = @replayId", new { replayId })).ShouldBe(1);
 
         var replays = App.Service<WebhookReplays>();
         (await replays.ProcessBatchAsync(replayId, CancellationToken.None)).ShouldBe((WebhookReplays.BatchSize, false));
@@ -120,7 +114,7 @@ public abstract class BulkReplayTests(BackstopFactory app) : AppTest(app), IAsyn
         done.GetProperty("finishedAt").ValueKind.ShouldNotBe(System.Text.Json.JsonValueKind.Null);
         var effects = App.Service<EffectLog>();
         foreach (var id in ids) effects.Calls[id].ShouldBe(1, $"{id} replayed once");
-        (await ScalarAsync("select count(*) from webhook_events where event_type = @type and status = 'processed' and replay_count = 1", new { type })).ShouldBe(ids.Count);
+        (await App.CountAsync("select count(*) from webhook_events where event_type = @type and status = 'processed' and replay_count = 1", new { type })).ShouldBe(ids.Count);
 
         await (await admin.GetAsync("/v1/admin/webhooks/replays/nope")).ShouldBeProblemAsync(404, "not_found");
         await (await admin.PostAsync($"/v1/admin/webhooks/replays/{replayId}/cancel", null)).ShouldBeProblemAsync(409, "replay_finished");
@@ -144,12 +138,12 @@ public abstract class BulkReplayTests(BackstopFactory app) : AppTest(app), IAsyn
         cancelled.GetProperty("state").GetString().ShouldBe("cancelled");
         cancelled.GetProperty("replayed").GetInt32().ShouldBe(WebhookReplays.BatchSize - 1);
         cancelled.GetProperty("failed").GetInt32().ShouldBe(1);
-        (await ScalarAsync("select count(*) from audit_log where action = 'webhook_replay.cancel' and target_id = @replayId", new { replayId })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from audit_log where action = 'webhook_replay.cancel' and target_id = @replayId", new { replayId })).ShouldBe(1);
 
         await App.Service<JobRunner>().RunAsync(WebhookReplayJob.Id, CancellationToken.None);
         (await App.Service<WebhookReplays>().ProcessBatchAsync(replayId, CancellationToken.None)).ShouldBe((0, true));
         foreach (var id in ids.Skip(WebhookReplays.BatchSize)) effects.Calls.ContainsKey(id).ShouldBeFalse($"{id} is after the cancel");
-        (await ScalarAsync("select count(*) from webhook_events where event_type = @type and status = 'dead'", new { type })).ShouldBe(21); // 20 + the failed one
+        (await App.CountAsync("select count(*) from webhook_events where event_type = @type and status = 'dead'", new { type })).ShouldBe(21); // 20 + the failed one
         var after = await (await admin.GetAsync($"/v1/admin/webhooks/replays/{replayId}")).JsonAsync();
         after.GetProperty("state").GetString().ShouldBe("cancelled");
         after.GetProperty("done").GetInt32().ShouldBe(WebhookReplays.BatchSize);

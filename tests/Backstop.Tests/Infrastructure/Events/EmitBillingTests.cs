@@ -39,18 +39,18 @@ public abstract class EmitBillingTests(BackstopFactory app) : AppTest(app)
         var (sub, customer) = (NewId("sub"), NewId("cus"));
         var now = App.Time.GetUtcNow();
         await App.DeliverStripeAsync("customer.subscription.created",
-            BillingTestKit.StripeSubscription(sub, customer, Price, "active", now.AddDays(-1), now.AddDays(29), organizationId: org), now);
+            BillingKit.StripeSubscription(sub, customer, Price, "active", now.AddDays(-1), now.AddDays(29), organizationId: org), now);
         var row = (await App.LocalSubscriptionAsync(org)).ShouldNotBeNull();
         var billed = new BilledTenant(tenant, row.Id, sub, customer, []);
 
         App.Time.Advance(TimeSpan.FromMinutes(1));
-        var invoice = DunningTestKit.NewInvoiceId();
-        await App.DeliverStripeAsync("invoice.payment_failed", DunningTestKit.Invoice(billed, invoice, attempt: 1));
+        var invoice = DunningKit.NewInvoiceId();
+        await App.DeliverStripeAsync("invoice.payment_failed", DunningKit.Invoice(billed, invoice, attempt: 1));
         App.Time.Advance(TimeSpan.FromDays(1));
-        await App.DeliverStripeAsync("invoice.payment_failed", DunningTestKit.Invoice(billed, invoice, attempt: 2)); // still past due: no event
+        await App.DeliverStripeAsync("invoice.payment_failed", DunningKit.Invoice(billed, invoice, attempt: 2)); // still past due: no event
         App.Time.Advance(TimeSpan.FromDays(7));
         await App.Service<JobRunner>().RunAsync(GraceExpiryJob.Id, CancellationToken.None);
-        await App.DeliverStripeAsync("invoice.paid", DunningTestKit.Invoice(billed, invoice, attempt: 3));
+        await App.DeliverStripeAsync("invoice.paid", DunningKit.Invoice(billed, invoice, attempt: 3));
         var cancel = await App.Client(tenant).DeleteAsync("/v1/billing/subscription");
         cancel.StatusCode.ShouldBe(HttpStatusCode.Accepted, await cancel.Content.ReadAsStringAsync());
 
@@ -58,7 +58,7 @@ public abstract class EmitBillingTests(BackstopFactory app) : AppTest(app)
         events.Select(e => e.Type).ShouldBe([EventTypes.SubscriptionActivated, EventTypes.SubscriptionPastDue, EventTypes.SubscriptionSuspended,
             EventTypes.SubscriptionResumed, EventTypes.SubscriptionCanceled]);
         events.Select(e => e.Data.GetProperty("status").GetString()).ShouldBe(["active", "past_due", "suspended", "active", "active"]);
-        events.ShouldAllBe(e => e.OrganizationId == org && e.Data.GetProperty("plan").GetString() == DunningTestKit.Plan);
+        events.ShouldAllBe(e => e.OrganizationId == org && e.Data.GetProperty("plan").GetString() == DunningKit.Plan);
         events[1].Data.GetProperty("paymentRetryCount").GetInt32().ShouldBe(1);
         events[1].Data.GetProperty("graceEndsAt").GetDateTimeOffset().ShouldBe(now.AddMinutes(1).AddDays(7));
         events[4].Data.GetProperty("cancelAtPeriodEnd").GetBoolean().ShouldBeTrue();
@@ -71,21 +71,21 @@ public abstract class EmitBillingTests(BackstopFactory app) : AppTest(app)
     public async Task A_plan_change_at_Stripe_writes_plan_changed_and_violations_changed_and_back()
     {
         var t = await App.BilledTenantAsync();
-        var tiny = BillingTestKit.NewCode();
-        var tinyPrice = BillingTestKit.NewPrice();
+        var tiny = BillingKit.NewCode();
+        var tinyPrice = BillingKit.NewPrice();
         await App.CreatePlanAsync(tiny, tinyPrice, limits: new Dictionary<string, long> { ["meetings_per_month"] = 100, ["team_members"] = 1 });
         var now = App.Time.GetUtcNow();
         await App.DeliverStripeAsync("customer.subscription.updated",
-            BillingTestKit.StripeSubscription(t.StripeSubscriptionId, t.CustomerId, tinyPrice, "active", now.AddDays(-1), now.AddDays(29), organizationId: t.OrganizationId), now);
+            BillingKit.StripeSubscription(t.StripeSubscriptionId, t.CustomerId, tinyPrice, "active", now.AddDays(-1), now.AddDays(29), organizationId: t.OrganizationId), now);
         await App.DeliverStripeAsync("customer.subscription.updated",
-            BillingTestKit.StripeSubscription(t.StripeSubscriptionId, t.CustomerId, Price, "active", now.AddDays(-1), now.AddDays(29), organizationId: t.OrganizationId), now.AddSeconds(5));
+            BillingKit.StripeSubscription(t.StripeSubscriptionId, t.CustomerId, Price, "active", now.AddDays(-1), now.AddDays(29), organizationId: t.OrganizationId), now.AddSeconds(5));
 
         var events = await App.EventsAsync(t.OrganizationId, "");
         var billing = events.Where(e => e.Type is EventTypes.SubscriptionPlanChanged or EventTypes.BillingViolationsChanged).ToList();
         billing.Select(e => e.Type).ShouldBe([EventTypes.BillingViolationsChanged, EventTypes.SubscriptionPlanChanged,
             EventTypes.BillingViolationsChanged, EventTypes.SubscriptionPlanChanged]);
         billing[1].Data.GetProperty("plan").GetString().ShouldBe(tiny);
-        billing[3].Data.GetProperty("plan").GetString().ShouldBe(DunningTestKit.Plan);
+        billing[3].Data.GetProperty("plan").GetString().ShouldBe(DunningKit.Plan);
         var opened = billing[0].Data.GetProperty("violations").EnumerateArray().ShouldHaveSingleItem();
         opened.GetProperty("metric").GetString().ShouldBe("team_members");
         opened.GetProperty("limit").GetInt64().ShouldBe(1);
@@ -119,12 +119,12 @@ public abstract class EmitBillingTests(BackstopFactory app) : AppTest(app)
     public async Task A_failing_Stripe_event_writes_no_subscription_event_and_when_it_goes_dead_one_inbox_event_dead_without_its_body()
     {
         var tenant = await App.CreateTenantAsync("admin");
-        var (sub, customer, unknownPrice) = (NewId("sub"), NewId("cus"), BillingTestKit.NewPrice());
+        var (sub, customer, unknownPrice) = (NewId("sub"), NewId("cus"), BillingKit.NewPrice());
         var now = App.Time.GetUtcNow();
         var eventId = NewId("evt");
         // No plan has this price: the handler throws after nothing else, every attempt, and its transaction rolls back.
         await App.DeliverStripeAsync("customer.subscription.created",
-            BillingTestKit.StripeSubscription(sub, customer, unknownPrice, "active", now.AddDays(-1), now.AddDays(29), organizationId: tenant.OrganizationId), now, eventId);
+            BillingKit.StripeSubscription(sub, customer, unknownPrice, "active", now.AddDays(-1), now.AddDays(29), organizationId: tenant.OrganizationId), now, eventId);
         (await App.EventStatusAsync(eventId)).ShouldBe("failed");
         (await App.OperatorEventsAsync(EventTypes.InboxEventDead, "eventId", eventId)).ShouldBeEmpty();
 

@@ -17,7 +17,7 @@ public abstract class EmitMessagingTests(BackstopFactory app) : AppTest(app)
     public async Task A_delivered_and_a_failed_callback_each_write_one_event_of_the_sms_organization()
     {
         var (client, organizationId) = await App.TenantAsync();
-        var (to, other) = (MessagingTestKit.NewNumber(), MessagingTestKit.NewNumber());
+        var (to, other) = (MessagingKit.NewNumber(), MessagingKit.NewNumber());
         var delivered = (await (await client.PostJsonAsync("/v1/sms", new { to, body = "Your table is ready" })).JsonAsync()).GetProperty("id").GetString()!;
         var failed = (await (await client.PostJsonAsync("/v1/sms", new { to = other, body = "x" })).JsonAsync()).GetProperty("id").GetString()!;
         await App.DispatchAsync();
@@ -48,7 +48,7 @@ public abstract class EmitMessagingTests(BackstopFactory app) : AppTest(app)
     public async Task A_send_the_dispatcher_gives_up_on_writes_sms_failed()
     {
         var (client, organizationId) = await App.TenantAsync();
-        var to = MessagingTestKit.NewNumber();
+        var to = MessagingKit.NewNumber();
         Twilio.Enqueue(to, 400, code: 21610, message: "Attempt to send to unsubscribed recipient");
         var id = (await (await client.PostJsonAsync("/v1/sms", new { to, body = "x" })).JsonAsync()).GetProperty("id").GetString()!;
         await App.DispatchAsync();
@@ -62,13 +62,13 @@ public abstract class EmitMessagingTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task Stop_and_start_through_the_inbox_write_opted_out_and_opted_in_once_and_a_failed_callback_writes_nothing()
     {
-        var from = MessagingTestKit.NewNumber();
-        var (stop, start) = (MessagingTestKit.NewSid(), MessagingTestKit.NewSid());
+        var from = MessagingKit.NewNumber();
+        var (stop, start) = (MessagingKit.NewSid(), MessagingKit.NewSid());
         foreach (var (body, sid) in new[] { ("STOP", stop), ("STOP", stop), ("START", start) })
         {
             // Consent follows the message received last: START comes a second after STOP.
             App.Time.Advance(TimeSpan.FromSeconds(1));
-            (await App.CreateClient().SendAsync(MessagingTestKit.SignedTwilioRequest("/webhooks/twilio/sms", MessagingTestKit.Inbound(from, body, sid))))
+            (await App.CreateClient().SendAsync(MessagingKit.SignedTwilioRequest("/webhooks/twilio/sms", MessagingKit.Inbound(from, body, sid))))
                 .StatusCode.ShouldBe(HttpStatusCode.OK);
         }
 
@@ -82,7 +82,7 @@ public abstract class EmitMessagingTests(BackstopFactory app) : AppTest(app)
         optedIn.Sequence.ShouldBeGreaterThan(optedOut.Sequence);
 
         // A callback for a SID not recorded yet fails (the inbox retries it): its transaction, and any event, rolled back.
-        var unknown = MessagingTestKit.NewSid();
+        var unknown = MessagingKit.NewSid();
         await Should.ThrowAsync<InvalidOperationException>(() => App.HandleAsync(App.TwilioEvent("sms.status", unknown, Status(unknown, "delivered"))));
         await using var connection = await App.OpenAsync();
         (await Dapper.SqlMapper.ExecuteScalarAsync<long>(connection, "select count(*) from events where data like @sid", new { sid = $"%{unknown}%" })).ShouldBe(0);

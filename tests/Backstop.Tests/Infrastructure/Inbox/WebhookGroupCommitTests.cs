@@ -18,12 +18,6 @@ public abstract class WebhookGroupCommitTests(BackstopFactory app) : AppTest(app
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
-    private async Task<long> ScalarAsync(string sql, object args)
-    {
-        await using var connection = await App.OpenAsync();
-        return await connection.ExecuteScalarAsync<long>(sql, args);
-    }
-
     [Fact]
     public async Task Two_hundred_concurrent_deliveries_of_fifty_events_store_fifty_rows_each_taking_effect_once()
     {
@@ -42,8 +36,8 @@ public abstract class WebhookGroupCommitTests(BackstopFactory app) : AppTest(app
         foreach (var id in ids)
         {
             responses.Count(r => r.id == id && !r.Duplicate).ShouldBe(1, $"one delivery of {id} is the first");
-            (await ScalarAsync("select count(*) from webhook_events where provider = 'stripe' and event_id = @id and status = 'processed'", new { id })).ShouldBe(1);
-            (await ScalarAsync("select count(*) from webhook_test_effects where event_id = @id", new { id })).ShouldBe(1);
+            (await App.CountAsync("select count(*) from webhook_events where provider = 'stripe' and event_id = @id and status = 'processed'", new { id })).ShouldBe(1);
+            (await App.CountAsync("select count(*) from webhook_test_effects where event_id = @id", new { id })).ShouldBe(1);
             App.Service<EffectLog>().Calls[id].ShouldBe(1);
         }
     }
@@ -64,17 +58,17 @@ public abstract class WebhookGroupCommitTests(BackstopFactory app) : AppTest(app
         responses.ShouldAllBe(r => r.StatusCode == HttpStatusCode.OK); // stored durably, so acknowledged
         foreach (var id in ids.Where(i => i != failing))
         {
-            (await ScalarAsync("select count(*) from webhook_events where event_id = @id and status = 'processed'", new { id })).ShouldBe(1);
-            (await ScalarAsync("select count(*) from webhook_test_effects where event_id = @id", new { id })).ShouldBe(1);
+            (await App.CountAsync("select count(*) from webhook_events where event_id = @id and status = 'processed'", new { id })).ShouldBe(1);
+            (await App.CountAsync("select count(*) from webhook_test_effects where event_id = @id", new { id })).ShouldBe(1);
         }
-        (await ScalarAsync("select count(*) from webhook_events where event_id = @failing and status = 'failed' and attempts = 1", new { failing })).ShouldBe(1);
-        (await ScalarAsync("select count(*) from webhook_test_effects where event_id = @failing", new { failing })).ShouldBe(0); // its write rolled back
+        (await App.CountAsync("select count(*) from webhook_events where event_id = @failing and status = 'failed' and attempts = 1", new { failing })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from webhook_test_effects where event_id = @failing", new { failing })).ShouldBe(0); // its write rolled back
 
         App.Time.Advance(TimeSpan.FromSeconds(61));
         var run = await App.Service<JobRunner>().RunAsync(WebhookInboxJob.Id, CancellationToken.None);
         run.Items.ShouldBe(1); // retried alone
-        (await ScalarAsync("select count(*) from webhook_events where event_id = @failing and status = 'processed'", new { failing })).ShouldBe(1);
-        (await ScalarAsync("select count(*) from webhook_test_effects where event_id = @failing", new { failing })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from webhook_events where event_id = @failing and status = 'processed'", new { failing })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from webhook_test_effects where event_id = @failing", new { failing })).ShouldBe(1);
         foreach (var id in ids.Where(i => i != failing)) effects.Calls[id].ShouldBe(1);
     }
 
@@ -90,8 +84,8 @@ public abstract class WebhookGroupCommitTests(BackstopFactory app) : AppTest(app
             .Select(e => Task.Run(async () => (e, Duplicate: (await (await client.SendAsync(Deliveries.Build("paddle", e, now))).JsonAsync()).GetProperty("duplicate").GetBoolean()))));
 
         responses.Where(r => r.e == id).Select(r => r.Duplicate).Order().ShouldBe([false, true]);
-        (await ScalarAsync("select count(*) from webhook_events where event_id = @id", new { id })).ShouldBe(1);
-        (await ScalarAsync("select count(*) from webhook_test_effects where event_id = @id", new { id })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from webhook_events where event_id = @id", new { id })).ShouldBe(1);
+        (await App.CountAsync("select count(*) from webhook_test_effects where event_id = @id", new { id })).ShouldBe(1);
     }
 }
 

@@ -8,7 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Backstop.Tests.Features.Messaging;
 
 /// <summary>Small builders for the messaging tests: tenants, numbers, webhook events run through the slice's handlers.</summary>
-internal static class MessagingTestKit
+internal static class MessagingKit
 {
     /// <summary>A fresh organization (through the ApiKeys admin API) and a client calling with one of its keys (default scopes: read, write).</summary>
     public static async Task<(HttpClient Client, string OrganizationId)> TenantAsync(this BackstopFactory app, params string[] scopes)

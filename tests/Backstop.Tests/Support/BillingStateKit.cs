@@ -7,7 +7,7 @@ namespace Backstop.Tests.Support;
 /// Arrange-only builders for billing state that tests do not want to reach through webhooks: plans and a planted
 /// local subscription. Tests of the behaviour itself go through the HTTP API and signed provider events.
 /// </summary>
-public static class BillingBuilders
+public static class BillingStateKit
 {
     /// <summary>A plan with these limits (metric → limit); <paramref name="stripePriceId"/> null makes it free.</summary>
     public static async Task PlantPlanAsync(this BackstopFactory app, string code, IReadOnlyDictionary<string, long> limits,

@@ -57,7 +57,7 @@ public sealed record BilledTenant(TestTenant Tenant, string SubscriptionId, stri
     public string OrganizationId => Tenant.OrganizationId;
 }
 
-internal static class DunningTestKit
+internal static class DunningKit
 {
     public const string Plan = "pro";
 
@@ -125,16 +125,6 @@ internal static class DunningTestKit
 
     public static string NewEventId() => "evt_" + Guid.NewGuid().ToString("N")[..24];
 
-    /// <summary>Delivers a signed Stripe event at the app's current time; the inbox has processed it when this returns.</summary>
-    public static async Task<string> DeliverStripeAsync(this BackstopFactory app, string type, object dataObject, string? eventId = null)
-    {
-        eventId ??= NewEventId();
-        var now = app.Time.GetUtcNow();
-        var response = await app.CreateClient().SendAsync(StripeSetup.Event(eventId, type, dataObject, now, now));
-        response.StatusCode.ShouldBe(HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
-        return eventId;
-    }
-
     public static async Task<string> EventStatusAsync(this BackstopFactory app, string eventId)
     {
         await using var connection = await app.OpenAsync();
@@ -164,12 +154,6 @@ internal static class DunningTestKit
             "select payload from outbox_messages where channel = 'email' and idempotency_key like @prefix order by id",
             new { prefix = keyPrefix.Replace("%", "", StringComparison.Ordinal) + "%" });
         return payloads.Select(p => JsonSerializer.Deserialize<EmailPayload>(p, Http.Json)!).ToList();
-    }
-
-    public static async Task<long> CountAsync(this BackstopFactory app, string sql, object? args = null)
-    {
-        await using var connection = await app.OpenAsync();
-        return await connection.ExecuteScalarAsync<long>(sql, args);
     }
 
     public static Task<int> DispatchAsync(this BackstopFactory app) => app.Service<OutboxDispatcher>().DispatchDueAsync(CancellationToken.None);

@@ -18,7 +18,7 @@ public sealed record TestTenant(TestOrganization Organization, TestApiKey ApiKey
 /// Builders for tests of every slice: organizations and keys made through the admin HTTP API, exactly as an
 /// operator would, with unique names so tests can run in any order.
 /// </summary>
-public static class TenantBuilders
+public static class TenantKit
 {
     public static async Task<TestOrganization> CreateOrganizationAsync(this BackstopFactory app, string? name = null, string? slug = null)
     {
