@@ -135,7 +135,8 @@ public abstract class ConsolePagesTests(BackstopFactory app) : AppTest(app)
         var tenant = await App.CreateTenantAsync();
         var id = await InsertWebhookAsync("stripe", "console.ro", "dead", "{}");
         var (browser, _) = await App.SignedInAsync("read_only");
-        foreach (var url in new[] { "/console", "/console/inbox", $"/console/inbox/{id}", "/console/organizations", $"/console/organizations/{tenant.Organization.Id}", "/console/audit" })
+        foreach (var url in new[] { "/console", "/console/inbox", $"/console/inbox/{id}", "/console/inbox/replays", "/console/inbox/replays?status=dead&count=1",
+                     "/console/organizations", $"/console/organizations/{tenant.Organization.Id}", "/console/audit" })
         {
             var html = await browser.PageAsync(url);
             // The only form that posts is sign-out.
@@ -162,7 +163,8 @@ public abstract class ConsolePagesTests(BackstopFactory app) : AppTest(app)
         var tenant = await App.CreateTenantAsync();
         var id = await InsertWebhookAsync("stripe", "console.hosts", "dead", """{"url":"https://example.com/x"}""");
         var (browser, _) = await App.SignedInAsync("admin");
-        foreach (var url in new[] { "/console/sign-in", "/console", "/console/inbox", $"/console/inbox/{id}", "/console/organizations", $"/console/organizations/{tenant.Organization.Id}", "/console/audit" })
+        foreach (var url in new[] { "/console/sign-in", "/console", "/console/inbox", $"/console/inbox/{id}", "/console/inbox/replays?status=dead&count=1",
+                     "/console/organizations", $"/console/organizations/{tenant.Organization.Id}", "/console/audit" })
         {
             var html = await browser.PageAsync(url);
             // Every src, href and action is a path of this server (the pager's absolute links name this host).
