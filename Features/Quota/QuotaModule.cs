@@ -16,6 +16,7 @@ internal static class QuotaModule
         services.AddSingleton<UsageScopes>();
         services.AddSingleton<UsageMeter>();
         services.AddSingleton<IUsageMeter>(sp => sp.GetRequiredService<UsageMeter>());
+        services.AddSingleton<UsageResets>(); // the admin API's and the console's reset of a counter
         services.AddSingleton<IMetricCatalog, MetricCatalog>();
         services.AddSingleton<IUsagePeriods, UsagePeriods>();
         services.AddScoped<IWebhookHandler, StripeRenewalHandler>();

@@ -1,10 +1,5 @@
-using Backstop.Features.ApiKeys;
 using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Security;
-using Dapper;
 using FastEndpoints;
 using FluentValidation;
 
@@ -28,8 +23,7 @@ internal sealed record ResetUsageRequest
 }
 
 /// <summary><c>POST /v1/admin/organizations/{orgId}/usage/{metric}/reset</c>: the current period's usage back to 0, audited with its reason.</summary>
-internal sealed class ResetUsage(Db db, UsageMeter meter, IOrganizationDirectory organizations, IAuditLog audit, TimeProvider time)
-    : Endpoint<ResetUsageRequest, UsageReading>
+internal sealed class ResetUsage(UsageResets resets) : Endpoint<ResetUsageRequest, UsageReading>
 {
     public override void Configure()
     {
@@ -39,24 +33,6 @@ internal sealed class ResetUsage(Db db, UsageMeter meter, IOrganizationDirectory
         Description(d => d.Answers<UsageReading>().Problems(404));
     }
 
-    public override async Task HandleAsync(ResetUsageRequest req, CancellationToken ct)
-    {
-        await using (var check = await db.OpenAsync(ct))
-            if (!await organizations.ExistsAsync(check, req.OrgId, ct)) throw ProblemException.NotFound("Organization");
-        var scope = await meter.ResolveAsync(req.OrgId, req.Metric, lenient: true, ct);
-        var now = time.GetUtcNow();
-        await db.InTransactionAsync(async (connection, tx) =>
-        {
-            // The figure before is for the audit entry only: a consumption committing in between is reset with the rest.
-            var before = await UsageMeter.UsedAsync(connection, tx, scope, ct);
-            await connection.ExecuteAsync(new CommandDefinition(
-                """
-                update usage_counters set used = 0, reset_at = @now, updated_at = @now
-                where organization_id = @OrgId and metric = @Metric and period_start = @PeriodStart
-                """, new { req.OrgId, req.Metric, scope.PeriodStart, now }, tx, cancellationToken: ct));
-            await audit.RecordAsync(connection, tx, new AuditEntry(AuditActions.UsageReset, "usage", $"{req.OrgId}:{req.Metric}", req.OrgId,
-                new { req.Metric, periodStart = scope.IsGauge ? (DateTimeOffset?)null : scope.PeriodStart, reason = req.Reason!.Trim(), before }), ct);
-        }, ct);
-        await Send.OkAsync(scope.Reading(0), ct);
-    }
+    public override async Task HandleAsync(ResetUsageRequest req, CancellationToken ct) =>
+        await Send.OkAsync(await resets.ResetAsync(req.OrgId, req.Metric, req.Reason!.Trim(), ct), ct);
 }

@@ -1,4 +1,6 @@
 using Backstop.Features.ApiKeys;
+using Backstop.Features.Billing;
+using Backstop.Features.Quota;
 using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.OperatorConsole.Pages;
@@ -71,6 +73,12 @@ internal static class ConsoleExtensions
         var act = console.MapGroup("").RequireAuthorization(ConsoleAuth.ActPolicy);
         act.MapPost("/inbox/{id}/replay", ReplayAsync);
         act.MapPost("/organizations/{orgId}/api-keys/{keyId}/revoke", RevokeKeyAsync);
+        act.MapPost("/organizations/{orgId}/grace", ExtendGraceAsync);
+        act.MapPost("/organizations/{orgId}/suspension-lift", LiftSuspensionAsync);
+        act.MapPost("/organizations/{orgId}/usage-reset", ResetUsageAsync);
+        // Not "/inbox/replays": the page of that path answers posts too (Razor components take form posts).
+        act.MapPost("/inbox/replays/start", ConsoleReplays.StartAsync);
+        act.MapPost("/inbox/replays/{id}/cancel", ConsoleReplays.CancelAsync);
         app.MapRazorComponents<ConsoleApp>();
         return app;
     }
@@ -140,4 +148,73 @@ internal static class ConsoleExtensions
         }
         return Results.Redirect($"/console/organizations/{Uri.EscapeDataString(orgId)}?notice=key_revoked", permanent: false, preserveMethod: false);
     }
+
+    private static RedirectHttpResult ToOrganization(string orgId, string notice) =>
+        TypedResults.Redirect($"/console/organizations/{Uri.EscapeDataString(orgId)}?notice={notice}");
+
+    /// <summary>A form the API would refuse (400 there too): the sentence, nothing changed.</summary>
+    private static IResult BadForm(string sentence) => Results.Text(sentence, "text/plain", statusCode: 400);
+
+    /// <summary>As <c>POST /v1/admin/organizations/{id}/grace</c>: a past-due or suspended subscription's grace ends later (audited by the store).</summary>
+    private static async Task<IResult> ExtendGraceAsync(string orgId, [FromForm(Name = "until")] string? until, IOperatorAccess access, TimeProvider time,
+        CancellationToken ct)
+    {
+        if (!Format.TryUtc(until, out var at) || at is null) return BadForm("The new end of the grace period is not a date and time (UTC).");
+        if (at <= time.GetUtcNow()) return BadForm("The new end of the grace period must be in the future.");
+        try
+        {
+            await access.ExtendGraceAsync(orgId, at.Value, ct);
+        }
+        catch (Errors.ProblemException e) when (e.Status == 404)
+        {
+            return Results.NotFound();
+        }
+        catch (Errors.ProblemException e) when (e.Status == 409)
+        {
+            return ToOrganization(orgId, e.Code);
+        }
+        return ToOrganization(orgId, "grace_extended");
+    }
+
+    /// <summary>As <c>POST /v1/admin/organizations/{id}/suspension-lift</c>: admitted for N days whatever the payment state (audited by the store).</summary>
+    private static async Task<IResult> LiftSuspensionAsync(string orgId, [FromForm(Name = "days")] string? days, [FromForm(Name = "reason")] string? reason,
+        IOperatorAccess access, CancellationToken ct)
+    {
+        if (!int.TryParse(days, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) || n < 1 || n > AccessOverrides.MaxDays)
+            return BadForm($"Days must be a whole number from 1 to {AccessOverrides.MaxDays}.");
+        if (ReasonError(reason) is { } error) return BadForm(error);
+        try
+        {
+            await access.LiftSuspensionAsync(orgId, n, reason!.Trim(), ct);
+        }
+        catch (Errors.ProblemException e) when (e.Status == 404)
+        {
+            return Results.NotFound();
+        }
+        return ToOrganization(orgId, "suspension_lifted");
+    }
+
+    /// <summary>As <c>POST /v1/admin/organizations/{orgId}/usage/{metric}/reset</c>: the current period's usage back to 0 (audited with its reason).</summary>
+    private static async Task<IResult> ResetUsageAsync(string orgId, [FromForm(Name = "metric")] string? metric, [FromForm(Name = "reason")] string? reason,
+        UsageResets resets, CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(metric) || metric.Length > 100) return BadForm("Choose a metric.");
+        if (ReasonError(reason) is { } error) return BadForm(error);
+        try
+        {
+            await resets.ResetAsync(orgId, metric.Trim(), reason!.Trim(), ct);
+        }
+        catch (Errors.ProblemException e) when (e.Status == 404)
+        {
+            return Results.NotFound();
+        }
+        return ToOrganization(orgId, "usage_reset");
+    }
+
+    /// <summary>The API's rule for a reason: required, at most 500 characters, no control characters.</summary>
+    private static string? ReasonError(string? reason) =>
+        string.IsNullOrWhiteSpace(reason) ? "A reason is required (it is kept in the audit log)."
+        : reason.Trim().Length > 500 ? "The reason is at most 500 characters."
+        : reason.Any(char.IsControl) ? "The reason must not contain control characters."
+        : null;
 }

@@ -40,5 +40,14 @@ internal static class ConsoleStyles
         .usage li { display: contents; }
         meter { width: 240px; height: 18px; }
         .pager { margin: 12px 0; }
+        .charts { display: flex; flex-wrap: wrap; gap: 16px 32px; }
+        figure.chart { margin: 0; max-width: 100%; }
+        figure.chart figcaption { font-weight: 600; }
+        svg.chart { max-width: 100%; height: auto; }
+        .legend { display: flex; flex-wrap: wrap; gap: 4px 16px; list-style: none; margin: 4px 0; padding: 0; }
+        details summary { cursor: pointer; color: var(--accent); }
+        .actions { display: grid; gap: 12px; max-width: 720px; }
+        .actions form { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; padding: 8px; border: 1px solid var(--line); border-radius: 4px; }
+        button.secondary { background: var(--bg); color: var(--accent); }
         """;
 }

@@ -23,6 +23,24 @@ internal static class Format
         return $"{(int)age.TotalDays} days ago";
     }
 
+    private const string LocalFormat = "yyyy-MM-dd'T'HH:mm";
+
+    /// <summary>A time as a <c>datetime-local</c> input holds it (UTC, to the minute).</summary>
+    public static string? Local(DateTimeOffset? at) => at?.UtcDateTime.ToString(LocalFormat, CultureInfo.InvariantCulture);
+
+    /// <summary>A time typed into a <c>datetime-local</c> input, read as UTC (the console says so by each); empty is null.</summary>
+    public static bool TryUtc(string? text, out DateTimeOffset? at)
+    {
+        at = null;
+        if (string.IsNullOrWhiteSpace(text)) return true;
+        // datetime-local sends minutes, or seconds when a step allows them.
+        if (!DateTime.TryParseExact(text.Trim(), [LocalFormat, "yyyy-MM-dd'T'HH:mm:ss"], CultureInfo.InvariantCulture,
+                DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var parsed))
+            return false;
+        at = new DateTimeOffset(DateTime.SpecifyKind(parsed, DateTimeKind.Utc));
+        return true;
+    }
+
     /// <summary>A JSON payload indented for reading; anything else as it is.</summary>
     public static string Pretty(string payload)
     {

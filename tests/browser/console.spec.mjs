@@ -32,6 +32,7 @@ const pageUrls = (ids) => [
   ['organizations', `/console/organizations?q=${encodeURIComponent(ids.organizationSlug)}`],
   ['organization', `/console/organizations/${ids.organizationId}`],
   ['audit', '/console/audit'],
+  ['inbox-replays', '/console/inbox/replays?provider=stripe&status=dead&count=1'],
   ['outbox', '/console/outbox'],
   ['events', '/console/events'],
   ['meetings', '/console/meetings'],
@@ -166,14 +167,11 @@ try {
     return { status };
   });
 
-  // Bulk replay: the console-pages branch adds its page. WRITTEN AGAINST an assumed route, input.bulkReplayRoute
-  // (BulkReplayRoute in ConsoleBrowserTests.cs): GET it with the filter (provider, status, type) in the query, press
-  // the button named "dry run" or "count", and the page must state the number of matches. Skipped ONLY while that
-  // route answers 404 (this branch has no bulk-replay page); the lead points the constant at the merged page.
+  // Bulk replay (input.bulkReplayRoute, /console/inbox/replays): GET it with the filter (provider, status, type) in the
+  // query, press the dry-run button, and the page must state the number of matches.
   await scenario('bulk_replay_dry_run', async () => {
     const route = `${input.bulkReplayRoute}?provider=stripe&status=dead&type=${encodeURIComponent(input.bulkType)}`;
     const response = await page.goto(route);
-    if (response.status() === 404) return { skipped: `${input.bulkReplayRoute} answers 404: no bulk-replay page in this build` };
     check(response.status() === 200, `${route} answered ${response.status()}`);
     await page.getByRole('button', { name: /dry.?run|count/i }).first().click();
     await page.waitForLoadState();

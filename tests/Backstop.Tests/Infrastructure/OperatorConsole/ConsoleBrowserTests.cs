@@ -25,11 +25,9 @@ public sealed partial class ConsoleBrowserTests
     private const string AdminKey = BackstopFactory.AdminKey;
 
     /// <summary>
-    /// ASSUMED route of the bulk-replay page the console-pages branch adds (a GET page taking the inbox filter in its
-    /// query, with a dry-run button): the scenario is skipped only while it answers 404. Not under /console/inbox/,
-    /// where /console/inbox/{id} answers 200 for any id. Point it at the merged page.
+    /// The bulk-replay page: a GET page taking the inbox filter in its query, with a dry-run button.
     /// </summary>
-    private const string BulkReplayRoute = "/console/replays";
+    private const string BulkReplayRoute = "/console/inbox/replays";
 
     [Fact]
     public async Task The_console_works_in_a_real_browser_with_no_foreign_request_and_no_serious_accessibility_violation()
@@ -105,16 +103,11 @@ public sealed partial class ConsoleBrowserTests
             // Every problem at once (one run of the browser is long): scenarios, foreign requests, axe, screenshots.
             var problems = new List<string>();
             var scenarios = result.GetProperty("scenarios").EnumerateArray().ToDictionary(s => s.GetProperty("name").GetString()!, s => s);
-            foreach (var name in new[] { "sign_in", "organization_usage_bars", "replay_dead_stripe_event", "revoke_key", "read_only_sees_no_action_and_a_forged_post_is_403" })
+            foreach (var name in new[] { "sign_in", "organization_usage_bars", "replay_dead_stripe_event", "bulk_replay_dry_run", "revoke_key", "read_only_sees_no_action_and_a_forged_post_is_403" })
             {
                 if (!scenarios.TryGetValue(name, out var s)) problems.Add($"scenario {name} did not run");
                 else if (s.GetProperty("status").GetString() != "passed") problems.Add($"scenario {name}: {s.GetProperty("status")}: {s.GetProperty("detail")}");
             }
-            // Bulk replay: passes, or is skipped only because its page answered 404 (the console-pages branch adds it).
-            if (!scenarios.TryGetValue("bulk_replay_dry_run", out var bulk)) problems.Add("scenario bulk_replay_dry_run did not run");
-            else if (!(bulk.GetProperty("status").GetString() == "passed"
-                       || (bulk.GetProperty("status").GetString() == "skipped" && bulk.GetProperty("detail").GetString()!.Contains("answers 404", StringComparison.Ordinal))))
-                problems.Add($"scenario bulk_replay_dry_run: {bulk.GetProperty("status")}: {bulk.GetProperty("detail")}");
 
             foreach (var url in result.GetProperty("foreignRequests").EnumerateArray()) problems.Add($"a request to another host: {url}");
             var pages = result.GetProperty("pages").EnumerateArray().ToList();

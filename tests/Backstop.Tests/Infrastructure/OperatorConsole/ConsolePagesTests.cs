@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Stats;
 using Backstop.Tests.Support;
 using Dapper;
 using Shouldly;
@@ -134,7 +135,8 @@ public abstract class ConsolePagesTests(BackstopFactory app) : AppTest(app)
         var tenant = await App.CreateTenantAsync();
         var id = await InsertWebhookAsync("stripe", "console.ro", "dead", "{}");
         var (browser, _) = await App.SignedInAsync("read_only");
-        foreach (var url in new[] { "/console", "/console/inbox", $"/console/inbox/{id}", "/console/organizations", $"/console/organizations/{tenant.Organization.Id}", "/console/audit" })
+        foreach (var url in new[] { "/console", "/console/inbox", $"/console/inbox/{id}", "/console/inbox/replays", "/console/inbox/replays?status=dead&count=1",
+                     "/console/organizations", $"/console/organizations/{tenant.Organization.Id}", "/console/audit" })
         {
             var html = await browser.PageAsync(url);
             // The only form that posts is sign-out.
@@ -161,7 +163,8 @@ public abstract class ConsolePagesTests(BackstopFactory app) : AppTest(app)
         var tenant = await App.CreateTenantAsync();
         var id = await InsertWebhookAsync("stripe", "console.hosts", "dead", """{"url":"https://example.com/x"}""");
         var (browser, _) = await App.SignedInAsync("admin");
-        foreach (var url in new[] { "/console/sign-in", "/console", "/console/inbox", $"/console/inbox/{id}", "/console/organizations", $"/console/organizations/{tenant.Organization.Id}", "/console/audit" })
+        foreach (var url in new[] { "/console/sign-in", "/console", "/console/inbox", $"/console/inbox/{id}", "/console/inbox/replays?status=dead&count=1",
+                     "/console/organizations", $"/console/organizations/{tenant.Organization.Id}", "/console/audit" })
         {
             var html = await browser.PageAsync(url);
             // Every src, href and action is a path of this server (the pager's absolute links name this host).
@@ -173,6 +176,43 @@ public abstract class ConsolePagesTests(BackstopFactory app) : AppTest(app)
             }
             html.ShouldNotContain("<script");
         }
+    }
+
+    [Fact]
+    public async Task The_overview_charts_the_last_24_hours_of_counts_as_svg_with_a_table_of_its_figures()
+    {
+        // Subjects of their own (the table takes any text), so other tests' traffic never shows in these charts.
+        var provider = "prov" + Guid.NewGuid().ToString("N")[..8];
+        var channel = "chan" + Guid.NewGuid().ToString("N")[..8];
+        var now = App.Time.GetUtcNow();
+        var db = App.Service<Db>();
+        await db.InTransactionAsync((c, t) => HourlyCounts.AddAsync(c, t, now.AddHours(-5),
+            [new HourlyIncrement(HourlyCountKinds.Webhook, provider, "processed", 6), new HourlyIncrement(HourlyCountKinds.Webhook, provider, "dead", 2)], CancellationToken.None));
+        await db.InTransactionAsync((c, t) => HourlyCounts.AddAsync(c, t, now,
+            [new HourlyIncrement(HourlyCountKinds.Webhook, provider, "processed", 4), new HourlyIncrement(HourlyCountKinds.Outbox, channel, "sent", 3)], CancellationToken.None));
+        // 25 hours ago: outside the window, in no chart.
+        await db.InTransactionAsync((c, t) => HourlyCounts.AddAsync(c, t, now.AddHours(-25),
+            [new HourlyIncrement(HourlyCountKinds.Webhook, provider, "failed", 50)], CancellationToken.None));
+        var (browser, _) = await App.SignedInAsync("read_only");
+
+        var html = await browser.PageAsync("/console");
+
+        var id = $"chart-webhook-{provider}";
+        html.ShouldContain($"<svg class=\"chart\" role=\"img\" aria-labelledby=\"{id}-title {id}-desc\"");
+        html.ShouldContain($"<title id=\"{id}-title\">Webhooks received from {provider}, per hour by outcome</title>");
+        var hourLabel = (DateTimeOffset h) => h.UtcDateTime.ToString("HH:00", System.Globalization.CultureInfo.InvariantCulture);
+        var busiest = hourLabel(now.AddHours(-5));
+        html.ShouldContain($"12 in the 24 hours from {hourLabel(now.AddHours(-23))} to {hourLabel(now)} UTC (dead 2, processed 10); busiest hour {busiest} UTC with 8.");
+        // The busiest hour's stack is the full plot height (100), split 2 dead + 6 processed; the later hour is half of it.
+        html.ShouldContain($"height=\"75\" fill=\"#1a6b32\"><title>{busiest} UTC, processed: 6</title>");
+        html.ShouldContain($"height=\"25\" fill=\"#a1161b\"><title>{busiest} UTC, dead: 2</title>");
+        html.ShouldContain($"height=\"50\" fill=\"#1a6b32\"><title>{hourLabel(now)} UTC, processed: 4</title>");
+        html.ShouldNotContain("failed: 50");
+        // The table alternative: a row per hour with a header cell, a column per series.
+        System.Text.RegularExpressions.Regex.IsMatch(html, $"<th scope=\"row\">{busiest}</th>\\s*<td>2</td>\\s*<td>6</td>\\s*<td>8</td>").ShouldBeTrue();
+        html.ShouldContain("<title id=\"chart-outbox-title\">Outbox sends, per hour by channel</title>");
+        html.ShouldContain($"{hourLabel(now)} UTC, {channel}: 3");
+        html.ShouldNotContain("<script");
     }
 
     [Fact]
