@@ -148,7 +148,7 @@ public abstract class GroupCommitTests(BackstopFactory app) : AppTest(app)
             var (tenant, limit, status) = orgs[o];
             var mine = Enumerable.Range(0, Each).Select(n => responses[n * orgs.Count + o]).ToList();
             await responses[Each * orgs.Count + o].ShouldBeProblemAsync(404, "unknown_metric");
-            var counted = await App.ScalarAsync(Counters, new { org = tenant.OrganizationId, metric });
+            var counted = await App.CountAsync(Counters, new { org = tenant.OrganizationId, metric });
             if (status == 402)
             {
                 foreach (var r in mine) await r.ShouldBeProblemAsync(402, "subscription_suspended");
@@ -159,7 +159,7 @@ public abstract class GroupCommitTests(BackstopFactory app) : AppTest(app)
             mine.ShouldAllBe(r => r.StatusCode == HttpStatusCode.OK || r.StatusCode == HttpStatusCode.Forbidden);
             counted.ShouldBe(limit);
             foreach (var r in mine) (await r.JsonAsync()).GetProperty("limit").GetInt64().ShouldBe(limit);
-            (await App.ScalarAsync("select count(*) from usage_idempotency where organization_id = @org and metric = @metric",
+            (await App.CountAsync("select count(*) from usage_idempotency where organization_id = @org and metric = @metric",
                 new { org = tenant.OrganizationId, metric })).ShouldBe(limit);
         }
     }
