@@ -1,4 +1,6 @@
+using System.Data.Common;
 using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Events;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Recall;
 using Dapper;
@@ -20,9 +22,16 @@ public interface IMeetingSweeps
     /// whatever it recorded. Answers the meeting's status afterwards, or null when it no longer owns the bot or is not active.
     /// </summary>
     Task<string?> ApplyBotStatusAsync(string meetingId, string botId, string code, bool sendAway, CancellationToken ct);
+
+    /// <summary>
+    /// In the caller's transaction, right after it failed these meetings in one statement: one <c>meeting.failed</c>
+    /// per meeting, with the meeting as the API shows it (its reason included), published as one batch — a constant
+    /// number of statements whatever the number of meetings (<see cref="MeetingEvents.PublishManyAsync"/>).
+    /// </summary>
+    Task PublishFailedAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<string> meetingIds, CancellationToken ct);
 }
 
-internal sealed class MeetingSweeps(Db db, IOutbox outbox, TimeProvider time, ILogger<MeetingSweeps> log) : IMeetingSweeps
+internal sealed class MeetingSweeps(Db db, IOutbox outbox, MeetingEvents events, TimeProvider time, ILogger<MeetingSweeps> log) : IMeetingSweeps
 {
     public Task<string?> ApplyBotStatusAsync(string meetingId, string botId, string code, bool sendAway, CancellationToken ct) =>
         db.InTransactionAsync(async (connection, tx) =>
@@ -49,6 +58,8 @@ internal sealed class MeetingSweeps(Db db, IOutbox outbox, TimeProvider time, IL
                 tx, cancellationToken: ct));
             if (moves && status == MeetingStatus.Done)
                 await outbox.EnqueueAsync(connection, tx, RecordingPipeline.FetchRecording(meetingId, botId), ct);
+            // As the bot's webhook would have: meeting.failed for fatal, else the bot's move.
+            if (moves) await events.PublishAsync(connection, tx, MeetingEvents.ForMove(status), meetingId, ct);
             if (stop)
             {
                 await outbox.EnqueueAsync(connection, tx, OutboxRecall.Stop(botId, meetingId, "max_recording:" + meetingId), ct);
@@ -56,4 +67,7 @@ internal sealed class MeetingSweeps(Db db, IOutbox outbox, TimeProvider time, IL
             }
             return status;
         }, ct);
+
+    public Task PublishFailedAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<string> meetingIds, CancellationToken ct) =>
+        meetingIds.Count == 0 ? Task.CompletedTask : events.PublishManyAsync(connection, transaction, EventTypes.MeetingFailed, meetingIds, ct);
 }

@@ -17,12 +17,14 @@ namespace Backstop.Features.Cleanup;
 /// Every 5 minutes: a meeting whose bot is active (<c>joining</c>, <c>in_call</c>, <c>recording</c>) but that nothing
 /// updated for <c>Cleanup:OrphanedBotHours</c> lost its webhooks; it becomes <c>failed</c> (<c>bot_timeout</c>, with
 /// <c>{failureReason, cleanedUpAt, originalBotId}</c>) and, in the same transaction, the bot is sent away at Recall
-/// (best effort: the Recall channel takes "already completed" as success and retries the rest) and the meeting's
-/// member, else the organization's owners, is emailed.
+/// (best effort: the Recall channel takes "already completed" as success and retries the rest), the meeting's
+/// member, else the organization's owners, is emailed and a <c>meeting.failed</c> event is written.
 /// </summary>
 /// <remarks>
 /// A batch is a page read by id, then one transaction of one conditional update, one recipient lookup per distinct
-/// (organization, member) of the page, one multi-row outbox insert per 1,000 messages and one totals upsert. When the
+/// (organization, member) of the page, one multi-row outbox insert per 1,000 messages, the batch's <c>meeting.failed</c>
+/// events (the meetings and their bots' histories read, one sequence upsert, one events insert, one endpoint lookup and
+/// their deliveries' insert: <see cref="IMeetingSweeps.PublishFailedAsync"/>) and one totals upsert. When the
 /// transaction fails, its meetings are tried one by one, so one bad row is logged with its id and the rest are
 /// swept; the page cursor moves on either way, so a row that keeps failing never holds the sweep in a loop.
 /// </remarks>
@@ -164,6 +166,8 @@ internal sealed class OrphanedBotsJob(
                         email, TimedOut(meeting), meeting.Id));
             }
             if (messages.Count > 0) await outbox.EnqueueManyAsync(connection, tx, messages, ct);
+            // meeting.failed (bot_timeout) for each, as one batch in this transaction.
+            await sweeps.PublishFailedAsync(connection, tx, failed.Select(m => m.Id).ToList(), ct);
             if (failed.Count > 0)
             {
                 await SweepCounts.AddToTotalsAsync(connection, tx, Id, failed.Count, 0, 0, now, ct);

@@ -37,11 +37,12 @@ internal sealed class EventEndpointHealth(
         db.InTransactionAsync((connection, tx) => RecordAsync(connection, tx, attempt, endpointId, ct), ct);
 
     /// <summary>As <see cref="RecordAsync(EventDeliveryAttempt, string, CancellationToken)"/>, in the caller's transaction (the dispatcher's group commit of results).</summary>
-    public async Task RecordAsync(DbConnection connection, DbTransaction tx, EventDeliveryAttempt attempt, string endpointId, CancellationToken ct)
+    /// <param name="count">Whether to add the attempt to the hourly counts here; the dispatcher's group commit adds it with the group's (<see cref="Count"/>).</param>
+    public async Task RecordAsync(DbConnection connection, DbTransaction tx, EventDeliveryAttempt attempt, string endpointId, CancellationToken ct, bool count = true)
     {
         var now = time.GetUtcNow();
         await EventAttempts.InsertAsync(connection, tx, attempt, now);
-        await HourlyCounts.AddAsync(connection, tx, now, [new HourlyIncrement(HourlyCountKinds.EventDelivery, HourlyCountKinds.AllSubjects, attempt.Outcome)], ct);
+        if (count) await HourlyCounts.AddAsync(connection, tx, now, [Count(attempt)], ct);
         if (attempt.Outcome == EventAttemptOutcome.Sent)
         {
             await connection.ExecuteAsync(new CommandDefinition(
@@ -61,6 +62,9 @@ internal sealed class EventEndpointHealth(
         if (failingSince is not { } since || now - since < disableAfter) return;
         await DisableAsync(connection, tx, endpointId, since, now, ct);
     }
+
+    /// <summary>The hourly count of an attempt: event deliveries by outcome.</summary>
+    public static HourlyIncrement Count(EventDeliveryAttempt attempt) => new(HourlyCountKinds.EventDelivery, HourlyCountKinds.AllSubjects, attempt.Outcome);
 
     private async Task DisableAsync(DbConnection connection, DbTransaction tx, string endpointId, DateTimeOffset since, DateTimeOffset now, CancellationToken ct)
     {

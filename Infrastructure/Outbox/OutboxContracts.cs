@@ -113,6 +113,14 @@ internal interface IOutboxChannel
     Task PrepareAsync(OutboxMessage message, CancellationToken ct) => Task.CompletedTask;
 
     /// <summary>
+    /// Called once per claim with the claimed messages of this channel that are about to be delivered, before any of
+    /// their deliveries starts: a channel that reads rows for each message (an event and its endpoint) reads them
+    /// for the whole batch here, in a few statements, instead of a few per message. Must not fail the batch: an
+    /// exception is logged and each delivery then reads for itself.
+    /// </summary>
+    Task PrepareBatchAsync(IReadOnlyList<OutboxMessage> messages, CancellationToken ct) => Task.CompletedTask;
+
+    /// <summary>
     /// The channel changes state at a provider (cancel a subscription, stop a bot): its messages are never given up
     /// by attempt count — a transient failure backs off up to <c>Outbox:MaxDelaySeconds</c> and is tried again for as
     /// long as it takes (listeners hear of each failure through <see cref="IOutboxListener.OnRetryingAsync"/>, to
@@ -157,6 +165,13 @@ internal sealed record DeliveryResult(DeliveryOutcome Outcome, string? ProviderI
     /// deliveries too (a group commit); should it fail, each result is written again in a transaction of its own.
     /// </summary>
     public Func<DbConnection, DbTransaction, Task>? Write { get; init; }
+
+    /// <summary>
+    /// The channel's own hourly counts of this attempt (the event channel's delivery outcome), added with the
+    /// dispatcher's to the group commit's one <c>hourly_counts</c> upsert — whether or not the claim still holds, as
+    /// <see cref="Write"/>.
+    /// </summary>
+    public IReadOnlyList<Backstop.Infrastructure.Stats.HourlyIncrement> Counts { get; init; } = [];
 
     public static DeliveryResult Sent(string? providerId = null) => new(DeliveryOutcome.Sent, providerId);
 

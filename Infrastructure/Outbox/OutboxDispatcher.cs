@@ -35,6 +35,9 @@ internal sealed class OutboxDispatcher(
     OutboxSignal signal,
     ILogger<OutboxDispatcher> log)
 {
+    /// <summary>A delivery running this long leaves the window for a slow slot (<c>Outbox:SlowSlots</c>).</summary>
+    public static readonly TimeSpan SlowAfter = TimeSpan.FromSeconds(1);
+
     private readonly Dictionary<string, IOutboxChannel> byName = channels.ToDictionary(c => c.Name, StringComparer.OrdinalIgnoreCase);
     private readonly Lock resultsGate = new();
     private List<PendingResult> results = [];
@@ -48,8 +51,10 @@ internal sealed class OutboxDispatcher(
     /// A window of <c>Outbox:Parallelism</c> deliveries, not rounds: once a quarter of the slots (at least one) are
     /// free, they claim the next due messages in one statement, and while a slot is free and nothing was due, the
     /// window looks again every <c>Outbox:PollIntervalMilliseconds</c>, or at once when this instance enqueues a
-    /// message. So one slow delivery (an event endpoint that hangs until its timeout) holds one slot, never the others'
-    /// next messages. Returns once nothing is due and nothing is in flight.
+    /// message. A delivery still running after <see cref="SlowAfter"/> (an event endpoint that hangs until its
+    /// timeout) leaves the window for one of <c>Outbox:SlowSlots</c> slots of its own, so hung deliveries never hold
+    /// the slots the others' next messages need; only when those are full too does a slow delivery keep its window
+    /// slot (in flight at most <c>Parallelism + SlowSlots</c>). Returns once nothing is due and nothing is in flight.
     /// </remarks>
     public async Task<int> DispatchDueAsync(int maxBatches, CancellationToken ct)
     {
@@ -58,14 +63,19 @@ internal sealed class OutboxDispatcher(
         var claims = 0;
         var due = true;
         var running = new List<Task>();
+        // When each delivery started, and those moved out of the window into the slow slots.
+        var startedAt = new Dictionary<Task, DateTimeOffset>();
+        var slow = new HashSet<Task>();
+        Task? slowCheck = null;
         // Claims wait for this many free slots while deliveries run: a claim per batch, not per finished delivery.
         var threshold = Math.Max(1, Math.Min(o.BatchSize, o.Parallelism) / 4);
         Task<bool>? wake = null;
         using var wakeCancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
         while (!ct.IsCancellationRequested)
         {
-            var free = o.Parallelism - running.Count;
-            if (due && free > 0 && (free >= threshold || running.Count == 0) && claims < maxBatches)
+            var inWindow = running.Count - slow.Count;
+            var free = o.Parallelism - inWindow;
+            if (due && free > 0 && (free >= threshold || inWindow == 0) && claims < maxBatches)
             {
                 // Claim no more than can be sent at once: a claimed message that waited behind slow deliveries could
                 // see its lease run out and be claimed (and sent) by another instance while this one still holds it.
@@ -74,25 +84,57 @@ internal sealed class OutboxDispatcher(
                 var claimedAt = time.GetUtcNow();
                 var batch = await ClaimAsync(claim, take, ct);
                 claims++;
-                foreach (var message in batch) running.Add(DeliverAsync(message, claim, claimedAt, ct));
+                await PrepareBatchAsync(batch, ct);
+                foreach (var message in batch)
+                {
+                    var delivery = DeliverAsync(message, claim, claimedAt, ct);
+                    running.Add(delivery);
+                    startedAt[delivery] = claimedAt;
+                }
                 total += batch.Count;
                 if (batch.Count < take) due = false;
                 continue;
             }
             if (running.Count == 0) break;
 
+            // The next window delivery to turn slow, while a slow slot is free: checked then (on the TimeProvider).
+            if (slowCheck is null && slow.Count < o.SlowSlots && inWindow > 0)
+            {
+                var oldest = running.Where(t => !slow.Contains(t)).Min(t => startedAt[t]);
+                var wait = oldest + SlowAfter - time.GetUtcNow();
+                slowCheck = wait > TimeSpan.Zero ? Task.Delay(wait, time, wakeCancel.Token) : Task.CompletedTask;
+            }
+
             // Wait for a delivery to end; with a slot free, also look for newly due messages now and then, and as soon
             // as this instance enqueues one.
-            var poll = !due && running.Count < o.Parallelism && claims < maxBatches;
+            var poll = !due && inWindow < o.Parallelism && claims < maxBatches;
             if (poll) wake ??= signal.WaitAsync(TimeSpan.FromMilliseconds(o.PollIntervalMilliseconds), wakeCancel.Token);
-            var ended = await Task.WhenAny(poll ? running.Append(wake!) : running);
+            IEnumerable<Task> waits = running;
+            if (poll) waits = waits.Append(wake!);
+            if (slowCheck is not null) waits = waits.Append(slowCheck);
+            var ended = await Task.WhenAny(waits);
             if (ended == wake)
             {
                 wake = null;
                 due = true;
                 continue;
             }
+            if (ended == slowCheck)
+            {
+                slowCheck = null;
+                if (ended.IsCanceled) continue;
+                var now = time.GetUtcNow();
+                foreach (var delivery in running.Where(t => !slow.Contains(t) && now - startedAt[t] >= SlowAfter).OrderBy(t => startedAt[t]).ToList())
+                {
+                    if (slow.Count >= o.SlowSlots) break;
+                    slow.Add(delivery);
+                    due = true;
+                }
+                continue;
+            }
             running.Remove(ended);
+            slow.Remove(ended);
+            startedAt.Remove(ended);
             await ended;
             // The slot is free: what became due meanwhile (a retry, a deferred message) is claimed with the next batch.
             due = true;
@@ -114,6 +156,29 @@ internal sealed class OutboxDispatcher(
         }
         return total;
     }
+
+    /// <summary>Each channel's <see cref="IOutboxChannel.PrepareBatchAsync"/> with its messages of the claim that will be delivered.</summary>
+    private async Task PrepareBatchAsync(IReadOnlyList<OutboxMessage> batch, CancellationToken ct)
+    {
+        if (batch.Count == 0) return;
+        foreach (var group in batch.Where(WillDeliver).GroupBy(m => m.Channel, StringComparer.OrdinalIgnoreCase))
+        {
+            try
+            {
+                await byName[group.Key].PrepareBatchAsync(group.ToList(), ct);
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested)
+            {
+                log.LogWarning(e, "Preparing a batch of {Count} {Channel} messages failed; each delivery reads for itself", group.Count(), group.Key);
+            }
+        }
+    }
+
+    /// <summary>Whether <see cref="DeliverAsync"/> hands the message to its channel (the others are dead-lettered without a call).</summary>
+    private bool WillDeliver(OutboxMessage message) =>
+        !(message.Attempts > message.MaxAttempts && !MutatesProviderState(message.Channel))
+        && byName.ContainsKey(message.Channel)
+        && !(message.Sensitive && message.Payload == OutboxMessage.ErasedPayload);
 
     private async Task<IReadOnlyList<OutboxMessage>> ClaimAsync(string claim, int batchSize, CancellationToken ct)
     {
@@ -325,7 +390,10 @@ internal sealed class OutboxDispatcher(
                 // Not cancellable: a delivery that happened must be recorded even while the host stops.
                 await db.InTransactionAsync(async (connection, tx) =>
                 {
-                    foreach (var item in group) item.Recorded = await RecordAsync(connection, tx, item);
+                    var counts = new List<HourlyIncrement>();
+                    foreach (var item in group) item.Recorded = await RecordAsync(connection, tx, item, counts);
+                    // One upsert for the whole group, last, so the (sharded) counter rows are locked only until the commit that follows.
+                    await HourlyCounts.AddAsync(connection, tx, time.GetUtcNow(), counts, CancellationToken.None);
                 });
             }
             catch (Exception e) when (group.Count > 1)
@@ -335,7 +403,12 @@ internal sealed class OutboxDispatcher(
                 {
                     try
                     {
-                        await db.InTransactionAsync(async (connection, tx) => item.Recorded = await RecordAsync(connection, tx, item));
+                        await db.InTransactionAsync(async (connection, tx) =>
+                        {
+                            var counts = new List<HourlyIncrement>();
+                            item.Recorded = await RecordAsync(connection, tx, item, counts);
+                            await HourlyCounts.AddAsync(connection, tx, time.GetUtcNow(), counts, CancellationToken.None);
+                        });
                     }
                     catch (Exception single)
                     {
@@ -396,7 +469,8 @@ internal sealed class OutboxDispatcher(
     }
 
     /// <summary>Records one result in the group's transaction: the channel's own write, then the message's row (while the claim is still ours), its attempt row, the listeners.</summary>
-    private async Task<RecordedResult> RecordAsync(DbConnection connection, DbTransaction tx, PendingResult item)
+    /// <remarks>The hourly counts of the result (the dispatcher's and the channel's) go to <paramref name="counts"/>, which the caller adds in one statement before committing.</remarks>
+    private async Task<RecordedResult> RecordAsync(DbConnection connection, DbTransaction tx, PendingResult item, List<HourlyIncrement> counts)
     {
         var (message, claim, started, result) = (item.Message, item.Claim, item.Started, item.Result);
         var now = time.GetUtcNow();
@@ -415,6 +489,7 @@ internal sealed class OutboxDispatcher(
         var error = result.Error is null ? null : Truncate(result.Error);
 
         if (result.Write is { } write) await write(connection, tx);
+        counts.AddRange(result.Counts);
         var updated = await connection.QuerySingleOrDefaultAsync<OutboxMessage>(new CommandDefinition(
             """
             update outbox_messages
@@ -452,9 +527,7 @@ internal sealed class OutboxDispatcher(
             foreach (var listener in listeners)
                 if (final != OutboxStatus.Pending) await listener.OnFinishedAsync(connection, tx, updated, result, CancellationToken.None);
                 else await listener.OnRetryingAsync(connection, tx, updated, result, CancellationToken.None);
-        // Last, so the (sharded) counter row is locked only until the commit that follows.
-        if (!deferred)
-            await HourlyCounts.AddAsync(connection, tx, now, [new HourlyIncrement(HourlyCountKinds.Outbox, message.Channel, outcome)], CancellationToken.None);
+        if (!deferred) counts.Add(new HourlyIncrement(HourlyCountKinds.Outbox, message.Channel, outcome));
         return new RecordedResult(final, deferred, nextAttemptAt, error, Applied: true);
     }
 

@@ -18,6 +18,9 @@ internal sealed class OutboxOptions : IValidatedOptions
     /// <summary>Deliveries in flight at once on this instance (a window: a finished delivery's slot claims the next). 16: deliveries wait on the network, and an event endpoint may hold at most Events:MaxInFlightPerEndpoint (4) of them, so one that hangs never takes every slot.</summary>
     public int Parallelism { get; set; } = 16;
 
+    /// <summary>Deliveries that have run past a second (an event endpoint that hangs until its timeout) leave the window of <see cref="Parallelism"/> for these slots of their own, so they never hold the slots the others need; 0: they keep their window slot.</summary>
+    public int SlowSlots { get; set; } = 16;
+
     /// <summary>How long a claim holds a message; a crashed instance's messages are picked up again after it.</summary>
     public int LeaseSeconds { get; set; } = 120;
 
@@ -52,6 +55,7 @@ internal sealed class OutboxOptions : IValidatedOptions
         if (PollIntervalMilliseconds is < 50 or > 600_000) yield return "Outbox:PollIntervalMilliseconds must be between 50 and 600000.";
         if (BatchSize is < 1 or > 1000) yield return "Outbox:BatchSize must be between 1 and 1000.";
         if (Parallelism is < 1 or > 64) yield return "Outbox:Parallelism must be between 1 and 64.";
+        if (SlowSlots is < 0 or > 256) yield return "Outbox:SlowSlots must be between 0 and 256.";
         if (LeaseSeconds is < 5 or > 86400) yield return "Outbox:LeaseSeconds must be between 5 and 86400.";
         if (MaxAttempts is < 1 or > 100) yield return "Outbox:MaxAttempts must be between 1 and 100.";
         if (BaseDelaySeconds is <= 0 or > 86400) yield return "Outbox:BaseDelaySeconds must be greater than 0 and at most 86400.";

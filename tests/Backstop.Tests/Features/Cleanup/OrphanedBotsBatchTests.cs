@@ -52,9 +52,10 @@ public abstract class OrphanedBotsBatchTests(BackstopFactory app) : AppTest(app)
             "select count(*) from outbox_messages o join meetings m on m.id = o.reference where m.organization_id = @Id and o.channel = 'recall'", organization)).ShouldBe(1225);
 
         // Per batch: the page read, the conditional update, one recipient lookup (one organization, one member),
-        // one multi-row outbox insert, the totals upsert. 48 times the items per batch, the same statements.
+        // one multi-row outbox insert, the meeting.failed events (the meetings and their bots' histories read, the sequence
+        // upsert, the events insert, the endpoint lookup), the totals upsert. 48 times the items per batch, the same statements.
         TestContext.Current.SendDiagnosticMessage($"{App.DatabaseKind}: 25 items/3 batches -> {small.Count} statements; 1200 items/3 batches -> {large.Count} statements");
-        small.Count.ShouldBe(3 * 5, string.Join("\n---\n", small));
+        small.Count.ShouldBe(3 * 10, string.Join("\n---\n", small));
         large.Count.ShouldBe(small.Count, string.Join("\n---\n", large.Select(s => s.Length > 200 ? s[..200] : s)));
 
         // Through the runner with the defaults: at most Cleanup:OrphanChecksPerRun (200) candidates are asked about per run.

@@ -543,6 +543,41 @@ public abstract class EventDeliveryTests(BackstopFactory app) : EventDeliveryTes
     }
 
     [Fact]
+    public async Task Deliveries_hung_past_a_second_leave_the_window_so_a_full_window_of_them_never_holds_another_endpoint_s_event()
+    {
+        await DispatchAsync();
+        var (slowA, slowB, fast) = (NewPath(), NewPath(), NewPath());
+        var (organizationA, organizationB, fastOrganization) = (NewOrganizationId(), NewOrganizationId(), NewOrganizationId());
+        await EndpointAsync(organizationA, Receiver.Url(slowA), EventSecrets.New());
+        await EndpointAsync(organizationB, Receiver.Url(slowB), EventSecrets.New());
+        var fastId = await EndpointAsync(fastOrganization, Receiver.Url(fast), EventSecrets.New());
+        // Two endpoints that hang, two deliveries each (Events:MaxInFlightPerEndpoint 2): the window (Outbox:Parallelism 4) is full.
+        var hung = new[] { Receiver.Hang(slowA), Receiver.Hang(slowA), Receiver.Hang(slowB), Receiver.Hang(slowB) };
+        for (var i = 0; i < 2; i++)
+        {
+            await PublishAsync(organizationA);
+            await PublishAsync(organizationB);
+        }
+
+        var dispatching = Task.Run(DispatchAsync);
+        await Receiver.WaitForAsync(slowA, 2).WaitAsync(TimeSpan.FromMinutes(2));
+        await Receiver.WaitForAsync(slowB, 2).WaitAsync(TimeSpan.FromMinutes(2));
+        var later = await PublishAsync(fastOrganization);
+        // The window stays full while no time passes; a second later (far below the 15 s timeout) the four hung
+        // deliveries have moved to the slow slots and the window claims and delivers the other endpoint's event.
+        (await MessageAsync(later, fastId)).Status.ShouldBe(OutboxStatus.Pending);
+        Receiver.At(fast).Count.ShouldBe(0);
+        App.Time.Advance(OutboxDispatcher.SlowAfter);
+        await Receiver.WaitForAsync(fast).WaitAsync(TimeSpan.FromMinutes(2));
+        hung.ShouldAllBe(h => !h.Task.IsCompleted);
+        dispatching.IsCompleted.ShouldBeFalse();
+
+        foreach (var h in hung) h.SetResult();
+        await dispatching.WaitAsync(TimeSpan.FromMinutes(2));
+        (await MessageAsync(later, fastId)).Status.ShouldBe(OutboxStatus.Sent);
+    }
+
+    [Fact]
     public async Task An_endpoint_over_its_rate_limit_is_deferred_until_the_next_second()
     {
         var organizationId = NewOrganizationId();

@@ -86,6 +86,56 @@ public abstract class EventPublisherTests(BackstopFactory app) : AppTest(app)
     }
 
     [Fact]
+    public async Task A_batch_takes_a_block_of_sequence_numbers_per_stream_in_order_interleaved_with_single_events_and_rolls_back_whole()
+    {
+        var a = "org_" + Guid.NewGuid().ToString("N");
+        var b = "org_" + Guid.NewGuid().ToString("N");
+        var ownA = await EndpointAsync(a, """["meeting.*"]""");
+        var smsOnlyB = await EndpointAsync(b, """["sms.delivered"]""");
+        await PublishAsync(EventTypes.MeetingCreated, a, new { id = "m0" });
+
+        IReadOnlyList<EventToPublish> batch =
+        [
+            new(EventTypes.MeetingFailed, a, new { id = "m1" }), new(EventTypes.MeetingFailed, b, new { id = "m2" }),
+            new(EventTypes.MeetingFailed, a, new { id = "m3" }), new(EventTypes.MeetingFailed, a, new { id = "m4" }),
+        ];
+        var ids = await App.Service<Db>().InTransactionAsync((c, t) => App.Service<IEventPublisher>().PublishManyAsync(c, t, batch, CancellationToken.None));
+        ids.Count.ShouldBe(4);
+        ids.Distinct().Count().ShouldBe(4);
+        await PublishAsync(EventTypes.MeetingDeleted, a, new { id = "m5" });
+
+        // A rolled-back batch leaves no event and gives its numbers back.
+        await Should.ThrowAsync<InvalidOperationException>(() => App.Service<Db>().InTransactionAsync<int>(async (c, t) =>
+        {
+            await App.Service<IEventPublisher>().PublishManyAsync(c, t, [new(EventTypes.MeetingFailed, a, new { id = "gone" })], CancellationToken.None);
+            throw new InvalidOperationException("the change failed after its events were written");
+        }));
+        await PublishAsync(EventTypes.MeetingDeleted, b, new { id = "m6" });
+
+        await using var connection = await App.OpenAsync();
+        var rowsA = (await connection.QueryAsync<(string Id, long Sequence, string Data)>(
+            "select id, sequence, data from events where organization_id = @a order by sequence", new { a })).ToList();
+        rowsA.Select(r => r.Sequence).ShouldBe([1L, 2, 3, 4, 5]);
+        rowsA.Select(r => r.Data).ShouldBe([
+            """{"id":"m0"}""", """{"id":"m1"}""", """{"id":"m3"}""", """{"id":"m4"}""", """{"id":"m5"}""",
+        ]);
+        rowsA.Skip(1).Take(3).Select(r => r.Id).ShouldBe([ids[0], ids[2], ids[3]]);
+        var rowsB = (await connection.QueryAsync<(string Id, long Sequence)>(
+            "select id, sequence from events where organization_id = @b order by sequence", new { b })).ToList();
+        rowsB.Select(r => r.Sequence).ShouldBe([1L, 2]);
+        rowsB[0].Id.ShouldBe(ids[1]);
+
+        // Deliveries as for single events: a's meeting.* endpoint gets a's three, b's sms-only endpoint none.
+        var keys = (await connection.QueryAsync<string>(
+            "select idempotency_key from outbox_messages where channel = @channel and target in (@ownA, @smsOnlyB)",
+            new { channel = EventDelivery.Channel, ownA, smsOnlyB })).ToList();
+        keys.Where(k => k.EndsWith(smsOnlyB, StringComparison.Ordinal)).ShouldBeEmpty();
+        keys.Where(k => k.StartsWith("event:" + ids[0], StringComparison.Ordinal) || k.StartsWith("event:" + ids[2], StringComparison.Ordinal)
+                        || k.StartsWith("event:" + ids[3], StringComparison.Ordinal)).Order()
+            .ShouldBe(new[] { ids[0], ids[2], ids[3] }.Select(id => EventDelivery.IdempotencyKey(id, ownA)).Order());
+    }
+
+    [Fact]
     public async Task An_event_is_enqueued_once_for_each_enabled_endpoint_whose_filter_and_organization_match()
     {
         var organizationId = "org_" + Guid.NewGuid().ToString("N");
