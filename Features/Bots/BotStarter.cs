@@ -72,7 +72,7 @@ internal sealed class BotStarter(Db db, RecallClient recall, IOptions<RecallOpti
                 return row;
             }, ct);
         }
-        catch (Exception e) when (Db.IsUniqueViolation(e))
+        catch (Exception e) when (DialectSql.IsUniqueViolation(e))
         {
             throw await UrlConflictAsync(organizationId, meetingId, ct);
         }

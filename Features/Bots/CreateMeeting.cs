@@ -111,7 +111,7 @@ internal sealed class CreateMeeting(Db db, BotStarter starter, Meetings meetings
                 return row;
             }, ct);
         }
-        catch (Exception e) when (Db.IsUniqueViolation(e))
+        catch (Exception e) when (DialectSql.IsUniqueViolation(e))
         {
             // Another request with the same key committed first: answer as its repetition.
             if (key is not null && await ReplayAsync(organizationId, key, requestHash!, ct)) return;

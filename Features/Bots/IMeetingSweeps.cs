@@ -27,7 +27,7 @@ internal sealed class MeetingSweeps(Db db, IOutbox outbox, TimeProvider time, IL
     public Task<string?> ApplyBotStatusAsync(string meetingId, string botId, string code, bool sendAway, CancellationToken ct) =>
         db.InTransactionAsync(async (connection, tx) =>
         {
-            var lockClause = db.Dialect == Dialect.Postgres ? "for update" : "";
+            var lockClause = db.Dialect.ForUpdate();
             var meeting = await connection.QuerySingleOrDefaultAsync<MeetingRow>(new CommandDefinition(
                 $"select {Meetings.Columns} from meetings where id = @meetingId and bot_id = @botId and deleted_at is null {lockClause}",
                 new { meetingId, botId }, tx, cancellationToken: ct));

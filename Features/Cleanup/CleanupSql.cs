@@ -17,10 +17,6 @@ internal sealed record StoredAudio(string Id, string AudioKey, long? AudioSize, 
 /// </summary>
 internal static class CleanupSql
 {
-    /// <summary>Matches <paramref name="column"/> against a list parameter: Npgsql binds an array, Dapper expands the list for SQLite.</summary>
-    public static string In(Dialect dialect, string column, string parameter) =>
-        dialect == Dialect.Postgres ? $"{column} = any(@{parameter})" : $"{column} in @{parameter}";
-
     /// <summary>
     /// A page (by id, after <c>@after</c>) of meetings whose bot is active and that nothing updated since <c>@cutoff</c>,
     /// counted from <c>max(updated_at, join_at)</c> (a bot scheduled hours ahead is not late), or whose bot, not yet
@@ -47,7 +43,7 @@ internal static class CleanupSql
         update meetings
         set status = 'failed', failure_reason = 'bot_timeout', failure_details = {FailureDetails(dialect)},
             bot_claim = null, updated_at = @now
-        where {In(dialect, "id", "ids")} and status in ('joining', 'in_call', 'recording') and updated_at < @cutoff
+        where {dialect.AnyOf("id", "ids")} and status in ('joining', 'in_call', 'recording') and updated_at < @cutoff
           and (join_at is null or join_at < @cutoff)
         returning id, organization_id, title, external_user_id, bot_id
         """;
@@ -83,7 +79,7 @@ internal static class CleanupSql
         $"""
         update meetings
         set audio_key = null, audio_size = null, audio_content_type = null, updated_at = @now
-        where {In(dialect, "id", "ids")} and deleted_at is not null and deleted_at < @cutoff and audio_key is not null
+        where {dialect.AnyOf("id", "ids")} and deleted_at is not null and deleted_at < @cutoff and audio_key is not null
         returning id
         """;
 }

@@ -5,7 +5,6 @@ using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
 using Dapper;
 using Microsoft.Extensions.Options;
-using Npgsql;
 using Prometheus;
 
 namespace Backstop.Features.Quota;
@@ -198,9 +197,9 @@ internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices noti
                 }
                 return decisions;
             }
-            catch (PostgresException e) when (attempt < 3 && e.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure)
+            catch (Exception e) when (attempt < 3 && DialectSql.IsSerializationFailure(e))
             {
-                log.LogInformation("A usage transaction of {Count} changes lost a {SqlState} conflict; retrying (attempt {Attempt})", batch.Count, e.SqlState, attempt + 1);
+                log.LogInformation("A usage transaction of {Count} changes lost a {SqlState} conflict; retrying (attempt {Attempt})", batch.Count, DialectSql.ErrorCode(e), attempt + 1);
             }
         }
     }

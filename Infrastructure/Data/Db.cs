@@ -200,12 +200,8 @@ internal sealed class Db : IAsyncDisposable
     }
 
     /// <summary>Whether the exception is a unique-constraint violation in either dialect.</summary>
-    public static bool IsUniqueViolation(Exception e) => e switch
-    {
-        PostgresException pg => pg.SqlState == PostgresErrorCodes.UniqueViolation,
-        SqliteException sq => sq.SqliteErrorCode == 19 && sq.SqliteExtendedErrorCode is 2067 or 1555,
-        _ => false,
-    };
+    /// <remarks>Kept for callers written before <see cref="DialectSql"/>; new code asks <see cref="DialectSql.IsUniqueViolation"/>.</remarks>
+    public static bool IsUniqueViolation(Exception e) => DialectSql.IsUniqueViolation(e);
 
     public async ValueTask DisposeAsync()
     {
