@@ -225,7 +225,7 @@ internal sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, Tim
         {
             // The row lock (PostgreSQL; SQLite's write lock is already held) makes the name read here the one replaced.
             var before = await c.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
-                $"select name from organizations where id = @id and deleted_at is null{ForUpdate}", new { id }, tx, cancellationToken: ct))
+                $"select name from organizations where id = @id and deleted_at is null {db.Dialect.ForUpdate()}", new { id }, tx, cancellationToken: ct))
                 ?? throw ProblemException.NotFound("Organization");
             var row = await c.QuerySingleAsync<OrganizationRow>(new CommandDefinition(
                 $"""
@@ -240,8 +240,6 @@ internal sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, Tim
         keyCache.ForgetOrganization(id);
         return renamed;
     }
-
-    private string ForUpdate => db.Dialect == Dialect.Postgres ? " for update" : "";
 
     /// <summary>Soft-deletes the organization, revokes its keys and runs the <see cref="IOrganizationDeletionListener"/>s in one transaction. The authenticator also refuses
     /// keys of a deleted organization, so no key works a moment longer even if a revocation were missed.</summary>
@@ -286,7 +284,7 @@ internal sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, Tim
             // the organization cannot be deleted in between. No unique index on email: a member provisioned by the
             // identity provider may share an address with one an operator added, and must not fail its webhook.
             var org = await c.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
-                $"select id from organizations where id = @organizationId and deleted_at is null{ForUpdate}", new { organizationId }, tx, cancellationToken: ct));
+                $"select id from organizations where id = @organizationId and deleted_at is null {db.Dialect.ForUpdate()}", new { organizationId }, tx, cancellationToken: ct));
             if (org is null) throw ProblemException.NotFound("Organization");
             var inserted = await c.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
                 """
@@ -332,7 +330,7 @@ internal sealed partial class OrganizationStore(Db db, ApiKeyCache keyCache, Tim
         {
             // The organization's lock, as adds take it: a recount after the removal cannot miss a concurrent add.
             if (removed is not null)
-                await c.ExecuteAsync(new CommandDefinition($"select id from organizations where id = @organizationId{ForUpdate}",
+                await c.ExecuteAsync(new CommandDefinition($"select id from organizations where id = @organizationId {db.Dialect.ForUpdate()}",
                     new { organizationId }, tx, cancellationToken: ct));
             var hit = await c.QuerySingleOrDefaultAsync<MemberRow>(new CommandDefinition(
                 $"""

@@ -1,4 +1,3 @@
-using System.Net;
 using Backstop.Features.Billing.Subscriptions;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
@@ -106,17 +105,12 @@ internal sealed class StripeChannel(StripeApi api, Db db, BillingEvents billingE
                     return DeliveryResult.Permanent($"Unknown Stripe operation '{command.Operation}'.");
             }
         }
-        catch (StripeException e)
+        catch (Exception e) when (StripeErrors.IsStripeFailure(e, ct))
         {
-            var status = (int)e.HttpStatusCode;
-            var error = $"Stripe answered {status}: {e.StripeError?.Message ?? e.Message}";
             // Cancelling what Stripe no longer has is done.
-            if (command.Operation == OutboxStripe.CancelSubscription && e.StripeError?.Code == "resource_missing")
+            if (command.Operation == OutboxStripe.CancelSubscription && e is StripeException { StripeError.Code: "resource_missing" })
                 return DeliveryResult.Sent(command.SubscriptionId);
-            // 409: a concurrent request with the same key is in flight; 429: rate limited. Other 4xx never succeed.
-            return status is >= 400 and < 500 and not (int)HttpStatusCode.Conflict and not (int)HttpStatusCode.TooManyRequests
-                ? DeliveryResult.Permanent(error)
-                : DeliveryResult.Transient(error);
+            return StripeErrors.Delivery(e);
         }
     }
 

@@ -138,7 +138,7 @@ internal sealed class BotPipelineRepairJob(
         return await db.InTransactionAsync(async (connection, tx) =>
         {
             var now = time.GetUtcNow();
-            var lockClause = db.Dialect == Dialect.Postgres ? "for update" : "";
+            var lockClause = db.Dialect.ForUpdate();
             var row = await connection.QuerySingleOrDefaultAsync<MeetingRow>(new CommandDefinition(
                 $"select {Meetings.Columns} from meetings where id = @Id and bot_id = @BotId and status = 'processing' and deleted_at is null {lockClause}",
                 meeting, tx, cancellationToken: ct));
@@ -226,7 +226,7 @@ internal sealed class BotPipelineRepairJob(
         db.InTransactionAsync(async (connection, tx) =>
         {
             var now = time.GetUtcNow();
-            var lockClause = db.Dialect == Dialect.Postgres ? "for update" : "";
+            var lockClause = db.Dialect.ForUpdate();
             var still = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
                 $"select id from meetings where id = @Id and bot_id = @BotId and status = 'transcribing' and deleted_at is null {lockClause}",
                 meeting, tx, cancellationToken: ct));

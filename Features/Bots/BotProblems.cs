@@ -7,11 +7,20 @@ internal static class BotProblems
 {
     public static ProblemException MeetingNotFound() => new(404, "meeting_not_found", "No meeting with this id exists in your organization.");
 
-    public static MeetingConflictException BotAlreadyActive(string meetingId) =>
-        new("bot_already_active", "A recording is already in progress for this meeting. Stop it before starting a new one.", meetingId);
+    public static ProblemException BotAlreadyActive(string meetingId) =>
+        new(409, "bot_already_active", "A recording is already in progress for this meeting. Stop it before starting a new one.")
+        {
+            Extensions = HeldBy(meetingId),
+        };
 
-    public static MeetingConflictException UrlInUse(string? meetingId) =>
-        new("meeting_url_in_use", "This meeting URL is already being recorded in another session.", meetingId);
+    public static ProblemException UrlInUse(string? meetingId) =>
+        new(409, "meeting_url_in_use", "This meeting URL is already being recorded in another session.")
+        {
+            Extensions = HeldBy(meetingId),
+        };
+
+    /// <summary><c>meetingId</c> in the problem body: the meeting that holds the bot or the URL (null when it ended meanwhile).</summary>
+    private static Dictionary<string, object?> HeldBy(string? meetingId) => new() { ["meetingId"] = meetingId };
 
     public static ProblemException NoActiveBot() => new(409, "no_active_bot", "This meeting has no bot in the call to stop.");
 
@@ -29,10 +38,4 @@ internal static class BotProblems
 
     public static ProblemException NotConfigured() =>
         new(503, "provider_not_configured", "Recording bots are not configured on this server (Recall:ApiKey).");
-}
-
-/// <summary>A 409 that names the meeting holding the bot or the URL (<c>meetingId</c> in the problem body).</summary>
-internal sealed class MeetingConflictException(string code, string detail, string? meetingId) : ProblemException(409, code, detail)
-{
-    public string? MeetingId { get; } = meetingId;
 }

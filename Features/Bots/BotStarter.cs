@@ -2,6 +2,7 @@ using Backstop.Infrastructure.Audit;
 using System.Data.Common;
 using Backstop.Features.Quota;
 using Backstop.Infrastructure.Data;
+using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Recall;
 using Backstop.Infrastructure.Providers.Recall;
@@ -72,7 +73,7 @@ internal sealed class BotStarter(Db db, RecallClient recall, IOptions<RecallOpti
                 return row;
             }, ct);
         }
-        catch (Exception e) when (Db.IsUniqueViolation(e))
+        catch (Exception e) when (DialectSql.IsUniqueViolation(e))
         {
             throw await UrlConflictAsync(organizationId, meetingId, ct);
         }
@@ -197,7 +198,7 @@ internal sealed class BotStarter(Db db, RecallClient recall, IOptions<RecallOpti
         return 1;
     }
 
-    private async Task<MeetingConflictException> UrlConflictAsync(string organizationId, string meetingId, CancellationToken ct)
+    private async Task<ProblemException> UrlConflictAsync(string organizationId, string meetingId, CancellationToken ct)
     {
         var meeting = await new Meetings(db).GetAsync(organizationId, meetingId, ct);
         await using var connection = await db.OpenAsync(ct);

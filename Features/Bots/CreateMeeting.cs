@@ -111,13 +111,12 @@ internal sealed class CreateMeeting(Db db, BotStarter starter, Meetings meetings
                 return row;
             }, ct);
         }
-        catch (Exception e) when (Db.IsUniqueViolation(e))
+        catch (Exception e) when (DialectSql.IsUniqueViolation(e))
         {
             // Another request with the same key committed first: answer as its repetition.
             if (key is not null && await ReplayAsync(organizationId, key, requestHash!, ct)) return;
             await using var connection = await db.OpenAsync(ct);
-            await ConflictProblem.WriteAsync(HttpContext, BotProblems.UrlInUse(await Meetings.ActiveOnUrlAsync(connection, organizationId, normalized, ct)));
-            return;
+            throw BotProblems.UrlInUse(await Meetings.ActiveOnUrlAsync(connection, organizationId, normalized, ct));
         }
 
         if (req.StartBot)
@@ -125,12 +124,6 @@ internal sealed class CreateMeeting(Db db, BotStarter starter, Meetings meetings
             try
             {
                 await starter.CallAndRecordAsync(created, createdForStart: true);
-            }
-            catch (MeetingConflictException e)
-            {
-                if (key is not null) await MeetingIdempotency.ReleaseIfMeetingGoneAsync(db, organizationId, key, id);
-                await ConflictProblem.WriteAsync(HttpContext, e);
-                return;
             }
             catch when (key is not null)
             {

@@ -38,7 +38,7 @@ internal sealed class DeepgramCallbackHandler(Db db, IOutbox outbox, IOrganizati
         // cannot choose another). Only the static Deepgram:CallbackToken binds none: then Deepgram's request id decides.
         var transcriptionId = Str(root, DeepgramCallback.BoundTranscriptionProperty);
 
-        var lockClause = db.Dialect == Dialect.Postgres ? "for update" : "";
+        var lockClause = db.Dialect.ForUpdate();
         var transcription = await connection.QuerySingleOrDefaultAsync<TranscriptionRow>(new CommandDefinition(
             transcriptionId is not null
                 ? $"select id, meeting_id, bot_id, request_id, status from transcriptions where id = @transcriptionId {lockClause}"

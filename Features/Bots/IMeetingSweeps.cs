@@ -7,13 +7,60 @@ using Dapper;
 
 namespace Backstop.Features.Bots;
 
+/// <summary>A meeting whose bot may be orphaned: active, and nothing updated it for a while (or it ran past the recording limit).</summary>
+public sealed record OrphanCandidate(string Id, string? BotId, DateTimeOffset CreatedAt, DateTimeOffset? JoinAt, DateTimeOffset? StopRequestedAt, DateTimeOffset UpdatedAt);
+
+/// <summary>A meeting <see cref="IMeetingSweeps.FailOrphanedAsync"/> failed (<c>bot_timeout</c>).</summary>
+public sealed record OrphanedMeeting(string Id, string OrganizationId, string Title, string? ExternalUserId, string? BotId);
+
+/// <summary>The audio file of a soft-deleted meeting.</summary>
+public sealed record StoredAudio(string Id, string AudioKey, long? AudioSize, string OrganizationId);
+
 /// <summary>
-/// What the Cleanup slice's sweeps may do to a meeting beyond their set-based statements: apply the status Recall
-/// answered for a meeting's bot, as the bot's webhook would have. Each call is one transaction, conditional on the
-/// meeting still owning that bot and being active.
+/// What the Cleanup slice's sweeps may do to Bots' tables (<c>meetings</c>, <c>transcripts</c>). Cleanup keeps its
+/// sweeps (when, how many, what to tell whom); Bots owns the statements. The set-based ones run on the caller's
+/// connection and transaction, like the other slice interfaces, so a sweep's other writes (its outbox messages, its
+/// totals) commit with them; each is conditional on exactly the state it changes, so a Bots write that comes first
+/// makes the row drop out and one that comes after sees the sweep's result (docs/cleanup.md lists them).
+/// <see cref="ApplyBotStatusAsync"/> is one transaction of its own, conditional on the meeting still owning that bot
+/// and being active.
 /// </summary>
 public interface IMeetingSweeps
 {
+    /// <summary>
+    /// A page (by id, after <paramref name="after"/>) of meetings whose bot is active and that nothing updated since
+    /// <paramref name="cutoff"/>, counted from <c>max(updated_at, join_at)</c> (a bot scheduled hours ahead is not late),
+    /// or whose bot, not yet sent away, joined before <paramref name="maxCutoff"/> (<c>Cleanup:MaxRecordingHours</c>).
+    /// </summary>
+    Task<IReadOnlyList<OrphanCandidate>> FindOrphanCandidatesAsync(DbConnection connection, DbTransaction? tx, DateTimeOffset cutoff, DateTimeOffset maxCutoff,
+        string after, int batchSize, CancellationToken ct);
+
+    /// <summary>
+    /// Fails, on the caller's transaction, those of <paramref name="ids"/> that are still active and still not updated
+    /// since <paramref name="cutoff"/> (<c>bot_timeout</c>, with <c>failure_details</c>): a webhook (or a stop) that moved
+    /// one in the meantime changed its status or <c>updated_at</c>, so it is left alone; one that comes afterwards finds
+    /// <c>failed</c>, which no later bot status outranks. The open start claim, if any, is dropped: the start that held
+    /// it for hours is dead, and when it records its bot after all it sees the claim gone and sends the bot away.
+    /// Answers the failed rows.
+    /// </summary>
+    Task<IReadOnlyList<OrphanedMeeting>> FailOrphanedAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<string> ids, DateTimeOffset now,
+        DateTimeOffset cutoff, CancellationToken ct);
+
+    /// <summary>A page (by id, after <paramref name="after"/>) of meetings soft-deleted before <paramref name="cutoff"/> that still have an audio file.</summary>
+    Task<IReadOnlyList<StoredAudio>> FindExpiredAudioAsync(DbConnection connection, DbTransaction? tx, DateTimeOffset cutoff, string after, int batchSize,
+        CancellationToken ct);
+
+    /// <summary>Clears, on the caller's transaction, the audio columns of those of <paramref name="ids"/> whose file is gone; answers the ids it cleared.</summary>
+    Task<IReadOnlyList<string>> ClearAudioAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<string> ids, DateTimeOffset now, DateTimeOffset cutoff,
+        CancellationToken ct);
+
+    /// <summary>
+    /// Deletes a batch (at most <paramref name="batchSize"/>) of the transcripts of meetings soft-deleted before
+    /// <paramref name="cutoff"/> (their text is the customer's data and goes with the audio); the meeting row itself
+    /// stays, deleted. Answers how many it deleted.
+    /// </summary>
+    Task<int> DeleteExpiredTranscriptsAsync(DbConnection connection, DbTransaction? tx, DateTimeOffset cutoff, int batchSize, CancellationToken ct);
+
     /// <summary>
     /// Applies <paramref name="code"/> (from <c>GET /api/v1/bot/{id}/</c>) to the active meeting that owns
     /// <paramref name="botId"/>: its status moves forward only (<c>call_ended</c> → processing, <c>done</c> → done and
@@ -33,10 +80,70 @@ public interface IMeetingSweeps
 
 internal sealed class MeetingSweeps(Db db, IOutbox outbox, MeetingEvents events, TimeProvider time, ILogger<MeetingSweeps> log) : IMeetingSweeps
 {
+    public async Task<IReadOnlyList<OrphanCandidate>> FindOrphanCandidatesAsync(DbConnection connection, DbTransaction? tx, DateTimeOffset cutoff,
+        DateTimeOffset maxCutoff, string after, int batchSize, CancellationToken ct) =>
+        (await connection.QueryAsync<OrphanCandidate>(new CommandDefinition(
+            """
+            select id, bot_id, created_at, join_at, stop_requested_at, updated_at from meetings
+            where status in ('joining', 'in_call', 'recording') and id > @after
+              and ((updated_at < @cutoff and (join_at is null or join_at < @cutoff))
+                   or (stop_requested_at is null and bot_id is not null and coalesce(join_at, created_at) < @maxCutoff))
+            order by id
+            limit @batchSize
+            """, new { cutoff, maxCutoff, after, batchSize }, tx, cancellationToken: ct))).AsList();
+
+    public async Task<IReadOnlyList<OrphanedMeeting>> FailOrphanedAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<string> ids, DateTimeOffset now,
+        DateTimeOffset cutoff, CancellationToken ct) =>
+        (await connection.QueryAsync<OrphanedMeeting>(new CommandDefinition(
+            $"""
+            update meetings
+            set status = 'failed', failure_reason = 'bot_timeout', failure_details = {FailureDetails(db.Dialect)},
+                bot_claim = null, updated_at = @now
+            where {db.Dialect.AnyOf("id", "ids")} and status in ('joining', 'in_call', 'recording') and updated_at < @cutoff
+              and (join_at is null or join_at < @cutoff)
+            returning id, organization_id, title, external_user_id, bot_id
+            """,
+            new { ids = ids.ToArray(), now, cutoff, cleanedUpAt = now.UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture) },
+            tx, cancellationToken: ct))).AsList();
+
+    // {failureReason, cleanedUpAt, originalBotId}, built by the database so the bot id needs no quoting by us.
+    private static string FailureDetails(Dialect dialect) => dialect == Dialect.Postgres
+        ? "json_build_object('failureReason', 'bot_timeout', 'cleanedUpAt', cast(@cleanedUpAt as text), 'originalBotId', bot_id)::text"
+        : "json_object('failureReason', 'bot_timeout', 'cleanedUpAt', @cleanedUpAt, 'originalBotId', bot_id)";
+
+    public async Task<IReadOnlyList<StoredAudio>> FindExpiredAudioAsync(DbConnection connection, DbTransaction? tx, DateTimeOffset cutoff, string after,
+        int batchSize, CancellationToken ct) =>
+        (await connection.QueryAsync<StoredAudio>(new CommandDefinition(
+            """
+            select id, audio_key, audio_size, organization_id from meetings
+            where deleted_at is not null and audio_key is not null and deleted_at < @cutoff and id > @after
+            order by id
+            limit @batchSize
+            """, new { cutoff, after, batchSize }, tx, cancellationToken: ct))).AsList();
+
+    public async Task<IReadOnlyList<string>> ClearAudioAsync(DbConnection connection, DbTransaction tx, IReadOnlyList<string> ids, DateTimeOffset now,
+        DateTimeOffset cutoff, CancellationToken ct) =>
+        ids.Count == 0 ? [] : (await connection.QueryAsync<string>(new CommandDefinition(
+            $"""
+            update meetings
+            set audio_key = null, audio_size = null, audio_content_type = null, updated_at = @now
+            where {db.Dialect.AnyOf("id", "ids")} and deleted_at is not null and deleted_at < @cutoff and audio_key is not null
+            returning id
+            """, new { ids = ids.ToArray(), now, cutoff }, tx, cancellationToken: ct))).AsList();
+
+    public Task<int> DeleteExpiredTranscriptsAsync(DbConnection connection, DbTransaction? tx, DateTimeOffset cutoff, int batchSize, CancellationToken ct) =>
+        connection.ExecuteAsync(new CommandDefinition(
+            """
+            delete from transcripts
+            where id in (select t.id from transcripts t join meetings m on m.id = t.meeting_id
+                         where m.deleted_at is not null and m.deleted_at < @cutoff
+                         order by t.id limit @batchSize)
+            """, new { cutoff, batchSize }, tx, cancellationToken: ct));
+
     public Task<string?> ApplyBotStatusAsync(string meetingId, string botId, string code, bool sendAway, CancellationToken ct) =>
         db.InTransactionAsync(async (connection, tx) =>
         {
-            var lockClause = db.Dialect == Dialect.Postgres ? "for update" : "";
+            var lockClause = db.Dialect.ForUpdate();
             var meeting = await connection.QuerySingleOrDefaultAsync<MeetingRow>(new CommandDefinition(
                 $"select {Meetings.Columns} from meetings where id = @meetingId and bot_id = @botId and deleted_at is null {lockClause}",
                 new { meetingId, botId }, tx, cancellationToken: ct));

@@ -78,7 +78,7 @@ internal sealed class Meetings(Db db)
         if (bots.Count == 0) return new Dictionary<string, IReadOnlyList<BotEventRow>>();
         await using var connection = await db.OpenAsync(ct);
         // Npgsql binds a list as one array parameter (Dapper does not expand it there); SQLite needs the expansion.
-        var botIn = db.Dialect == Dialect.Postgres ? "bot_id = any(@bots)" : "bot_id in @bots";
+        var botIn = db.Dialect.AnyOf("bot_id", "bots");
         var rows = await connection.QueryAsync<BotEventRow>(new CommandDefinition(
             $"""
             select meeting_id, bot_id, code, sub_code, occurred_at from meeting_bot_events

@@ -87,7 +87,7 @@ internal sealed class RecallStatusHandler(Db db, IOutbox outbox, BotMinutes minu
         }
 
         var now = time.GetUtcNow();
-        var lockClause = db.Dialect == Dialect.Postgres ? "for update" : "";
+        var lockClause = db.Dialect.ForUpdate();
         var meeting = await connection.QuerySingleOrDefaultAsync<MeetingRow>(new CommandDefinition(
             $"select {Meetings.Columns} from meetings where bot_id = @BotId {lockClause}", new { e.BotId }, tx, cancellationToken: ct));
         if (meeting is null && e.MeetingId is not null && e.Claim is not null &&

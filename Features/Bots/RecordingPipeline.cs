@@ -137,7 +137,7 @@ internal sealed class RecordingPipeline(
         string? previous = null;
         var recorded = await db.InTransactionAsync(async (connection, tx) =>
         {
-            var lockClause = db.Dialect == Dialect.Postgres ? "for update" : "";
+            var lockClause = db.Dialect.ForUpdate();
             var before = await connection.QuerySingleOrDefaultAsync<(string? AudioKey, string? BotId)>(new CommandDefinition(
                 $"select audio_key, bot_id from meetings where id = @MeetingId and deleted_at is null {lockClause}", new { step.MeetingId }, tx, cancellationToken: ct));
             var updated = await connection.ExecuteAsync(new CommandDefinition(

@@ -29,15 +29,7 @@ internal sealed class StartBot(BotStarter starter, Meetings meetings, IAccessGat
         await gate.EnsureAllowedAsync(organizationId, GatedAction.Create, "storage_bytes", ct);
         // Bot time past the plan's bot_minutes (a blocking violation) refuses new bots.
         await gate.EnsureAllowedAsync(organizationId, GatedAction.Create, BotMinutes.Metric, ct);
-        try
-        {
-            await starter.StartAsync(organizationId, req.Id, ct);
-        }
-        catch (MeetingConflictException e)
-        {
-            await ConflictProblem.WriteAsync(HttpContext, e);
-            return;
-        }
+        await starter.StartAsync(organizationId, req.Id, ct);
         var row = await meetings.GetAsync(organizationId, req.Id, ct);
         await Send.OkAsync(MeetingResponse.From(row, await meetings.HistoryAsync(row, ct)), ct);
     }

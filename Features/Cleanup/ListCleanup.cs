@@ -65,7 +65,7 @@ internal sealed class ListCleanup(
             select id, job_id, started_at, finished_at, outcome, items, error, counts
             from (select id, job_id, started_at, finished_at, outcome, items, error, counts,
                          row_number() over (partition by job_id order by id desc) as n
-                  from job_runs where {CleanupSql.In(db.Dialect, "job_id", "ids")}) latest
+                  from job_runs where {db.Dialect.AnyOf("job_id", "ids")}) latest
             where n <= @runs
             order by job_id, id desc
             """, new { ids, runs = req.Runs ?? 5 }, cancellationToken: ct))).ToLookup(r => r.JobId, StringComparer.Ordinal);

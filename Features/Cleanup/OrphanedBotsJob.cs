@@ -62,10 +62,9 @@ internal sealed class OrphanedBotsJob(
         // context.Stop: the run lost its lease and another may be sweeping; stop between batches, never inside one.
         while (!context.Stop.IsCancellationRequested && checksLeft > 0)
         {
-            List<OrphanCandidate> page;
+            IReadOnlyList<OrphanCandidate> page;
             await using (var connection = await db.OpenAsync(ct))
-                page = (await connection.QueryAsync<OrphanCandidate>(new CommandDefinition(
-                    CleanupSql.OrphanedPage, new { cutoff, maxCutoff, after, batchSize = Math.Min(batchSize, checksLeft) }, cancellationToken: ct))).AsList();
+                page = await sweeps.FindOrphanCandidatesAsync(connection, null, cutoff, maxCutoff, after, Math.Min(batchSize, checksLeft), ct);
             if (page.Count == 0) break;
             counts.Batch();
             after = page[^1].Id;
@@ -148,10 +147,7 @@ internal sealed class OrphanedBotsJob(
     private Task<int> FailAsync(IReadOnlyList<string> ids, DateTimeOffset now, DateTimeOffset cutoff, CancellationToken ct) =>
         db.InTransactionAsync(async (connection, tx) =>
         {
-            var failed = (await connection.QueryAsync<OrphanedMeeting>(new CommandDefinition(
-                CleanupSql.FailOrphaned(db.Dialect),
-                new { ids = ids.ToArray(), now, cutoff, cleanedUpAt = now.UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture) },
-                tx, cancellationToken: ct))).AsList();
+            var failed = await sweeps.FailOrphanedAsync(connection, tx, ids, now, cutoff, ct);
             var messages = new List<OutboxEnvelope>();
             var recipients = new Dictionary<(string Organization, string? Member), IReadOnlyList<string>>();
             foreach (var meeting in failed)

@@ -26,6 +26,7 @@ internal sealed class StorageCleanupJob(
     Db db,
     IFileStore store,
     IMeetingUsage meetingUsage,
+    IMeetingSweeps sweeps,
     IUsageMeter usage,
     IUsageRetention usageRetention,
     TimeProvider time,
@@ -50,10 +51,9 @@ internal sealed class StorageCleanupJob(
         // context.Stop: the run lost its lease and another may be sweeping; stop between batches, never inside one.
         while (!context.Stop.IsCancellationRequested)
         {
-            List<StoredAudio> page;
+            IReadOnlyList<StoredAudio> page;
             await using (var connection = await db.OpenAsync(ct))
-                page = (await connection.QueryAsync<StoredAudio>(new CommandDefinition(
-                    CleanupSql.ExpiredAudioPage, new { cutoff, after, batchSize }, cancellationToken: ct))).AsList();
+                page = await sweeps.FindExpiredAudioAsync(connection, null, cutoff, after, batchSize, ct);
             if (page.Count == 0) break;
             counts.Batch();
             after = page[^1].Id;
@@ -107,7 +107,7 @@ internal sealed class StorageCleanupJob(
         {
             int removed;
             await using (var connection = await db.OpenAsync(ct))
-                removed = await connection.ExecuteAsync(new CommandDefinition(CleanupSql.DeleteExpiredTranscripts, new { cutoff, batchSize }, cancellationToken: ct));
+                removed = await sweeps.DeleteExpiredTranscriptsAsync(connection, null, cutoff, batchSize, ct);
             total += removed;
             if (removed < batchSize) break;
         }
@@ -118,9 +118,7 @@ internal sealed class StorageCleanupJob(
         db.InTransactionAsync(async (connection, tx) =>
         {
             var cleared = new HashSet<string>(StringComparer.Ordinal);
-            if (deleted.Count > 0)
-                cleared.UnionWith(await connection.QueryAsync<string>(new CommandDefinition(
-                    CleanupSql.ClearAudio(db.Dialect), new { ids = deleted.Select(d => d.Id).ToArray(), now, cutoff }, tx, cancellationToken: ct)));
+            cleared.UnionWith(await sweeps.ClearAudioAsync(connection, tx, [.. deleted.Select(d => d.Id)], now, cutoff, ct));
             var bytes = deleted.Where(d => cleared.Contains(d.Id)).Sum(d => d.AudioSize ?? 0);
             // storage_bytes given back: each organization's gauge set from the rows as they are now, in this transaction.
             foreach (var scope in scopes)

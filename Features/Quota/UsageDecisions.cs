@@ -1,7 +1,7 @@
 using System.Data.Common;
+using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
 using Dapper;
-using Npgsql;
 using Prometheus;
 
 namespace Backstop.Features.Quota;
@@ -159,7 +159,7 @@ internal static class UsageDecisions
             var key = KeyOf(change.Scope);
             if (!held.TryGetValue(key, out var state) && touches[key] > 1)
             {
-                var lockClause = connection is NpgsqlConnection ? "for update" : "";
+                var lockClause = DialectSql.Of(connection).ForUpdate();
                 var used = await connection.QuerySingleOrDefaultAsync<long?>(new CommandDefinition(
                     $"""
                     select used from usage_counters
@@ -342,7 +342,7 @@ internal static class UsageDecisions
     {
         var stored = new Dictionary<(string, string, string), StoredAnswer>();
         if (keyed.Count == 0) return stored;
-        if (connection is NpgsqlConnection)
+        if (DialectSql.Of(connection) == Dialect.Postgres)
         {
             var hashes = keyed.Select(c => KeyHash(c.Scope.OrganizationId, c.Scope.Metric.Name, c.Key!)).Distinct().Order().ToArray();
             // Two statements, sent together (one round trip): the server runs the second after the first returned,
@@ -391,7 +391,7 @@ internal static class UsageDecisions
         DateTimeOffset now, CancellationToken ct)
     {
         if (answers.Count == 0) return;
-        if (connection is NpgsqlConnection)
+        if (DialectSql.Of(connection) == Dialect.Postgres)
         {
             await connection.ExecuteAsync(new CommandDefinition(
                 """

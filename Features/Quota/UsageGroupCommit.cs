@@ -1,11 +1,9 @@
 using System.Data.Common;
-using System.Threading.Channels;
 using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
 using Dapper;
 using Microsoft.Extensions.Options;
-using Npgsql;
 using Prometheus;
 
 namespace Backstop.Features.Quota;
@@ -27,19 +25,22 @@ namespace Backstop.Features.Quota;
 /// SQLite's busy handler, which polls with sleeps of up to 100 ms.
 /// </summary>
 internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices notices, UsageScopes scopes, TimeProvider time, IOptions<QuotaOptions> options,
-    ILogger<UsageGroupCommit> log) : BackgroundService
+    ILogger<UsageGroupCommit> log) : GroupCommit<UsageGroupCommit.Pending, UsageDecision[]>
 {
     /// <summary>
     /// One request: one change (consume, release) or a batch request's items, decided in the same transaction. An
     /// item is a change its caller resolved, or an API request the batch resolves (<see cref="UsageScopes"/>).
     /// </summary>
-    private sealed class Pending(UsageChange?[] changes, UsageRequest?[] requests)
+    internal sealed class Pending(UsageChange?[] changes, UsageRequest?[] requests) : IGroupCommitRequest<UsageDecision[]>
     {
         public UsageChange?[] Changes { get; } = changes;
         public UsageRequest?[] Requests { get; } = requests;
         public int Count => Changes.Length;
         public UsageDecision[] Results { get; } = new UsageDecision[changes.Length];
         public TaskCompletionSource<UsageDecision[]> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>A batch request's items stay together, even past the maximum.</summary>
+        public int Weight => Count;
     }
 
     /// <summary>One item of a pending request, in the batch's order.</summary>
@@ -54,8 +55,6 @@ internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices noti
 
     private static readonly Histogram BatchSize = Metrics.CreateHistogram("backstop_quota_batch_size",
         "Consumptions and releases per group commit.", new HistogramConfiguration { Buckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512] });
-
-    private readonly Channel<Pending> queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
 
     /// <summary>Queues a change; completes with its outcome once the batch holding it is committed, or with the problem that refused it.</summary>
     public async Task<MeterOutcome> SubmitAsync(UsageChange change) => (await SubmitManyAsync([change]))[0].Get();
@@ -81,41 +80,14 @@ internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices noti
         return QueueAsync(new Pending(changes, new UsageRequest?[changes.Length]));
     }
 
-    private Task<UsageDecision[]> QueueAsync(Pending pending)
-    {
-        if (!queue.Writer.TryWrite(pending)) pending.Done.SetException(Stopping());
-        return pending.Done.Task;
-    }
+    private Task<UsageDecision[]> QueueAsync(Pending pending) => EnqueueAsync(pending);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var batch = new List<Pending>();
-        try
-        {
-            while (await queue.Reader.WaitToReadAsync(stoppingToken))
-            {
-                // A batch request's items stay together, even past the maximum.
-                var changes = 0;
-                while (changes < options.Value.GroupCommitMaxBatch && queue.Reader.TryRead(out var next))
-                {
-                    batch.Add(next);
-                    changes += next.Count;
-                }
-                await CommitAsync(batch);
-                batch.Clear();
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
+    protected override int MaxBatch => options.Value.GroupCommitMaxBatch;
 
-        // Stopping: nothing queued was counted; each request answers 503 and the client retries with its key.
-        queue.Writer.TryComplete();
-        foreach (var pending in batch) pending.Done.TrySetException(Stopping());
-        while (queue.Reader.TryRead(out var left)) left.Done.TrySetException(Stopping());
-    }
+    // Stopping: nothing queued was counted; each request answers 503 and the client retries with its key.
+    protected override Exception Stopped() => Stopping();
 
-    private async Task CommitAsync(List<Pending> batch)
+    protected override async Task CommitAsync(List<Pending> batch)
     {
         var ordered = batch.SelectMany(p => Enumerable.Range(0, p.Count).Select(i => new Entry(p, i)))
             .OrderBy(e => e.OrganizationId, StringComparer.Ordinal)
@@ -138,21 +110,15 @@ internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices noti
         catch (Exception e) when (ordered.Count > 1)
         {
             log.LogWarning(e, "A group commit of {Count} usage changes failed and was rolled back; deciding them one by one", ordered.Count);
-            foreach (var entry in ordered)
+            await OneByOneAsync(ordered, async entry => entry.Pending.Results[entry.Index] = (await DecideAsync([entry]))[0], (entry, single) =>
             {
-                try
-                {
-                    entry.Pending.Results[entry.Index] = (await DecideAsync([entry]))[0];
-                }
-                catch (Exception single)
-                {
-                    Fail(entry, single);
-                    // An item of a batch request fails alone: its neighbours keep their answers.
-                    entry.Pending.Results[entry.Index] = new UsageDecision(null, new ProblemException(500, "usage_write_failed",
-                        "The database refused this change; nothing of it was counted."));
-                    if (entry.Pending.Count == 1) entry.Pending.Done.TrySetException(single);
-                }
-            }
+                Fail(entry, single);
+                // An item of a batch request fails alone: its neighbours keep their answers.
+                entry.Pending.Results[entry.Index] = new UsageDecision(null, new ProblemException(500, "usage_write_failed",
+                    "The database refused this change; nothing of it was counted."));
+                if (entry.Pending.Count == 1) entry.Pending.Done.TrySetException(single);
+                return Task.CompletedTask;
+            });
             foreach (var pending in batch) pending.Done.TrySetResult(pending.Results);
         }
         catch (Exception e)
@@ -198,9 +164,9 @@ internal sealed class UsageGroupCommit(Db db, IAuditLog audit, UsageNotices noti
                 }
                 return decisions;
             }
-            catch (PostgresException e) when (attempt < 3 && e.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure)
+            catch (Exception e) when (attempt < 3 && DialectSql.IsSerializationFailure(e))
             {
-                log.LogInformation("A usage transaction of {Count} changes lost a {SqlState} conflict; retrying (attempt {Attempt})", batch.Count, e.SqlState, attempt + 1);
+                log.LogInformation("A usage transaction of {Count} changes lost a {SqlState} conflict; retrying (attempt {Attempt})", batch.Count, DialectSql.ErrorCode(e), attempt + 1);
             }
         }
     }

@@ -116,7 +116,7 @@ internal sealed class Db : IAsyncDisposable
         if (state.Synchronous == synchronous) return;
         await using var pragma = connection.CreateCommand();
         // busy_timeout makes BEGIN IMMEDIATE wait for the writer lock instead of failing at once; foreign keys are off
-        // by default in SQLite. Both are per connection. For synchronous see InDurableTransactionAsync.
+        // by default in SQLite. Both are per connection. For synchronous see BeginDurableAsync.
         pragma.CommandText = (state.Synchronous == Synchronous.Unset ? "pragma busy_timeout = 30000; pragma foreign_keys = on; " : "")
             + (synchronous == Synchronous.Full ? "pragma synchronous = full;" : "pragma synchronous = normal;");
         await pragma.ExecuteNonQueryAsync(ct);
@@ -146,9 +146,9 @@ internal sealed class Db : IAsyncDisposable
             : await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, ct);
 
     /// <summary>
-    /// Like <see cref="InTransactionAsync{T}"/>, but the commit is on disk (fsynced) before this returns, so it
-    /// survives a power loss. Use it for what a third party is told is safe and will never send again: a webhook
-    /// event acknowledged 2xx.
+    /// Begins a transaction on <paramref name="connection"/> (one of <see cref="OpenAsync"/>) whose commit reaches
+    /// the disk before <c>CommitAsync</c> returns: for a writer that keeps its connection and commits batches. On
+    /// SQLite the connection stays <c>synchronous = full</c> until <see cref="OpenAsync"/> hands it out again.
     /// </summary>
     /// <remarks>
     /// Every other transaction commits with <c>synchronous = normal</c> on SQLite: in WAL mode the commit is written
@@ -165,23 +165,6 @@ internal sealed class Db : IAsyncDisposable
     /// On PostgreSQL every commit is durable unless the server is configured otherwise (synchronous_commit);
     /// this path sets it on for its own transaction, whatever the server, database or role default says.
     /// </remarks>
-    public async Task<T> InDurableTransactionAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken ct = default)
-    {
-        await using var connection = await OpenAsync(ct);
-        await using var tx = await BeginDurableAsync(connection, ct);
-        var result = await work(connection, tx);
-        await tx.CommitAsync(ct);
-        return result;
-    }
-
-    public Task InDurableTransactionAsync(Func<DbConnection, DbTransaction, Task> work, CancellationToken ct = default) =>
-        InDurableTransactionAsync<bool>(async (c, t) => { await work(c, t); return true; }, ct);
-
-    /// <summary>
-    /// Begins a transaction on <paramref name="connection"/> (one of <see cref="OpenAsync"/>) whose commit reaches
-    /// the disk before <c>CommitAsync</c> returns: for a writer that keeps its connection and commits batches. On
-    /// SQLite the connection stays <c>synchronous = full</c> until <see cref="OpenAsync"/> hands it out again.
-    /// </summary>
     public static async Task<DbTransaction> BeginDurableAsync(DbConnection connection, CancellationToken ct = default)
     {
         if (connection is SqliteConnection sqlite)
@@ -200,12 +183,8 @@ internal sealed class Db : IAsyncDisposable
     }
 
     /// <summary>Whether the exception is a unique-constraint violation in either dialect.</summary>
-    public static bool IsUniqueViolation(Exception e) => e switch
-    {
-        PostgresException pg => pg.SqlState == PostgresErrorCodes.UniqueViolation,
-        SqliteException sq => sq.SqliteErrorCode == 19 && sq.SqliteExtendedErrorCode is 2067 or 1555,
-        _ => false,
-    };
+    /// <remarks>Kept for callers written before <see cref="DialectSql"/>; new code asks <see cref="DialectSql.IsUniqueViolation"/>.</remarks>
+    public static bool IsUniqueViolation(Exception e) => DialectSql.IsUniqueViolation(e);
 
     public async ValueTask DisposeAsync()
     {

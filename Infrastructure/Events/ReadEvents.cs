@@ -78,7 +78,7 @@ internal static partial class EventQueries
 
     /// <summary><c>column in @list</c>: Npgsql sends a list as one array parameter, which needs <c>= any(…)</c>.</summary>
     public static string InList(DbConnection connection, string column, string parameter) =>
-        connection is Npgsql.NpgsqlConnection ? $"{column} = any(@{parameter})" : $"{column} in @{parameter}";
+        DialectSql.Of(connection).AnyOf(column, parameter);
 
     /// <summary>Event ids are <c>evt_…</c>, not the UUIDs of <see cref="Paging"/>: the cursor carries one the same way.</summary>
     public static string? DecodeCursor(string? cursor)

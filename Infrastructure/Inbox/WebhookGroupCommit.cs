@@ -1,5 +1,4 @@
 using System.Data.Common;
-using System.Threading.Channels;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Stats;
 using Dapper;
@@ -34,67 +33,28 @@ internal sealed record IngestResult(string? Id)
 /// waiting <c>Webhooks:GroupCommitWaitMilliseconds</c> (real time: a pacing delay, not business time) for more.
 /// </summary>
 internal sealed class WebhookGroupCommit(Db db, WebhookInbox inbox, IServiceScopeFactory scopes, TimeProvider time, IOptions<WebhooksOptions> options, ILogger<WebhookGroupCommit> log)
-    : BackgroundService
+    : GroupCommit<WebhookGroupCommit.Pending, IngestResult>
 {
-    private sealed record Pending(IncomingWebhook Incoming, TaskCompletionSource<IngestResult> Done);
+    internal sealed record Pending(IncomingWebhook Incoming, TaskCompletionSource<IngestResult> Done) : IGroupCommitRequest<IngestResult>;
 
     private static readonly Histogram BatchSize = Metrics.CreateHistogram("backstop_webhooks_batch_size",
         "Events per group commit of the inbox.", new HistogramConfiguration { Buckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512] });
 
-    private readonly Channel<Pending> queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
-
     /// <summary>Queues a verified event and completes once the batch holding it is committed (or failed as a whole).</summary>
-    public Task<IngestResult> SubmitAsync(IncomingWebhook incoming)
-    {
-        var pending = new Pending(incoming, new TaskCompletionSource<IngestResult>(TaskCreationOptions.RunContinuationsAsynchronously));
-        if (!queue.Writer.TryWrite(pending))
-            pending.Done.SetException(new InvalidOperationException("The webhook inbox is shutting down."));
-        return pending.Done.Task;
-    }
+    public Task<IngestResult> SubmitAsync(IncomingWebhook incoming) =>
+        EnqueueAsync(new Pending(incoming, new TaskCompletionSource<IngestResult>(TaskCreationOptions.RunContinuationsAsynchronously)));
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var batch = new List<Pending>();
-        try
-        {
-            while (await queue.Reader.WaitToReadAsync(stoppingToken))
-            {
-                await FillAsync(batch, stoppingToken);
-                await CommitAsync(batch);
-                batch.Clear();
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
+    protected override int MaxBatch => options.Value.GroupCommitMaxBatch;
 
-        // Stopping: what is still queued was verified but not stored; fail it so each delivery answers 503 and
-        // its provider delivers it again, instead of waiting for ever.
-        queue.Writer.TryComplete();
-        foreach (var pending in batch) pending.Done.TrySetException(new OperationCanceledException("The webhook inbox stopped."));
-        while (queue.Reader.TryRead(out var left)) left.Done.TrySetException(new OperationCanceledException("The webhook inbox stopped."));
-    }
+    protected override TimeSpan Window => TimeSpan.FromMilliseconds(Math.Max(0, options.Value.GroupCommitWaitMilliseconds));
 
-    private async Task FillAsync(List<Pending> batch, CancellationToken ct)
-    {
-        var o = options.Value;
-        while (batch.Count < o.GroupCommitMaxBatch && queue.Reader.TryRead(out var next)) batch.Add(next);
-        if (o.GroupCommitWaitMilliseconds <= 0 || batch.Count >= o.GroupCommitMaxBatch) return;
+    // Stopping: what is still queued was verified but not stored; fail it so each delivery answers 503 and its
+    // provider delivers it again, instead of waiting for ever.
+    protected override Exception Stopped() => new OperationCanceledException("The webhook inbox stopped.");
 
-        using var window = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        window.CancelAfter(o.GroupCommitWaitMilliseconds);
-        try
-        {
-            while (batch.Count < o.GroupCommitMaxBatch && await queue.Reader.WaitToReadAsync(window.Token))
-                while (batch.Count < o.GroupCommitMaxBatch && queue.Reader.TryRead(out var next)) batch.Add(next);
-        }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-        {
-            // The window closed: commit what came.
-        }
-    }
+    protected override Exception Refused() => new InvalidOperationException("The webhook inbox is shutting down.");
 
-    private async Task CommitAsync(List<Pending> batch)
+    protected override async Task CommitAsync(List<Pending> batch)
     {
         // Not the requests' tokens: once the batch is being written it finishes (or rolls back) on its own terms.
         var ct = CancellationToken.None;
@@ -190,23 +150,13 @@ internal sealed class WebhookGroupCommit(Db db, WebhookInbox inbox, IServiceScop
         var incoming = e.Incoming;
         var context = new WebhookContext(connection, tx, new WebhookEvent(e.Id, incoming.Provider, incoming.EventId, incoming.EventType, incoming.Payload, time.GetUtcNow(), 1));
         IWebhookHandler? running = null;
-        await tx.SaveAsync("event", ct);
-        try
+        return await UnderSavepointAsync(tx, "event", async () =>
         {
             foreach (var handler in WebhookInbox.HandlersOf(scope.ServiceProvider, incoming.Provider, incoming.EventType))
             {
                 running = handler;
                 await handler.HandleAsync(context, ct);
             }
-            await tx.ReleaseAsync("event", ct);
-            return true;
-        }
-        catch (Exception error)
-        {
-            await tx.RollbackAsync("event", ct);
-            await tx.ReleaseAsync("event", ct);
-            await inbox.RecordFirstFailureAsync(connection, tx, e, error, running, ct);
-            return false;
-        }
+        }, error => inbox.RecordFirstFailureAsync(connection, tx, e, error, running, ct), ct);
     }
 }

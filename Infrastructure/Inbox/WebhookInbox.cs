@@ -117,11 +117,8 @@ internal sealed class WebhookInbox(Db db, TimeProvider time, IServiceScopeFactor
     {
         if (ids.Count == 0) return;
         var now = time.GetUtcNow();
-        // Dapper hands Npgsql a list as one array parameter, and expands it into (@ids1, @ids2, …) for SQLite.
         await connection.ExecuteAsync(new CommandDefinition(
-            db.Dialect == Dialect.Postgres
-                ? "update webhook_events set status = 'processed', processed_at = @now, updated_at = @now where id = any(@ids)"
-                : "update webhook_events set status = 'processed', processed_at = @now, updated_at = @now where id in @ids",
+            $"update webhook_events set status = 'processed', processed_at = @now, updated_at = @now where {db.Dialect.AnyOf("id", "ids")}",
             new { ids, now }, tx, cancellationToken: ct));
     }
 

@@ -28,13 +28,8 @@ public sealed class ArchitectureStringTests
     {
         ["Features/Cleanup/0500_cleanup names meetings"] =
             "applied migration (adds meetings.failure_details and the sweeps' two partial indexes); an applied migration is never edited or moved",
-        ["Backstop.Features.Cleanup.CleanupSql names meetings"] = CleanupSweeps,
         ["Backstop.Features.Billing.Subscriptions.BillingOrganizationData names outbox_messages"] =
             "an organization deletion's progress counts the provider cancellations the outbox gave up on (dead 'delete-org-cancel' messages); to become a query on the outbox's own interface",
-        ["Backstop.Features.Cleanup.OrphanedBotsJob names meetings"] = CleanupSweeps,
-        ["Backstop.Features.Cleanup.StorageCleanupJob names meetings"] = CleanupSweeps,
-        ["Backstop.Features.Cleanup.StorageCleanupJob names transcripts"] =
-            "the expired-transcripts sweep (CleanupSql's const, inlined here) deletes Bots' rows of soft-deleted meetings; to move behind Bots' IMeetingSweeps with the rest of CleanupSql (issue 27)",
         ["Backstop.Features.Cleanup.ListCleanup names job_runs"] =
             "reads the latest runs of its own sweeps; to go through one Infrastructure/Jobs catalogue with ListJobs (issue 27)",
         ["Backstop.Features.Bots.BotPipelineRepairJob names outbox_messages"] =
@@ -56,9 +51,6 @@ public sealed class ArchitectureStringTests
         ["Backstop.Infrastructure.Security.AdminKey names admin_credentials"] = PlatformTables,
         ["Backstop.Infrastructure.Security.DatabaseXmlRepository names data_protection_keys"] = PlatformTables,
     };
-
-    private const string CleanupSweeps =
-        "Cleanup's set-based sweeps over Bots' table (CleanupSql: orphaned page, fail orphaned, expired audio, clear audio; its consts are inlined where used); to move behind Bots' IMeetingSweeps (issue 27)";
 
     private const string PlatformTables =
         "created by the platform migrations (0001–0003) in Infrastructure/Data before Jobs and Security had folders; applied migrations never move, so the table's owner is the folder that uses it";

@@ -22,6 +22,47 @@ public sealed class ArchitectureTests
         violations.ShouldContain(v => v.Contains("Alpha.ReachesIn") && v.Contains("Beta.BetaStore"));
         violations.ShouldNotContain(v => v.Contains("IBetaService") || v.Contains("BetaResult"));
     }
+
+    [Fact]
+    public void A_feature_slice_asks_the_dialect_helper_and_never_uses_a_database_driver_itself() =>
+        DriverDependencies.Violations(typeof(Program).Assembly.Location, "Backstop.Features").ShouldBeEmpty();
+
+    [Fact]
+    public void The_check_finds_a_feature_type_using_a_database_drivers_types()
+    {
+        var violations = DriverDependencies.Violations(typeof(ArchitectureTests).Assembly.Location, "Backstop.Tests.ArchitectureFixture.Features");
+        violations.ShouldContain(v => v.Contains("Gamma.CatchesPostgres") && v.Contains("Npgsql.PostgresException"));
+        violations.ShouldContain(v => v.Contains("Gamma.LocksOnSqlite") && v.Contains("Microsoft.Data.Sqlite.SqliteConnection"));
+        violations.ShouldNotContain(v => v.Contains("Gamma.PortableOnly"));
+    }
+}
+
+/// <summary>
+/// The database drivers stay behind <c>Infrastructure/Data</c> (<c>Db</c>, <c>DialectSql</c>): a feature slice that
+/// needs a dialect-specific clause or error decision asks the helper, so the two dialects differ in one file.
+/// </summary>
+internal static class DriverDependencies
+{
+    private static readonly string[] Drivers = ["Npgsql", "Microsoft.Data.Sqlite"];
+
+    /// <summary>Every reference from a type under <paramref name="root"/> to a type of a database driver's assembly.</summary>
+    public static IReadOnlyList<string> Violations(string assemblyPath, string root)
+    {
+        using var assembly = AssemblyDefinition.ReadAssembly(assemblyPath);
+        var violations = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var type in assembly.MainModule.GetTypes())
+        {
+            var top = SliceDependencies.TopLevel(type);
+            if (!top.Namespace.StartsWith(root + ".", StringComparison.Ordinal)) continue;
+            foreach (var used in SliceDependencies.References(type))
+            {
+                var resolved = used.GetElementType();
+                if (resolved.Scope is AssemblyNameReference reference && Drivers.Contains(reference.Name, StringComparer.Ordinal))
+                    violations.Add($"{top.FullName} uses {resolved.FullName} ({reference.Name})");
+            }
+        }
+        return [.. violations];
+    }
 }
 
 internal static class SliceDependencies

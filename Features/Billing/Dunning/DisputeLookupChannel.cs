@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using Backstop.Features.ApiKeys;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
@@ -54,15 +53,9 @@ internal sealed class DisputeLookupChannel(Db db, StripeApi stripe, IOutbox outb
             var charge = await new Stripe.ChargeService(stripe.Client).GetAsync(lookup.ChargeId, null, null, ct);
             customerId = charge.CustomerId;
         }
-        catch (Stripe.StripeException e)
+        catch (Exception e) when (StripeErrors.IsStripeFailure(e, ct))
         {
-            var status = (int)e.HttpStatusCode;
-            var error = $"Stripe answered {status} reading charge {lookup.ChargeId}: {e.StripeError?.Message ?? e.Message}";
-            return status is 429 or >= 500 or 0 ? DeliveryResult.Transient(error) : DeliveryResult.Permanent(error);
-        }
-        catch (Exception e) when (e is HttpRequestException or SocketException or IOException or TaskCanceledException && !ct.IsCancellationRequested)
-        {
-            return DeliveryResult.Transient($"Reading charge {lookup.ChargeId} from Stripe failed: {e.GetType().Name}");
+            return StripeErrors.Delivery(e, $"Reading charge {lookup.ChargeId}");
         }
         if (customerId is null)
         {

@@ -550,14 +550,13 @@ internal sealed class PlanChanger(
     /// </remarks>
     private static long Stamp(SubscriptionRow s) => s.UpdatedAt.ToUnixTimeMilliseconds();
 
-    private static bool IsStripeFailure(Exception e) => e is StripeException or HttpRequestException or TaskCanceledException;
+    /// <summary>
+    /// A failed Stripe call (<see cref="StripeErrors"/>; the plan change's Stripe calls run on <c>CancellationToken.None</c>
+    /// once the claim is taken, so a cancellation is Stripe's timeout), or a schedule left behind by one.
+    /// </summary>
+    private static bool IsStripeFailure(Exception e) => e is ScheduleFailure || StripeErrors.IsStripeFailure(e, CancellationToken.None);
 
-    private static ProblemException StripeProblem(Exception e) => e switch
-    {
-        StripeException { StripeError.Type: "card_error" } se => new ProblemException(402, "payment_failed", "Stripe refused the payment: " + se.StripeError.Message),
-        StripeException se => new ProblemException(502, "billing_provider_error", "Stripe refused the plan change: " + (se.StripeError?.Message ?? se.Message)),
-        _ => new ProblemException(502, "billing_provider_error", "Stripe could not be reached; nothing was changed. Try again."),
-    };
+    private static ProblemException StripeProblem(Exception e) => StripeErrors.Problem(e, "nothing was changed");
 
     private static ProblemException NoSubscription() =>
         new(409, "no_subscription", "The organization has no Stripe subscription to change: buy a first plan through checkout (POST /v1/billing/checkout).");

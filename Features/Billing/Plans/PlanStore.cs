@@ -5,9 +5,7 @@ using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
 using Dapper;
-using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Backstop.Features.Billing.Plans;
 
@@ -148,7 +146,7 @@ internal sealed class PlanStore(Db db, TimeProvider time, IAuditLog audit, IOpti
                 return inserted;
             }, ct);
         }
-        catch (Exception e) when (Db.IsUniqueViolation(e))
+        catch (Exception e) when (DialectSql.IsUniqueViolation(e))
         {
             throw PriceTaken();
         }
@@ -166,7 +164,7 @@ internal sealed class PlanStore(Db db, TimeProvider time, IAuditLog audit, IOpti
             {
                 // The row lock (PostgreSQL; SQLite's write lock is already held) makes the row read here the one replaced.
                 var before = await c.QuerySingleOrDefaultAsync<PlanRecord>(new CommandDefinition(
-                    $"select {Columns} from plans where code = @code{ForUpdate}", new { code }, tx, cancellationToken: ct)) ?? throw NotFound(code);
+                    $"select {Columns} from plans where code = @code {db.Dialect.ForUpdate()}", new { code }, tx, cancellationToken: ct)) ?? throw NotFound(code);
                 var after = before with
                 {
                     Name = patch.Name ?? before.Name,
@@ -183,7 +181,7 @@ internal sealed class PlanStore(Db db, TimeProvider time, IAuditLog audit, IOpti
                 return updated;
             }, ct);
         }
-        catch (Exception e) when (Db.IsUniqueViolation(e))
+        catch (Exception e) when (DialectSql.IsUniqueViolation(e))
         {
             throw PriceTaken();
         }
@@ -213,7 +211,7 @@ internal sealed class PlanStore(Db db, TimeProvider time, IAuditLog audit, IOpti
             }, ct);
             if (deleted is not null) return (true, null);
         }
-        catch (Exception e) when (IsForeignKeyViolation(e))
+        catch (Exception e) when (DialectSql.IsForeignKeyViolation(e))
         {
             // Referenced after all: deactivated below instead.
         }
@@ -251,20 +249,11 @@ internal sealed class PlanStore(Db db, TimeProvider time, IAuditLog audit, IOpti
                 $"The plan '{code}' is Billing:DefaultPlan (what organizations without a subscription get) and cannot be {what}.");
     }
 
-    private string ForUpdate => db.Dialect == Dialect.Postgres ? " for update" : "";
-
     /// <summary>404 <c>plan_not_found</c>: the one wording of the code, wherever a plan is looked up.</summary>
     internal static ProblemException NotFound(string code) => new(404, "plan_not_found", $"There is no plan with code '{code}'.");
 
     private static ProblemException PriceTaken() =>
         new(409, "price_in_use", "Another plan already has this Stripe or Paddle price; a price identifies one plan.");
-
-    private static bool IsForeignKeyViolation(Exception e) => e switch
-    {
-        PostgresException pg => pg.SqlState == PostgresErrorCodes.ForeignKeyViolation,
-        SqliteException sq => sq.SqliteErrorCode == 19 && sq.SqliteExtendedErrorCode == 787,
-        _ => false,
-    };
 
     /// <summary>What changed, field by field (<c>planCode</c>, not <c>code</c>: the audit log redacts properties named <c>code</c>).</summary>
     private static Dictionary<string, object?> Changes(PlanRecord? before, PlanRecord? after)

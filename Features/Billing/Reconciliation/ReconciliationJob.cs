@@ -122,7 +122,7 @@ internal sealed class ReconciliationJob(
     {
         List<Local> locals;
         // Npgsql binds an array as one parameter; Dapper expands "in @ids" into a list for SQLite.
-        var idIn = db.Dialect == Dialect.Postgres ? "provider_subscription_id = any(@ids)" : "provider_subscription_id in @ids";
+        var idIn = db.Dialect.AnyOf("provider_subscription_id", "ids");
         await using (var connection = await db.OpenAsync(ct))
             locals = (await connection.QueryAsync<Local>(new CommandDefinition(
                 $"""

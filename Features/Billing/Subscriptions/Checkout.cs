@@ -173,30 +173,12 @@ internal sealed class Checkout(Db db, StripeApi api, StripeCustomers customers, 
                         "delete from organization_trials where organization_id = @organizationId and checkout_key = @sessionKey",
                         new { organizationId, sessionKey }, tx));
             }, CancellationToken.None);
-            throw Unavailable(e, ct) ?? (e is StripeException se ? StripeProblems.From(se) : e);
+            throw StripeErrors.IsStripeFailure(e, ct) ? StripeErrors.Problem(e, "nothing was charged") : e;
         }
-        catch (StripeException e)
+        catch (Exception e) when (StripeErrors.IsStripeFailure(e, ct))
         {
-            throw StripeProblems.From(e);
+            throw StripeErrors.Problem(e, "nothing was charged");
         }
-    }
-
-    /// <summary>Stripe could not be reached, timed out or failed: 502/503 <c>stripe_unavailable</c> with <c>Retry-After</c>.</summary>
-    internal static ProblemException? Unavailable(Exception e, CancellationToken ct)
-    {
-        var retry = new Dictionary<string, string> { ["Retry-After"] = "30" };
-        return e switch
-        {
-            OperationCanceledException when !ct.IsCancellationRequested => new ProblemException(503, "stripe_unavailable",
-                "Stripe did not answer in time; nothing was charged. Try again shortly.", retry),
-            HttpRequestException or System.IO.IOException => new ProblemException(502, "stripe_unavailable",
-                "Stripe could not be reached; nothing was charged. Try again shortly.", retry),
-            StripeException { HttpStatusCode: 0 } or StripeException { InnerException: HttpRequestException or System.IO.IOException or OperationCanceledException } =>
-                new ProblemException(502, "stripe_unavailable", "Stripe could not be reached; nothing was charged. Try again shortly.", retry),
-            StripeException s when (int)s.HttpStatusCode >= 500 => new ProblemException(502, "stripe_unavailable",
-                "Stripe failed to answer; nothing was charged. Try again shortly.", retry),
-            _ => null,
-        };
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using System.Data.Common;
+using Backstop.Infrastructure.Data;
 using Dapper;
 
 namespace Backstop.Features.Billing.Subscriptions;
@@ -101,10 +102,10 @@ internal static class CheckoutSessions
     /// <see cref="Deleted"/> — inserting it when the organization never had one, so a claim racing the deletion meets the
     /// row — and answers the session that was open, to expire at Stripe.
     /// </summary>
-    public static async Task<string?> EndForDeletedOrganizationAsync(DbConnection c, DbTransaction tx, bool postgres, string organizationId, DateTimeOffset now, CancellationToken ct)
+    public static async Task<string?> EndForDeletedOrganizationAsync(DbConnection c, DbTransaction tx, Dialect dialect, string organizationId, DateTimeOffset now, CancellationToken ct)
     {
         var before = await c.QuerySingleOrDefaultAsync<CheckoutRow>(new CommandDefinition(
-            $"select {Columns} from billing_checkouts where organization_id = @organizationId{(postgres ? " for update" : "")}",
+            $"select {Columns} from billing_checkouts where organization_id = @organizationId {dialect.ForUpdate()}",
             new { organizationId }, tx, cancellationToken: ct));
         await c.ExecuteAsync(new CommandDefinition(
             """

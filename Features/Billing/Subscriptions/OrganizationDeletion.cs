@@ -35,7 +35,7 @@ internal sealed class OrganizationDeletion(Db db, IOutbox outbox, BillingEvents 
             "delete from access_overrides where organization_id = @organizationId", new { organizationId }, transaction, cancellationToken: ct));
         // An open checkout could still create a subscription: expire it at Stripe. A checkout being opened right now
         // meets the row marked deleted and expires its own session (CheckoutSessions).
-        if (await CheckoutSessions.EndForDeletedOrganizationAsync(connection, transaction, db.Dialect == Dialect.Postgres, organizationId, now, ct) is { } sessionId)
+        if (await CheckoutSessions.EndForDeletedOrganizationAsync(connection, transaction, db.Dialect, organizationId, now, ct) is { } sessionId)
             await outbox.EnqueueAsync(connection, transaction, StripeCheckoutChannel.Expire(sessionId), ct);
 
         var subscription = await BillingSql.FindSubscriptionAsync(connection, transaction, organizationId, ct);

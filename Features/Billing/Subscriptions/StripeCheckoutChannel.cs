@@ -36,9 +36,9 @@ internal sealed class StripeCheckoutChannel(StripeApi api) : IOutboxChannel
             // Only an open session can be expired: one already expired, completed or unknown needs nothing more.
             return DeliveryResult.Sent(command.SessionId);
         }
-        catch (StripeException e)
+        catch (Exception e) when (StripeErrors.IsStripeFailure(e, ct))
         {
-            return DeliveryResult.Transient($"Stripe answered {(int)e.HttpStatusCode}: {e.StripeError?.Message ?? e.Message}");
+            return StripeErrors.Delivery(e);
         }
     }
 }

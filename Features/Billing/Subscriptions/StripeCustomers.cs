@@ -62,15 +62,3 @@ internal sealed class StripeCustomers(Db db, StripeApi api, TimeProvider time)
         return row?.CustomerId;
     }
 }
-
-/// <summary>Stripe's refusals and outages as problems of our API.</summary>
-internal static class StripeProblems
-{
-    public static ProblemException From(StripeException e)
-    {
-        var status = (int)e.HttpStatusCode;
-        return status is >= 400 and < 500
-            ? new ProblemException(502, "stripe_refused", $"Stripe refused the request ({status}): {e.StripeError?.Message ?? e.Message}")
-            : new ProblemException(502, "stripe_unavailable", "Stripe could not be reached or failed; try again.");
-    }
-}

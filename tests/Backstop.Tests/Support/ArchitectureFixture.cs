@@ -30,6 +30,28 @@ namespace Backstop.Tests.ArchitectureFixture.Features.Alpha
     }
 }
 
+// A tiny "slice" for ArchitectureTests' driver rule: two types that use a database driver's types (violations the check
+// must report) and one that stays on System.Data.Common (allowed).
+namespace Backstop.Tests.ArchitectureFixture.Features.Gamma
+{
+    using System.Data.Common;
+
+    internal sealed class CatchesPostgres
+    {
+        public static bool Duplicate(Exception e) => e is Npgsql.PostgresException { SqlState: "23505" };
+    }
+
+    internal sealed class LocksOnSqlite
+    {
+        public static string Lock(DbConnection connection) => connection is Microsoft.Data.Sqlite.SqliteConnection ? "" : "for update";
+    }
+
+    internal sealed class PortableOnly
+    {
+        public static string State(DbConnection connection) => connection.State.ToString();
+    }
+}
+
 // Four tiny "endpoints" for AuditArchitectureTests: one mutating endpoint that forgets the audit (the check must
 // report it), two that audit (through a service, in a lambda), one that only reads.
 namespace Backstop.Tests.ArchitectureFixture.Audit

@@ -287,7 +287,7 @@ public abstract class PlanChangeTests(BackstopFactory app) : AppTest(app)
         var a = await App.ArrangeSubscribedAsync(Stripe);
         App.SetupAs<PlanChangeSetup>().Refusing[a.StripeSubscriptionId] = true;
 
-        await (await App.Client(a.Tenant).PostJsonAsync("/v1/billing/plan-change", new { plan = a.Basic })).ShouldBeProblemAsync(502, "billing_provider_error");
+        await (await App.Client(a.Tenant).PostJsonAsync("/v1/billing/plan-change", new { plan = a.Basic })).ShouldBeProblemAsync(502, "stripe_refused");
 
         (await LocalAsync(a.SubscriptionRowId)).ShouldBe((a.Pro, null, null, null));
     }

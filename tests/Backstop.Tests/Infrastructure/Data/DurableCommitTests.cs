@@ -22,12 +22,15 @@ public abstract class DurableCommitTests(BackstopFactory app) : AppTest(app)
     [Fact]
     public async Task A_durable_transaction_commits_with_an_fsync_and_ordinary_connections_do_not()
     {
-        var inside = await Db.InDurableTransactionAsync(async (c, tx) =>
+        string inside;
+        await using (var c = await Db.OpenAsync())
         {
+            await using var tx = await Db.BeginDurableAsync(c);
             await c.ExecuteAsync("insert into job_leases (job_id, holder, lease_until, created_at, updated_at) values (@job, 'durable-test', @now, @now, @now)",
                 new { job = "durable-" + Guid.NewGuid().ToString("N"), now = App.Time.GetUtcNow() }, tx);
-            return await SettingAsync(c, tx);
-        });
+            inside = await SettingAsync(c, tx);
+            await tx.CommitAsync();
+        }
         inside.ShouldBe(Db.Dialect == Dialect.Sqlite ? "full" : "on");
 
         // Several at once, so the physical connection the durable commit used is among them.
