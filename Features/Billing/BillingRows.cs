@@ -1,3 +1,4 @@
+using Backstop.Infrastructure.Data;
 using System.Data.Common;
 using System.Text.Json;
 using Dapper;
@@ -99,7 +100,7 @@ internal static class BillingSql
     public static async Task<Dictionary<string, SubscriptionRow>> FindSubscriptionsAsync(DbConnection connection, DbTransaction? tx,
         IReadOnlyCollection<string> organizationIds, CancellationToken ct) =>
         (await connection.QueryAsync<SubscriptionRow>(new CommandDefinition(
-            $"select {SubscriptionColumns} from subscriptions where {AnyOf(connection, "organization_id", "@ids")}",
+            $"select {SubscriptionColumns} from subscriptions where {DialectSql.Of(connection).AnyOf("organization_id", "ids")}",
             new { ids = organizationIds.ToArray() }, tx, cancellationToken: ct)))
         .ToDictionary(s => s.OrganizationId, StringComparer.Ordinal);
 
@@ -107,15 +108,8 @@ internal static class BillingSql
     public static async Task<Dictionary<string, PlanRow>> FindPlansAsync(DbConnection connection, DbTransaction? tx, IReadOnlyCollection<string> codes,
         CancellationToken ct) =>
         (await connection.QueryAsync<PlanRow>(new CommandDefinition(
-            $"select {PlanColumns} from plans where {AnyOf(connection, "code", "@codes")}", new { codes = codes.ToArray() }, tx, cancellationToken: ct)))
+            $"select {PlanColumns} from plans where {DialectSql.Of(connection).AnyOf("code", "codes")}", new { codes = codes.ToArray() }, tx, cancellationToken: ct)))
         .ToDictionary(p => p.Code, StringComparer.Ordinal);
-
-    /// <summary>
-    /// <paramref name="column"/> is one of the array <paramref name="parameter"/> holds: <c>= any(…)</c> on PostgreSQL
-    /// (one statement text whatever the count, so it stays prepared), Dapper's <c>in (…)</c> expansion on SQLite.
-    /// </summary>
-    public static string AnyOf(DbConnection connection, string column, string parameter) =>
-        connection is Npgsql.NpgsqlConnection ? $"{column} = any({parameter})" : $"{column} in {parameter}";
 
     public static Task<SubscriptionRow?> FindByProviderIdAsync(DbConnection connection, DbTransaction? tx, string provider, string providerSubscriptionId, CancellationToken ct) =>
         connection.QuerySingleOrDefaultAsync<SubscriptionRow>(new CommandDefinition(

@@ -33,22 +33,19 @@ internal sealed class MeetingEvents(IEventPublisher events)
     {
         var ids = meetingIds.Distinct(StringComparer.Ordinal).ToArray();
         var rows = (await connection.QueryAsync<MeetingRow>(new CommandDefinition(
-            $"select {Meetings.Columns} from meetings where {InList(connection, "id", "ids")} order by id", new { ids }, tx, cancellationToken: ct))).AsList();
+            $"select {Meetings.Columns} from meetings where {DialectSql.Of(connection).AnyOf("id", "ids")} order by id", new { ids }, tx, cancellationToken: ct))).AsList();
         if (rows.Count == 0) return;
         var bots = rows.Where(r => r.BotId is not null).Select(r => r.BotId!).Distinct(StringComparer.Ordinal).ToArray();
         var history = bots.Length == 0
             ? []
             : (await connection.QueryAsync<BotEventRow>(new CommandDefinition(
-                $"select meeting_id, bot_id, code, sub_code, occurred_at from meeting_bot_events where {InList(connection, "bot_id", "bots")} order by occurred_at, code",
+                $"select meeting_id, bot_id, code, sub_code, occurred_at from meeting_bot_events where {DialectSql.Of(connection).AnyOf("bot_id", "bots")} order by occurred_at, code",
                 new { bots }, tx, cancellationToken: ct))).AsList();
         var byBot = history.ToLookup(h => h.BotId, StringComparer.Ordinal);
         await events.PublishManyAsync(connection, tx,
             rows.Select(r => new EventToPublish(type, r.OrganizationId, MeetingResponse.From(r, r.BotId is null ? [] : byBot[r.BotId].ToList()))).ToList(), ct);
     }
 
-    /// <summary><c>column in @list</c>: Npgsql takes a list as one array parameter, which needs <c>= any(…)</c>.</summary>
-    private static string InList(DbConnection connection, string column, string parameter) =>
-        connection is Npgsql.NpgsqlConnection ? $"{column} = any(@{parameter})" : $"{column} in @{parameter}";
 
     /// <summary>The event a move to <paramref name="status"/> announces: <c>meeting.failed</c> for <c>failed</c>, else the bot's move.</summary>
     public static string ForMove(string status) => status == MeetingStatus.Failed ? EventTypes.MeetingFailed : EventTypes.MeetingBotStatusChanged;

@@ -79,7 +79,7 @@ internal static class UsageDecisions
                 }
             }
             decided.Add(i);
-            if (connection is NpgsqlConnection && counters.TouchedOnce(change))
+            if (DialectSql.Of(connection) == Dialect.Postgres && counters.TouchedOnce(change))
             {
                 pipelined.Add(i);
                 continue;
@@ -220,7 +220,7 @@ internal static class UsageDecisions
     /// <summary>
     /// The decisions of <paramref name="pending"/> (PostgreSQL, counters the batch touches once): each its one
     /// conditional statement, as <see cref="DecideAsync(DbConnection, DbTransaction, UsageChange, DateTimeOffset, CancellationToken)"/>
-    /// runs it, all sent in one <see cref="NpgsqlBatch"/> (one round trip; the server runs them one after the other in
+    /// runs it, all sent in one <see cref="DbBatch"/> (one round trip; the server runs them one after the other in
     /// the transaction, each deciding its own counter under its row lock, so admission is exactly as race-free). A
     /// refusal then reads its counter for its answer, as the single path does. Empties <paramref name="pending"/>.
     /// </summary>
@@ -235,9 +235,10 @@ internal static class UsageDecisions
             return;
         }
         var used = new long?[pending.Count];
-        await using (var batch = new NpgsqlBatch((NpgsqlConnection)connection, tx as NpgsqlTransaction))
+        await using (var batch = connection.CreateBatch())
         {
-            foreach (var i in pending) batch.BatchCommands.Add(PipelinedCommand(changes[i], now));
+            batch.Transaction = tx;
+            foreach (var i in pending) batch.BatchCommands.Add(PipelinedCommand(batch, changes[i], now));
             await using var reader = await batch.ExecuteReaderAsync(ct);
             for (var n = 0; n < pending.Count; n++)
             {
@@ -250,10 +251,11 @@ internal static class UsageDecisions
     }
 
     /// <summary><see cref="QuotaSql.Consume"/>, <see cref="QuotaSql.Add"/> and <see cref="QuotaSql.Release"/> with PostgreSQL's positional parameters (a batch command takes no names).</summary>
-    private static NpgsqlBatchCommand PipelinedCommand(UsageChange change, DateTimeOffset now)
+    private static DbBatchCommand PipelinedCommand(DbBatch batch, UsageChange change, DateTimeOffset now)
     {
         var scope = change.Scope;
-        var command = new NpgsqlBatchCommand(change.Operation switch
+        var command = batch.CreateBatchCommand();
+        command.CommandText = change.Operation switch
         {
             MeterOperations.Consume =>
                 """
@@ -279,7 +281,7 @@ internal static class UsageDecisions
                 where organization_id = $1 and metric = $2 and period_start = $3 and used >= $4
                 returning used
                 """,
-        });
+        };
         object[] values = change.Operation switch
         {
             MeterOperations.Consume =>
@@ -291,7 +293,12 @@ internal static class UsageDecisions
                 [scope.OrganizationId, scope.Metric.Name, scope.PeriodStart.ToUniversalTime(), scope.PeriodEnd.ToUniversalTime(), change.Amount, now.ToUniversalTime()],
             _ => [scope.OrganizationId, scope.Metric.Name, scope.PeriodStart.ToUniversalTime(), change.Amount, now.ToUniversalTime()],
         };
-        foreach (var value in values) command.Parameters.Add(new NpgsqlParameter { Value = value });
+        foreach (var value in values)
+        {
+            var parameter = command.CreateParameter();
+            parameter.Value = value;
+            command.Parameters.Add(parameter);
+        }
         return command;
     }
 

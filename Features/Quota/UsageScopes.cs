@@ -1,9 +1,9 @@
 using System.Data.Common;
 using System.Text.Json;
+using Backstop.Infrastructure.Data;
 using Backstop.Features.Billing;
 using Backstop.Infrastructure.Errors;
 using Dapper;
-using Npgsql;
 
 namespace Backstop.Features.Quota;
 
@@ -76,7 +76,7 @@ internal sealed class UsageScopes(IOrganizationPlans plans, IAccessGate gate, Ti
         foreach (var (id, plan) in await plans.GetManyAsync(connection, tx, organizations, ct)) reads.Plans[id] = plan;
 
         var pairs = requests.Select(r => (r.OrganizationId, r.Metric)).Distinct().ToArray();
-        var rows = connection is NpgsqlConnection
+        var rows = DialectSql.Of(connection) == Dialect.Postgres
             ? await ScopeRow.ReadAsync(connection, tx, QuotaSql.ScopeBatchPostgres,
                 new { orgs = pairs.Select(p => p.OrganizationId).ToArray(), metrics = pairs.Select(p => p.Metric).ToArray() }, ct)
             : await ScopeRow.ReadAsync(connection, tx, QuotaSql.ScopeBatchSqlite,

@@ -26,7 +26,7 @@ internal sealed class AccessOverrides(Db db, IOrganizationDirectory organization
     public static async Task<IReadOnlyList<(string OrganizationId, DateTimeOffset Until)>> LiftedUntilAsync(DbConnection connection, DbTransaction? tx,
         IReadOnlyCollection<string> organizationIds, DateTimeOffset now, CancellationToken ct) =>
         (await connection.QueryAsync<LiftRow>(new CommandDefinition(
-            $"select organization_id, until from access_overrides where {BillingSql.AnyOf(connection, "organization_id", "@ids")} and until > @now",
+            $"select organization_id, until from access_overrides where {DialectSql.Of(connection).AnyOf("organization_id", "ids")} and until > @now",
             new { ids = organizationIds.ToArray(), now }, tx, cancellationToken: ct))).Select(r => (r.OrganizationId, r.Until)).ToList();
 
     private sealed record LiftRow

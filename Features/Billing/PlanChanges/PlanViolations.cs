@@ -224,7 +224,7 @@ internal sealed class PlanViolations(IMeetingUsage meetings, IOrganizationDirect
     public static async Task<IReadOnlyList<StoredViolation>> OpenAsync(DbConnection connection, DbTransaction? tx, IReadOnlyCollection<string> organizationIds,
         CancellationToken ct) =>
         (await connection.QueryAsync<StoredViolation>(new CommandDefinition(
-            $"select {OpenColumns} from plan_violations where {BillingSql.AnyOf(connection, "organization_id", "@ids")} and cleared_at is null order by organization_id, metric",
+            $"select {OpenColumns} from plan_violations where {DialectSql.Of(connection).AnyOf("organization_id", "ids")} and cleared_at is null order by organization_id, metric",
             new { ids = organizationIds.ToArray() }, tx, cancellationToken: ct))).AsList();
 
     public static ViolationSummary Summary(StoredViolation v, DateTimeOffset now) =>
