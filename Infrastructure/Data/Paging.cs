@@ -56,6 +56,11 @@ internal static class Paging
     /// <paramref name="where"/> (code, never input: values go in <paramref name="filters"/>), newest first by id,
     /// starting after the cursor, one row more than the page to know whether another page follows.
     /// </summary>
+    /// <remarks>
+    /// The cursor's bound is written only when there is a cursor, not as <c>(@After is null or id &lt; @After)</c>:
+    /// SQLite plans a statement once for any values, and in that form the bound cannot start an index range, so
+    /// page 50 walked the 49 pages before it again (#29). Filters should be written the same way: only those given.
+    /// </remarks>
     public static async Task<Page<T>> PageAsync<T>(this DbConnection connection, string select, string where, object? filters,
         PageRequest page, Func<T, string> id, CancellationToken ct)
     {
@@ -66,7 +71,7 @@ internal static class Paging
         var rows = (await connection.QueryAsync<T>(new CommandDefinition(
             $"""
             {select}
-            where ({where}) and (@After is null or id < @After)
+            where ({where}){(page.After is null ? "" : " and id < @After")}
             order by id desc
             limit @Limit
             """, parameters, cancellationToken: ct))).ToList();

@@ -15,7 +15,7 @@ internal sealed class WebhookRetentionJob(Db db, TimeProvider time, IOptions<Web
         """
         delete from webhook_events
         where id in (select id from webhook_events
-                     where (status = @status or status = @otherStatus) and updated_at < @cutoff
+                     where status = @status and updated_at < @cutoff
                      order by updated_at
                      limit @batchSize)
         """;
@@ -26,7 +26,12 @@ internal sealed class WebhookRetentionJob(Db db, TimeProvider time, IOptions<Web
         var now = time.GetUtcNow();
         // Retention counts from the last change (a replay or a late retry restarts it), never from receipt: an
         // event still being retried must not lose its dedup row while its provider may deliver it again.
-        return await db.DeleteInBatchesAsync(Delete, new { status = "processed", otherStatus = "ignored", cutoff = now.AddDays(-o.ProcessedRetentionDays) }, o.BatchSize, context.Stop, ct)
-               + await db.DeleteInBatchesAsync(Delete, new { status = "dead", otherStatus = "dead", cutoff = now.AddDays(-o.DeadRetentionDays) }, o.BatchSize, context.Stop, ct);
+        // One status per statement: each batch is then the oldest entries of ix_webhook_events_status_updated, read in
+        // order. "status = a or status = b … order by updated_at" made SQLite sort every expired event of both
+        // statuses for every batch of 100 (#29).
+        var processedCutoff = now.AddDays(-o.ProcessedRetentionDays);
+        return await db.DeleteInBatchesAsync(Delete, new { status = "processed", cutoff = processedCutoff }, o.BatchSize, context.Stop, ct)
+               + await db.DeleteInBatchesAsync(Delete, new { status = "ignored", cutoff = processedCutoff }, o.BatchSize, context.Stop, ct)
+               + await db.DeleteInBatchesAsync(Delete, new { status = "dead", cutoff = now.AddDays(-o.DeadRetentionDays) }, o.BatchSize, context.Stop, ct);
     }
 }

@@ -73,7 +73,9 @@ internal sealed class ListOutbox(Db db) : Endpoint<ListOutboxRequest, Page<Outbo
                    provider_id, correlation_id, sent_at, created_at, updated_at
             from outbox_messages
             """,
-            "(@Status is null or status = @Status) and (@Channel is null or channel = @Channel)", new { Status = req.NormalizedStatus, Channel = req.NormalizedChannel }, req, r => r.Id, ct), ct);
+            // Only the filters given (SQLite cannot use an index for "(@Status is null or status = @Status)"; #29).
+            string.Join(" and ", new[] { req.NormalizedStatus is null ? null : "status = @Status", req.NormalizedChannel is null ? null : "channel = @Channel" }
+                .Where(c => c is not null).DefaultIfEmpty("1 = 1")), new { Status = req.NormalizedStatus, Channel = req.NormalizedChannel }, req, r => r.Id, ct), ct);
     }
 }
 
