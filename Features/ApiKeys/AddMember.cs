@@ -1,9 +1,6 @@
 using Backstop.Features.Billing;
 using Backstop.Features.Quota;
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Security;
 using FastEndpoints;
-using FluentValidation;
 
 namespace Backstop.Features.ApiKeys;
 

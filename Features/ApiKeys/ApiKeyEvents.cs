@@ -1,6 +1,4 @@
-using System.Data.Common;
 using Backstop.Infrastructure.Events;
-using Dapper;
 
 namespace Backstop.Features.ApiKeys;
 

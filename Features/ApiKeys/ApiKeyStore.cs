@@ -1,10 +1,4 @@
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Events;
-using Backstop.Infrastructure.Security;
-using Dapper;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.ApiKeys;
 

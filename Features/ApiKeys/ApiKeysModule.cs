@@ -1,8 +1,6 @@
 using Backstop.Features.ApiKeys.Clerk;
-using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Infrastructure.Security;
 
 namespace Backstop.Features.ApiKeys;
 

@@ -1,9 +1,5 @@
 using System.Security.Claims;
-using System.Text.Json;
 using System.Text.Json.Serialization;
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Errors;
-using Backstop.Infrastructure.Security;
 using FastEndpoints;
 
 namespace Backstop.Features.ApiKeys;

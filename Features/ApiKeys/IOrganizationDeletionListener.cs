@@ -1,5 +1,3 @@
-using System.Data.Common;
-
 namespace Backstop.Features.ApiKeys;
 
 /// <summary>

@@ -1,7 +1,5 @@
 using System.Collections.Concurrent;
 using System.Globalization;
-using Backstop.Infrastructure.Errors;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.ApiKeys;
 
@@ -122,27 +120,5 @@ internal sealed class KeyRateLimits(IOptions<ApiKeysOptions> options, TimeProvid
             ? $"This API key may call endpoints that reach the payment provider at most {decision.Limit} times a minute."
             : $"This API key may make at most {decision.Limit} requests a minute.";
         return Problem.WriteAsync(context, 429, Code, detail, headers: headers);
-    }
-}
-
-internal static class KeyRateLimitsExtensions
-{
-    /// <summary>After authentication: a tenant key's request over its limits is answered 429 before its endpoint runs (or its body is read). The admin key is not limited.</summary>
-    public static IApplicationBuilder UseKeyRateLimits(this IApplicationBuilder app)
-    {
-        var limits = app.ApplicationServices.GetRequiredService<KeyRateLimits>();
-        return app.Use(async (context, next) =>
-        {
-            if (context.Features.Get<AuthenticatedKey>()?.Key.Id is { } keyId)
-            {
-                var decision = limits.Take(keyId, KeyRateLimits.CallsProvider(context.Request));
-                if (!decision.Allowed)
-                {
-                    await KeyRateLimits.RefuseAsync(context, decision);
-                    return;
-                }
-            }
-            await next(context);
-        });
     }
 }

@@ -1,12 +1,7 @@
-using System.Data.Common;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Events;
-using Dapper;
 
 namespace Backstop.Features.ApiKeys;
 
@@ -55,17 +50,6 @@ internal sealed record MemberRow
     public string Role { get; init; } = "";
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset UpdatedAt { get; init; }
-}
-
-internal static class MemberRoles
-{
-    public const string Owner = "owner";
-    public const string Admin = "admin";
-    public const string Member = "member";
-
-    public static readonly IReadOnlyList<string> All = [Owner, Admin, Member];
-
-    public static bool IsValid(string? role) => role is Owner or Admin or Member;
 }
 
 /// <summary>Organizations (tenants) and their members: the SQL of both, shared by the admin endpoints and the directory.</summary>

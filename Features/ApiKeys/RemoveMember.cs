@@ -1,6 +1,4 @@
 using Backstop.Features.Quota;
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Security;
 using FastEndpoints;
 
 namespace Backstop.Features.ApiKeys;

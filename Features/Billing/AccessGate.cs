@@ -1,8 +1,4 @@
-using System.Data.Common;
 using Backstop.Features.Billing.PlanChanges;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Billing;
 

@@ -1,9 +1,7 @@
-using System.Data.Common;
 using Backstop.Features.Billing.Dunning;
 using Backstop.Features.Billing.PlanChanges;
 using Backstop.Features.Billing.Subscriptions;
 using Backstop.Infrastructure.Events;
-using Dapper;
 
 namespace Backstop.Features.Billing;
 

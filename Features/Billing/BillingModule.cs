@@ -1,5 +1,4 @@
 using Backstop.Features.Billing.PlanChanges;
-using Backstop.Infrastructure.Configuration;
 
 namespace Backstop.Features.Billing;
 

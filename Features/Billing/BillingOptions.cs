@@ -1,5 +1,3 @@
-using Backstop.Infrastructure.Configuration;
-
 namespace Backstop.Features.Billing;
 
 /// <summary>Section <c>Billing</c>: the default plan, dunning and grace, reconciliation and downgrade policy.</summary>

@@ -1,8 +1,3 @@
-using System.Data.Common;
-using Backstop.Infrastructure.Data;
-using Dapper;
-using Microsoft.Extensions.Options;
-
 namespace Backstop.Features.Billing;
 
 internal sealed class OrganizationPlans(Db db, IOptions<BillingOptions> options) : IOrganizationPlans

@@ -4,7 +4,6 @@ using Backstop.Features.Billing.Reconciliation;
 using Backstop.Features.Billing.Subscriptions;
 using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Infrastructure.Outbox;
 
 namespace Backstop.Features.Billing;
 

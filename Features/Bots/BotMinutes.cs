@@ -1,6 +1,4 @@
-using System.Data.Common;
 using Backstop.Features.Quota;
-using Dapper;
 
 namespace Backstop.Features.Bots;
 

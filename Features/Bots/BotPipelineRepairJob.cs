@@ -1,12 +1,7 @@
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Observability;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Providers.Deepgram;
 using Backstop.Infrastructure.Providers.Recall;
-using Dapper;
-using Microsoft.Extensions.Options;
 using Prometheus;
 
 namespace Backstop.Features.Bots;

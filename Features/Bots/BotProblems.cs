@@ -1,5 +1,3 @@
-using Backstop.Infrastructure.Errors;
-
 namespace Backstop.Features.Bots;
 
 /// <summary>The slice's problems, each with its stable code.</summary>

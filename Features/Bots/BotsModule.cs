@@ -1,6 +1,5 @@
 using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Providers.Deepgram;
 using Backstop.Infrastructure.Storage;
 

@@ -1,10 +1,5 @@
-using System.Data.Common;
 using Backstop.Features.ApiKeys;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Recall;
-using Dapper;
 
 namespace Backstop.Features.Bots;
 

@@ -1,13 +1,6 @@
-using Backstop.Infrastructure.Audit;
 using Backstop.Features.Billing;
 using Backstop.Features.Quota;
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
-using Backstop.Infrastructure.Security;
-using Dapper;
 using FastEndpoints;
-using FluentValidation;
 
 namespace Backstop.Features.Bots;
 

@@ -1,12 +1,8 @@
 using System.Net;
-using System.Text.Json;
 using Backstop.Features.ApiKeys;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Inbox;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Email;
 using Backstop.Infrastructure.Providers.Deepgram;
-using Dapper;
 
 namespace Backstop.Features.Bots;
 

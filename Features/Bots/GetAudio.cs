@@ -1,6 +1,3 @@
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Errors;
-using Backstop.Infrastructure.Security;
 using Backstop.Infrastructure.Storage;
 using FastEndpoints;
 

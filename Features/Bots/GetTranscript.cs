@@ -1,10 +1,3 @@
-using Backstop.Infrastructure.Api;
-using System.Text.Json;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
-using Backstop.Infrastructure.Outbox;
-using Backstop.Infrastructure.Security;
-using Dapper;
 using FastEndpoints;
 
 namespace Backstop.Features.Bots;

@@ -1,7 +1,4 @@
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Security;
 using FastEndpoints;
-using FluentValidation;
 
 namespace Backstop.Features.Bots;
 

@@ -1,10 +1,5 @@
-using System.Data.Common;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
-using Dapper;
 
 namespace Backstop.Features.Bots;
 

@@ -1,8 +1,5 @@
 using System.Text;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Providers.Deepgram;
-using Dapper;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Bots;
 

@@ -1,6 +1,3 @@
-using System.Data.Common;
-using Dapper;
-
 namespace Backstop.Features.Bots;
 
 internal sealed class MeetingUsage : IMeetingUsage

@@ -1,7 +1,3 @@
-using System.Data.Common;
-using Backstop.Infrastructure.Data;
-using Dapper;
-
 namespace Backstop.Features.Bots;
 
 /// <summary>A row of <c>meetings</c>.</summary>

@@ -1,10 +1,6 @@
 using System.Globalization;
-using System.Text.Json;
 using Backstop.Infrastructure.Inbox;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Recall;
-using Dapper;
 
 namespace Backstop.Features.Bots;
 

@@ -1,14 +1,8 @@
 using Backstop.Features.Billing;
 using Backstop.Features.Quota;
-using Backstop.Infrastructure.Errors;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Providers.Deepgram;
 using Backstop.Infrastructure.Providers.Recall;
-using Backstop.Infrastructure.Security;
 using Backstop.Infrastructure.Storage;
-using Dapper;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Bots;
 

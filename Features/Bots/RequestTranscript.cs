@@ -1,13 +1,5 @@
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Providers.Deepgram;
-using Backstop.Infrastructure.Security;
-using Dapper;
 using FastEndpoints;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Bots;
 

@@ -1,6 +1,4 @@
 using Backstop.Features.Billing;
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Security;
 using FastEndpoints;
 
 namespace Backstop.Features.Bots;

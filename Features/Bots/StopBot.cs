@@ -1,10 +1,4 @@
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Recall;
-using Backstop.Infrastructure.Security;
-using Dapper;
 using FastEndpoints;
 
 namespace Backstop.Features.Bots;

@@ -1,8 +1,4 @@
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Providers.Deepgram;
-using Backstop.Infrastructure.Security;
-using Dapper;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Bots;
 

@@ -1,12 +1,5 @@
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Providers.Recall;
-using Backstop.Infrastructure.Security;
-using Dapper;
 using FastEndpoints;
-using FluentValidation;
 
 namespace Backstop.Features.Bots;
 

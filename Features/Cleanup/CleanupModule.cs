@@ -1,4 +1,3 @@
-using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Jobs;
 
 namespace Backstop.Features.Cleanup;

@@ -1,5 +1,3 @@
-using Backstop.Infrastructure.Configuration;
-
 namespace Backstop.Features.Cleanup;
 
 /// <summary>Section <c>Cleanup</c>: thresholds and batch size of the Cleanup sweeps (their schedules are under <c>Jobs:Schedules</c>).</summary>

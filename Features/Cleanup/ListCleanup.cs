@@ -1,13 +1,7 @@
-using System.Text.Json;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Infrastructure.Security;
-using Dapper;
 using FastEndpoints;
-using FluentValidation;
 using Hangfire;
 using Hangfire.Storage;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Cleanup;
 

@@ -1,15 +1,11 @@
 using System.Net;
 using Backstop.Features.ApiKeys;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Observability;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Email;
 using Backstop.Infrastructure.Outbox.Recall;
 using Backstop.Infrastructure.Providers.Recall;
 using Backstop.Features.Bots;
-using Dapper;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Cleanup;
 

@@ -1,8 +1,4 @@
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Infrastructure.Security;
 using FastEndpoints;
 
 namespace Backstop.Features.Cleanup;

@@ -1,10 +1,7 @@
 using Backstop.Features.Bots;
 using Backstop.Features.Quota;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Storage;
-using Dapper;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Cleanup;
 

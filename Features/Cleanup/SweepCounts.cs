@@ -1,5 +1,3 @@
-using System.Data.Common;
-using Dapper;
 using Prometheus;
 
 namespace Backstop.Features.Cleanup;

@@ -1,9 +1,4 @@
 using Backstop.Features.ApiKeys;
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
-using Backstop.Infrastructure.Security;
-using Dapper;
 using FastEndpoints;
 
 namespace Backstop.Features.Messaging;

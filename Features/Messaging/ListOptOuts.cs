@@ -1,8 +1,4 @@
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Security;
-using Dapper;
 using FastEndpoints;
-using FluentValidation;
 
 namespace Backstop.Features.Messaging;
 

@@ -1,4 +1,3 @@
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
 
 namespace Backstop.Features.Messaging;

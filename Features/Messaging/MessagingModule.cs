@@ -1,7 +1,5 @@
 using Backstop.Infrastructure.Inbox;
-using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Sms;
 
 namespace Backstop.Features.Messaging;

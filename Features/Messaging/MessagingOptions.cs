@@ -1,4 +1,3 @@
-using Backstop.Infrastructure.Configuration;
 using PhoneNumbers;
 
 namespace Backstop.Features.Messaging;
@@ -45,16 +44,4 @@ internal sealed class MessagingOptions : IValidatedOptions
         if (Otp.PerIdentifierWindowMinutes is < 1 or > 1440) yield return "Messaging:Otp:PerIdentifierWindowMinutes must be between 1 and 1440.";
         if (Otp.GlobalLimitPerMinute < 1) yield return "Messaging:Otp:GlobalLimitPerMinute must be at least 1.";
     }
-}
-
-internal sealed class OtpOptions
-{
-    public int LifetimeMinutes { get; set; } = 10;
-    public int MaxAttempts { get; set; } = 5;
-    public int PerIdentifierLimit { get; set; } = 3;
-    public int PerIdentifierWindowMinutes { get; set; } = 15;
-    /// <summary>The instance-wide ceiling on codes sent per minute, all organizations together.</summary>
-    public int GlobalLimitPerMinute { get; set; } = 100;
-    /// <summary>Codes one organization may send per minute (its share: one tenant's burst cannot take the whole ceiling).</summary>
-    public int OrganizationLimitPerMinute { get; set; } = 30;
 }

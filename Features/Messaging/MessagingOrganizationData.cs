@@ -1,8 +1,4 @@
-using System.Data.Common;
 using Backstop.Features.ApiKeys;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Outbox;
-using Dapper;
 
 namespace Backstop.Features.Messaging;
 

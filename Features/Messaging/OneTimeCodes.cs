@@ -1,8 +1,6 @@
-using System.Data.Common;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
-using Microsoft.Extensions.Options;
 using MimeKit;
 
 namespace Backstop.Features.Messaging;

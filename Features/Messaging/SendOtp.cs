@@ -1,14 +1,6 @@
 using Backstop.Features.Messaging.Templates;
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Email;
-using Backstop.Infrastructure.Security;
-using Dapper;
 using FastEndpoints;
-using FluentValidation;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Messaging;
 

@@ -1,8 +1,4 @@
-using System.Data.Common;
 using System.Globalization;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
-using Dapper;
 
 namespace Backstop.Features.Messaging;
 

@@ -1,9 +1,4 @@
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Security;
 using FastEndpoints;
-using FluentValidation;
 
 namespace Backstop.Features.Messaging;
 

@@ -1,8 +1,5 @@
-using System.Data.Common;
 using Backstop.Infrastructure.Events;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Sms;
-using Dapper;
 
 namespace Backstop.Features.Messaging;
 

@@ -1,5 +1,3 @@
-using Backstop.Infrastructure.Errors;
-using Microsoft.Extensions.Options;
 using PhoneNumbers;
 
 namespace Backstop.Features.Messaging;

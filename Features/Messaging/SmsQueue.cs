@@ -1,23 +1,8 @@
-using System.Data.Common;
 using Backstop.Features.Quota;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Sms;
 using Backstop.Infrastructure.Providers.Twilio;
-using Backstop.Infrastructure.Security;
-using Dapper;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Messaging;
-
-internal static class SmsStatus
-{
-    public const string Queued = "queued";
-    public const string Sent = "sent";
-    public const string Delivered = "delivered";
-    public const string Failed = "failed";
-}
 
 /// <summary>
 /// The one way an SMS leaves this service: refuses destinations the operator does not pay for, organizations with

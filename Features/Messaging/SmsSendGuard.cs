@@ -1,7 +1,4 @@
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Sms;
-using Dapper;
 
 namespace Backstop.Features.Messaging;
 

@@ -1,9 +1,4 @@
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
-using Backstop.Infrastructure.Security;
-using Dapper;
 using FastEndpoints;
-using FluentValidation;
 
 namespace Backstop.Features.Messaging;
 

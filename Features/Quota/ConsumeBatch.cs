@@ -1,12 +1,6 @@
-using System.Text.Json;
 using System.Text.RegularExpressions;
 using Backstop.Features.Billing;
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Errors;
-using Backstop.Infrastructure.Security;
 using FastEndpoints;
-using FluentValidation;
 
 namespace Backstop.Features.Quota;
 

@@ -1,7 +1,3 @@
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Security;
-using Dapper;
 using FastEndpoints;
 
 namespace Backstop.Features.Quota;

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Backstop.Features.Billing;
 using Backstop.Infrastructure.Inbox;
 

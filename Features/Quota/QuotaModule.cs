@@ -1,4 +1,3 @@
-using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Jobs;
 

@@ -1,5 +1,3 @@
-using Backstop.Infrastructure.Configuration;
-
 namespace Backstop.Features.Quota;
 
 /// <summary>Section <c>Quota</c>.</summary>

@@ -1,7 +1,4 @@
-using System.Data.Common;
 using Backstop.Features.ApiKeys;
-using Backstop.Infrastructure.Data;
-using Dapper;
 
 namespace Backstop.Features.Quota;
 

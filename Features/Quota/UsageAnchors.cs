@@ -1,7 +1,4 @@
-using System.Data.Common;
 using System.Globalization;
-using System.Text.Json;
-using Dapper;
 
 namespace Backstop.Features.Quota;
 

@@ -1,14 +1,4 @@
-using Backstop.Infrastructure.Api;
-using FluentValidation;
-
 namespace Backstop.Features.Quota;
-
-/// <summary>The body of a consume or a release: how much, and the key a retry repeats.</summary>
-internal interface IUsageChange
-{
-    long Amount { get; }
-    string? IdempotencyKey { get; }
-}
 
 /// <summary>The rules the consume and release bodies share, so both refuse the same input with the same messages.</summary>
 internal static class UsageChangeRules

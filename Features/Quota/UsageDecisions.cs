@@ -1,7 +1,3 @@
-using System.Data.Common;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
-using Dapper;
 using Prometheus;
 
 namespace Backstop.Features.Quota;

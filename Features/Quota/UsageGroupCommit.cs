@@ -1,9 +1,3 @@
-using System.Data.Common;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
-using Dapper;
-using Microsoft.Extensions.Options;
 using Prometheus;
 
 namespace Backstop.Features.Quota;

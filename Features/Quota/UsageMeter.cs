@@ -1,21 +1,9 @@
-using System.Data.Common;
-using System.Text.Json;
 using Backstop.Features.Billing;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
-using Dapper;
 
 namespace Backstop.Features.Quota;
 
 /// <summary>The answer of one metering operation: 200 with the reading, or 403 (refused, nothing counted) with the reading it was refused at.</summary>
 internal sealed record MeterOutcome(int Status, UsageReading Reading, bool Replayed);
-
-internal static class MeterOperations
-{
-    public const string Consume = "consume";
-    public const string Record = "record";
-    public const string Release = "release";
-}
 
 /// <summary>
 /// Counting, one statement per decision. A consumption is <c>insert … on conflict … do update … where used + amount

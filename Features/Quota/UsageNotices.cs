@@ -1,11 +1,8 @@
-using System.Data.Common;
 using System.Globalization;
 using System.Net;
 using Backstop.Features.ApiKeys;
 using Backstop.Infrastructure.Events;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Email;
-using Dapper;
 
 namespace Backstop.Features.Quota;
 

@@ -1,6 +1,3 @@
-using System.Data.Common;
-using Dapper;
-
 namespace Backstop.Features.Quota;
 
 internal sealed class UsagePeriods(TimeProvider time) : IUsagePeriods

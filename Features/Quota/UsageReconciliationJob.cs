@@ -1,11 +1,7 @@
-using System.Data.Common;
 using Backstop.Features.ApiKeys;
 using Backstop.Features.Billing;
 using Backstop.Features.Bots;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
-using Dapper;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Quota;
 

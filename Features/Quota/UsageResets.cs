@@ -1,8 +1,4 @@
 using Backstop.Features.ApiKeys;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
-using Dapper;
 
 namespace Backstop.Features.Quota;
 

@@ -1,9 +1,4 @@
-using System.Data.Common;
-using System.Text.Json;
-using Backstop.Infrastructure.Data;
 using Backstop.Features.Billing;
-using Backstop.Infrastructure.Errors;
-using Dapper;
 
 namespace Backstop.Features.Quota;
 

@@ -1,8 +1,4 @@
 using Backstop.Infrastructure.Inbox;
-using System.Text.Json;
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Errors;
-using Backstop.Infrastructure.Security;
 using FastEndpoints;
 
 namespace Backstop.Features.Webhooks;

@@ -1,6 +1,4 @@
-using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Inbox;
-using Backstop.Infrastructure.Security;
 using FastEndpoints;
 
 namespace Backstop.Features.Webhooks;

@@ -1,7 +1,4 @@
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Inbox;
-using Backstop.Infrastructure.Security;
 using FastEndpoints;
 
 namespace Backstop.Features.Webhooks;

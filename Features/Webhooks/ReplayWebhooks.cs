@@ -1,8 +1,5 @@
-using Backstop.Infrastructure.Api;
 using Backstop.Infrastructure.Inbox;
-using Backstop.Infrastructure.Security;
 using FastEndpoints;
-using FluentValidation;
 
 namespace Backstop.Features.Webhooks;
 

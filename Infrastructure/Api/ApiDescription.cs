@@ -1,5 +1,3 @@
-using Backstop.Infrastructure.Errors;
-
 namespace Backstop.Infrastructure.Api;
 
 /// <summary>

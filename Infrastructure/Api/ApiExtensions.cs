@@ -1,6 +1,4 @@
 using System.Text.Json.Serialization;
-using Backstop.Infrastructure.Configuration;
-using Backstop.Infrastructure.Errors;
 using FastEndpoints;
 using FastEndpoints.Swagger;
 using NSwag;

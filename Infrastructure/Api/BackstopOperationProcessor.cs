@@ -1,4 +1,3 @@
-using Backstop.Infrastructure.Errors;
 using FastEndpoints.Swagger;
 using Microsoft.AspNetCore.Authorization;
 using Namotion.Reflection;

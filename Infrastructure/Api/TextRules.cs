@@ -1,5 +1,3 @@
-using FluentValidation;
-
 namespace Backstop.Infrastructure.Api;
 
 /// <summary>Rules every free-text field shares.</summary>

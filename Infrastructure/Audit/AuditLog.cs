@@ -1,10 +1,5 @@
-using System.Data.Common;
 using System.Security.Claims;
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Security;
-using Dapper;
 
 namespace Backstop.Infrastructure.Audit;
 
@@ -82,15 +77,5 @@ internal sealed class AuditLog(Db db, TimeProvider time, IHttpContextAccessor ht
                 foreach (var item in array) Redact(item);
                 break;
         }
-    }
-}
-
-internal static class AuditExtensions
-{
-    public static IServiceCollection AddAudit(this IServiceCollection services)
-    {
-        services.AddHttpContextAccessor();
-        services.AddSingleton<IAuditLog, AuditLog>();
-        return services;
     }
 }

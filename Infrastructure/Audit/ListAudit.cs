@@ -1,9 +1,4 @@
-using System.Text.Json;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Security;
-using Dapper;
 using FastEndpoints;
-using FluentValidation;
 
 namespace Backstop.Infrastructure.Audit;
 

@@ -1,5 +1,3 @@
-using Dapper;
-
 namespace Backstop.Infrastructure.Data;
 
 /// <summary>

@@ -1,4 +1,3 @@
-using Backstop.Infrastructure.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Backstop.Infrastructure.Data;

@@ -1,8 +1,6 @@
 using System.Data;
-using System.Data.Common;
 using System.Runtime.CompilerServices;
 using Microsoft.Data.Sqlite;
-using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Backstop.Infrastructure.Data;

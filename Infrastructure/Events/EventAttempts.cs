@@ -1,7 +1,3 @@
-using System.Data.Common;
-using Backstop.Infrastructure.Data;
-using Dapper;
-
 namespace Backstop.Infrastructure.Events;
 
 /// <summary>One attempt to deliver an event to an endpoint (a row of <c>event_delivery_attempts</c>).</summary>
@@ -22,18 +18,6 @@ public sealed record EventDeliveryAttempt(
 
 /// <summary>A page of attempts, newest first; <see cref="NextCursor"/> is null on the last page.</summary>
 public sealed record EventAttemptPage(IReadOnlyList<EventDeliveryAttempt> Items, string? NextCursor);
-
-public static class EventAttemptOutcome
-{
-    /// <summary>The endpoint answered 2xx.</summary>
-    public const string Sent = "sent";
-    /// <summary>Another answer (3xx included: redirects are not followed), a timeout or a transport error.</summary>
-    public const string Failed = "failed";
-    /// <summary>The endpoint's host resolved only to addresses deliveries may not connect to (counts as a failure).</summary>
-    public const string Refused = "refused";
-    /// <summary>Not sent: the endpoint was deleted or disabled when the message came up.</summary>
-    public const string Skipped = "skipped";
-}
 
 /// <summary>
 /// The delivery log. Written by the event channel, one row per attempt in a short transaction of its own; read by

@@ -2,11 +2,6 @@ using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Outbox;
-using Dapper;
-using Microsoft.Extensions.Options;
 using Prometheus;
 
 namespace Backstop.Infrastructure.Events;

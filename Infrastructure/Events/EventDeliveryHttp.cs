@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Events;
 
@@ -63,6 +62,3 @@ internal static class EventDeliveryHttp
         throw last!;
     }
 }
-
-/// <summary>A delivery's host resolved only to addresses it may not connect to.</summary>
-internal sealed class EventTargetRefusedException(string message) : Exception(message);

@@ -1,13 +1,7 @@
-using System.Data.Common;
 using System.Globalization;
 using Backstop.Features.ApiKeys;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Email;
 using Backstop.Infrastructure.Stats;
-using Dapper;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Events;
 

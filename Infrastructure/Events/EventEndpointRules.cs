@@ -1,7 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using Backstop.Infrastructure.Errors;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Events;
 

@@ -1,10 +1,3 @@
-using System.Data.Common;
-using System.Text.Json;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
-using Dapper;
-
 namespace Backstop.Infrastructure.Events;
 
 /// <summary>

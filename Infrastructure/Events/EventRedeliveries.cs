@@ -1,21 +1,7 @@
 using System.Data;
-using System.Data.Common;
 using System.Text;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
-using Backstop.Infrastructure.Outbox;
-using Dapper;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Events;
-
-internal static class EventRecoveryStatus
-{
-    public const string Running = "running";
-    public const string Completed = "completed";
-    public const string Cancelled = "cancelled";
-}
 
 /// <summary>A bulk recovery and how far it got: <c>enqueued</c> of <c>total</c> (counted when it was asked) are on their way.</summary>
 internal sealed record EventRecoveryResponse

@@ -1,6 +1,4 @@
-using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Infrastructure.Outbox;
 
 namespace Backstop.Infrastructure.Events;
 

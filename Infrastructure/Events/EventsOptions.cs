@@ -1,5 +1,3 @@
-using Backstop.Infrastructure.Configuration;
-
 namespace Backstop.Infrastructure.Events;
 
 /// <summary>Outbound event delivery (<c>Events:</c>, docs/events.md). Validated at start.</summary>

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Schema;
 using Backstop.Features.ApiKeys;
@@ -32,60 +31,6 @@ internal sealed record EventTypeView(string Type, string Description, JsonElemen
 
 internal sealed record ListEventTypesResponse(IReadOnlyList<EventTypeView> Types);
 
-/// <summary>
-/// The CLR type each event type's <c>data</c> is serialised from: the one place the catalogue's schemas come from,
-/// both the ones <c>GET /v1/event-types</c> answers and the ones in the OpenAPI document.
-/// </summary>
-internal static class EventDataTypes
-{
-    public static readonly IReadOnlyDictionary<string, Type> All = new Dictionary<string, Type>(StringComparer.Ordinal)
-    {
-        [EventTypes.MeetingCreated] = typeof(MeetingResponse),
-        [EventTypes.MeetingBotStatusChanged] = typeof(MeetingResponse),
-        [EventTypes.MeetingRecordingReady] = typeof(MeetingResponse),
-        [EventTypes.MeetingTranscribed] = typeof(MeetingResponse),
-        [EventTypes.MeetingFailed] = typeof(MeetingResponse),
-        [EventTypes.MeetingDeleted] = typeof(MeetingResponse),
-        [EventTypes.SubscriptionActivated] = typeof(SubscriptionResponse),
-        [EventTypes.SubscriptionPlanChanged] = typeof(SubscriptionResponse),
-        [EventTypes.SubscriptionDowngradeScheduled] = typeof(SubscriptionResponse),
-        [EventTypes.SubscriptionPastDue] = typeof(SubscriptionResponse),
-        [EventTypes.SubscriptionSuspended] = typeof(SubscriptionResponse),
-        [EventTypes.SubscriptionCanceled] = typeof(SubscriptionResponse),
-        [EventTypes.SubscriptionResumed] = typeof(SubscriptionResponse),
-        [EventTypes.BillingDisputeOpened] = typeof(DisputeView),
-        [EventTypes.BillingDisputeClosed] = typeof(DisputeView),
-        [EventTypes.BillingViolationsChanged] = typeof(ListViolationsResponse),
-        [EventTypes.UsageThresholdReached] = typeof(UsageThresholdReached),
-        [EventTypes.UsageLimitReached] = typeof(UsageLimitReached),
-        [EventTypes.ApiKeyCreated] = typeof(ApiKeyResponse),
-        [EventTypes.ApiKeyRevoked] = typeof(ApiKeyResponse),
-        [EventTypes.ApiKeyRotated] = typeof(ApiKeyResponse),
-        [EventTypes.SmsDelivered] = typeof(SmsView),
-        [EventTypes.SmsFailed] = typeof(SmsView),
-        [EventTypes.SmsOptedOut] = typeof(SmsConsentChange),
-        [EventTypes.SmsOptedIn] = typeof(SmsConsentChange),
-        [EventTypes.OrganizationCreated] = typeof(OrganizationResponse),
-        [EventTypes.OrganizationDeleted] = typeof(OrganizationResponse),
-        [EventTypes.InboxEventDead] = typeof(InboxEventDead),
-        [EventTypes.EndpointDisabled] = typeof(EndpointDisabledData),
-    };
-
-    /// <summary>Serialised as the publisher writes <c>data</c> (web defaults: camelCase).</summary>
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { TypeInfoResolver = new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver() };
-
-    private static readonly Lazy<IReadOnlyDictionary<string, JsonElement>> Schemas = new(() =>
-        All.ToDictionary(p => p.Key, p => JsonSerializer.SerializeToElement(
-            JsonSchemaExporter.GetJsonSchemaAsNode(Json, p.Value, new JsonSchemaExporterOptions { TreatNullObliviousAsNonNullable = true }))));
-
-    /// <summary>The JSON schema of <paramref name="type"/>'s data, from <see cref="JsonSchemaExporter"/>.</summary>
-    public static JsonElement SchemaOf(string type) => Schemas.Value[type];
-
-    /// <summary>The OpenAPI component name of a type's data schema: <c>subscription.past_due</c> → <c>SubscriptionPastDueEventData</c>.</summary>
-    public static string ComponentName(string type) =>
-        string.Concat(type.Split('.', '_').Select(w => w.Length == 0 ? w : char.ToUpperInvariant(w[0]) + w[1..])) + "EventData";
-}
-
 /// <summary><c>GET /v1/event-types</c>: the outbound event catalogue, with each type's data schema. Any valid key, the operator's too.</summary>
 internal sealed class ListEventTypes : EndpointWithoutRequest<ListEventTypesResponse>
 {
@@ -99,23 +44,4 @@ internal sealed class ListEventTypes : EndpointWithoutRequest<ListEventTypesResp
     public override Task HandleAsync(CancellationToken ct) =>
         Send.OkAsync(new ListEventTypesResponse(EventTypes.All
             .Select(p => new EventTypeView(p.Key, p.Value, EventDataTypes.SchemaOf(p.Key))).ToList()), ct);
-}
-
-/// <summary>
-/// Adds each event type's <c>data</c> schema to the OpenAPI document's components (<c>SubscriptionPastDueEventData</c>,
-/// …, each a reference to the schema of its CLR type as NSwag generates it for the rest of the document), so a
-/// client generator produces a class for each event's data.
-/// </summary>
-internal sealed class EventTypesDocumentProcessor : IDocumentProcessor
-{
-    public void Process(DocumentProcessorContext context)
-    {
-        foreach (var (type, clr) in EventDataTypes.All)
-        {
-            var schema = context.SchemaGenerator.GenerateWithReference<JsonSchema>(Namotion.Reflection.ContextualTypeExtensions.ToContextualType(clr), context.SchemaResolver);
-            var component = new JsonSchema { Description = $"The data of `{type}` events: {EventTypes.All[type]}" };
-            component.AllOf.Add(schema);
-            context.Document.Components.Schemas[EventDataTypes.ComponentName(type)] = component;
-        }
-    }
 }

@@ -1,16 +1,7 @@
 using System.Data;
-using System.Data.Common;
 using System.Text;
-using System.Text.Json;
 using System.Text.RegularExpressions;
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
-using Backstop.Infrastructure.Outbox;
-using Backstop.Infrastructure.Security;
-using Dapper;
 using FastEndpoints;
-using FluentValidation;
 
 namespace Backstop.Infrastructure.Events;
 
@@ -208,83 +199,7 @@ internal static partial class EventQueries
     }
 }
 
-/// <summary><c>GET /v1/events</c>: the caller's organization's events, newest first.</summary>
-internal sealed class ListEvents(Db db) : Endpoint<ListEventsRequest, Page<EventResponse>>
-{
-    public override void Configure()
-    {
-        Get("/v1/events");
-        Policies(BackstopPolicies.Read);
-        Summary(s => s.Summary = "List the caller's organization's events, newest first (optionally by type and time).");
-    }
-
-    public sealed class Validator : Validator<ListEventsRequest>
-    {
-        public Validator() => EventQueries.AddListRules(this);
-    }
-
-    public override async Task HandleAsync(ListEventsRequest req, CancellationToken ct) =>
-        await Send.OkAsync(await EventQueries.ListAsync(db, req, scoped: true, User.OrganizationId(), ct), ct);
-}
-
-/// <summary><c>GET /v1/admin/events</c>: every organization's events (and the operator's own), newest first.</summary>
-internal sealed class ListAllEvents(Db db) : Endpoint<ListAllEventsRequest, Page<EventResponse>>
-{
-    public override void Configure()
-    {
-        Get("/v1/admin/events");
-        Roles(BackstopClaims.AdminRole);
-        Summary(s => s.Summary = "List every organization's events, newest first (optionally by organization, type and time).");
-    }
-
-    public sealed class Validator : Validator<ListAllEventsRequest>
-    {
-        public Validator() => EventQueries.AddListRules(this);
-    }
-
-    public override async Task HandleAsync(ListAllEventsRequest req, CancellationToken ct) =>
-        await Send.OkAsync(await EventQueries.ListAsync(db, req, scoped: false, string.IsNullOrWhiteSpace(req.OrganizationId) ? null : req.OrganizationId.Trim(), ct), ct);
-}
-
 internal sealed record EventIdRequest
 {
     public string Id { get; init; } = "";
-}
-
-/// <summary><c>GET /v1/events/{id}</c>: an event of the caller's organization with its deliveries to the organization's endpoints.</summary>
-internal sealed class GetOwnEvent(Db db) : Endpoint<EventIdRequest, EventDetailResponse>
-{
-    public override void Configure()
-    {
-        Get("/v1/events/{id}");
-        Policies(BackstopPolicies.Read);
-        Summary(s => s.Summary = "An event of the caller's organization with its deliveries (status, attempts, last error).");
-        Description(d => d.Problems(404));
-    }
-
-    public override async Task HandleAsync(EventIdRequest req, CancellationToken ct)
-    {
-        await using var connection = await db.OpenAsync(ct);
-        var e = await EventQueries.FindAsync(connection, null, req.Id, scoped: true, User.OrganizationId(), ct);
-        await Send.OkAsync(await EventQueries.DetailAsync(connection, e, scoped: true, ct), ct);
-    }
-}
-
-/// <summary><c>GET /v1/admin/events/{id}</c>: any event with its deliveries to every endpoint.</summary>
-internal sealed class GetEvent(Db db) : Endpoint<EventIdRequest, EventDetailResponse>
-{
-    public override void Configure()
-    {
-        Get("/v1/admin/events/{id}");
-        Roles(BackstopClaims.AdminRole);
-        Summary(s => s.Summary = "Any event with its deliveries to the operator's and its organization's endpoints.");
-        Description(d => d.Problems(404));
-    }
-
-    public override async Task HandleAsync(EventIdRequest req, CancellationToken ct)
-    {
-        await using var connection = await db.OpenAsync(ct);
-        var e = await EventQueries.FindAsync(connection, null, req.Id, scoped: false, null, ct);
-        await Send.OkAsync(await EventQueries.DetailAsync(connection, e, scoped: false, ct), ct);
-    }
 }

@@ -55,16 +55,3 @@ public static class TargetAddressPolicy
         return true; // not an IP address family a delivery uses
     }
 }
-
-/// <summary>Resolves a delivery target's host name. Injectable so tests can simulate DNS (and DNS rebinding).</summary>
-public interface IEventTargetResolver
-{
-    Task<IPAddress[]> ResolveAsync(string host, CancellationToken ct);
-}
-
-/// <summary>The system resolver; an IP literal resolves to itself.</summary>
-internal sealed class DnsEventTargetResolver : IEventTargetResolver
-{
-    public async Task<IPAddress[]> ResolveAsync(string host, CancellationToken ct) =>
-        IPAddress.TryParse(host.Trim('[', ']'), out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, ct);
-}

@@ -1,7 +1,4 @@
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Security;
 using FastEndpoints;
-using FluentValidation;
 
 namespace Backstop.Infrastructure.Events;
 
@@ -49,19 +46,4 @@ internal sealed class UpdateEventEndpoint(EventEndpointStore store) : Endpoint<U
 
     public override async Task HandleAsync(UpdateEventEndpointRequest req, CancellationToken ct) =>
         await Send.OkAsync(await store.UpdateAsync(EndpointOwner.Operator, req.Id, req.ToChanges(), ct), ct);
-}
-
-/// <summary><c>PATCH /v1/event-endpoints/{id}</c>.</summary>
-internal sealed class UpdateOwnEventEndpoint(EventEndpointStore store) : Endpoint<UpdateEventEndpointRequest, EventEndpointResponse>
-{
-    public override void Configure()
-    {
-        Patch("/v1/event-endpoints/{id}");
-        Policies(BackstopPolicies.Admin);
-        Summary(s => s.Summary = "Change an event endpoint of the caller's organization (scope admin).");
-        Description(d => d.Problems(404, 422));
-    }
-
-    public override async Task HandleAsync(UpdateEventEndpointRequest req, CancellationToken ct) =>
-        await Send.OkAsync(await store.UpdateAsync(new EndpointOwner(User.OrganizationId()), req.Id, req.ToChanges(), ct), ct);
 }

@@ -1,6 +1,3 @@
-using Backstop.Infrastructure.Data;
-using Dapper;
-
 namespace Backstop.Infrastructure.Inbox;
 
 /// <summary>Events waiting (received, failed) or given up (dead) for one provider, and when the oldest of them arrived.</summary>

@@ -1,4 +1,3 @@
-using System.Data.Common;
 using Backstop.Infrastructure.Events;
 
 namespace Backstop.Infrastructure.Inbox;

@@ -1,8 +1,5 @@
 using System.Buffers;
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Errors;
 using FastEndpoints;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Inbox;
 

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
-using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Observability;
 
 namespace Backstop.Infrastructure.Inbox;

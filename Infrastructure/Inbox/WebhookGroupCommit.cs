@@ -1,8 +1,4 @@
-using System.Data.Common;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Stats;
-using Dapper;
-using Microsoft.Extensions.Options;
 using Prometheus;
 
 namespace Backstop.Infrastructure.Inbox;

@@ -1,7 +1,3 @@
-using System.Data.Common;
-using Backstop.Infrastructure.Data;
-using Dapper;
-using Microsoft.Extensions.Options;
 using Prometheus;
 
 namespace Backstop.Infrastructure.Inbox;
@@ -27,18 +23,6 @@ internal sealed record WebhookEventRow
     public WebhookEvent ToEvent() => new(Id, Provider, EventId, EventType, Payload, ReceivedAt, Attempts);
 }
 
-internal static class WebhookStatus
-{
-    public const string Received = "received";
-    public const string Processing = "processing";
-    public const string Processed = "processed";
-    public const string Ignored = "ignored";
-    public const string Failed = "failed";
-    public const string Dead = "dead";
-
-    public static readonly string[] All = [Received, Processing, Processed, Ignored, Failed, Dead];
-}
-
 internal enum ProcessOutcome
 {
     /// <summary>Someone else holds or finished the event, or it is not due: nothing was done.</summary>
@@ -47,16 +31,6 @@ internal enum ProcessOutcome
     Ignored,
     Failed,
     Dead,
-}
-
-internal static class WebhookMetrics
-{
-    public static readonly Counter Received = Metrics.CreateCounter("backstop_webhooks_received_total", "Webhook deliveries stored (first delivery of an event).", "provider");
-    public static readonly Counter Duplicate = Metrics.CreateCounter("backstop_webhooks_duplicate_total", "Webhook deliveries of an event already stored.", "provider");
-    public static readonly Counter Rejected = Metrics.CreateCounter("backstop_webhooks_rejected_total", "Webhook deliveries refused: bad, stale or missing signature or token.", "provider");
-    public static readonly Counter Processed = Metrics.CreateCounter("backstop_webhooks_processed_total", "Webhook events processed (ignored ones included, with outcome=ignored).", "provider", "outcome");
-    public static readonly Counter Failed = Metrics.CreateCounter("backstop_webhooks_failed_total", "Webhook processing attempts that failed.", "provider");
-    public static readonly Counter Dead = Metrics.CreateCounter("backstop_webhooks_dead_total", "Webhook events given up after Webhooks:MaxAttempts.", "provider");
 }
 
 /// <summary>

@@ -1,6 +1,4 @@
 using System.Text;
-using System.Text.Json;
-using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Providers.Clerk;
 using Backstop.Infrastructure.Providers.Deepgram;
 using Backstop.Infrastructure.Providers.Paddle;
@@ -8,9 +6,7 @@ using Backstop.Infrastructure.Providers.Recall;
 using Backstop.Infrastructure.Providers.Stripe;
 using Backstop.Infrastructure.Providers.Svix;
 using Backstop.Infrastructure.Providers.Twilio;
-using Backstop.Infrastructure.Security;
 using Microsoft.AspNetCore.WebUtilities;
-using Microsoft.Extensions.Options;
 using EventUtility = Stripe.EventUtility;
 using StripeException = Stripe.StripeException;
 

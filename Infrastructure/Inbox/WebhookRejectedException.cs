@@ -1,5 +1,3 @@
-using Backstop.Infrastructure.Errors;
-
 namespace Backstop.Infrastructure.Inbox;
 
 /// <summary>A delivery refused before anything was stored: bad, stale or missing signature or token.</summary>

@@ -1,18 +1,6 @@
-using System.Data.Common;
 using System.Text;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
-using Dapper;
 
 namespace Backstop.Infrastructure.Inbox;
-
-internal static class WebhookReplayState
-{
-    public const string Running = "running";
-    public const string Completed = "completed";
-    public const string Cancelled = "cancelled";
-}
 
 /// <summary>
 /// Which stored events a bulk replay takes. Only <c>processed</c>, <c>ignored</c> and <c>dead</c> events are ever
@@ -52,22 +40,6 @@ internal sealed record WebhookReplay
     public DateTimeOffset? FinishedAt { get; init; }
 
     internal WebhookReplayFilter Filter => new(Provider, Status, EventType, ReceivedFrom, ReceivedTo, Q);
-}
-
-/// <summary>Bulk replays of stored webhook events: what the admin API and the console call.</summary>
-internal interface IWebhookReplays
-{
-    /// <summary>How many stored events the filter matches now (a dry run).</summary>
-    Task<int> CountAsync(WebhookReplayFilter filter, CancellationToken ct);
-
-    /// <summary>Starts a replay of the filter's matches (up to the newest match now), audited; the <c>webhook-replays</c> job works it.</summary>
-    Task<WebhookReplay> StartAsync(WebhookReplayFilter filter, CancellationToken ct);
-
-    /// <summary>The replay, or a 404 problem.</summary>
-    Task<WebhookReplay> GetAsync(string id, CancellationToken ct);
-
-    /// <summary>Stops a running replay, audited: what it replayed stays replayed, nothing more is. 409 when it is finished.</summary>
-    Task<WebhookReplay> CancelAsync(string id, CancellationToken ct);
 }
 
 /// <summary>

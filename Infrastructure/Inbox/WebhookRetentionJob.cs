@@ -1,6 +1,4 @@
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Inbox;
 

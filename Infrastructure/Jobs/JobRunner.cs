@@ -1,7 +1,4 @@
-using Backstop.Infrastructure.Data;
-using Dapper;
 using Hangfire;
-using Microsoft.Extensions.Options;
 using Prometheus;
 using Serilog.Context;
 
@@ -21,8 +18,6 @@ internal sealed record JobRun
     /// <summary>The named counts of a job that reports them (<see cref="IReportsCounts"/>), as a JSON object; else null.</summary>
     public string? Counts { get; init; }
 }
-
-internal sealed class JobFailedException(string jobId, string error) : Exception($"Job {jobId} failed: {error}");
 
 /// <summary>
 /// Runs a recurring job under a lease row in our own database. Taking the lease is one conditional upsert: it

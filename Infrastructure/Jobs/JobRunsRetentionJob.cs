@@ -1,6 +1,3 @@
-using Backstop.Infrastructure.Data;
-using Microsoft.Extensions.Options;
-
 namespace Backstop.Infrastructure.Jobs;
 
 /// <summary>

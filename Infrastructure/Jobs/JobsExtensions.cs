@@ -1,14 +1,10 @@
 using System.Text;
-using Backstop.Infrastructure.Configuration;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Security;
 using Hangfire;
 using Hangfire.Dashboard;
 using Hangfire.InMemory;
 using Hangfire.PostgreSql;
 using Hangfire.PostgreSql.Factories;
 using Hangfire.Storage.SQLite;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Jobs;
 
@@ -157,70 +153,4 @@ internal static class JobsExtensions
         public bool Authorize(DashboardContext context) =>
             context.GetHttpContext().Items.TryGetValue(Granted, out var granted) && granted is true;
     }
-}
-
-/// <summary>
-/// Runs a Hangfire server over our storage when <c>Jobs:RunServer</c> is on. Decided at start rather than at
-/// registration, so configuration applied late (tests, environment) is honoured.
-/// </summary>
-internal sealed class HangfireServerHost(
-    IServiceScopeFactory scopes, JobStorage storage, IOptions<JobsOptions> options, ILogger<HangfireServerHost> log)
-    : IHostedService, IDisposable
-{
-    private BackgroundJobServer? server;
-
-    public Task StartAsync(CancellationToken cancellationToken)
-    {
-        if (!options.Value.RunServer)
-        {
-            log.LogInformation("Hangfire server disabled on this instance (Jobs:RunServer=false)");
-            return Task.CompletedTask;
-        }
-        server = new BackgroundJobServer(new BackgroundJobServerOptions
-        {
-            WorkerCount = options.Value.WorkerCount,
-            ServerName = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}",
-            Activator = new Hangfire.AspNetCore.AspNetCoreJobActivator(scopes),
-            SchedulePollingInterval = TimeSpan.FromSeconds(options.Value.PollIntervalSeconds),
-        }, storage);
-        return Task.CompletedTask;
-    }
-
-    public async Task StopAsync(CancellationToken cancellationToken)
-    {
-        if (server is null) return;
-        server.SendStop();
-        await server.WaitForShutdownAsync(cancellationToken);
-    }
-
-    public void Dispose() => server?.Dispose();
-}
-
-/// <summary>Registers every recurring job with Hangfire at start, with its configured or default schedule.</summary>
-internal sealed class RecurringJobScheduler(
-    IRecurringJobManager manager,
-    IEnumerable<RecurringJobDefinition> definitions,
-    IOptions<JobsOptions> options,
-    ILogger<RecurringJobScheduler> log) : IHostedService
-{
-    public Task StartAsync(CancellationToken cancellationToken)
-    {
-        foreach (var definition in definitions)
-        {
-            var cron = JobSchedule.Of(definition, options.Value);
-            if (JobSchedule.IsDisabled(cron))
-            {
-                manager.RemoveIfExists(definition.Id);
-                log.LogInformation("Recurring job {JobId} is disabled by configuration", definition.Id);
-                continue;
-            }
-            var id = definition.Id;
-            manager.AddOrUpdate<JobRunner>(id, r => r.RunScheduledAsync(id, CancellationToken.None), cron,
-                new RecurringJobOptions { TimeZone = TimeZoneInfo.Utc });
-            log.LogInformation("Recurring job {JobId} scheduled at {Cron} (UTC)", id, cron);
-        }
-        return Task.CompletedTask;
-    }
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

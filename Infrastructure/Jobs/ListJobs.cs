@@ -1,10 +1,6 @@
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Security;
 using FastEndpoints;
 using Hangfire;
 using Hangfire.Storage;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Jobs;
 

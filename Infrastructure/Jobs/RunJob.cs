@@ -1,7 +1,3 @@
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Errors;
-using Backstop.Infrastructure.Security;
 using FastEndpoints;
 
 namespace Backstop.Infrastructure.Jobs;

@@ -2,7 +2,6 @@ using System.Reflection;
 using Backstop.Infrastructure.Events;
 using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Infrastructure.Outbox;
 using Prometheus;
 
 namespace Backstop.Infrastructure.Observability;

@@ -1,10 +1,8 @@
 using Backstop.Features.ApiKeys;
 using Backstop.Features.Billing;
 using Backstop.Features.Quota;
-using Backstop.Infrastructure.Audit;
 using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.OperatorConsole.Pages;
-using Backstop.Infrastructure.Outbox;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.HttpResults;

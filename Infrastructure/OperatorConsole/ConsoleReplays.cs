@@ -1,4 +1,3 @@
-using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Inbox;
 using Microsoft.AspNetCore.Mvc;
 

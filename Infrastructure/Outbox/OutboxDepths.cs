@@ -1,6 +1,3 @@
-using Backstop.Infrastructure.Data;
-using Dapper;
-
 namespace Backstop.Infrastructure.Outbox;
 
 /// <summary>Messages of one channel waiting to be sent (pending, of which <see cref="Retrying"/> failed before) or dead, and the oldest one's creation.</summary>

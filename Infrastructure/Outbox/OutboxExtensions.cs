@@ -1,4 +1,3 @@
-using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Outbox.Email;
 using Backstop.Infrastructure.Outbox.Sms;

@@ -1,5 +1,3 @@
-using Backstop.Infrastructure.Configuration;
-
 namespace Backstop.Infrastructure.Outbox;
 
 internal sealed class OutboxOptions : IValidatedOptions
@@ -67,10 +65,4 @@ internal sealed class OutboxOptions : IValidatedOptions
             if (c.BaseDelaySeconds is <= 0 or > 86400) yield return $"Outbox:Channels:{name}:BaseDelaySeconds must be greater than 0 and at most 86400.";
         }
     }
-}
-
-internal sealed class OutboxChannelOptions
-{
-    public int? MaxAttempts { get; set; }
-    public double? BaseDelaySeconds { get; set; }
 }

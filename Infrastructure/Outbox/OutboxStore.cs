@@ -1,19 +1,6 @@
-using System.Data.Common;
-using Backstop.Infrastructure.Data;
-using Dapper;
-using Microsoft.Extensions.Options;
 using Prometheus;
 
 namespace Backstop.Infrastructure.Outbox;
-
-internal static class OutboxMetrics
-{
-    public static readonly Counter Enqueued = Metrics.CreateCounter("backstop_outbox_enqueued_total", "Outbox messages stored, by channel.", "channel");
-    public static readonly Counter Sent = Metrics.CreateCounter("backstop_outbox_sent_total", "Outbox messages delivered, by channel.", "channel");
-    public static readonly Counter Retried = Metrics.CreateCounter("backstop_outbox_retried_total", "Outbox delivery attempts that failed transiently and were scheduled again, by channel.", "channel");
-    public static readonly Counter Dead = Metrics.CreateCounter("backstop_outbox_dead_total", "Outbox messages given up on (permanent failure or attempts exhausted), by channel.", "channel");
-    public static readonly Gauge Pending = Metrics.CreateGauge("backstop_outbox_pending", "Outbox messages waiting for delivery (pending or being sent), by channel, as of the last sweep.", "channel");
-}
 
 /// <summary>The <see cref="IOutbox"/>: one <c>insert … on conflict (idempotency_key) do nothing</c> in the caller's transaction.</summary>
 internal sealed class OutboxStore(TimeProvider time, IOptions<OutboxOptions> options, OutboxSignal signal, IHttpContextAccessor http) : IOutbox
@@ -118,24 +105,4 @@ internal sealed class OutboxStore(TimeProvider time, IOptions<OutboxOptions> opt
         foreach (var channel in channels) OutboxMetrics.Dead.WithLabels(channel).Inc();
         return channels.Count;
     }
-}
-
-/// <summary>Wakes the dispatch loop of this instance. Notifications coalesce: many enqueues, one wake-up.</summary>
-internal sealed class OutboxSignal
-{
-    private readonly SemaphoreSlim semaphore = new(0, 1);
-
-    public void Notify()
-    {
-        try
-        {
-            semaphore.Release();
-        }
-        catch (SemaphoreFullException)
-        {
-            // Already signalled: the pending wake-up will see this message too.
-        }
-    }
-
-    public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken ct) => semaphore.WaitAsync(timeout, ct);
 }

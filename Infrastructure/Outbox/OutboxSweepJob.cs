@@ -1,7 +1,4 @@
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
-using Dapper;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Outbox;
 

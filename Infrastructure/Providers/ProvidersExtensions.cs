@@ -1,4 +1,3 @@
-using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Providers.Clerk;
 using Backstop.Infrastructure.Providers.Deepgram;
 using Backstop.Infrastructure.Providers.Paddle;

@@ -1,8 +1,3 @@
-using Backstop.Infrastructure.Configuration;
-using Backstop.Infrastructure.Data;
-using Dapper;
-using Microsoft.Extensions.Options;
-
 namespace Backstop.Infrastructure.Security;
 
 /// <summary>
@@ -144,7 +139,6 @@ internal sealed class AdminKey(Db db, IOptions<AdminOptions> options, TimeProvid
         File.Move(temp, path, overwrite: true);
     }
 
-
     // No key could ever match it: say so at start-up, with the two ways out, rather than refuse every admin request.
     private static InvalidConfigurationException StoredHashUnreadable() => new([
         "The stored admin key hash (table admin_credentials, id 'admin') is not a SHA-256 hex digest. Set Admin:ApiKey " +
@@ -157,32 +151,5 @@ internal sealed class AdminKey(Db db, IOptions<AdminOptions> options, TimeProvid
     {
         var expected = digest ?? throw new InvalidOperationException("The admin key has not been initialised.");
         return Secrets.FixedTimeEquals(candidateDigest, expected);
-    }
-}
-
-/// <summary>Re-reads the stored admin key hash every <see cref="AdminKey.RefreshInterval"/> (real time: it paces polling), so a rotation made by <c>backstop admin-key rotate</c> revokes the old key on running instances.</summary>
-internal sealed class AdminKeyRefresher(AdminKey key, ILogger<AdminKeyRefresher> log) : BackgroundService
-{
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        if (key.IsConfigured) return;
-        using var timer = new PeriodicTimer(AdminKey.RefreshInterval);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
-            {
-                try
-                {
-                    await key.RefreshAsync(stoppingToken);
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    log.LogWarning(e, "Could not re-read the admin key hash; keeping the one in use");
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
     }
 }

@@ -1,5 +1,3 @@
-using Backstop.Infrastructure.Configuration;
-
 namespace Backstop.Infrastructure.Security;
 
 internal sealed class AdminOptions : IValidatedOptions
@@ -24,20 +22,5 @@ internal sealed class AdminOptions : IValidatedOptions
         if (!string.IsNullOrEmpty(ApiKey) && ApiKey.Trim().Length < 32)
             yield return "Admin:ApiKey must be at least 32 characters long.";
         foreach (var error in AdminPort.Validate(Urls)) yield return error;
-    }
-}
-
-internal sealed class SecurityOptions : IValidatedOptions
-{
-    public const string Section = "Security";
-
-    /// <summary>Addresses of reverse proxies whose X-Forwarded-For is believed.</summary>
-    public string[] TrustedProxies { get; set; } = [];
-
-    public IEnumerable<string> Validate()
-    {
-        for (var i = 0; i < TrustedProxies.Length; i++)
-            if (!System.Net.IPAddress.TryParse(TrustedProxies[i], out _))
-                yield return $"Security:TrustedProxies:{i} must be an IP address (got '{TrustedProxies[i]}').";
     }
 }

@@ -1,10 +1,7 @@
 using System.Xml.Linq;
-using Backstop.Infrastructure.Data;
-using Dapper;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.AspNetCore.DataProtection.Repositories;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Security;
 
@@ -33,16 +30,5 @@ internal sealed class DatabaseXmlRepository(Db db, TimeProvider time) : IXmlRepo
             on conflict (id) do nothing
             """,
             new { id = string.IsNullOrEmpty(friendlyName) ? Ids.New(time) : friendlyName, xml = element.ToString(SaveOptions.DisableFormatting), now });
-    }
-}
-
-internal static class DataProtectionExtensions
-{
-    public static IServiceCollection AddDatabaseDataProtection(this IServiceCollection services)
-    {
-        services.AddDataProtection().SetApplicationName("backstop");
-        services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(sp => new ConfigureOptions<KeyManagementOptions>(o =>
-            o.XmlRepository = new DatabaseXmlRepository(sp.GetRequiredService<Db>(), sp.GetRequiredService<TimeProvider>())));
-        return services;
     }
 }

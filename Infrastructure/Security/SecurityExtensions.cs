@@ -1,4 +1,3 @@
-using Backstop.Infrastructure.Configuration;
 using Microsoft.AspNetCore.Authentication;
 
 namespace Backstop.Infrastructure.Security;

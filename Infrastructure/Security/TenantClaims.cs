@@ -1,5 +1,4 @@
 using System.Security.Claims;
-using Backstop.Infrastructure.Errors;
 
 namespace Backstop.Infrastructure.Security;
 

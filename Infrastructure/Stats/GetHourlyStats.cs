@@ -1,6 +1,4 @@
-using Backstop.Infrastructure.Security;
 using FastEndpoints;
-using FluentValidation;
 
 namespace Backstop.Infrastructure.Stats;
 

@@ -1,26 +1,7 @@
-using System.Data.Common;
 using System.Globalization;
 using System.Text;
-using Backstop.Infrastructure.Data;
-using Dapper;
 
 namespace Backstop.Infrastructure.Stats;
-
-/// <summary>What an hourly count counts (the <c>kind</c> column).</summary>
-internal static class HourlyCountKinds
-{
-    /// <summary>Webhook deliveries by provider; outcome at receipt: processed, ignored, failed, dead, duplicate.</summary>
-    public const string Webhook = "webhook";
-    /// <summary>Outbox delivery attempts by channel; outcome as <c>outbox_attempts</c>: sent, retry, permanent_failure, attempts_exhausted.</summary>
-    public const string Outbox = "outbox";
-    /// <summary>Outbound event delivery attempts (subject <c>all</c>); outcome as the delivery log: sent, failed, refused.</summary>
-    public const string EventDelivery = "event_delivery";
-
-    public static readonly IReadOnlyList<string> All = [Webhook, Outbox, EventDelivery];
-
-    /// <summary>The subject of counts that are not broken down (event deliveries).</summary>
-    public const string AllSubjects = "all";
-}
 
 /// <summary>One increment: <paramref name="N"/> more of (kind, subject, outcome) in the current hour.</summary>
 internal sealed record HourlyIncrement(string Kind, string Subject, string Outcome, long N = 1);
@@ -30,13 +11,6 @@ internal sealed record HourlyIncrement(string Kind, string Subject, string Outco
 /// <param name="Kind"><c>webhook</c>, <c>outbox</c> or <c>event_delivery</c>.</param>
 /// <param name="Key">What it is about: a provider (webhook), a channel (outbox), <c>all</c> (event_delivery).</param>
 public sealed record HourlyCount(DateTimeOffset Hour, string Kind, string Key, string Outcome, long Count);
-
-/// <summary>Reads the hourly counts (the console's overview charts and <c>GET /v1/admin/stats/hourly</c>).</summary>
-public interface IHourlyStats
-{
-    /// <summary>Every non-zero count of the hours from the one holding <paramref name="since"/> to the current one, oldest first.</summary>
-    Task<IReadOnlyList<HourlyCount>> ReadAsync(DateTimeOffset since, CancellationToken ct);
-}
 
 /// <summary>
 /// The hourly counts table (<c>hourly_counts</c>, migration 0900). Writers call <see cref="AddAsync"/> on the

@@ -3,28 +3,3 @@ namespace Backstop.Infrastructure.Storage;
 internal sealed record StoredFile(string Key, long Size, string ContentType);
 
 internal sealed record FileDownload(Stream Content, long? Size, string ContentType);
-
-/// <summary>Where files (recordings) live. Keys are paths made by the caller (<c>meetings/{id}/{bot}.mp3</c>).</summary>
-internal interface IFileStore
-{
-    /// <summary>Stores the whole stream under the key (replacing what was there) and answers the size written.</summary>
-    Task<StoredFile> PutAsync(string key, Stream content, string contentType, CancellationToken ct);
-
-    /// <summary>The file's bytes, or null when no file has this key.</summary>
-    Task<FileDownload?> OpenReadAsync(string key, CancellationToken ct);
-
-    /// <summary>Removes the file; a key with no file is success (a retried or repeated delete must not fail).</summary>
-    Task DeleteAsync(string key, CancellationToken ct);
-}
-
-internal static class StorageKeys
-{
-    /// <summary>Keys are relative paths of plain segments: never absolute, never <c>..</c>, so a key cannot leave the store.</summary>
-    public static string Check(string key)
-    {
-        if (string.IsNullOrWhiteSpace(key) || key.StartsWith('/') || key.Contains('\\') ||
-            key.Split('/').Any(s => s.Length == 0 || s == "." || s == ".."))
-            throw new ArgumentException($"'{key}' is not a storage key.", nameof(key));
-        return key;
-    }
-}

@@ -1,5 +1,3 @@
-using Backstop.Infrastructure.Configuration;
-
 namespace Backstop.Infrastructure.Storage;
 
 /// <summary>Section <c>Storage</c>: where recordings are kept. <c>local</c> (a directory) by default, or any S3-compatible store.</summary>
@@ -31,21 +29,4 @@ internal sealed class StorageOptions : IValidatedOptions
             if (string.IsNullOrWhiteSpace(S3.Region)) yield return "Storage:S3:Region must not be empty.";
         }
     }
-}
-
-internal sealed class S3StorageOptions
-{
-    /// <summary>Empty: AWS S3 itself in <see cref="Region"/>. Set for MinIO, R2, s3rver, …</summary>
-    public string? Endpoint { get; set; }
-
-    public string? Bucket { get; set; }
-
-    public string Region { get; set; } = "us-east-1";
-
-    public string? AccessKey { get; set; }
-
-    public string? SecretKey { get; set; }
-
-    /// <summary><c>endpoint/bucket/key</c> instead of <c>bucket.endpoint/key</c>; most self-hosted stores need it.</summary>
-    public bool ForcePathStyle { get; set; } = true;
 }

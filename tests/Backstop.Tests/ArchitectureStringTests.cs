@@ -3,11 +3,9 @@ using System.Text.RegularExpressions;
 using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Outbox;
-using Backstop.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Mono.Cecil;
 using Mono.Cecil.Cil;
-using Shouldly;
 
 namespace Backstop.Tests;
 

@@ -1,7 +1,6 @@
 using System.Text.RegularExpressions;
 using Mono.Cecil;
 using Mono.Cecil.Cil;
-using Shouldly;
 
 namespace Backstop.Tests;
 

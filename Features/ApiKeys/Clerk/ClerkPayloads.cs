@@ -1,10 +1,6 @@
-using System.Text.Json;
 using Backstop.Features.ApiKeys;
 
 namespace Backstop.Features.ApiKeys.Clerk;
-
-/// <summary>A Clerk payload that lacks what provisioning needs. Processing fails (and is retried, then dead).</summary>
-internal sealed class ClerkPayloadException(string message) : Exception(message);
 
 /// <summary>Reads Clerk's event envelopes (<c>{type, data, object: "event", timestamp}</c>) into provisioning requests.</summary>
 internal static class ClerkPayloads

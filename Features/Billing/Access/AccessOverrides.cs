@@ -1,9 +1,4 @@
-using System.Data.Common;
 using Backstop.Features.ApiKeys;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
-using Dapper;
 
 namespace Backstop.Features.Billing;
 

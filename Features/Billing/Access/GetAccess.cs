@@ -1,5 +1,3 @@
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Security;
 using FastEndpoints;
 
 // The endpoint's namespace is the slice's: the API reference tags an operation with its namespace's last segment.

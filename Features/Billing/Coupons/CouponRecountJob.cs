@@ -1,7 +1,4 @@
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
-using Dapper;
 
 namespace Backstop.Features.Billing.Coupons;
 

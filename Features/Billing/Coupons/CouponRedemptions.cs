@@ -1,8 +1,3 @@
-using System.Data.Common;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
-using Dapper;
-
 namespace Backstop.Features.Billing.Coupons;
 
 /// <param name="RedemptionId">The <c>coupon_redemptions</c> row: put it in the checkout session's metadata (<c>coupon_redemption</c>).</param>

@@ -1,6 +1,3 @@
-using System.Data.Common;
-using Dapper;
-
 namespace Backstop.Features.Billing.Coupons;
 
 /// <summary>A row of <c>coupons</c>.</summary>
@@ -42,33 +39,4 @@ internal sealed record CouponResponse(
 {
     public static CouponResponse From(CouponRow r) => new(r.Code, r.PercentOff, r.AmountOff, r.Currency, r.Duration, r.DurationInMonths,
         r.StripeCouponId, r.MaxRedemptions, r.TimesRedeemed, r.ExpiresAt, r.FirstTimeOnly, r.Active, r.CreatedAt, r.UpdatedAt);
-}
-
-/// <summary>Redemption states of <c>coupon_redemptions</c>.</summary>
-internal static class RedemptionState
-{
-    /// <summary>A checkout session (or a plan change in flight) holds it: counted in <c>times_redeemed</c>.</summary>
-    public const string Held = "held";
-
-    /// <summary>The checkout completed or the plan change went through: counted.</summary>
-    public const string Redeemed = "redeemed";
-
-    /// <summary>The checkout expired (or the plan change failed): given back, no longer counted.</summary>
-    public const string Released = "released";
-}
-
-internal static class CouponSql
-{
-    public const string Columns =
-        """
-        id, code, percent_off, amount_off, currency, duration, duration_in_months, stripe_coupon_id, max_redemptions,
-        times_redeemed, expires_at, first_time_only, active, created_at, updated_at
-        """;
-
-    /// <summary>Codes are case-insensitive: stored and looked up upper-case.</summary>
-    public static string Normalize(string code) => code.Trim().ToUpperInvariant();
-
-    public static Task<CouponRow?> FindAsync(DbConnection connection, DbTransaction? tx, string code, CancellationToken ct) =>
-        connection.QuerySingleOrDefaultAsync<CouponRow>(new CommandDefinition(
-            $"select {Columns} from coupons where code = @code", new { code = Normalize(code) }, tx, cancellationToken: ct));
 }

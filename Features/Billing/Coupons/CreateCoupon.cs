@@ -1,11 +1,4 @@
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
-using Backstop.Infrastructure.Security;
-using Dapper;
 using FastEndpoints;
-using FluentValidation;
 
 namespace Backstop.Features.Billing.Coupons;
 
@@ -87,13 +80,4 @@ internal sealed class CreateCoupon(Db db, IAuditLog audit, TimeProvider time) : 
         }, ct);
         await Send.ResponseAsync(CouponResponse.From(row), 201, ct);
     }
-}
-
-/// <summary>What the audit log records of a coupon (its code is the entry's target: the log redacts properties named <c>code</c>).</summary>
-internal static class CouponAudit
-{
-    public static object Of(CouponRow r) => new
-    {
-        r.PercentOff, r.AmountOff, r.Currency, r.Duration, r.DurationInMonths, r.StripeCouponId, r.MaxRedemptions, r.ExpiresAt, r.FirstTimeOnly, r.Active,
-    };
 }

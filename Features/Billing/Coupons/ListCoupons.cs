@@ -1,5 +1,3 @@
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Security;
 using FastEndpoints;
 
 namespace Backstop.Features.Billing.Coupons;

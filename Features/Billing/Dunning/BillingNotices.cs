@@ -1,6 +1,4 @@
-using System.Data.Common;
 using Backstop.Features.ApiKeys;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Email;
 
 namespace Backstop.Features.Billing.Dunning;

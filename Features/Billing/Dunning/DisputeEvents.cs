@@ -1,9 +1,5 @@
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Inbox;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Providers.Stripe;
-using Dapper;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Billing.Dunning;
 

@@ -1,22 +1,10 @@
 using Backstop.Features.ApiKeys;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Providers.Stripe;
-using Dapper;
 
 namespace Backstop.Features.Billing.Dunning;
 
 /// <summary>What the <c>billing-dispute-lookup</c> channel stores: a dispute whose organization is not known yet, and its charge.</summary>
 internal sealed record DisputeLookup(string DisputeId, string ChargeId);
-
-internal static class OutboxDisputeLookup
-{
-    public const string Channel = "billing-dispute-lookup";
-
-    /// <summary>One lookup per dispute, however many of its events arrive before it is done.</summary>
-    public static OutboxEnvelope Create(string disputeId, string chargeId) =>
-        OutboxEnvelope.Create(Channel, $"dispute-lookup:{disputeId}", new DisputeLookup(disputeId, chargeId), disputeId);
-}
 
 /// <summary>
 /// Finds the organization of a dispute whose event carried the charge as an id only: reads the charge from Stripe

@@ -1,7 +1,6 @@
 using Backstop.Features.Billing.Dunning;
 using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Infrastructure.Outbox;
 
 // In the slice's namespace, so BillingModule registers it with one line.
 namespace Backstop.Features.Billing;

@@ -1,5 +1,3 @@
-using Backstop.Infrastructure.Data;
-
 namespace Backstop.Features.Billing.Dunning;
 
 /// <summary>The dunning statements over <c>subscriptions</c>, <c>billing_payment_failures</c>, <c>billing_paid_invoices</c> and <c>billing_disputes</c>.</summary>

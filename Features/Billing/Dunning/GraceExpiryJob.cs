@@ -1,10 +1,6 @@
 using System.Globalization;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Events;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Infrastructure.Outbox;
-using Dapper;
-using Microsoft.Extensions.Options;
 using Prometheus;
 
 namespace Backstop.Features.Billing.Dunning;

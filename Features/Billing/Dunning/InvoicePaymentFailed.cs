@@ -1,7 +1,4 @@
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Inbox;
-using Dapper;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Billing.Dunning;
 

@@ -1,5 +1,4 @@
 using Backstop.Infrastructure.Inbox;
-using Dapper;
 
 namespace Backstop.Features.Billing.Dunning;
 

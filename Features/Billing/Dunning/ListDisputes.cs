@@ -1,9 +1,5 @@
 using Backstop.Features.Billing.Dunning;
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Security;
 using FastEndpoints;
-using FluentValidation;
 
 // The endpoint's namespace is the slice's: the API reference tags an operation with its namespace's last segment.
 namespace Backstop.Features.Billing;

@@ -1,5 +1,3 @@
-using System.Text.Json;
-
 namespace Backstop.Features.Billing.Dunning;
 
 /// <summary>What the dunning handlers read of a Stripe invoice event (<c>invoice.*</c>).</summary>

@@ -1,11 +1,8 @@
 using System.Net;
-using System.Text.Json;
 using Backstop.Features.ApiKeys;
 using Backstop.Features.Billing.Coupons;
 using Backstop.Infrastructure.Inbox;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Email;
-using Dapper;
 
 namespace Backstop.Features.Billing.PlanChanges;
 

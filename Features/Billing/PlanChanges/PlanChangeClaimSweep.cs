@@ -1,9 +1,6 @@
 using Backstop.Features.Billing.Coupons;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Providers.Stripe;
-using Dapper;
 using Stripe;
 
 namespace Backstop.Features.Billing.PlanChanges;

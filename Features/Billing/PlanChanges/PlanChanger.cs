@@ -1,11 +1,6 @@
 using Backstop.Features.Billing.Coupons;
 using Backstop.Features.Billing.Plans;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Providers.Stripe;
-using Dapper;
-using Microsoft.Extensions.Options;
 using Stripe;
 
 namespace Backstop.Features.Billing.PlanChanges;

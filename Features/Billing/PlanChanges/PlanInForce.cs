@@ -1,8 +1,6 @@
-using System.Data.Common;
 using System.Net;
 using Backstop.Features.Billing.Dunning;
 using Backstop.Infrastructure.Outbox.Email;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Billing.PlanChanges;
 

@@ -1,11 +1,7 @@
-using System.Data.Common;
 using System.Globalization;
 using Backstop.Features.ApiKeys;
 using Backstop.Features.Bots;
 using Backstop.Features.Quota;
-using Backstop.Infrastructure.Data;
-using Dapper;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Billing.PlanChanges;
 

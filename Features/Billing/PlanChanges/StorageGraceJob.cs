@@ -1,9 +1,6 @@
 using Backstop.Features.ApiKeys;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Email;
-using Dapper;
 
 namespace Backstop.Features.Billing.PlanChanges;
 

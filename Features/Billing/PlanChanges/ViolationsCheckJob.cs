@@ -1,6 +1,4 @@
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
-using Dapper;
 
 namespace Backstop.Features.Billing.PlanChanges;
 

@@ -1,5 +1,3 @@
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Security;
 using FastEndpoints;
 
 namespace Backstop.Features.Billing.Plans;

@@ -1,8 +1,5 @@
 using System.Text;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Security;
 using FastEndpoints;
-using FluentValidation;
 
 namespace Backstop.Features.Billing.Plans;
 

@@ -1,11 +1,4 @@
-using System.Data.Common;
-using System.Text.Json;
 using System.Text.RegularExpressions;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
-using Dapper;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Billing.Plans;
 

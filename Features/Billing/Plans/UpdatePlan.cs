@@ -1,7 +1,4 @@
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Security;
 using FastEndpoints;
-using FluentValidation;
 
 namespace Backstop.Features.Billing.Plans;
 

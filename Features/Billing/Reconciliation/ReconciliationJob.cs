@@ -1,12 +1,7 @@
 using System.Globalization;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Email;
 using Backstop.Infrastructure.Providers.Stripe;
-using Dapper;
-using Microsoft.Extensions.Options;
 using Stripe;
 
 namespace Backstop.Features.Billing.Reconciliation;

@@ -1,6 +1,4 @@
 using Backstop.Features.ApiKeys;
-using Backstop.Infrastructure.Data;
-using Dapper;
 
 namespace Backstop.Features.Billing.Subscriptions;
 

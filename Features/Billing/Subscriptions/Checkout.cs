@@ -2,16 +2,8 @@ using System.Security.Cryptography;
 using System.Text;
 using Backstop.Features.Billing.Coupons;
 using Backstop.Features.Billing.Plans;
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Providers.Stripe;
-using Backstop.Infrastructure.Security;
-using Dapper;
 using FastEndpoints;
-using FluentValidation;
 using Stripe;
 using Stripe.Checkout;
 

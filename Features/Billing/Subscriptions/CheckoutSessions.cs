@@ -1,7 +1,3 @@
-using System.Data.Common;
-using Backstop.Infrastructure.Data;
-using Dapper;
-
 namespace Backstop.Features.Billing.Subscriptions;
 
 /// <summary>A row of <c>billing_checkouts</c>: the organization's checkout in flight.</summary>

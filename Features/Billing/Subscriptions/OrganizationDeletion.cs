@@ -1,11 +1,5 @@
-using System.Data.Common;
 using Backstop.Features.ApiKeys;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Providers.Paddle;
-using Dapper;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Billing.Subscriptions;
 

@@ -1,8 +1,4 @@
 using System.Text.Json.Serialization;
-using Backstop.Infrastructure.Api;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
-using Backstop.Infrastructure.Security;
 using FastEndpoints;
 
 namespace Backstop.Features.Billing.Subscriptions;

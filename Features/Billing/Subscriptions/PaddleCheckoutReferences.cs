@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
 using Backstop.Infrastructure.Providers.Paddle;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Billing.Subscriptions;
 

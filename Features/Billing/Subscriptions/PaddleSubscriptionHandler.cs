@@ -1,6 +1,4 @@
-using System.Text.Json;
 using Backstop.Infrastructure.Inbox;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Billing.Subscriptions;
 

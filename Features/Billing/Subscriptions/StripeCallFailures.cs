@@ -1,11 +1,6 @@
-using System.Data.Common;
 using Backstop.Features.ApiKeys;
 using Backstop.Features.Billing.Dunning;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Email;
-using Dapper;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Features.Billing.Subscriptions;
 

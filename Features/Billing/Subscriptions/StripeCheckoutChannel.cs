@@ -1,4 +1,3 @@
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Providers.Stripe;
 using Stripe;
 using Stripe.Checkout;

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Backstop.Infrastructure.Inbox;
 
 namespace Backstop.Features.Billing.Subscriptions;

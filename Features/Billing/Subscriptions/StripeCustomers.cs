@@ -1,7 +1,4 @@
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Providers.Stripe;
-using Dapper;
 using Stripe;
 
 namespace Backstop.Features.Billing.Subscriptions;

@@ -1,10 +1,5 @@
 using Backstop.Features.Billing.Coupons;
-using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
-using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Events;
-using Backstop.Infrastructure.Outbox;
-using Dapper;
 
 namespace Backstop.Features.Billing.Subscriptions;
 

@@ -1,7 +1,4 @@
-using System.Data.Common;
 using Backstop.Features.Billing.Reconciliation;
-using Backstop.Infrastructure.Outbox;
-using Dapper;
 
 namespace Backstop.Features.Billing.Subscriptions;
 

@@ -3,7 +3,6 @@ using Backstop.Infrastructure.Jobs;
 using MailKit;
 using MailKit.Net.Smtp;
 using MailKit.Security;
-using Microsoft.Extensions.Options;
 using MimeKit;
 
 namespace Backstop.Infrastructure.Outbox.Email;
@@ -13,14 +12,6 @@ internal sealed record EmailPayload(string To, string Subject, string Text, stri
 
 /// <summary>A rendered email template.</summary>
 internal sealed record EmailContent(string Subject, string Text, string Html);
-
-internal static class OutboxEmail
-{
-    public const string Channel = "email";
-
-    public static OutboxEnvelope Create(string idempotencyKey, string to, EmailContent content, string? reference = null, bool sensitive = false) =>
-        OutboxEnvelope.Create(Channel, idempotencyKey, new EmailPayload(to, content.Subject, content.Text, content.Html), reference, sensitive);
-}
 
 /// <summary>
 /// Delivers email through SMTP (MailKit) when <c>Email:Smtp:Host</c> is set, else writes <c>.eml</c> files to
@@ -94,17 +85,5 @@ internal sealed class EmailChannel(IOptions<EmailOptions> options, ILogger<Email
             log.LogWarning("SMTP delivery to {Host}:{Port} failed: {Error}", smtp.Host, smtp.Port, e.GetType().Name);
             return DeliveryResult.Transient($"{e.GetType().Name}: {e.Message}");
         }
-    }
-}
-
-internal static class EmailChannelRegistration
-{
-    public static IServiceCollection AddEmailChannel(this IServiceCollection services)
-    {
-        Configuration.ConfigurationCheckExtensions.AddCheckedOptions<EmailOptions>(services, EmailOptions.Section);
-        services.AddSingleton<IOutboxChannel, EmailChannel>();
-        services.AddHostedService<EmailFileSinkAnnouncement>();
-        services.AddRecurringJob<EmailFileRetentionJob>();
-        return services;
     }
 }

@@ -1,6 +1,4 @@
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
-using Microsoft.Extensions.Options;
 using MimeKit;
 
 namespace Backstop.Infrastructure.Outbox.Email;
@@ -39,54 +37,5 @@ internal static class EmailFileSink
         if (Directory.Exists(folder)) return;
         if (OperatingSystem.IsWindows()) Directory.CreateDirectory(folder);
         else Directory.CreateDirectory(folder, FolderMode);
-    }
-}
-
-/// <summary>Says once, at start-up, that email goes to files: an operator who forgot SMTP sees it in the first lines of the log.</summary>
-internal sealed class EmailFileSinkAnnouncement(IOptions<EmailOptions> options, ILogger<EmailFileSinkAnnouncement> log) : IHostedService
-{
-    public Task StartAsync(CancellationToken cancellationToken)
-    {
-        var o = options.Value;
-        if (!o.UsesSmtp)
-            log.LogWarning(
-                "Email:Smtp:Host is not set: email is written as .eml files to {PickupFolder}, a development sink (files kept {RetentionDays} days, messages with one-time codes are not written but dead-lettered). Configure SMTP for production",
-                Path.GetFullPath(o.PickupFolder), o.FileRetentionDays);
-        return Task.CompletedTask;
-    }
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-}
-
-/// <summary>Deletes <c>.eml</c> files of the pickup folder older than <c>Email:FileRetentionDays</c>; nothing else in the folder.</summary>
-internal sealed class EmailFileRetentionJob(IOptions<EmailOptions> options, TimeProvider time, ILogger<EmailFileRetentionJob> log) : IRecurringJob
-{
-    public static string Id => "email-file-retention";
-    public static JobKind Kind => JobKind.Cleanup;
-    public static string DefaultCron => "30 * * * *";
-
-    public Task<long> RunAsync(CancellationToken ct)
-    {
-        var o = options.Value;
-        if (!Directory.Exists(o.PickupFolder)) return Task.FromResult(0L);
-        var cutoff = time.GetUtcNow().UtcDateTime.AddDays(-o.FileRetentionDays);
-        long deleted = 0;
-        foreach (var file in Directory.EnumerateFiles(o.PickupFolder, "*.eml*"))
-        {
-            ct.ThrowIfCancellationRequested();
-            if (!file.EndsWith(".eml", StringComparison.Ordinal) && !file.EndsWith(".eml.tmp", StringComparison.Ordinal)) continue;
-            try
-            {
-                if (File.GetLastWriteTimeUtc(file) >= cutoff) continue;
-                File.Delete(file);
-                deleted++;
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // One file that cannot be removed (permissions, held open) must not stop the sweep.
-                log.LogWarning("Could not delete expired email file {File}: {Error}", Path.GetFileName(file), e.Message);
-            }
-        }
-        return Task.FromResult(deleted);
     }
 }

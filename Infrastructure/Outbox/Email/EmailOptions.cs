@@ -1,4 +1,3 @@
-using Backstop.Infrastructure.Configuration;
 using MimeKit;
 
 namespace Backstop.Infrastructure.Outbox.Email;
@@ -39,24 +38,4 @@ internal sealed class EmailOptions : IValidatedOptions
             yield return "Email:Smtp:User is required when Email:Smtp:Password is set.";
         if (Smtp.TimeoutSeconds is < 1 or > 600) yield return "Email:Smtp:TimeoutSeconds must be between 1 and 600.";
     }
-}
-
-internal sealed class SmtpOptions
-{
-    /// <summary>Setting it switches delivery from <c>.eml</c> files to SMTP.</summary>
-    public string? Host { get; set; }
-
-    public int Port { get; set; } = 587;
-
-    /// <summary>
-    /// <c>auto</c> (STARTTLS when offered; TLS on connect for port 465; with a password, TLS is required: STARTTLS, or
-    /// TLS on connect for port 465), <c>starttls</c> (required), <c>ssl</c> (TLS on connect), <c>none</c> (plaintext, even with a password).
-    /// </summary>
-    public string TlsMode { get; set; } = "auto";
-
-    public string? User { get; set; }
-
-    public string? Password { get; set; }
-
-    public int TimeoutSeconds { get; set; } = 30;
 }

@@ -5,27 +5,6 @@ namespace Backstop.Infrastructure.Outbox.Recall;
 /// <summary>What the <c>recall</c> channel stores: one command for one bot.</summary>
 internal sealed record RecallCommand(string Kind, string BotId);
 
-internal static class OutboxRecall
-{
-    public const string Channel = "recall";
-
-    /// <summary>The one "send the bot away" command (older rows may say <c>leave_call</c>: the same thing).</summary>
-    public const string StopKind = "stop";
-    public const string LeaveCallKind = "leave_call";
-
-    /// <summary>
-    /// Sends the bot away, whatever its state: a scheduled bot not yet dispatched is deleted, any other is told to
-    /// leave, and one that has not joined yet is told again, with backoff, until it has joined or finished.
-    /// <paramref name="cause"/> names the request that asks for it (a stop, a delete, a sweep run, a webhook
-    /// delivery), so every request is sent: a later one is never swallowed by an earlier one for the same bot.
-    /// </summary>
-    public static OutboxEnvelope Stop(string botId, string? reference, string cause) =>
-        OutboxEnvelope.Create(Channel, $"recall:stop:{botId}:{cause}", new RecallCommand(StopKind, botId), reference);
-
-    /// <summary>Kept for callers of the earlier API: now the same as <see cref="Stop"/>, caused by the bot itself (one per bot).</summary>
-    public static OutboxEnvelope LeaveCall(string botId, string? reference = null) => Stop(botId, reference, "bot");
-}
-
 /// <summary>
 /// Recall commands that must happen even if the caller's request is gone: retried by the outbox until Recall confirms.
 /// A stop is <c>DELETE /api/v1/bot/{id}/</c> (cancels a scheduled bot; 404 = already gone); on 405 (dispatched) it is

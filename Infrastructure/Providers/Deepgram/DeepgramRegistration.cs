@@ -1,6 +1,3 @@
-using Backstop.Infrastructure.Configuration;
-using Microsoft.Extensions.Options;
-
 namespace Backstop.Infrastructure.Providers.Deepgram;
 
 internal static class DeepgramRegistration

@@ -1,4 +1,3 @@
-using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Providers.Svix;
 
 namespace Backstop.Infrastructure.Providers.Recall;

@@ -1,7 +1,4 @@
-using Backstop.Infrastructure.Configuration;
-using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Recall;
-using Microsoft.Extensions.Options;
 
 namespace Backstop.Infrastructure.Providers.Recall;
 

@@ -1,5 +1,3 @@
-using Backstop.Infrastructure.Errors;
-using Microsoft.Extensions.Options;
 using Stripe;
 
 namespace Backstop.Infrastructure.Providers.Stripe;
@@ -33,15 +31,4 @@ internal sealed class StripeApi(IOptions<StripeOptions> options, IHttpClientFact
 
     /// <summary>Request options carrying the idempotency key of the operation (never a random or clock-based one).</summary>
     public static RequestOptions Idempotent(string key) => new() { IdempotencyKey = key };
-}
-
-internal static class StripeRegistration
-{
-    public static IServiceCollection AddStripe(this IServiceCollection services)
-    {
-        services.AddHttpClient(StripeApi.HttpClientName, (sp, http) =>
-            http.Timeout = TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<StripeOptions>>().Value.TimeoutSeconds));
-        services.AddSingleton<StripeApi>();
-        return services;
-    }
 }

@@ -1,6 +1,4 @@
 using System.Net.Sockets;
-using Backstop.Infrastructure.Errors;
-using Backstop.Infrastructure.Outbox;
 using Stripe;
 
 namespace Backstop.Infrastructure.Providers.Stripe;

@@ -1,5 +1,3 @@
-using Backstop.Infrastructure.Configuration;
-using Microsoft.Extensions.Options;
 using ApiException = Twilio.Exceptions.ApiException;
 using TwilioException = Twilio.Exceptions.TwilioException;
 using CreateMessageOptions = Twilio.Rest.Api.V2010.Account.CreateMessageOptions;
@@ -71,24 +69,5 @@ internal sealed class TwilioClient(HttpClient http, IOptions<TwilioOptions> opti
             var transient = status is 429 or 408 || code == 20429 || status >= 500;
             return new TwilioSendResult(null, status, code, $"Twilio {status}{(code is null ? "" : $" error {code}")}: {e.Message}", transient, exchange.RetryAfter);
         }
-    }
-}
-
-internal static class TwilioRegistration
-{
-    public static IServiceCollection AddTwilio(this IServiceCollection services)
-    {
-        services.AddCheckedOptions<TwilioOptions>(TwilioOptions.Section);
-        services.AddOptions<TwilioOptions>().PostConfigure<IConfiguration>((o, configuration) =>
-        {
-            if (string.IsNullOrWhiteSpace(o.PublicBaseUrl)) o.PublicBaseUrl = configuration[ProvidersExtensions.PublicBaseUrl];
-        });
-        services.AddConfigurationRule(c =>
-            !string.IsNullOrWhiteSpace(c["Twilio:AuthToken"]) && string.IsNullOrWhiteSpace(c["Twilio:PublicBaseUrl"]) && string.IsNullOrWhiteSpace(c[ProvidersExtensions.PublicBaseUrl])
-                ? ["Twilio:PublicBaseUrl (or the top-level PublicBaseUrl) is required when Twilio:AuthToken is set (Twilio signs the public URL it calls)."]
-                : []);
-        services.AddTransient<TwilioBaseUrlHandler>();
-        services.AddHttpClient<TwilioClient>().AddHttpMessageHandler<TwilioBaseUrlHandler>();
-        return services;
     }
 }

@@ -1,5 +1,3 @@
-using Backstop.Infrastructure.Configuration;
-
 namespace Backstop.Infrastructure.Providers.Twilio;
 
 /// <summary>

@@ -1,11 +1,8 @@
-using System.Net;
 using System.Net.Http.Headers;
 using Backstop.Infrastructure.Security;
-using Backstop.Tests.Support;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure;
 

@@ -1,13 +1,7 @@
-using System.Net;
 using System.Net.Http.Json;
-using System.Text.Json;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Email;
 using Backstop.Tests.Features.Messaging;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure;
 

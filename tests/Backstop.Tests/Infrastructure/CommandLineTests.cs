@@ -1,11 +1,8 @@
 using System.Diagnostics;
-using System.Net;
 using System.Net.Sockets;
 using System.Reflection;
-using System.Text.Json;
 using Backstop.Infrastructure.Configuration;
 using Microsoft.Extensions.Configuration;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure;
 

@@ -1,10 +1,8 @@
 using Backstop.Infrastructure.Configuration;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Security;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure;
 

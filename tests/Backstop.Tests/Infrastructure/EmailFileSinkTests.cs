@@ -1,13 +1,8 @@
-using System.Net;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Email;
 using Backstop.Tests.Features.Messaging;
-using Backstop.Tests.Support;
-using Dapper;
 using Microsoft.Extensions.DependencyInjection;
 using Serilog.Core;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure;
 

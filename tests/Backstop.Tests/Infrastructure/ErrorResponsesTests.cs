@@ -1,13 +1,10 @@
-using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
-using Backstop.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Serilog.Core;
 using Serilog.Events;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure;
 

@@ -1,5 +1,4 @@
 using Backstop.Infrastructure.Jobs;
-using Backstop.Tests.Support;
 using Hangfire;
 using Hangfire.Common;
 using Hangfire.InMemory;
@@ -7,7 +6,6 @@ using Hangfire.PostgreSql;
 using Hangfire.States;
 using Hangfire.Storage.SQLite;
 using Microsoft.Extensions.DependencyInjection;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure;
 

@@ -1,9 +1,5 @@
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Tests.Support;
-using Dapper;
 using Microsoft.Extensions.DependencyInjection;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure;
 

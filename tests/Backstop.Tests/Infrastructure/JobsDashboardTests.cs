@@ -1,11 +1,7 @@
-using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
-using System.Text.Json;
 using System.Text.RegularExpressions;
-using Backstop.Tests.Support;
 using Hangfire;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure;
 

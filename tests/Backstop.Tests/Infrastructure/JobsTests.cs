@@ -1,12 +1,8 @@
-using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Tests.Support;
-using Dapper;
 using Hangfire;
 using Microsoft.Extensions.DependencyInjection;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure;
 

@@ -2,9 +2,7 @@ using System.Text.RegularExpressions;
 using Backstop.Infrastructure.Events;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Outbox;
-using Backstop.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure;
 

@@ -1,11 +1,7 @@
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Observability;
-using Backstop.Tests.Support;
-using Dapper;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure;
 

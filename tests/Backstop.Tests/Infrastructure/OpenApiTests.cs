@@ -1,17 +1,13 @@
-using System.Net;
 using System.Net.Http.Headers;
 using System.Reflection;
 using System.Runtime.Loader;
 using System.Text;
-using System.Text.Json;
 using System.Text.RegularExpressions;
-using Backstop.Tests.Support;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using NJsonSchema.CodeGeneration.CSharp;
 using NSwag.CodeGeneration.CSharp;
 using NSwag.CodeGeneration.OperationNameGenerators;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure;
 

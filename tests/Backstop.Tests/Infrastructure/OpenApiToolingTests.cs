@@ -1,8 +1,3 @@
-using System.Net;
-using System.Text.Json;
-using Backstop.Tests.Support;
-using Shouldly;
-
 namespace Backstop.Tests.Infrastructure;
 
 /// <summary>

@@ -1,8 +1,5 @@
-using System.Net;
 using Backstop.Infrastructure.Observability;
-using Backstop.Tests.Support;
 using Microsoft.Extensions.Options;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure;
 

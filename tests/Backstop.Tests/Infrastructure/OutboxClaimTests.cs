@@ -1,11 +1,7 @@
 using System.Collections.Concurrent;
 using System.Data.Common;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
-using Backstop.Tests.Support;
-using Dapper;
 using Microsoft.Extensions.DependencyInjection;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure;
 

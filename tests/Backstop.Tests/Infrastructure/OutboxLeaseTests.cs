@@ -1,10 +1,6 @@
 using System.Collections.Concurrent;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
-using Backstop.Tests.Support;
-using Dapper;
 using Microsoft.Extensions.DependencyInjection;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure;
 

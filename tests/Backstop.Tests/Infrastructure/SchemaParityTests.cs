@@ -1,9 +1,5 @@
-using Backstop.Infrastructure.Data;
-using Backstop.Tests.Support;
-using Dapper;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure;
 

@@ -1,17 +1,14 @@
 using System.Diagnostics;
 using Backstop.Infrastructure.Configuration;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Providers;
 using Backstop.Infrastructure.Providers.Stripe;
 using Backstop.Infrastructure.Security;
-using Backstop.Tests.Support;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Serilog.Core;
 using Serilog.Events;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure;
 

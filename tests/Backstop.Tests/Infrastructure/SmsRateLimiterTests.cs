@@ -1,7 +1,6 @@
 using Backstop.Infrastructure.Outbox.Sms;
 using Backstop.Infrastructure.Providers.Twilio;
 using Microsoft.Extensions.Options;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure;
 

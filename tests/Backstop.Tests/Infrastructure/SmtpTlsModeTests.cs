@@ -1,6 +1,5 @@
 using Backstop.Infrastructure.Outbox.Email;
 using MailKit.Security;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure;
 

@@ -1,11 +1,6 @@
-using System.Net;
-using Backstop.Infrastructure.Data;
-using Backstop.Tests.Support;
-using Dapper;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.DependencyInjection;
 using FastEndpoints;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure;
 

@@ -1,6 +1,3 @@
-using Backstop.Infrastructure.Data;
-using Dapper;
-
 namespace Backstop.Tests.Support;
 
 /// <summary>

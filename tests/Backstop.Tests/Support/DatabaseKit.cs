@@ -1,5 +1,3 @@
-using Dapper;
-
 namespace Backstop.Tests.Support;
 
 /// <summary>Reads straight from the app's database, for what a test must see in the rows.</summary>

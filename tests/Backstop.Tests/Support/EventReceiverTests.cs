@@ -1,6 +1,4 @@
-using System.Net;
 using System.Text;
-using Shouldly;
 
 namespace Backstop.Tests.Support;
 

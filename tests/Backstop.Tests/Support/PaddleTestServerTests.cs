@@ -1,9 +1,6 @@
-using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
-using System.Text.Json;
 using Microsoft.Extensions.Time.Testing;
-using Shouldly;
 
 namespace Backstop.Tests.Support;
 

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using WireMock;
 using WireMock.Logging;
 using WireMock.Matchers;

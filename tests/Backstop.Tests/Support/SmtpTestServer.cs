@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Globalization;
-using System.Net;
 using MimeKit;
 using SmtpServer;
 using SmtpServer.ComponentModel;

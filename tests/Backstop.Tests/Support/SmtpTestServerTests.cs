@@ -2,7 +2,6 @@ using MailKit;
 using MailKit.Net.Smtp;
 using MailKit.Security;
 using MimeKit;
-using Shouldly;
 
 namespace Backstop.Tests.Support;
 

@@ -1,6 +1,4 @@
-using System.Net;
 using Backstop.Tests.Infrastructure.Inbox;
-using Shouldly;
 
 namespace Backstop.Tests.Support;
 

@@ -1,10 +1,7 @@
-using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
-using System.Text.Json;
 using Backstop.Tests.Features.Billing;
 using Microsoft.Extensions.Time.Testing;
-using Shouldly;
 
 namespace Backstop.Tests.Support;
 

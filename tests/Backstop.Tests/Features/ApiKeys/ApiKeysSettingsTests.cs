@@ -2,7 +2,6 @@ using Backstop.Features.ApiKeys;
 using Backstop.Infrastructure.Configuration;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Shouldly;
 
 namespace Backstop.Tests.Features.ApiKeys;
 

@@ -1,11 +1,7 @@
-using System.Net;
 using Backstop.Features.ApiKeys;
 using Backstop.Infrastructure.Security;
-using Backstop.Tests.Support;
-using Dapper;
 using Microsoft.Extensions.DependencyInjection;
 using Serilog.Core;
-using Shouldly;
 
 namespace Backstop.Tests.Features.ApiKeys;
 

@@ -1,5 +1,4 @@
 using Backstop.Features.ApiKeys.Clerk;
-using Shouldly;
 
 namespace Backstop.Tests.Features.ApiKeys;
 

@@ -1,12 +1,8 @@
-using System.Net;
 using Backstop.Features.ApiKeys;
 using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Tests.Infrastructure.Inbox;
-using Backstop.Tests.Support;
-using Dapper;
 using Microsoft.Extensions.DependencyInjection;
-using Shouldly;
 using System.Data.Common;
 
 namespace Backstop.Tests.Features.ApiKeys;

@@ -2,7 +2,6 @@ using Backstop.Features.ApiKeys;
 using Backstop.Infrastructure.Security;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
-using Shouldly;
 
 namespace Backstop.Tests.Features.ApiKeys;
 

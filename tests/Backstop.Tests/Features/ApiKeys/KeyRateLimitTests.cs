@@ -1,7 +1,4 @@
 using System.Globalization;
-using System.Net;
-using Backstop.Tests.Support;
-using Shouldly;
 
 namespace Backstop.Tests.Features.ApiKeys;
 

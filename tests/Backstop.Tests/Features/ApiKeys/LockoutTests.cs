@@ -1,12 +1,8 @@
-using System.Net;
 using Backstop.Features.ApiKeys;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Tests.Support;
-using Dapper;
 using Microsoft.Extensions.DependencyInjection;
 using Serilog.Core;
 using Serilog.Events;
-using Shouldly;
 
 namespace Backstop.Tests.Features.ApiKeys;
 

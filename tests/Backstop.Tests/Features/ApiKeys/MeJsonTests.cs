@@ -1,7 +1,5 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
 using Backstop.Features.ApiKeys;
-using Shouldly;
 
 namespace Backstop.Tests.Features.ApiKeys;
 

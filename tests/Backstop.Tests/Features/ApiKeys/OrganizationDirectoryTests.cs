@@ -1,8 +1,4 @@
 using Backstop.Features.ApiKeys;
-using Backstop.Infrastructure.Data;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Features.ApiKeys;
 

@@ -1,7 +1,4 @@
-using System.Net;
 using System.Net.Http.Json;
-using Backstop.Tests.Support;
-using Shouldly;
 
 namespace Backstop.Tests.Features.ApiKeys;
 

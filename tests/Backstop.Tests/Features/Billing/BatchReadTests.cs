@@ -1,8 +1,4 @@
-using System.Text.Json;
 using Backstop.Features.Billing;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Billing;
 

@@ -1,10 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
 using Backstop.Features.Billing;
 using Backstop.Infrastructure.Outbox;
-using Backstop.Tests.Support;
-using Dapper;
 
 namespace Backstop.Tests.Features.Billing;
 

@@ -1,7 +1,4 @@
-using System.Net;
 using Backstop.Features.Billing.Subscriptions;
-using Backstop.Tests.Support;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Billing;
 

@@ -1,7 +1,4 @@
 using System.Collections.Concurrent;
-using System.Net;
-using Backstop.Tests.Support;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Billing;
 

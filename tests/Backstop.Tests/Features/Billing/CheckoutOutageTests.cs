@@ -1,11 +1,6 @@
-using System.Net;
 using System.Net.Sockets;
 using Backstop.Features.Billing.Coupons;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Billing;
 

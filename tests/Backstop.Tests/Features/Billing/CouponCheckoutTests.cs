@@ -1,7 +1,3 @@
-using System.Net;
-using Backstop.Tests.Support;
-using Shouldly;
-
 namespace Backstop.Tests.Features.Billing;
 
 /// <summary>Coupons at checkout: held from session creation, passed to Stripe, given back when the session expires.</summary>

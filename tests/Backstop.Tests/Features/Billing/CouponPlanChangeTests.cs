@@ -1,7 +1,3 @@
-using System.Net;
-using Backstop.Tests.Support;
-using Shouldly;
-
 namespace Backstop.Tests.Features.Billing;
 
 /// <summary>Coupons redeemed through <c>POST /v1/billing/plan-change</c>: passed to Stripe, counted once, never more than the coupon allows.</summary>

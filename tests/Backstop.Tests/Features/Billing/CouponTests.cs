@@ -1,12 +1,7 @@
-using System.Net;
 using System.Net.Http.Json;
 using Backstop.Features.Billing.Coupons;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Billing;
 

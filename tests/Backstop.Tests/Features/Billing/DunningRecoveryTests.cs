@@ -1,6 +1,4 @@
 using Backstop.Features.Billing.Dunning;
-using Backstop.Tests.Support;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Billing;
 

@@ -1,11 +1,5 @@
-using System.Net;
-using System.Text.Json;
 using Backstop.Features.Billing.Dunning;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Billing;
 

@@ -1,10 +1,5 @@
-using System.Net;
 using System.Net.Http.Json;
-using System.Text.Json;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
-using Backstop.Tests.Support;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Billing;
 

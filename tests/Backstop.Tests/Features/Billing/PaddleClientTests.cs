@@ -1,8 +1,6 @@
 using Backstop.Infrastructure.Providers.Paddle;
-using Backstop.Tests.Support;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Billing;
 

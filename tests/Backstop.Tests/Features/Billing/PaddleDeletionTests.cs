@@ -1,10 +1,5 @@
-using System.Net;
 using System.Net.Http.Json;
-using System.Text.Json;
-using Backstop.Tests.Support;
-using Dapper;
 using Microsoft.Extensions.DependencyInjection;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Billing;
 

@@ -1,9 +1,6 @@
 using System.Globalization;
 using Backstop.Features.Billing.PlanChanges;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Billing;
 

@@ -1,8 +1,3 @@
-using System.Net;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
-
 namespace Backstop.Tests.Features.Billing;
 
 /// <summary><c>Billing:DowngradePolicy=refuse</c>: a downgrade that would violate the new plan is refused with what to remove.</summary>

@@ -1,7 +1,4 @@
 using System.Collections.Concurrent;
-using Backstop.Infrastructure.Data;
-using Backstop.Tests.Support;
-using Dapper;
 
 namespace Backstop.Tests.Features.Billing;
 

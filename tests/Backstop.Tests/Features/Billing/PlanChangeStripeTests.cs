@@ -1,8 +1,4 @@
 using System.Globalization;
-using System.Net;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Billing;
 

@@ -1,12 +1,7 @@
-using System.Net;
-using System.Text.Json;
 using Backstop.Features.Billing;
 using Backstop.Features.Billing.PlanChanges;
 using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Billing;
 

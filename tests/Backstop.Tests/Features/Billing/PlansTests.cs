@@ -1,7 +1,3 @@
-using System.Net;
-using Backstop.Tests.Support;
-using Shouldly;
-
 namespace Backstop.Tests.Features.Billing;
 
 public abstract class PlansTests(BackstopFactory app) : AppTest(app)

@@ -1,8 +1,6 @@
 using Backstop.Features.Billing;
 using Backstop.Features.Billing.Reconciliation;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Tests.Support;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Billing;
 

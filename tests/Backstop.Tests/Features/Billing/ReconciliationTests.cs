@@ -1,7 +1,5 @@
 using Backstop.Features.Billing.Reconciliation;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Tests.Support;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Billing;
 

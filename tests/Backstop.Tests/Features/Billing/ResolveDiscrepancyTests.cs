@@ -1,8 +1,3 @@
-using System.Net;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
-
 namespace Backstop.Tests.Features.Billing;
 
 /// <summary><c>POST /v1/admin/billing/discrepancies/{id}/resolve</c>: an operator closes an open discrepancy with a note, once.</summary>

@@ -1,6 +1,3 @@
-using Backstop.Tests.Support;
-using Shouldly;
-
 namespace Backstop.Tests.Features.Billing;
 
 /// <summary>Stripe's events carry whole seconds: two of one second are ordered by status and period, and a tie or a backwards step is settled by asking Stripe.</summary>

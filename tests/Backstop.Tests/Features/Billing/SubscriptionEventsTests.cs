@@ -1,6 +1,3 @@
-using Backstop.Tests.Support;
-using Shouldly;
-
 namespace Backstop.Tests.Features.Billing;
 
 public abstract class SubscriptionEventsTests(BackstopFactory app) : AppTest(app)

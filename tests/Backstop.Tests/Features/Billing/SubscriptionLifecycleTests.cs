@@ -1,11 +1,7 @@
-using System.Net;
 using Backstop.Features.Billing;
 using Backstop.Features.Billing.Dunning;
 using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Billing;
 

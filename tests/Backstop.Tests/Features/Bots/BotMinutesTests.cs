@@ -1,7 +1,3 @@
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
-
 namespace Backstop.Tests.Features.Bots;
 
 /// <summary>

@@ -1,9 +1,5 @@
-using System.Net;
 using Backstop.Features.Bots;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Bots;
 

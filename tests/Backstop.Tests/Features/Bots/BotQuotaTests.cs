@@ -1,8 +1,4 @@
-using System.Net;
 using Backstop.Tests.Features.Quota;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Bots;
 

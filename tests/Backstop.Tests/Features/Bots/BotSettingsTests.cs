@@ -2,7 +2,6 @@ using Backstop.Infrastructure.Configuration;
 using Backstop.Infrastructure.Providers;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Bots;
 

@@ -1,8 +1,4 @@
-using System.Text.Json;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
-using Backstop.Tests.Support;
-using Dapper;
 
 namespace Backstop.Tests.Features.Bots;
 

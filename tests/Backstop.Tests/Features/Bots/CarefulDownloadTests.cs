@@ -1,10 +1,6 @@
 using System.Globalization;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Email;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Bots;
 

@@ -1,8 +1,3 @@
-using System.Net;
-using System.Text.Json;
-using Backstop.Tests.Support;
-using Shouldly;
-
 namespace Backstop.Tests.Features.Bots;
 
 /// <summary>The Deepgram fake behaves as PROVIDERS.md says Deepgram does, for what the tests rely on.</summary>

@@ -1,7 +1,5 @@
 using Backstop.Infrastructure.Storage;
-using Backstop.Tests.Support;
 using Microsoft.Extensions.Options;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Bots;
 

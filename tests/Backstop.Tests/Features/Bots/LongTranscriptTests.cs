@@ -1,8 +1,3 @@
-using System.Text.Json;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
-
 namespace Backstop.Tests.Features.Bots;
 
 /// <summary>Deepgram callbacks of a long meeting (tens of MB) and the callback token's binding to its transcription.</summary>

@@ -1,8 +1,3 @@
-using System.Text.Json;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
-
 namespace Backstop.Tests.Features.Bots;
 
 /// <summary>The <c>meeting.*</c> outbound events, written in the transaction of each change with the meeting as the API shows it.</summary>

@@ -1,8 +1,5 @@
-using System.Net;
 using System.Net.Http.Json;
 using Backstop.Tests.Features.Quota;
-using Backstop.Tests.Support;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Bots;
 

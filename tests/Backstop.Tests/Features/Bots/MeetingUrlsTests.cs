@@ -1,5 +1,4 @@
 using Backstop.Features.Bots;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Bots;
 

@@ -1,7 +1,3 @@
-using System.Net;
-using Backstop.Tests.Support;
-using Shouldly;
-
 namespace Backstop.Tests.Features.Bots;
 
 public abstract class MeetingsTests(BackstopFactory app) : AppTest(app)

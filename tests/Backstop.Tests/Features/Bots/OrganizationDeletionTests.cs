@@ -1,11 +1,6 @@
-using System.Net;
-using System.Text.Json;
 using Backstop.Features.Cleanup;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Storage;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Bots;
 

@@ -1,9 +1,3 @@
-using System.Net;
-using System.Text.Json;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
-
 namespace Backstop.Tests.Features.Bots;
 
 /// <summary>Meetings brought to a point of the recording pipeline, for the tests of the later steps.</summary>

@@ -1,8 +1,4 @@
-using System.Net;
 using System.Text;
-using System.Text.Json;
-using Backstop.Tests.Support;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Bots;
 

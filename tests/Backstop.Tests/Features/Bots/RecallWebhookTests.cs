@@ -1,8 +1,3 @@
-using System.Text.Json;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
-
 namespace Backstop.Tests.Features.Bots;
 
 public abstract class RecallWebhookTests(BackstopFactory app) : AppTest(app)

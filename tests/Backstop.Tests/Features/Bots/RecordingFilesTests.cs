@@ -1,7 +1,3 @@
-using System.Net;
-using Backstop.Tests.Support;
-using Shouldly;
-
 namespace Backstop.Tests.Features.Bots;
 
 /// <summary>One file per meeting, and a meeting's files and transcript are its organization's alone.</summary>

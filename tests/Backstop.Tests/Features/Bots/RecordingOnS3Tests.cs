@@ -1,6 +1,3 @@
-using Backstop.Tests.Support;
-using Shouldly;
-
 namespace Backstop.Tests.Features.Bots;
 
 /// <summary>The bots app with S3 storage on s3rver.</summary>

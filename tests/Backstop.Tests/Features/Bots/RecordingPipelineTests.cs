@@ -1,10 +1,5 @@
-using System.Net;
 using System.Text;
-using System.Text.Json;
 using Backstop.Infrastructure.Security;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Bots;
 

@@ -1,9 +1,5 @@
-using System.Net;
 using Backstop.Infrastructure.Providers.Deepgram;
-using Backstop.Tests.Support;
-using Dapper;
 using Microsoft.Extensions.Options;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Bots;
 

@@ -1,8 +1,5 @@
 using Backstop.Features.Cleanup;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Cleanup;
 

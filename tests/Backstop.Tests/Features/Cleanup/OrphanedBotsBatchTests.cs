@@ -1,10 +1,7 @@
-using System.Text.Json;
 using Backstop.Features.Cleanup;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Cleanup;
 

@@ -1,9 +1,5 @@
-using System.Text.Json;
 using Backstop.Features.Cleanup;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Cleanup;
 

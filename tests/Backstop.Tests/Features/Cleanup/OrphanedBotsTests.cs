@@ -1,11 +1,7 @@
-using System.Text.Json;
 using Backstop.Features.Cleanup;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Outbox.Email;
 using Backstop.Tests.Features.Bots;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Cleanup;
 

@@ -1,12 +1,8 @@
-using System.Text.Json;
 using Backstop.Features.Cleanup;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Storage;
-using Backstop.Tests.Support;
-using Dapper;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Cleanup;
 

@@ -4,7 +4,6 @@ using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Providers;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Messaging;
 

@@ -1,8 +1,5 @@
-using System.Text.Json;
 using Backstop.Infrastructure.Inbox;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
-using Backstop.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Backstop.Tests.Features.Messaging;

@@ -1,12 +1,7 @@
-using System.Net;
 using System.Net.Http.Json;
 using Backstop.Features.Messaging;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Outbox.Sms;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Messaging;
 

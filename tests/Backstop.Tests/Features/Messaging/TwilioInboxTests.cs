@@ -1,8 +1,3 @@
-using System.Net;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
-
 namespace Backstop.Tests.Features.Messaging;
 
 /// <summary>Twilio's webhooks through the real inbox endpoints: signature, storage, deduplication, then this slice's handlers.</summary>

@@ -1,5 +1,4 @@
 using Backstop.Features.Quota;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Quota;
 

@@ -1,9 +1,5 @@
-using System.Net;
 using System.Net.Http.Json;
-using System.Text.Json;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Tests.Support;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Quota;
 

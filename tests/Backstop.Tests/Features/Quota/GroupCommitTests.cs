@@ -1,9 +1,4 @@
-using System.Net;
 using System.Net.Http.Json;
-using Backstop.Infrastructure.Data;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Quota;
 

@@ -1,12 +1,7 @@
-using System.Net;
 using System.Net.Http.Json;
-using System.Text.Json;
 using Backstop.Features.Cleanup;
 using Backstop.Features.Quota;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Quota;
 

@@ -1,8 +1,5 @@
 using System.Net.Http.Json;
-using System.Text.Json;
 using Backstop.Tests.Infrastructure.Inbox;
-using Backstop.Tests.Support;
-using Dapper;
 
 namespace Backstop.Tests.Features.Quota;
 

@@ -1,7 +1,4 @@
-using System.Net;
 using Backstop.Tests.Features.Bots;
-using Backstop.Tests.Support;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Quota;
 

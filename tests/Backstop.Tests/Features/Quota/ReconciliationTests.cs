@@ -1,10 +1,6 @@
-using System.Net;
 using System.Net.Http.Json;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Tests.Features.Bots;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Quota;
 

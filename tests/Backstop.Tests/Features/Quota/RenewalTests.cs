@@ -1,11 +1,7 @@
 using System.Globalization;
-using System.Net;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
 using Backstop.Tests.Infrastructure.Inbox;
-using Backstop.Tests.Support;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Quota;
 

@@ -1,13 +1,8 @@
 using System.Collections.Concurrent;
-using System.Net;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Tests.Infrastructure.Inbox;
-using Backstop.Tests.Support;
-using Dapper;
 using Microsoft.Extensions.DependencyInjection;
-using Shouldly;
 
 namespace Backstop.Tests.Features.Webhooks;
 

@@ -1,8 +1,3 @@
-using Backstop.Infrastructure.Data;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
-
 namespace Backstop.Tests.Infrastructure.Data;
 
 /// <summary>

@@ -1,6 +1,3 @@
-using Backstop.Infrastructure.Data;
-using Shouldly;
-
 namespace Backstop.Tests.Infrastructure.Data;
 
 /// <summary>

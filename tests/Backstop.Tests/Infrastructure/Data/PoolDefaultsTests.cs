@@ -1,6 +1,4 @@
-using Backstop.Infrastructure.Data;
 using Npgsql;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.Data;
 

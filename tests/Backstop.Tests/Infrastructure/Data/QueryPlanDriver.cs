@@ -1,7 +1,4 @@
-using Backstop.Infrastructure.Data;
 using Backstop.Tests.Features.Quota;
-using Backstop.Tests.Support;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.Data;
 

@@ -1,9 +1,5 @@
-using System.Text.Json;
-using Backstop.Infrastructure.Data;
 using Backstop.Tests.Features.Quota;
-using Backstop.Tests.Support;
 using Npgsql;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.Data;
 

@@ -1,11 +1,7 @@
 using System.Collections.Concurrent;
 using System.Data.Common;
-using Backstop.Infrastructure.Data;
-using Backstop.Tests.Support;
-using Dapper;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.Data;
 

@@ -1,12 +1,8 @@
-using System.Net;
 using Backstop.Features.Billing.Dunning;
 using Backstop.Infrastructure.Events;
 using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Tests.Features.Billing;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.Events;
 

@@ -1,7 +1,3 @@
-using System.Text.Json;
-using Backstop.Tests.Support;
-using Dapper;
-
 namespace Backstop.Tests.Infrastructure.Events;
 
 /// <summary>A row of <c>events</c> as the emit tests read it, with its <c>data</c> parsed.</summary>

@@ -1,8 +1,5 @@
-using System.Net;
 using Backstop.Infrastructure.Events;
 using Backstop.Tests.Features.Messaging;
-using Backstop.Tests.Support;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.Events;
 

@@ -1,16 +1,10 @@
 using System.Collections.Concurrent;
 using System.Globalization;
-using System.Net;
-using System.Text.Json;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Events;
 using Backstop.Infrastructure.Outbox;
-using Backstop.Tests.Support;
-using Dapper;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Shouldly;
 using StandardWebhooks;
 
 namespace Backstop.Tests.Infrastructure.Events;

@@ -1,9 +1,5 @@
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Events;
 using Backstop.Infrastructure.Outbox;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.Events;
 

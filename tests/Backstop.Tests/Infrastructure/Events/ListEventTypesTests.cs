@@ -1,7 +1,4 @@
-using System.Net;
 using Backstop.Infrastructure.Events;
-using Backstop.Tests.Support;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.Events;
 

@@ -2,7 +2,6 @@ using Backstop.Infrastructure.Inbox;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.Inbox;
 

@@ -4,7 +4,6 @@ using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Providers.Paddle;
 using Backstop.Infrastructure.Providers.Svix;
 using Backstop.Infrastructure.Providers.Twilio;
-using Shouldly;
 using Stripe;
 
 namespace Backstop.Tests.Infrastructure.Inbox;

@@ -1,10 +1,6 @@
 using System.Diagnostics;
-using System.Net;
 using System.Text;
 using Backstop.Infrastructure.Inbox;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.Inbox;
 

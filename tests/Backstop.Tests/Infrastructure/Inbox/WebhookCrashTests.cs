@@ -1,8 +1,4 @@
 using System.Collections.Concurrent;
-using System.Net;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.Inbox;
 

@@ -1,9 +1,5 @@
-using System.Net;
 using System.Text;
-using Backstop.Tests.Support;
-using Dapper;
 using Microsoft.Extensions.DependencyInjection;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.Inbox;
 

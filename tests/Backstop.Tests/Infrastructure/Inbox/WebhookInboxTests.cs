@@ -1,10 +1,6 @@
-using System.Net;
 using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Jobs;
-using Backstop.Tests.Support;
-using Dapper;
 using Microsoft.Extensions.DependencyInjection;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.Inbox;
 

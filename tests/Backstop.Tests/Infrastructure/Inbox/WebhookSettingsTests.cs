@@ -3,7 +3,6 @@ using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Providers;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.Inbox;
 

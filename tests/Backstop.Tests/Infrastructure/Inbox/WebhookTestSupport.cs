@@ -3,8 +3,6 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Backstop.Infrastructure.Inbox;
-using Backstop.Tests.Support;
-using Dapper;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Backstop.Tests.Infrastructure.Inbox;

@@ -1,12 +1,8 @@
 using System.Globalization;
-using System.Net;
 using System.Net.Http.Json;
 using System.Text.RegularExpressions;
 using Backstop.Features.Billing;
 using Backstop.Infrastructure.Inbox;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.OperatorConsole;
 

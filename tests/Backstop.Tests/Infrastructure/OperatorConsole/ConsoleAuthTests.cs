@@ -1,11 +1,7 @@
-using System.Net;
 using Backstop.Infrastructure.OperatorConsole;
-using Backstop.Tests.Support;
-using Dapper;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.OperatorConsole;
 

@@ -1,13 +1,9 @@
 using System.Diagnostics;
-using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
 using System.Text.RegularExpressions;
-using Backstop.Tests.Support;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.OperatorConsole;
 

@@ -1,9 +1,5 @@
-using System.Net;
-using System.Text.Json;
 using System.Text.RegularExpressions;
-using Backstop.Tests.Support;
 using Microsoft.AspNetCore.Mvc.Testing;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.OperatorConsole;
 

@@ -1,10 +1,5 @@
-using System.Net;
 using System.Net.Http.Json;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Stats;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.OperatorConsole;
 

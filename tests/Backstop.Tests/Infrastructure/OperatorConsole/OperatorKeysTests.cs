@@ -1,8 +1,3 @@
-using System.Net;
-using Backstop.Tests.Support;
-using Dapper;
-using Shouldly;
-
 namespace Backstop.Tests.Infrastructure.OperatorConsole;
 
 /// <summary><c>/v1/admin/operator-keys</c>: created by the admin key only, shown once, stored hashed, listed, revoked.</summary>

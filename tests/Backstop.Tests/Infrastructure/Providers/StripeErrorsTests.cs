@@ -1,8 +1,6 @@
-using System.Net;
 using System.Net.Sockets;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Providers.Stripe;
-using Shouldly;
 using Stripe;
 
 namespace Backstop.Tests.Infrastructure.Providers;

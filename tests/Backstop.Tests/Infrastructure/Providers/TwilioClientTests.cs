@@ -1,9 +1,7 @@
 using System.Text;
 using Backstop.Infrastructure.Providers.Twilio;
-using Backstop.Tests.Support;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.Providers;
 

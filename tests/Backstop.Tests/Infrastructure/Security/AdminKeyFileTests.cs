@@ -1,11 +1,7 @@
 using Backstop.Infrastructure.Audit;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Security;
-using Backstop.Tests.Support;
-using Dapper;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.Security;
 

@@ -1,7 +1,6 @@
 using System.Security.Claims;
 using Backstop.Infrastructure.Errors;
 using Backstop.Infrastructure.Security;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.Security;
 

@@ -1,13 +1,11 @@
 using System.Security.Claims;
 using Backstop.Infrastructure.Security;
-using Backstop.Tests.Support;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Authorization.Policy;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.Security;
 

@@ -1,8 +1,6 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
-using Backstop.Tests.Support;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.Security;
 

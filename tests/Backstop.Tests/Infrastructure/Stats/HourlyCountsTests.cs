@@ -1,16 +1,10 @@
-using System.Net;
-using System.Text.Json;
-using Backstop.Infrastructure.Data;
 using Backstop.Infrastructure.Events;
 using Backstop.Infrastructure.Inbox;
 using Backstop.Infrastructure.Jobs;
 using Backstop.Infrastructure.Outbox;
 using Backstop.Infrastructure.Stats;
 using Backstop.Tests.Infrastructure.Inbox;
-using Backstop.Tests.Support;
-using Dapper;
 using Microsoft.Extensions.DependencyInjection;
-using Shouldly;
 
 namespace Backstop.Tests.Infrastructure.Stats;
 
