@@ -59,6 +59,18 @@ internal abstract class GroupCommit<TRequest, TResult> : BackgroundService
         while (queue.Reader.TryRead(out var left)) left.Done.TrySetException(Stopped());
     }
 
+    /// <summary>
+    /// Stops the writer, then refuses what is left. <see cref="BackgroundService"/> may cancel <see cref="ExecuteAsync"/>
+    /// before it ever ran (a stop right after the start): the queue is completed here too, so a request submitted after
+    /// the stop fails at once instead of waiting for a writer that never comes.
+    /// </summary>
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        queue.Writer.TryComplete();
+        while (queue.Reader.TryRead(out var left)) left.Done.TrySetException(Stopped());
+    }
+
     private async Task FillAsync(List<TRequest> batch, CancellationToken ct)
     {
         var max = MaxBatch;
