@@ -152,10 +152,10 @@ auth
 consume"
 over=0
 while IFS='|' read -r phase path p1 page p50; do
-  for v in "$p1" "$p50"; do awk -v v="$v" 'BEGIN { exit !(v > 50) }' && over=$((over + 1)); done
+  for v in "$p1" "$p50"; do if awk -v v="$v" 'BEGIN { exit !(v > 50) }'; then over=$((over + 1)); fi; done
 done < <(grep '^grown|' "$work/lists.txt")
 echo "  list pages on the grown database over 50 ms (p99): $over of $((2 * ${#lists[@]}))"
 grep '^grown|' "$work/lists.txt" | while IFS='|' read -r phase path p1 page p50; do
-  awk -v v="$p1" -v w="$p50" 'BEGIN { exit !(v > 50 || w > 50) }' && echo "    over: $path (page 1 p99 $p1 ms, page $page p99 $p50 ms)"
+  if awk -v v="$p1" -v w="$p50" 'BEGIN { exit !(v > 50 || w > 50) }'; then echo "    over: $path (page 1 p99 $p1 ms, page $page p99 $p50 ms)"; fi
 done
 echo "  (figures measured on a shared machine: read them beside the load average)"
