@@ -180,10 +180,6 @@ internal sealed class Db : IAsyncDisposable
         return tx;
     }
 
-    /// <summary>Whether the exception is a unique-constraint violation in either dialect.</summary>
-    /// <remarks>Kept for callers written before <see cref="DialectSql"/>; new code asks <see cref="DialectSql.IsUniqueViolation"/>.</remarks>
-    public static bool IsUniqueViolation(Exception e) => DialectSql.IsUniqueViolation(e);
-
     public async ValueTask DisposeAsync()
     {
         if (dataSource is not null) await dataSource.DisposeAsync();

@@ -96,10 +96,10 @@ internal sealed class EventChannel(
         await using (var connection = await db.OpenAsync(ct))
         {
             events = (await connection.QueryAsync<EventRow>(new CommandDefinition(
-                $"select {EventColumns} from events where {EventQueries.InList(connection, "id", "eventIds")}", new { eventIds }, cancellationToken: ct)))
+                $"select {EventColumns} from events where {DialectSql.Of(connection).AnyOf("id", "eventIds")}", new { eventIds }, cancellationToken: ct)))
                 .ToDictionary(e => e.Id, StringComparer.Ordinal);
             endpoints = (await connection.QueryAsync<EndpointRow>(new CommandDefinition(
-                $"select {EndpointColumns} from event_endpoints where {EventQueries.InList(connection, "id", "endpointIds")}", new { endpointIds }, cancellationToken: ct)))
+                $"select {EndpointColumns} from event_endpoints where {DialectSql.Of(connection).AnyOf("id", "endpointIds")}", new { endpointIds }, cancellationToken: ct)))
                 .ToDictionary(e => e.Id, StringComparer.Ordinal);
         }
         if (prepared.Count + payloads.Count > MaxPrepared) prepared.Clear();

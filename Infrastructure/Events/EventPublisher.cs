@@ -13,46 +13,9 @@ internal sealed class EventPublisher(TimeProvider time, IOutbox outbox) : IEvent
 
     public static string NewId(TimeProvider time) => "evt_" + Guid.CreateVersion7(time.GetUtcNow()).ToString("N");
 
-    public async Task<string> PublishAsync(DbConnection connection, DbTransaction transaction, string type, string? organizationId, object data, CancellationToken ct)
-    {
-        if (!EventTypes.All.ContainsKey(type))
-            throw new ArgumentException($"Event type '{type}' is not in EventTypes.All.", nameof(type));
-        ArgumentNullException.ThrowIfNull(data);
-        var now = time.GetUtcNow();
-        var id = NewId(time);
-        var stream = organizationId ?? OperatorStream;
-        // The upsert takes the stream's row lock until the transaction ends: concurrent changes of one organization
-        // get consecutive numbers in commit order, and a rolled-back change gives its number back (no gap).
-        var sequence = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
-            """
-            insert into event_sequences (stream, last_sequence, updated_at) values (@stream, 1, @now)
-            on conflict (stream) do update set last_sequence = event_sequences.last_sequence + 1, updated_at = @now
-            returning last_sequence
-            """, new { stream, now }, transaction, cancellationToken: ct));
-        await connection.ExecuteAsync(new CommandDefinition(
-            """
-            insert into events (id, type, organization_id, sequence, version, occurred_at, data, created_at)
-            values (@id, @type, @organizationId, @sequence, @version, @now, @data, @now)
-            """,
-            new { id, type, organizationId, sequence, version = Version, now, data = JsonSerializer.Serialize(data, data.GetType(), Json) },
-            transaction, cancellationToken: ct));
-        var endpoints = await connection.QueryAsync<EventEndpointTarget>(new CommandDefinition(
-            """
-            select id, organization_id, event_types from event_endpoints
-            where deleted_at is null and enabled = @enabled and organization_id is null
-            union all
-            select id, organization_id, event_types from event_endpoints
-            where deleted_at is null and enabled = @enabled and organization_id = @organizationId
-            """, new { enabled = true, organizationId }, transaction, cancellationToken: ct));
-        var deliveries = endpoints
-            .Where(e => EventTypes.Matches(ParseFilter(e.EventTypes), type))
-            .Select(e => OutboxEnvelope.Create(EventDelivery.Channel, EventDelivery.IdempotencyKey(id, e.Id), new EventDelivery.Payload(id, e.Id), reference: id)
-                with { OrganizationId = e.OrganizationId, Target = e.Id })
-            .ToList();
-        if (deliveries.Count > 0) await outbox.EnqueueManyAsync(connection, transaction, deliveries, ct);
-        EventMetrics.Created.WithLabels(type).Inc();
-        return id;
-    }
+    /// <summary>One event: <see cref="PublishManyAsync"/> with a batch of one (the same statements, the same locks).</summary>
+    public async Task<string> PublishAsync(DbConnection connection, DbTransaction transaction, string type, string? organizationId, object data, CancellationToken ct) =>
+        (await PublishManyAsync(connection, transaction, [new EventToPublish(type, organizationId, data)], ct))[0];
 
     public async Task<IReadOnlyList<string>> PublishManyAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<EventToPublish> events, CancellationToken ct)
     {
@@ -71,6 +34,8 @@ internal sealed class EventPublisher(TimeProvider time, IOutbox outbox) : IEvent
         }
         var now = time.GetUtcNow();
 
+        // The upsert takes each stream's row lock until the transaction ends: concurrent changes of one organization get
+        // consecutive numbers in commit order, and a rolled-back change gives its numbers back (no gap).
         // Each stream's numbers as one block: last_sequence moves by the stream's count and the block ends there. Streams
         // in a fixed order, so two batches lock shared streams in the same order (PostgreSQL) and cannot deadlock.
         var streams = events.GroupBy(e => e.OrganizationId ?? OperatorStream, StringComparer.Ordinal)
@@ -115,7 +80,7 @@ internal sealed class EventPublisher(TimeProvider time, IOutbox outbox) : IEvent
                   where deleted_at is null and enabled = @enabled and organization_id is null
                   union all
                   select id, organization_id, event_types from event_endpoints
-                  where deleted_at is null and enabled = @enabled and {EventQueries.InList(connection, "organization_id", "organizations")}
+                  where deleted_at is null and enabled = @enabled and {DialectSql.Of(connection).AnyOf("organization_id", "organizations")}
                   """, new { enabled = true, organizations }, transaction, cancellationToken: ct))).ToList();
         var filters = endpoints.ToDictionary(e => e.Id, e => ParseFilter(e.EventTypes), StringComparer.Ordinal);
         var deliveries = new List<OutboxEnvelope>();

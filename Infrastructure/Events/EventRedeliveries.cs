@@ -180,7 +180,7 @@ internal sealed class EventRedeliveries(Db db, TimeProvider time, IOutbox outbox
             var p = new DynamicParameters(new { ids = batch.Select(b => b.Id).ToArray() });
             p.Add("endpointId", work.EndpointId, DbType.String);
             unacknowledged.UnionWith(await connection.QueryAsync<string>(new CommandDefinition(
-                $"select e.id from events e where {EventQueries.InList(connection, "e.id", "ids")} and {Unacknowledged}", p, tx, cancellationToken: ct)));
+                $"select e.id from events e where {DialectSql.Of(connection).AnyOf("e.id", "ids")} and {Unacknowledged}", p, tx, cancellationToken: ct)));
         }
         var toSend = batch.Where(b => unacknowledged.Contains(b.Id)).Select(b => b.Id).ToList();
         var keys = toSend.Select(id => (EventId: id, Key: EventDelivery.IdempotencyKey(id, work.EndpointId) + ":recovery:" + work.Id)).ToList();

@@ -67,10 +67,6 @@ internal static partial class EventQueries
 
     public static bool IsEventId(string? id) => id is not null && EventId().IsMatch(id);
 
-    /// <summary><c>column in @list</c>: Npgsql sends a list as one array parameter, which needs <c>= any(…)</c>.</summary>
-    public static string InList(DbConnection connection, string column, string parameter) =>
-        DialectSql.Of(connection).AnyOf(column, parameter);
-
     /// <summary>Event ids are <c>evt_…</c>, not the UUIDs of <see cref="Paging"/>: the cursor carries one the same way.</summary>
     public static string? DecodeCursor(string? cursor)
     {
@@ -169,7 +165,7 @@ internal static partial class EventQueries
         var messages = await connection.QueryAsync<OutboxMessageRow>(new CommandDefinition(
             $$"""
             select id, idempotency_key, status, attempts, last_error, next_attempt_at, sent_at, created_at
-            from outbox_messages where {{InList(connection, "idempotency_key", "keys")}}
+            from outbox_messages where {{DialectSql.Of(connection).AnyOf("idempotency_key", "keys")}}
             """, new { keys = keys.Keys.ToArray() }, cancellationToken: ct));
         return messages
             .Select(m => new EventDeliveryView(m.Id, keys[m.IdempotencyKey].EndpointId, keys[m.IdempotencyKey].Kind, m.Status, m.Attempts,
