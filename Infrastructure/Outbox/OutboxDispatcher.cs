@@ -153,11 +153,14 @@ internal sealed class OutboxDispatcher(
         return total;
     }
 
-    /// <summary>Each channel's <see cref="IOutboxChannel.PrepareBatchAsync"/> with its messages of the claim that will be delivered.</summary>
+    /// <summary>
+    /// Each known channel's <see cref="IOutboxChannel.PrepareBatchAsync"/> with its messages of the claim (a message
+    /// <see cref="DeliverAsync"/> then dead-letters without a call was prepared for nothing, which is harmless).
+    /// </summary>
     private async Task PrepareBatchAsync(IReadOnlyList<OutboxMessage> batch, CancellationToken ct)
     {
         if (batch.Count == 0) return;
-        foreach (var group in batch.Where(WillDeliver).GroupBy(m => m.Channel, StringComparer.OrdinalIgnoreCase))
+        foreach (var group in batch.Where(m => byName.ContainsKey(m.Channel)).GroupBy(m => m.Channel, StringComparer.OrdinalIgnoreCase))
         {
             try
             {
@@ -169,12 +172,6 @@ internal sealed class OutboxDispatcher(
             }
         }
     }
-
-    /// <summary>Whether <see cref="DeliverAsync"/> hands the message to its channel (the others are dead-lettered without a call).</summary>
-    private bool WillDeliver(OutboxMessage message) =>
-        !(message.Attempts > message.MaxAttempts && !MutatesProviderState(message.Channel))
-        && byName.ContainsKey(message.Channel)
-        && !(message.Sensitive && message.Payload == OutboxMessage.ErasedPayload);
 
     private async Task<IReadOnlyList<OutboxMessage>> ClaimAsync(string claim, int batchSize, CancellationToken ct)
     {
